@@ -1,0 +1,16 @@
+import { PGlite } from '@electric-sql/pglite';
+let t=Date.now();
+const db = await PGlite.create('memory://');
+console.log('create ms', Date.now()-t);
+console.log((await db.query('select version(), current_user')).rows);
+await db.exec(`create role orthid_app nologin nobypassrls; create table t(tenant_id uuid not null, v text); alter table t enable row level security; alter table t force row level security;
+create policy p on t using (tenant_id = nullif(current_setting('orthid.tenant_id', true),'')::uuid); grant select, insert on t to orthid_app;
+insert into t values ('00000000-0000-0000-0000-000000000001','a'),('00000000-0000-0000-0000-000000000002','b');`);
+const r = await db.transaction(async tx => { await tx.query("set local role orthid_app"); await tx.query("select set_config('orthid.tenant_id',$1,true)",['00000000-0000-0000-0000-000000000001']); return (await tx.query('select * from t')).rows;});
+console.log(r, (await db.query('select current_user')).rows);
+t=Date.now();
+const blob = await db.dumpDataDir('none');
+console.log('dump ms', Date.now()-t, blob.size);
+t=Date.now();
+const db2 = await PGlite.create({loadDataDir: blob});
+console.log('load ms', Date.now()-t, (await db2.query('select count(*) from t')).rows);

@@ -1,0 +1,17 @@
+// Compiles src/ to dist/ and copies the assets (SQL migrations, templates) the runtime reads.
+import { execFileSync } from 'node:child_process';
+import { cpSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+
+const ASSET = /\.(sql|html|css|txt|svg)$/;
+function copyAssets(dir) {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) copyAssets(path);
+    else if (ASSET.test(entry)) cpSync(path, join('dist', relative('src', path)));
+  }
+}
+copyAssets('src');

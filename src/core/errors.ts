@@ -1,0 +1,123 @@
+// The one error family of OrthID: every failure a user can see carries a stable code, a kind
+// that maps once to an HTTP status and a CLI exit code, and a message that says what to do next.
+
+/** How a failure is classified; the HTTP status and CLI exit code follow from it. */
+export type ErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal';
+
+/**
+ * Every stable error code, with its kind. Callers and tests branch on `code`, never on messages.
+ * Adding a code here is the only way to create a new one.
+ */
+export const ERROR_CODES = {
+  'config.invalid': 'invalid',
+  'request.invalid': 'invalid',
+  'request.not_found': 'not_found',
+  'auth.unauthenticated': 'unauthenticated',
+  'auth.forbidden': 'forbidden',
+  'db.unavailable': 'unavailable',
+  'db.migration_failed': 'internal',
+  'db.migrations_pending': 'unavailable',
+  'db.locked': 'conflict',
+  'tenant.not_found': 'not_found',
+  'tenant.slug_invalid': 'invalid',
+  'tenant.slug_taken': 'conflict',
+  'tenant.required': 'invalid',
+  'keystore.not_initialised': 'unavailable',
+  'keystore.exists': 'conflict',
+  'keystore.wrong_master_key': 'unauthenticated',
+  'keystore.master_key_missing': 'invalid',
+  'keystore.corrupt': 'internal',
+  'keystore.key_not_found': 'not_found',
+  'keystore.custody_unavailable': 'unavailable',
+  'keystore.import_conflict': 'conflict',
+  'crypto.decrypt_failed': 'internal',
+  'crypto.ciphertext_malformed': 'invalid',
+  'crypto.shredded': 'not_found',
+  'age.recipient_invalid': 'invalid',
+  'age.identity_invalid': 'invalid',
+  'age.decrypt_failed': 'invalid',
+  'audit.chain_broken': 'internal',
+  'audit.immutable': 'forbidden',
+  'internal.unexpected': 'internal',
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const HTTP_STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+/**
+ * CLI exit codes, documented in the README. 1 is reserved for "the check ran and found a
+ * problem" (e.g. a broken audit chain), 2 for invalid usage or configuration.
+ */
+const EXIT_CODE: Record<ErrorKind, number> = {
+  invalid: 2,
+  unauthenticated: 3,
+  forbidden: 3,
+  not_found: 4,
+  conflict: 5,
+  unavailable: 6,
+  internal: 70,
+};
+
+export interface OrthIdErrorOptions {
+  cause?: unknown;
+  /** Machine-readable detail safe to show to the caller (never secrets). */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The error every OrthID module throws on purpose.
+ *
+ * @example
+ * throw new OrthIdError('tenant.not_found', `No tenant "${slug}". List tenants with: orthid tenant list`);
+ */
+export class OrthIdError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: OrthIdErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OrthIdError';
+    this.code = code;
+    this.kind = ERROR_CODES[code];
+    this.details = options.details;
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.kind];
+  }
+
+  get exitCode(): number {
+    return EXIT_CODE[this.kind];
+  }
+}
+
+export function isOrthIdError(value: unknown, code?: ErrorCode): value is OrthIdError {
+  return value instanceof OrthIdError && (code === undefined || value.code === code);
+}
+
+/** Wraps anything thrown into an OrthIdError without leaking its message to users. */
+export function toOrthIdError(value: unknown): OrthIdError {
+  if (value instanceof OrthIdError) return value;
+  return new OrthIdError('internal.unexpected', 'An unexpected error occurred; see the server log.', {
+    cause: value,
+  });
+}
+
+export const exitCodes = { ok: 0, checkFailed: 1, ...EXIT_CODE } as const;

@@ -1,0 +1,62 @@
+// The one way OrthID reaches its database: a small interface both drivers (embedded PGlite and
+// node-postgres) implement, plus the tenant-scoped transaction every request runs in.
+import { isUuid } from '../../core/ids.js';
+import { OrthIdError } from '../../core/errors.js';
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+/** Anything SQL can be sent to: a connection inside a transaction. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /** Runs a script of several statements without parameters (migrations, restores). */
+  exec(sql: string): Promise<void>;
+}
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Database {
+  readonly engine: Engine;
+  /**
+   * Runs `fn` in one transaction on the connecting role (the owner on the embedded default).
+   * Only migrations, bootstrap and backup tooling use it; request code uses withTenant/withSystem.
+   */
+  ownerTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** A single statement outside any transaction (e.g. CREATE DATABASE, advisory session locks). */
+  ownerQuery<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /** Server version as reported by `server_version_num`, e.g. 150018. */
+  serverVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The role every request runs as: no BYPASSRLS, DML only. Created by the first migration. */
+export const APP_ROLE = 'orthid_app';
+
+/**
+ * Runs `fn` in a transaction as the application role with the tenant set, the way PostgREST
+ * does it: row-level security then hides every other tenant's rows, even from a query that
+ * forgets its WHERE clause.
+ */
+export function withTenant<T>(db: Database, tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  if (!isUuid(tenantId)) {
+    throw new OrthIdError('tenant.required', 'A tenant id (UUID) is required for tenant-scoped work.');
+  }
+  return db.ownerTransaction(async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
+    await tx.query(`SELECT set_config('orthid.tenant_id', $1, true)`, [tenantId]);
+    return fn(tx);
+  });
+}
+
+/**
+ * Runs `fn` as the application role with no tenant set: it sees the tenant registry and no
+ * tenant-owned rows. Used to resolve a tenant before entering it.
+ */
+export function withSystem<T>(db: Database, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return db.ownerTransaction(async (tx) => {
+    await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
+    return fn(tx);
+  });
+}

@@ -1,0 +1,120 @@
+// Applies the numbered .sql files beside this module in order, each in its own transaction,
+// under an advisory lock so two processes never migrate the same database at once.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { OrthIdError } from '../../core/errors.js';
+import type { Database, Queryable } from './database.js';
+
+/** Advisory lock key shared by every OrthID process migrating a database ("orthid:m"). */
+const MIGRATION_LOCK = 0x6f7274686964_6d;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrationStatus {
+  current: number;
+  latest: number;
+  pending: Migration[];
+}
+
+const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
+
+let cached: Promise<Migration[]> | undefined;
+
+/** The migrations shipped with this build, ordered by version. */
+export function loadMigrations(): Promise<Migration[]> {
+  cached ??= (async () => {
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+    return Promise.all(
+      files.map(async (file) => {
+        const sql = await readFile(new URL(file, MIGRATIONS_DIR), 'utf8');
+        return {
+          version: Number(file.slice(0, 4)),
+          name: file.slice(5, -4),
+          sql,
+          checksum: createHash('sha256').update(sql).digest('hex'),
+        };
+      }),
+    );
+  })();
+  return cached;
+}
+
+const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS orthid_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`;
+
+async function applied(tx: Queryable): Promise<Map<number, string>> {
+  const exists = await tx.query<{ t: string | null }>(`SELECT to_regclass('orthid_migrations')::text AS t`);
+  if (!exists.rows[0]?.t) return new Map();
+  const { rows } = await tx.query<{ version: number; checksum: string }>(
+    'SELECT version, checksum FROM orthid_migrations ORDER BY version',
+  );
+  return new Map(rows.map((r) => [r.version, r.checksum]));
+}
+
+function checkHistory(done: Map<number, string>, all: Migration[]): void {
+  for (const [version, checksum] of done) {
+    const known = all.find((m) => m.version === version);
+    if (!known) {
+      throw new OrthIdError(
+        'db.migration_failed',
+        `The database has migration ${version}, which this OrthID does not know: it was migrated by a newer version. Run that version or restore a matching backup.`,
+      );
+    }
+    if (known.checksum !== checksum) {
+      throw new OrthIdError(
+        'db.migration_failed',
+        `Migration ${version} (${known.name}) was changed after it was applied; refusing to continue.`,
+      );
+    }
+  }
+}
+
+export async function migrationStatus(db: Database): Promise<MigrationStatus> {
+  const all = await loadMigrations();
+  const done = await db.ownerTransaction(applied);
+  checkHistory(done, all);
+  const pending = all.filter((m) => !done.has(m.version));
+  return { current: Math.max(0, ...done.keys()), latest: all.at(-1)?.version ?? 0, pending };
+}
+
+/** Applies every pending migration; returns the versions applied by this call. */
+export async function migrate(db: Database, onApply?: (m: Migration) => void): Promise<number[]> {
+  const all = await loadMigrations();
+  const appliedNow: number[] = [];
+  for (const migration of all) {
+    const didApply = await db.ownerTransaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await tx.exec(CREATE_TABLE);
+      const done = await applied(tx);
+      checkHistory(done, all);
+      if (done.has(migration.version)) return false;
+      onApply?.(migration);
+      try {
+        await tx.exec(migration.sql);
+      } catch (cause) {
+        throw new OrthIdError(
+          'db.migration_failed',
+          `Migration ${migration.version} (${migration.name}) failed: ${(cause as Error).message}. Nothing from it was applied.`,
+          { cause },
+        );
+      }
+      await tx.query('INSERT INTO orthid_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        migration.checksum,
+      ]);
+      return true;
+    });
+    if (didApply) appliedNow.push(migration.version);
+  }
+  return appliedNow;
+}

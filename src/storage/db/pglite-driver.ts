@@ -1,0 +1,60 @@
+// The embedded driver: a real PostgreSQL compiled to WebAssembly, running in this process and
+// persisting to the data directory. One connection, so transactions are serialised by PGlite.
+import { mkdir } from 'node:fs/promises';
+import { PGlite, types } from '@electric-sql/pglite';
+import { OrthIdError } from '../../core/errors.js';
+import type { Database, Queryable, QueryResult } from './database.js';
+
+/** Make PGlite return the same JavaScript types as node-postgres, so queries are driver-agnostic. */
+const parsers = {
+  [types.INT8]: (value: string) => value,
+  [types.NUMERIC]: (value: string) => value,
+};
+
+function wrap(target: Pick<PGlite, 'query' | 'exec'>): Queryable {
+  return {
+    async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const result = await target.query<Row>(sql, params as unknown[]);
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    async exec(sql: string): Promise<void> {
+      await target.exec(sql);
+    },
+  };
+}
+
+export interface PgliteDriver extends Database {
+  /** The underlying instance, for embedded dumps (pglite-tools) and nothing else. */
+  readonly pglite: PGlite;
+}
+
+/** Opens (creating when absent) the embedded database at `dir`, or in memory for `memory://`. */
+export async function openPglite(dir: string | 'memory://', options: { loadDataDir?: Blob } = {}): Promise<PgliteDriver> {
+  if (dir !== 'memory://') await mkdir(dir, { recursive: true });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      ...(dir === 'memory://' ? {} : { dataDir: dir }),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      parsers,
+    });
+  } catch (cause) {
+    throw new OrthIdError(
+      'db.unavailable',
+      `Could not open the embedded database at ${dir}. Is another OrthID process using this data directory?`,
+      { cause },
+    );
+  }
+  const direct = wrap(pglite);
+  return {
+    engine: 'pglite',
+    pglite,
+    ownerTransaction: (fn) => pglite.transaction((tx) => fn(wrap(tx))),
+    ownerQuery: (sql, params) => direct.query(sql, params),
+    async serverVersion() {
+      const { rows } = await direct.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      return Number(rows[0]!.v);
+    },
+    close: () => pglite.close(),
+  };
+}

@@ -1,0 +1,117 @@
+// Starts a throwaway PostgreSQL cluster (initdb into a temporary directory, pg_ctl on a free
+// loopback port, fsync off) and hands out fresh databases on it. Missing binaries fail loudly.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface Cluster {
+  /** Superuser URL of the cluster's `postgres` database. */
+  url: string;
+  binDir: string;
+  port: number;
+  stop(): void;
+}
+
+/** The newest PostgreSQL server binaries installed (Debian keeps them under /usr/lib/postgresql). */
+export function postgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new Error(
+      'PostgreSQL server binaries are not installed (looked in /usr/lib/postgresql/*/bin). Install them: apt-get install -y postgresql',
+    );
+  }
+  return join(root, versions[0]!, 'bin');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const asRoot = process.getuid?.() === 0;
+
+/** initdb refuses to run as root, so as root the cluster belongs to the `postgres` user. */
+function run(binary: string, args: string[]): void {
+  const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
+  const result = spawnSync(cmd, argv, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${binary} ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+  }
+}
+
+export async function startCluster(): Promise<Cluster> {
+  const binDir = postgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'orthid-pg-'));
+  chmodSync(dir, 0o700);
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, gid);
+  }
+  const data = join(dir, 'data');
+  run(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
+  const port = await freePort();
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  run(join(binDir, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      run(join(binDir, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, binDir, port, stop };
+}
+
+let shared: Promise<Cluster> | undefined;
+
+/**
+ * The cluster for this test process: the one the test runner started (ORTHID_TEST_PG_URL), or
+ * one started here and stopped when the process exits.
+ */
+export function testCluster(): Promise<Cluster> {
+  shared ??= (async () => {
+    const url = process.env.ORTHID_TEST_PG_URL;
+    if (url) {
+      return { url, binDir: postgresBinDir(), port: Number(new URL(url).port), stop() {} };
+    }
+    const cluster = await startCluster();
+    process.once('exit', () => cluster.stop());
+    return cluster;
+  })();
+  return shared;
+}
+
+/** Creates an empty database on the test cluster and returns its superuser URL. */
+export async function createTestDatabase(prefix = 'orthid_test'): Promise<string> {
+  const cluster = await testCluster();
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: cluster.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(cluster.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
