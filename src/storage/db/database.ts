@@ -1,19 +1,10 @@
 // The one way OrthID reaches its database: a small interface both drivers (embedded PGlite and
 // node-postgres) implement, plus the tenant-scoped transaction every request runs in.
-import { isUuid } from '../../core/ids.js';
 import { OrthIdError } from '../../core/errors.js';
+import { isUuid } from '../../core/ids.js';
+import type { Queryable, QueryResult } from '../../core/sql.js';
 
-export interface QueryResult<Row> {
-  rows: Row[];
-  rowCount: number;
-}
-
-/** Anything SQL can be sent to: a connection inside a transaction. */
-export interface Queryable {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
-  /** Runs a script of several statements without parameters (migrations, restores). */
-  exec(sql: string): Promise<void>;
-}
+export type { Queryable, QueryResult } from '../../core/sql.js';
 
 export type Engine = 'pglite' | 'postgres';
 
@@ -45,9 +36,14 @@ export function withTenant<T>(db: Database, tenantId: string, fn: (tx: Queryable
   }
   return db.ownerTransaction(async (tx) => {
     await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    await tx.query(`SELECT set_config('orthid.tenant_id', $1, true)`, [tenantId]);
+    await enterTenant(tx, tenantId);
     return fn(tx);
   });
+}
+
+/** Switches an application-role transaction to `tenantId` (e.g. right after creating it). */
+export async function enterTenant(tx: Queryable, tenantId: string): Promise<void> {
+  await tx.query(`SELECT set_config('orthid.tenant_id', $1, true)`, [tenantId]);
 }
 
 /**

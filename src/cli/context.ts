@@ -1,0 +1,69 @@
+// What every CLI command shares: configuration read once from the environment, output as text
+// or JSON, typed errors turned into a message and a documented exit code, and operation dispatch.
+import { join } from 'node:path';
+import { type Config, loadConfig } from '../config/config.js';
+import { exitCodes, isOrthIdError, toOrthIdError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { type OpenOptions, type OrthId, openOrthId } from '../main.js';
+import { type OperationName, runOperation } from '../ops/operations.js';
+import { callControlSocket } from './control-client.js';
+
+let config: Config | undefined;
+
+/** Configuration for this invocation; the CLI entry is the one place that hands process.env over. */
+export function cliConfig(): Config {
+  config ??= loadConfig(process.env);
+  return config;
+}
+
+export function controlSocketPath(c: Config): string {
+  return join(c.dataDir, 'control.sock');
+}
+
+/** Opens OrthID for one command (logging to stderr, so stdout stays machine-readable) and closes it after. */
+export async function withOrthId<T>(fn: (app: OrthId) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const c = cliConfig();
+  const app = await openOrthId(c, { log: createLogger(c.logLevel === 'info' ? 'warn' : c.logLevel, process.stderr), ...options });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/**
+ * Runs an operation in this process, or, when a running embedded server holds the database,
+ * asks that server to run it.
+ */
+export async function operation(name: OperationName, args: Record<string, unknown>): Promise<unknown> {
+  try {
+    return await withOrthId((app) => runOperation(app, name, args));
+  } catch (error) {
+    const c = cliConfig();
+    if (c.database.kind === 'embedded' && isOrthIdError(error, 'db.locked')) {
+      return callControlSocket(controlSocketPath(c), name, args);
+    }
+    throw error;
+  }
+}
+
+export function print(value: unknown, json: boolean, human: (value: never) => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human(value as never)}\n`);
+}
+
+/** Wraps a command action: typed errors become `error[code]: message` and the kind's exit code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined | void>) {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      process.exitCode = typeof code === 'number' ? code : exitCodes.ok;
+    } catch (error) {
+      const e = toOrthIdError(error);
+      process.stderr.write(`error[${e.code}]: ${e.message}\n`);
+      if (e.kind === 'internal' && e.cause && /^(debug|trace)$/.test(process.env.ORTHID_LOG_LEVEL ?? '')) {
+        process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);
+      }
+      process.exitCode = e.exitCode;
+    }
+  };
+}

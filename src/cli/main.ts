@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The `orthid` command: one file per command group; exit codes are documented in the README.
+import { Command, CommanderError } from 'commander';
+import { exitCodes } from '../core/errors.js';
+import { registerAuditCommands } from './audit.js';
+import { registerKeystoreCommands } from './keystore.js';
+import { registerMigrateCommand } from './migrate.js';
+import { registerStartCommand } from './start.js';
+import { registerTenantCommands } from './tenant.js';
+import { registerUserCommands } from './user.js';
+import { VERSION } from '../version.js';
+
+const program = new Command('orthid')
+  .description('OrthID: a self-hosted OpenID Connect identity provider')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+registerStartCommand(program);
+registerMigrateCommand(program);
+registerTenantCommands(program);
+registerUserCommands(program);
+registerKeystoreCommands(program);
+registerAuditCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version exit 0; usage errors exit with the documented "invalid" code.
+    process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.invalid;
+  } else {
+    throw error;
+  }
+}

@@ -1,0 +1,165 @@
+// Reads the environment once into a typed, validated Config. Every problem is reported at once;
+// nothing else in OrthID reads process.env.
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { OrthIdError } from '../core/errors.js';
+
+export type DatabaseConfig =
+  | { kind: 'embedded'; dir: string }
+  | { kind: 'postgres'; url: string; migrationUrl: string };
+
+export type MasterKeySource =
+  | { kind: 'value'; value: string }
+  | { kind: 'file'; path: string }
+  /** Embedded default only: generated on first start into the data directory (mode 0600). */
+  | { kind: 'generated'; path: string };
+
+export interface Config {
+  dataDir: string;
+  database: DatabaseConfig;
+  /** Where `backup dump` reads from (e.g. a read replica); defaults to the main database. */
+  backupDatabaseUrl: string | undefined;
+  objectStore: string;
+  /** Path of the managed keystore file. */
+  keystorePath: string;
+  masterKey: MasterKeySource;
+  publicUrl: string;
+  host: string;
+  port: number;
+  region: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every variable OrthID reads, with its meaning; the README's table is generated from the same words. */
+export const ENVIRONMENT: Record<string, string> = {
+  ORTHID_DATA_DIR: 'Data directory for the embedded defaults (default ./.orthid).',
+  ORTHID_DATABASE_URL: 'PostgreSQL URL (>= 15). Unset: embedded PGlite in the data directory.',
+  ORTHID_MIGRATION_DATABASE_URL: 'Owner connection used for migrations (default: ORTHID_DATABASE_URL).',
+  ORTHID_BACKUP_DATABASE_URL: 'Connection backups dump from, e.g. a read replica (default: the main database).',
+  ORTHID_OBJECT_STORE: 'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
+  ORTHID_KEYSTORE: 'Key custody URL: file:///path for the managed keystore (default file://<data dir>/keystore).',
+  ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
+  ORTHID_MASTER_KEY_FILE: 'File holding the master secret (alternative to ORTHID_MASTER_KEY).',
+  ORTHID_PUBLIC_URL: 'External base URL; tenant issuers are <public url>/t/<slug> (default http://localhost:<port>).',
+  ORTHID_HOST: 'Address to listen on (default 127.0.0.1; the container image sets 0.0.0.0).',
+  ORTHID_PORT: 'Port to listen on (default 3000).',
+  ORTHID_REGION: 'Region this deployment runs in; backups refuse destinations elsewhere (default local).',
+  ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
+};
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
+function filePath(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'file:' ? decodeURIComponent(u.pathname) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads and validates configuration; throws `config.invalid` listing every problem. */
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const rawDataDir = get('ORTHID_DATA_DIR') ?? '.orthid';
+  const dataDir = isAbsolute(rawDataDir) ? rawDataDir : resolve(cwd, rawDataDir);
+
+  const databaseUrl = get('ORTHID_DATABASE_URL');
+  const migrationUrl = get('ORTHID_MIGRATION_DATABASE_URL');
+  let database: DatabaseConfig = { kind: 'embedded', dir: join(dataDir, 'pgdata') };
+  if (databaseUrl !== undefined) {
+    if (!isPostgresUrl(databaseUrl)) problems.push('ORTHID_DATABASE_URL must be a postgres:// URL.');
+    if (migrationUrl !== undefined && !isPostgresUrl(migrationUrl)) {
+      problems.push('ORTHID_MIGRATION_DATABASE_URL must be a postgres:// URL.');
+    }
+    database = { kind: 'postgres', url: databaseUrl, migrationUrl: migrationUrl ?? databaseUrl };
+  } else if (migrationUrl !== undefined) {
+    problems.push('ORTHID_MIGRATION_DATABASE_URL is set but ORTHID_DATABASE_URL is not; set both or neither.');
+  }
+
+  const backupDatabaseUrl = get('ORTHID_BACKUP_DATABASE_URL');
+  if (backupDatabaseUrl !== undefined && !isPostgresUrl(backupDatabaseUrl)) {
+    problems.push('ORTHID_BACKUP_DATABASE_URL must be a postgres:// URL.');
+  }
+
+  const objectStore = get('ORTHID_OBJECT_STORE') ?? pathToFileURL(join(dataDir, 'objects')).href;
+  if (!/^(file|s3):\/\//.test(objectStore)) {
+    problems.push('ORTHID_OBJECT_STORE must be a file:///path or s3://bucket/prefix URL.');
+  }
+
+  const keystore = get('ORTHID_KEYSTORE') ?? pathToFileURL(join(dataDir, 'keystore')).href;
+  const keystoreIsFile = filePath(keystore) !== undefined;
+  if (!keystoreIsFile) problems.push('ORTHID_KEYSTORE must be a file:///path URL.');
+
+  const masterValue = get('ORTHID_MASTER_KEY');
+  const masterFile = get('ORTHID_MASTER_KEY_FILE');
+  let masterKey: MasterKeySource = { kind: 'generated', path: join(dataDir, 'master.key') };
+  if (masterValue !== undefined && masterFile !== undefined) {
+    problems.push('Set ORTHID_MASTER_KEY or ORTHID_MASTER_KEY_FILE, not both.');
+  } else if (masterValue !== undefined) {
+    if (masterValue.length < 32) problems.push('ORTHID_MASTER_KEY must be at least 32 characters.');
+    masterKey = { kind: 'value', value: masterValue };
+  } else if (masterFile !== undefined) {
+    masterKey = { kind: 'file', path: resolve(cwd, masterFile) };
+  } else if (database.kind === 'postgres' && keystoreIsFile) {
+    problems.push(
+      'A production database needs an operator-held master secret: set ORTHID_MASTER_KEY or ORTHID_MASTER_KEY_FILE (generate one with: openssl rand -base64 48).',
+    );
+  }
+
+  const portText = get('ORTHID_PORT') ?? '3000';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push('ORTHID_PORT must be a port number (0-65535).');
+
+  const host = get('ORTHID_HOST') ?? '127.0.0.1';
+  const publicUrl = (get('ORTHID_PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    problems.push('ORTHID_PUBLIC_URL must be an http:// or https:// URL.');
+  }
+
+  const region = get('ORTHID_REGION') ?? 'local';
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) {
+    problems.push('ORTHID_REGION must be lowercase letters, digits and dashes (e.g. au-syd-1).');
+  }
+
+  const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
+
+  if (problems.length > 0) {
+    throw new OrthIdError('config.invalid', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+      details: { problems },
+    });
+  }
+  return {
+    dataDir,
+    database,
+    backupDatabaseUrl,
+    objectStore,
+    keystorePath: filePath(keystore)!,
+    masterKey,
+    publicUrl,
+    host,
+    port,
+    region,
+    logLevel,
+  };
+}

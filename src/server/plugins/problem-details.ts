@@ -1,0 +1,56 @@
+// Renders every error as application/problem+json (RFC 9457) with OrthID's stable code, so API
+// callers branch on `code`. Unexpected errors are logged in full and shown to no one.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { OrthIdError, toOrthIdError } from '../../core/errors.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  instance?: string;
+  errors?: unknown;
+}
+
+export function problemFrom(error: OrthIdError, instance?: string): Problem {
+  return {
+    type: `https://orthid.dev/problems/${error.code}`,
+    title: error.code,
+    status: error.httpStatus,
+    code: error.code,
+    detail: error.message,
+    ...(instance ? { instance } : {}),
+    ...(error.details ? { errors: error.details } : {}),
+  };
+}
+
+/** Maps Fastify's own errors (validation, body size, unknown route) into the OrthID family. */
+function fromFastify(error: FastifyError): OrthIdError {
+  if (error.validation) {
+    return new OrthIdError('request.invalid', `The request is invalid: ${error.message}.`, {
+      details: {
+        fields: error.validation.map((v) => ({
+          path: v.instancePath || (v.params as { missingProperty?: string }).missingProperty || '',
+          message: v.message,
+        })),
+      },
+    });
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new OrthIdError('request.invalid', error.message);
+  }
+  return toOrthIdError(error);
+}
+
+export function registerProblemDetails(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const e = error instanceof OrthIdError ? error : fromFastify(error);
+    if (e.kind === 'internal') request.log.error({ err: error }, 'request failed');
+    void reply.status(e.httpStatus).type('application/problem+json').send(problemFrom(e, request.url));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new OrthIdError('request.not_found', `Nothing is served at ${request.method} ${request.url}.`);
+    void reply.status(404).type('application/problem+json').send(problemFrom(e, request.url));
+  });
+}

@@ -1,0 +1,43 @@
+// Liveness (/healthz: the process answers) and readiness (/readyz: the database is reachable,
+// the schema is current and the keystore is unsealed). Orchestrators route traffic on /readyz.
+import type { FastifyInstance } from 'fastify';
+import { OrthIdError } from '../../core/errors.js';
+import type { OrthId } from '../../main.js';
+import { migrationStatus } from '../../storage/db/migrate.js';
+import { problemFrom } from '../plugins/problem-details.js';
+
+type Check = { ok: boolean; detail?: string };
+
+async function check(fn: () => Promise<string | undefined>): Promise<Check> {
+  try {
+    const detail = await fn();
+    return detail === undefined ? { ok: true } : { ok: false, detail };
+  } catch (error) {
+    return { ok: false, detail: error instanceof OrthIdError ? error.message : 'unreachable' };
+  }
+}
+
+export function registerHealthRoutes(app: FastifyInstance, orthid: OrthId): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (request, reply) => {
+    const checks = {
+      database: await check(async () => {
+        await orthid.db.ownerQuery('SELECT 1');
+        return undefined;
+      }),
+      migrations: await check(async () => {
+        const status = await migrationStatus(orthid.db);
+        return status.pending.length === 0 ? undefined : `schema ${status.current} of ${status.latest}`;
+      }),
+      keystore: await check(async () => {
+        await orthid.keystore.check();
+        return undefined;
+      }),
+    };
+    const ok = Object.values(checks).every((c) => c.ok);
+    if (ok) return { status: 'ready', checks };
+    const problem = problemFrom(new OrthIdError('db.unavailable', 'OrthID is not ready.'), request.url);
+    return reply.status(503).type('application/problem+json').send({ ...problem, checks });
+  });
+}

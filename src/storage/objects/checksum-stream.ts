@@ -1,0 +1,51 @@
+// A pass-through stream that measures the bytes flowing through it (size, SHA-256) and, when
+// told what to expect, fails at the end instead of finishing: writers never commit, readers see an error.
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { OrthIdError } from '../../core/errors.js';
+
+export interface ChecksumExpectation {
+  sha256: string;
+  /** Builds the error to fail with; given the digest actually seen. */
+  mismatch(actual: { sha256: string; size: number }): OrthIdError;
+}
+
+export class ChecksumStream extends Transform {
+  #hash: Hash = createHash('sha256');
+  #size = 0;
+  #digest: string | undefined;
+  readonly #expected: ChecksumExpectation | undefined;
+
+  constructor(expected?: ChecksumExpectation) {
+    super();
+    this.#expected = expected;
+  }
+
+  /** Bytes seen so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Hex SHA-256 of everything that passed; only once the stream has ended. */
+  get sha256(): string {
+    if (this.#digest === undefined) throw new Error('ChecksumStream: sha256 read before the stream ended');
+    return this.#digest;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    callback(null, chunk);
+  }
+
+  // Failing here, before 'end', is what keeps a bad upload from completing: consumers see an
+  // error instead of the end of the data, so a multipart upload aborts and a temp file is dropped.
+  override _flush(callback: TransformCallback): void {
+    this.#digest = this.#hash.digest('hex');
+    if (this.#expected && this.#expected.sha256 !== this.#digest) {
+      callback(this.#expected.mismatch({ sha256: this.#digest, size: this.#size }));
+      return;
+    }
+    callback();
+  }
+}

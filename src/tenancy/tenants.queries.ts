@@ -1,0 +1,39 @@
+// SQL for the tenant registry. The registry has no tenant_id: the application role reads it to
+// resolve a tenant before entering it.
+import type { Queryable } from '../core/sql.js';
+
+export interface TenantRow {
+  id: string;
+  slug: string;
+  display_name: string;
+  status: 'active' | 'disabled';
+  settings: Record<string, unknown>;
+  created_at: Date;
+}
+
+const COLUMNS = 'id, slug, display_name, status, settings, created_at';
+
+export function createTenantsQueries(tx: Queryable) {
+  return {
+    async insert(row: Pick<TenantRow, 'id' | 'slug' | 'display_name'>): Promise<TenantRow | undefined> {
+      const { rows } = await tx.query<TenantRow>(
+        `INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3)
+         ON CONFLICT (slug) DO NOTHING RETURNING ${COLUMNS}`,
+        [row.id, row.slug, row.display_name],
+      );
+      return rows[0];
+    },
+    async bySlug(slug: string): Promise<TenantRow | undefined> {
+      const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE slug = $1`, [slug]);
+      return rows[0];
+    },
+    async byId(id: string): Promise<TenantRow | undefined> {
+      const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [id]);
+      return rows[0];
+    },
+    async list(): Promise<TenantRow[]> {
+      const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY slug`);
+      return rows;
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// Tenants: the isolation boundary. Creating one registers it, generates its keys and records
+// the event in its own audit log, all in one transaction.
+import { appendAudit } from '../audit/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import { OrthIdError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { TenantKeys } from '../crypto/tenant-keys.js';
+import { type Database, enterTenant, withSystem } from '../storage/db/database.js';
+import { createTenantsQueries, type TenantRow } from './tenants.queries.js';
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  displayName: string;
+  status: 'active' | 'disabled';
+  createdAt: string;
+}
+
+export interface TenantsDeps {
+  db: Database;
+  tenantKeys: TenantKeys;
+  clock: Clock;
+}
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function present(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    slug: row.slug,
+    displayName: row.display_name,
+    status: row.status,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+export function createTenants(deps: TenantsDeps) {
+  return {
+    async create(input: { slug: string; displayName?: string; actor: string }): Promise<Tenant> {
+      if (!SLUG.test(input.slug)) {
+        throw new OrthIdError(
+          'tenant.slug_invalid',
+          `"${input.slug}" is not a valid tenant slug: use 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit.`,
+        );
+      }
+      return withSystem(deps.db, async (tx) => {
+        const row = await createTenantsQueries(tx).insert({
+          id: newId(),
+          slug: input.slug,
+          display_name: input.displayName ?? input.slug,
+        });
+        if (!row) {
+          throw new OrthIdError('tenant.slug_taken', `A tenant "${input.slug}" already exists; choose another slug.`);
+        }
+        await enterTenant(tx, row.id);
+        await deps.tenantKeys.create(tx, row.id);
+        const keyring = await deps.tenantKeys.forTenant(tx, row.id);
+        await appendAudit(
+          tx,
+          keyring,
+          { actor: input.actor, action: 'tenant.created', target: `tenant:${row.id}`, outcome: 'success' },
+          deps.clock,
+        );
+        return present(row);
+      });
+    },
+
+    async list(): Promise<Tenant[]> {
+      return withSystem(deps.db, async (tx) => (await createTenantsQueries(tx).list()).map(present));
+    },
+
+    /** The tenant with this slug; `tenant.not_found` says how to list the real ones. */
+    async get(slug: string): Promise<Tenant> {
+      const row = await withSystem(deps.db, (tx) => createTenantsQueries(tx).bySlug(slug));
+      if (!row) {
+        throw new OrthIdError('tenant.not_found', `No tenant "${slug}". List tenants with: orthid tenant list`);
+      }
+      return present(row);
+    },
+  };
+}
+
+export type Tenants = ReturnType<typeof createTenants>;
+
+/** A tenant's OIDC issuer: one per tenant under the deployment's public URL. */
+export function issuerFor(publicUrl: string, slug: string): string {
+  return `${publicUrl}/t/${slug}`;
+}
