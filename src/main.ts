@@ -105,13 +105,15 @@ export async function openOrthId(config: Config, options: OpenOptions = {}): Pro
     await db.close();
     throw error;
   }
+  return composeOrthId({ config, clock, log, db, keystore });
+}
+
+/** Builds the domain services over an opened database and keystore (tests inject their own). */
+export function composeOrthId(parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore'>): OrthId {
+  const { db, clock, keystore } = parts;
   const tenantKeys = createTenantKeys({ custody: keystore, clock });
   return {
-    config,
-    clock,
-    log,
-    db,
-    keystore,
+    ...parts,
     tenantKeys,
     tenants: createTenants({ db, tenantKeys, clock }),
     users: createUsers({ tenantKeys, clock }),

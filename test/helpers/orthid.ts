@@ -1,0 +1,56 @@
+// Builds a whole OrthID over each database driver for integration tests: a migrated database,
+// a managed keystore in a temporary directory and the real domain services.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/config.js';
+import { systemClock } from '../../src/core/clock.js';
+import { createLogger } from '../../src/core/logger.js';
+import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
+import { composeOrthId, type OrthId } from '../../src/main.js';
+import type { Database } from '../../src/storage/db/database.js';
+import { migrate } from '../../src/storage/db/migrate.js';
+import { openPostgres } from '../../src/storage/db/postgres-driver.js';
+import { migratedPglite } from './pglite-template.js';
+import { createTestDatabase } from './postgres.js';
+
+export type DriverName = 'pglite' | 'postgres';
+export const DRIVERS: DriverName[] = ['pglite', 'postgres'];
+
+export const TEST_MASTER_KEY = 'test-master-secret-that-is-long-enough-0123456789';
+
+export interface TestOrthId extends OrthId {
+  /** Superuser URL of the database (postgres driver only). */
+  databaseUrl?: string;
+  dataDir: string;
+}
+
+export async function openTestDatabase(driver: DriverName): Promise<{ db: Database; url?: string }> {
+  if (driver === 'pglite') return { db: await migratedPglite() };
+  const url = await createTestDatabase();
+  const db = await openPostgres(url);
+  await migrate(db);
+  return { db, url };
+}
+
+export async function createTestOrthId(driver: DriverName): Promise<TestOrthId> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'orthid-test-'));
+  const { db, url } = await openTestDatabase(driver);
+  const config = loadConfig({
+    ORTHID_DATA_DIR: dataDir,
+    ORTHID_MASTER_KEY: TEST_MASTER_KEY,
+    ...(url ? { ORTHID_DATABASE_URL: url } : {}),
+    ORTHID_LOG_LEVEL: 'silent',
+  });
+  const { keystore } = await ManagedKeystore.init(config.keystorePath, TEST_MASTER_KEY);
+  const app = composeOrthId({ config, clock: systemClock, log: createLogger('silent'), db, keystore });
+  return {
+    ...app,
+    databaseUrl: url,
+    dataDir,
+    async close() {
+      await app.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
