@@ -1,10 +1,15 @@
 // `orthid keystore ...`: create, inspect, export and import the managed keystore that holds
 // the root keys. Exports are age-encrypted to the operator's recipients.
-import { mkdir } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { parseIdentityFile } from '../crypto/age/index.js';
+import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
+import { ManagedKeystore } from '../crypto/managed-keystore.js';
+import { resolveMasterSecret } from '../crypto/master-secret.js';
 import { openKeystore } from '../main.js';
-import { action, cliConfig, print } from './context.js';
+import { action, cliConfig, print, writeFileAtomically } from './context.js';
 
 export function registerKeystoreCommands(program: Command): void {
   const keystore = program.command('keystore').description('Manage the keys that protect the data');
@@ -45,4 +50,45 @@ export function registerKeystoreCommands(program: Command): void {
         );
       }),
     );
+
+  registerKeystoreTransferCommands(keystore);
+}
+
+function registerKeystoreTransferCommands(keystore: Command): void {
+  keystore
+    .command('export')
+    .description('Write the keystore, age-encrypted to your recipients (opens with the stock `age -d`)')
+    .requiredOption('-r, --recipient <age1...>', 'age recipient (repeatable)', collect, [])
+    .requiredOption('-o, --output <file>', 'file to write (created with mode 0600)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { recipient: string[]; output: string; json?: boolean }) => {
+        const { keystore: ks } = await openKeystore(cliConfig(), false);
+        await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, new Date()));
+        const result = { path: opts.output, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
+        print(result, Boolean(opts.json), () => `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`);
+      }),
+    );
+
+  keystore
+    .command('import')
+    .description("Restore a keystore export into this host's keystore (sealed with this host's master secret)")
+    .argument('<file>', 'an export written by `orthid keystore export`')
+    .requiredOption('-i, --identity <file>', 'age identity file that opens the export')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (file: string, opts: { identity: string; json?: boolean }) => {
+        const config = cliConfig();
+        const identities = parseIdentityFile(await readFile(opts.identity, 'utf8'), opts.identity);
+        const contents = await readKeystoreExport(createReadStream(file), identities);
+        const master = await resolveMasterSecret(config.masterKey);
+        const ks = await ManagedKeystore.import(config.keystorePath, master.value, contents);
+        const result = { path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
+        print(result, Boolean(opts.json), () => `Imported ${result.rootKeyIds.length} root key(s) of deployment ${ks.deploymentId} into ${ks.path}.`);
+      }),
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -22,7 +22,10 @@ export interface S3TestServerOptions {
 }
 
 /** Dummy credentials: fauxqs does not check signatures, but the SDK will not sign without some. */
-export const TEST_CREDENTIALS = { accessKeyId: 'orthid-test-access-key', secretAccessKey: 'orthid-test-secret-key' };
+export const TEST_CREDENTIALS = {
+  accessKeyId: 'orthid-test-access-key',
+  secretAccessKey: 'orthid-test-secret-key',
+};
 
 export async function startS3Server(options: S3TestServerOptions = {}): Promise<S3TestServer> {
   const bucket = options.bucket ?? 'orthid-test';
@@ -37,6 +40,8 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
   process.env.AWS_ACCESS_KEY_ID = TEST_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = TEST_CREDENTIALS.secretAccessKey;
   delete process.env.AWS_SESSION_TOKEN;
+  // The SDK's notice that its 2027 releases need Node 22 is for operators, not test output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const client = new S3Client({
     region,
     endpoint,

@@ -1,0 +1,44 @@
+// Keystore exports: the keystore's contents as JSON, age-encrypted to operator recipients so the
+// stock `age -d` opens them, and read back (with an age identity) for import on another host.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OrthIdError } from '../core/errors.js';
+import { decryptStream, encryptStream } from './age/index.js';
+import type { KeystoreContents } from './managed-keystore.js';
+
+interface ExportFile {
+  format: 'orthid-keystore-export';
+  version: 1;
+  exportedAt: string;
+  keystore: KeystoreContents;
+}
+
+/** An age-encrypted export of `contents`; recipients are checked before any byte is produced. */
+export function exportKeystore(contents: KeystoreContents, recipients: readonly string[], exportedAt: Date): Readable {
+  const body: ExportFile = {
+    format: 'orthid-keystore-export',
+    version: 1,
+    exportedAt: exportedAt.toISOString(),
+    keystore: contents,
+  };
+  const encrypt = encryptStream(recipients);
+  return Readable.from([Buffer.from(JSON.stringify(body))]).pipe(encrypt);
+}
+
+/** Decrypts and validates an export; `age.decrypt_failed` when no identity opens it. */
+export async function readKeystoreExport(input: Readable, identities: readonly string[]): Promise<KeystoreContents> {
+  const chunks: Buffer[] = [];
+  await pipeline(input, decryptStream(identities), async function* (source) {
+    for await (const chunk of source) chunks.push(chunk as Buffer);
+  });
+  let parsed: ExportFile;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportFile;
+  } catch (cause) {
+    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export.', { cause });
+  }
+  if (parsed.format !== 'orthid-keystore-export' || parsed.version !== 1 || !parsed.keystore?.rootKeys) {
+    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export (version 1).');
+  }
+  return parsed.keystore;
+}

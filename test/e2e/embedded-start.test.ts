@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { type ServerProcess, startServer } from '../helpers/server-process.js';
+
+describe('orthid start on the embedded defaults', () => {
+  let dir: string;
+  let server: ServerProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'orthid-embedded-'));
+    server = await startServer({ ORTHID_DATA_DIR: dir });
+  });
+  after(async () => {
+    if (server.child.exitCode === null) await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('creates its data directory with a generated master secret only its owner can read', async () => {
+    assert.equal((await stat(join(dir, 'master.key'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(dir, 'keystore'))).mode & 0o777, 0o600);
+    assert.match(server.output(), /Generated a master secret/);
+    assert.match(server.output(), new RegExp(`OrthID is running at ${server.url}`));
+  });
+
+  test('reports ready with every check passing', async () => {
+    const response = await fetch(`${server.url}/readyz`);
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    assert.deepEqual(body.checks, { database: { ok: true }, migrations: { ok: true }, keystore: { ok: true } });
+  });
+
+  test('answers unknown routes with problem+json', async () => {
+    const response = await fetch(`${server.url}/nope`);
+    assert.equal(response.status, 404);
+    assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    assert.equal((await response.json()).code, 'request.not_found');
+  });
+
+  test('the CLI creates a tenant through the running server while it holds the database', async () => {
+    const created = await runCli(['tenant', 'create', 'acme', '--json'], { ORTHID_DATA_DIR: dir, ORTHID_PUBLIC_URL: server.url });
+    assert.equal(created.code, 0, created.stderr);
+    const tenant = JSON.parse(created.stdout);
+    assert.equal(tenant.issuer, `${server.url}/t/acme`);
+    const verified = await runCli(['audit', 'verify', '--tenant', 'acme', '--json'], { ORTHID_DATA_DIR: dir });
+    assert.equal(JSON.parse(verified.stdout).events, 1);
+  });
+
+  test('SIGTERM shuts down cleanly and releases the data directory', async () => {
+    assert.equal(await server.stop(), 0);
+    assert.equal(existsSync(join(dir, 'pgdata.lock')), false);
+    assert.equal(existsSync(join(dir, 'control.sock')), false);
+    const list = await runCli(['tenant', 'list', '--json'], { ORTHID_DATA_DIR: dir });
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout).map((t: { slug: string }) => t.slug), ['acme']);
+  });
+});
