@@ -30,7 +30,7 @@ describe('orthid start on the embedded defaults', () => {
   test('reports ready with every check passing', async () => {
     const response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 200);
-    const body = await response.json();
+    const body = (await response.json()) as { checks: unknown };
     assert.deepEqual(body.checks, { database: { ok: true }, migrations: { ok: true }, keystore: { ok: true } });
   });
 
@@ -38,7 +38,7 @@ describe('orthid start on the embedded defaults', () => {
     const response = await fetch(`${server.url}/nope`);
     assert.equal(response.status, 404);
     assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    assert.equal((await response.json()).code, 'request.not_found');
+    assert.equal(((await response.json()) as { code: string }).code, 'request.not_found');
   });
 
   test('the CLI creates a tenant through the running server while it holds the database', async () => {

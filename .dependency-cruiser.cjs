@@ -1,0 +1,57 @@
+// Dependency direction of OrthID (ARCHITECTURE.md), checked on every test run:
+// cli, server, web -> ops -> oidc, backup -> identity, tenancy -> audit -> crypto, storage -> config -> core.
+const layers = {
+  core: ['core'],
+  config: ['core', 'config'],
+  crypto: ['core', 'config', 'crypto'],
+  storage: ['core', 'config', 'storage'],
+  audit: ['core', 'config', 'crypto', 'storage', 'audit'],
+  tenancy: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy'],
+  identity: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity'],
+  oidc: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc'],
+  backup: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc', 'backup'],
+};
+
+const layerRules = Object.entries(layers).map(([layer, allowed]) => ({
+  name: `${layer}-depends-downwards`,
+  comment: `src/${layer} may import only ${allowed.join(', ')}`,
+  severity: 'error',
+  from: { path: `^src/${layer}/` },
+  to: {
+    path: '^src/',
+    pathNot: [`^src/(${allowed.join('|')})/`, '^src/version\\.ts$'],
+  },
+}));
+
+module.exports = {
+  forbidden: [
+    ...layerRules,
+    {
+      name: 'domain-without-frameworks',
+      comment: 'Domain modules never import Fastify or commander',
+      severity: 'error',
+      from: { path: '^src/(core|config|crypto|storage|audit|tenancy|identity|oidc|backup)/' },
+      to: { path: 'node_modules/(fastify|@fastify|commander)/' },
+    },
+    {
+      name: 'only-storage-knows-drivers',
+      comment: 'Only storage/db and the wiring (main.ts) know which database driver is in use',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/storage/db/', '^src/main\\.ts$'] },
+      to: { path: 'node_modules/(pg|@electric-sql/pglite)/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+    exclude: { path: '\\.test\\.ts$|test-helper\\.ts$' },
+  },
+};
