@@ -2,7 +2,7 @@
 // told what to expect, fails at the end instead of finishing: writers never commit, readers see an error.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { OrthIdError } from '../../core/errors.js';
+import { OrthIdError } from '../../core/errors.js';
 
 export interface ChecksumExpectation {
   sha256: string;
@@ -21,8 +21,11 @@ export class ChecksumStream extends Transform {
     this.#expected = expected;
   }
 
-  /** Bytes seen so far. */
-  get size(): number {
+  /**
+   * Bytes seen so far. Not named `size`: lib-storage reads `Body.size` as a Blob's length and
+   * would plan the upload for that many bytes.
+   */
+  get byteCount(): number {
     return this.#size;
   }
 
@@ -48,4 +51,28 @@ export class ChecksumStream extends Transform {
     }
     callback();
   }
+}
+
+/** What a put expects when the caller named the digest: a mismatch means nothing is stored. */
+export function expectUploaded(key: string, sha256: string): ChecksumExpectation {
+  return {
+    sha256,
+    mismatch: (actual) =>
+      new OrthIdError(
+        'objects.checksum_mismatch',
+        `The bytes sent for "${key}" have SHA-256 ${actual.sha256}, not the expected ${sha256}; nothing was stored. Upload the object again from its source.`,
+      ),
+  };
+}
+
+/** What a read expects from a stored object: a mismatch means the stored bytes are damaged. */
+export function expectStored(key: string, where: string, sha256: string): ChecksumExpectation {
+  return {
+    sha256,
+    mismatch: (actual) =>
+      new OrthIdError(
+        'objects.checksum_mismatch',
+        `Object "${key}" in ${where} is corrupt: its ${actual.size} bytes have SHA-256 ${actual.sha256}, but ${sha256} was stored. Restore it from another copy.`,
+      ),
+  };
 }

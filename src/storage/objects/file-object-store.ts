@@ -14,14 +14,26 @@
 //   is ignored: the checksum reads as unknown instead of failing good bytes. An in-place change
 //   of the bytes keeps the inode, so it is still caught as a checksum mismatch.
 import { randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import type { BigIntStats, Dirent } from 'node:fs';
+import {
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline as pipeCallback, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { ChecksumStream } from './checksum-stream.js';
+import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
 import { toListOptions } from './list-options.js';
 import { mapConcurrently } from './map-concurrently.js';
 import { assertValidKey, assertValidPrefix, compareKeys, RESERVED_SEGMENT_PREFIX } from './object-key.js';
@@ -146,9 +158,8 @@ class FileObjectStore implements ObjectStore {
       );
     }
     if (key !== undefined && code === 'ENAMETOOLONG') {
-      return new OrthIdError('objects.invalid_key', `Key "${key}" is too long for the filesystem under ${this.url}; shorten it.`, {
-        cause: err,
-      });
+      const message = `Key "${key}" is too long for the filesystem under ${this.url}; shorten it.`;
+      return new OrthIdError('objects.invalid_key', message, { cause: err });
     }
     return new OrthIdError(
       'objects.unavailable',
@@ -158,7 +169,10 @@ class FileObjectStore implements ObjectStore {
   }
 
   #notFound(key: string): OrthIdError {
-    return new OrthIdError('objects.not_found', `No object "${key}" in ${this.url}. List what is there with the list command.`);
+    return new OrthIdError(
+      'objects.not_found',
+      `No object "${key}" in ${this.url}: it was never stored or has been deleted.`,
+    );
   }
 
   async #readSidecar(path: string, stats: BigIntStats): Promise<Sidecar | undefined> {
@@ -210,18 +224,7 @@ class FileObjectStore implements ObjectStore {
     const path = this.#pathOf(key);
     const dir = dirname(path);
     const expected = request.sha256;
-    const checksum = new ChecksumStream(
-      expected === undefined
-        ? undefined
-        : {
-            sha256: expected,
-            mismatch: (actual) =>
-              new OrthIdError(
-                'objects.checksum_mismatch',
-                `The bytes sent for "${key}" have SHA-256 ${actual.sha256}, not the expected ${expected}; nothing was stored. Upload the object again from its source.`,
-              ),
-          },
-    );
+    const checksum = new ChecksumStream(expected === undefined ? undefined : expectUploaded(key, expected));
     let sourceError: unknown;
     request.body.once('error', (err) => {
       sourceError = err;
@@ -243,7 +246,7 @@ class FileObjectStore implements ObjectStore {
       const sidecar: Sidecar = {
         version: 1,
         sha256: checksum.sha256,
-        size: checksum.size,
+        size: checksum.byteCount,
         contentType: request.contentType,
         metadata: request.metadata,
         ino: stats.ino.toString(),
@@ -288,15 +291,7 @@ class FileObjectStore implements ObjectStore {
     }
     const raw = handle.createReadStream();
     if (info.sha256 === '') return { info, body: raw };
-    const expected = info.sha256;
-    const verify = new ChecksumStream({
-      sha256: expected,
-      mismatch: (actual) =>
-        new OrthIdError(
-          'objects.checksum_mismatch',
-          `Object "${key}" in ${this.url} is corrupt: its ${actual.size} bytes have SHA-256 ${actual.sha256}, but ${expected} was stored. Restore it from another copy.`,
-        ),
-    });
+    const verify = new ChecksumStream(expectStored(key, this.url, info.sha256));
     // Errors reach the reader through `verify`; the callback only stops pipeline from rethrowing.
     return { info, body: pipeCallback(raw, verify, () => undefined) };
   }
@@ -315,8 +310,13 @@ class FileObjectStore implements ObjectStore {
   }
 
   /** Keys under `dir` in byte order, skipping subtrees entirely outside the prefix or at/before the cursor. */
-  async *#walk(dir: string, keyPrefix: string, prefix: string, cursor: string | undefined): AsyncGenerator<string> {
-    let entries;
+  async *#walk(
+    dir: string,
+    keyPrefix: string,
+    prefix: string,
+    cursor: string | undefined,
+  ): AsyncGenerator<string> {
+    let entries: Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
@@ -325,7 +325,9 @@ class FileObjectStore implements ObjectStore {
     }
     // A directory sorts as "name/" so that "a/b" falls after "a-c" and before "a0", as in S3.
     const candidates = entries
-      .filter((entry) => (entry.isFile() || entry.isDirectory()) && !entry.name.startsWith(RESERVED_SEGMENT_PREFIX))
+      .filter(
+        (entry) => (entry.isFile() || entry.isDirectory()) && !entry.name.startsWith(RESERVED_SEGMENT_PREFIX),
+      )
       .filter((entry) => !entry.name.includes('\\'))
       .map((entry) => ({
         name: entry.name,
@@ -337,8 +339,10 @@ class FileObjectStore implements ObjectStore {
       const { key } = candidate;
       if (candidate.isDirectory) {
         const overlapsPrefix = key.startsWith(prefix) || prefix.startsWith(key);
-        const reachesPastCursor = cursor === undefined || cursor.startsWith(key) || compareKeys(key, cursor) > 0;
-        if (overlapsPrefix && reachesPastCursor) yield* this.#walk(join(dir, candidate.name), key, prefix, cursor);
+        const reachesPastCursor =
+          cursor === undefined || cursor.startsWith(key) || compareKeys(key, cursor) > 0;
+        if (overlapsPrefix && reachesPastCursor)
+          yield* this.#walk(join(dir, candidate.name), key, prefix, cursor);
       } else if (key.startsWith(prefix) && (cursor === undefined || compareKeys(key, cursor) > 0)) {
         yield key;
       }
@@ -386,7 +390,11 @@ class FileObjectStore implements ObjectStore {
 
   /** Removes directories left empty by a delete, up to (not including) the root. */
   async #pruneEmptyDirectories(dir: string): Promise<void> {
-    for (let current = dir; current !== this.#root && current.startsWith(this.#root); current = dirname(current)) {
+    for (
+      let current = dir;
+      current !== this.#root && current.startsWith(this.#root);
+      current = dirname(current)
+    ) {
       try {
         await rmdir(current);
       } catch (err) {
@@ -406,7 +414,8 @@ export async function openFileObjectStore(url: string): Promise<ObjectStore> {
   let root: string;
   try {
     const parsed = new URL(url);
-    if (parsed.protocol !== 'file:' || parsed.search !== '' || parsed.hash !== '') throw new Error('not a plain file URL');
+    if (parsed.protocol !== 'file:' || parsed.search !== '' || parsed.hash !== '')
+      throw new Error('not a plain file URL');
     root = fileURLToPath(parsed).replace(/(?<=.)\/+$/, '');
   } catch (err) {
     throw new OrthIdError(
@@ -417,7 +426,8 @@ export async function openFileObjectStore(url: string): Promise<ObjectStore> {
   }
   try {
     await mkdir(root, { recursive: true, mode: 0o700 });
-    if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    if (!(await stat(root)).isDirectory())
+      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
     throw new OrthIdError(
       'objects.unavailable',

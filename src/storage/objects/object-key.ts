@@ -16,7 +16,8 @@ function reject(what: 'key' | 'prefix' | 'cursor', value: string, why: string): 
 }
 
 function checkSegments(what: 'key' | 'prefix' | 'cursor', value: string, segments: string[]): void {
-  if (Buffer.byteLength(value) > MAX_KEY_BYTES) reject(what, value, `it is longer than ${MAX_KEY_BYTES} bytes`);
+  if (Buffer.byteLength(value) > MAX_KEY_BYTES)
+    reject(what, value, `it is longer than ${MAX_KEY_BYTES} bytes`);
   if (value.startsWith('/')) reject(what, value, 'it is absolute');
   if (value.includes('\\')) reject(what, value, 'it contains a backslash');
   if (value.includes('\0')) reject(what, value, 'it contains a NUL character');

@@ -26,7 +26,11 @@ function invalid(message: string): never {
   throw new OrthIdError('objects.invalid_argument', message);
 }
 
-export function toPutRequest(key: string, body: Readable | Buffer | Uint8Array, options: PutOptions = {}): PutRequest {
+export function toPutRequest(
+  key: string,
+  body: Readable | Buffer | Uint8Array,
+  options: PutOptions = {},
+): PutRequest {
   assertValidKey(key);
   let sha256: string | undefined;
   if (options.sha256 !== undefined) {
@@ -37,13 +41,17 @@ export function toPutRequest(key: string, body: Readable | Buffer | Uint8Array, 
   }
   const contentType = options.contentType ?? DEFAULT_CONTENT_TYPE;
   if (contentType === '' || !PRINTABLE_ASCII.test(contentType)) {
-    invalid(`Invalid content type ${JSON.stringify(contentType)}: use a MIME type such as "application/octet-stream".`);
+    invalid(
+      `Invalid content type ${JSON.stringify(contentType)}: use a MIME type such as "application/octet-stream".`,
+    );
   }
   const metadata: Record<string, string> = {};
   let metadataBytes = 0;
   for (const [name, value] of Object.entries(options.metadata ?? {})) {
     if (!METADATA_KEY.test(name) || name === SHA256_METADATA_KEY) {
-      invalid(`Invalid metadata key ${JSON.stringify(name)}: use lowercase letters, digits and "-"; "${SHA256_METADATA_KEY}" is reserved.`);
+      invalid(
+        `Invalid metadata key ${JSON.stringify(name)}: use lowercase letters, digits and "-"; "${SHA256_METADATA_KEY}" is reserved.`,
+      );
     }
     if (typeof value !== 'string' || !PRINTABLE_ASCII.test(value)) {
       invalid(`Invalid value for metadata key "${name}": use printable ASCII text.`);

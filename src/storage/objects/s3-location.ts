@@ -22,10 +22,13 @@ const SSE_TYPES: readonly ServerSideEncryption[] = ['AES256', 'aws:kms', 'aws:km
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const REGION = /^[a-z0-9-]{1,64}$/;
 
-const EXAMPLE = 's3://bucket/prefix?region=eu-west-1 (optionally &endpoint=https://host&forcePathStyle=true&sse=aws:kms&sseKmsKeyId=ID)';
+const EXAMPLE =
+  's3://bucket/prefix?region=eu-west-1 (optionally &endpoint=https://host&forcePathStyle=true&sse=aws:kms&sseKmsKeyId=ID)';
 
 function invalid(why: string, cause?: unknown): never {
-  throw new OrthIdError('objects.invalid_url', `Invalid S3 object store URL: ${why}. Use ${EXAMPLE}.`, { cause });
+  throw new OrthIdError('objects.invalid_url', `Invalid S3 object store URL: ${why}. Use ${EXAMPLE}.`, {
+    cause,
+  });
 }
 
 export function parseS3Location(url: string): S3Location {
@@ -45,11 +48,14 @@ export function parseS3Location(url: string): S3Location {
   if (parsed.port !== '') invalid('a bucket has no port; put the server in the endpoint parameter');
   if (parsed.hash !== '') invalid('it has a fragment');
   const bucket = parsed.hostname;
-  if (!BUCKET.test(bucket)) invalid(`"${bucket}" is not a valid bucket name (3-63 lowercase letters, digits, "." and "-")`);
+  if (!BUCKET.test(bucket))
+    invalid(`"${bucket}" is not a valid bucket name (3-63 lowercase letters, digits, "." and "-")`);
 
+  // The raw path, not parsed.pathname: URL parsing resolves "a/../b" to "b", hiding the mistake.
+  const rawPath = /^s3:\/\/[^/?#]*([^?#]*)/i.exec(url)?.[1] ?? '';
   let prefix = '';
   try {
-    prefix = decodeURIComponent(parsed.pathname).replace(/^\//, '').replace(/\/$/, '');
+    prefix = decodeURIComponent(rawPath).replace(/^\//, '').replace(/\/$/, '');
   } catch (err) {
     invalid('the prefix is not valid percent-encoding', err);
   }
@@ -71,7 +77,8 @@ export function parseS3Location(url: string): S3Location {
   }
 
   const region = params.get('region') ?? undefined;
-  if (region !== undefined && !REGION.test(region)) invalid(`"${region}" is not a region name such as eu-west-1`);
+  if (region !== undefined && !REGION.test(region))
+    invalid(`"${region}" is not a region name such as eu-west-1`);
 
   let endpoint: string | undefined;
   const endpointText = params.get('endpoint');
@@ -82,14 +89,18 @@ export function parseS3Location(url: string): S3Location {
     } catch (err) {
       return invalid('the endpoint is not a URL', err);
     }
-    if (endpointUrl.protocol !== 'http:' && endpointUrl.protocol !== 'https:') invalid('the endpoint must be http:// or https://');
-    if (endpointUrl.username !== '' || endpointUrl.password !== '') invalid('the endpoint contains credentials; remove them');
-    if (endpointUrl.search !== '' || endpointUrl.hash !== '') invalid('the endpoint must not have a query or fragment');
+    if (endpointUrl.protocol !== 'http:' && endpointUrl.protocol !== 'https:')
+      invalid('the endpoint must be http:// or https://');
+    if (endpointUrl.username !== '' || endpointUrl.password !== '')
+      invalid('the endpoint contains credentials; remove them');
+    if (endpointUrl.search !== '' || endpointUrl.hash !== '')
+      invalid('the endpoint must not have a query or fragment');
     endpoint = endpointUrl.href.replace(/\/$/, '');
   }
 
   const forcePathStyleText = params.get('forcePathStyle') ?? 'false';
-  if (forcePathStyleText !== 'true' && forcePathStyleText !== 'false') invalid('forcePathStyle must be true or false');
+  if (forcePathStyleText !== 'true' && forcePathStyleText !== 'false')
+    invalid('forcePathStyle must be true or false');
 
   let sse: S3Location['sse'];
   const sseText = params.get('sse');
@@ -97,7 +108,8 @@ export function parseS3Location(url: string): S3Location {
   if (sseText !== null) {
     const type = SSE_TYPES.find((candidate) => candidate === sseText);
     if (type === undefined) invalid(`sse must be one of ${SSE_TYPES.join(', ')}`);
-    if (kmsKeyId !== undefined && type === 'AES256') invalid('sseKmsKeyId needs sse=aws:kms or sse=aws:kms:dsse');
+    if (kmsKeyId !== undefined && type === 'AES256')
+      invalid('sseKmsKeyId needs sse=aws:kms or sse=aws:kms:dsse');
     sse = { type, kmsKeyId };
   } else if (kmsKeyId !== undefined) {
     invalid('sseKmsKeyId needs sse=aws:kms or sse=aws:kms:dsse');

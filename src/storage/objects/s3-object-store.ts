@@ -31,7 +31,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { ChecksumStream } from './checksum-stream.js';
+import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
 import { toListOptions } from './list-options.js';
 import { mapConcurrently } from './map-concurrently.js';
 import { assertValidKey, assertValidPrefix, RESERVED_SEGMENT_PREFIX } from './object-key.js';
@@ -114,18 +114,7 @@ class S3ObjectStore implements ObjectStore {
     const expected = request.sha256;
     const direct = expected !== undefined;
     const target = direct ? this.#fullKey(key) : `${this.#location.prefix}${STAGING_PREFIX}${randomUUID()}`;
-    const checksum = new ChecksumStream(
-      expected === undefined
-        ? undefined
-        : {
-            sha256: expected,
-            mismatch: (actual) =>
-              new OrthIdError(
-                'objects.checksum_mismatch',
-                `The bytes sent for "${key}" have SHA-256 ${actual.sha256}, not the expected ${expected}; nothing was stored. Upload the object again from its source.`,
-              ),
-          },
-    );
+    const checksum = new ChecksumStream(expected === undefined ? undefined : expectUploaded(key, expected));
     let sourceError: unknown;
     request.body.once('error', (err) => {
       sourceError = err;
@@ -154,7 +143,7 @@ class S3ObjectStore implements ObjectStore {
       throw s3Failure(err, this.#context, `upload "${key}"`);
     }
     const sha256 = checksum.sha256;
-    const size = checksum.size;
+    const size = checksum.byteCount;
     let lastModified = new Date();
     if (!direct) {
       try {
@@ -166,10 +155,19 @@ class S3ObjectStore implements ObjectStore {
         throw s3Failure(err, this.#context, `store "${key}"`);
       } finally {
         // Best effort: a leftover staging object is hidden from list and expired by lifecycle rules.
-        await this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key: target })).catch(() => undefined);
+        await this.#client
+          .send(new DeleteObjectCommand({ Bucket: bucket, Key: target }))
+          .catch(() => undefined);
       }
     }
-    return { key, size, sha256, contentType: request.contentType, lastModified, metadata: { ...request.metadata } };
+    return {
+      key,
+      size,
+      sha256,
+      contentType: request.contentType,
+      lastModified,
+      metadata: { ...request.metadata },
+    };
   }
 
   /** Server-side copy that replaces the metadata; returns the new object's modification time. */
@@ -216,7 +214,12 @@ class S3ObjectStore implements ObjectStore {
         parts.push({ PartNumber: partNumber, ETag: result.CopyPartResult?.ETag });
       }
       await this.#client.send(
-        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: to,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
       );
       return new Date();
     } catch (err) {
@@ -231,25 +234,22 @@ class S3ObjectStore implements ObjectStore {
     assertValidKey(key);
     let output: GetObjectCommandOutput;
     try {
-      output = await this.#client.send(new GetObjectCommand({ Bucket: this.#location.bucket, Key: this.#fullKey(key) }));
+      output = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#location.bucket, Key: this.#fullKey(key) }),
+      );
     } catch (err) {
       throw s3Failure(err, this.#context, `read "${key}"`, key);
     }
     const info = this.#info(key, output);
     const raw = output.Body;
     if (!(raw instanceof Readable)) {
-      throw new OrthIdError('internal.unexpected', 'The S3 client returned a body that is not a Node.js stream.');
+      throw new OrthIdError(
+        'internal.unexpected',
+        'The S3 client returned a body that is not a Node.js stream.',
+      );
     }
     if (info.sha256 === '') return { info, body: raw };
-    const expected = info.sha256;
-    const verify = new ChecksumStream({
-      sha256: expected,
-      mismatch: (actual) =>
-        new OrthIdError(
-          'objects.checksum_mismatch',
-          `Object "${key}" in bucket "${this.#location.bucket}" is corrupt: its ${actual.size} bytes have SHA-256 ${actual.sha256}, but ${expected} was stored. Restore it from another copy.`,
-        ),
-    });
+    const verify = new ChecksumStream(expectStored(key, `bucket "${this.#location.bucket}"`, info.sha256));
     // Errors reach the reader through `verify`; the callback only stops pipeline from rethrowing.
     return { info, body: pipeline(raw, verify, () => undefined) };
   }
@@ -286,7 +286,9 @@ class S3ObjectStore implements ObjectStore {
             Bucket: bucket,
             Prefix: this.#fullKey(prefix),
             MaxKeys: limit - keys.length,
-            ...(token === undefined ? { StartAfter: cursor === undefined ? undefined : this.#fullKey(cursor) } : { ContinuationToken: token }),
+            ...(token === undefined
+              ? { StartAfter: cursor === undefined ? undefined : this.#fullKey(cursor) }
+              : { ContinuationToken: token }),
           }),
         );
         for (const object of output.Contents ?? []) {
@@ -307,7 +309,9 @@ class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#location.bucket, Key: this.#fullKey(key) }));
+      await this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.#location.bucket, Key: this.#fullKey(key) }),
+      );
     } catch (err) {
       // S3 answers 204 for a missing key; some compatible servers answer 404.
       if (isS3NotFound(err)) return;
