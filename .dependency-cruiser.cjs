@@ -52,6 +52,6 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
-    exclude: { path: '\\.test\\.ts$|test-helper\\.ts$' },
+    exclude: { path: "\\.test\\.ts$" },
   },
 };

@@ -4,7 +4,7 @@ import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OrthIdError } from '../../core/errors.js';
 import { ByteQueue } from './byte-queue.js';
-import { type ParsedHeader, parseHeader, verifyHeaderMac } from './header.js';
+import { MAX_HEADER_LENGTH, type ParsedHeader, parseHeader, verifyHeaderMac } from './header.js';
 import { parseIdentity, type X25519Identity } from './identity.js';
 import {
   CIPHER,
@@ -13,6 +13,7 @@ import {
   payloadKey,
   StreamNonce,
   TAG_SIZE,
+  updateInSlices,
 } from './payload-format.js';
 import { unwrapFileKey, X25519_STANZA_TYPE } from './x25519-stanza.js';
 
@@ -50,7 +51,9 @@ export function decryptStream(identities: readonly string[]): Transform {
 class AgeDecryptTransform extends Transform {
   readonly #identities: readonly X25519Identity[];
   /** Bytes of the header and payload nonce seen so far; null once the payload key is known. */
-  #head: Buffer | null = Buffer.alloc(0);
+  #head: Buffer[] | null = [];
+  #headLength = 0;
+  #header: ParsedHeader | null = null;
   #key: Buffer = Buffer.alloc(0);
   readonly #nonce = new StreamNonce();
   readonly #queue = new ByteQueue();
@@ -78,9 +81,9 @@ class AgeDecryptTransform extends Transform {
     try {
       if (this.#head !== null) {
         throw failed(
-          this.#head.length === 0
+          this.#headLength === 0
             ? 'The input is empty, not an age file. Check that the backup file was fully written.'
-            : `The age file is truncated: it ends inside the header. ${RESTORE}`,
+            : `The age file is truncated: it ends before its encrypted payload begins. ${RESTORE}`,
         );
       }
       if (this.#queue.length < TAG_SIZE) {
@@ -101,12 +104,23 @@ class AgeDecryptTransform extends Transform {
 
   /** Accumulates the header and nonce; returns the payload bytes after them once both are complete. */
   #readHead(chunk: Buffer): Buffer | null {
-    const head = this.#head!.length === 0 ? chunk : Buffer.concat([this.#head!, chunk]);
-    const header = parseHeader(head);
-    if (header === null || head.length < header.length + PAYLOAD_NONCE_SIZE) {
-      this.#head = head;
-      return null;
-    }
+    const parts = this.#head!;
+    parts.push(chunk);
+    this.#headLength += chunk.length;
+    // Join and parse only when something may have completed, so tiny input chunks stay linear:
+    // the first bytes (non-age input fails at once), a newline (the MAC line may have ended),
+    // nonce bytes after a parsed header, or enough bytes to exceed the header limit.
+    const worthParsing =
+      this.#header !== null ||
+      parts.length === 1 ||
+      chunk.includes(0x0a) ||
+      this.#headLength > MAX_HEADER_LENGTH;
+    if (!worthParsing) return null;
+    const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#headLength);
+    this.#head = [head];
+    this.#header ??= parseHeader(head);
+    const header = this.#header;
+    if (header === null || head.length < header.length + PAYLOAD_NONCE_SIZE) return null;
     const fileKey = this.#unwrapFileKey(header);
     verifyHeaderMac(header, fileKey);
     this.#key = payloadKey(fileKey, head.subarray(header.length, header.length + PAYLOAD_NONCE_SIZE));
@@ -159,14 +173,17 @@ class AgeDecryptTransform extends Transform {
       authTagLength: TAG_SIZE,
     });
     const plaintext: Buffer[] = [];
+    const keep = (output: Buffer) => {
+      plaintext.push(output);
+    };
     const tagParts: Buffer[] = [];
     let ciphertextLeft = length - TAG_SIZE;
     for (const piece of pieces) {
       if (ciphertextLeft >= piece.length) {
-        plaintext.push(decipher.update(piece));
+        updateInSlices(decipher, piece, keep);
         ciphertextLeft -= piece.length;
       } else {
-        if (ciphertextLeft > 0) plaintext.push(decipher.update(piece.subarray(0, ciphertextLeft)));
+        if (ciphertextLeft > 0) updateInSlices(decipher, piece.subarray(0, ciphertextLeft), keep);
         tagParts.push(piece.subarray(ciphertextLeft));
         ciphertextLeft = 0;
       }

@@ -19,7 +19,7 @@ export interface ParsedHeader {
   readonly length: number;
 }
 
-export const VERSION_LINE = 'age-encryption.org/v1';
+const VERSION_LINE = 'age-encryption.org/v1';
 const VERSION_PREFIX = Buffer.from(`${VERSION_LINE}\n`, 'latin1');
 const ARMOR_PREFIX = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----', 'latin1');
 const MAC_LINE_START = Buffer.from('\n--- ', 'latin1');
@@ -37,7 +37,7 @@ function malformed(problem: string): OrthIdError {
 }
 
 /** HMAC-SHA-256 under HKDF(file key, info "header"), as the spec defines the header MAC. */
-export function headerMac(fileKey: Buffer, macInput: Buffer): Buffer {
+function headerMac(fileKey: Buffer, macInput: Buffer): Buffer {
   const macKey = Buffer.from(hkdfSync('sha256', fileKey, Buffer.alloc(0), 'header', 32));
   return createHmac('sha256', macKey).update(macInput).digest();
 }
@@ -61,7 +61,7 @@ export function encodeHeader(stanzas: readonly Stanza[], fileKey: Buffer): Buffe
  * Checks the first bytes of a stream early, so a non-age input fails at once with a useful
  * message rather than after a megabyte of searching for a MAC line.
  */
-export function checkHeaderStart(head: Buffer): void {
+function checkHeaderStart(head: Buffer): void {
   const n = Math.min(head.length, VERSION_PREFIX.length);
   if (head.subarray(0, n).equals(VERSION_PREFIX.subarray(0, n))) return;
   if (

@@ -9,7 +9,12 @@ const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 export const X25519_KEY_LENGTH = 32;
 
 export function x25519PrivateKey(raw: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+  const der = Buffer.concat([PKCS8_PREFIX, raw]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
 }
 
 export function x25519PublicKey(raw: Uint8Array): KeyObject {
