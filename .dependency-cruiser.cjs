@@ -2,6 +2,7 @@
 // cli, server, web -> ops -> oidc, backup -> identity, tenancy -> audit -> crypto, storage -> config -> core.
 const layers = {
   core: ['core'],
+  verify: ['verify'],
   config: ['core', 'config'],
   crypto: ['core', 'config', 'crypto'],
   storage: ['core', 'config', 'storage'],

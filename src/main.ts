@@ -8,13 +8,22 @@ import { createLogger, type Logger } from './core/logger.js';
 import { ManagedKeystore } from './crypto/managed-keystore.js';
 import { resolveMasterSecret } from './crypto/master-secret.js';
 import { createTenantKeys, type TenantKeys } from './crypto/tenant-keys.js';
+import { type PasswordSignInInput, type SignInResult, signInWithPassword } from './identity/password-sign-in.js';
+import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers, type Users } from './identity/users.js';
 import type { Database } from './storage/db/database.js';
 import { acquireEmbeddedLock } from './storage/db/embedded-lock.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openPglite } from './storage/db/pglite-driver.js';
 import { openPostgres } from './storage/db/postgres-driver.js';
+import { createRbac, type Rbac } from './tenancy/rbac.js';
 import { createTenants, type Tenants } from './tenancy/tenants.js';
+import { PAGE_HEADERS } from './web/layout.js';
+import { errorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
+import { createClients, type Clients } from './oidc/clients.js';
+import { createOidcProviders, type OidcProviders } from './oidc/providers.js';
+import { resolveGrants } from './tenancy/permissions.js';
+import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 
 export interface OrthId {
   config: Config;
@@ -25,6 +34,13 @@ export interface OrthId {
   tenantKeys: TenantKeys;
   tenants: Tenants;
   users: Users;
+  /** Email-and-password sign-in with throttling, lockout and audit (src/identity/password-sign-in.ts). */
+  signInWithPassword(input: PasswordSignInInput): Promise<SignInResult>;
+  /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
+  rbac: Rbac;
+  clients: Clients;
+  /** One OpenID Connect provider per tenant. */
+  oidc: OidcProviders;
   close(): Promise<void>;
 }
 
@@ -112,11 +128,33 @@ export async function openOrthId(config: Config, options: OpenOptions = {}): Pro
 export function composeOrthId(parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore'>): OrthId {
   const { db, clock, keystore } = parts;
   const tenantKeys = createTenantKeys({ custody: keystore, clock });
+  const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });
+  const users = createUsers({ tenantKeys, clock });
+  const signInDeps = { db, tenantKeys, clock, passwords: users.passwords, throttle: createSignInThrottle() };
+  const clients = createClients({ tenantKeys, clock });
+  const oidc = createOidcProviders({
+    db,
+    publicUrl: parts.config.publicUrl,
+    trustProxy: parts.config.trustProxy !== false,
+    pages: { headers: PAGE_HEADERS, signOut: signOutPage, signedOut: signedOutPage, error: errorPage },
+    tenants,
+    tenantKeys,
+    users,
+    clients,
+    clock,
+    log: parts.log,
+    grantsFor: (tx, subject, indicator) => resolveGrants(tx, subject, indicator),
+    resourceExists: (tx, indicator) => createApiResourcesQueries(tx).byIndicator(indicator),
+  });
   return {
     ...parts,
     tenantKeys,
-    tenants: createTenants({ db, tenantKeys, clock }),
-    users: createUsers({ tenantKeys, clock }),
+    tenants,
+    users,
+    signInWithPassword: (input) => signInWithPassword(signInDeps, input),
+    rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
+    clients,
+    oidc,
     close: () => db.close(),
   };
 }

@@ -9,7 +9,7 @@ import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js
 import { ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
 import { openKeystore } from '../main.js';
-import { action, cliConfig, print, writeFileAtomically } from './context.js';
+import { action, cliConfig, operation, print, writeFileAtomically } from './context.js';
 
 export function registerKeystoreCommands(program: Command): void {
   const keystore = program.command('keystore').description('Manage the keys that protect the data');
@@ -48,6 +48,22 @@ export function registerKeystoreCommands(program: Command): void {
             '\n',
           ),
         );
+      }),
+    );
+
+  keystore
+    .command('rotate-signing')
+    .description("Activate a new token signing key for a tenant; the previous key stays in JWKS until its tokens expire")
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .option('--alg <alg>', 'EdDSA, ES256 or RS256 (default: the tenant\'s current algorithm)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; alg?: string; json?: boolean }) => {
+        const result = (await operation('keystore.rotateSigning', { tenant: opts.tenant, alg: opts.alg })) as {
+          kid: string;
+          alg: string;
+        };
+        print(result, Boolean(opts.json), () => `Tenant ${opts.tenant} now signs with ${result.alg} key ${result.kid}.`);
       }),
     );
 

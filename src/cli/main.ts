@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodes } from '../core/errors.js';
 import { registerAuditCommands } from './audit.js';
+import { registerClientCommands } from './client.js';
 import { registerKeystoreCommands } from './keystore.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerStartCommand } from './start.js';
@@ -20,6 +21,7 @@ registerStartCommand(program);
 registerMigrateCommand(program);
 registerTenantCommands(program);
 registerUserCommands(program);
+registerClientCommands(program);
 registerKeystoreCommands(program);
 registerAuditCommands(program);
 

@@ -1,10 +1,12 @@
 // `orthid start`: serve OrthID. On the embedded default it creates what it needs on first run
 // (data directory, keystore, schema) and opens a control socket for the CLI.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
 import { openOrthId } from '../main.js';
+import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
 import { buildServer } from '../server/app.js';
 import { startControlSocket } from '../server/control-socket.js';
 import { action, cliConfig, controlSocketPath } from './context.js';
@@ -20,6 +22,8 @@ export function registerStartCommand(program: Command): void {
         const log = createLogger(config.logLevel);
         await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
         const orthid = await openOrthId(config, { initKeystore: embedded, log });
+        const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
+        const unsubscribe = await orthid.oidc.subscribe();
         const server = await buildServer(orthid);
         let control: Server | undefined;
         try {
@@ -27,6 +31,7 @@ export function registerStartCommand(program: Command): void {
           if (embedded) control = await startControlSocket(orthid, controlSocketPath(config), log);
         } catch (error) {
           await server.close();
+          await unsubscribe();
           await orthid.close();
           throw error;
         }
@@ -39,9 +44,19 @@ export function registerStartCommand(program: Command): void {
             embedded
               ? `Embedded mode: data in ${config.dataDir} (database, objects, keystore). Back up the keystore and master.key there.`
               : 'Using PostgreSQL from ORTHID_DATABASE_URL.',
+            ...(boot.created
+              ? [
+                  `Created the system tenant (issuer ${boot.issuer}) and an admin API client.`,
+                  `Its secret is in ${boot.credentialsFile} (mode 0600, written once). Get an admin token with:`,
+                  `  curl -s -u ${boot.clientId}:CLIENT_SECRET -d grant_type=client_credentials -d scope=orthid:admin \\`,
+                  `    -d resource=${config.publicUrl}/api ${boot.issuer}/token`,
+                ]
+              : []),
             'Next:',
-            '  npx orthid tenant create acme          # a tenant with its own issuer',
-            `  curl ${config.publicUrl}/readyz`,
+            '  npx orthid tenant create acme                  # a tenant with its own issuer',
+            '  echo "$PASSWORD" | npx orthid user create --tenant acme --email you@example.com --password-stdin',
+            '  npx orthid client create --tenant acme --name "My app" --grant authorization_code --grant refresh_token \\',
+            '      --redirect-uri http://localhost:8080/callback',
             '',
           ].join('\n'),
         );
@@ -57,6 +72,7 @@ export function registerStartCommand(program: Command): void {
         // Stop accepting, let in-flight requests finish, then release the database.
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await server.close();
+        await unsubscribe();
         await orthid.close();
       }),
     );

@@ -27,6 +27,8 @@ export interface Config {
   host: string;
   port: number;
   region: string;
+  /** Whether X-Forwarded-* headers are believed: false, true, or the proxies' addresses/CIDRs. */
+  trustProxy: boolean | string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -48,6 +50,7 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_HOST: 'Address to listen on (default 127.0.0.1; the container image sets 0.0.0.0).',
   ORTHID_PORT: 'Port to listen on (default 3000).',
   ORTHID_REGION: 'Region this deployment runs in; backups refuse destinations elsewhere (default local).',
+  ORTHID_TRUST_PROXY: 'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
 };
 
@@ -141,6 +144,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     problems.push('ORTHID_REGION must be lowercase letters, digits and dashes (e.g. au-syd-1).');
   }
 
+  const trustText = get('ORTHID_TRUST_PROXY') ?? 'false';
+  const trustProxy: boolean | string[] =
+    trustText === 'true' ? true : trustText === 'false' ? false : trustText.split(',').map((a) => a.trim());
+
   const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
 
@@ -160,6 +167,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     host,
     port,
     region,
+    trustProxy,
     logLevel,
   };
 }

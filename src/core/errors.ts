@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'not_found'
   | 'conflict'
   | 'unavailable'
+  | 'rate_limited'
   | 'internal';
 
 /**
@@ -33,6 +34,7 @@ export const ERROR_CODES = {
   'control.unknown_operation': 'invalid',
   'user.not_found': 'not_found',
   'user.email_taken': 'conflict',
+  'client.not_found': 'not_found',
   'keystore.not_initialised': 'unavailable',
   'keystore.exists': 'conflict',
   'keystore.wrong_master_key': 'unauthenticated',
@@ -57,6 +59,26 @@ export const ERROR_CODES = {
   'objects.checksum_mismatch': 'internal',
   'objects.unavailable': 'unavailable',
   'internal.unexpected': 'internal',
+  'password.too_short': 'invalid',
+  'password.too_long': 'invalid',
+  'password.common': 'invalid',
+  'auth.invalid_credentials': 'unauthenticated',
+  'auth.throttled': 'rate_limited',
+  'auth.account_locked': 'forbidden',
+  'organisation.not_found': 'not_found',
+  'organisation.name_taken': 'conflict',
+  'membership.not_found': 'not_found',
+  'membership.exists': 'conflict',
+  'api_resource.not_found': 'not_found',
+  'api_resource.indicator_invalid': 'invalid',
+  'api_resource.indicator_taken': 'conflict',
+  'api_resource.protected': 'conflict',
+  'permission.not_found': 'not_found',
+  'permission.name_invalid': 'invalid',
+  'permission.name_taken': 'conflict',
+  'role.not_found': 'not_found',
+  'role.name_taken': 'conflict',
+  'session.not_found': 'not_found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -68,6 +90,7 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   unavailable: 503,
+  rate_limited: 429,
   internal: 500,
 };
 
@@ -82,6 +105,7 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   not_found: 4,
   conflict: 5,
   unavailable: 6,
+  rate_limited: 7,
   internal: 70,
 };
 

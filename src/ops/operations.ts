@@ -1,6 +1,11 @@
 // Operator operations: one function per CLI verb that needs the database. The CLI runs them
 // in-process, or, when a running embedded server holds the database, through its control socket.
-import { readAudit, verifyAuditChain } from '../audit/audit-log.js';
+import { appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js';
+import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import type { GrantType } from '../oidc/clients.js';
+import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
+import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
+import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { OrthIdError } from '../core/errors.js';
 import type { OrthId } from '../main.js';
 import { withTenant } from '../storage/db/database.js';
@@ -21,6 +26,15 @@ function optionalText(args: Args, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+function list(args: Args, name: string): string[] {
+  const value = args[name];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new OrthIdError('request.invalid', `"${name}" must be a list of strings.`);
+  }
+  return value as string[];
+}
+
 export const operations = {
   async 'tenant.create'(app: OrthId, args: Args) {
     const tenant = await app.tenants.create({
@@ -35,16 +49,68 @@ export const operations = {
     return (await app.tenants.list()).map((t) => ({ ...t, issuer: issuerFor(app.config.publicUrl, t.slug) }));
   },
 
+  /** `password` (optional) is checked against the policy and stored only as a hash; it is never echoed. */
   async 'user.create'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
+    const password = args.password;
+    if (password !== undefined && typeof password !== 'string') {
+      throw new OrthIdError('request.invalid', 'The password must be text.', {
+        details: { field: 'password' },
+      });
+    }
     return withTenant(app.db, tenant.id, (tx) =>
       app.users.create(
         tx,
         tenant.id,
-        { email: text(args, 'email'), name: optionalText(args, 'name') },
+        { email: text(args, 'email'), name: optionalText(args, 'name'), password },
+        'cli',
+        // No tenant enforces MFA yet, so the single-factor minimum (15) applies.
+        { mfaEnforced: false },
+      ),
+    );
+  },
+
+  async 'client.create'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    return withTenant(app.db, tenant.id, (tx) =>
+      app.clients.create(
+        tx,
+        tenant.id,
+        {
+          name: text(args, 'name'),
+          grantTypes: list(args, 'grantTypes') as GrantType[],
+          redirectUris: list(args, 'redirectUris'),
+          postLogoutRedirectUris: list(args, 'postLogoutRedirectUris'),
+          scope: optionalText(args, 'scope'),
+          resources: list(args, 'resources'),
+          public: args.public === true,
+        },
         'cli',
       ),
     );
+  },
+
+  async 'client.list'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    return withTenant(app.db, tenant.id, (tx) => app.clients.list(tx, { limit: 1000 }));
+  },
+
+  async 'keystore.rotateSigning'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    const alg = optionalText(args, 'alg') ?? signingAlgOf(tenant);
+    if (!SIGNING_ALGS.includes(alg as SigningAlg)) {
+      throw new OrthIdError('request.invalid', `--alg must be one of ${SIGNING_ALGS.join(', ')}.`);
+    }
+    const kid = await withTenant(app.db, tenant.id, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+      const now = app.clock.now();
+      const newKid = await rotateSigningKey(tx, keyring, alg as SigningAlg, now, maxTokenSeconds(DEFAULT_LIFETIMES));
+      await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
+      await appendAudit(tx, keyring, { actor: 'cli', action: 'signing_key.rotated', target: `key:${newKid}`, outcome: 'success' }, app.clock);
+      await announceTenantChange(tx, tenant.id);
+      return newKid;
+    });
+    return { tenant: tenant.slug, kid, alg };
   },
 
   async 'audit.verify'(app: OrthId, args: Args) {

@@ -3,16 +3,22 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../main.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
+import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { interactionRoutes } from './routes/interactions.js';
+import { oidcRoutes } from './routes/oidc.js';
 
 export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: orthid.log as FastifyBaseLogger,
-    trustProxy: true,
+    trustProxy: orthid.config.trustProxy,
     bodyLimit: 1024 * 1024,
   });
   registerProblemDetails(app);
   registerHealthRoutes(app, orthid);
+  await registerAdminApi(app, orthid);
+  await app.register(oidcRoutes, { providers: orthid.oidc });
+  await app.register(interactionRoutes, { providers: orthid.oidc, signIn: (input) => orthid.signInWithPassword(input) });
   await app.ready();
   return app;
 }

@@ -4,8 +4,11 @@ import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
+import { rotateSigningKey } from '../crypto/signing-keys.js';
 import { type Database, enterTenant, withSystem } from '../storage/db/database.js';
+import { ensureAdminResource } from './admin-resource.js';
 import { createTenantsQueries, type TenantRow } from './tenants.queries.js';
 
 export interface Tenant {
@@ -13,6 +16,8 @@ export interface Tenant {
   slug: string;
   displayName: string;
   status: 'active' | 'disabled';
+  /** Per-tenant policy, e.g. { signingAlg: 'ES256' }. */
+  settings: Record<string, unknown>;
   createdAt: string;
 }
 
@@ -20,6 +25,7 @@ export interface TenantsDeps {
   db: Database;
   tenantKeys: TenantKeys;
   clock: Clock;
+  publicUrl: string;
 }
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -30,6 +36,7 @@ function present(row: TenantRow): Tenant {
     slug: row.slug,
     displayName: row.display_name,
     status: row.status,
+    settings: row.settings,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }
@@ -55,6 +62,8 @@ export function createTenants(deps: TenantsDeps) {
         await enterTenant(tx, row.id);
         await deps.tenantKeys.create(tx, row.id);
         const keyring = await deps.tenantKeys.forTenant(tx, row.id);
+        await rotateSigningKey(tx, keyring, 'EdDSA', deps.clock.now(), 0);
+        await ensureAdminResource(tx, row.id, deps.publicUrl);
         await appendAudit(
           tx,
           keyring,
@@ -63,6 +72,11 @@ export function createTenants(deps: TenantsDeps) {
         );
         return present(row);
       });
+    },
+
+    /** Merges policy settings (e.g. the signing algorithm) inside the caller's transaction. */
+    async setSettings(tx: Queryable, tenantId: string, settings: Record<string, unknown>): Promise<void> {
+      await createTenantsQueries(tx).mergeSettings(tenantId, settings);
     },
 
     async list(): Promise<Tenant[]> {

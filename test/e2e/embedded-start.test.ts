@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -50,12 +50,32 @@ describe('orthid start on the embedded defaults', () => {
     assert.equal(JSON.parse(verified.stdout).events, 1);
   });
 
+  test('bootstraps an admin client whose token manages tenants through the admin API', async () => {
+    const file = join(dir, 'admin-credentials.json');
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const credentials = JSON.parse(await readFile(file, 'utf8'));
+    assert.equal(server.output().includes(credentials.client_secret), false, 'the secret must not be printed');
+    const tokenResponse = await fetch(credentials.token_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: credentials.scope, resource: credentials.resource }),
+    });
+    assert.equal(tokenResponse.status, 200);
+    const { access_token } = (await tokenResponse.json()) as { access_token: string };
+    const users = await fetch(`${server.url}/api/v1/tenants/acme/users`, { headers: { authorization: `Bearer ${access_token}` } });
+    assert.equal(users.status, 200, await users.clone().text());
+    assert.deepEqual(((await users.json()) as { items: unknown[] }).items, []);
+  });
+
   test('SIGTERM shuts down cleanly and releases the data directory', async () => {
     assert.equal(await server.stop(), 0);
     assert.equal(existsSync(join(dir, 'pgdata.lock')), false);
     assert.equal(existsSync(join(dir, 'control.sock')), false);
     const list = await runCli(['tenant', 'list', '--json'], { ORTHID_DATA_DIR: dir });
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(JSON.parse(list.stdout).map((t: { slug: string }) => t.slug), ['acme']);
+    assert.deepEqual(JSON.parse(list.stdout).map((t: { slug: string }) => t.slug), ['acme', 'system']);
   });
 });

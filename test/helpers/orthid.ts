@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
-import { systemClock } from '../../src/core/clock.js';
+import { type Clock, systemClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { composeOrthId, type OrthId } from '../../src/main.js';
@@ -33,7 +33,13 @@ export async function openTestDatabase(driver: DriverName): Promise<{ db: Databa
   return { db, url };
 }
 
-export async function createTestOrthId(driver: DriverName): Promise<TestOrthId> {
+export interface TestOptions {
+  /** Extra configuration, e.g. ORTHID_PUBLIC_URL for a server listening on a real port. */
+  env?: Record<string, string>;
+  clock?: Clock;
+}
+
+export async function createTestOrthId(driver: DriverName, options: TestOptions = {}): Promise<TestOrthId> {
   const dataDir = await mkdtemp(join(tmpdir(), 'orthid-test-'));
   const { db, url } = await openTestDatabase(driver);
   const config = loadConfig({
@@ -41,9 +47,10 @@ export async function createTestOrthId(driver: DriverName): Promise<TestOrthId> 
     ORTHID_MASTER_KEY: TEST_MASTER_KEY,
     ...(url ? { ORTHID_DATABASE_URL: url } : {}),
     ORTHID_LOG_LEVEL: 'silent',
+    ...options.env,
   });
   const { keystore } = await ManagedKeystore.init(config.keystorePath, TEST_MASTER_KEY);
-  const app = composeOrthId({ config, clock: systemClock, log: createLogger('silent'), db, keystore });
+  const app = composeOrthId({ config, clock: options.clock ?? systemClock, log: createLogger('silent'), db, keystore });
   return {
     ...app,
     databaseUrl: url,

@@ -69,7 +69,7 @@ for (const driver of DRIVERS) {
         'ALTER TABLE users ADD COLUMN x int',
         'DROP POLICY tenant_isolation ON users',
         'TRUNCATE users',
-        'DROP TABLE sessions',
+        'DROP TABLE organisations',
         'CREATE TABLE evil (id int)',
       ]) {
         await assert.rejects(

@@ -17,6 +17,11 @@ export interface Database {
   ownerTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** A single statement outside any transaction (e.g. CREATE DATABASE, advisory session locks). */
   ownerQuery<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /**
+   * Subscribes to a LISTEN/NOTIFY channel, so every replica hears about changes (e.g. a rotated
+   * key) made by any other. Returns the unsubscribe function.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /** Server version as reported by `server_version_num`, e.g. 150018. */
   serverVersion(): Promise<number>;
   close(): Promise<void>;
@@ -35,10 +40,17 @@ export function withTenant<T>(db: Database, tenantId: string, fn: (tx: Queryable
     throw new OrthIdError('tenant.required', 'A tenant id (UUID) is required for tenant-scoped work.');
   }
   return db.ownerTransaction(async (tx) => {
-    await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    await enterTenant(tx, tenantId);
+    // set_config('role', …, true) is SET LOCAL ROLE; one round trip sets role and tenant.
+    await tx.query(`SELECT set_config('role', '${APP_ROLE}', true), set_config('orthid.tenant_id', $1, true)`, [
+      tenantId,
+    ]);
     return fn(tx);
   });
+}
+
+/** Tells every listening replica about a change; delivered when the transaction commits. */
+export async function notify(tx: Queryable, channel: string, payload: string): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [channel, payload]);
 }
 
 /** Switches an application-role transaction to `tenantId` (e.g. right after creating it). */

@@ -52,6 +52,10 @@ export async function openPglite(dir: string | 'memory://', options: { loadDataD
     pglite,
     ownerTransaction: (fn) => pglite.transaction((tx) => fn(wrap(tx))),
     ownerQuery: (sql, params) => direct.query(sql, params),
+    async listen(channel, onPayload) {
+      const unlisten = await pglite.listen(channel, onPayload);
+      return () => unlisten();
+    },
     async serverVersion() {
       const { rows } = await direct.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
       return Number(rows[0]!.v);

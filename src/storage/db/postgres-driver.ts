@@ -78,6 +78,21 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       }
     },
     ownerQuery: (sql, params) => direct.query(sql, params),
+    async listen(channel, onPayload) {
+      // A dedicated connection: pooled clients are shared and would drop the subscription.
+      const client = new pg.Client({ connectionString: url, application_name: 'orthid-listen' });
+      client.on('error', () => {});
+      await client.connect().catch((cause) => {
+        throw connectionError(url, cause);
+      });
+      client.on('notification', (message) => {
+        if (message.channel === channel) onPayload(message.payload ?? '');
+      });
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      return async () => {
+        await client.end().catch(() => {});
+      };
+    },
     async serverVersion() {
       const { rows } = await direct.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
       return Number(rows[0]!.v);

@@ -1,0 +1,144 @@
+// Sign-in throttling: growing delays per account and per client address, counted in PostgreSQL
+// so every replica sees the same counters. Decides nothing about passwords; sign-in asks it.
+import { isIP } from 'node:net';
+import { OrthIdError } from '../core/errors.js';
+import type { Queryable } from '../core/sql.js';
+import type { TenantKeyring } from '../crypto/tenant-keys.js';
+import { createSignInThrottleQueries, type ThrottleRow } from './sign-in-throttle.queries.js';
+
+export interface SignInThrottleOptions {
+  /** Consecutive failures per key that cost nothing (default 5). */
+  freeFailures?: number;
+  /** The longest delay after a failure, in seconds (default 900: 15 minutes). */
+  maxDelaySeconds?: number;
+  /** An address's counter starts again after this long without a failure (default 900). */
+  ipResetSeconds?: number;
+  /** Consecutive failed attempts after which an account is locked until reset or unlock (default 100). */
+  lockAfterFailures?: number;
+}
+
+/** The two counters every attempt touches. */
+export interface ThrottleKeys {
+  account: string;
+  ip: string;
+}
+
+export interface ThrottleState {
+  /** Seconds until attempts on these keys are allowed again; 0 when they are allowed now. */
+  retryAfterSeconds: number;
+  /** Consecutive failures on the account key (used to "lock" unknown emails like real accounts). */
+  accountFailures: number;
+}
+
+export const DEFAULT_SIGN_IN_THROTTLE = Object.freeze({
+  freeFailures: 5,
+  maxDelaySeconds: 900,
+  ipResetSeconds: 900,
+  lockAfterFailures: 100,
+});
+
+/** The account key of a known user. */
+export function accountThrottleKey(userId: string): string {
+  return `account:${userId}`;
+}
+
+/**
+ * The address an attacker controls as a unit: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 by
+ * its /64, since one subscriber usually holds a whole /64.
+ */
+export function throttledAddress(ip: string): string {
+  let address = ip.trim().toLowerCase().replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (mapped) address = mapped[1]!;
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail = ''] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail (e.g. ::1.2.3.4) sits in the last 64 bits, which are dropped anyway.
+  const groups = address.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+function secondsUntil(until: Date, now: Date): number {
+  return Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+}
+
+export function createSignInThrottle(options: SignInThrottleOptions = {}) {
+  const d = DEFAULT_SIGN_IN_THROTTLE;
+  const policy = {
+    freeFailures: options.freeFailures ?? d.freeFailures,
+    maxDelaySeconds: options.maxDelaySeconds ?? d.maxDelaySeconds,
+    ipResetSeconds: options.ipResetSeconds ?? d.ipResetSeconds,
+    lockAfterFailures: options.lockAfterFailures ?? d.lockAfterFailures,
+  };
+  if (!Object.values(policy).every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new OrthIdError(
+      'config.invalid',
+      'Sign-in throttling settings must be whole numbers of at least 1.',
+    );
+  }
+
+  function stateOf(rows: ThrottleRow[], keys: ThrottleKeys, now: Date): ThrottleState {
+    let retryAfterSeconds = 0;
+    for (const row of rows) {
+      if (row.blocked_until && row.blocked_until.getTime() > now.getTime()) {
+        retryAfterSeconds = Math.max(retryAfterSeconds, secondsUntil(row.blocked_until, now));
+      }
+    }
+    const account = rows.find((r) => r.key === keys.account);
+    return { retryAfterSeconds, accountFailures: account?.failures ?? 0 };
+  }
+
+  return {
+    lockAfterFailures: policy.lockAfterFailures,
+
+    /** Keys for an attempt: the user's id when the email is known, else the email's blind index. */
+    keys(
+      keyring: TenantKeyring,
+      subject: { userId: string } | { emailIndex: string },
+      ip: string,
+    ): ThrottleKeys {
+      return {
+        account: 'userId' in subject ? accountThrottleKey(subject.userId) : `account:${subject.emailIndex}`,
+        ip: `ip:${keyring.index('sign-in.ip', throttledAddress(ip))}`,
+      };
+    },
+
+    /** The counters as they stand; `lock` holds them until the transaction ends. */
+    async state(tx: Queryable, keys: ThrottleKeys, now: Date, lock = false): Promise<ThrottleState> {
+      return stateOf(await createSignInThrottleQueries(tx).get([keys.account, keys.ip], lock), keys, now);
+    },
+
+    /** Counts a failed attempt on both keys (account first: one lock order everywhere). */
+    async recordFailure(
+      tx: Queryable,
+      tenantId: string,
+      keys: ThrottleKeys,
+      now: Date,
+    ): Promise<ThrottleState> {
+      const queries = createSignInThrottleQueries(tx);
+      const common = { freeFailures: policy.freeFailures, maxDelaySeconds: policy.maxDelaySeconds };
+      const account = await queries.recordFailure(tenantId, keys.account, now, {
+        ...common,
+        resetBefore: null,
+      });
+      const ip = await queries.recordFailure(tenantId, keys.ip, now, {
+        ...common,
+        resetBefore: new Date(now.getTime() - policy.ipResetSeconds * 1000),
+      });
+      return stateOf([account, ip], keys, now);
+    },
+
+    /** A success clears the account's counter; the address's counter only decays. */
+    async resetAccount(tx: Queryable, accountKey: string): Promise<void> {
+      await createSignInThrottleQueries(tx).delete(accountKey);
+    },
+  };
+}
+
+export type SignInThrottle = ReturnType<typeof createSignInThrottle>;

@@ -1,0 +1,43 @@
+// SQL for registered OIDC clients. Secrets are stored only as a keyed hash.
+import type { Queryable } from '../core/sql.js';
+
+export interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_hash: string | null;
+  metadata: Record<string, unknown>;
+  disabled: boolean;
+  created_at: Date;
+}
+
+const COLUMNS = 'client_id, name, secret_hash, metadata, disabled, created_at';
+
+export function createClientsQueries(tx: Queryable) {
+  return {
+    async insert(tenantId: string, row: Omit<ClientRow, 'created_at' | 'disabled'>): Promise<void> {
+      await tx.query(
+        'INSERT INTO oidc_clients (tenant_id, client_id, name, secret_hash, metadata) VALUES ($1, $2, $3, $4, $5)',
+        [tenantId, row.client_id, row.name, row.secret_hash, JSON.stringify(row.metadata)],
+      );
+    },
+    async byId(clientId: string): Promise<ClientRow | undefined> {
+      const { rows } = await tx.query<ClientRow>(`SELECT ${COLUMNS} FROM oidc_clients WHERE client_id = $1`, [clientId]);
+      return rows[0];
+    },
+    async page(after: string | undefined, limit: number): Promise<ClientRow[]> {
+      const { rows } = await tx.query<ClientRow>(
+        `SELECT ${COLUMNS} FROM oidc_clients WHERE ($1::text IS NULL OR client_id > $1) ORDER BY client_id LIMIT $2`,
+        [after ?? null, limit],
+      );
+      return rows;
+    },
+    async setDisabled(clientId: string, disabled: boolean): Promise<number> {
+      const { rowCount } = await tx.query('UPDATE oidc_clients SET disabled = $2 WHERE client_id = $1', [clientId, disabled]);
+      return rowCount;
+    },
+    async delete(clientId: string): Promise<number> {
+      const { rowCount } = await tx.query('DELETE FROM oidc_clients WHERE client_id = $1', [clientId]);
+      return rowCount;
+    },
+  };
+}

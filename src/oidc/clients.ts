@@ -1,0 +1,177 @@
+// OIDC clients of a tenant: registration with validated metadata, a high-entropy secret shown
+// once and stored as a keyed HMAC, and the metadata the provider loads on each request.
+import { appendAudit } from '../audit/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import { OrthIdError } from '../core/errors.js';
+import { randomToken } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
+import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
+import { type ClientRow, createClientsQueries } from './clients.queries.js';
+import { announceTenantChange } from './tenant-changes.js';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+export interface NewClient {
+  name: string;
+  grantTypes: GrantType[];
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  /** Scopes the client may request, e.g. "openid profile email offline_access". */
+  scope?: string;
+  /** Resource indicators (API audiences) the client may request tokens for. */
+  resources?: string[];
+  /** A public client (SPA, native app) has no secret and must use PKCE. */
+  public?: boolean;
+}
+
+export interface RegisteredClient {
+  clientId: string;
+  name: string;
+  grantTypes: GrantType[];
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  scope: string;
+  resources: string[];
+  public: boolean;
+  disabled: boolean;
+  createdAt: string;
+}
+
+/** Client metadata key holding the resource indicators a client may ask for. */
+export const RESOURCES_METADATA = 'orthid_resources';
+
+const DEFAULT_SCOPE = 'openid profile email phone offline_access';
+
+export function hashClientSecret(keyring: TenantKeyring, secret: string): string {
+  return keyring.index('oidc.client_secret', secret);
+}
+
+function invalid(message: string, field: string): OrthIdError {
+  return new OrthIdError('request.invalid', message, { details: { field } });
+}
+
+function checkUri(uri: string, field: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw invalid(`"${uri}" is not an absolute URI.`, field);
+  }
+  if (url.hash) throw invalid(`"${uri}" must not contain a fragment.`, field);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && !loopback) {
+    throw invalid(`"${uri}" must use https (http is allowed only for localhost).`, field);
+  }
+  return uri;
+}
+
+function metadataFor(clientId: string, input: NewClient, secretHash: string | null): Record<string, unknown> {
+  const grants = [...new Set(input.grantTypes)];
+  if (grants.length === 0) throw invalid('A client needs at least one grant type.', 'grantTypes');
+  for (const g of grants) {
+    if (!GRANT_TYPES.includes(g)) throw invalid(`Unknown grant type "${g}"; use ${GRANT_TYPES.join(', ')}.`, 'grantTypes');
+  }
+  const code = grants.includes('authorization_code');
+  if (grants.includes('refresh_token') && !code) {
+    throw invalid('refresh_token needs authorization_code as well.', 'grantTypes');
+  }
+  if (input.public && grants.includes('client_credentials')) {
+    throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
+  }
+  const redirectUris = (input.redirectUris ?? []).map((u) => checkUri(u, 'redirectUris'));
+  if (code && redirectUris.length === 0) throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
+  return {
+    client_id: clientId,
+    client_name: input.name,
+    ...(secretHash ? { client_secret: secretHash } : {}),
+    grant_types: grants,
+    response_types: code ? ['code'] : [],
+    redirect_uris: redirectUris,
+    post_logout_redirect_uris: (input.postLogoutRedirectUris ?? []).map((u) => checkUri(u, 'postLogoutRedirectUris')),
+    token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
+    scope: input.scope ?? DEFAULT_SCOPE,
+    [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
+  };
+}
+
+function present(row: ClientRow): RegisteredClient {
+  const m = row.metadata as Record<string, never>;
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    grantTypes: m.grant_types,
+    redirectUris: m.redirect_uris,
+    postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
+    scope: m.scope,
+    resources: m[RESOURCES_METADATA] ?? [],
+    public: m.token_endpoint_auth_method === 'none',
+    disabled: row.disabled,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+export interface ClientsDeps {
+  tenantKeys: TenantKeys;
+  clock: Clock;
+}
+
+export function createClients(deps: ClientsDeps) {
+  return {
+    /** Registers a client; the secret is returned once and never stored in plaintext. */
+    async create(
+      tx: Queryable,
+      tenantId: string,
+      input: NewClient,
+      actor: string,
+    ): Promise<RegisteredClient & { clientSecret?: string }> {
+      if (!input.name?.trim()) throw invalid('A client needs a name.', 'name');
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const clientId = randomToken(16);
+      const secret = input.public ? undefined : randomToken(32);
+      const metadata = metadataFor(clientId, input, secret ? hashClientSecret(keyring, secret) : null);
+      await createClientsQueries(tx).insert(tenantId, {
+        client_id: clientId,
+        name: input.name.trim(),
+        secret_hash: (metadata.client_secret as string | undefined) ?? null,
+        metadata,
+      });
+      await appendAudit(
+        tx,
+        keyring,
+        { actor, action: 'client.created', target: `client:${clientId}`, outcome: 'success' },
+        deps.clock,
+      );
+      await announceTenantChange(tx, tenantId);
+      const row = (await createClientsQueries(tx).byId(clientId))!;
+      return { ...present(row), ...(secret ? { clientSecret: secret } : {}) };
+    },
+
+    async list(tx: Queryable, options: { after?: string; limit: number }): Promise<RegisteredClient[]> {
+      return (await createClientsQueries(tx).page(options.after, options.limit)).map(present);
+    },
+
+    async get(tx: Queryable, clientId: string): Promise<RegisteredClient> {
+      const row = await createClientsQueries(tx).byId(clientId);
+      if (!row) throw new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
+      return present(row);
+    },
+
+    async delete(tx: Queryable, tenantId: string, clientId: string, actor: string): Promise<void> {
+      if ((await createClientsQueries(tx).delete(clientId)) === 0) {
+        throw new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
+      }
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      await appendAudit(tx, keyring, { actor, action: 'client.deleted', target: `client:${clientId}`, outcome: 'success' }, deps.clock);
+      await announceTenantChange(tx, tenantId);
+    },
+
+    /** The provider's view of a client: its metadata, or undefined when unknown or disabled. */
+    async metadata(tx: Queryable, clientId: string): Promise<Record<string, unknown> | undefined> {
+      const row = await createClientsQueries(tx).byId(clientId);
+      return row && !row.disabled ? row.metadata : undefined;
+    },
+  };
+}
+
+export type Clients = ReturnType<typeof createClients>;

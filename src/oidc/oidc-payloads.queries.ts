@@ -1,0 +1,63 @@
+// SQL behind the provider's adapter contract: one row per stored model instance, scoped to the
+// tenant by row-level security.
+import type { Queryable } from '../core/sql.js';
+
+export interface PayloadRow {
+  payload: Record<string, unknown>;
+  consumed_at: Date | null;
+}
+
+export interface PayloadWrite {
+  model: string;
+  id: string;
+  payload: Record<string, unknown>;
+  grantId: string | null;
+  uid: string | null;
+  userCode: string | null;
+  accountId: string | null;
+  expiresAt: Date | null;
+}
+
+const LIVE = '(expires_at IS NULL OR expires_at > now())';
+
+export function createOidcPayloadsQueries(tx: Queryable) {
+  return {
+    async upsert(tenantId: string, w: PayloadWrite): Promise<void> {
+      await tx.query(
+        `INSERT INTO oidc_payloads (tenant_id, model, id, payload, grant_id, uid, user_code, account_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (tenant_id, model, id) DO UPDATE SET
+           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
+           user_code = EXCLUDED.user_code, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+        [tenantId, w.model, w.id, JSON.stringify(w.payload), w.grantId, w.uid, w.userCode, w.accountId, w.expiresAt],
+      );
+    },
+    async find(model: string, id: string): Promise<PayloadRow | undefined> {
+      const { rows } = await tx.query<PayloadRow>(
+        `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND id = $2 AND ${LIVE}`,
+        [model, id],
+      );
+      return rows[0];
+    },
+    async findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<PayloadRow | undefined> {
+      const { rows } = await tx.query<PayloadRow>(
+        `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND ${column} = $2 AND ${LIVE}`,
+        [model, value],
+      );
+      return rows[0];
+    },
+    async consume(model: string, id: string): Promise<void> {
+      await tx.query('UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2', [model, id]);
+    },
+    async destroy(model: string, id: string): Promise<void> {
+      await tx.query('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, id]);
+    },
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await tx.query('DELETE FROM oidc_payloads WHERE grant_id = $1', [grantId]);
+    },
+    async deleteExpired(before: Date): Promise<number> {
+      const { rowCount } = await tx.query('DELETE FROM oidc_payloads WHERE expires_at < $1', [before]);
+      return rowCount;
+    },
+  };
+}

@@ -1,0 +1,181 @@
+// Builds one tenant's oidc-provider configuration: storage, accounts, keys, resource servers
+// and hosted pages. Protocol behaviour stays the certified library's; this file only supplies policy.
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { SigningAlg } from '../crypto/signing-keys.js';
+
+/** What a token's audience grants: the permissions and roles the subject holds there. */
+export interface ResourceGrant {
+  permissions: string[];
+  roles: string[];
+}
+
+export type TokenSubject = { kind: 'user'; userId: string } | { kind: 'client'; clientId: string };
+
+export interface Lifetimes {
+  accessTokenSeconds: number;
+  idTokenSeconds: number;
+  refreshTokenSeconds: number;
+  sessionIdleSeconds: number;
+  sessionAbsoluteSeconds: number;
+}
+
+export const DEFAULT_LIFETIMES: Lifetimes = {
+  accessTokenSeconds: 15 * 60,
+  idTokenSeconds: 60 * 60,
+  refreshTokenSeconds: 14 * 24 * 60 * 60,
+  sessionIdleSeconds: 24 * 60 * 60,
+  sessionAbsoluteSeconds: 14 * 24 * 60 * 60,
+};
+
+/** Hosted pages the provider renders itself; supplied by the web layer through the wiring. */
+export interface ProviderPages {
+  headers: Record<string, string>;
+  signOut(tenantName: string, providerForm: string): string;
+  signedOut(tenantName: string): string;
+  error(tenantName: string, title: string, detail: string): string;
+}
+
+export interface TenantProviderInput {
+  pages: ProviderPages;
+  tenantName: string;
+  /** Path the tenant is served under, e.g. /t/acme. */
+  mountPath: string;
+  alg: SigningAlg;
+  /** Private JWKs, the active key first. */
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  lifetimes: Lifetimes;
+  adapter: NonNullable<Configuration['adapter']>;
+  findAccount: NonNullable<Configuration['findAccount']>;
+  /** The API resource behind an indicator, or undefined when the tenant has none. */
+  resource(indicator: string): Promise<{ name: string } | undefined>;
+  /** The one permission check, shared with the admin API. */
+  grantsFor(subject: TokenSubject, indicator: string): Promise<ResourceGrant>;
+  /** Indicators a client may request; the only one is its default. */
+  clientResources(client: { metadata(): Record<string, unknown> }): string[];
+}
+
+function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
+  const { entities } = ctx.oidc;
+  const accountId = entities.Account?.accountId ?? entities.Grant?.accountId ?? ctx.oidc.session?.accountId;
+  if (ctx.oidc.params?.grant_type === 'client_credentials' || !accountId) {
+    return { kind: 'client', clientId: ctx.oidc.client!.clientId };
+  }
+  return { kind: 'user', userId: accountId };
+}
+
+export function tenantProviderConfiguration(input: TenantProviderInput): Configuration {
+  const { lifetimes, alg, pages } = input;
+  const sendPage = (ctx: KoaContextWithOIDC, body: string) => {
+    ctx.set(pages.headers);
+    ctx.body = body;
+  };
+  return {
+    adapter: input.adapter,
+    findAccount: input.findAccount,
+    jwks: { keys: input.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    cookies: { keys: input.cookieKeys },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'updated_at'],
+      phone: ['phone_number'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: alg,
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [alg],
+      userinfoSigningAlgValues: [alg],
+      introspectionSigningAlgValues: [alg],
+      authorizationSigningAlgValues: [alg],
+    },
+    extraClientMetadata: { properties: ['orthid_resources'] },
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    // Refresh tokens outlive the browser session only when offline_access was granted.
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    conformIdTokenClaims: true,
+    ttl: {
+      AccessToken: () => lifetimes.accessTokenSeconds,
+      ClientCredentials: () => lifetimes.accessTokenSeconds,
+      AuthorizationCode: () => 60,
+      IdToken: () => lifetimes.idTokenSeconds,
+      RefreshToken: () => lifetimes.refreshTokenSeconds,
+      Interaction: () => 60 * 60,
+      Grant: () => lifetimes.refreshTokenSeconds,
+      // Idle timeout, capped by the absolute lifetime counted from sign-in.
+      Session: (_ctx, session) => {
+        const loginTs = (session as unknown as { loginTs?: number }).loginTs;
+        if (!loginTs) return lifetimes.sessionIdleSeconds;
+        const left = loginTs + lifetimes.sessionAbsoluteSeconds - Math.floor(Date.now() / 1000);
+        return Math.max(1, Math.min(lifetimes.sessionIdleSeconds, left));
+      },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `${input.mountPath}/interaction/${interaction.uid}`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Only confidential clients introspect, and only within this tenant (one provider per tenant).
+        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+      },
+      revocation: {
+        enabled: true,
+        // A client revokes only its own tokens.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(input.tenantName, form)),
+        postLogoutSuccessSource: async (ctx) => sendPage(ctx, pages.signedOut(input.tenantName)),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // A machine client with one API gets it by default. An OpenID request without `resource`
+        // gets an opaque token for userinfo, as relying parties expect.
+        defaultResource: async (ctx, client, oneOf) => {
+          if (oneOf) return oneOf;
+          const scope = String(ctx.oidc.params?.scope ?? '');
+          if (scope.split(' ').includes('openid')) return undefined;
+          const allowed = input.clientResources(client as never);
+          return allowed.length === 1 ? allowed[0] : undefined;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, indicator, client) => {
+          const { InvalidTarget } = await import('oidc-provider').then((m) => m.errors);
+          if (!input.clientResources(client as never).includes(indicator) || !(await input.resource(indicator))) {
+            throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
+          }
+          const grant = await input.grantsFor(subjectOf(ctx), indicator);
+          return {
+            audience: indicator,
+            scope: grant.permissions.join(' '),
+            accessTokenTTL: lifetimes.accessTokenSeconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg } },
+          };
+        },
+      },
+    },
+    extraTokenClaims: async (ctx, token) => {
+      const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer?.audience;
+      if (!audience) return undefined;
+      const grant = await input.grantsFor(subjectOf(ctx), audience);
+      return { roles: grant.roles };
+    },
+    renderError: async (ctx, out) => {
+      sendPage(ctx, pages.error(input.tenantName, 'Something went wrong', out.error_description ?? out.error));
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// One oidc-provider per tenant: created on first use, cached, and dropped on every replica when
+// the tenant's clients or keys change (LISTEN/NOTIFY), so replicas never disagree for long.
+import { timingSafeEqual } from 'node:crypto';
+import Provider, { type Account, type KoaContextWithOIDC } from 'oidc-provider';
+import { appendAudit } from '../audit/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import { isOrthIdError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Queryable } from '../core/sql.js';
+import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/signing-keys.js';
+import type { TenantKeys } from '../crypto/tenant-keys.js';
+import type { Users } from '../identity/users.js';
+import { type Database, withTenant } from '../storage/db/database.js';
+import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
+import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { createPostgresAdapter } from './postgres-adapter.js';
+import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
+import {
+  DEFAULT_LIFETIMES,
+  type Lifetimes,
+  type ProviderPages,
+  type ResourceGrant,
+  type TokenSubject,
+  tenantProviderConfiguration,
+} from './provider-configuration.js';
+
+export interface OidcDeps {
+  db: Database;
+  publicUrl: string;
+  /** Whether X-Forwarded-* are believed (deployment behind a proxy). */
+  trustProxy: boolean;
+  tenants: Tenants;
+  tenantKeys: TenantKeys;
+  users: Users;
+  clients: Clients;
+  clock: Clock;
+  log: Logger;
+  lifetimes?: Lifetimes;
+  pages: ProviderPages;
+  grantsFor(tx: Queryable, subject: TokenSubject, indicator: string): Promise<ResourceGrant>;
+  resourceExists(tx: Queryable, indicator: string): Promise<{ name: string } | undefined>;
+}
+
+export interface TenantProvider {
+  tenant: Tenant;
+  provider: Provider;
+  /** The provider as a Node request handler (Koa's callback, built once). */
+  handle: ReturnType<Provider['callback']>;
+  /** Binds a form to its interaction: HMAC of the interaction id under a tenant key. */
+  csrfToken(uid: string): string;
+}
+
+/** Safety net for a missed notification (e.g. a dropped LISTEN connection). */
+const MAX_AGE_MS = 5 * 60_000;
+
+export function signingAlgOf(tenant: { settings?: Record<string, unknown> }): SigningAlg {
+  const alg = tenant.settings?.signingAlg;
+  return alg === 'ES256' || alg === 'RS256' ? alg : 'EdDSA';
+}
+
+export function createOidcProviders(deps: OidcDeps) {
+  const lifetimes = deps.lifetimes ?? DEFAULT_LIFETIMES;
+  const cache = new Map<string, { tenantId?: string; created: number; value: Promise<TenantProvider> }>();
+
+  async function build(slug: string): Promise<TenantProvider> {
+    const tenant = await deps.tenants.get(slug);
+    const alg = signingAlgOf(tenant);
+    const { keyring, signingKeys } = await withTenant(deps.db, tenant.id, async (tx) => {
+      const ring = await deps.tenantKeys.forTenant(tx, tenant.id);
+      let keys = await usableSigningKeys(tx, ring, deps.clock.now());
+      if (!keys.some((k) => k.status === 'active' && k.alg === alg)) {
+        await rotateSigningKey(tx, ring, alg, deps.clock.now(), maxTokenSeconds(lifetimes));
+        keys = await usableSigningKeys(tx, ring, deps.clock.now());
+      }
+      return { keyring: ring, signingKeys: keys };
+    });
+    const inTenant = <T>(fn: (tx: Queryable) => Promise<T>) => withTenant(deps.db, tenant.id, fn);
+
+    const configuration = tenantProviderConfiguration({
+      pages: deps.pages,
+      tenantName: tenant.displayName,
+      mountPath: `/t/${tenant.slug}`,
+      alg,
+      signingKeys: signingKeys.map((k) => k.privateJwk),
+      cookieKeys: [keyring.index('oidc.cookies', 'v1')],
+      lifetimes,
+      adapter: createPostgresAdapter(deps.db, tenant.id, (clientId) =>
+        inTenant((tx) => deps.clients.metadata(tx, clientId)),
+      ),
+      findAccount: async (_ctx, sub): Promise<Account | undefined> => {
+        const user = await inTenant((tx) => deps.users.get(tx, tenant.id, sub)).catch((error) => {
+          if (isOrthIdError(error, 'user.not_found')) return undefined;
+          throw error;
+        });
+        if (!user || user.status !== 'active') return undefined;
+        return {
+          accountId: user.id,
+          claims: async () => ({
+            sub: user.id,
+            email: user.email,
+            email_verified: user.emailVerified,
+            name: user.name ?? undefined,
+            phone_number: user.phone ?? undefined,
+          }),
+        };
+      },
+      resource: (indicator) => inTenant((tx) => deps.resourceExists(tx, indicator)),
+      grantsFor: (subject, indicator) => inTenant((tx) => deps.grantsFor(tx, subject, indicator)),
+      clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
+    });
+
+    const provider = new Provider(issuerFor(deps.publicUrl, tenant.slug), configuration);
+    provider.proxy = deps.trustProxy;
+    // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
+    provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
+      const expected = Buffer.from(this.clientSecret);
+      const presented = Buffer.from(hashClientSecret(keyring, actual));
+      return expected.length === presented.length && timingSafeEqual(expected, presented);
+    };
+    auditProviderEvents(provider, tenant.id);
+    return {
+      tenant,
+      provider,
+      handle: provider.callback(),
+      csrfToken: (uid) => keyring.index('oidc.csrf', uid),
+    };
+  }
+
+  function auditProviderEvents(provider: Provider, tenantId: string): void {
+    const record = (action: string, ctx: KoaContextWithOIDC, target?: string) => {
+      const actor = ctx.oidc?.session?.accountId ? `user:${ctx.oidc.session.accountId}` : 'anonymous';
+      inTenantAudit(tenantId, { actor, action, target, outcome: 'success', ip: ctx.ip, userAgent: ctx.get('user-agent') }).catch(
+        (err) => deps.log.error({ err, action }, 'could not audit a provider event'),
+      );
+    };
+    provider.on('end_session.success', (ctx) => record('session.ended', ctx));
+    provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
+    provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'oidc provider error'));
+  }
+
+  async function inTenantAudit(tenantId: string, event: Parameters<typeof appendAudit>[2]): Promise<void> {
+    await withTenant(deps.db, tenantId, async (tx) =>
+      appendAudit(tx, await deps.tenantKeys.forTenant(tx, tenantId), event, deps.clock),
+    );
+  }
+
+  return {
+    /** The tenant's provider; `tenant.not_found` for an unknown slug. */
+    get(slug: string): Promise<TenantProvider> {
+      const hit = cache.get(slug);
+      if (hit && Date.now() - hit.created < MAX_AGE_MS) return hit.value;
+      const entry: { tenantId?: string; created: number; value: Promise<TenantProvider> } = {
+        created: Date.now(),
+        value: build(slug),
+      };
+      cache.set(slug, entry);
+      entry.value.then(
+        (p) => {
+          entry.tenantId = p.tenant.id;
+        },
+        () => cache.delete(slug),
+      );
+      return entry.value;
+    },
+
+    invalidate(tenantId: string): void {
+      for (const [slug, entry] of cache) if (entry.tenantId === tenantId) cache.delete(slug);
+      deps.tenantKeys.invalidate(tenantId);
+    },
+
+    /** Starts listening for other replicas' changes; returns the unsubscribe function. */
+    subscribe(): Promise<() => Promise<void>> {
+      return deps.db.listen(TENANT_CHANGES_CHANNEL, (tenantId) => this.invalidate(tenantId));
+    },
+  };
+}
+
+export type OidcProviders = ReturnType<typeof createOidcProviders>;
+
+/** The longest a token signed by a key can live: a retired key stays in JWKS at least this long. */
+export function maxTokenSeconds(lifetimes: Lifetimes): number {
+  return Math.max(lifetimes.accessTokenSeconds, lifetimes.idTokenSeconds);
+}

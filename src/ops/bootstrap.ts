@@ -1,0 +1,73 @@
+// First start of a deployment: the system tenant (whose administrators manage every tenant), an
+// administrator role holding orthid:admin, and an admin client whose secret is written once to a 0600 file.
+import { writeFile } from 'node:fs/promises';
+import { isOrthIdError } from '../core/errors.js';
+import type { OrthId } from '../main.js';
+import { withTenant } from '../storage/db/database.js';
+import { ADMIN_PERMISSION, adminResourceIndicator, SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
+import { issuerFor } from '../tenancy/tenants.js';
+
+/** Written into the data directory on first start, mode 0600. */
+export const ADMIN_CREDENTIALS_FILE = 'admin-credentials.json';
+
+export interface BootstrapResult {
+  created: boolean;
+  issuer: string;
+  /** The admin client and where its credentials were written (only when created). */
+  clientId?: string;
+  credentialsFile?: string;
+}
+
+export interface AdminCredentials {
+  issuer: string;
+  token_endpoint: string;
+  client_id: string;
+  client_secret: string;
+  resource: string;
+  scope: string;
+}
+
+/** Creates the system tenant and its admin client when the deployment has none. Idempotent. */
+export async function bootstrap(app: OrthId, credentialsFile: string): Promise<BootstrapResult> {
+  const issuer = issuerFor(app.config.publicUrl, SYSTEM_TENANT_SLUG);
+  let tenant: Awaited<ReturnType<OrthId['tenants']['create']>>;
+  try {
+    tenant = await app.tenants.create({ slug: SYSTEM_TENANT_SLUG, displayName: 'OrthID system', actor: 'system' });
+  } catch (error) {
+    // Another replica (or an earlier start) bootstrapped already.
+    if (isOrthIdError(error, 'tenant.slug_taken')) return { created: false, issuer };
+    throw error;
+  }
+  const resource = adminResourceIndicator(app.config.publicUrl);
+  const credentials = await withTenant(app.db, tenant.id, async (tx) => {
+    const api = (await createApiResourcesQueries(tx).byIndicator(resource))!;
+    const permission = (await app.rbac.permissions.list(tx, api.id, { limit: 200 })).items.find(
+      (p) => p.name === ADMIN_PERMISSION,
+    )!;
+    const role = await app.rbac.roles.create(
+      tx,
+      tenant.id,
+      { name: 'administrator', description: 'Manages every tenant through the admin API.' },
+      'system',
+    );
+    await app.rbac.roles.addPermission(tx, tenant.id, role.id, permission.id, 'system');
+    const client = await app.clients.create(
+      tx,
+      tenant.id,
+      { name: 'OrthID admin', grantTypes: ['client_credentials'], resources: [resource] },
+      'system',
+    );
+    await app.rbac.clientRoles.grant(tx, tenant.id, client.clientId, role.id, 'system');
+    return {
+      issuer,
+      token_endpoint: `${issuer}/token`,
+      client_id: client.clientId,
+      client_secret: client.clientSecret!,
+      resource,
+      scope: ADMIN_PERMISSION,
+    } satisfies AdminCredentials;
+  });
+  await writeFile(credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return { created: true, issuer, clientId: credentials.client_id, credentialsFile };
+}

@@ -1,0 +1,37 @@
+// Admin API: the tenant's audit log, newest first, with details opened.
+import { Type } from '@sinclair/typebox';
+import { readAudit } from '../../../audit/audit-log.js';
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import { AuditEvent, PageOf, PageQuery, Params, PROBLEMS } from './schemas.js';
+
+const Seq = Type.String({
+  pattern: '^[1-9][0-9]{0,18}$',
+  description: 'The `next` of the previous page (an event seq).',
+});
+
+export function registerAuditEventRoutes(api: AdminApi, orthid: OrthId): void {
+  api.get(
+    '/audit-events',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'List audit events, newest first',
+        params: Params({}),
+        querystring: PageQuery(Seq),
+        response: { 200: PageOf(AuditEvent), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx, { tenant }) => {
+        const { limit, after } = request.query;
+        const keyring = await orthid.tenantKeys.forTenant(tx, tenant.id);
+        const events = await readAudit(tx, keyring, {
+          limit: limit + 1,
+          ...(after ? { before: Number(after) } : {}),
+        });
+        const items = events.slice(0, limit);
+        return { items, next: events.length > limit ? String(items.at(-1)!.seq) : null };
+      }),
+  );
+}

@@ -1,0 +1,69 @@
+// Admin API: roles held by machine clients (what their client-credentials tokens may do).
+import { Type } from '@sinclair/typebox';
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import { IdPageQuery, NoContent, PageOf, Params, PROBLEMS, Role, Uuid } from './schemas.js';
+
+const tags = ['client roles'];
+const ClientId = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  description: 'The client_id of an OIDC client.',
+});
+const OfClient = Params({ clientId: ClientId });
+const Grant = Params({ clientId: ClientId, roleId: Uuid });
+
+export function registerClientRoleRoutes(api: AdminApi, orthid: OrthId): void {
+  const clientRoles = orthid.rbac.clientRoles;
+
+  api.get(
+    '/clients/:clientId/roles',
+    {
+      schema: {
+        tags,
+        summary: "List a client's roles",
+        params: OfClient,
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Role), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx) => clientRoles.list(tx, request.params.clientId, request.query)),
+  );
+
+  api.put(
+    '/clients/:clientId/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: 'Grant a role to a client (idempotent)',
+        params: Grant,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        clientRoles.grant(tx, tenant.id, request.params.clientId, request.params.roleId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.delete(
+    '/clients/:clientId/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke a role from a client (idempotent)',
+        params: Grant,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        clientRoles.revoke(tx, tenant.id, request.params.clientId, request.params.roleId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}

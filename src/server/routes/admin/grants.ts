@@ -1,0 +1,61 @@
+// Admin API: effective grants, i.e. what a user (in an organisation) or a client may do on an
+// API resource, computed by resolveGrants exactly as token claims are.
+import { Type } from '@sinclair/typebox';
+import type { OrthId } from '../../../main.js';
+import { resolveGrants } from '../../../tenancy/permissions.js';
+import { type AdminApi, inTenant } from './context.js';
+import { Grants, Params, PROBLEMS, Uuid } from './schemas.js';
+
+const tags = ['grants'];
+const Resource = Type.String({
+  format: 'uri',
+  maxLength: 2000,
+  description: 'Resource indicator of the API resource.',
+});
+
+export function registerGrantRoutes(api: AdminApi, orthid: OrthId): void {
+  api.get(
+    '/users/:userId/grants',
+    {
+      schema: {
+        tags,
+        summary: "A user's roles and permissions on an API resource",
+        description:
+          "Within one organisation when organisationId is given, else across all of the user's memberships.",
+        params: Params({ userId: Uuid }),
+        querystring: Type.Object({ resource: Resource, organisationId: Type.Optional(Uuid) }),
+        response: { 200: Grants, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx, { tenant }) => {
+        const { userId } = request.params;
+        await orthid.users.get(tx, tenant.id, userId);
+        const { resource, organisationId } = request.query;
+        return resolveGrants(
+          tx,
+          { kind: 'user', userId, ...(organisationId ? { organisationId } : {}) },
+          resource,
+        );
+      }),
+  );
+
+  api.get(
+    '/clients/:clientId/grants',
+    {
+      schema: {
+        tags,
+        summary: "A client's roles and permissions on an API resource",
+        params: Params({ clientId: Type.String({ minLength: 1, maxLength: 255 }) }),
+        querystring: Type.Object({ resource: Resource }),
+        response: { 200: Grants, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx) => {
+        const { clientId } = request.params;
+        await orthid.rbac.clientRoles.requireClient(tx, clientId);
+        return resolveGrants(tx, { kind: 'client', clientId }, request.query.resource);
+      }),
+  );
+}

@@ -1,0 +1,155 @@
+// Admin API: memberships (a user in an organisation) and the roles granted within them.
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import {
+  IdPageQuery,
+  Membership,
+  MembershipInput,
+  NoContent,
+  PageOf,
+  Params,
+  PROBLEMS,
+  Role,
+  Uuid,
+} from './schemas.js';
+
+const tags = ['memberships'];
+const ById = Params({ membershipId: Uuid });
+const RoleGrant = Params({ membershipId: Uuid, roleId: Uuid });
+
+export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
+  const memberships = orthid.rbac.memberships;
+
+  api.get(
+    '/organisations/:organisationId/memberships',
+    {
+      schema: {
+        tags,
+        summary: "List an organisation's members",
+        params: Params({ organisationId: Uuid }),
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Membership), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx) =>
+        memberships.listInOrganisation(tx, request.params.organisationId, request.query),
+      ),
+  );
+
+  api.post(
+    '/organisations/:organisationId/memberships',
+    {
+      schema: {
+        tags,
+        summary: 'Add a user to an organisation',
+        params: Params({ organisationId: Uuid }),
+        body: MembershipInput,
+        response: { 201: Membership, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        memberships.add(tx, tenant.id, request.params.organisationId, request.body.userId, actor),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.get(
+    '/users/:userId/memberships',
+    {
+      schema: {
+        tags,
+        summary: "List a user's memberships",
+        params: Params({ userId: Uuid }),
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Membership), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx, { tenant }) => {
+        await orthid.users.get(tx, tenant.id, request.params.userId);
+        return memberships.listOfUser(tx, request.params.userId, request.query);
+      }),
+  );
+
+  api.get(
+    '/memberships/:membershipId',
+    {
+      schema: { tags, summary: 'Get a membership', params: ById, response: { 200: Membership, ...PROBLEMS } },
+    },
+    (request) => inTenant(orthid, request, (tx) => memberships.get(tx, request.params.membershipId)),
+  );
+
+  api.delete(
+    '/memberships/:membershipId',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a user from an organisation (with the roles granted there)',
+        params: ById,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        memberships.remove(tx, tenant.id, request.params.membershipId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.get(
+    '/memberships/:membershipId/roles',
+    {
+      schema: {
+        tags,
+        summary: 'List the roles granted within a membership',
+        params: ById,
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Role), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx) =>
+        memberships.listRoles(tx, request.params.membershipId, request.query),
+      ),
+  );
+
+  api.put(
+    '/memberships/:membershipId/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: 'Grant a role within the membership (idempotent)',
+        params: RoleGrant,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        memberships.grantRole(tx, tenant.id, request.params.membershipId, request.params.roleId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.delete(
+    '/memberships/:membershipId/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke a role within the membership (idempotent)',
+        params: RoleGrant,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        memberships.revokeRole(tx, tenant.id, request.params.membershipId, request.params.roleId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,101 @@
+// Admin API: organisations of a tenant (list, create, get, rename, delete).
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import {
+  IdPageQuery,
+  NoContent,
+  Organisation,
+  OrganisationInput,
+  PageOf,
+  Params,
+  PROBLEMS,
+  Uuid,
+} from './schemas.js';
+
+const tags = ['organisations'];
+const ById = Params({ organisationId: Uuid });
+
+export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void {
+  const organisations = orthid.rbac.organisations;
+
+  api.get(
+    '/organisations',
+    {
+      schema: {
+        tags,
+        summary: 'List organisations',
+        params: Params({}),
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Organisation), ...PROBLEMS },
+      },
+    },
+    (request) => inTenant(orthid, request, (tx) => organisations.list(tx, request.query)),
+  );
+
+  api.post(
+    '/organisations',
+    {
+      schema: {
+        tags,
+        summary: 'Create an organisation',
+        params: Params({}),
+        body: OrganisationInput,
+        response: { 201: Organisation, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        organisations.create(tx, tenant.id, request.body, actor),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.get(
+    '/organisations/:organisationId',
+    {
+      schema: {
+        tags,
+        summary: 'Get an organisation',
+        params: ById,
+        response: { 200: Organisation, ...PROBLEMS },
+      },
+    },
+    (request) => inTenant(orthid, request, (tx) => organisations.get(tx, request.params.organisationId)),
+  );
+
+  api.patch(
+    '/organisations/:organisationId',
+    {
+      schema: {
+        tags,
+        summary: 'Rename an organisation',
+        params: ById,
+        body: OrganisationInput,
+        response: { 200: Organisation, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant, actor }) =>
+        organisations.rename(tx, tenant.id, request.params.organisationId, request.body.name, actor),
+      ),
+  );
+
+  api.delete(
+    '/organisations/:organisationId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete an organisation and its memberships',
+        params: ById,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        organisations.delete(tx, tenant.id, request.params.organisationId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}

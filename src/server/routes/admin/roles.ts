@@ -1,0 +1,148 @@
+// Admin API: roles (tenant-wide bundles of permissions) and the permissions each carries.
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import {
+  IdPageQuery,
+  NoContent,
+  PageOf,
+  Params,
+  Permission,
+  PROBLEMS,
+  Role,
+  RoleInput,
+  RolePatch,
+  Uuid,
+} from './schemas.js';
+
+const tags = ['roles'];
+const ById = Params({ roleId: Uuid });
+const RolePermission = Params({ roleId: Uuid, permissionId: Uuid });
+
+export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
+  const roles = orthid.rbac.roles;
+
+  api.get(
+    '/roles',
+    {
+      schema: {
+        tags,
+        summary: 'List roles',
+        params: Params({}),
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Role), ...PROBLEMS },
+      },
+    },
+    (request) => inTenant(orthid, request, (tx) => roles.list(tx, request.query)),
+  );
+
+  api.post(
+    '/roles',
+    {
+      schema: {
+        tags,
+        summary: 'Create a role',
+        params: Params({}),
+        body: RoleInput,
+        response: { 201: Role, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        roles.create(tx, tenant.id, request.body, actor),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.get(
+    '/roles/:roleId',
+    { schema: { tags, summary: 'Get a role', params: ById, response: { 200: Role, ...PROBLEMS } } },
+    (request) => inTenant(orthid, request, (tx) => roles.get(tx, request.params.roleId)),
+  );
+
+  api.patch(
+    '/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: "Change a role's name or description",
+        params: ById,
+        body: RolePatch,
+        response: { 200: Role, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant, actor }) =>
+        roles.update(tx, tenant.id, request.params.roleId, request.body, actor),
+      ),
+  );
+
+  api.delete(
+    '/roles/:roleId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a role (and every grant of it)',
+        params: ById,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        roles.delete(tx, tenant.id, request.params.roleId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.get(
+    '/roles/:roleId/permissions',
+    {
+      schema: {
+        tags,
+        summary: "List a role's permissions",
+        params: ById,
+        querystring: IdPageQuery,
+        response: { 200: PageOf(Permission), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx) => roles.listPermissions(tx, request.params.roleId, request.query)),
+  );
+
+  api.put(
+    '/roles/:roleId/permissions/:permissionId',
+    {
+      schema: {
+        tags,
+        summary: 'Add a permission to a role (idempotent)',
+        params: RolePermission,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        roles.addPermission(tx, tenant.id, request.params.roleId, request.params.permissionId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.delete(
+    '/roles/:roleId/permissions/:permissionId',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a permission from a role (idempotent)',
+        params: RolePermission,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        roles.removePermission(tx, tenant.id, request.params.roleId, request.params.permissionId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,143 @@
+// Admin API: users of a tenant (list, create, get, update, set password, disable, enable,
+// unlock, delete), through the users service of src/identity.
+import { Type } from '@sinclair/typebox';
+import type { OrthId } from '../../../main.js';
+import { type AdminApi, inTenant } from './context.js';
+import {
+  IdPageQuery,
+  NoContent,
+  PageOf,
+  Params,
+  PROBLEMS,
+  User,
+  UserInput,
+  UserPatch,
+  Uuid,
+} from './schemas.js';
+
+const tags = ['users'];
+const ById = Params({ userId: Uuid });
+const PasswordInput = Type.Object(
+  { password: Type.String({ minLength: 1, maxLength: 1024, writeOnly: true }) },
+  { additionalProperties: false },
+);
+// No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
+const PASSWORD_CONTEXT = { mfaEnforced: false };
+
+export function registerUserRoutes(api: AdminApi, orthid: OrthId): void {
+  const users = orthid.users;
+
+  api.get(
+    '/users',
+    {
+      schema: {
+        tags,
+        summary: 'List users',
+        params: Params({}),
+        querystring: IdPageQuery,
+        response: { 200: PageOf(User), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx, { tenant }) => {
+        const page = await users.list(tx, tenant.id, request.query);
+        return { items: page.users, next: page.next };
+      }),
+  );
+
+  api.post(
+    '/users',
+    {
+      schema: {
+        tags,
+        summary: 'Create a user',
+        params: Params({}),
+        body: UserInput,
+        response: { 201: User, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        users.create(tx, tenant.id, request.body, actor, PASSWORD_CONTEXT),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.get(
+    '/users/:userId',
+    { schema: { tags, summary: 'Get a user', params: ById, response: { 200: User, ...PROBLEMS } } },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant }) => users.get(tx, tenant.id, request.params.userId)),
+  );
+
+  api.patch(
+    '/users/:userId',
+    {
+      schema: {
+        tags,
+        summary: "Change a user's email, name or phone (null clears name or phone)",
+        params: ById,
+        body: UserPatch,
+        response: { 200: User, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant, actor }) =>
+        users.update(tx, tenant.id, request.params.userId, request.body, actor),
+      ),
+  );
+
+  api.put(
+    '/users/:userId/password',
+    {
+      schema: {
+        tags,
+        summary: "Set a user's password (also lifts a sign-in lock)",
+        params: ById,
+        body: PasswordInput,
+        response: { 200: User, ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant, actor }) =>
+        users.setPassword(tx, tenant.id, request.params.userId, request.body.password, {
+          ...PASSWORD_CONTEXT,
+          actor,
+        }),
+      ),
+  );
+
+  for (const [action, summary] of [
+    ['disable', 'Disable a user: they can no longer sign in'],
+    ['enable', 'Enable a disabled user'],
+    ['unlock', 'Lift a sign-in lock and clear failure counters'],
+  ] as const) {
+    api.post(
+      `/users/:userId/${action}`,
+      { schema: { tags, summary, params: ById, response: { 200: User, ...PROBLEMS } } },
+      (request) =>
+        inTenant(orthid, request, (tx, { tenant, actor }) =>
+          users[action](tx, tenant.id, request.params.userId, actor),
+        ),
+    );
+  }
+
+  api.delete(
+    '/users/:userId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a user and their personal data (the audit log keeps the id only)',
+        params: ById,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        users.delete(tx, tenant.id, request.params.userId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}

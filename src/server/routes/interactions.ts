@@ -1,0 +1,181 @@
+// The hosted sign-in and consent steps of an authorization request: render the page for the
+// provider's current prompt, check the CSRF token, sign in, grant consent, finish the interaction.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
+import { PAGE_HEADERS } from '../../web/layout.js';
+import { consentPage } from '../../web/pages/consent.js';
+import { errorPage } from '../../web/pages/messages.js';
+import { signInPage } from '../../web/pages/sign-in.js';
+import { timingSafeEqual } from 'node:crypto';
+
+export interface PasswordSignIn {
+  (input: {
+    tenantId: string;
+    email: string;
+    password: string;
+    ip: string;
+    userAgent?: string;
+    clientId?: string;
+  }): Promise<{ userId: string }>;
+}
+
+type Params = { tenant: string; uid: string };
+type Form = Record<string, string | undefined>;
+
+const GENERIC_ERROR = 'The email or password is incorrect.';
+
+function sameToken(a: string | undefined, b: string): boolean {
+  if (!a) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function interactionRoutes(
+  app: FastifyInstance,
+  opts: { providers: OidcProviders; signIn: PasswordSignIn },
+): Promise<void> {
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+
+  async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) {
+    const tp = await opts.providers.get(request.params.tenant);
+    const details = await tp.provider.interactionDetails(request.raw, reply.raw);
+    if (details.uid !== request.params.uid) {
+      throw new OrthIdError('request.invalid', 'This sign-in page belongs to another request; start again from the application.');
+    }
+    return { tp, details };
+  }
+
+  function page(reply: FastifyReply, body: string, status = 200) {
+    return reply.status(status).headers(PAGE_HEADERS).send(body);
+  }
+
+  function base(tp: TenantProvider, uid: string) {
+    return `/t/${tp.tenant.slug}/interaction/${uid}`;
+  }
+
+  async function clientName(tp: TenantProvider, clientId: unknown): Promise<string> {
+    const client = await tp.provider.Client.find(String(clientId));
+    return client?.clientName ?? String(clientId);
+  }
+
+  function renderSignIn(tp: TenantProvider, uid: string, name: string, email?: string, error?: string) {
+    return signInPage({
+      tenantName: tp.tenant.displayName,
+      clientName: name,
+      action: `${base(tp, uid)}/login`,
+      csrf: tp.csrfToken(uid),
+      email,
+      error,
+    });
+  }
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const slug = (request.params as Partial<Params>).tenant ?? '';
+    const known = isOrthIdError(error) ? error.message : 'This sign-in request has expired or is invalid. Start again from the application.';
+    request.log.info({ err: error }, 'interaction failed');
+    return page(reply, errorPage(slug, 'Cannot continue', known), isOrthIdError(error) ? error.httpStatus : 400);
+  });
+
+  app.get<{ Params: Params }>('/t/:tenant/interaction/:uid', async (request, reply) => {
+    const { tp, details } = await load(request, reply);
+    const name = await clientName(tp, details.params.client_id);
+    if (details.prompt.name === 'login') {
+      const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
+      return page(reply, renderSignIn(tp, details.uid, name, hint));
+    }
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    return page(
+      reply,
+      consentPage({
+        tenantName: tp.tenant.displayName,
+        clientName: name,
+        action: `${base(tp, details.uid)}/consent`,
+        abortAction: `${base(tp, details.uid)}/abort`,
+        csrf: tp.csrfToken(details.uid),
+        scopes: missing.missingOIDCScope ?? [],
+        resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
+      }),
+    );
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/login', async (request, reply) => {
+    const { tp, details } = await load(request, reply);
+    if (!sameToken(request.body?.csrf, tp.csrfToken(details.uid))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
+    }
+    const email = request.body?.email ?? '';
+    const name = await clientName(tp, details.params.client_id);
+    try {
+      const { userId } = await opts.signIn({
+        tenantId: tp.tenant.id,
+        email,
+        password: request.body?.password ?? '',
+        ip: request.ip,
+        userAgent: request.headers['user-agent'],
+        clientId: String(details.params.client_id),
+      });
+      await tp.provider.interactionFinished(
+        request.raw,
+        reply.raw,
+        { login: { accountId: userId, amr: ['pwd'], remember: true } },
+        { mergeWithLastSubmission: false },
+      );
+      return reply.hijack();
+    } catch (error) {
+      if (!isOrthIdError(error) || error.kind === 'internal') throw error;
+      const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
+      if (error.details?.retryAfterSeconds) reply.header('retry-after', String(error.details.retryAfterSeconds));
+      return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
+    }
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {
+    const { tp, details } = await load(request, reply);
+    if (!sameToken(request.body?.csrf, tp.csrfToken(details.uid))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Go back and try again.');
+    }
+    if (details.prompt.name !== 'consent' || !details.session) {
+      throw new OrthIdError('request.invalid', 'There is nothing to consent to; start again from the application.');
+    }
+    const { Grant } = tp.provider;
+    const grant = details.grantId
+      ? ((await Grant.find(details.grantId)) ?? new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) }))
+      : new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    await tp.provider.interactionFinished(request.raw, reply.raw, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    return reply.hijack();
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/abort', async (request, reply) => {
+    const { tp, details } = await load(request, reply);
+    if (!sameToken(request.body?.csrf, tp.csrfToken(details.uid))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Go back and try again.');
+    }
+    await tp.provider.interactionFinished(
+      request.raw,
+      reply.raw,
+      { error: 'access_denied', error_description: 'The user denied the request.' },
+      { mergeWithLastSubmission: false },
+    );
+    return reply.hijack();
+  });
+}

@@ -1,0 +1,59 @@
+// SQL for API resources: audiences named by a resource indicator URI (RFC 8707).
+import type { Queryable } from '../core/sql.js';
+
+export interface ApiResourceRow {
+  id: string;
+  indicator: string;
+  name: string;
+  created_at: Date;
+}
+
+const COLUMNS = 'id, indicator, name, created_at';
+
+export function createApiResourcesQueries(tx: Queryable) {
+  return {
+    /** Undefined when the indicator is taken. */
+    async insert(
+      tenantId: string,
+      row: Pick<ApiResourceRow, 'id' | 'indicator' | 'name'>,
+    ): Promise<ApiResourceRow | undefined> {
+      const { rows } = await tx.query<ApiResourceRow>(
+        `INSERT INTO api_resources (tenant_id, id, indicator, name) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, indicator) DO NOTHING RETURNING ${COLUMNS}`,
+        [tenantId, row.id, row.indicator, row.name],
+      );
+      return rows[0];
+    },
+    async byId(id: string): Promise<ApiResourceRow | undefined> {
+      const { rows } = await tx.query<ApiResourceRow>(`SELECT ${COLUMNS} FROM api_resources WHERE id = $1`, [
+        id,
+      ]);
+      return rows[0];
+    },
+    async byIndicator(indicator: string): Promise<ApiResourceRow | undefined> {
+      const { rows } = await tx.query<ApiResourceRow>(
+        `SELECT ${COLUMNS} FROM api_resources WHERE indicator = $1`,
+        [indicator],
+      );
+      return rows[0];
+    },
+    async rename(id: string, name: string): Promise<ApiResourceRow | undefined> {
+      const { rows } = await tx.query<ApiResourceRow>(
+        `UPDATE api_resources SET name = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, name],
+      );
+      return rows[0];
+    },
+    async delete(id: string): Promise<boolean> {
+      const { rowCount } = await tx.query('DELETE FROM api_resources WHERE id = $1', [id]);
+      return rowCount > 0;
+    },
+    async page(after: string | undefined, limit: number): Promise<ApiResourceRow[]> {
+      const { rows } = await tx.query<ApiResourceRow>(
+        `SELECT ${COLUMNS} FROM api_resources WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2`,
+        [after ?? null, limit],
+      );
+      return rows;
+    },
+  };
+}

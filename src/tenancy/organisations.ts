@@ -1,0 +1,105 @@
+// Organisations of a tenant: created, renamed, listed and deleted (with their memberships).
+// Every change is audited in the same transaction; `tx` is always scoped to the tenant.
+import { OrthIdError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
+import { createOrganisationsQueries, type OrganisationRow } from './organisations.queries.js';
+import { type Page, type PageRequest, pageOf } from './page.js';
+import { type RbacDeps, recordChange } from './record-change.js';
+
+export interface Organisation {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+function present(row: OrganisationRow): Organisation {
+  return { id: row.id, name: row.name, createdAt: new Date(row.created_at).toISOString() };
+}
+
+function nameTaken(name: string): OrthIdError {
+  return new OrthIdError(
+    'organisation.name_taken',
+    `An organisation named "${name}" already exists; choose another name.`,
+    {
+      details: { fields: [{ path: '/name', message: 'is taken' }] },
+    },
+  );
+}
+
+export function organisationNotFound(id: string): OrthIdError {
+  return new OrthIdError(
+    'organisation.not_found',
+    `No organisation ${id} in this tenant; list them with GET organisations.`,
+  );
+}
+
+export function createOrganisations(deps: RbacDeps) {
+  return {
+    async create(
+      tx: Queryable,
+      tenantId: string,
+      input: { name: string },
+      actor: string,
+    ): Promise<Organisation> {
+      const row = await createOrganisationsQueries(tx).insert(tenantId, newId(), input.name);
+      if (!row) throw nameTaken(input.name);
+      await recordChange(deps, tx, tenantId, {
+        actor,
+        action: 'organisation.created',
+        target: `organisation:${row.id}`,
+        details: { name: row.name },
+      });
+      return present(row);
+    },
+
+    async get(tx: Queryable, id: string): Promise<Organisation> {
+      const row = await createOrganisationsQueries(tx).byId(id);
+      if (!row) throw organisationNotFound(id);
+      return present(row);
+    },
+
+    async rename(
+      tx: Queryable,
+      tenantId: string,
+      id: string,
+      name: string,
+      actor: string,
+    ): Promise<Organisation> {
+      const queries = createOrganisationsQueries(tx);
+      const before = await queries.byId(id);
+      if (!before) throw organisationNotFound(id);
+      if (before.name === name) return present(before);
+      const clash = await queries.byName(name);
+      if (clash) throw nameTaken(name);
+      const row = (await queries.rename(id, name))!;
+      await recordChange(deps, tx, tenantId, {
+        actor,
+        action: 'organisation.renamed',
+        target: `organisation:${id}`,
+        details: { from: before.name, to: name },
+      });
+      return present(row);
+    },
+
+    async delete(tx: Queryable, tenantId: string, id: string, actor: string): Promise<void> {
+      const queries = createOrganisationsQueries(tx);
+      const row = await queries.byId(id);
+      if (!row) throw organisationNotFound(id);
+      await queries.delete(id);
+      await recordChange(deps, tx, tenantId, {
+        actor,
+        action: 'organisation.deleted',
+        target: `organisation:${id}`,
+        details: { name: row.name },
+      });
+    },
+
+    async list(tx: Queryable, page: PageRequest): Promise<Page<Organisation>> {
+      const rows = await createOrganisationsQueries(tx).page(page.after, page.limit + 1);
+      return pageOf(rows, page.limit, (r) => r.id, present);
+    },
+  };
+}
+
+export type Organisations = ReturnType<typeof createOrganisations>;

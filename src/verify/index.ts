@@ -1,0 +1,87 @@
+// The token verifier OrthID exports for resource servers (`import { createVerifier } from
+// 'orthid/verify'`): discovers a tenant's JWKS, caches it, and checks signature, issuer, audience and expiry.
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+
+/** Claims of an OrthID access token. */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  client_id: string;
+  /** Space-separated permissions granted on this audience. */
+  scope?: string;
+  /** Roles behind those permissions. */
+  roles?: string[];
+}
+
+export interface VerifierOptions {
+  /** The tenant's issuer, e.g. https://id.example.com/t/acme. */
+  issuer: string;
+  /** This resource server's indicator; tokens for other audiences are rejected. */
+  audience: string;
+  /** Accepted signing algorithms (default EdDSA, ES256, RS256). */
+  algorithms?: string[];
+  /** Clock tolerance in seconds (default 5). */
+  clockToleranceSeconds?: number;
+}
+
+export class TokenVerificationError extends Error {
+  constructor(
+    readonly code: 'token.invalid' | 'token.expired' | 'token.discovery_failed',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TokenVerificationError';
+  }
+}
+
+/**
+ * @example
+ * const verify = createVerifier({ issuer: 'https://id.example.com/t/acme', audience: 'https://api.example.com' });
+ * const claims = await verify(bearerToken); // throws TokenVerificationError
+ * if (!claims.scope?.split(' ').includes('orders:read')) reply.code(403);
+ */
+export function createVerifier(options: VerifierOptions): (token: string) => Promise<AccessTokenClaims> {
+  let jwks: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
+
+  const discover = async () => {
+    const url = `${options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    let metadata: { issuer?: string; jwks_uri?: string };
+    try {
+      const response = await fetch(url, { headers: { accept: 'application/json' } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      metadata = (await response.json()) as typeof metadata;
+    } catch (cause) {
+      throw new TokenVerificationError('token.discovery_failed', `Could not read ${url}.`, { cause });
+    }
+    if (metadata.issuer !== options.issuer || !metadata.jwks_uri) {
+      throw new TokenVerificationError('token.discovery_failed', `${url} does not describe issuer ${options.issuer}.`);
+    }
+    // jose caches the key set and refetches it (at most every 30 s) when a token names an unknown kid.
+    return createRemoteJWKSet(new URL(metadata.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+  };
+
+  return async (token) => {
+    jwks ??= discover().catch((error) => {
+      jwks = undefined;
+      throw error;
+    });
+    try {
+      const { payload } = await jwtVerify(token, await jwks, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: options.algorithms ?? ['EdDSA', 'ES256', 'RS256'],
+        clockTolerance: options.clockToleranceSeconds ?? 5,
+        requiredClaims: ['exp', 'iat', 'sub', 'client_id'],
+      });
+      return payload as AccessTokenClaims;
+    } catch (error) {
+      if (error instanceof TokenVerificationError) throw error;
+      if (error instanceof errors.JWTExpired) throw new TokenVerificationError('token.expired', 'The token has expired.', { cause: error });
+      throw new TokenVerificationError('token.invalid', 'The token is not valid for this resource server.', { cause: error });
+    }
+  };
+}

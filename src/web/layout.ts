@@ -1,0 +1,37 @@
+// The frame every hosted page shares: no scripts, no third-party requests, a strict CSP, so
+// the pages work without JavaScript and leak nothing to other origins.
+import { html, SafeHtml } from './html.js';
+
+export const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+} as const;
+
+/** Static and ours: inserted as markup, not escaped. */
+const STYLE = new SafeHtml(`
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1d2433}
+main{max-width:26rem;margin:8vh auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 .25rem}p.sub{margin:0 0 1.5rem;color:#5b6478}label{display:block;font-weight:600;margin:1rem 0 .35rem}
+input{width:100%;padding:.65rem .75rem;border:1px solid #c5cad3;border-radius:8px;font:inherit}
+input:focus{outline:2px solid #3b5bdb;border-color:#3b5bdb}
+button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:8px;background:#3b5bdb;color:#fff;font:600 1rem system-ui,sans-serif;cursor:pointer}
+button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}
+.error{margin:1rem 0 0;padding:.75rem;border-radius:8px;background:#fdecec;color:#9b1c1c}
+ul.scopes{padding-left:1.2rem}footer{margin-top:1.5rem;font-size:.8rem;color:#8a91a1;text-align:center}`);
+
+export function layout(title: string, tenantName: string, body: SafeHtml): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${tenantName}</title>
+<style>${STYLE}</style>
+</head>
+<body><main>${body}<footer>${tenantName} · secured by OrthID</footer></main></body>
+</html>`.value;
+}

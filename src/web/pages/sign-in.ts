@@ -1,0 +1,31 @@
+// The hosted sign-in page: email and password, a CSRF token bound to the interaction, and one
+// generic error whichever of the two was wrong.
+import { html } from '../html.js';
+import { layout } from '../layout.js';
+
+export interface SignInPage {
+  tenantName: string;
+  clientName: string;
+  action: string;
+  csrf: string;
+  email?: string;
+  error?: string;
+}
+
+export function signInPage(p: SignInPage): string {
+  return layout(
+    'Sign in',
+    p.tenantName,
+    html`<h1>Sign in</h1>
+<p class="sub">to continue to ${p.clientName}</p>
+<form method="post" action="${p.action}" autocomplete="on">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${p.email ?? ''}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}

@@ -1,0 +1,67 @@
+// A minimal user agent for driving hosted pages over real HTTP without JavaScript: it keeps
+// cookies, follows nothing by itself, and reads forms out of the HTML it is served.
+
+export class CookieBrowser {
+  private readonly cookies = new Map<string, string>();
+
+  private store(response: Response): void {
+    for (const header of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = header.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      const expired = attributes.some((a) => /^\s*max-age=0/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(url: string): Promise<Response> {
+    const response = await fetch(url, { redirect: 'manual', headers: { cookie: this.cookieHeader() } });
+    this.store(response);
+    return response;
+  }
+
+  async post(url: string, form: Record<string, string>): Promise<Response> {
+    const response = await fetch(url, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form),
+    });
+    this.store(response);
+    return response;
+  }
+
+  /** Follows redirects until one points at `stopAt` (not fetched) or a page is served. */
+  async follow(response: Response, base: string, stopAt?: string): Promise<{ response: Response; url: string }> {
+    let current = response;
+    let url = base;
+    while (current.status >= 300 && current.status < 400) {
+      url = new URL(current.headers.get('location')!, url).href;
+      if (stopAt && url.startsWith(stopAt)) return { response: current, url };
+      current = await this.get(url);
+    }
+    return { response: current, url };
+  }
+}
+
+/** The hidden inputs and action of the first form in `html`. */
+export function readForm(html: string, id?: string): { action: string; fields: Record<string, string> } {
+  const formMatch = id
+    ? new RegExp(`<form[^>]*id="${id.replace('.', '\\.')}"[^>]*>([\\s\\S]*?)</form>`).exec(html)
+    : /<form[^>]*>([\s\S]*?)<\/form>/.exec(html);
+  if (!formMatch) throw new Error(`no form in page:\n${html.slice(0, 500)}`);
+  const action = /action="([^"]*)"/.exec(formMatch[0])![1]!.replace(/&amp;/g, '&');
+  const fields: Record<string, string> = {};
+  for (const input of formMatch[1]!.matchAll(/<input[^>]*type="hidden"[^>]*>/g)) {
+    const name = /name="([^"]*)"/.exec(input[0])?.[1];
+    const value = /value="([^"]*)"/.exec(input[0])?.[1];
+    if (name) fields[name] = value ?? '';
+  }
+  return { action, fields };
+}
