@@ -6,6 +6,7 @@ import { OrthIdError } from '../core/errors.js';
 import { randomToken } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
+import { type Page, type PageRequest, pageOf } from '../tenancy/page.js';
 import { type ClientRow, createClientsQueries } from './clients.queries.js';
 import { announceTenantChange } from './tenant-changes.js';
 
@@ -147,8 +148,9 @@ export function createClients(deps: ClientsDeps) {
       return { ...present(row), ...(secret ? { clientSecret: secret } : {}) };
     },
 
-    async list(tx: Queryable, options: { after?: string; limit: number }): Promise<RegisteredClient[]> {
-      return (await createClientsQueries(tx).page(options.after, options.limit)).map(present);
+    async list(tx: Queryable, page: PageRequest): Promise<Page<RegisteredClient>> {
+      const rows = await createClientsQueries(tx).page(page.after, page.limit + 1);
+      return pageOf(rows, page.limit, (r) => r.client_id, present);
     },
 
     async get(tx: Queryable, clientId: string): Promise<RegisteredClient> {

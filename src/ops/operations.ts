@@ -92,7 +92,7 @@ export const operations = {
 
   async 'client.list'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
-    return withTenant(app.db, tenant.id, (tx) => app.clients.list(tx, { limit: 1000 }));
+    return withTenant(app.db, tenant.id, async (tx) => (await app.clients.list(tx, { limit: 200 })).items);
   },
 
   async 'keystore.rotateSigning'(app: OrthId, args: Args) {

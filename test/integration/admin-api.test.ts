@@ -125,6 +125,25 @@ for (const driver of DRIVERS) {
       assert.match(String(garbage.headers['www-authenticate']), /error="invalid_token"/);
     });
 
+    test('a client registered through the API shows its secret once and only a hash is stored', async () => {
+      const created = await call('POST', alpha, '/clients', {
+        body: { name: 'Billing', grantTypes: ['client_credentials'], resources: ['https://billing.alpha.test'] },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const client = created.json() as { clientId: string; clientSecret: string };
+      assert.ok(client.clientSecret.length >= 43);
+      const fetched = await call('GET', alpha, `/clients/${client.clientId}`);
+      assert.equal(fetched.statusCode, 200);
+      assert.equal('clientSecret' in (fetched.json() as object), false);
+      const stored = await inAlpha((tx) => tx.query<{ secret_hash: string }>('SELECT secret_hash FROM oidc_clients WHERE client_id = $1', [client.clientId]));
+      assert.notEqual(stored.rows[0]!.secret_hash, client.clientSecret);
+      assert.equal((await latestAudit()).action, 'client.created');
+      const bad = await call('POST', alpha, '/clients', { body: { name: 'x', grantTypes: ['implicit'] } });
+      assert.equal(bad.statusCode, 400);
+      assert.equal((await call('DELETE', alpha, `/clients/${client.clientId}`)).statusCode, 204);
+      assert.equal((await call('GET', alpha, `/clients/${client.clientId}`)).statusCode, 404);
+    });
+
     test('a token without orthid:admin gets 403 auth.forbidden as problem+json', async () => {
       const token = await mintToken(alpha, { scope: 'orders:read' });
       const response = await call('GET', alpha, '/organisations', { token });

@@ -8,6 +8,7 @@ import { VERSION } from '../../../version.js';
 import { createAccessTokenVerifier, registerAdminAuth } from '../../plugins/admin-auth.js';
 import { registerAuditEventRoutes } from './audit-events.js';
 import { registerClientRoleRoutes } from './client-roles.js';
+import { registerClientRoutes } from './clients.js';
 import { registerGrantRoutes } from './grants.js';
 import { registerMembershipRoutes } from './memberships.js';
 import { registerOrganisationRoutes } from './organisations.js';
@@ -55,6 +56,7 @@ export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Pr
       registerResourceRoutes(api, orthid);
       registerPermissionRoutes(api, orthid);
       registerRoleRoutes(api, orthid);
+      registerClientRoutes(api, orthid);
       registerClientRoleRoutes(api, orthid);
       registerGrantRoutes(api, orthid);
       registerSessionRoutes(api, orthid);

@@ -66,7 +66,7 @@ export const PROBLEMS = {
 
 export const NoContent = Type.Null({ description: 'Done.' });
 
-const Timestamp = Type.String({ format: 'date-time' });
+export const Timestamp = Type.String({ format: 'date-time' });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const Description = Type.String({ maxLength: 1000 });
 

@@ -1,0 +1,104 @@
+// Admin API: OIDC clients of a tenant (list, register, get, delete). A new client's secret is
+// in the creation response only; afterwards it exists only as a keyed hash.
+import { Type } from '@sinclair/typebox';
+import type { OrthId } from '../../../main.js';
+import { GRANT_TYPES } from '../../../oidc/clients.js';
+import { type AdminApi, inTenant } from './context.js';
+import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Timestamp } from './schemas.js';
+
+const tags = ['clients'];
+const ClientId = Type.String({ minLength: 1, maxLength: 64 });
+const ById = Params({ clientId: ClientId });
+const Uri = Type.String({ format: 'uri', maxLength: 2048 });
+
+const Client = Type.Object({
+  clientId: Type.String(),
+  name: Type.String(),
+  grantTypes: Type.Array(Type.String()),
+  redirectUris: Type.Array(Type.String()),
+  postLogoutRedirectUris: Type.Array(Type.String()),
+  scope: Type.String(),
+  resources: Type.Array(Type.String()),
+  public: Type.Boolean(),
+  disabled: Type.Boolean(),
+  createdAt: Timestamp,
+});
+
+const CreatedClient = Type.Intersect([
+  Client,
+  Type.Object({ clientSecret: Type.Optional(Type.String({ description: 'Shown once; store it now.' })) }),
+]);
+
+const ClientInput = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    grantTypes: Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), { minItems: 1, uniqueItems: true }),
+    redirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    postLogoutRedirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    scope: Type.Optional(Type.String({ maxLength: 1000 })),
+    resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    public: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
+  const { clients } = orthid;
+
+  api.get(
+    '/clients',
+    {
+      schema: {
+        tags,
+        summary: 'List clients (never their secrets)',
+        params: Params({}),
+        querystring: PageQuery(ClientId),
+        response: { 200: PageOf(Client), ...PROBLEMS },
+      },
+    },
+    (request) => inTenant(orthid, request, (tx) => clients.list(tx, request.query)),
+  );
+
+  api.post(
+    '/clients',
+    {
+      schema: {
+        tags,
+        summary: 'Register a client; the response carries its secret, once',
+        params: Params({}),
+        body: ClientInput,
+        response: { 201: CreatedClient, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        clients.create(tx, tenant.id, request.body, actor),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  api.get(
+    '/clients/:clientId',
+    { schema: { tags, summary: 'Get a client', params: ById, response: { 200: Client, ...PROBLEMS } } },
+    (request) => inTenant(orthid, request, (tx) => clients.get(tx, request.params.clientId)),
+  );
+
+  api.delete(
+    '/clients/:clientId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a client; its tokens stop working',
+        params: ById,
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        clients.delete(tx, tenant.id, request.params.clientId, actor),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+}
