@@ -150,9 +150,14 @@ export async function signInWithPassword(
     const row = user ? await queries.byId(user.id, true) : undefined;
     const now = clock.now();
     const current = await throttle.state(tx, keys, now, true);
+    // A password set since it was verified makes the verified one stale (a concurrent re-hash
+    // of the same password does not: it leaves password_changed_at alone).
+    const changed =
+      row !== undefined && row.password_changed_at?.getTime() !== user?.password_changed_at?.getTime();
     if (
       failure === undefined &&
       row &&
+      !changed &&
       row.status === 'active' &&
       row.locked_at === null &&
       current.retryAfterSeconds === 0
@@ -164,13 +169,15 @@ export async function signInWithPassword(
     }
     const reason: SignInFailureReason =
       failure ??
-      (row?.locked_at
-        ? 'locked'
-        : current.retryAfterSeconds > 0
-          ? 'throttled'
-          : row
-            ? 'disabled'
-            : 'unknown_account');
+      (changed
+        ? 'invalid_credentials'
+        : row?.locked_at
+          ? 'locked'
+          : current.retryAfterSeconds > 0
+            ? 'throttled'
+            : row
+              ? 'disabled'
+              : 'unknown_account');
     const after = await throttle.recordFailure(tx, input.tenantId, keys, now);
     const counted = row
       ? await queries.recordFailedSignIn(row.id, throttle.lockAfterFailures, now)

@@ -63,11 +63,11 @@ describe('orthid user create --password-stdin on real PostgreSQL', () => {
       env,
       'qwerty123456789\n',
     );
-    assert.equal(result.code, exitCodes.invalid);
+    assert.equal(result.code, exitCodes.invalid, result.stderr);
     assert.match(result.stderr, /^error\[password\.common\]: /m);
     assert.equal(result.stderr.includes('qwerty123456789'), false, 'the refused password is not echoed');
     const again = await runCli(['user', 'create', '--tenant', 'archive', '--email', 'jo@archive.test'], env);
-    assert.equal(again.code, 0, 'the email was not taken by the refused attempt');
+    assert.equal(again.code, 0, `the email was not taken by the refused attempt: ${again.stderr}`);
   });
 
   test('--password-stdin with nothing on stdin is refused with request.invalid', async () => {
@@ -76,7 +76,7 @@ describe('orthid user create --password-stdin on real PostgreSQL', () => {
       env,
       '',
     );
-    assert.equal(result.code, exitCodes.invalid);
+    assert.equal(result.code, exitCodes.invalid, result.stderr);
     assert.match(result.stderr, /error\[request\.invalid\]: No password on standard input/);
   });
 });
