@@ -16,6 +16,8 @@ import { acquireEmbeddedLock } from './storage/db/embedded-lock.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openPglite } from './storage/db/pglite-driver.js';
 import { openPostgres } from './storage/db/postgres-driver.js';
+import type { ObjectStore } from './storage/objects/object-store.js';
+import { openObjectStore } from './storage/objects/open-object-store.js';
 import { createRbac, type Rbac } from './tenancy/rbac.js';
 import { createTenants, type Tenants } from './tenancy/tenants.js';
 import { PAGE_HEADERS } from './web/layout.js';
@@ -27,6 +29,8 @@ import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 
 export interface OrthId {
   config: Config;
+  /** Blobs: profile media, audit archives, document bundles, the backup canary. */
+  objects: ObjectStore;
   clock: Clock;
   log: Logger;
   db: Database;
@@ -121,11 +125,15 @@ export async function openOrthId(config: Config, options: OpenOptions = {}): Pro
     await db.close();
     throw error;
   }
-  return composeOrthId({ config, clock, log, db, keystore });
+  const objects = await openObjectStore(config.objectStore).catch(async (error) => {
+    await db.close();
+    throw error;
+  });
+  return composeOrthId({ config, clock, log, db, keystore, objects });
 }
 
 /** Builds the domain services over an opened database and keystore (tests inject their own). */
-export function composeOrthId(parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore'>): OrthId {
+export function composeOrthId(parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'>): OrthId {
   const { db, clock, keystore } = parts;
   const tenantKeys = createTenantKeys({ custody: keystore, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });

@@ -1,5 +1,6 @@
 // First start of a deployment: the system tenant (whose administrators manage every tenant), an
-// administrator role holding orthid:admin, and an admin client whose secret is written once to a 0600 file.
+// administrator role holding orthid:admin, an admin client whose secret is written once to a 0600
+// file, and the backup canary.
 import { writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { OrthId } from '../main.js';
@@ -7,6 +8,7 @@ import { withTenant } from '../storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator, SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { createCanary } from './canary.js';
 
 /** Written into the data directory on first start, mode 0600. */
 export const ADMIN_CREDENTIALS_FILE = 'admin-credentials.json';
@@ -68,6 +70,7 @@ export async function bootstrap(app: OrthId, credentialsFile: string): Promise<B
       scope: ADMIN_PERMISSION,
     } satisfies AdminCredentials;
   });
+  await createCanary(app, tenant.id, SYSTEM_TENANT_SLUG);
   await writeFile(credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   return { created: true, issuer, clientId: credentials.client_id, credentialsFile };
 }

@@ -11,6 +11,7 @@ import { composeOrthId, type OrthId } from '../../src/main.js';
 import type { Database } from '../../src/storage/db/database.js';
 import { migrate } from '../../src/storage/db/migrate.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
+import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { migratedPglite } from './pglite-template.js';
 import { createTestDatabase } from './postgres.js';
 
@@ -50,7 +51,15 @@ export async function createTestOrthId(driver: DriverName, options: TestOptions 
     ...options.env,
   });
   const { keystore } = await ManagedKeystore.init(config.keystorePath, TEST_MASTER_KEY);
-  const app = composeOrthId({ config, clock: options.clock ?? systemClock, log: createLogger('silent'), db, keystore });
+  const objects = await openObjectStore(config.objectStore);
+  const app = composeOrthId({
+    config,
+    clock: options.clock ?? systemClock,
+    log: createLogger('silent'),
+    db,
+    keystore,
+    objects,
+  });
   return {
     ...app,
     databaseUrl: url,
