@@ -58,6 +58,8 @@ export interface OpenOptions {
   migrate?: boolean;
   clock?: Clock;
   log?: Logger;
+  /** Use this PostgreSQL database instead of the configured one (e.g. to check a restored copy). */
+  databaseUrl?: string;
 }
 
 /** Opens the configured database. On the embedded default this takes the data directory's lock. */
@@ -97,7 +99,10 @@ export async function openKeystore(
 }
 
 /** Builds a whole OrthID from configuration. The caller closes it. */
-export async function openOrthId(config: Config, options: OpenOptions = {}): Promise<OrthId> {
+export async function openOrthId(configured: Config, options: OpenOptions = {}): Promise<OrthId> {
+  const config: Config = options.databaseUrl
+    ? { ...configured, database: { kind: 'postgres', url: options.databaseUrl, migrationUrl: options.databaseUrl } }
+    : configured;
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
   const { keystore, masterGenerated } = await openKeystore(config, options.initKeystore ?? false);

@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodes } from '../core/errors.js';
 import { registerAuditCommands } from './audit.js';
+import { registerBackupCommands } from './backup.js';
+import { registerRestoreCommands } from './backup-restore.js';
 import { registerClientCommands } from './client.js';
 import { registerKeystoreCommands } from './keystore.js';
 import { registerMigrateCommand } from './migrate.js';
@@ -24,6 +26,8 @@ registerUserCommands(program);
 registerClientCommands(program);
 registerKeystoreCommands(program);
 registerAuditCommands(program);
+registerBackupCommands(program);
+registerRestoreCommands(program.commands.find((c) => c.name() === 'backup')!);
 
 try {
   await program.parseAsync(process.argv);

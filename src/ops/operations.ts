@@ -1,11 +1,14 @@
 // Operator operations: one function per CLI verb that needs the database. The CLI runs them
 // in-process, or, when a running embedded server holds the database, through its control socket.
 import { appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js';
+import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { GrantType } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
+import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import { runVerificationChecks } from './verification-checks.js';
 import { OrthIdError } from '../core/errors.js';
 import type { OrthId } from '../main.js';
 import { withTenant } from '../storage/db/database.js';
@@ -113,6 +116,34 @@ export const operations = {
     return { tenant: tenant.slug, kid, alg };
   },
 
+  /** Records a drill's outcome in the live deployment's audit log (system tenant). */
+  async 'backup.recordDrill'(app: OrthId, args: Args) {
+    const report = args.report as { ok: boolean; set: string; restore_seconds: number; checks: { name: string; ok: boolean }[] };
+    const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
+    await withTenant(app.db, tenant.id, async (tx) =>
+      appendAudit(
+        tx,
+        await app.tenantKeys.forTenant(tx, tenant.id),
+        {
+          actor: 'cli',
+          action: 'backup.drill',
+          target: `backup-set:${report.set}`,
+          outcome: report.ok ? 'success' : 'failure',
+          details: {
+            restoreSeconds: report.restore_seconds,
+            failed: report.checks.filter((c) => !c.ok).map((c) => c.name),
+          },
+        },
+        app.clock,
+      ),
+    );
+    return { recorded: true };
+  },
+
+  async 'backup.check'(app: OrthId) {
+    return runVerificationChecks(app);
+  },
+
   async 'audit.verify'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
     const report = await withTenant(app.db, tenant.id, (tx) => verifyAuditChain(tx));
@@ -128,6 +159,11 @@ export const operations = {
     return withTenant(app.db, tenant.id, async (tx) =>
       readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit }),
     );
+  },
+
+  /** Runs inside a running embedded server, which holds the database; writes straight to the destinations. */
+  async 'backup.dump'(app: OrthId, args: Args) {
+    return runBackupDump(app, dumpOptionsFromArgs(args), (event) => logDumpEvent(app.log, event));
   },
 } satisfies Record<string, (app: OrthId, args: Args) => Promise<unknown>>;
 

@@ -1,0 +1,181 @@
+// Restores a backup set following the product page's steps 1-5, in order: check the target,
+// restore the keystore first (and refuse one that lacks the set's keys), restore the database via a
+// scratch database, restore the objects, migrate. Step 6, the checks, needs a running deployment: ops.
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { OrthIdError } from '../core/errors.js';
+import { decryptStream } from '../crypto/age/index.js';
+import { readKeystoreExport } from '../crypto/keystore-export.js';
+import { type KeystoreContents, ManagedKeystore } from '../crypto/managed-keystore.js';
+import { migrate } from '../storage/db/migrate.js';
+import type { PgliteDriver } from '../storage/db/pglite-driver.js';
+import { openPostgres } from '../storage/db/postgres-driver.js';
+import { inspectTarget, loadSqlIntoPglite, startScratchRestore } from '../storage/db/restore.js';
+import type { ObjectStore } from '../storage/objects/object-store.js';
+import type { Manifest, ManifestPart } from './manifest.js';
+import { unpackObjectsArchive } from './objects-archive.js';
+import { findBackupSet } from './sets.js';
+
+export type RestoreTarget =
+  | { kind: 'postgres'; url: string; clean: boolean }
+  /** An empty embedded database (a new data directory, or in memory for a drill). */
+  | { kind: 'pglite'; db: PgliteDriver };
+
+export interface RestoreOptions {
+  /** `latest` or a set id/path. */
+  set: string;
+  dest: ObjectStore;
+  keystoreDest: ObjectStore;
+  /** age identities (AGE-SECRET-KEY-1…) that open the set. */
+  identities: string[];
+  target: RestoreTarget;
+  objects: ObjectStore;
+  /** Where the restored keystore is written, and the secret that seals it there. */
+  keystorePath: string;
+  masterSecret: string;
+  onStep?: (step: number, title: string, detail?: string) => void;
+}
+
+export interface RestoreResult {
+  manifest: Manifest;
+  keystore: ManagedKeystore;
+  migrated: number[];
+  objects: number;
+  /** True when the database had been restored from this set by an earlier, interrupted run. */
+  resumed: boolean;
+}
+
+/** Checks the stored bytes of a part against the manifest while they stream past. */
+function checkPart(part: ManifestPart): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      if (size !== part.size || hash.digest('hex') !== part.sha256) {
+        done(
+          new OrthIdError(
+            'backup.checksum_mismatch',
+            `The part ${part.name} does not match the manifest (size or SHA-256 differ): it was damaged or replaced. Use another set.`,
+            { details: { part: part.name } },
+          ),
+        );
+      } else {
+        done();
+      }
+    },
+  });
+}
+
+/** A part as a stream: stored bytes → checksum → (unless `raw`) age decryption. */
+async function openPart(
+  options: RestoreOptions,
+  manifest: Manifest,
+  kind: ManifestPart['kind'],
+  raw = false,
+): Promise<{ part: ManifestPart; body: Readable }> {
+  const part = manifest.parts.find((p) => p.kind === kind);
+  if (!part) throw new OrthIdError('backup.set_incomplete', `The set ${manifest.setId} has no ${kind} part.`);
+  const store = part.location === 'keystore-dest' ? options.keystoreDest : options.dest;
+  const { body } = await store.get(part.key);
+  const checked = body.pipe(checkPart(part));
+  body.on('error', (error) => checked.destroy(error));
+  if (raw || !part.encrypted) return { part, body: checked };
+  const plain = checked.pipe(decryptStream(options.identities));
+  checked.on('error', (error) => plain.destroy(error));
+  return { part, body: plain };
+}
+
+function keystoreMismatch(manifest: Manifest, why: string): OrthIdError {
+  return new OrthIdError(
+    'backup.keystore_mismatch',
+    `${why} The set ${manifest.setId} needs root key(s) ${manifest.keys.rootKeyIds.join(', ')}; restore the keystore exported with it (keystore.age). Nothing was restored.`,
+  );
+}
+
+/** Step 2's check: the keystore must be this deployment's and hold every key the data needs. */
+function checkKeystore(manifest: Manifest, contents: KeystoreContents): void {
+  if (contents.deploymentId !== manifest.deploymentId) {
+    throw keystoreMismatch(manifest, `The keystore belongs to deployment ${contents.deploymentId}, not ${manifest.deploymentId}.`);
+  }
+  const held = new Set(contents.rootKeys.map((k) => k.id));
+  const missing = manifest.keys.rootKeyIds.filter((id) => !held.has(id));
+  if (missing.length > 0) throw keystoreMismatch(manifest, `The keystore lacks root key(s) ${missing.join(', ')}.`);
+}
+
+async function readKeystore(options: RestoreOptions, manifest: Manifest): Promise<KeystoreContents> {
+  if (!manifest.keys.keystoreIncluded) {
+    // The operator restored the keystore beforehand (orthid keystore import) or keeps it elsewhere.
+    const existing = await ManagedKeystore.open(options.keystorePath, options.masterSecret).catch(() => undefined);
+    if (!existing) throw keystoreMismatch(manifest, 'The set carries no keystore export and none is at the target.');
+    return existing.exportContents();
+  }
+  // A keystore export is an age file of its own; readKeystoreExport decrypts it.
+  const { body } = await openPart(options, manifest, 'keystore', true);
+  return readKeystoreExport(body, options.identities);
+}
+
+export async function restoreBackupSet(options: RestoreOptions): Promise<RestoreResult> {
+  const step = options.onStep ?? (() => {});
+  const { manifest } = await findBackupSet(options.dest, options.set, options.keystoreDest);
+  const { target } = options;
+
+  step(1, 'Check the target', target.kind === 'postgres' ? 'PostgreSQL' : 'embedded database');
+  if (target.kind === 'pglite' && manifest.database.format !== 'plain') {
+    throw new OrthIdError(
+      'backup.format_unsupported',
+      `The set ${manifest.setId} holds a PostgreSQL custom-format dump, which restores into PostgreSQL only: pass --database-url.`,
+    );
+  }
+  let resumed = false;
+  if (target.kind === 'postgres') {
+    const state = await inspectTarget(target.url);
+    resumed = state.restoredFrom === manifest.setId;
+    if (state.tables > 0 && !target.clean && !resumed) {
+      throw new OrthIdError(
+        'backup.target_not_empty',
+        'The target database is not empty. Restore into a new database, or pass --clean to replace it.',
+      );
+    }
+  }
+
+  step(2, 'Restore the keystore first', `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
+  const contents = await readKeystore(options, manifest);
+  checkKeystore(manifest, contents);
+  const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, contents);
+
+  step(3, 'Decrypt and restore the database', resumed ? 'already restored from this set; skipped' : manifest.database.format);
+  if (!resumed) {
+    const { body } = await openPart(options, manifest, 'database');
+    if (target.kind === 'pglite') {
+      await loadSqlIntoPglite(target.db, body);
+    } else {
+      const scratch = await startScratchRestore(target.url);
+      try {
+        await scratch.load(manifest.database.format, body);
+        await scratch.promote(manifest.setId);
+      } finally {
+        body.destroy();
+        await scratch.discard();
+      }
+    }
+  }
+
+  step(4, 'Restore object storage', `${manifest.objects.count} objects`);
+  const objectsPart = await openPart(options, manifest, 'objects');
+  const unpacked = await unpackObjectsArchive(objectsPart.body, options.objects);
+
+  step(5, 'Bring the schema up to this OrthID');
+  const db = target.kind === 'pglite' ? target.db : await openPostgres(target.url, { max: 1 });
+  let migrated: number[];
+  try {
+    migrated = await migrate(db);
+  } finally {
+    if (target.kind === 'postgres') await db.close();
+  }
+  return { manifest, keystore, migrated, objects: unpacked.count, resumed };
+}

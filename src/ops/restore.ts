@@ -1,0 +1,195 @@
+// `orthid backup restore` and `orthid backup drill`: the page's six steps end to end. Restore
+// writes to the configured (or given) target; a drill restores into a throwaway one, runs the
+// checks, records the result and removes the throwaway target whatever happened.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { restoreBackupSet } from '../backup/restore.js';
+import { findBackupSet } from '../backup/sets.js';
+import { FILES } from '../backup/set-layout.js';
+import type { Config } from '../config/config.js';
+import type { Clock } from '../core/clock.js';
+import { OrthIdError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { resolveMasterSecret } from '../crypto/master-secret.js';
+import { composeOrthId } from '../main.js';
+import type { Database } from '../storage/db/database.js';
+import { openPglite, type PgliteDriver } from '../storage/db/pglite-driver.js';
+import { openPostgres } from '../storage/db/postgres-driver.js';
+import { createDatabase, dropDatabase } from '../storage/db/restore.js';
+import type { ObjectStore } from '../storage/objects/object-store.js';
+import { openObjectStore } from '../storage/objects/open-object-store.js';
+import { type CheckResult, runVerificationChecks } from './verification-checks.js';
+
+export interface RestoreRequest {
+  set: string;
+  identities: string[];
+  /** Target database (default: the configured PostgreSQL, or the embedded data directory). */
+  databaseUrl?: string;
+  objectStoreUrl?: string;
+  keystorePath?: string;
+  clean?: boolean;
+  onStep?: (step: number, title: string, detail?: string) => void;
+}
+
+export interface RestoreOutcome {
+  ok: boolean;
+  set: string;
+  checks: CheckResult[];
+  restore_seconds: number;
+}
+
+interface Backups {
+  dest: ObjectStore;
+  keystoreDest: ObjectStore;
+}
+
+async function openBackups(config: Config): Promise<Backups> {
+  const dest = await openObjectStore(config.backup.dest);
+  const keystoreDest = config.backup.keystoreDest ? await openObjectStore(config.backup.keystoreDest) : dest;
+  return { dest, keystoreDest };
+}
+
+/** Runs step 6 against the restored parts, as a deployment of its own. */
+async function checkRestored(
+  config: Config,
+  parts: { db: Database; keystore: Awaited<ReturnType<typeof restoreBackupSet>>['keystore']; objects: ObjectStore },
+  clock: Clock,
+  log: Logger,
+): Promise<CheckResult[]> {
+  const restored = composeOrthId({ config, clock, log, ...parts });
+  return runVerificationChecks(restored);
+}
+
+async function openEmbeddedTarget(dir: string): Promise<PgliteDriver> {
+  const db = await openPglite(dir);
+  const { rows } = await db.ownerQuery<{ n: string }>(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`);
+  if (Number(rows[0]!.n) > 0) {
+    await db.close();
+    throw new OrthIdError(
+      'backup.target_not_empty',
+      `The embedded database in ${dir} is not empty. Restore into a new data directory (ORTHID_DATA_DIR).`,
+    );
+  }
+  return db;
+}
+
+export async function restoreDeployment(config: Config, request: RestoreRequest, clock: Clock, log: Logger): Promise<RestoreOutcome> {
+  const started = Date.now();
+  const backups = await openBackups(config);
+  const master = await resolveMasterSecret(config.masterKey);
+  const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
+  const keystorePath = request.keystorePath ?? config.keystorePath;
+  const postgresUrl = request.databaseUrl ?? (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined);
+  const embedded = postgresUrl === undefined ? await openEmbeddedTarget(config.database.kind === 'embedded' ? config.database.dir : '') : undefined;
+  try {
+    const result = await restoreBackupSet({
+      set: request.set,
+      ...backups,
+      identities: request.identities,
+      target: embedded ? { kind: 'pglite', db: embedded } : { kind: 'postgres', url: postgresUrl!, clean: request.clean ?? false },
+      objects,
+      keystorePath,
+      masterSecret: master.value,
+      onStep: request.onStep,
+    });
+    const restore_seconds = (Date.now() - started) / 1000;
+    request.onStep?.(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
+    const db = embedded ?? (await openPostgres(postgresUrl!, { max: 2 }));
+    try {
+      const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
+      return { ok: checks.every((c) => c.ok), set: result.manifest.setId, checks, restore_seconds };
+    } finally {
+      if (!embedded) await db.close();
+    }
+  } finally {
+    await embedded?.close();
+  }
+}
+
+export interface DrillReport extends RestoreOutcome {
+  startedAt: string;
+  finishedAt: string;
+  target: string;
+  /** Why the restore itself failed, when it did (then `checks` is empty). */
+  error?: { code: string; message: string };
+}
+
+export interface DrillRequest {
+  set: string;
+  identities: string[];
+  /** Server on which a throwaway database is created; unset on the embedded default = in-memory PGlite. */
+  databaseUrl?: string;
+  onStep?: RestoreRequest['onStep'];
+}
+
+/**
+ * Restores a set into a throwaway target, runs the checks and writes the report beside the set.
+ * Never throws for a failed restore or check: the report says what failed.
+ */
+export async function drill(config: Config, request: DrillRequest, clock: Clock, log: Logger): Promise<DrillReport> {
+  const startedAt = clock.now().toISOString();
+  const started = Date.now();
+  const backups = await openBackups(config);
+  const set = await findBackupSet(backups.dest, request.set, backups.keystoreDest);
+  const scratch = await mkdtemp(join(tmpdir(), 'orthid-drill-'));
+  const objects = await openObjectStore(pathToFileURL(join(scratch, 'objects')).href);
+  const keystorePath = join(scratch, 'keystore');
+  const masterSecret = randomBytes(32).toString('base64');
+  const targetUrl = request.databaseUrl
+    ? await createDatabase(request.databaseUrl, `orthid_drill_${randomBytes(6).toString('hex')}`)
+    : undefined;
+  const memory = targetUrl ? undefined : await openPglite('memory://');
+  let report: DrillReport;
+  try {
+    const result = await restoreBackupSet({
+      set: set.id,
+      ...backups,
+      identities: request.identities,
+      target: memory ? { kind: 'pglite', db: memory } : { kind: 'postgres', url: targetUrl!, clean: false },
+      objects,
+      keystorePath,
+      masterSecret,
+      onStep: request.onStep,
+    });
+    const restore_seconds = (Date.now() - started) / 1000;
+    request.onStep?.(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
+    const db = memory ?? (await openPostgres(targetUrl!, { max: 2 }));
+    try {
+      const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
+      report = {
+        ok: checks.every((c) => c.ok),
+        set: set.id,
+        checks,
+        restore_seconds,
+        startedAt,
+        finishedAt: clock.now().toISOString(),
+        target: memory ? 'in-memory embedded database' : 'throwaway PostgreSQL database',
+      };
+    } finally {
+      if (!memory) await db.close();
+    }
+  } catch (error) {
+    const e = error instanceof OrthIdError ? error : new OrthIdError('backup.restore_failed', String((error as Error)?.message ?? error));
+    report = {
+      ok: false,
+      set: set.id,
+      checks: [],
+      restore_seconds: (Date.now() - started) / 1000,
+      startedAt,
+      finishedAt: clock.now().toISOString(),
+      target: memory ? 'in-memory embedded database' : 'throwaway PostgreSQL database',
+      error: { code: e.code, message: e.message },
+    };
+  } finally {
+    await memory?.close().catch(() => {});
+    if (targetUrl) await dropDatabase(targetUrl).catch((err) => log.error({ err }, 'could not drop the drill database'));
+    await rm(scratch, { recursive: true, force: true });
+  }
+  await backups.dest.put(`${set.path}/${FILES.drillReport}`, Buffer.from(`${JSON.stringify(report, null, 2)}\n`), {
+    contentType: 'application/json',
+  });
+  return report;
+}
