@@ -14,11 +14,32 @@ export type MasterKeySource =
   /** Embedded default only: generated on first start into the data directory (mode 0600). */
   | { kind: 'generated'; path: string };
 
+/** Where backup sets live and what protects them (`orthid backup …`). */
+export interface BackupConfig {
+  /** Destination of backup sets: a file:// or s3:// URL (default file://<data dir>/backups). */
+  dest: string;
+  /** Whether ORTHID_BACKUP_DEST named the destination (rather than the local default). */
+  destConfigured: boolean;
+  /** Destination of keystore exports; undefined means beside the sets (a warning at dump time). */
+  keystoreDest: string | undefined;
+  /** age recipients (age1…) backups are encrypted to. */
+  ageRecipients: string[];
+  /** age identity file that opens backups (verify, restore, drill). */
+  ageIdentityFile: string | undefined;
+  /** `backup list` warns when the newest complete set is older than this. */
+  maxAgeHours: number;
+  /** `backup list` warns when the newest passing drill is older than this. */
+  maxDrillAgeDays: number;
+  /** Server on which `backup drill` creates its throwaway database; unset: an in-memory embedded one. */
+  drillDatabaseUrl: string | undefined;
+}
+
 export interface Config {
   dataDir: string;
   database: DatabaseConfig;
-  /** Where `backup dump` reads from (e.g. a read replica); defaults to the main database. */
+  /** Where `backup dump` reads from (e.g. a read replica); defaults to the migration (owner) connection. */
   backupDatabaseUrl: string | undefined;
+  backup: BackupConfig;
   objectStore: string;
   /** Path of the managed keystore file. */
   keystorePath: string;
@@ -41,7 +62,16 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_DATA_DIR: 'Data directory for the embedded defaults (default ./.orthid).',
   ORTHID_DATABASE_URL: 'PostgreSQL URL (>= 15). Unset: embedded PGlite in the data directory.',
   ORTHID_MIGRATION_DATABASE_URL: 'Owner connection used for migrations (default: ORTHID_DATABASE_URL).',
-  ORTHID_BACKUP_DATABASE_URL: 'Connection backups dump from, e.g. a read replica (default: the main database).',
+  ORTHID_BACKUP_DATABASE_URL:
+    'Connection backups dump from, e.g. a read replica; its role must read every tenant (superuser or BYPASSRLS). Default: ORTHID_MIGRATION_DATABASE_URL.',
+  ORTHID_BACKUP_DEST: 'Where backup sets go: file:///path or s3://bucket/prefix?region=… (default file://<data dir>/backups).',
+  ORTHID_BACKUP_KEYSTORE_DEST: 'Where keystore exports go, ideally under stricter access (default: beside the sets).',
+  ORTHID_BACKUP_AGE_RECIPIENTS: 'age recipients (age1…, comma or space separated) backups are encrypted to.',
+  ORTHID_BACKUP_AGE_IDENTITY_FILE: 'age identity file that opens backups (verify, restore, drill).',
+  ORTHID_BACKUP_MAX_AGE_HOURS: 'backup list warns when the newest complete set is older (default 26).',
+  ORTHID_DRILL_DATABASE_URL:
+    'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
+  ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
   ORTHID_OBJECT_STORE: 'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
   ORTHID_KEYSTORE: 'Key custody URL: file:///path for the managed keystore (default file://<data dir>/keystore).',
   ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
@@ -72,6 +102,20 @@ function filePath(url: string): string | undefined {
   }
 }
 
+/**
+ * A backup destination as a URL: `file://` and `s3://` URLs pass through, a bare path becomes a
+ * file:// URL resolved against `cwd`. Undefined when it is neither (the caller reports it).
+ */
+export function backupLocation(value: string, cwd: string = process.cwd()): string | undefined {
+  if (/^s3:\/\//i.test(value)) return value;
+  if (/^file:/i.test(value)) {
+    const path = filePath(value);
+    return path !== undefined && isAbsolute(path) ? pathToFileURL(path).href : undefined;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return undefined;
+  return pathToFileURL(resolve(cwd, value)).href;
+}
+
 /** Reads and validates configuration; throws `config.invalid` listing every problem. */
 export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const problems: string[] = [];
@@ -100,6 +144,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   if (backupDatabaseUrl !== undefined && !isPostgresUrl(backupDatabaseUrl)) {
     problems.push('ORTHID_BACKUP_DATABASE_URL must be a postgres:// URL.');
   }
+
+  const backup = readBackupConfig(get, dataDir, cwd, problems);
 
   const objectStore = get('ORTHID_OBJECT_STORE') ?? pathToFileURL(join(dataDir, 'objects')).href;
   if (!/^(file|s3):\/\//.test(objectStore)) {
@@ -160,6 +206,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     dataDir,
     database,
     backupDatabaseUrl,
+    backup,
     objectStore,
     keystorePath: filePath(keystore)!,
     masterKey,
@@ -170,4 +217,58 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     trustProxy,
     logLevel,
   };
+}
+
+function readBackupConfig(
+  get: (name: string) => string | undefined,
+  dataDir: string,
+  cwd: string,
+  problems: string[],
+): BackupConfig {
+  const location = (name: string): string | undefined => {
+    const value = get(name);
+    if (value === undefined) return undefined;
+    const url = backupLocation(value, cwd);
+    if (url === undefined) problems.push(`${name} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`);
+    return url;
+  };
+  const dest = location('ORTHID_BACKUP_DEST');
+  const keystoreDest = location('ORTHID_BACKUP_KEYSTORE_DEST');
+
+  const ageRecipients = (get('ORTHID_BACKUP_AGE_RECIPIENTS') ?? '').split(/[\s,]+/).filter((r) => r !== '');
+  // Only the shape is checked here (config imports nothing but core); the bech32 checksum is
+  // checked before a dump writes anything. A recipient is public, so naming its position is safe.
+  ageRecipients.forEach((recipient, i) => {
+    if (!/^age1[02-9ac-hj-np-z]{58}$/.test(recipient)) {
+      problems.push(`ORTHID_BACKUP_AGE_RECIPIENTS entry ${i + 1} is not an age recipient (age1… as printed by age-keygen).`);
+    }
+  });
+
+  const identityFile = get('ORTHID_BACKUP_AGE_IDENTITY_FILE');
+  const positive = (name: string, fallback: number): number => {
+    const text = get(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value <= 0) {
+      problems.push(`${name} must be a positive number.`);
+      return fallback;
+    }
+    return value;
+  };
+  return {
+    dest: dest ?? pathToFileURL(join(dataDir, 'backups')).href,
+    destConfigured: dest !== undefined,
+    keystoreDest,
+    ageRecipients,
+    ageIdentityFile: identityFile === undefined ? undefined : resolve(cwd, identityFile),
+    maxAgeHours: positive('ORTHID_BACKUP_MAX_AGE_HOURS', 26),
+    maxDrillAgeDays: positive('ORTHID_BACKUP_MAX_DRILL_AGE_DAYS', 35),
+    drillDatabaseUrl: drillDatabaseUrl(get, problems),
+  };
+}
+
+function drillDatabaseUrl(get: (name: string) => string | undefined, problems: string[]): string | undefined {
+  const url = get('ORTHID_DRILL_DATABASE_URL');
+  if (url !== undefined && !isPostgresUrl(url)) problems.push('ORTHID_DRILL_DATABASE_URL must be a postgres:// URL.');
+  return url;
 }

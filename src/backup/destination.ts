@@ -1,0 +1,90 @@
+// Where backup sets go and come from: a file:// directory (local to the deployment) or an s3://
+// bucket (uploaded, with optional SSE-KMS), opened as an object store; plus the region rule that
+// keeps backups in the deployment's region.
+import { OrthIdError } from '../core/errors.js';
+import type { ObjectStore } from '../storage/objects/object-store.js';
+
+export type OpenStore = (url: string) => Promise<ObjectStore>;
+
+export interface ServerSideEncryptionOption {
+  type: string;
+  kmsKeyId?: string | undefined;
+}
+
+const SSE_TYPES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
+
+export function isRemote(url: string): boolean {
+  return /^s3:\/\//i.test(url);
+}
+
+/** Describes a destination for messages: never a query string (it may name a KMS key or endpoint). */
+export function describeDestination(url: string): string {
+  return url.replace(/\?.*$/, '');
+}
+
+/** Adds `--sse`/`--sse-kms-key-id` to an s3:// URL; `backup.destination_invalid` on a local one or a conflict. */
+export function withServerSideEncryption(url: string, sse: ServerSideEncryptionOption | undefined): string {
+  if (sse === undefined) return url;
+  if (!SSE_TYPES.includes(sse.type)) {
+    throw new OrthIdError('backup.destination_invalid', `--sse must be one of ${SSE_TYPES.join(', ')}.`);
+  }
+  if (sse.kmsKeyId !== undefined && sse.type === 'AES256') {
+    throw new OrthIdError('backup.destination_invalid', '--sse-kms-key-id needs --sse aws:kms (or aws:kms:dsse).');
+  }
+  if (!isRemote(url)) {
+    throw new OrthIdError(
+      'backup.destination_invalid',
+      `--sse applies to s3:// destinations; ${describeDestination(url)} is a local directory.`,
+    );
+  }
+  const [base, query = ''] = url.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(query);
+  const existing = params.get('sse');
+  if (existing !== null && existing !== sse.type) {
+    throw new OrthIdError('backup.destination_invalid', `The destination URL already sets sse=${existing}; --sse ${sse.type} contradicts it.`);
+  }
+  params.set('sse', sse.type);
+  if (sse.kmsKeyId !== undefined) params.set('sseKmsKeyId', sse.kmsKeyId);
+  return `${base}?${params.toString()}`;
+}
+
+/**
+ * Refuses a destination outside `region` before any byte is written. A file:// destination is
+ * on this host, so in the deployment's region; an s3:// one states its region in the URL or the
+ * bucket reports it.
+ */
+export async function assertInRegion(store: ObjectStore, url: string, region: string, what: string): Promise<void> {
+  if (!isRemote(url)) return;
+  const actual = await store.region();
+  if (actual !== region) {
+    throw new OrthIdError(
+      'backup.region_mismatch',
+      `The ${what} ${describeDestination(url)} is in region ${actual ?? '(unknown)'}, but this deployment runs in ${region} (ORTHID_REGION). Backups stay in the deployment's region: use a bucket in ${region}.`,
+      { details: { expected: region, actual: actual ?? null } },
+    );
+  }
+}
+
+function locationOf(url: string): { root: string; prefix: string } | undefined {
+  const file = /^file:\/\/(\/[^?#]*)/i.exec(url);
+  if (file) return { root: 'file', prefix: `${decodeURIComponent(file[1]!).replace(/\/+$/, '')}/` };
+  const s3 = /^s3:\/\/([^/?#]+)\/?([^?#]*)/i.exec(url);
+  if (s3) return { root: `s3:${s3[1]}`, prefix: s3[2] === '' ? '' : `${decodeURIComponent(s3[2]!).replace(/\/+$/, '')}/` };
+  return undefined;
+}
+
+/**
+ * The key prefix under which `inner` lies inside the store at `outer` (e.g. backups written into
+ * the object store itself), or undefined when it lies elsewhere.
+ */
+export function prefixWithin(outer: string, inner: string): string | undefined {
+  const a = locationOf(outer);
+  const b = locationOf(inner);
+  if (!a || !b || a.root !== b.root || !b.prefix.startsWith(a.prefix)) return undefined;
+  return b.prefix.slice(a.prefix.length);
+}
+
+/** Whether two destination URLs name the same place. */
+export function sameDestination(a: string, b: string): boolean {
+  return prefixWithin(a, b) === '' && prefixWithin(b, a) === '';
+}

@@ -1,0 +1,97 @@
+// Runs a dump for a configured deployment: picks the dump source (the backup connection on real
+// PostgreSQL, a snapshot of the open embedded database otherwise) and the destinations. Shared by
+// the CLI (in-process) and the running embedded server (through its control socket).
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import type { Clock } from '../core/clock.js';
+import { OrthIdError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Database } from '../storage/db/database.js';
+import { type DumpSource, openPostgresDumpSource, pgliteDumpSource } from '../storage/db/dump.js';
+import type { ObjectStore } from '../storage/objects/object-store.js';
+import { openObjectStore } from '../storage/objects/open-object-store.js';
+import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump.js';
+import type { Manifest } from './manifest.js';
+
+/** The embedded default's dump lock, beside the database in the data directory. */
+export const BACKUP_LOCK_FILE = 'backup.lock';
+
+export interface RunDumpParts {
+  config: Config;
+  /** The open embedded database (embedded default only; real PostgreSQL is reached by URL). */
+  db?: Database | undefined;
+  objects: ObjectStore;
+  keystore: DumpKeystore;
+  clock: Clock;
+}
+
+async function openSource(parts: RunDumpParts): Promise<DumpSource> {
+  const { config } = parts;
+  if (config.database.kind === 'embedded') {
+    if (!parts.db) throw new OrthIdError('internal.unexpected', 'An embedded dump needs the open embedded database.');
+    return pgliteDumpSource(parts.db, join(config.dataDir, BACKUP_LOCK_FILE));
+  }
+  return openPostgresDumpSource({
+    // The app login cannot read every tenant (row-level security); the owner or a replica login can.
+    dumpUrl: config.backupDatabaseUrl ?? config.database.migrationUrl,
+    // One lock per deployment, on the primary every replica shares.
+    lockUrl: config.database.url,
+  });
+}
+
+export async function runBackupDump(parts: RunDumpParts, options: DumpOptions, onEvent?: (event: DumpEvent) => void): Promise<Manifest> {
+  const source = await openSource(parts);
+  try {
+    return await dumpBackupSet(
+      {
+        source,
+        objects: parts.objects,
+        objectStoreUrl: parts.config.objectStore,
+        keystore: parts.keystore,
+        openStore: openObjectStore,
+        clock: parts.clock,
+        region: parts.config.region,
+        onEvent,
+      },
+      options,
+    );
+  } finally {
+    await source.close();
+  }
+}
+
+/** One log line per step (progress ticks are for terminals); warnings at warn level. */
+export function logDumpEvent(log: Logger, event: DumpEvent): void {
+  if (event.step === 'part.progress') return;
+  if (event.step === 'warning') log.warn({ step: 'backup.warning' }, event.message);
+  else log.info({ ...event, step: `backup.${event.step}` }, `backup ${event.step.replace('.', ' ')}`);
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+/** Reads dump options sent over the control socket (JSON), refusing anything malformed. */
+export function dumpOptionsFromArgs(args: Record<string, unknown>): DumpOptions {
+  const text = (name: string, required = false): string | undefined => {
+    const value = args[name];
+    if (value === undefined && !required) return undefined;
+    if (typeof value !== 'string' || value === '') throw new OrthIdError('request.invalid', `"${name}" must be text.`);
+    return value;
+  };
+  if (!isStringList(args.recipients)) throw new OrthIdError('request.invalid', '"recipients" must be a list of strings.');
+  const sse = args.sse as { type?: unknown; kmsKeyId?: unknown } | undefined;
+  if (sse !== undefined && (typeof sse.type !== 'string' || (sse.kmsKeyId !== undefined && typeof sse.kmsKeyId !== 'string'))) {
+    throw new OrthIdError('request.invalid', '"sse" must be {type, kmsKeyId?}.');
+  }
+  return {
+    encrypt: args.encrypt === true,
+    upload: args.upload === true,
+    recipients: args.recipients,
+    dest: text('dest', true)!,
+    destConfigured: args.destConfigured === true,
+    keystoreDest: text('keystoreDest'),
+    sse: sse === undefined ? undefined : { type: sse.type as string, kmsKeyId: sse.kmsKeyId as string | undefined },
+    allowPlaintextUpload: args.allowPlaintextUpload === true,
+  };
+}

@@ -1,0 +1,446 @@
+// Logical dumps of the OrthID database for backups: the real `pg_dump` (custom format, streamed)
+// against PostgreSQL, `pglite-tools` (plain SQL) on the embedded default, and the lock that keeps
+// one dump per deployment. The only place backup code learns which driver it is talking to.
+//
+// Embedded dumps run against a snapshot, not the live instance: PGlite has a single session, and
+// pg_dump run on it would interleave its protocol messages with the server's queries and leave
+// its session settings (row_security = off, search_path = '') behind. So the live database is
+// paused only for as long as copying its data directory takes, the copy is opened as a second
+// in-memory instance, and that is dumped. pglite-tools returns the dump as one string, so an
+// embedded dump is held in memory once; embedded databases are small by design, and production
+// (real PostgreSQL) streams end to end.
+import { spawn, spawnSync } from 'node:child_process';
+import { open, readFile, rm } from 'node:fs/promises';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { PGlite } from '@electric-sql/pglite';
+import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
+import pg from 'pg';
+import { OrthIdError } from '../../core/errors.js';
+import { APP_ROLE, type Database, type Engine } from './database.js';
+import { migrationStatus } from './migrate.js';
+import type { PgliteDriver } from './pglite-driver.js';
+import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
+
+/** Advisory lock key shared by every OrthID process dumping a deployment ("orthid:b"). */
+export const BACKUP_LOCK = 0x6f7274686964_62n;
+
+/**
+ * pg_dump's zlib level. Sealed fields are AES-GCM ciphertext and do not compress, so higher
+ * levels only burn CPU: measured by bench/backup-dump.bench.ts (see the README).
+ */
+export const PG_DUMP_COMPRESSION = 1;
+
+/** Settings newer pg_dump (17+, which PGlite embeds) writes but PostgreSQL 15 rejects. */
+const NEWER_SETTINGS = ['transaction_timeout'];
+
+export interface DumpSourceInfo {
+  engine: Engine;
+  /** `server_version`, e.g. "15.18". */
+  serverVersion: string;
+  serverVersionNum: number;
+  /** What writes the dump, e.g. "pg_dump (PostgreSQL) 15.18" or "pglite-tools pg_dump (PostgreSQL 17.5)". */
+  dumpTool: string;
+  /** Latest applied OrthID migration. */
+  schemaVersion: number;
+}
+
+export interface DatabaseDump {
+  /** `custom`: pg_dump's archive format (pg_restore); `plain`: SQL text (psql). */
+  format: 'custom' | 'plain';
+  /** e.g. "gzip:1", or "none". */
+  compression: string;
+  /** The dump's bytes; errors (never ends cleanly) when the dump tool fails. */
+  stream: Readable;
+}
+
+export interface DumpLock {
+  release(): Promise<void>;
+}
+
+/** A database a backup can be taken from. */
+export interface DumpSource {
+  readonly engine: Engine;
+  /** The database, for the backup's own read-only queries (on the owner/backup connection). */
+  readonly db: Database;
+  /**
+   * Versions and schema; throws `backup.pg_dump_missing`, `backup.pg_dump_too_old` or
+   * `backup.dump_forbidden` before anything is written.
+   */
+  describe(): Promise<DumpSourceInfo>;
+  /** Takes the deployment's backup lock; `backup.locked` when another dump holds it. */
+  lock(): Promise<DumpLock>;
+  /** Starts the dump. */
+  dump(): Promise<DatabaseDump>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real PostgreSQL
+
+/** 150018 → 15; before 10 a major was two numbers (90624 → 9.6). */
+function majorOf(versionNum: number): number {
+  const first = Math.floor(versionNum / 10000);
+  return first >= 10 ? first : first + (Math.floor(versionNum / 100) % 100) / 10;
+}
+
+/** `pg_dump --version`: its text and major version; `backup.pg_dump_missing` when it does not run. */
+export function pgDumpVersion(binary = 'pg_dump'): { text: string; major: number } {
+  const probe = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  const text = (probe.stdout ?? '').trim();
+  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(text);
+  if (probe.error || probe.status !== 0 || !match) {
+    throw new OrthIdError(
+      'backup.pg_dump_missing',
+      `${binary} is not installed or does not run. Install the PostgreSQL client of the server's major version or newer (Debian: apt-get install -y postgresql-client-NN from apt.postgresql.org).`,
+    );
+  }
+  const major = Number(match[1]);
+  // Before 10, majors were two numbers (9.6).
+  return { text, major: major >= 10 ? major : Number(`${match[1]}.${match[2] ?? 0}`) };
+}
+
+/** Refuses a pg_dump older than the server: it can silently miss what it does not know (GitLab, 2017). */
+export function assertPgDumpCanRead(tool: { text: string; major: number }, serverVersionNum: number, serverVersion: string): void {
+  const serverMajor = majorOf(serverVersionNum);
+  if (tool.major < serverMajor) {
+    throw new OrthIdError(
+      'backup.pg_dump_too_old',
+      `${tool.text} cannot safely dump PostgreSQL ${serverVersion}: pg_dump must be of major version ${serverMajor} or newer. Install postgresql-client-${serverMajor} (or newer) and put it first on PATH.`,
+      { details: { pgDump: tool.text, server: serverVersion } },
+    );
+  }
+}
+
+/** libpq takes the URL without its password (which would show in `ps`); PGPASSWORD carries it. */
+function libpqConnection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
+  const parsed = new URL(url);
+  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return {
+    dbname: parsed.toString(),
+    env: { ...process.env, PGAPPNAME: 'orthid-backup', ...(password === undefined ? {} : { PGPASSWORD: password }) },
+  };
+}
+
+/** Keeps only the end of a child's stderr, for the error message. */
+function tailOf(stream: Readable, limit = 4096): () => string {
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    text = (text + chunk).slice(-limit);
+  });
+  return () => text.trim();
+}
+
+/**
+ * Passes bytes through, but ends only once `exit` says the producer succeeded: a dump tool that
+ * dies half-way closes its stdout like one that finished, and a truncated dump must never be stored.
+ */
+class ExitGate extends Transform {
+  constructor(private readonly exit: Promise<void>) {
+    super();
+    // A failure that arrives while data still flows must stop the pipeline at once.
+    exit.catch((error: Error) => this.destroy(error));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.exit.then(() => callback(), callback);
+  }
+}
+
+/** Spawns `pg_dump --format=custom --no-owner` and streams its archive. */
+export function spawnPgDump(url: string, compression = PG_DUMP_COMPRESSION, binary = 'pg_dump'): DatabaseDump {
+  const { dbname, env } = libpqConnection(url);
+  const child = spawn(
+    binary,
+    [
+      '--format=custom',
+      '--no-owner',
+      `--compress=${compression}`,
+      // A migration holding an exclusive lock should fail the nightly dump, not hang it forever.
+      '--lock-wait-timeout=120000',
+      `--dbname=${dbname}`,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const stderr = tailOf(child.stderr);
+  const exit = new Promise<void>((resolve, reject) => {
+    child.once('error', (cause) =>
+      reject(new OrthIdError('backup.pg_dump_missing', `${binary} could not be started: ${cause.message}`, { cause })),
+    );
+    child.once('close', (code, signal) => {
+      if (code === 0) return resolve();
+      reject(
+        new OrthIdError(
+          'backup.dump_failed',
+          `pg_dump of ${describeDatabaseUrl(url)} failed (${signal ?? `exit ${code}`}): ${stderr() || 'no message'}`,
+        ),
+      );
+    });
+  });
+  const gate = new ExitGate(exit);
+  child.stdout.pipe(gate);
+  // Whoever stops reading (a failed upload) must not leave pg_dump running.
+  gate.once('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  return { format: 'custom', compression: `gzip:${compression}`, stream: gate };
+}
+
+/** A session-level advisory lock on a connection of its own, held until released or disconnected. */
+async function advisoryLock(url: string): Promise<DumpLock> {
+  const client = new pg.Client({ connectionString: url, application_name: 'orthid-backup-lock' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new OrthIdError('db.unavailable', `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to take the backup lock.`, { cause });
+  }
+  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [BACKUP_LOCK.toString()]);
+  if (!rows[0]?.locked) {
+    await client.end().catch(() => {});
+    throw new OrthIdError(
+      'backup.locked',
+      'Another backup dump of this deployment is running (it holds the backup lock); wait for it to finish. Only one dump runs at a time.',
+    );
+  }
+  return {
+    async release() {
+      await client.query('SELECT pg_advisory_unlock($1)', [BACKUP_LOCK.toString()]).catch(() => {});
+      await client.end().catch(() => {});
+    },
+  };
+}
+
+export interface PostgresDumpOptions {
+  /** What to dump: the backup connection (a replica, or the owner). */
+  dumpUrl: string;
+  /** Where the deployment-wide lock is taken: the primary every replica of the deployment shares. */
+  lockUrl: string;
+  /** The pg_dump binary (default: `pg_dump` on PATH). */
+  pgDump?: string;
+}
+
+/** A dump source over a real PostgreSQL. */
+export async function openPostgresDumpSource(options: PostgresDumpOptions): Promise<DumpSource> {
+  const db = await openPostgres(options.dumpUrl, { max: 2, applicationName: 'orthid-backup' });
+  const binary = options.pgDump ?? 'pg_dump';
+  return {
+    engine: 'postgres',
+    db,
+    async describe() {
+      const tool = pgDumpVersion(binary);
+      const { rows } = await db.ownerQuery<{ version: string; num: string; can: boolean }>(
+        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+                (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS can`,
+      );
+      const row = rows[0]!;
+      const serverVersion = row.version.split(' ')[0]!;
+      assertPgDumpCanRead(tool, Number(row.num), serverVersion);
+      if (!row.can) {
+        // Tenant tables FORCE row-level security, so only such a role can read every tenant.
+        throw new OrthIdError(
+          'backup.dump_forbidden',
+          `The backup connection (${describeDatabaseUrl(options.dumpUrl)}) cannot read every tenant: its role must be a superuser or have BYPASSRLS (e.g. CREATE ROLE orthid_backup LOGIN BYPASSRLS IN ROLE pg_read_all_data). Set ORTHID_BACKUP_DATABASE_URL to such a login.`,
+        );
+      }
+      const { current } = await migrationStatus(db);
+      return { engine: 'postgres', serverVersion, serverVersionNum: Number(row.num), dumpTool: tool.text, schemaVersion: current };
+    },
+    lock: () => advisoryLock(options.lockUrl),
+    async dump() {
+      return spawnPgDump(options.dumpUrl, PG_DUMP_COMPRESSION, binary);
+    },
+    close: () => db.close(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedded (PGlite)
+
+function pgliteOf(db: Database): PGlite {
+  const pglite = (db as Partial<PgliteDriver>).pglite;
+  if (db.engine !== 'pglite' || !(pglite instanceof PGlite)) {
+    throw new OrthIdError('internal.unexpected', 'An embedded dump needs the embedded database.');
+  }
+  return pglite;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A lock file holding the dumping process's pid. Unlike the database lock it is not re-entrant:
+ * two dumps forwarded to the same server run in one process and must still exclude each other.
+ */
+export async function acquireDumpLockFile(path: string): Promise<DumpLock> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return { release: () => rm(path, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (pid > 0 && alive(pid)) {
+        throw new OrthIdError(
+          'backup.locked',
+          `Another backup dump of this deployment is running (process ${pid} holds ${path}); wait for it to finish.`,
+          { details: { pid } },
+        );
+      }
+      // Left by a dump that was killed: take it over.
+      await rm(path, { force: true });
+    }
+  }
+  throw new OrthIdError('backup.locked', `Could not take the backup lock ${path}; remove it if no dump is running.`);
+}
+
+/** Drops settings PostgreSQL 15 does not know and stays line-oriented, so memory is one line at a time. */
+export function* pgliteSqlForPostgres15(sql: string): Generator<Buffer> {
+  const drop = new RegExp(`^SET (${NEWER_SETTINGS.join('|')}) = .*;$`);
+  // pg_dump never dumps roles; the policies and grants name the application role, so a fresh
+  // cluster gets it here exactly as migration 0001 creates it.
+  yield Buffer.from(
+    [
+      '-- Added by OrthID: the application role the grants below name (roles are global, so pg_dump omits them).',
+      'DO $orthid$',
+      'BEGIN',
+      `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN`,
+      `    CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE;`,
+      '  END IF;',
+      'END',
+      '$orthid$;',
+      '',
+      '',
+    ].join('\n'),
+  );
+  let batch: string[] = [];
+  let size = 0;
+  let start = 0;
+  while (start < sql.length) {
+    let end = sql.indexOf('\n', start);
+    if (end === -1) end = sql.length;
+    const line = sql.slice(start, end);
+    start = end + 1;
+    if (drop.test(line)) continue;
+    batch.push(line);
+    size += line.length + 1;
+    if (size >= 64 * 1024) {
+      yield Buffer.from(`${batch.join('\n')}\n`);
+      batch = [];
+      size = 0;
+    }
+  }
+  if (batch.length > 0) yield Buffer.from(`${batch.join('\n')}${sql.endsWith('\n') ? '\n' : ''}`);
+}
+
+/** A dump source over the embedded database `db`; `lockFile` lives in the data directory. */
+export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
+  const pglite = pgliteOf(db);
+  return {
+    engine: 'pglite',
+    db,
+    async describe() {
+      const { rows } = await db.ownerQuery<{ version: string; num: string }>(
+        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`,
+      );
+      const serverVersion = rows[0]!.version.split(' ')[0]!;
+      const { current } = await migrationStatus(db);
+      return {
+        engine: 'pglite',
+        serverVersion,
+        serverVersionNum: Number(rows[0]!.num),
+        dumpTool: `pglite-tools pg_dump (PostgreSQL ${serverVersion})`,
+        schemaVersion: current,
+      };
+    },
+    lock: () => acquireDumpLockFile(lockFile),
+    async dump() {
+      // Writes since the last checkpoint are in the WAL and replayed when the copy opens; the
+      // checkpoint only makes that replay short.
+      await pglite.exec('CHECKPOINT');
+      // The transaction mutex keeps every query and transaction out while the files are copied,
+      // so the copy is of committed state. (query/exec/transaction all take it first.)
+      const snapshot = await pglite._runExclusiveTransaction(() => pglite.dumpDataDir('none'));
+      const copy = await PGlite.create({ loadDataDir: snapshot });
+      let sql: string;
+      try {
+        const file = await pgliteDump({ pg: copy, args: ['--no-owner'] });
+        sql = await file.text();
+      } catch (cause) {
+        throw new OrthIdError('backup.dump_failed', `The embedded database could not be dumped: ${(cause as Error).message}`, { cause });
+      } finally {
+        await copy.close();
+      }
+      return { format: 'plain', compression: 'none', stream: Readable.from(pgliteSqlForPostgres15(sql)) };
+    },
+    // The caller owns `db`.
+    close: async () => {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading dumps back (verify)
+
+/** Resolves once `stream` can take more, or has closed (the reader went away). */
+function drained(stream: NodeJS.WritableStream & { once(e: string, f: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    stream.once('drain', done);
+    stream.once('close', done);
+    stream.once('error', done);
+  });
+}
+
+/**
+ * Feeds a custom-format archive to `pg_restore --list` and returns how many TOC entries it read;
+ * `backup.dump_unreadable` when pg_restore cannot read it. The input is read to its end even
+ * after pg_restore has what it needs, so a caller decrypting it still authenticates every byte.
+ */
+export async function pgRestoreList(archive: AsyncIterable<Buffer>, binary = 'pg_restore'): Promise<{ entries: number }> {
+  const child = spawn(binary, ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr = tailOf(child.stderr);
+  let entries = 0;
+  let partial = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    entries += lines.filter((line) => line !== '' && !line.startsWith(';')).length;
+  });
+  const exit = new Promise<number | null>((resolve, reject) => {
+    child.once('error', (cause) =>
+      reject(new OrthIdError('backup.pg_dump_missing', `${binary} could not be started (${cause.message}); install the PostgreSQL client.`, { cause })),
+    );
+    child.once('close', (code) => resolve(code));
+  });
+  exit.catch(() => {}); // awaited below, after the input is read
+  // pg_restore stops reading once it has the table of contents: later writes fail with EPIPE.
+  child.stdin.on('error', () => {});
+  try {
+    for await (const chunk of archive) {
+      if (child.stdin.writable && !child.stdin.write(chunk)) await drained(child.stdin);
+    }
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  child.stdin.end();
+  const code = await exit;
+  if (code !== 0) {
+    throw new OrthIdError('backup.dump_unreadable', `pg_restore --list cannot read the dump: ${stderr() || `exit ${code}`}`);
+  }
+  return { entries };
+}
