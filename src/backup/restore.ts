@@ -3,7 +3,7 @@
 // scratch database, restore the objects, migrate. Step 6, the checks, needs a running deployment: ops.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { OrthIdError } from '../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
 import { readKeystoreExport } from '../crypto/keystore-export.js';
 import { type KeystoreContents, ManagedKeystore } from '../crypto/managed-keystore.js';
@@ -14,7 +14,7 @@ import { inspectTarget, loadSqlIntoPglite, startScratchRestore } from '../storag
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { unpackObjectsArchive } from './objects-archive.js';
-import { findBackupSet } from './sets.js';
+import { findBackupSet, listBackupSets } from './sets.js';
 
 export type RestoreTarget =
   | { kind: 'postgres'; url: string; clean: boolean }
@@ -30,6 +30,8 @@ export interface RestoreOptions {
   identities: string[];
   target: RestoreTarget;
   objects: ObjectStore;
+  /** A keystore export to use instead of the set's own (e.g. kept apart by the operator). */
+  keystoreFile?: () => Readable;
   /** Where the restored keystore is written, and the secret that seals it there. */
   keystorePath: string;
   masterSecret: string;
@@ -108,6 +110,7 @@ function checkKeystore(manifest: Manifest, contents: KeystoreContents): void {
 }
 
 async function readKeystore(options: RestoreOptions, manifest: Manifest): Promise<KeystoreContents> {
+  if (options.keystoreFile) return readKeystoreExport(options.keystoreFile(), options.identities);
   if (!manifest.keys.keystoreIncluded) {
     // The operator restored the keystore beforehand (orthid keystore import) or keeps it elsewhere.
     const existing = await ManagedKeystore.open(options.keystorePath, options.masterSecret).catch(() => undefined);
@@ -119,9 +122,35 @@ async function readKeystore(options: RestoreOptions, manifest: Manifest): Promis
   return readKeystoreExport(body, options.identities);
 }
 
+/**
+ * The set to restore. A set whose only missing part is its keystore export is restorable with a
+ * keystore given separately; without one, that is a keystore mismatch, not a damaged set.
+ */
+async function resolveSet(options: RestoreOptions): Promise<Manifest> {
+  try {
+    return (await findBackupSet(options.dest, options.set, options.keystoreDest)).manifest;
+  } catch (error) {
+    const latestMissing = options.set === 'latest' && isOrthIdError(error, 'backup.set_not_found');
+    if (!latestMissing && !isOrthIdError(error, 'backup.set_incomplete')) throw error;
+    const set = (await listBackupSets(options.dest, options.keystoreDest)).find(
+      (s) => s.id === options.set || s.path === options.set || (options.set === 'latest' && s.manifest !== undefined),
+    );
+    const manifest = set?.manifest;
+    const onlyKeystoreMissing = manifest && set.problem === `missing ${manifest.parts.find((p) => p.kind === 'keystore')?.name}`;
+    if (!onlyKeystoreMissing) throw error;
+    if (!options.keystoreFile) {
+      throw keystoreMismatch(
+        manifest,
+        `The set's keystore export is not at ${options.keystoreDest.url}: restore it there, or pass --keystore-file.`,
+      );
+    }
+    return manifest;
+  }
+}
+
 export async function restoreBackupSet(options: RestoreOptions): Promise<RestoreResult> {
   const step = options.onStep ?? (() => {});
-  const { manifest } = await findBackupSet(options.dest, options.set, options.keystoreDest);
+  const manifest = await resolveSet(options);
   const { target } = options;
 
   step(1, 'Check the target', target.kind === 'postgres' ? 'PostgreSQL' : 'embedded database');
@@ -149,19 +178,18 @@ export async function restoreBackupSet(options: RestoreOptions): Promise<Restore
   const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, contents);
 
   step(3, 'Decrypt and restore the database', resumed ? 'already restored from this set; skipped' : manifest.database.format);
-  if (!resumed) {
-    const { body } = await openPart(options, manifest, 'database');
-    if (target.kind === 'pglite') {
-      await loadSqlIntoPglite(target.db, body);
-    } else {
-      const scratch = await startScratchRestore(target.url);
-      try {
-        await scratch.load(manifest.database.format, body);
-        await scratch.promote(manifest.setId);
-      } finally {
-        body.destroy();
-        await scratch.discard();
-      }
+  // Each part is opened only when its consumer is ready: a stream that fails before anyone
+  // listens would take the process down instead of failing the restore.
+  if (!resumed && target.kind === 'pglite') {
+    await loadSqlIntoPglite(target.db, (await openPart(options, manifest, 'database')).body);
+  } else if (!resumed && target.kind === 'postgres') {
+    const scratch = await startScratchRestore(target.url);
+    try {
+      const { body } = await openPart(options, manifest, 'database');
+      await scratch.load(manifest.database.format, body).finally(() => body.destroy());
+      await scratch.promote(manifest.setId);
+    } finally {
+      await scratch.discard();
     }
   }
 

@@ -46,13 +46,22 @@ export function registerRestoreCommands(backup: Command): void {
     .option('--database-url <url>', 'target PostgreSQL database (created when missing; default: the configured database)')
     .option('--object-store <url>', 'target object store (default ORTHID_OBJECT_STORE)')
     .option('--keystore <url>', 'target keystore file as file:///path (default ORTHID_KEYSTORE)')
+    .option('--keystore-file <file>', "a keystore export to restore instead of the set's keystore.age")
     .option('--clean', 'replace a target database that is not empty')
     .option('--json', 'print JSON')
     .action(
       action(
         async (
           set: string,
-          opts: { identity?: string; databaseUrl?: string; objectStore?: string; keystore?: string; clean?: boolean; json?: boolean },
+          opts: {
+            identity?: string;
+            databaseUrl?: string;
+            objectStore?: string;
+            keystore?: string;
+            keystoreFile?: string;
+            clean?: boolean;
+            json?: boolean;
+          },
         ) => {
           const config = cliConfig();
           const outcome = await restoreDeployment(
@@ -63,6 +72,7 @@ export function registerRestoreCommands(backup: Command): void {
               databaseUrl: opts.databaseUrl,
               objectStoreUrl: opts.objectStore,
               keystorePath: opts.keystore ? new URL(opts.keystore).pathname : undefined,
+              keystoreFile: opts.keystoreFile,
               clean: opts.clean,
               onStep: printStep,
             },

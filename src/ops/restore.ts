@@ -2,6 +2,7 @@
 // writes to the configured (or given) target; a drill restores into a throwaway one, runs the
 // checks, records the result and removes the throwaway target whatever happened.
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,8 @@ export interface RestoreRequest {
   databaseUrl?: string;
   objectStoreUrl?: string;
   keystorePath?: string;
+  /** A keystore export to restore instead of the set's own. */
+  keystoreFile?: string;
   clean?: boolean;
   onStep?: (step: number, title: string, detail?: string) => void;
 }
@@ -93,6 +96,7 @@ export async function restoreDeployment(config: Config, request: RestoreRequest,
       objects,
       keystorePath,
       masterSecret: master.value,
+      ...(request.keystoreFile ? { keystoreFile: () => createReadStream(request.keystoreFile!) } : {}),
       onStep: request.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;

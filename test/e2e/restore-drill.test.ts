@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -147,31 +148,31 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     assert.equal(JSON.parse(checked.stdout).ok, true);
   });
 
-  test("a restore with another deployment's keystore is refused with backup.keystore_mismatch and leaves the target untouched", async () => {
+  test('a restore whose keystore is withheld, or is another deployment\'s, is refused with backup.keystore_mismatch and leaves the target untouched', async () => {
     const other = await mkdtemp(join(tmpdir(), 'orthid-other-'));
+    const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    const withheld = join(other, 'withheld.age');
     try {
       const otherEnv = { ORTHID_DATA_DIR: other, ORTHID_MASTER_KEY: MASTER };
       assert.equal((await runCli(['keystore', 'init'], otherEnv)).code, 0);
-      const exported = await runCli(['keystore', 'export', '-r', key.recipient, '-o', join(other, 'keystore.age')], otherEnv);
-      assert.equal(exported.code, 0, exported.stderr);
-      const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
-      const original = await readFile(keystoreFile);
-      await writeFile(keystoreFile, await readFile(join(other, 'keystore.age')));
+      const foreign = join(other, 'foreign.age');
+      assert.equal((await runCli(['keystore', 'export', '-r', key.recipient, '-o', foreign], otherEnv)).code, 0);
       const targetUrl = await createTestDatabase('orthid_mismatch');
-      try {
-        const result = await runCli(['backup', 'restore', 'latest'], {
-          ...env,
-          ORTHID_DATA_DIR: join(dir, 'mismatch'),
-          ORTHID_DATABASE_URL: targetUrl,
-        });
-        // The swapped file no longer matches the manifest's checksum, or (same bytes aside) the keys differ.
-        assert.notEqual(result.code, 0);
-        assert.match(result.stderr, /error\[backup\.(keystore_mismatch|checksum_mismatch)\]/);
-        assert.deepEqual(await rowCounts(targetUrl), {});
-      } finally {
-        await writeFile(keystoreFile, original);
-      }
+      const targetEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'mismatch'), ORTHID_DATABASE_URL: targetUrl };
+
+      const wrong = await runCli(['backup', 'restore', 'latest', '--keystore-file', foreign], targetEnv);
+      assert.equal(wrong.code, exitCodes.conflict, wrong.stderr);
+      assert.match(wrong.stderr, /error\[backup\.keystore_mismatch\]: The keystore belongs to deployment/);
+
+      await rename(keystoreFile, withheld);
+      const without = await runCli(['backup', 'restore', 'latest'], targetEnv);
+      assert.equal(without.code, exitCodes.conflict, without.stderr);
+      assert.match(without.stderr, /error\[backup\.keystore_mismatch\]: The set's keystore export is not at/);
+
+      assert.deepEqual(await rowCounts(targetUrl), {});
+      assert.equal(existsSync(join(dir, 'mismatch', 'keystore')), false);
     } finally {
+      if (existsSync(withheld)) await rename(withheld, keystoreFile);
       await rm(other, { recursive: true, force: true });
     }
   });
@@ -199,7 +200,8 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     await writeFile(dumpFile, damaged);
     try {
       const result = await runCli(['backup', 'drill', '--json'], env);
-      assert.equal(result.code, exitCodes.checkFailed, result.stderr);
+      assert.equal(result.code, exitCodes.checkFailed, result.stderr + result.stdout);
+      assert.ok(result.stdout.startsWith('{'), result.stderr);
       const report = JSON.parse(result.stdout);
       assert.equal(report.ok, false);
       assert.match(report.error.code, /backup\.checksum_mismatch|objects\.checksum_mismatch/);
