@@ -5,6 +5,7 @@ import type { OrthId } from '../main.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { oidcRoutes } from './routes/oidc.js';
 
@@ -16,6 +17,7 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   });
   registerProblemDetails(app);
   registerHealthRoutes(app, orthid);
+  await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });
   await app.register(interactionRoutes, { providers: orthid.oidc, signIn: (input) => orthid.signInWithPassword(input) });

@@ -1,0 +1,71 @@
+// Prometheus metrics at /metrics. The backup gauges are read from the backup destination itself
+// (cached for a minute), so silence is an alarm: a dump or drill that stopped happening shows as
+// an ageing timestamp whichever process ran it.
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { type BackupSet, listBackupSets } from '../../backup/sets.js';
+import type { OrthId } from '../../main.js';
+import { openObjectStore } from '../../storage/objects/open-object-store.js';
+
+const CACHE_MS = 60_000;
+
+function seconds(iso: string | undefined): number {
+  return iso ? Math.floor(new Date(iso).getTime() / 1000) : 0;
+}
+
+export async function registerMetricsRoute(app: FastifyInstance, orthid: OrthId): Promise<void> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'orthid_' });
+  const { backup } = orthid.config;
+  let cached: { at: number; sets: Promise<BackupSet[]> } | undefined;
+  const sets = (): Promise<BackupSet[]> => {
+    if (!cached || Date.now() - cached.at > CACHE_MS) {
+      const dest = openObjectStore(backup.dest);
+      const keystoreDest = backup.keystoreDest ? openObjectStore(backup.keystoreDest) : dest;
+      cached = {
+        at: Date.now(),
+        sets: Promise.all([dest, keystoreDest]).then(([d, k]) => listBackupSets(d, k)),
+      };
+      cached.sets.catch(() => {
+        cached = undefined;
+      });
+    }
+    return cached.sets;
+  };
+
+  new Gauge({
+    name: 'orthid_backup_last_success_timestamp_seconds',
+    help: 'Start time of the newest complete backup set (0 when there is none).',
+    registers: [registry],
+    async collect() {
+      const newest = (await sets().catch(() => [])).find((s) => s.status === 'complete');
+      this.set(seconds(newest?.time));
+    },
+  });
+  new Gauge({
+    name: 'orthid_backup_last_drill_success_timestamp_seconds',
+    help: 'Finish time of the newest drill that passed every check (0 when there is none).',
+    registers: [registry],
+    async collect() {
+      const drills = (await sets().catch(() => [])).flatMap((s) => (s.drill?.ok ? [s.drill.at] : []));
+      this.set(seconds(drills.sort().at(-1)));
+    },
+  });
+  new Gauge({
+    name: 'orthid_backup_sets',
+    help: 'Backup sets in the destination, by status.',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const all = await sets().catch(() => []);
+      this.reset();
+      for (const status of ['complete', 'incomplete', 'damaged'] as const) {
+        this.set({ status }, all.filter((s) => s.status === status).length);
+      }
+    },
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+}
