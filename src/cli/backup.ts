@@ -22,10 +22,10 @@ import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { action, cliConfig, controlSocketPath, print } from './context.js';
 import { callControlSocket } from './control-client.js';
 
-interface DumpFlags {
+export interface DumpFlags {
   encrypt?: boolean;
   upload?: boolean;
-  recipient: string[];
+  recipient?: string[];
   recipientsFile?: string;
   dest?: string;
   keystoreDest?: string;
@@ -40,42 +40,66 @@ interface WhereFlags {
   keystoreDest?: string;
 }
 
-function collect(value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
 function location(value: string, flag: string): string {
   const url = backupLocation(value);
   if (url === undefined) {
-    throw new OrthIdError('backup.destination_invalid', `${flag} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`);
+    throw new OrthIdError(
+      'backup.destination_invalid',
+      `${flag} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`,
+    );
   }
   return url;
 }
 
 /** Destinations from flags, falling back to ORTHID_BACKUP_DEST / ORTHID_BACKUP_KEYSTORE_DEST. */
-function destinations(config: Config, flags: WhereFlags): { dest: string; destConfigured: boolean; keystoreDest: string | undefined } {
+function destinations(
+  config: Config,
+  flags: WhereFlags,
+): { dest: string; destConfigured: boolean; keystoreDest: string | undefined } {
   return {
     dest: flags.dest === undefined ? config.backup.dest : location(flags.dest, '--dest'),
     destConfigured: flags.dest !== undefined || config.backup.destConfigured,
-    keystoreDest: flags.keystoreDest === undefined ? config.backup.keystoreDest : location(flags.keystoreDest, '--keystore-dest'),
+    keystoreDest:
+      flags.keystoreDest === undefined
+        ? config.backup.keystoreDest
+        : location(flags.keystoreDest, '--keystore-dest'),
   };
 }
 
-async function openStores(config: Config, flags: WhereFlags): Promise<{ dest: ObjectStore; keystoreStore: ObjectStore }> {
+async function openStores(
+  config: Config,
+  flags: WhereFlags,
+): Promise<{ dest: ObjectStore; keystoreStore: ObjectStore }> {
   const where = destinations(config, flags);
   const dest = await openObjectStore(where.dest);
-  const keystoreStore = where.keystoreDest === undefined || where.keystoreDest === where.dest ? dest : await openObjectStore(where.keystoreDest);
+  const keystoreStore =
+    where.keystoreDest === undefined || where.keystoreDest === where.dest
+      ? dest
+      : await openObjectStore(where.keystoreDest);
   return { dest, keystoreStore };
 }
 
 /** Recipients from `-r`/`-R` (age's own flags), else ORTHID_BACKUP_AGE_RECIPIENTS. */
 async function recipientsFrom(config: Config, flags: DumpFlags): Promise<string[]> {
-  const given = [...flags.recipient];
+  const given = [...(flags.recipient ?? [])];
   if (flags.recipientsFile !== undefined) {
     const text = await readFile(flags.recipientsFile, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-      throw new OrthIdError('backup.no_recipients', `Cannot read the recipients file ${flags.recipientsFile} (${cause.code}).`, { cause });
+      throw new OrthIdError(
+        'backup.no_recipients',
+        `Cannot read the recipients file ${flags.recipientsFile} (${cause.code}).`,
+        { cause },
+      );
     });
-    given.push(...text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+    given.push(
+      ...text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#')),
+    );
   }
   return given.length > 0 ? given : config.backup.ageRecipients;
 }
@@ -96,14 +120,19 @@ function dumpReporter(): (event: DumpEvent) => void {
   const config = cliConfig();
   if (!process.stderr.isTTY) {
     // The step lines are the command's output for schedulers: shown unless the level asks for errors only.
-    const log = createLogger(['silent', 'fatal', 'error'].includes(config.logLevel) ? config.logLevel : 'info', process.stderr);
+    const log = createLogger(
+      ['silent', 'fatal', 'error'].includes(config.logLevel) ? config.logLevel : 'info',
+      process.stderr,
+    );
     return (event) => logDumpEvent(log, event);
   }
   const out = process.stderr;
   return (event) => {
     switch (event.step) {
       case 'started':
-        out.write(`Backup set ${event.setId}\n  to ${event.dest}${event.keystoreDest !== event.dest ? ` (keystore to ${event.keystoreDest})` : ''}\n`);
+        out.write(
+          `Backup set ${event.setId}\n  to ${event.dest}${event.keystoreDest !== event.dest ? ` (keystore to ${event.keystoreDest})` : ''}\n`,
+        );
         break;
       case 'warning':
         out.write(`warning: ${event.message}\n`);
@@ -113,11 +142,15 @@ function dumpReporter(): (event: DumpEvent) => void {
         break;
       case 'part.progress': {
         const rate = event.bytes / Math.max(event.elapsedMs / 1000, 0.001);
-        out.write(`\r\x1b[2K  ${event.part.padEnd(18)} ${formatBytes(event.bytes).padStart(10)}  ${formatBytes(rate)}/s  ${(event.elapsedMs / 1000).toFixed(0)} s`);
+        out.write(
+          `\r\x1b[2K  ${event.part.padEnd(18)} ${formatBytes(event.bytes).padStart(10)}  ${formatBytes(rate)}/s  ${(event.elapsedMs / 1000).toFixed(0)} s`,
+        );
         break;
       }
       case 'part.finished':
-        out.write(`\r\x1b[2K  ${event.part.padEnd(18)} ${formatBytes(event.size).padStart(10)}  done in ${(event.elapsedMs / 1000).toFixed(1)} s\n`);
+        out.write(
+          `\r\x1b[2K  ${event.part.padEnd(18)} ${formatBytes(event.size).padStart(10)}  done in ${(event.elapsedMs / 1000).toFixed(1)} s\n`,
+        );
         break;
       case 'finished':
         out.write(`  manifest.json written last: the set is complete.\n`);
@@ -126,7 +159,7 @@ function dumpReporter(): (event: DumpEvent) => void {
   };
 }
 
-async function dump(flags: DumpFlags): Promise<Manifest> {
+export async function dump(flags: DumpFlags): Promise<Manifest> {
   const config = cliConfig();
   const where = destinations(config, flags);
   const options: DumpOptions = {
@@ -134,7 +167,12 @@ async function dump(flags: DumpFlags): Promise<Manifest> {
     upload: flags.upload === true,
     recipients: await recipientsFrom(config, flags),
     ...where,
-    sse: flags.sse === undefined ? (flags.sseKmsKeyId === undefined ? undefined : { type: 'aws:kms', kmsKeyId: flags.sseKmsKeyId }) : { type: flags.sse, kmsKeyId: flags.sseKmsKeyId },
+    sse:
+      flags.sse === undefined
+        ? flags.sseKmsKeyId === undefined
+          ? undefined
+          : { type: 'aws:kms', kmsKeyId: flags.sseKmsKeyId }
+        : { type: flags.sse, kmsKeyId: flags.sseKmsKeyId },
     allowPlaintextUpload: flags.allowPlaintextUpload === true,
   };
   // Every refusal about the options comes before anything is opened.
@@ -152,7 +190,9 @@ async function dump(flags: DumpFlags): Promise<Manifest> {
     if (!isOrthIdError(error, 'db.locked')) throw error;
     // A running `orthid start` holds the embedded database: it takes the dump itself and
     // streams it to the destinations from its own process.
-    process.stderr.write('The running OrthID server holds the embedded database; it is taking the dump (progress is in its log).\n');
+    process.stderr.write(
+      'The running OrthID server holds the embedded database; it is taking the dump (progress is in its log).\n',
+    );
     return (await callControlSocket(controlSocketPath(config), 'backup.dump', { ...options })) as Manifest;
   }
   try {
@@ -166,11 +206,24 @@ async function dump(flags: DumpFlags): Promise<Manifest> {
 function addDumpOptions(command: Command): Command {
   return command
     .option('--encrypt', 'encrypt every part with age to the recipients (required to upload)')
-    .option('--upload', 'the set leaves this host: requires a configured destination (--dest / ORTHID_BACKUP_DEST)')
-    .option('-r, --recipient <age1...>', 'age recipient (repeatable; default ORTHID_BACKUP_AGE_RECIPIENTS)', collect, [])
+    .option(
+      '--upload',
+      'the set leaves this host: requires a configured destination (--dest / ORTHID_BACKUP_DEST)',
+    )
+    .option(
+      '-r, --recipient <age1...>',
+      'age recipient (repeatable; default ORTHID_BACKUP_AGE_RECIPIENTS)',
+      collect,
+    )
     .option('-R, --recipients-file <file>', 'file of age recipients, one per line')
-    .option('--dest <url>', 'where the set goes: file:///path, a path, or s3://bucket/prefix?region=… (default ORTHID_BACKUP_DEST)')
-    .option('--keystore-dest <url>', 'where the keystore export goes (default ORTHID_BACKUP_KEYSTORE_DEST, else beside the set)')
+    .option(
+      '--dest <url>',
+      'where the set goes: file:///path, a path, or s3://bucket/prefix?region=… (default ORTHID_BACKUP_DEST)',
+    )
+    .option(
+      '--keystore-dest <url>',
+      'where the keystore export goes (default ORTHID_BACKUP_KEYSTORE_DEST, else beside the set)',
+    )
     .option('--sse <type>', 'S3 server-side encryption: aws:kms, aws:kms:dsse or AES256')
     .option('--sse-kms-key-id <id>', 'KMS key for --sse aws:kms')
     .option('--allow-plaintext-upload', 'allow an unencrypted set to be uploaded')
@@ -181,7 +234,9 @@ function addDumpOptions(command: Command): Command {
         print(manifest, Boolean(flags.json), (m: Manifest) =>
           [
             `Wrote backup set ${m.setId} (${m.parts.length} parts, ${formatBytes(m.parts.reduce((a, p) => a + p.size, 0))}, ${m.objects.count} objects).`,
-            ...m.parts.map((p) => `  ${p.name.padEnd(18)} ${formatBytes(p.size).padStart(10)}  sha256:${p.sha256}`),
+            ...m.parts.map(
+              (p) => `  ${p.name.padEnd(18)} ${formatBytes(p.size).padStart(10)}  sha256:${p.sha256}`,
+            ),
           ].join('\n'),
         );
       }),
@@ -210,7 +265,9 @@ function listEntry(set: BackupSet): ListEntry {
     ...(set.problem === undefined ? {} : { problem: set.problem }),
     size: set.size,
     encrypted: set.manifest?.encrypted ?? null,
-    database: set.manifest ? `${set.manifest.database.engine} ${set.manifest.database.serverVersion} (${set.manifest.database.format})` : null,
+    database: set.manifest
+      ? `${set.manifest.database.engine} ${set.manifest.database.serverVersion} (${set.manifest.database.format})`
+      : null,
     verified: set.verified,
     drill: set.drill,
   };
@@ -234,15 +291,22 @@ function verifyText(report: VerifyReport): string {
 function positiveInteger(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new OrthIdError('request.invalid', `${name} must be a whole number (0 or more).`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new OrthIdError('request.invalid', `${name} must be a whole number (0 or more).`);
     return n;
   };
 }
 
 export function registerBackupCommands(program: Command): void {
-  const backup = program.command('backup').description('Back up the database, objects and keys; list, verify and prune backup sets');
+  const backup = program
+    .command('backup')
+    .description('Back up the database, objects and keys; list, verify and prune backup sets');
 
-  addDumpOptions(backup.command('dump').description('Write one backup set: database dump, objects, keystore export and manifest (last)'));
+  addDumpOptions(
+    backup
+      .command('dump')
+      .description('Write one backup set: database dump, objects, keystore export and manifest (last)'),
+  );
   // The page's CronJob runs the image (entrypoint `orthid`) with args ["dump", "--encrypt", "--upload"].
   addDumpOptions(program.command('dump', { hidden: true }).description('Same as `orthid backup dump`'));
 
@@ -251,40 +315,51 @@ export function registerBackupCommands(program: Command): void {
     .description('Show every backup set with its status, time, size, verify and drill outcome')
     .option('--dest <url>', 'where the sets are (default ORTHID_BACKUP_DEST)')
     .option('--keystore-dest <url>', 'where the keystore exports are (default ORTHID_BACKUP_KEYSTORE_DEST)')
-    .option('--max-age-hours <n>', 'warn when the newest complete set is older (default ORTHID_BACKUP_MAX_AGE_HOURS or 26)', Number)
+    .option(
+      '--max-age-hours <n>',
+      'warn when the newest complete set is older (default ORTHID_BACKUP_MAX_AGE_HOURS or 26)',
+      Number,
+    )
     .option('--max-drill-age-days <n>', 'warn when the newest passing drill is older (default 35)', Number)
     .option('--json', 'print JSON')
     .action(
-      action(async (flags: WhereFlags & { maxAgeHours?: number; maxDrillAgeDays?: number; json?: boolean }) => {
-        const config = cliConfig();
-        const { dest, keystoreStore } = await openStores(config, flags);
-        const sets = await listBackupSets(dest, keystoreStore);
-        const warnings = freshnessWarnings(sets, {
-          now: systemClock.now(),
-          maxAgeHours: flags.maxAgeHours ?? config.backup.maxAgeHours,
-          maxDrillAgeDays: flags.maxDrillAgeDays ?? config.backup.maxDrillAgeDays,
-        });
-        for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-        const result = { dest: describeDestination(dest.url), sets: sets.map(listEntry), warnings };
-        print(result, Boolean(flags.json), (r: typeof result) =>
-          r.sets.length === 0
-            ? `No backup sets in ${r.dest}.`
-            : [
-                `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'VERIFIED'.padEnd(17)} DRILL`,
-                ...r.sets.map(
-                  (s) =>
-                    `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
-                ),
-              ].join('\n'),
-        );
-      }),
+      action(
+        async (flags: WhereFlags & { maxAgeHours?: number; maxDrillAgeDays?: number; json?: boolean }) => {
+          const config = cliConfig();
+          const { dest, keystoreStore } = await openStores(config, flags);
+          const sets = await listBackupSets(dest, keystoreStore);
+          const warnings = freshnessWarnings(sets, {
+            now: systemClock.now(),
+            maxAgeHours: flags.maxAgeHours ?? config.backup.maxAgeHours,
+            maxDrillAgeDays: flags.maxDrillAgeDays ?? config.backup.maxDrillAgeDays,
+          });
+          for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+          const result = { dest: describeDestination(dest.url), sets: sets.map(listEntry), warnings };
+          print(result, Boolean(flags.json), (r: typeof result) =>
+            r.sets.length === 0
+              ? `No backup sets in ${r.dest}.`
+              : [
+                  `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'VERIFIED'.padEnd(17)} DRILL`,
+                  ...r.sets.map(
+                    (s) =>
+                      `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
+                  ),
+                ].join('\n'),
+          );
+        },
+      ),
     );
 
   backup
     .command('verify')
-    .description("Check a set: every part's SHA-256, that it decrypts, and that pg_restore (or psql) could read it")
+    .description(
+      "Check a set: every part's SHA-256, that it decrypts, and that pg_restore (or psql) could read it",
+    )
     .argument('<set>', 'a set id, or "latest"')
-    .option('-i, --identity <file>', 'age identity file that opens the set (default ORTHID_BACKUP_AGE_IDENTITY_FILE)')
+    .option(
+      '-i, --identity <file>',
+      'age identity file that opens the set (default ORTHID_BACKUP_AGE_IDENTITY_FILE)',
+    )
     .option('--dest <url>', 'where the sets are (default ORTHID_BACKUP_DEST)')
     .option('--keystore-dest <url>', 'where the keystore exports are (default ORTHID_BACKUP_KEYSTORE_DEST)')
     .option('--json', 'print JSON')
@@ -297,13 +372,18 @@ export function registerBackupCommands(program: Command): void {
         let identities: string[] = [];
         if (set.manifest.encrypted) {
           if (identityFile === undefined) {
-            throw new OrthIdError('backup.identity_required', 'The set is encrypted: pass --identity FILE (or set ORTHID_BACKUP_AGE_IDENTITY_FILE).');
+            throw new OrthIdError(
+              'backup.identity_required',
+              'The set is encrypted: pass --identity FILE (or set ORTHID_BACKUP_AGE_IDENTITY_FILE).',
+            );
           }
           identities = parseIdentityFile(await readFile(identityFile, 'utf8'), identityFile);
         }
         const report = await verifyBackupSet({ dest, keystoreStore, identities, clock: systemClock }, set);
         await recordVerifyReport(dest, set, report).catch(() => {
-          process.stderr.write(`warning: could not record the result beside the set in ${describeDestination(dest.url)} (read-only?).\n`);
+          process.stderr.write(
+            `warning: could not record the result beside the set in ${describeDestination(dest.url)} (read-only?).\n`,
+          );
         });
         print(report, Boolean(flags.json), verifyText);
         return report.ok ? exitCodes.ok : exitCodes.checkFailed;
@@ -314,27 +394,44 @@ export function registerBackupCommands(program: Command): void {
     .command('prune')
     .description('Delete sets outside the retention policy (nightly for 30 days, one weekly for a year)')
     .option('--dry-run', 'show what would be deleted, delete nothing')
-    .option('--keep-daily <days>', 'keep every set this many days', positiveInteger('--keep-daily'), DEFAULT_RETENTION.keepDaily)
-    .option('--keep-weekly <weeks>', "keep each week's newest set this many weeks", positiveInteger('--keep-weekly'), DEFAULT_RETENTION.keepWeekly)
+    .option(
+      '--keep-daily <days>',
+      'keep every set this many days',
+      positiveInteger('--keep-daily'),
+      DEFAULT_RETENTION.keepDaily,
+    )
+    .option(
+      '--keep-weekly <weeks>',
+      "keep each week's newest set this many weeks",
+      positiveInteger('--keep-weekly'),
+      DEFAULT_RETENTION.keepWeekly,
+    )
     .option('--dest <url>', 'where the sets are (default ORTHID_BACKUP_DEST)')
     .option('--keystore-dest <url>', 'where the keystore exports are (default ORTHID_BACKUP_KEYSTORE_DEST)')
     .option('--json', 'print JSON')
     .action(
-      action(async (flags: WhereFlags & { dryRun?: boolean; keepDaily: number; keepWeekly: number; json?: boolean }) => {
-        const config = cliConfig();
-        const { dest, keystoreStore } = await openStores(config, flags);
-        const result = await pruneBackupSets(dest, keystoreStore, {
-          policy: { keepDaily: flags.keepDaily, keepWeekly: flags.keepWeekly },
-          now: systemClock.now(),
-          dryRun: flags.dryRun === true,
-        });
-        print(result, Boolean(flags.json), (r: typeof result) =>
-          [
-            ...r.deleted.map((d) => `${r.dryRun ? 'would delete' : 'deleted'}  ${d.id}  (${d.reasons.join(', ')}, ${formatBytes(d.size)})`),
-            ...r.kept.map((k) => `kept          ${k.id}  (${k.reasons.join(', ')})`),
-            `${r.dryRun ? 'Would delete' : 'Deleted'} ${r.deleted.length} set(s); kept ${r.kept.length}.`,
-          ].join('\n'),
-        );
-      }),
+      action(
+        async (
+          flags: WhereFlags & { dryRun?: boolean; keepDaily: number; keepWeekly: number; json?: boolean },
+        ) => {
+          const config = cliConfig();
+          const { dest, keystoreStore } = await openStores(config, flags);
+          const result = await pruneBackupSets(dest, keystoreStore, {
+            policy: { keepDaily: flags.keepDaily, keepWeekly: flags.keepWeekly },
+            now: systemClock.now(),
+            dryRun: flags.dryRun === true,
+          });
+          print(result, Boolean(flags.json), (r: typeof result) =>
+            [
+              ...r.deleted.map(
+                (d) =>
+                  `${r.dryRun ? 'would delete' : 'deleted'}  ${d.id}  (${d.reasons.join(', ')}, ${formatBytes(d.size)})`,
+              ),
+              ...r.kept.map((k) => `kept          ${k.id}  (${k.reasons.join(', ')})`),
+              `${r.dryRun ? 'Would delete' : 'Deleted'} ${r.deleted.length} set(s); kept ${r.kept.length}.`,
+            ].join('\n'),
+          );
+        },
+      ),
     );
 }

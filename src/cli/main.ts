@@ -10,6 +10,7 @@ import { registerKeystoreCommands } from './keystore.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerStartCommand } from './start.js';
 import { registerTenantCommands } from './tenant.js';
+import { registerUpgradeCommand } from './upgrade.js';
 import { registerUserCommands } from './user.js';
 import { VERSION } from '../version.js';
 
@@ -21,6 +22,7 @@ const program = new Command('orthid')
 
 registerStartCommand(program);
 registerMigrateCommand(program);
+registerUpgradeCommand(program);
 registerTenantCommands(program);
 registerUserCommands(program);
 registerClientCommands(program);

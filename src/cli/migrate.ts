@@ -1,8 +1,9 @@
 // `orthid migrate`: apply pending schema migrations with the owner connection.
 import type { Command } from 'commander';
 import { openDatabase } from '../main.js';
-import { migrate } from '../storage/db/migrate.js';
+import { migrate, migrationStatus } from '../storage/db/migrate.js';
 import { action, cliConfig, print } from './context.js';
+import { newestSetAgeHours } from './upgrade.js';
 
 export function registerMigrateCommand(program: Command): void {
   program
@@ -13,6 +14,15 @@ export function registerMigrateCommand(program: Command): void {
       action(async (opts: { json?: boolean }) => {
         const db = await openDatabase(cliConfig(), 'migrations');
         try {
+          const status = await migrationStatus(db);
+          if (status.current > 0 && status.pending.length > 0) {
+            const age = await newestSetAgeHours();
+            if (age === undefined || age > 24) {
+              process.stderr.write(
+                `warning: no backup set from the last 24 hours${age === undefined ? '' : ` (newest: ${age.toFixed(0)} h ago)`}; \`orthid upgrade\` takes one before migrating.\n`,
+              );
+            }
+          }
           const applied = await migrate(db, (m) => {
             if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
           });
