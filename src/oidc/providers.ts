@@ -1,7 +1,8 @@
 // One oidc-provider per tenant: created on first use, cached, and dropped on every replica when
 // the tenant's clients or keys change (LISTEN/NOTIFY), so replicas never disagree for long.
 import { timingSafeEqual } from 'node:crypto';
-import Provider, { type Account, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError } from '../core/errors.js';
@@ -109,7 +110,9 @@ export function createOidcProviders(deps: OidcDeps) {
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
 
-    const provider = new Provider(issuerFor(deps.publicUrl, tenant.slug), configuration);
+    // Loaded on first use, so CLI commands that never serve OIDC do not load the provider.
+    const { default: ProviderClass } = await import('oidc-provider');
+    const provider = new ProviderClass(issuerFor(deps.publicUrl, tenant.slug), configuration);
     provider.proxy = deps.trustProxy;
     // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
