@@ -8,6 +8,8 @@ import type { SigningAlg } from '../crypto/signing-keys.js';
 export interface ResourceGrant {
   permissions: string[];
   roles: string[];
+  /** Organisations (ids) whose roles grant those permissions, for user tokens. */
+  organisations?: string[];
 }
 
 export type TokenSubject = { kind: 'user'; userId: string } | { kind: 'client'; clientId: string };
@@ -172,7 +174,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer?.audience;
       if (!audience) return undefined;
       const grant = await input.grantsFor(subjectOf(ctx), audience);
-      return { roles: grant.roles };
+      return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {
       sendPage(ctx, pages.error(input.tenantName, 'Something went wrong', out.error_description ?? out.error));

@@ -5,6 +5,8 @@ import type { Queryable } from '../core/sql.js';
 export interface GrantRow {
   role: string;
   permission: string | null;
+  /** The organisation the role was granted in (users only). */
+  organisation_id?: string;
 }
 
 /** Roles joined to their permissions on the resource named by indicator `$n`. */
@@ -19,7 +21,7 @@ export function createGrantsQueries(tx: Queryable) {
     /** A user's grants within one organisation, or across all their memberships when it is null. */
     async ofUser(userId: string, organisationId: string | null, indicator: string): Promise<GrantRow[]> {
       const { rows } = await tx.query<GrantRow>(
-        `SELECT r.name AS role, p.name AS permission
+        `SELECT r.name AS role, p.name AS permission, m.organisation_id
            FROM memberships m
            JOIN membership_roles mr ON mr.tenant_id = m.tenant_id AND mr.membership_id = m.id
            JOIN roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id

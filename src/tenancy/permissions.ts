@@ -15,6 +15,8 @@ export interface Grants {
   roles: string[];
   /** The organisation the grants were resolved in, when asked for and the user is a member. */
   organisationId?: string;
+  /** Organisations whose roles carry any of `permissions` (users only), sorted. */
+  organisations?: string[];
 }
 
 function sortedUnique(values: Iterable<string>): string[] {
@@ -22,10 +24,13 @@ function sortedUnique(values: Iterable<string>): string[] {
   return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function collect(rows: GrantRow[]): Pick<Grants, 'permissions' | 'roles'> {
+function collect(rows: GrantRow[]): Pick<Grants, 'permissions' | 'roles' | 'organisations'> {
+  const granting = rows.filter((r) => r.permission !== null);
+  const organisations = sortedUnique(granting.flatMap((r) => (r.organisation_id ? [r.organisation_id] : [])));
   return {
-    permissions: sortedUnique(rows.flatMap((r) => (r.permission === null ? [] : [r.permission]))),
+    permissions: sortedUnique(granting.map((r) => r.permission!)),
     roles: sortedUnique(rows.map((r) => r.role)),
+    ...(organisations.length > 0 ? { organisations } : {}),
   };
 }
 

@@ -23,6 +23,7 @@ for (const driver of DRIVERS) {
     let rp: { clientId: string; clientSecret: string; redirectUri: string };
     let m2m: { clientId: string; clientSecret: string };
     let userId: string;
+    let orgId: string;
     let config: oidc.Configuration;
 
     before(async () => {
@@ -45,6 +46,7 @@ for (const driver of DRIVERS) {
         const clerk = await app.rbac.roles.create(tx, tenant.id, { name: 'clerk' }, 'test');
         await app.rbac.roles.addPermission(tx, tenant.id, clerk.id, read.id, 'test');
         const org = await app.rbac.organisations.create(tx, tenant.id, { name: 'Acme Retail' }, 'test');
+        orgId = org.id;
         const membership = await app.rbac.memberships.add(tx, tenant.id, org.id, userId, 'test');
         await app.rbac.memberships.grantRole(tx, tenant.id, membership.id, clerk.id, 'test');
         const web = await app.clients.create(
@@ -130,6 +132,7 @@ for (const driver of DRIVERS) {
       const access = await jwtVerify(tokens.access_token, jwks, { issuer, audience: API });
       assert.equal(access.payload.scope, 'orders:read');
       assert.deepEqual(access.payload.roles, ['clerk']);
+      assert.deepEqual(access.payload.organisations, [orgId]);
       assert.equal(decodeProtectedHeader(tokens.access_token).alg, 'EdDSA');
       assert.ok(tokens.refresh_token);
     });

@@ -89,13 +89,19 @@ for (const driver of DRIVERS) {
       const north = await in_((tx) =>
         resolveGrants(tx, { kind: 'user', userId: ids.ann!, organisationId: ids.north }, ORDERS),
       );
-      assert.deepEqual(north, { permissions: ['orders:read'], roles: ['viewer'], organisationId: ids.north });
+      assert.deepEqual(north, {
+        permissions: ['orders:read'],
+        roles: ['viewer'],
+        organisations: [ids.north],
+        organisationId: ids.north,
+      });
       const south = await in_((tx) =>
         resolveGrants(tx, { kind: 'user', userId: ids.ann!, organisationId: ids.south }, ORDERS),
       );
       assert.deepEqual(south, {
         permissions: ['orders:read', 'orders:write'],
         roles: ['auditor', 'clerk'],
+        organisations: [ids.south],
         organisationId: ids.south,
       });
     });
@@ -105,6 +111,7 @@ for (const driver of DRIVERS) {
       assert.deepEqual(all, {
         permissions: ['orders:read', 'orders:write'],
         roles: ['auditor', 'clerk', 'viewer'],
+        organisations: [ids.north!, ids.south!].sort(),
       });
       assert.ok(hasPermission(all, 'orders:write'));
       assert.ok(!hasPermission(all, 'orders:refund'));
