@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
 import { openOrthId } from '../main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
+import { startSchedules } from '../ops/schedules.js';
 import { buildServer } from '../server/app.js';
 import { startControlSocket } from '../server/control-socket.js';
 import { action, cliConfig, controlSocketPath } from './context.js';
@@ -24,12 +25,14 @@ export function registerStartCommand(program: Command): void {
         const orthid = await openOrthId(config, { initKeystore: embedded, log });
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
         const unsubscribe = await orthid.oidc.subscribe();
+        const schedules = startSchedules(orthid);
         const server = await buildServer(orthid);
         let control: Server | undefined;
         try {
           await server.listen({ host: config.host, port: config.port });
           if (embedded) control = await startControlSocket(orthid, controlSocketPath(config), log);
         } catch (error) {
+          schedules.stop();
           await server.close();
           await unsubscribe();
           await orthid.close();
@@ -70,6 +73,7 @@ export function registerStartCommand(program: Command): void {
           process.once('SIGINT', () => stop('SIGINT'));
         });
         // Stop accepting, let in-flight requests finish, then release the database.
+        schedules.stop();
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await server.close();
         await unsubscribe();

@@ -32,6 +32,9 @@ export interface BackupConfig {
   maxDrillAgeDays: number;
   /** Server on which `backup drill` creates its throwaway database; unset: an in-memory embedded one. */
   drillDatabaseUrl: string | undefined;
+  /** Cron expressions (UTC) for in-process dumps and drills on single-node deployments. */
+  schedule: string | undefined;
+  drillSchedule: string | undefined;
 }
 
 export interface Config {
@@ -69,6 +72,8 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_BACKUP_AGE_RECIPIENTS: 'age recipients (age1…, comma or space separated) backups are encrypted to.',
   ORTHID_BACKUP_AGE_IDENTITY_FILE: 'age identity file that opens backups (verify, restore, drill).',
   ORTHID_BACKUP_MAX_AGE_HOURS: 'backup list warns when the newest complete set is older (default 26).',
+  ORTHID_BACKUP_SCHEDULE: 'Cron expression (UTC) for in-process dumps by `orthid start`, e.g. "0 2 * * *" (single-node deployments; else use the CronJob).',
+  ORTHID_DRILL_SCHEDULE: 'Cron expression (UTC) for in-process drills by `orthid start`, e.g. "0 3 1 * *".',
   ORTHID_DRILL_DATABASE_URL:
     'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
   ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
@@ -264,6 +269,8 @@ function readBackupConfig(
     maxAgeHours: positive('ORTHID_BACKUP_MAX_AGE_HOURS', 26),
     maxDrillAgeDays: positive('ORTHID_BACKUP_MAX_DRILL_AGE_DAYS', 35),
     drillDatabaseUrl: drillDatabaseUrl(get, problems),
+    schedule: get('ORTHID_BACKUP_SCHEDULE'),
+    drillSchedule: get('ORTHID_DRILL_SCHEDULE'),
   };
 }
 
