@@ -190,6 +190,11 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     assert.ok(JSON.parse(audit.stdout).some((e: { action: string; outcome: string }) => e.action === 'backup.drill' && e.outcome === 'success'));
     const leftovers = await query<{ datname: string }>(sourceUrl, `SELECT datname FROM pg_database WHERE datname LIKE 'orthid_drill_%'`);
     assert.deepEqual(leftovers, []);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const drilled = Number(/^orthid_backup_last_drill_success_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+    const dumped = Number(/^orthid_backup_last_success_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(Math.abs(drilled - Date.now() / 1000) < 600, metrics);
+    assert.ok(dumped > 0 && dumped <= drilled);
   });
 
   test('a drill whose dump is corrupt fails, names the failure and exits non-zero', async () => {
