@@ -42,7 +42,10 @@ if (!existsSync(BUILT_CLI)) {
 }
 
 /** Peak RSS of `orthid ARGS`: VmHWM is the high-water mark, so the last sample is the peak. */
-async function peakRss(args: string[], env: Record<string, string>): Promise<{ peak: number; code: number | null }> {
+async function peakRss(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ peak: number; code: number | null }> {
   const child = spawn(process.execPath, [BUILT_CLI.pathname, ...args], { env: cliEnv(env), stdio: 'ignore' });
   let peak = 0;
   const poll = setInterval(() => {
@@ -72,7 +75,9 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 function shell(command: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'pipefail', '-c', command], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn('bash', ['-o', 'pipefail', '-c', command], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))));
   });
 }
@@ -88,7 +93,15 @@ const cluster = await startCluster();
 try {
   const url = new URL(cluster.url);
   url.pathname = '/bench';
-  execFileSync(join(cluster.binDir, 'createdb'), ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'bench']);
+  execFileSync(join(cluster.binDir, 'createdb'), [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'bench',
+  ]);
   const env = {
     ORTHID_DATA_DIR: join(scratch, 'data'),
     ORTHID_DATABASE_URL: url.toString(),
@@ -100,13 +113,25 @@ try {
   const db = await openPostgres(url.toString());
   await migrate(db);
   const objects = await openObjectStore(config.objectStore);
-  const app = composeOrthId({ config, clock: systemClock, log: createLogger('silent'), db, keystore, objects });
+  const app = composeOrthId({
+    config,
+    clock: systemClock,
+    log: createLogger('silent'),
+    db,
+    keystore,
+    objects,
+  });
 
   console.log(`Seeding ${USERS} users with sealed fields…`);
   const tenant = await app.tenants.create({ slug: 'bench', actor: 'bench' });
   await withTenant(db, tenant.id, async (tx) => {
     for (let i = 0; i < 1000; i++) {
-      await app.users.create(tx, tenant.id, { email: `user${i}@bench.example`, name: `Bench User Number ${i}`, phone: '+61 400 000 000' }, 'bench');
+      await app.users.create(
+        tx,
+        tenant.id,
+        { email: `user${i}@bench.example`, name: `Bench User Number ${i}`, phone: '+61 400 000 000' },
+        'bench',
+      );
     }
   });
   await db.ownerTransaction(async (tx) => {
@@ -118,7 +143,9 @@ try {
       [Math.ceil(USERS / 1000) - 1],
     );
   });
-  const size = await db.ownerQuery<{ size: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS size`);
+  const size = await db.ownerQuery<{ size: string }>(
+    `SELECT pg_size_pretty(pg_database_size(current_database())) AS size`,
+  );
   console.log(`Database: ${size.rows[0]!.size}`);
 
   execFileSync('age-keygen', ['-o', join(scratch, 'key.txt')], { stdio: 'pipe' });
@@ -138,7 +165,11 @@ try {
   const oursName = 'orthid backup dump --encrypt (all parts + manifest)';
   for (let run = 0; run < RUNS; run++) {
     for (const level of levels) {
-      const seconds = await timed(() => shell(`pg_dump --format=custom --no-owner ${level.flag} --dbname='${dbname}' | age -r ${recipient} > ${out}`));
+      const seconds = await timed(() =>
+        shell(
+          `pg_dump --format=custom --no-owner ${level.flag} --dbname='${dbname}' | age -r ${recipient} > ${out}`,
+        ),
+      );
       times.set(level.name, [...(times.get(level.name) ?? []), seconds]);
       sizes.set(level.name, statSync(out).size);
     }
@@ -165,8 +196,13 @@ try {
   }
 
   const idle = await peakRss(['--help'], env);
-  const dump = await peakRss(['backup', 'dump', '--encrypt', '-r', recipient, '--dest', join(scratch, 'rss')], env);
-  console.log(`\nPeak RSS of \`orthid backup dump --encrypt\` (exit ${dump.code}): ${mib(dump.peak)} (target < 200 MiB); \`orthid --help\`: ${mib(idle.peak)}`);
+  const dump = await peakRss(
+    ['backup', 'dump', '--encrypt', '-r', recipient, '--dest', join(scratch, 'rss')],
+    env,
+  );
+  console.log(
+    `\nPeak RSS of \`orthid backup dump --encrypt\` (exit ${dump.code}): ${mib(dump.peak)} (target < 200 MiB); \`orthid --help\`: ${mib(idle.peak)}`,
+  );
   await app.close();
 } finally {
   cluster.stop();

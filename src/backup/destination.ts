@@ -22,26 +22,30 @@ export function describeDestination(url: string): string {
   return url.replace(/\?.*$/, '');
 }
 
-/** Adds `--sse`/`--sse-kms-key-id` to an s3:// URL; `backup.destination_invalid` on a local one or a conflict. */
+/**
+ * Adds `--sse`/`--sse-kms-key-id` to an s3:// URL (a local one is returned as is: the disk is
+ * its own business); `backup.destination_invalid` for a bad type or a conflict with the URL.
+ */
 export function withServerSideEncryption(url: string, sse: ServerSideEncryptionOption | undefined): string {
   if (sse === undefined) return url;
   if (!SSE_TYPES.includes(sse.type)) {
     throw new OrthIdError('backup.destination_invalid', `--sse must be one of ${SSE_TYPES.join(', ')}.`);
   }
   if (sse.kmsKeyId !== undefined && sse.type === 'AES256') {
-    throw new OrthIdError('backup.destination_invalid', '--sse-kms-key-id needs --sse aws:kms (or aws:kms:dsse).');
-  }
-  if (!isRemote(url)) {
     throw new OrthIdError(
       'backup.destination_invalid',
-      `--sse applies to s3:// destinations; ${describeDestination(url)} is a local directory.`,
+      '--sse-kms-key-id needs --sse aws:kms (or aws:kms:dsse).',
     );
   }
+  if (!isRemote(url)) return url;
   const [base, query = ''] = url.split('?', 2) as [string, string?];
   const params = new URLSearchParams(query);
   const existing = params.get('sse');
   if (existing !== null && existing !== sse.type) {
-    throw new OrthIdError('backup.destination_invalid', `The destination URL already sets sse=${existing}; --sse ${sse.type} contradicts it.`);
+    throw new OrthIdError(
+      'backup.destination_invalid',
+      `The destination URL already sets sse=${existing}; --sse ${sse.type} contradicts it.`,
+    );
   }
   params.set('sse', sse.type);
   if (sse.kmsKeyId !== undefined) params.set('sseKmsKeyId', sse.kmsKeyId);
@@ -53,7 +57,12 @@ export function withServerSideEncryption(url: string, sse: ServerSideEncryptionO
  * on this host, so in the deployment's region; an s3:// one states its region in the URL or the
  * bucket reports it.
  */
-export async function assertInRegion(store: ObjectStore, url: string, region: string, what: string): Promise<void> {
+export async function assertInRegion(
+  store: ObjectStore,
+  url: string,
+  region: string,
+  what: string,
+): Promise<void> {
   if (!isRemote(url)) return;
   const actual = await store.region();
   if (actual !== region) {
@@ -69,7 +78,11 @@ function locationOf(url: string): { root: string; prefix: string } | undefined {
   const file = /^file:\/\/(\/[^?#]*)/i.exec(url);
   if (file) return { root: 'file', prefix: `${decodeURIComponent(file[1]!).replace(/\/+$/, '')}/` };
   const s3 = /^s3:\/\/([^/?#]+)\/?([^?#]*)/i.exec(url);
-  if (s3) return { root: `s3:${s3[1]}`, prefix: s3[2] === '' ? '' : `${decodeURIComponent(s3[2]!).replace(/\/+$/, '')}/` };
+  if (s3)
+    return {
+      root: `s3:${s3[1]}`,
+      prefix: s3[2] === '' ? '' : `${decodeURIComponent(s3[2]!).replace(/\/+$/, '')}/`,
+    };
   return undefined;
 }
 

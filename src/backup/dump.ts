@@ -22,7 +22,13 @@ import {
   sameDestination,
   withServerSideEncryption,
 } from './destination.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ManifestPart, type PartKind } from './manifest.js';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type Manifest,
+  type ManifestPart,
+  type PartKind,
+} from './manifest.js';
 import { type ArchiveStats, objectsArchive } from './objects-archive.js';
 import { FILES, partFileName, setIdFor, setPathFor } from './set-layout.js';
 
@@ -90,15 +96,29 @@ export function planDump(options: DumpOptions): DumpPlan {
       '--encrypt needs at least one age recipient: pass --recipient age1… (repeatable), --recipients-file FILE, or set ORTHID_BACKUP_AGE_RECIPIENTS. Nothing was written.',
     );
   }
-  if (options.encrypt) recipients.forEach((r, i) => parseRecipient(r, recipients.length === 1 ? 'The recipient' : `Recipient ${i + 1}`));
+  if (options.encrypt) {
+    for (const [i, r] of recipients.entries()) {
+      parseRecipient(r, recipients.length === 1 ? 'The recipient' : `Recipient ${i + 1}`);
+    }
+  }
   if (options.upload && !options.destConfigured) {
     throw new OrthIdError(
       'backup.destination_invalid',
       '--upload needs a destination: set ORTHID_BACKUP_DEST (or --dest) to s3://bucket/prefix?region=… or a mounted file:/// directory.',
     );
   }
+  if (
+    options.sse !== undefined &&
+    !isRemote(options.dest) &&
+    !isRemote(options.keystoreDest ?? options.dest)
+  ) {
+    throw new OrthIdError(
+      'backup.destination_invalid',
+      `--sse applies to s3:// destinations; ${describeDestination(options.dest)} is a local directory.`,
+    );
+  }
   const dest = withServerSideEncryption(options.dest, options.sse);
-  const keystoreDest = withServerSideEncryption(options.keystoreDest ?? options.dest, isRemote(options.keystoreDest ?? options.dest) ? options.sse : undefined);
+  const keystoreDest = withServerSideEncryption(options.keystoreDest ?? options.dest, options.sse);
   const remote = isRemote(dest) || isRemote(keystoreDest);
   if (remote && !options.encrypt && !options.allowPlaintextUpload) {
     throw new OrthIdError(
@@ -154,9 +174,12 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
   // Versions, the pg_dump check and the backup role's reach: refusals that need no destination.
   const info = await source.describe();
   const dest = await deps.openStore(plan.dest);
-  const keystoreStore = sameDestination(plan.dest, plan.keystoreDest) ? dest : await deps.openStore(plan.keystoreDest);
+  const keystoreStore = sameDestination(plan.dest, plan.keystoreDest)
+    ? dest
+    : await deps.openStore(plan.keystoreDest);
   await assertInRegion(dest, plan.dest, deps.region, 'backup destination');
-  if (plan.encrypt) await assertInRegion(keystoreStore, plan.keystoreDest, deps.region, 'keystore destination');
+  if (plan.encrypt)
+    await assertInRegion(keystoreStore, plan.keystoreDest, deps.region, 'keystore destination');
   const exclude = [plan.dest, plan.keystoreDest]
     .map((url) => prefixWithin(deps.objectStoreUrl, url))
     .filter((p): p is string => p !== undefined);
@@ -174,14 +197,24 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
     let setId = setIdFor(keystore.deploymentId, started);
     // Set ids have one-second resolution; a dump re-run within the second after a killed one
     // must not mix its parts into the dead one's directory.
-    for (let attempt = 0; (await dest.list(`${setPathFor(setId, started)}/`, { limit: 1 })).items.length > 0; attempt++) {
-      if (attempt >= 3) throw new OrthIdError('backup.locked', `Set ${setId} already exists; try again in a second.`);
+    for (
+      let attempt = 0;
+      (await dest.list(`${setPathFor(setId, started)}/`, { limit: 1 })).items.length > 0;
+      attempt++
+    ) {
+      if (attempt >= 3)
+        throw new OrthIdError('backup.locked', `Set ${setId} already exists; try again in a second.`);
       await sleep(1000 - (started.getTime() % 1000));
       started = deps.clock.now();
       setId = setIdFor(keystore.deploymentId, started);
     }
     const setPath = setPathFor(setId, started);
-    emit({ step: 'started', setId, dest: describeDestination(plan.dest), keystoreDest: describeDestination(plan.keystoreDest) });
+    emit({
+      step: 'started',
+      setId,
+      dest: describeDestination(plan.dest),
+      keystoreDest: describeDestination(plan.keystoreDest),
+    });
 
     const parts: ManifestPart[] = [];
     const writePart = async (
@@ -195,7 +228,9 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
     ): Promise<void> => {
       const key = `${setPath}/${name}`;
       emit({ step: 'part.started', part: name });
-      const meter = new ProgressMeter((bytes, elapsedMs) => emit({ step: 'part.progress', part: name, bytes, elapsedMs }));
+      const meter = new ProgressMeter((bytes, elapsedMs) =>
+        emit({ step: 'part.progress', part: name, bytes, elapsedMs }),
+      );
       const startedAt = Date.now();
       // pipeline() destroys every stage when one fails, so the store sees the error and stores nothing.
       const stream =
@@ -207,7 +242,13 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
         contentType: encrypted ? 'application/age' : 'application/octet-stream',
       });
       parts.push({ name, kind, location, key, encrypted, size: stored.size, sha256: stored.sha256 });
-      emit({ step: 'part.finished', part: name, size: stored.size, sha256: stored.sha256, elapsedMs: Date.now() - startedAt });
+      emit({
+        step: 'part.finished',
+        part: name,
+        size: stored.size,
+        sha256: stored.sha256,
+        elapsedMs: Date.now() - startedAt,
+      });
     };
 
     // 1. The database, first: it is what the set is of.
@@ -264,7 +305,9 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
       parts,
     };
     const key = `${setPath}/${FILES.manifest}`;
-    await dest.put(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { contentType: 'application/json' });
+    await dest.put(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
+      contentType: 'application/json',
+    });
     emit({ step: 'finished', setId, key });
     return manifest;
   } finally {

@@ -58,7 +58,10 @@ export interface Manifest {
 }
 
 function invalid(why: string): never {
-  throw new OrthIdError('backup.manifest_invalid', `The backup manifest is not valid: ${why}. The set cannot be trusted; use another set.`);
+  throw new OrthIdError(
+    'backup.manifest_invalid',
+    `The backup manifest is not valid: ${why}. The set cannot be trusted; use another set.`,
+  );
 }
 
 const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
@@ -74,20 +77,34 @@ export function parseManifest(text: string): Manifest {
   }
   if (value?.format !== MANIFEST_FORMAT) invalid(`its format is not "${MANIFEST_FORMAT}"`);
   if (value.formatVersion !== MANIFEST_VERSION) {
-    invalid(`it is format version ${String(value.formatVersion)}, and this OrthID reads version ${MANIFEST_VERSION}; use a newer OrthID`);
+    invalid(
+      `it is format version ${String(value.formatVersion)}, and this OrthID reads version ${MANIFEST_VERSION}; use a newer OrthID`,
+    );
   }
-  if (!isText(value.setId) || !isText(value.deploymentId) || !isText(value.startedAt) || !isText(value.finishedAt)) {
+  if (
+    !isText(value.setId) ||
+    !isText(value.deploymentId) ||
+    !isText(value.startedAt) ||
+    !isText(value.finishedAt)
+  ) {
     invalid('set id, deployment id or times are missing');
   }
   if (!isCount(value.schemaVersion)) invalid('the schema version is missing');
-  if (!value.database || !['custom', 'plain'].includes(value.database.format)) invalid('the database format is missing');
+  if (!value.database || !['custom', 'plain'].includes(value.database.format))
+    invalid('the database format is missing');
   if (!value.keys || !Array.isArray(value.keys.rootKeyIds)) invalid('the key ids are missing');
   if (!Array.isArray(value.parts) || value.parts.length === 0) invalid('it lists no parts');
   for (const part of value.parts) {
-    if (!isText(part.name) || !isText(part.key) || !isCount(part.size) || !/^[0-9a-f]{64}$/.test(part.sha256 ?? '')) {
+    if (
+      !isText(part.name) ||
+      !isText(part.key) ||
+      !isCount(part.size) ||
+      !/^[0-9a-f]{64}$/.test(part.sha256 ?? '')
+    ) {
       invalid(`part ${JSON.stringify(part?.name)} lacks its key, size or SHA-256`);
     }
-    if (part.location !== 'dest' && part.location !== 'keystore-dest') invalid(`part ${part.name} has no location`);
+    if (part.location !== 'dest' && part.location !== 'keystore-dest')
+      invalid(`part ${part.name} has no location`);
   }
   return value;
 }

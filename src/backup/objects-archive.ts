@@ -37,7 +37,8 @@ async function sha256Of(store: ObjectStore, key: string): Promise<string> {
 function recordsOf(info: ObjectInfo, sha256: string): Record<string, string> {
   const records: Record<string, string> = { [ARCHIVE_RECORDS.sha256]: sha256 };
   if (info.contentType !== undefined) records[ARCHIVE_RECORDS.contentType] = info.contentType;
-  for (const [name, value] of Object.entries(info.metadata ?? {})) records[`${ARCHIVE_RECORDS.metadata}${name}`] = value;
+  for (const [name, value] of Object.entries(info.metadata ?? {}))
+    records[`${ARCHIVE_RECORDS.metadata}${name}`] = value;
   return records;
 }
 
@@ -46,7 +47,10 @@ function recordsOf(info: ObjectInfo, sha256: string): Record<string, string> {
  * checksum has it verified as it is read (a damaged object fails the archive, naming it); an
  * object deleted between listing and reading is left out.
  */
-export async function* objectsArchive(store: ObjectStore, options: ArchiveOptions = {}): AsyncGenerator<Buffer> {
+export async function* objectsArchive(
+  store: ObjectStore,
+  options: ArchiveOptions = {},
+): AsyncGenerator<Buffer> {
   const exclude = options.exclude ?? [];
   const stats = options.stats ?? { count: 0, bytes: 0 };
   let cursor: string | undefined;
@@ -66,7 +70,12 @@ export async function* objectsArchive(store: ObjectStore, options: ArchiveOption
         throw error;
       }
       const { info, body } = opened;
-      yield tarEntryHeader({ path: info.key, size: info.size, mtime: info.lastModified, records: recordsOf(info, info.sha256) });
+      yield tarEntryHeader({
+        path: info.key,
+        size: info.size,
+        mtime: info.lastModified,
+        records: recordsOf(info, info.sha256),
+      });
       let seen = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         seen += chunk.length;
@@ -89,7 +98,9 @@ export async function* objectsArchive(store: ObjectStore, options: ArchiveOption
 }
 
 /** Reads an archive to its end, checking every entry's bytes against its recorded SHA-256. */
-export async function checkObjectsArchive(source: AsyncIterable<Buffer | Uint8Array | string>): Promise<ArchiveStats> {
+export async function checkObjectsArchive(
+  source: AsyncIterable<Buffer | Uint8Array | string>,
+): Promise<ArchiveStats> {
   const stats: ArchiveStats = { count: 0, bytes: 0 };
   for await (const entry of readTar(source)) {
     const expected = entry.records[ARCHIVE_RECORDS.sha256];
@@ -125,7 +136,8 @@ export async function unpackObjectsArchive(
   for await (const entry of readTar(source)) {
     const metadata: Record<string, string> = {};
     for (const [name, value] of Object.entries(entry.records)) {
-      if (name.startsWith(ARCHIVE_RECORDS.metadata)) metadata[name.slice(ARCHIVE_RECORDS.metadata.length)] = value;
+      if (name.startsWith(ARCHIVE_RECORDS.metadata))
+        metadata[name.slice(ARCHIVE_RECORDS.metadata.length)] = value;
     }
     const contentType = entry.records[ARCHIVE_RECORDS.contentType];
     await store.put(entry.path, Readable.from(entry.body), {

@@ -29,7 +29,11 @@ export interface PruneOptions {
   dryRun: boolean;
 }
 
-export async function pruneBackupSets(dest: ObjectStore, keystoreStore: ObjectStore, options: PruneOptions): Promise<PruneResult> {
+export async function pruneBackupSets(
+  dest: ObjectStore,
+  keystoreStore: ObjectStore,
+  options: PruneOptions,
+): Promise<PruneResult> {
   const sets = await listBackupSets(dest, keystoreStore);
   const decisions = applyRetention(
     sets.map((s) => ({

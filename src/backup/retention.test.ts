@@ -12,33 +12,64 @@ function nightly(daysAgo: number, extra: Partial<RetentionSet> = {}): RetentionS
 }
 
 function decide(sets: RetentionSet[], policy = DEFAULT_RETENTION, now = NOW) {
-  return Object.fromEntries(applyRetention(sets, policy, now).map((d) => [d.id, d.keep ? `keep:${d.reasons.join('+')}` : `delete:${d.reasons[0]}`]));
+  return Object.fromEntries(
+    applyRetention(sets, policy, now).map((d) => [
+      d.id,
+      d.keep ? `keep:${d.reasons.join('+')}` : `delete:${d.reasons[0]}`,
+    ]),
+  );
 }
 
 describe('the retention policy (nightly for 30 days, one weekly set for a year)', () => {
   test('weeks start on Monday, UTC', () => {
-    assert.equal(new Date(weekStart(new Date('2026-06-24T03:00:00Z'))).toISOString(), '2026-06-22T00:00:00.000Z');
-    assert.equal(new Date(weekStart(new Date('2026-06-22T00:00:00Z'))).toISOString(), '2026-06-22T00:00:00.000Z');
-    assert.equal(new Date(weekStart(new Date('2026-06-21T23:59:59Z'))).toISOString(), '2026-06-15T00:00:00.000Z');
+    assert.equal(
+      new Date(weekStart(new Date('2026-06-24T03:00:00Z'))).toISOString(),
+      '2026-06-22T00:00:00.000Z',
+    );
+    assert.equal(
+      new Date(weekStart(new Date('2026-06-22T00:00:00Z'))).toISOString(),
+      '2026-06-22T00:00:00.000Z',
+    );
+    assert.equal(
+      new Date(weekStart(new Date('2026-06-21T23:59:59Z'))).toISOString(),
+      '2026-06-15T00:00:00.000Z',
+    );
   });
 
-  const cases: { name: string; sets: RetentionSet[]; policy?: typeof DEFAULT_RETENTION; expect: Record<string, string> }[] = [
+  const cases: {
+    name: string;
+    sets: RetentionSet[];
+    policy?: typeof DEFAULT_RETENTION;
+    expect: Record<string, string>;
+  }[] = [
     {
       name: 'keeps every nightly set younger than 30 days',
       sets: [nightly(0), nightly(1), nightly(29)],
       // 2026-05-26 is alone in its week, so it is that week's copy too.
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', 'set-1d': 'keep:daily', 'set-29d': 'keep:daily+weekly' },
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        'set-1d': 'keep:daily',
+        'set-29d': 'keep:daily+weekly',
+      },
     },
     {
       name: 'past 30 days keeps only the newest set of each week',
       // 2026-05-24 (Sun, 31 days ago) is the newest of its week; 2026-05-22 (Fri) is not.
       sets: [nightly(0), nightly(31), nightly(33)],
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', 'set-31d': 'keep:weekly', 'set-33d': 'delete:expired' },
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        'set-31d': 'keep:weekly',
+        'set-33d': 'delete:expired',
+      },
     },
     {
       name: 'drops weekly copies older than 52 weeks',
       sets: [nightly(0), nightly(7 * 51), nightly(7 * 53)],
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', 'set-357d': 'keep:weekly', 'set-371d': 'delete:expired' },
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        'set-357d': 'keep:weekly',
+        'set-371d': 'delete:expired',
+      },
     },
     {
       name: 'never deletes the newest complete set, however old',
@@ -48,12 +79,20 @@ describe('the retention policy (nightly for 30 days, one weekly set for a year)'
     {
       name: 'never deletes the newest set whose restore drill passed',
       sets: [nightly(0), nightly(200, { drillPassed: true }), nightly(100, { drillPassed: false })],
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', 'set-200d': 'keep:newest-drilled+weekly', 'set-100d': 'keep:weekly' },
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        'set-200d': 'keep:newest-drilled+weekly',
+        'set-100d': 'keep:weekly',
+      },
     },
     {
       name: 'an old drilled set goes once a newer one has passed its drill',
       sets: [nightly(0), nightly(400, { drillPassed: true }), nightly(10, { drillPassed: true })],
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', 'set-400d': 'delete:expired', 'set-10d': 'keep:daily+newest-drilled+weekly' },
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        'set-400d': 'delete:expired',
+        'set-10d': 'keep:daily+newest-drilled+weekly',
+      },
     },
     {
       name: 'never deletes the newest verified set',
@@ -62,8 +101,16 @@ describe('the retention policy (nightly for 30 days, one weekly set for a year)'
     },
     {
       name: 'removes incomplete sets older than a day and keeps younger ones (they may still be running)',
-      sets: [nightly(0), nightly(0.5, { id: 'running', status: 'incomplete' }), nightly(2, { id: 'dead', status: 'incomplete' })],
-      expect: { 'set-0d': 'keep:daily+newest-complete+weekly', running: 'keep:in-progress', dead: 'delete:incomplete' },
+      sets: [
+        nightly(0),
+        nightly(0.5, { id: 'running', status: 'incomplete' }),
+        nightly(2, { id: 'dead', status: 'incomplete' }),
+      ],
+      expect: {
+        'set-0d': 'keep:daily+newest-complete+weekly',
+        running: 'keep:in-progress',
+        dead: 'delete:incomplete',
+      },
     },
     {
       name: 'an incomplete set never counts as the newest or the weekly copy',
@@ -72,14 +119,26 @@ describe('the retention policy (nightly for 30 days, one weekly set for a year)'
     },
     {
       name: 'a damaged set ages out like a nightly one but is never the newest',
-      sets: [nightly(40), nightly(3, { id: 'damaged-new', status: 'damaged' }), nightly(45, { id: 'damaged-old', status: 'damaged' })],
-      expect: { 'set-40d': 'keep:newest-complete+weekly', 'damaged-new': 'keep:daily', 'damaged-old': 'delete:damaged' },
+      sets: [
+        nightly(40),
+        nightly(3, { id: 'damaged-new', status: 'damaged' }),
+        nightly(45, { id: 'damaged-old', status: 'damaged' }),
+      ],
+      expect: {
+        'set-40d': 'keep:newest-complete+weekly',
+        'damaged-new': 'keep:daily',
+        'damaged-old': 'delete:damaged',
+      },
     },
     {
       name: '--keep-daily 0 --keep-weekly 0 keeps only what must never go',
       sets: [nightly(0), nightly(1), nightly(2, { drillPassed: true })],
       policy: { keepDaily: 0, keepWeekly: 0 },
-      expect: { 'set-0d': 'keep:newest-complete', 'set-1d': 'delete:expired', 'set-2d': 'keep:newest-drilled' },
+      expect: {
+        'set-0d': 'keep:newest-complete',
+        'set-1d': 'delete:expired',
+        'set-2d': 'keep:newest-drilled',
+      },
     },
     {
       name: 'keeps a set stamped in the future (a skewed clock) rather than guess',

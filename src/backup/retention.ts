@@ -21,7 +21,14 @@ export interface RetentionPolicy {
   incompleteGraceHours?: number;
 }
 
-export type KeepReason = 'daily' | 'weekly' | 'newest-complete' | 'newest-verified' | 'newest-drilled' | 'in-progress' | 'future';
+export type KeepReason =
+  | 'daily'
+  | 'weekly'
+  | 'newest-complete'
+  | 'newest-verified'
+  | 'newest-drilled'
+  | 'in-progress'
+  | 'future';
 export type DeleteReason = 'expired' | 'incomplete' | 'damaged';
 
 export interface RetentionDecision {
@@ -45,10 +52,17 @@ export function weekStart(t: Date): number {
 }
 
 const newest = (sets: RetentionSet[]): RetentionSet | undefined =>
-  sets.reduce<RetentionSet | undefined>((best, s) => (best === undefined || s.time > best.time ? s : best), undefined);
+  sets.reduce<RetentionSet | undefined>(
+    (best, s) => (best === undefined || s.time > best.time ? s : best),
+    undefined,
+  );
 
 /** Decides, for every set, whether it is kept, and why. Order of the result follows the input. */
-export function applyRetention(sets: readonly RetentionSet[], policy: RetentionPolicy, now: Date): RetentionDecision[] {
+export function applyRetention(
+  sets: readonly RetentionSet[],
+  policy: RetentionPolicy,
+  now: Date,
+): RetentionDecision[] {
   const grace = (policy.incompleteGraceHours ?? 24) * HOUR;
   const complete = sets.filter((s) => s.status === 'complete');
   const pinned = new Map<string, KeepReason[]>();
@@ -75,15 +89,21 @@ export function applyRetention(sets: readonly RetentionSet[], policy: RetentionP
     if (age < 0) reasons.push('future');
     if (set.status === 'incomplete') {
       if (age < grace) reasons.push('in-progress');
-      return reasons.length > 0 ? { id: set.id, keep: true, reasons } : { id: set.id, keep: false, reasons: ['incomplete'] };
+      return reasons.length > 0
+        ? { id: set.id, keep: true, reasons }
+        : { id: set.id, keep: false, reasons: ['incomplete'] };
     }
     // A damaged set (a part gone missing) may still hold a usable dump: it ages out like a
     // nightly set, but never counts as the newest or the weekly copy.
     if (set.status === 'damaged') {
       if (age >= 0 && age < policy.keepDaily * DAY) reasons.push('daily');
-      return reasons.length > 0 ? { id: set.id, keep: true, reasons } : { id: set.id, keep: false, reasons: ['damaged'] };
+      return reasons.length > 0
+        ? { id: set.id, keep: true, reasons }
+        : { id: set.id, keep: false, reasons: ['damaged'] };
     }
     if (age >= 0 && age < policy.keepDaily * DAY) reasons.unshift('daily');
-    return reasons.length > 0 ? { id: set.id, keep: true, reasons } : { id: set.id, keep: false, reasons: ['expired'] };
+    return reasons.length > 0
+      ? { id: set.id, keep: true, reasons }
+      : { id: set.id, keep: false, reasons: ['expired'] };
   });
 }

@@ -28,7 +28,8 @@ export interface RunDumpParts {
 async function openSource(parts: RunDumpParts): Promise<DumpSource> {
   const { config } = parts;
   if (config.database.kind === 'embedded') {
-    if (!parts.db) throw new OrthIdError('internal.unexpected', 'An embedded dump needs the open embedded database.');
+    if (!parts.db)
+      throw new OrthIdError('internal.unexpected', 'An embedded dump needs the open embedded database.');
     return pgliteDumpSource(parts.db, join(config.dataDir, BACKUP_LOCK_FILE));
   }
   return openPostgresDumpSource({
@@ -39,7 +40,11 @@ async function openSource(parts: RunDumpParts): Promise<DumpSource> {
   });
 }
 
-export async function runBackupDump(parts: RunDumpParts, options: DumpOptions, onEvent?: (event: DumpEvent) => void): Promise<Manifest> {
+export async function runBackupDump(
+  parts: RunDumpParts,
+  options: DumpOptions,
+  onEvent?: (event: DumpEvent) => void,
+): Promise<Manifest> {
   const source = await openSource(parts);
   try {
     return await dumpBackupSet(
@@ -76,12 +81,17 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>): DumpOptions 
   const text = (name: string, required = false): string | undefined => {
     const value = args[name];
     if (value === undefined && !required) return undefined;
-    if (typeof value !== 'string' || value === '') throw new OrthIdError('request.invalid', `"${name}" must be text.`);
+    if (typeof value !== 'string' || value === '')
+      throw new OrthIdError('request.invalid', `"${name}" must be text.`);
     return value;
   };
-  if (!isStringList(args.recipients)) throw new OrthIdError('request.invalid', '"recipients" must be a list of strings.');
+  if (!isStringList(args.recipients))
+    throw new OrthIdError('request.invalid', '"recipients" must be a list of strings.');
   const sse = args.sse as { type?: unknown; kmsKeyId?: unknown } | undefined;
-  if (sse !== undefined && (typeof sse.type !== 'string' || (sse.kmsKeyId !== undefined && typeof sse.kmsKeyId !== 'string'))) {
+  if (
+    sse !== undefined &&
+    (typeof sse.type !== 'string' || (sse.kmsKeyId !== undefined && typeof sse.kmsKeyId !== 'string'))
+  ) {
     throw new OrthIdError('request.invalid', '"sse" must be {type, kmsKeyId?}.');
   }
   return {
@@ -91,7 +101,10 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>): DumpOptions 
     dest: text('dest', true)!,
     destConfigured: args.destConfigured === true,
     keystoreDest: text('keystoreDest'),
-    sse: sse === undefined ? undefined : { type: sse.type as string, kmsKeyId: sse.kmsKeyId as string | undefined },
+    sse:
+      sse === undefined
+        ? undefined
+        : { type: sse.type as string, kmsKeyId: sse.kmsKeyId as string | undefined },
     allowPlaintextUpload: args.allowPlaintextUpload === true,
   };
 }

@@ -41,7 +41,10 @@ async function readText(store: ObjectStore, key: string, limit = 1024 * 1024): P
     size += chunk.length;
     if (size > limit) {
       body.destroy();
-      throw new OrthIdError('backup.manifest_invalid', `${key} is larger than ${limit} bytes; it is not a manifest or report.`);
+      throw new OrthIdError(
+        'backup.manifest_invalid',
+        `${key} is larger than ${limit} bytes; it is not a manifest or report.`,
+      );
     }
     chunks.push(chunk);
   }
@@ -50,8 +53,17 @@ async function readText(store: ObjectStore, key: string, limit = 1024 * 1024): P
 
 async function readReport(store: ObjectStore, key: string): Promise<SetReport | null> {
   try {
-    const value = JSON.parse(await readText(store, key)) as { ok?: unknown; finishedAt?: unknown; at?: unknown };
-    const at = typeof value.finishedAt === 'string' ? value.finishedAt : typeof value.at === 'string' ? value.at : undefined;
+    const value = JSON.parse(await readText(store, key)) as {
+      ok?: unknown;
+      finishedAt?: unknown;
+      at?: unknown;
+    };
+    const at =
+      typeof value.finishedAt === 'string'
+        ? value.finishedAt
+        : typeof value.at === 'string'
+          ? value.at
+          : undefined;
     return typeof value.ok === 'boolean' && at !== undefined ? { ok: value.ok, at } : null;
   } catch {
     // A missing or unreadable report is no report.
@@ -74,7 +86,9 @@ export async function readManifest(store: ObjectStore, path: string): Promise<Ma
   }
 }
 
-async function allKeys(store: ObjectStore): Promise<Map<string, { files: Map<string, number>; time: Date; id: string }>> {
+async function allKeys(
+  store: ObjectStore,
+): Promise<Map<string, { files: Map<string, number>; time: Date; id: string }>> {
   const sets = new Map<string, { files: Map<string, number>; time: Date; id: string }>();
   let cursor: string | undefined;
   do {
@@ -95,7 +109,10 @@ async function allKeys(store: ObjectStore): Promise<Map<string, { files: Map<str
  * Every set in `dest`, newest first. `keystoreStore` is where keystore exports live when apart
  * from the sets; a complete set needs its keystore part there.
  */
-export async function listBackupSets(dest: ObjectStore, keystoreStore: ObjectStore = dest): Promise<BackupSet[]> {
+export async function listBackupSets(
+  dest: ObjectStore,
+  keystoreStore: ObjectStore = dest,
+): Promise<BackupSet[]> {
   const found = await allKeys(dest);
   const keystoreKeys = keystoreStore === dest ? undefined : await allKeys(keystoreStore);
   const sets: BackupSet[] = [];
@@ -108,8 +125,12 @@ export async function listBackupSets(dest: ObjectStore, keystoreStore: ObjectSto
       status: 'incomplete',
       size: [...entry.files.values()].reduce((a, b) => a + b, 0),
       files,
-      verified: entry.files.has(FILES.verifyReport) ? await readReport(dest, `${path}/${FILES.verifyReport}`) : null,
-      drill: entry.files.has(FILES.drillReport) ? await readReport(dest, `${path}/${FILES.drillReport}`) : null,
+      verified: entry.files.has(FILES.verifyReport)
+        ? await readReport(dest, `${path}/${FILES.verifyReport}`)
+        : null,
+      drill: entry.files.has(FILES.drillReport)
+        ? await readReport(dest, `${path}/${FILES.drillReport}`)
+        : null,
     };
     if (!entry.files.has(FILES.manifest)) {
       set.problem = 'no manifest: the dump did not finish';
@@ -121,7 +142,9 @@ export async function listBackupSets(dest: ObjectStore, keystoreStore: ObjectSto
         set.size = manifest.parts.reduce((sum, part) => sum + part.size, 0);
         const missing = manifest.parts.filter((part) => {
           if (part.location === 'dest') return !entry.files.has(part.name);
-          return keystoreKeys === undefined ? !entry.files.has(part.name) : !keystoreKeys.get(path)?.files.has(part.name);
+          return keystoreKeys === undefined
+            ? !entry.files.has(part.name)
+            : !keystoreKeys.get(path)?.files.has(part.name);
         });
         if (missing.length > 0) {
           set.status = 'damaged';
@@ -143,7 +166,11 @@ export async function listBackupSets(dest: ObjectStore, keystoreStore: ObjectSto
  * The set `ref` names: `latest` (the newest complete set), a set id, or a set path. Throws
  * `backup.set_not_found`, or `backup.set_incomplete` for a set that is not complete.
  */
-export async function findBackupSet(dest: ObjectStore, ref: string, keystoreStore: ObjectStore = dest): Promise<BackupSet & { manifest: Manifest }> {
+export async function findBackupSet(
+  dest: ObjectStore,
+  ref: string,
+  keystoreStore: ObjectStore = dest,
+): Promise<BackupSet & { manifest: Manifest }> {
   const sets = await listBackupSets(dest, keystoreStore);
   const where = describeDestination(dest.url);
   const set =
@@ -159,7 +186,10 @@ export async function findBackupSet(dest: ObjectStore, ref: string, keystoreStor
     );
   }
   if (set.status !== 'complete' || !set.manifest) {
-    throw new OrthIdError('backup.set_incomplete', `The set ${set.id} is ${set.status} (${set.problem}); it cannot be used. Pick a complete set from: orthid backup list`);
+    throw new OrthIdError(
+      'backup.set_incomplete',
+      `The set ${set.id} is ${set.status} (${set.problem}); it cannot be used. Pick a complete set from: orthid backup list`,
+    );
   }
   return set as BackupSet & { manifest: Manifest };
 }

@@ -118,7 +118,9 @@ async function skip(reader: ByteReader, n: number): Promise<void> {
  * a truncated body or a missing end-of-archive marker (a tar cut short at an entry boundary
  * would otherwise look complete).
  */
-export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarEntry> {
+export async function* readTar(
+  source: AsyncIterable<Buffer | Uint8Array | string>,
+): AsyncGenerator<TarEntry> {
   const reader = new ByteReader(source);
   let pax: Record<string, string> = {};
   let global: Record<string, string> = {};
@@ -128,7 +130,8 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
     if (block.length < BLOCK) throw corrupt('it ends inside a header');
     if (block.every((b) => b === 0)) {
       const second = await reader.read(BLOCK);
-      if (second.length !== BLOCK || !second.every((b) => b === 0)) throw corrupt('the end-of-archive marker is damaged');
+      if (second.length !== BLOCK || !second.every((b) => b === 0))
+        throw corrupt('the end-of-archive marker is damaged');
       // Read to the end, so a caller decrypting the stream authenticates it all; tar tools may
       // pad an archive with zero blocks, anything else after the end is damage.
       for (;;) {

@@ -87,7 +87,9 @@ export function tarEntryHeader(entry: TarEntryHeader): Buffer {
     paxRecord('mtime', (entry.mtime.getTime() / 1000).toFixed(3)),
     ...Object.entries(entry.records ?? {}).map(([key, value]) => paxRecord(key, value)),
   ]);
-  const fallbackName = /^[\x20-\x7e]{1,100}$/.test(entry.path) ? entry.path : `orthid-object-${entry.path.length}`;
+  const fallbackName = /^[\x20-\x7e]{1,100}$/.test(entry.path)
+    ? entry.path
+    : `orthid-object-${entry.path.length}`;
   return Buffer.concat([
     ustarHeader('PaxHeader/object', records.length, entry.mtime, 'x'),
     records,

@@ -11,7 +11,11 @@ import { TAR_END, tarEntryHeader, tarPadding } from './tar-writer.js';
 function archive(entries: { path: string; data: Buffer; records?: Record<string, string> }[]): Buffer {
   const mtime = new Date('2026-06-22T02:00:00Z');
   return Buffer.concat([
-    ...entries.flatMap((e) => [tarEntryHeader({ path: e.path, size: e.data.length, mtime, records: e.records }), e.data, tarPadding(e.data.length)]),
+    ...entries.flatMap((e) => [
+      tarEntryHeader({ path: e.path, size: e.data.length, mtime, records: e.records }),
+      e.data,
+      tarPadding(e.data.length),
+    ]),
     TAR_END,
   ]);
 }
@@ -57,8 +61,17 @@ describe('the objects archive format (pax tar)', () => {
 
   test('GNU tar lists and extracts it with the full keys, without a warning', () => {
     const file = join(dir, 'objects.tar');
-    const records = { 'SCHILY.xattr.user.orthid.sha256': 'ab'.repeat(32), 'SCHILY.xattr.user.orthid.meta.owner': 'ann' };
-    writeFileSync(file, archive([{ path: LONG_KEY, data: Buffer.from('png bytes'), records }, { path: 'audit/2026/archive.jsonl', data: Buffer.from('{}\n') }]));
+    const records = {
+      'SCHILY.xattr.user.orthid.sha256': 'ab'.repeat(32),
+      'SCHILY.xattr.user.orthid.meta.owner': 'ann',
+    };
+    writeFileSync(
+      file,
+      archive([
+        { path: LONG_KEY, data: Buffer.from('png bytes'), records },
+        { path: 'audit/2026/archive.jsonl', data: Buffer.from('{}\n') },
+      ]),
+    );
     const listing = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
     assert.equal(listing.stderr, '');
     assert.deepEqual(listing.stdout.trim().split('\n'), [LONG_KEY, 'audit/2026/archive.jsonl']);
@@ -82,9 +95,16 @@ describe('the objects archive format (pax tar)', () => {
   });
 
   test('an archive cut short, even at an entry boundary, is refused with backup.archive_invalid', async () => {
-    const data = archive([{ path: 'a', data: Buffer.alloc(600, 1) }, { path: 'b', data: Buffer.alloc(10, 2) }]);
+    const data = archive([
+      { path: 'a', data: Buffer.alloc(600, 1) },
+      { path: 'b', data: Buffer.alloc(10, 2) },
+    ]);
     for (const cut of [100, 1200, data.length - 1024, data.length - 512]) {
-      await assert.rejects(read(data.subarray(0, cut)), (e) => isOrthIdError(e, 'backup.archive_invalid'), `cut at ${cut}`);
+      await assert.rejects(
+        read(data.subarray(0, cut)),
+        (e) => isOrthIdError(e, 'backup.archive_invalid'),
+        `cut at ${cut}`,
+      );
     }
   });
 
@@ -96,7 +116,14 @@ describe('the objects archive format (pax tar)', () => {
 
   test('an entry whose body is not read is skipped', async () => {
     const names: string[] = [];
-    for await (const entry of readTar(pieces(archive([{ path: 'a', data: Buffer.alloc(5000) }, { path: 'b', data: Buffer.from('b') }])))) {
+    for await (const entry of readTar(
+      pieces(
+        archive([
+          { path: 'a', data: Buffer.alloc(5000) },
+          { path: 'b', data: Buffer.from('b') },
+        ]),
+      ),
+    )) {
       names.push(entry.path);
     }
     assert.deepEqual(names, ['a', 'b']);

@@ -64,10 +64,16 @@ async function checkPlainSql(plain: AsyncIterable<Buffer>): Promise<string> {
     throw new OrthIdError('backup.dump_unreadable', 'The SQL dump is not UTF-8 text.');
   }
   if (!head.includes('PostgreSQL database dump')) {
-    throw new OrthIdError('backup.dump_unreadable', 'The SQL dump does not start like a pg_dump plain-format dump.');
+    throw new OrthIdError(
+      'backup.dump_unreadable',
+      'The SQL dump does not start like a pg_dump plain-format dump.',
+    );
   }
   if (!tail.includes('PostgreSQL database dump complete')) {
-    throw new OrthIdError('backup.dump_unreadable', 'The SQL dump is cut short: its "dump complete" trailer is missing.');
+    throw new OrthIdError(
+      'backup.dump_unreadable',
+      'The SQL dump is cut short: its "dump complete" trailer is missing.',
+    );
   }
   return `plain SQL, ${bytes} bytes, complete`;
 }
@@ -78,25 +84,38 @@ function checkKeystore(manifest: Manifest): ContentCheck {
     let size = 0;
     for await (const chunk of plain) {
       size += chunk.length;
-      if (size > 16 * 1024 * 1024) throw new OrthIdError('keystore.corrupt', 'The keystore export is implausibly large.');
+      if (size > 16 * 1024 * 1024)
+        throw new OrthIdError('keystore.corrupt', 'The keystore export is implausibly large.');
       chunks.push(chunk);
     }
     let parsed: { format?: string; keystore?: { deploymentId?: string; rootKeys?: { id: string }[] } };
     try {
       parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch {
-      throw new OrthIdError('keystore.corrupt', 'The keystore part decrypts but is not an OrthID keystore export.');
+      throw new OrthIdError(
+        'keystore.corrupt',
+        'The keystore part decrypts but is not an OrthID keystore export.',
+      );
     }
     const ids = parsed.keystore?.rootKeys?.map((k) => k.id);
     if (parsed.format !== 'orthid-keystore-export' || ids === undefined) {
-      throw new OrthIdError('keystore.corrupt', 'The keystore part decrypts but is not an OrthID keystore export.');
+      throw new OrthIdError(
+        'keystore.corrupt',
+        'The keystore part decrypts but is not an OrthID keystore export.',
+      );
     }
     if (parsed.keystore?.deploymentId !== manifest.deploymentId) {
-      throw new OrthIdError('backup.keystore_mismatch', `The keystore export belongs to deployment ${parsed.keystore?.deploymentId}, the set to ${manifest.deploymentId}.`);
+      throw new OrthIdError(
+        'backup.keystore_mismatch',
+        `The keystore export belongs to deployment ${parsed.keystore?.deploymentId}, the set to ${manifest.deploymentId}.`,
+      );
     }
     const missing = manifest.keys.rootKeyIds.filter((id) => !ids.includes(id));
     if (missing.length > 0) {
-      throw new OrthIdError('backup.keystore_mismatch', `The keystore export lacks root key(s) ${missing.join(', ')} that the data needs.`);
+      throw new OrthIdError(
+        'backup.keystore_mismatch',
+        `The keystore export lacks root key(s) ${missing.join(', ')} that the data needs.`,
+      );
     }
     return `keystore export of deployment ${manifest.deploymentId} with ${ids.length} root key(s), including all ${manifest.keys.rootKeyIds.length} the data needs`;
   };
@@ -108,7 +127,10 @@ function contentCheckFor(part: ManifestPart, manifest: Manifest): ContentCheck {
     return async (plain) => {
       const stats = await checkObjectsArchive(plain);
       if (stats.count !== manifest.objects.count) {
-        throw new OrthIdError('backup.archive_invalid', `The archive holds ${stats.count} objects; the manifest says ${manifest.objects.count}.`);
+        throw new OrthIdError(
+          'backup.archive_invalid',
+          `The archive holds ${stats.count} objects; the manifest says ${manifest.objects.count}.`,
+        );
       }
       return `${stats.count} objects (${stats.bytes} bytes), each matching its SHA-256`;
     };
@@ -125,7 +147,14 @@ async function readPart(
   body: Readable,
   decrypt: (() => Transform) | undefined,
   check: ContentCheck,
-): Promise<{ sha256: string; size: number; sourceError?: unknown; decryptError?: unknown; checkError?: unknown; detail?: string }> {
+): Promise<{
+  sha256: string;
+  size: number;
+  sourceError?: unknown;
+  decryptError?: unknown;
+  checkError?: unknown;
+  detail?: string;
+}> {
   const hash = createHash('sha256');
   let size = 0;
   const feed = new PassThrough();
@@ -161,13 +190,20 @@ async function readPart(
   feed.end();
   const detail = await checked;
   // A decryption failure surfaces to the check as its input erroring; name it as what it is.
-  if (decryptError !== undefined && (checkError === undefined || !isOrthIdError(checkError) || checkError.code === 'age.decrypt_failed')) {
+  if (
+    decryptError !== undefined &&
+    (checkError === undefined || !isOrthIdError(checkError) || checkError.code === 'age.decrypt_failed')
+  ) {
     checkError = undefined;
   }
   return { sha256: hash.digest('hex'), size, sourceError, decryptError, checkError, detail };
 }
 
-function fail(checks: VerifyCheck[], name: VerifyCheck['name'], error: unknown): { code: string; message: string } {
+function fail(
+  checks: VerifyCheck[],
+  name: VerifyCheck['name'],
+  error: unknown,
+): { code: string; message: string } {
   const e = toOrthIdError(error);
   const message = isOrthIdError(error) ? e.message : `${(error as Error)?.message ?? String(error)}`;
   checks.push({ name, ok: false, detail: message });
@@ -178,14 +214,22 @@ async function verifyPart(deps: VerifyDeps, manifest: Manifest, part: ManifestPa
   const checks: VerifyCheck[] = [];
   const store = part.location === 'keystore-dest' ? deps.keystoreStore : deps.dest;
   const report = (error?: { code: string; message: string }): PartReport =>
-    error ? { part: part.name, ok: false, checks, error } : { part: part.name, ok: checks.every((c) => c.ok), checks };
+    error
+      ? { part: part.name, ok: false, checks, error }
+      : { part: part.name, ok: checks.every((c) => c.ok), checks };
 
   let body: Readable;
   try {
     body = (await store.get(part.key)).body;
   } catch (error) {
     if (isOrthIdError(error, 'objects.not_found')) {
-      return report(fail(checks, 'present', new OrthIdError('backup.part_missing', `Part ${part.name} is missing from ${part.key}.`)));
+      return report(
+        fail(
+          checks,
+          'present',
+          new OrthIdError('backup.part_missing', `Part ${part.name} is missing from ${part.key}.`),
+        ),
+      );
     }
     return report(fail(checks, 'present', error));
   }
@@ -221,17 +265,23 @@ async function verifyPart(deps: VerifyDeps, manifest: Manifest, part: ManifestPa
     }
   }
   if (result.checkError !== undefined) note(fail(checks, 'readable', result.checkError));
-  else if (result.decryptError === undefined && result.detail !== undefined) checks.push({ name: 'readable', ok: true, detail: result.detail });
-  if (first === undefined && result.sourceError !== undefined) note(fail(checks, 'checksum', result.sourceError));
+  else if (result.decryptError === undefined && result.detail !== undefined)
+    checks.push({ name: 'readable', ok: true, detail: result.detail });
+  if (first === undefined && result.sourceError !== undefined)
+    note(fail(checks, 'checksum', result.sourceError));
   if (first !== undefined) {
     const named = first as { code: string; message: string };
-    return report({ code: named.code, message: `${part.name}: ${named.message}` });
+    const message = named.message.includes(part.name) ? named.message : `${part.name}: ${named.message}`;
+    return report({ code: named.code, message });
   }
   return report();
 }
 
 /** Verifies every part of `set`; the report says which part failed and why. */
-export async function verifyBackupSet(deps: VerifyDeps, set: BackupSet & { manifest: Manifest }): Promise<VerifyReport> {
+export async function verifyBackupSet(
+  deps: VerifyDeps,
+  set: BackupSet & { manifest: Manifest },
+): Promise<VerifyReport> {
   const { manifest } = set;
   if (manifest.encrypted && deps.identities.length === 0) {
     throw new OrthIdError(
@@ -245,8 +295,16 @@ export async function verifyBackupSet(deps: VerifyDeps, set: BackupSet & { manif
 }
 
 /** Records the outcome beside the set, so `backup list` shows it and prune keeps the newest verified set. */
-export async function recordVerifyReport(dest: ObjectStore, set: BackupSet, report: VerifyReport): Promise<void> {
-  await dest.put(`${set.path}/${FILES.verifyReport}`, Buffer.from(`${JSON.stringify({ ...report, finishedAt: report.at }, null, 2)}\n`), {
-    contentType: 'application/json',
-  });
+export async function recordVerifyReport(
+  dest: ObjectStore,
+  set: BackupSet,
+  report: VerifyReport,
+): Promise<void> {
+  await dest.put(
+    `${set.path}/${FILES.verifyReport}`,
+    Buffer.from(`${JSON.stringify({ ...report, finishedAt: report.at }, null, 2)}\n`),
+    {
+      contentType: 'application/json',
+    },
+  );
 }

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -22,14 +22,20 @@ import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { cliArgs, cliEnv, runCli } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { type S3TestServer, startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
-import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 const MASTER = 'backup-cli-test-master-secret-0123456789-abcdef';
 
 /** Runs `orthid ARGS` and SIGKILLs it the moment a step line matching `when` appears on stderr. */
-function killWhen(args: string[], env: Record<string, string>, when: RegExp): Promise<{ killed: boolean; stderr: string }> {
+function killWhen(
+  args: string[],
+  env: Record<string, string>,
+  when: RegExp,
+): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, cliArgs(args), { env: cliEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(args), {
+      env: cliEnv(env),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     let killed = false;
     child.stderr.on('data', (d) => {
@@ -56,8 +62,11 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
   let dir: string;
   let env: Record<string, string>;
   let local: string;
+  let localEnv: Record<string, string>;
   let key: ReturnType<typeof ageKeygen>;
   let s3: S3TestServer;
+  /** The complete local set the SIGKILL test ends with. */
+  let complete: ListOutput['sets'][number];
 
   before(async () => {
     requireAgeCli();
@@ -79,16 +88,26 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
       AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
+    localEnv = { ...env, ORTHID_BACKUP_DEST: local, ORTHID_BACKUP_KEYSTORE_DEST: join(dir, 'local-keys') };
     // A deployment with data, set up in-process (faster than three CLI start-ups).
     const config = loadConfig(env);
     const db = await openPostgres(url);
     await migrate(db);
     const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER);
     const objects = await openObjectStore(config.objectStore);
-    const app = composeOrthId({ config, clock: systemClock, log: createLogger('silent'), db, keystore, objects });
+    const app = composeOrthId({
+      config,
+      clock: systemClock,
+      log: createLogger('silent'),
+      db,
+      keystore,
+      objects,
+    });
     for (const slug of ['acme', 'globex']) {
       const tenant = await app.tenants.create({ slug, actor: 'test' });
-      await withTenant(db, tenant.id, (tx) => app.users.create(tx, tenant.id, { email: `ann@${slug}.example`, name: 'Ann' }, 'test'));
+      await withTenant(db, tenant.id, (tx) =>
+        app.users.create(tx, tenant.id, { email: `ann@${slug}.example`, name: 'Ann' }, 'test'),
+      );
     }
     await objects.put('media/logo.png', randomBytes(4096), { contentType: 'image/png' });
     await app.close();
@@ -120,10 +139,16 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
     const listed = await runCli(['backup', 'list', '--json'], env);
     assert.equal(listed.code, 0, listed.stderr);
     const { sets, warnings } = json<ListOutput>(listed.stdout);
-    assert.deepEqual(sets.map((s) => s.status), ['complete']);
+    assert.deepEqual(
+      sets.map((s) => s.status),
+      ['complete'],
+    );
     assert.deepEqual(warnings, ['No restore drill has passed: run orthid backup drill.']);
 
-    const verified = await runCli(['backup', 'verify', 'latest', '--json'], { ...env, ORTHID_BACKUP_AGE_IDENTITY_FILE: key.file });
+    const verified = await runCli(['backup', 'verify', 'latest', '--json'], {
+      ...env,
+      ORTHID_BACKUP_AGE_IDENTITY_FILE: key.file,
+    });
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
     assert.equal(json(verified.stdout).ok, true);
   });
@@ -133,7 +158,18 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
     await holder.connect();
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [BACKUP_LOCK.toString()]);
-      const result = await runCli(['backup', 'dump', '--encrypt', '--dest', join(dir, 'locked')], env);
+      const result = await runCli(
+        [
+          'backup',
+          'dump',
+          '--encrypt',
+          '--dest',
+          join(dir, 'locked'),
+          '--keystore-dest',
+          join(dir, 'locked-keys'),
+        ],
+        env,
+      );
       assert.equal(result.code, exitCodes.conflict);
       assert.match(result.stderr, /error\[backup\.locked\]/);
       assert.deepEqual(readdirSync(join(dir, 'locked')), []);
@@ -145,33 +181,50 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
   test('a dump killed with SIGKILL mid-way never leaves a complete set, and the next dump succeeds', async () => {
     // Enough bytes that the objects part is still streaming when the kill lands.
     const objects = await openObjectStore(pathToFileURL(join(dir, 'data', 'objects')).href);
-    await objects.put('media/big.bin', randomBytes(48 * 1024 * 1024));
-    const localEnv = { ...env, ORTHID_BACKUP_DEST: local, ORTHID_BACKUP_KEYSTORE_DEST: join(dir, 'local-keys') };
+    await objects.put('media/big.bin', randomBytes(32 * 1024 * 1024));
     for (const part of ['db.dump.age', 'objects.tar.age']) {
-      const run = await killWhen(['backup', 'dump', '--encrypt'], localEnv, new RegExp(`"step":"backup.part.started","part":"${part.replace('.', '\\.')}"`));
+      const run = await killWhen(
+        ['backup', 'dump', '--encrypt'],
+        localEnv,
+        new RegExp(`"step":"backup.part.started","part":"${part.replace('.', '\\.')}"`),
+      );
       assert.equal(run.killed, true, run.stderr);
     }
+    await objects.delete('media/big.bin'); // served its purpose; keeps the rest of the file quick
     const next = await runCli(['backup', 'dump', '--encrypt', '--json'], localEnv);
     assert.equal(next.code, 0, next.stderr);
     const { setId } = json<{ setId: string }>(next.stdout);
 
-    const listed = await runCli(['backup', 'list', '--json', '--dest', local], localEnv);
+    const listed = await runCli(['backup', 'list', '--json'], localEnv);
     const { sets } = json<ListOutput>(listed.stdout);
-    assert.deepEqual(sets.filter((s) => s.status === 'complete').map((s) => s.id), [setId]);
-    assert.ok(sets.some((s) => s.status === 'incomplete'), 'the set killed during its objects part lists as incomplete');
+    assert.deepEqual(
+      sets.filter((s) => s.status === 'complete').map((s) => s.id),
+      [setId],
+    );
+    complete = sets.find((s) => s.id === setId)!;
+    assert.ok(
+      sets.some((s) => s.status === 'incomplete'),
+      'the set killed during its objects part lists as incomplete',
+    );
   });
 
   test('verify names the part with one flipped byte and exits 1', async () => {
-    const set = readdirSync(local, { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('objects.tar.age') && existsSync(join(local, f.replace('objects.tar.age', 'manifest.json'))))!;
+    const set = readdirSync(local, { recursive: true, encoding: 'utf8' }).find(
+      (f) =>
+        f.endsWith('objects.tar.age') &&
+        existsSync(join(local, f.replace('objects.tar.age', 'manifest.json'))),
+    )!;
     const file = join(local, set);
     const original = readFileSync(file);
     const damaged = Buffer.from(original);
     damaged[damaged.length - 100]! ^= 0x80;
     writeFileSync(file, damaged);
     try {
-      const result = await runCli(['backup', 'verify', 'latest', '--dest', local, '--identity', key.file, '--json'], env);
+      const result = await runCli(['backup', 'verify', 'latest', '--identity', key.file, '--json'], localEnv);
       assert.equal(result.code, exitCodes.checkFailed, result.stderr);
-      const report = json<{ ok: boolean; parts: { part: string; ok: boolean; error?: { code: string } }[] }>(result.stdout);
+      const report = json<{ ok: boolean; parts: { part: string; ok: boolean; error?: { code: string } }[] }>(
+        result.stdout,
+      );
       assert.deepEqual(
         report.parts.map((p) => [p.part, p.ok, p.error?.code]),
         [
@@ -187,61 +240,48 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
 
   test('prune deletes a year-old set and keeps the newest complete set and the young incomplete one', async () => {
     // A copy of the complete set, as the nightly dump of 1 January a year and a half ago.
-    const listed = json<ListOutput>((await runCli(['backup', 'list', '--json', '--dest', local], env)).stdout);
-    const complete = listed.sets.find((s) => s.status === 'complete')!;
     const deployment = complete.id.replace(/-\d{8}T\d{6}Z$/, '');
     const oldId = `${deployment}-20250101T020000Z`;
-    const from = join(local, complete.time.slice(0, 4), complete.time.slice(5, 7), complete.time.slice(8, 10), complete.id);
+    const path = [
+      complete.time.slice(0, 4),
+      complete.time.slice(5, 7),
+      complete.time.slice(8, 10),
+      complete.id,
+    ];
     const to = join(local, '2025', '01', '01', oldId);
-    cpSync(from, to, { recursive: true, filter: (src) => !src.includes('.orthid') });
+    cpSync(join(local, ...path), to, { recursive: true, filter: (src) => !src.includes('.orthid') });
+    cpSync(join(dir, 'local-keys', ...path), join(dir, 'local-keys', '2025', '01', '01', oldId), {
+      recursive: true,
+    });
     const manifest = json(readFileSync(join(to, 'manifest.json'), 'utf8'));
     writeFileSync(
       join(to, 'manifest.json'),
-      JSON.stringify({ ...manifest, setId: oldId, startedAt: '2025-01-01T02:00:00.000Z', finishedAt: '2025-01-01T02:01:00.000Z' }),
+      JSON.stringify({
+        ...manifest,
+        setId: oldId,
+        startedAt: '2025-01-01T02:00:00.000Z',
+        finishedAt: '2025-01-01T02:01:00.000Z',
+      }),
     );
 
-    const dry = await runCli(['backup', 'prune', '--dest', local, '--dry-run', '--json'], env);
+    const dry = await runCli(['backup', 'prune', '--dry-run', '--json'], localEnv);
     assert.equal(dry.code, 0, dry.stderr);
-    const plan = json<{ deleted: { id: string; reasons: string[] }[]; kept: { id: string; reasons: string[] }[] }>(dry.stdout);
-    assert.deepEqual(plan.deleted.map((d) => [d.id, d.reasons]), [[oldId, ['expired']]]);
+    const plan = json<{
+      deleted: { id: string; reasons: string[] }[];
+      kept: { id: string; reasons: string[] }[];
+    }>(dry.stdout);
+    assert.deepEqual(
+      plan.deleted.map((d) => [d.id, d.reasons]),
+      [[oldId, ['expired']]],
+    );
     assert.ok(plan.kept.some((k) => k.id === complete.id && k.reasons.includes('newest-complete')));
     assert.ok(plan.kept.some((k) => k.reasons.includes('in-progress')));
     assert.equal(existsSync(to), true, 'a dry run deletes nothing');
 
-    const real = await runCli(['backup', 'prune', '--dest', local, '--keep-daily', '30', '--keep-weekly', '52'], env);
+    const real = await runCli(['backup', 'prune', '--keep-daily', '30', '--keep-weekly', '52'], localEnv);
     assert.equal(real.code, 0, real.stderr);
     assert.match(real.stdout, new RegExp(`deleted\\s+${oldId}`));
     assert.equal(existsSync(join(local, '2025')), false);
-  });
-});
-
-describe('orthid backup dump on the embedded default while `orthid start` runs', () => {
-  let dir: string;
-  let server: ServerProcess;
-  let key: ReturnType<typeof ageKeygen>;
-
-  before(async () => {
-    requireAgeCli();
-    dir = mkdtempSync(join(tmpdir(), 'orthid-backup-embedded-cli-'));
-    key = ageKeygen(dir);
-    server = await startServer({ ORTHID_DATA_DIR: join(dir, 'data') });
-  });
-  after(async () => {
-    if (server.child.exitCode === null) await server.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  test('the running server takes the dump itself, and the set verifies', async () => {
-    const env = { ORTHID_DATA_DIR: join(dir, 'data') };
-    const result = await runCli(['backup', 'dump', '--encrypt', '--recipient', key.recipient, '--json'], env);
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /running OrthID server holds the embedded database/);
-    const manifest = json<{ database: { engine: string; format: string }; parts: { name: string }[] }>(result.stdout);
-    assert.deepEqual([manifest.database.engine, manifest.database.format], ['pglite', 'plain']);
-    assert.deepEqual(manifest.parts.map((p) => p.name), ['db.sql.age', 'objects.tar.age', 'keystore.age']);
-    assert.equal((await fetch(`${server.url}/readyz`)).status, 200, 'the server keeps serving');
-
-    const verified = await runCli(['backup', 'verify', 'latest', '--identity', key.file, '--json'], env);
-    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.equal(existsSync(join(dir, 'local-keys', '2025')), false);
   });
 });

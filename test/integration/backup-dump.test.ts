@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { DumpOptions } from '../../src/backup/dump.js';
 import type { Manifest } from '../../src/backup/manifest.js';
@@ -14,8 +22,8 @@ import { findBackupSet, listBackupSets } from '../../src/backup/sets.js';
 import { verifyBackupSet } from '../../src/backup/verify.js';
 import { systemClock } from '../../src/core/clock.js';
 import { isOrthIdError } from '../../src/core/errors.js';
-import { assertPgDumpCanRead, openPostgresDumpSource } from '../../src/storage/db/dump.js';
 import { withTenant } from '../../src/storage/db/database.js';
+import { assertPgDumpCanRead, openPostgresDumpSource } from '../../src/storage/db/dump.js';
 import type { ObjectStore } from '../../src/storage/objects/object-store.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
@@ -27,7 +35,9 @@ function requirePgTools(): void {
   for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
     const probe = spawnSync(tool, ['--version']);
     if (probe.error || probe.status !== 0) {
-      throw new Error(`\`${tool}\` is required for the backup tests but does not run. Install it: apt-get install -y postgresql-client`);
+      throw new Error(
+        `\`${tool}\` is required for the backup tests but does not run. Install it: apt-get install -y postgresql-client`,
+      );
     }
   }
 }
@@ -38,12 +48,22 @@ async function seed(app: TestOrthId): Promise<void> {
     const tenant = await app.tenants.create({ slug, actor: 'test' });
     await withTenant(app.db, tenant.id, async (tx) => {
       for (const name of ['Ann', 'Bob', 'Cy']) {
-        await app.users.create(tx, tenant.id, { email: `${name.toLowerCase()}@${slug}.example`, name: `${name} of ${slug}` }, 'test');
+        await app.users.create(
+          tx,
+          tenant.id,
+          { email: `${name.toLowerCase()}@${slug}.example`, name: `${name} of ${slug}` },
+          'test',
+        );
       }
     });
   }
-  await app.objects.put('media/ann.png', randomBytes(70_000), { contentType: 'image/png', metadata: { owner: 'ann' } });
-  await app.objects.put(`exports/${'ü'.repeat(60)}/bundle.json`, Buffer.from('{"signed":true}'), { contentType: 'application/json' });
+  await app.objects.put('media/ann.png', randomBytes(70_000), {
+    contentType: 'image/png',
+    metadata: { owner: 'ann' },
+  });
+  await app.objects.put(`exports/${'ü'.repeat(60)}/bundle.json`, Buffer.from('{"signed":true}'), {
+    contentType: 'application/json',
+  });
 }
 
 function sha256File(path: string): string {
@@ -71,7 +91,10 @@ describe('backup dump on real PostgreSQL', () => {
     ...extra,
   });
   const dump = (extra: Partial<DumpOptions> = {}, config = app.config) =>
-    runBackupDump({ config, objects: app.objects, keystore: app.keystore, clock: systemClock }, options(extra));
+    runBackupDump(
+      { config, objects: app.objects, keystore: app.keystore, clock: systemClock },
+      options(extra),
+    );
 
   before(async () => {
     requireAgeCli();
@@ -101,10 +124,21 @@ describe('backup dump on real PostgreSQL', () => {
         ['keystore.age', 'keystore-dest', `${day}/${manifest.setId}/keystore.age`],
       ],
     );
-    assert.deepEqual(readdirSync(join(sets, day, manifest.setId)).filter((f) => !f.startsWith('.')).sort(), ['db.dump.age', 'manifest.json', 'objects.tar.age']);
+    assert.deepEqual(
+      readdirSync(join(sets, day, manifest.setId))
+        .filter((f) => !f.startsWith('.'))
+        .sort(),
+      ['db.dump.age', 'manifest.json', 'objects.tar.age'],
+    );
     assert.equal(existsSync(join(keys, day, manifest.setId, 'keystore.age')), true);
-    const listed = await listBackupSets(await openObjectStore(pathToFileURL(sets).href), await openObjectStore(pathToFileURL(keys).href));
-    assert.deepEqual(listed.map((s) => [s.id, s.status]), [[manifest.setId, 'complete']]);
+    const listed = await listBackupSets(
+      await openObjectStore(pathToFileURL(sets).href),
+      await openObjectStore(pathToFileURL(keys).href),
+    );
+    assert.deepEqual(
+      listed.map((s) => [s.id, s.status]),
+      [[manifest.setId, 'complete']],
+    );
   });
 
   test('db.dump.age opens with `age -d -i key.txt` and pg_restore --list reads every table, policy and role grant', () => {
@@ -112,7 +146,12 @@ describe('backup dump on real PostgreSQL', () => {
     const plain = join(work, 'x.dump');
     execFileSync('age', ['-d', '-i', key.file, '-o', plain, fileOf(sets, part)]);
     const toc = execFileSync('pg_restore', ['--list', plain], { encoding: 'utf8' });
-    for (const entry of ['TABLE DATA public users', 'TABLE DATA public audit_events', 'TABLE DATA public tenant_keys', 'POLICY public users tenant_isolation']) {
+    for (const entry of [
+      'TABLE DATA public users',
+      'TABLE DATA public audit_events',
+      'TABLE DATA public tenant_keys',
+      'POLICY public users tenant_isolation',
+    ]) {
       assert.match(toc, new RegExp(entry), entry);
     }
     assert.match(toc, /Format: CUSTOM/);
@@ -123,11 +162,14 @@ describe('backup dump on real PostgreSQL', () => {
 
   test('keystore.age opens with `age -d` and holds the root keys the manifest says the data needs', () => {
     const part = manifest.parts.find((p) => p.name === 'keystore.age')!;
-    const exported = JSON.parse(execFileSync('age', ['-d', '-i', key.file, fileOf(keys, part)], { encoding: 'utf8' }));
+    const exported = JSON.parse(
+      execFileSync('age', ['-d', '-i', key.file, fileOf(keys, part)], { encoding: 'utf8' }),
+    );
     assert.equal(exported.format, 'orthid-keystore-export');
     assert.equal(exported.keystore.deploymentId, manifest.deploymentId);
     assert.deepEqual(manifest.keys.rootKeyIds, app.keystore.rootKeyIds());
-    for (const id of manifest.keys.rootKeyIds) assert.ok(exported.keystore.rootKeys.some((k: { id: string }) => k.id === id));
+    for (const id of manifest.keys.rootKeyIds)
+      assert.ok(exported.keystore.rootKeys.some((k: { id: string }) => k.id === id));
   });
 
   test('objects.tar.age opens with age and tar lists every object under its key', () => {
@@ -135,7 +177,10 @@ describe('backup dump on real PostgreSQL', () => {
     const tar = execFileSync('age', ['-d', '-i', key.file, fileOf(sets, part)]);
     const listing = spawnSync('tar', ['-t'], { input: tar, encoding: 'utf8' });
     assert.equal(listing.stderr, '');
-    assert.deepEqual(listing.stdout.trim().split('\n').sort(), [`exports/${'ü'.repeat(60)}/bundle.json`, 'media/ann.png']);
+    assert.deepEqual(listing.stdout.trim().split('\n').sort(), [
+      `exports/${'ü'.repeat(60)}/bundle.json`,
+      'media/ann.png',
+    ]);
     assert.deepEqual(manifest.objects, { count: 2, bytes: 70_000 + 15 });
   });
 
@@ -147,7 +192,8 @@ describe('backup dump on real PostgreSQL', () => {
       assert.equal(part.encrypted, true);
     }
     const text = readFileSync(join(sets, manifest.parts[0]!.key.replace(/[^/]+$/, 'manifest.json')), 'utf8');
-    for (const rootKey of app.keystore.exportContents().rootKeys) assert.equal(text.includes(rootKey.key), false, 'root key material');
+    for (const rootKey of app.keystore.exportContents().rootKeys)
+      assert.equal(text.includes(rootKey.key), false, 'root key material');
     assert.equal(text.includes(key.recipient), false, 'recipients appear only as fingerprints');
     assert.equal(text.includes('AGE-SECRET-KEY'), false);
     assert.match(manifest.recipients[0]!, /^sha256:[0-9a-f]{16}$/);
@@ -164,11 +210,14 @@ describe('backup dump on real PostgreSQL', () => {
     const deps = { dest, keystoreStore, identities: [key.identity], clock: systemClock };
     const good = await verifyBackupSet(deps, set);
     assert.equal(good.ok, true, JSON.stringify(good, null, 2));
-    assert.deepEqual(good.parts.map((p) => p.checks.map((c) => c.name)), [
-      ['present', 'checksum', 'decrypts', 'readable'],
-      ['present', 'checksum', 'decrypts', 'readable'],
-      ['present', 'checksum', 'decrypts', 'readable'],
-    ]);
+    assert.deepEqual(
+      good.parts.map((p) => p.checks.map((c) => c.name)),
+      [
+        ['present', 'checksum', 'decrypts', 'readable'],
+        ['present', 'checksum', 'decrypts', 'readable'],
+        ['present', 'checksum', 'decrypts', 'readable'],
+      ],
+    );
     for (const part of manifest.parts) {
       const file = fileOf(part.location === 'dest' ? sets : keys, part);
       const original = readFileSync(file);
@@ -179,7 +228,10 @@ describe('backup dump on real PostgreSQL', () => {
         const report = await verifyBackupSet(deps, set);
         assert.equal(report.ok, false);
         const failed = report.parts.filter((p) => !p.ok);
-        assert.deepEqual(failed.map((p) => p.part), [part.name]);
+        assert.deepEqual(
+          failed.map((p) => p.part),
+          [part.name],
+        );
         assert.equal(failed[0]!.error?.code, 'backup.checksum_mismatch');
         assert.match(failed[0]!.error!.message, new RegExp(part.name.replace('.', '\\.')));
         assert.equal(failed[0]!.checks.find((c) => c.name === 'decrypts')?.ok, false);
@@ -191,27 +243,40 @@ describe('backup dump on real PostgreSQL', () => {
 
   test('--encrypt without a recipient fails before anything is written', async () => {
     const empty = join(work, 'never');
-    await assert.rejects(dump({ recipients: [], dest: pathToFileURL(empty).href, keystoreDest: undefined }), (e) => isOrthIdError(e, 'backup.no_recipients'));
+    await assert.rejects(
+      dump({ recipients: [], dest: pathToFileURL(empty).href, keystoreDest: undefined }),
+      (e) => isOrthIdError(e, 'backup.no_recipients'),
+    );
     assert.equal(existsSync(empty), false);
   });
 
   test('an unencrypted upload is refused unless --allow-plaintext-upload', async () => {
-    await assert.rejects(dump({ encrypt: false, upload: true, dest: 's3://orthid-backups/x?region=local' }), (e) =>
-      isOrthIdError(e, 'backup.plaintext_upload'),
+    await assert.rejects(
+      dump({ encrypt: false, upload: true, dest: 's3://orthid-backups/x?region=local' }),
+      (e) => isOrthIdError(e, 'backup.plaintext_upload'),
     );
   });
 
   test('an unencrypted local set has no keystore export (never root keys in plaintext)', async () => {
     const plain = join(work, 'plain');
     const m = await dump({ encrypt: false, dest: pathToFileURL(plain).href, keystoreDest: undefined });
-    assert.deepEqual(m.parts.map((p) => p.name), ['db.dump', 'objects.tar']);
+    assert.deepEqual(
+      m.parts.map((p) => p.name),
+      ['db.dump', 'objects.tar'],
+    );
     assert.equal(m.keys.keystoreIncluded, false);
-    assert.match(execFileSync('pg_restore', ['--list', fileOf(plain, m.parts[0]!)], { encoding: 'utf8' }), /TABLE DATA public users/);
+    assert.match(
+      execFileSync('pg_restore', ['--list', fileOf(plain, m.parts[0]!)], { encoding: 'utf8' }),
+      /TABLE DATA public users/,
+    );
   });
 
   test('two concurrent dumps: one completes, the other fails with backup.locked', async () => {
     const dest = join(work, 'concurrent');
-    const results = await Promise.allSettled([dump({ dest: pathToFileURL(dest).href }), dump({ dest: pathToFileURL(dest).href })]);
+    const results = await Promise.allSettled([
+      dump({ dest: pathToFileURL(dest).href }),
+      dump({ dest: pathToFileURL(dest).href }),
+    ]);
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     assert.equal(rejected.reason.code, 'backup.locked');
@@ -225,9 +290,16 @@ describe('backup dump on real PostgreSQL', () => {
     const fake = join(work, 'old-pg_dump');
     writeFileSync(fake, '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n');
     chmodSync(fake, 0o755);
-    const source = await openPostgresDumpSource({ dumpUrl: app.databaseUrl!, lockUrl: app.databaseUrl!, pgDump: fake });
+    const source = await openPostgresDumpSource({
+      dumpUrl: app.databaseUrl!,
+      lockUrl: app.databaseUrl!,
+      pgDump: fake,
+    });
     try {
-      await assert.rejects(source.describe(), (e) => isOrthIdError(e, 'backup.pg_dump_too_old') && /postgresql-client-\d+/.test(e.message));
+      await assert.rejects(
+        source.describe(),
+        (e) => isOrthIdError(e, 'backup.pg_dump_too_old') && /postgresql-client-\d+/.test(e.message),
+      );
     } finally {
       await source.close();
     }
@@ -244,7 +316,9 @@ describe('backup dump on real PostgreSQL', () => {
     url.password = 'pw';
     const config = { ...app.config, backupDatabaseUrl: url.toString() };
     const dest = join(work, 'forbidden');
-    await assert.rejects(dump({ dest: pathToFileURL(dest).href }, config), (e) => isOrthIdError(e, 'backup.dump_forbidden'));
+    await assert.rejects(dump({ dest: pathToFileURL(dest).href }, config), (e) =>
+      isOrthIdError(e, 'backup.dump_forbidden'),
+    );
     assert.equal(existsSync(dest), false);
   });
 });
@@ -272,7 +346,14 @@ describe('backup dump to S3', () => {
   const run = (config: typeof app.config, extra: Partial<DumpOptions> = {}) =>
     runBackupDump(
       { config, objects: app.objects, keystore: app.keystore, clock: systemClock },
-      { encrypt: true, upload: true, recipients: [key.recipient], dest: s3.url, destConfigured: true, ...extra },
+      {
+        encrypt: true,
+        upload: true,
+        recipients: [key.recipient],
+        dest: s3.url,
+        destConfigured: true,
+        ...extra,
+      },
     );
 
   async function stored(store: ObjectStore): Promise<string[]> {
@@ -281,7 +362,10 @@ describe('backup dump to S3', () => {
 
   test('refuses a bucket in another region before a single object is written', async () => {
     const store = await openObjectStore(s3.url);
-    await assert.rejects(run({ ...app.config, region: 'au-syd-1' }), (e) => isOrthIdError(e, 'backup.region_mismatch') && /au-syd-1/.test(e.message));
+    await assert.rejects(
+      run({ ...app.config, region: 'au-syd-1' }),
+      (e) => isOrthIdError(e, 'backup.region_mismatch') && /au-syd-1/.test(e.message),
+    );
     assert.deepEqual(await stored(store), []);
   });
 
@@ -292,7 +376,10 @@ describe('backup dump to S3', () => {
     for (const part of manifest.parts) assert.ok(keys.includes(part.key), part.key);
     assert.ok(keys.some((k) => k.endsWith('/manifest.json')));
     const set = await findBackupSet(store, 'latest');
-    const report = await verifyBackupSet({ dest: store, keystoreStore: store, identities: [key.identity], clock: systemClock }, set);
+    const report = await verifyBackupSet(
+      { dest: store, keystoreStore: store, identities: [key.identity], clock: systemClock },
+      set,
+    );
     assert.equal(report.ok, true, JSON.stringify(report, null, 2));
     assert.equal(manifest.region, s3.region);
   });
@@ -313,7 +400,13 @@ describe('backup dump on the embedded default (PGlite)', () => {
     await seed(app);
     manifest = await runBackupDump(
       { config: app.config, db: app.db, objects: app.objects, keystore: app.keystore, clock: systemClock },
-      { encrypt: true, upload: false, recipients: [key.recipient], dest: pathToFileURL(join(work, 'sets')).href, destConfigured: true },
+      {
+        encrypt: true,
+        upload: false,
+        recipients: [key.recipient],
+        dest: pathToFileURL(join(work, 'sets')).href,
+        destConfigured: true,
+      },
     );
   });
   after(async () => {
@@ -330,21 +423,29 @@ describe('backup dump on the embedded default (PGlite)', () => {
     execFileSync('age', ['-d', '-i', key.file, '-o', sql, fileOf(join(work, 'sets'), part)]);
     assert.equal(/^SET transaction_timeout/m.test(readFileSync(sql, 'utf8')), false);
     const target = await createTestDatabase('orthid_from_embedded');
-    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', target, '-f', sql], { stdio: 'pipe' });
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', target, '-f', sql], {
+      stdio: 'pipe',
+    });
 
     const client = new pg.Client({ connectionString: target });
     await client.connect();
     try {
-      const count = async (table: string) => Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+      const count = async (table: string) =>
+        Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
       assert.equal(await count('tenants'), 3);
       assert.equal(await count('users'), 9);
       assert.ok((await count('audit_events')) >= 12);
-      const policies = await client.query(`SELECT count(*) AS n FROM pg_policies WHERE policyname = 'tenant_isolation'`);
+      const policies = await client.query(
+        `SELECT count(*) AS n FROM pg_policies WHERE policyname = 'tenant_isolation'`,
+      );
       assert.ok(Number(policies.rows[0].n) >= 5);
       // Tenant boundaries survive the move: the application role sees one tenant's users only.
       const acme = (await client.query(`SELECT id FROM tenants WHERE slug = 'acme'`)).rows[0].id;
       await client.query('BEGIN');
-      await client.query(`SELECT set_config('role', 'orthid_app', true), set_config('orthid.tenant_id', $1, true)`, [acme]);
+      await client.query(
+        `SELECT set_config('role', 'orthid_app', true), set_config('orthid.tenant_id', $1, true)`,
+        [acme],
+      );
       assert.equal(Number((await client.query('SELECT count(*) AS n FROM users')).rows[0].n), 3);
       await client.query('ROLLBACK');
     } finally {
@@ -354,7 +455,10 @@ describe('backup dump on the embedded default (PGlite)', () => {
 
   test('verify reads the SQL dump, the objects and the keystore export', async () => {
     const dest = await openObjectStore(pathToFileURL(join(work, 'sets')).href);
-    const report = await verifyBackupSet({ dest, keystoreStore: dest, identities: [key.identity], clock: systemClock }, await findBackupSet(dest, 'latest'));
+    const report = await verifyBackupSet(
+      { dest, keystoreStore: dest, identities: [key.identity], clock: systemClock },
+      await findBackupSet(dest, 'latest'),
+    );
     assert.equal(report.ok, true, JSON.stringify(report, null, 2));
     assert.match(report.parts[0]!.checks.at(-1)!.detail, /plain SQL/);
   });
@@ -368,6 +472,9 @@ describe('backup dump on the embedded default (PGlite)', () => {
       );
     const results = await Promise.allSettled([one(), one()]);
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-    assert.equal((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.code, 'backup.locked');
+    assert.equal(
+      (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.code,
+      'backup.locked',
+    );
   });
 });

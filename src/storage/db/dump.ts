@@ -11,13 +11,12 @@
 // (real PostgreSQL) streams end to end.
 import { spawn, spawnSync } from 'node:child_process';
 import { open, readFile, rm } from 'node:fs/promises';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { PGlite } from '@electric-sql/pglite';
 import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import { APP_ROLE, type Database, type Engine } from './database.js';
-import { migrationStatus } from './migrate.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 
@@ -29,6 +28,18 @@ export const BACKUP_LOCK = 0x6f7274686964_62n;
  * levels only burn CPU: measured by bench/backup-dump.bench.ts (see the README).
  */
 export const PG_DUMP_COMPRESSION = 1;
+
+/**
+ * The latest migration applied to `db` (0 before the first). Read directly rather than through
+ * migrationStatus(): a backup must succeed even of a database a newer OrthID has migrated.
+ */
+async function schemaVersionOf(db: Database): Promise<number> {
+  const { rows } = await db.ownerQuery<{ v: number | null }>(
+    `SELECT CASE WHEN to_regclass('orthid_migrations') IS NULL THEN 0
+            ELSE (SELECT coalesce(max(version), 0) FROM orthid_migrations) END AS v`,
+  );
+  return Number(rows[0]?.v ?? 0);
+}
 
 /** Settings newer pg_dump (17+, which PGlite embeds) writes but PostgreSQL 15 rejects. */
 const NEWER_SETTINGS = ['transaction_timeout'];
@@ -100,7 +111,11 @@ export function pgDumpVersion(binary = 'pg_dump'): { text: string; major: number
 }
 
 /** Refuses a pg_dump older than the server: it can silently miss what it does not know (GitLab, 2017). */
-export function assertPgDumpCanRead(tool: { text: string; major: number }, serverVersionNum: number, serverVersion: string): void {
+export function assertPgDumpCanRead(
+  tool: { text: string; major: number },
+  serverVersionNum: number,
+  serverVersion: string,
+): void {
   const serverMajor = majorOf(serverVersionNum);
   if (tool.major < serverMajor) {
     throw new OrthIdError(
@@ -118,7 +133,11 @@ function libpqConnection(url: string): { dbname: string; env: NodeJS.ProcessEnv 
   parsed.password = '';
   return {
     dbname: parsed.toString(),
-    env: { ...process.env, PGAPPNAME: 'orthid-backup', ...(password === undefined ? {} : { PGPASSWORD: password }) },
+    env: {
+      ...process.env,
+      PGAPPNAME: 'orthid-backup',
+      ...(password === undefined ? {} : { PGPASSWORD: password }),
+    },
   };
 }
 
@@ -153,7 +172,11 @@ class ExitGate extends Transform {
 }
 
 /** Spawns `pg_dump --format=custom --no-owner` and streams its archive. */
-export function spawnPgDump(url: string, compression = PG_DUMP_COMPRESSION, binary = 'pg_dump'): DatabaseDump {
+export function spawnPgDump(
+  url: string,
+  compression = PG_DUMP_COMPRESSION,
+  binary = 'pg_dump',
+): DatabaseDump {
   const { dbname, env } = libpqConnection(url);
   const child = spawn(
     binary,
@@ -170,7 +193,11 @@ export function spawnPgDump(url: string, compression = PG_DUMP_COMPRESSION, bina
   const stderr = tailOf(child.stderr);
   const exit = new Promise<void>((resolve, reject) => {
     child.once('error', (cause) =>
-      reject(new OrthIdError('backup.pg_dump_missing', `${binary} could not be started: ${cause.message}`, { cause })),
+      reject(
+        new OrthIdError('backup.pg_dump_missing', `${binary} could not be started: ${cause.message}`, {
+          cause,
+        }),
+      ),
     );
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
@@ -198,9 +225,15 @@ async function advisoryLock(url: string): Promise<DumpLock> {
   try {
     await client.connect();
   } catch (cause) {
-    throw new OrthIdError('db.unavailable', `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to take the backup lock.`, { cause });
+    throw new OrthIdError(
+      'db.unavailable',
+      `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to take the backup lock.`,
+      { cause },
+    );
   }
-  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [BACKUP_LOCK.toString()]);
+  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+    BACKUP_LOCK.toString(),
+  ]);
   if (!rows[0]?.locked) {
     await client.end().catch(() => {});
     throw new OrthIdError(
@@ -248,8 +281,13 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
           `The backup connection (${describeDatabaseUrl(options.dumpUrl)}) cannot read every tenant: its role must be a superuser or have BYPASSRLS (e.g. CREATE ROLE orthid_backup LOGIN BYPASSRLS IN ROLE pg_read_all_data). Set ORTHID_BACKUP_DATABASE_URL to such a login.`,
         );
       }
-      const { current } = await migrationStatus(db);
-      return { engine: 'postgres', serverVersion, serverVersionNum: Number(row.num), dumpTool: tool.text, schemaVersion: current };
+      return {
+        engine: 'postgres',
+        serverVersion,
+        serverVersionNum: Number(row.num),
+        dumpTool: tool.text,
+        schemaVersion: await schemaVersionOf(db),
+      };
     },
     lock: () => advisoryLock(options.lockUrl),
     async dump() {
@@ -304,7 +342,10 @@ export async function acquireDumpLockFile(path: string): Promise<DumpLock> {
       await rm(path, { force: true });
     }
   }
-  throw new OrthIdError('backup.locked', `Could not take the backup lock ${path}; remove it if no dump is running.`);
+  throw new OrthIdError(
+    'backup.locked',
+    `Could not take the backup lock ${path}; remove it if no dump is running.`,
+  );
 }
 
 /** Drops settings PostgreSQL 15 does not know and stays line-oriented, so memory is one line at a time. */
@@ -357,13 +398,12 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
         `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`,
       );
       const serverVersion = rows[0]!.version.split(' ')[0]!;
-      const { current } = await migrationStatus(db);
       return {
         engine: 'pglite',
         serverVersion,
         serverVersionNum: Number(rows[0]!.num),
         dumpTool: `pglite-tools pg_dump (PostgreSQL ${serverVersion})`,
-        schemaVersion: current,
+        schemaVersion: await schemaVersionOf(db),
       };
     },
     lock: () => acquireDumpLockFile(lockFile),
@@ -380,7 +420,11 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
         const file = await pgliteDump({ pg: copy, args: ['--no-owner'] });
         sql = await file.text();
       } catch (cause) {
-        throw new OrthIdError('backup.dump_failed', `The embedded database could not be dumped: ${(cause as Error).message}`, { cause });
+        throw new OrthIdError(
+          'backup.dump_failed',
+          `The embedded database could not be dumped: ${(cause as Error).message}`,
+          { cause },
+        );
       } finally {
         await copy.close();
       }
@@ -395,12 +439,17 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
 // Reading dumps back (verify)
 
 /** Resolves once `stream` can take more, or has closed (the reader went away). */
-function drained(stream: NodeJS.WritableStream & { once(e: string, f: () => void): unknown }): Promise<void> {
+function drained(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => resolve();
-    stream.once('drain', done);
-    stream.once('close', done);
-    stream.once('error', done);
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
   });
 }
 
@@ -409,7 +458,10 @@ function drained(stream: NodeJS.WritableStream & { once(e: string, f: () => void
  * `backup.dump_unreadable` when pg_restore cannot read it. The input is read to its end even
  * after pg_restore has what it needs, so a caller decrypting it still authenticates every byte.
  */
-export async function pgRestoreList(archive: AsyncIterable<Buffer>, binary = 'pg_restore'): Promise<{ entries: number }> {
+export async function pgRestoreList(
+  archive: AsyncIterable<Buffer>,
+  binary = 'pg_restore',
+): Promise<{ entries: number }> {
   const child = spawn(binary, ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr = tailOf(child.stderr);
   let entries = 0;
@@ -422,7 +474,13 @@ export async function pgRestoreList(archive: AsyncIterable<Buffer>, binary = 'pg
   });
   const exit = new Promise<number | null>((resolve, reject) => {
     child.once('error', (cause) =>
-      reject(new OrthIdError('backup.pg_dump_missing', `${binary} could not be started (${cause.message}); install the PostgreSQL client.`, { cause })),
+      reject(
+        new OrthIdError(
+          'backup.pg_dump_missing',
+          `${binary} could not be started (${cause.message}); install the PostgreSQL client.`,
+          { cause },
+        ),
+      ),
     );
     child.once('close', (code) => resolve(code));
   });
@@ -440,7 +498,10 @@ export async function pgRestoreList(archive: AsyncIterable<Buffer>, binary = 'pg
   child.stdin.end();
   const code = await exit;
   if (code !== 0) {
-    throw new OrthIdError('backup.dump_unreadable', `pg_restore --list cannot read the dump: ${stderr() || `exit ${code}`}`);
+    throw new OrthIdError(
+      'backup.dump_unreadable',
+      `pg_restore --list cannot read the dump: ${stderr() || `exit ${code}`}`,
+    );
   }
   return { entries };
 }
