@@ -60,7 +60,7 @@ type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Every variable OrthID reads, with its meaning; the README's table is generated from the same words. */
+/** Every variable OrthID reads, with its meaning; a test checks that the README documents each one. */
 export const ENVIRONMENT: Record<string, string> = {
   ORTHID_DATA_DIR: 'Data directory for the embedded defaults (default ./.orthid).',
   ORTHID_DATABASE_URL: 'PostgreSQL URL (>= 15). Unset: embedded PGlite in the data directory.',
@@ -179,10 +179,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 
   const portText = get('ORTHID_PORT') ?? '3000';
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push('ORTHID_PORT must be a port number (0-65535).');
+  const portValid = Number.isInteger(port) && port >= 0 && port <= 65535;
+  if (!portValid) problems.push('ORTHID_PORT must be a port number (0-65535).');
 
   const host = get('ORTHID_HOST') ?? '127.0.0.1';
-  const publicUrl = (get('ORTHID_PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  // The default derives from the port; a bad port is reported once, not twice.
+  const publicUrl = (get('ORTHID_PUBLIC_URL') ?? `http://localhost:${portValid ? port : 3000}`).replace(/\/+$/, '');
   try {
     const u = new URL(publicUrl);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
