@@ -33,7 +33,10 @@ try {
   const result = spawnSync(
     process.execPath,
     ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-    { stdio: 'inherit', env: { ...process.env, ORTHID_TEST_PG_URL: cluster.url, ORTHID_TEST_PGLITE_TEMPLATE: template } },
+    {
+      stdio: 'inherit',
+      env: { ...process.env, ORTHID_TEST_PG_URL: cluster.url, ORTHID_TEST_PGLITE_TEMPLATE: template },
+    },
   );
   status = result.status ?? 1;
 } finally {

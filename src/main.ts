@@ -8,9 +8,15 @@ import { createLogger, type Logger } from './core/logger.js';
 import { ManagedKeystore } from './crypto/managed-keystore.js';
 import { resolveMasterSecret } from './crypto/master-secret.js';
 import { createTenantKeys, type TenantKeys } from './crypto/tenant-keys.js';
-import { type PasswordSignInInput, type SignInResult, signInWithPassword } from './identity/password-sign-in.js';
+import {
+  type PasswordSignInInput,
+  type SignInResult,
+  signInWithPassword,
+} from './identity/password-sign-in.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers, type Users } from './identity/users.js';
+import { type Clients, createClients } from './oidc/clients.js';
+import { createOidcProviders, type OidcProviders } from './oidc/providers.js';
 import type { Database } from './storage/db/database.js';
 import { acquireEmbeddedLock } from './storage/db/embedded-lock.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
@@ -18,14 +24,12 @@ import { openPglite } from './storage/db/pglite-driver.js';
 import { openPostgres } from './storage/db/postgres-driver.js';
 import type { ObjectStore } from './storage/objects/object-store.js';
 import { openObjectStore } from './storage/objects/open-object-store.js';
+import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
+import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac, type Rbac } from './tenancy/rbac.js';
 import { createTenants, type Tenants } from './tenancy/tenants.js';
 import { PAGE_HEADERS } from './web/layout.js';
 import { errorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
-import { createClients, type Clients } from './oidc/clients.js';
-import { createOidcProviders, type OidcProviders } from './oidc/providers.js';
-import { resolveGrants } from './tenancy/permissions.js';
-import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 
 export interface OrthId {
   config: Config;
@@ -92,7 +96,11 @@ export async function openKeystore(
 ): Promise<{ keystore: ManagedKeystore; created: boolean; masterGenerated: boolean }> {
   const master = await resolveMasterSecret(config.masterKey);
   if (!create) {
-    return { keystore: await ManagedKeystore.open(config.keystorePath, master.value), created: false, masterGenerated: false };
+    return {
+      keystore: await ManagedKeystore.open(config.keystorePath, master.value),
+      created: false,
+      masterGenerated: false,
+    };
   }
   const { keystore, created } = await ManagedKeystore.init(config.keystorePath, master.value);
   return { keystore, created, masterGenerated: master.generated };
@@ -101,7 +109,10 @@ export async function openKeystore(
 /** Builds a whole OrthID from configuration. The caller closes it. */
 export async function openOrthId(configured: Config, options: OpenOptions = {}): Promise<OrthId> {
   const config: Config = options.databaseUrl
-    ? { ...configured, database: { kind: 'postgres', url: options.databaseUrl, migrationUrl: options.databaseUrl } }
+    ? {
+        ...configured,
+        database: { kind: 'postgres', url: options.databaseUrl, migrationUrl: options.databaseUrl },
+      }
     : configured;
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
@@ -138,7 +149,9 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
 }
 
 /** Builds the domain services over an opened database and keystore (tests inject their own). */
-export function composeOrthId(parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'>): OrthId {
+export function composeOrthId(
+  parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'>,
+): OrthId {
   const { db, clock, keystore } = parts;
   const tenantKeys = createTenantKeys({ custody: keystore, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });

@@ -39,7 +39,10 @@ export interface BrokenLink {
  */
 export function checkLink(row: AuditRow, expectedSeq: bigint, prevHash: string): BrokenLink | undefined {
   if (BigInt(row.seq) !== expectedSeq) {
-    return { seq: row.seq, reason: `expected event #${expectedSeq} but found #${row.seq}: events are missing` };
+    return {
+      seq: row.seq,
+      reason: `expected event #${expectedSeq} but found #${row.seq}: events are missing`,
+    };
   }
   if (row.prev_hash !== prevHash) {
     return { seq: row.seq, reason: "its previous-hash does not match the previous event's hash" };

@@ -5,8 +5,8 @@ import { systemClock } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
-import { type BrokenLink, checkLink, GENESIS_HASH, hashEvent } from './audit-chain.js';
 import { type AuditRow, createAuditQueries } from './audit.queries.js';
+import { type BrokenLink, checkLink, GENESIS_HASH, hashEvent } from './audit-chain.js';
 
 export interface AuditInput {
   /** Who acted: `user:<id>`, `client:<id>`, `cli`, `system`. */

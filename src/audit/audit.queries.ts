@@ -33,21 +33,24 @@ export function createAuditQueries(tx: Queryable) {
       return rows[0];
     },
     async insert(row: AuditRow): Promise<void> {
-      await tx.query(`INSERT INTO audit_events (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`, [
-        row.tenant_id,
-        row.seq,
-        row.id,
-        row.occurred_at,
-        row.actor,
-        row.action,
-        row.target,
-        row.ip,
-        row.user_agent,
-        row.outcome,
-        row.details,
-        row.prev_hash,
-        row.hash,
-      ]);
+      await tx.query(
+        `INSERT INTO audit_events (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+        [
+          row.tenant_id,
+          row.seq,
+          row.id,
+          row.occurred_at,
+          row.actor,
+          row.action,
+          row.target,
+          row.ip,
+          row.user_agent,
+          row.outcome,
+          row.details,
+          row.prev_hash,
+          row.hash,
+        ],
+      );
     },
     /** Events in chain order after `afterSeq`, a page at a time. */
     async pageAfter(afterSeq: string, limit: number): Promise<AuditRow[]> {

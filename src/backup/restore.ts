@@ -2,7 +2,7 @@
 // restore the keystore first (and refuse one that lacks the set's keys), restore the database via a
 // scratch database, restore the objects, migrate. Step 6, the checks, needs a running deployment: ops.
 import { createHash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
 import { readKeystoreExport } from '../crypto/keystore-export.js';
@@ -102,19 +102,26 @@ function keystoreMismatch(manifest: Manifest, why: string): OrthIdError {
 /** Step 2's check: the keystore must be this deployment's and hold every key the data needs. */
 function checkKeystore(manifest: Manifest, contents: KeystoreContents): void {
   if (contents.deploymentId !== manifest.deploymentId) {
-    throw keystoreMismatch(manifest, `The keystore belongs to deployment ${contents.deploymentId}, not ${manifest.deploymentId}.`);
+    throw keystoreMismatch(
+      manifest,
+      `The keystore belongs to deployment ${contents.deploymentId}, not ${manifest.deploymentId}.`,
+    );
   }
   const held = new Set(contents.rootKeys.map((k) => k.id));
   const missing = manifest.keys.rootKeyIds.filter((id) => !held.has(id));
-  if (missing.length > 0) throw keystoreMismatch(manifest, `The keystore lacks root key(s) ${missing.join(', ')}.`);
+  if (missing.length > 0)
+    throw keystoreMismatch(manifest, `The keystore lacks root key(s) ${missing.join(', ')}.`);
 }
 
 async function readKeystore(options: RestoreOptions, manifest: Manifest): Promise<KeystoreContents> {
   if (options.keystoreFile) return readKeystoreExport(options.keystoreFile(), options.identities);
   if (!manifest.keys.keystoreIncluded) {
     // The operator restored the keystore beforehand (orthid keystore import) or keeps it elsewhere.
-    const existing = await ManagedKeystore.open(options.keystorePath, options.masterSecret).catch(() => undefined);
-    if (!existing) throw keystoreMismatch(manifest, 'The set carries no keystore export and none is at the target.');
+    const existing = await ManagedKeystore.open(options.keystorePath, options.masterSecret).catch(
+      () => undefined,
+    );
+    if (!existing)
+      throw keystoreMismatch(manifest, 'The set carries no keystore export and none is at the target.');
     return existing.exportContents();
   }
   // A keystore export is an age file of its own; readKeystoreExport decrypts it.
@@ -133,10 +140,14 @@ async function resolveSet(options: RestoreOptions): Promise<Manifest> {
     const latestMissing = options.set === 'latest' && isOrthIdError(error, 'backup.set_not_found');
     if (!latestMissing && !isOrthIdError(error, 'backup.set_incomplete')) throw error;
     const set = (await listBackupSets(options.dest, options.keystoreDest)).find(
-      (s) => s.id === options.set || s.path === options.set || (options.set === 'latest' && s.manifest !== undefined),
+      (s) =>
+        s.id === options.set ||
+        s.path === options.set ||
+        (options.set === 'latest' && s.manifest !== undefined),
     );
     const manifest = set?.manifest;
-    const onlyKeystoreMissing = manifest && set.problem === `missing ${manifest.parts.find((p) => p.kind === 'keystore')?.name}`;
+    const onlyKeystoreMissing =
+      manifest && set.problem === `missing ${manifest.parts.find((p) => p.kind === 'keystore')?.name}`;
     if (!onlyKeystoreMissing) throw error;
     if (!options.keystoreFile) {
       throw keystoreMismatch(
@@ -177,7 +188,11 @@ export async function restoreBackupSet(options: RestoreOptions): Promise<Restore
   checkKeystore(manifest, contents);
   const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, contents);
 
-  step(3, 'Decrypt and restore the database', resumed ? 'already restored from this set; skipped' : manifest.database.format);
+  step(
+    3,
+    'Decrypt and restore the database',
+    resumed ? 'already restored from this set; skipped' : manifest.database.format,
+  );
   // Each part is opened only when its consumer is ready: a stream that fails before anyone
   // listens would take the process down instead of failing the restore.
   if (!resumed && target.kind === 'pglite') {

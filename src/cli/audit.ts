@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import type { AuditEvent, ChainReport } from '../audit/audit-log.js';
 import { exitCodes } from '../core/errors.js';
+import { registerAuditExportCommand } from './audit-export.js';
 import { action, operation, print } from './context.js';
 
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description("Read and verify a tenant's tamper-evident audit log");
+  registerAuditExportCommand(audit);
 
   audit
     .command('verify')

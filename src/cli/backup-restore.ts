@@ -6,7 +6,7 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import { drill, type DrillReport, restoreDeployment, type RestoreOutcome } from '../ops/restore.js';
+import { type DrillReport, drill, type RestoreOutcome, restoreDeployment } from '../ops/restore.js';
 import { type CheckResult, runVerificationChecks } from '../ops/verification-checks.js';
 import { action, cliConfig, operation, print, withOrthId } from './context.js';
 
@@ -43,7 +43,10 @@ export function registerRestoreCommands(backup: Command): void {
     .description('Restore a backup set: keystore first, then database, objects, migrations, then verify')
     .argument('[set]', 'set id, set path or "latest"', 'latest')
     .option('-i, --identity <file>', 'age identity file (default ORTHID_BACKUP_AGE_IDENTITY_FILE)')
-    .option('--database-url <url>', 'target PostgreSQL database (created when missing; default: the configured database)')
+    .option(
+      '--database-url <url>',
+      'target PostgreSQL database (created when missing; default: the configured database)',
+    )
     .option('--object-store <url>', 'target object store (default ORTHID_OBJECT_STORE)')
     .option('--keystore <url>', 'target keystore file as file:///path (default ORTHID_KEYSTORE)')
     .option('--keystore-file <file>', "a keystore export to restore instead of the set's keystore.age")
@@ -109,7 +112,9 @@ export function registerRestoreCommands(backup: Command): void {
         );
         // The live deployment records the drill in its audit log (through the running server when embedded).
         await operation('backup.recordDrill', { report }).catch((error: OrthIdError) =>
-          process.stderr.write(`warning: the drill result could not be added to the audit log: ${error.message}\n`),
+          process.stderr.write(
+            `warning: the drill result could not be added to the audit log: ${error.message}\n`,
+          ),
         );
         print(report, Boolean(opts.json), (r: DrillReport) => outcomeText(r, 'Drill'));
         return report.ok ? exitCodes.ok : exitCodes.checkFailed;
@@ -127,7 +132,11 @@ export function registerRestoreCommands(backup: Command): void {
           ? await withOrthIdAt(opts.databaseUrl, runVerificationChecks)
           : ((await operation('backup.check', {})) as CheckResult[]);
         const ok = checks.every((c) => c.ok);
-        print({ ok, checks }, Boolean(opts.json), () => `${ok ? 'Every check passed.' : 'Some checks FAILED.'}\n${checksText(checks)}`);
+        print(
+          { ok, checks },
+          Boolean(opts.json),
+          () => `${ok ? 'Every check passed.' : 'Some checks FAILED.'}\n${checksText(checks)}`,
+        );
         return ok ? exitCodes.ok : exitCodes.checkFailed;
       }),
     );

@@ -17,11 +17,24 @@ export function registerClientCommands(program: Command): void {
     .description('Register a client; its secret is shown once')
     .requiredOption('--tenant <slug>', 'tenant slug')
     .requiredOption('--name <name>', 'name shown on the consent page')
-    .requiredOption('--grant <type>', 'authorization_code, refresh_token or client_credentials (repeatable)', collect, [])
+    .requiredOption(
+      '--grant <type>',
+      'authorization_code, refresh_token or client_credentials (repeatable)',
+      collect,
+      [],
+    )
     .option('--redirect-uri <uri>', 'redirect URI (repeatable; required for authorization_code)', collect, [])
     .option('--post-logout-redirect-uri <uri>', 'where to return after sign-out (repeatable)', collect, [])
-    .option('--scope <scopes>', 'scopes the client may request (default "openid profile email phone offline_access")')
-    .option('--resource <uri>', 'API resource indicator the client may request tokens for (repeatable)', collect, [])
+    .option(
+      '--scope <scopes>',
+      'scopes the client may request (default "openid profile email phone offline_access")',
+    )
+    .option(
+      '--resource <uri>',
+      'API resource indicator the client may request tokens for (repeatable)',
+      collect,
+      [],
+    )
     .option('--public', 'a public client (SPA, native app): no secret, PKCE required')
     .option('--json', 'print JSON')
     .action(
@@ -53,7 +66,9 @@ export function registerClientCommands(program: Command): void {
             (c: Created) =>
               [
                 `Created client ${c.clientId} (${c.name}) in ${opts.tenant}`,
-                c.clientSecret ? `Client secret (shown once, store it now): ${c.clientSecret}` : 'Public client: no secret.',
+                c.clientSecret
+                  ? `Client secret (shown once, store it now): ${c.clientSecret}`
+                  : 'Public client: no secret.',
               ].join('\n'),
           );
         },

@@ -28,7 +28,10 @@ export function controlSocketPath(c: Config): string {
 /** Opens OrthID for one command (logging to stderr, so stdout stays machine-readable) and closes it after. */
 export async function withOrthId<T>(fn: (app: OrthId) => Promise<T>, options: OpenOptions = {}): Promise<T> {
   const c = cliConfig();
-  const app = await openOrthId(c, { log: createLogger(c.logLevel === 'info' ? 'warn' : c.logLevel, process.stderr), ...options });
+  const app = await openOrthId(c, {
+    log: createLogger(c.logLevel === 'info' ? 'warn' : c.logLevel, process.stderr),
+    ...options,
+  });
   try {
     return await fn(app);
   } finally {
@@ -57,6 +60,7 @@ export function print(value: unknown, json: boolean, human: (value: never) => st
 }
 
 /** Wraps a command action: typed errors become `error[code]: message` and the kind's exit code. */
+// biome-ignore lint/suspicious/noConfusingVoidType: command actions either return an exit code or nothing.
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined | void>) {
   return async (...args: A) => {
     try {

@@ -1,9 +1,13 @@
 // Sends an operation to a running embedded server over its control socket and returns the
 // result, re-raising the server's typed error as the same OrthIdError.
 import { request } from 'node:http';
-import { type ErrorCode, ERROR_CODES, OrthIdError } from '../core/errors.js';
+import { ERROR_CODES, type ErrorCode, OrthIdError } from '../core/errors.js';
 
-export function callControlSocket(socketPath: string, operation: string, args: Record<string, unknown>): Promise<unknown> {
+export function callControlSocket(
+  socketPath: string,
+  operation: string,
+  args: Record<string, unknown>,
+): Promise<unknown> {
   const body = JSON.stringify(args);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -23,13 +27,17 @@ export function callControlSocket(socketPath: string, operation: string, args: R
               error?: { code: string; message: string; details?: Record<string, unknown> };
             };
             if (payload.error) {
-              const code = (payload.error.code in ERROR_CODES ? payload.error.code : 'internal.unexpected') as ErrorCode;
+              const code = (
+                payload.error.code in ERROR_CODES ? payload.error.code : 'internal.unexpected'
+              ) as ErrorCode;
               reject(new OrthIdError(code, payload.error.message, { details: payload.error.details }));
             } else {
               resolve(payload.result);
             }
           } catch (cause) {
-            reject(new OrthIdError('control.unavailable', 'The running OrthID answered unreadably.', { cause }));
+            reject(
+              new OrthIdError('control.unavailable', 'The running OrthID answered unreadably.', { cause }),
+            );
           }
         });
       },

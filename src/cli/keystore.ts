@@ -27,7 +27,9 @@ export function registerKeystoreCommands(program: Command): void {
         print(result, Boolean(opts.json), () =>
           [
             created ? `Created keystore ${ks.path}` : `Keystore ${ks.path} already exists; left unchanged.`,
-            masterGenerated ? `Generated a master secret in ${config.dataDir}/master.key: back it up separately.` : '',
+            masterGenerated
+              ? `Generated a master secret in ${config.dataDir}/master.key: back it up separately.`
+              : '',
           ]
             .filter(Boolean)
             .join('\n'),
@@ -42,28 +44,44 @@ export function registerKeystoreCommands(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const { keystore: ks } = await openKeystore(cliConfig(), false);
-        const result = { custody: ks.kind, path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
+        const result = {
+          custody: ks.kind,
+          path: ks.path,
+          deploymentId: ks.deploymentId,
+          rootKeyIds: ks.rootKeyIds(),
+        };
         print(result, Boolean(opts.json), (r: typeof result) =>
-          [`Custody:      ${r.custody} (${r.path})`, `Deployment:   ${r.deploymentId}`, `Root keys:    ${r.rootKeyIds.join(', ')}`].join(
-            '\n',
-          ),
+          [
+            `Custody:      ${r.custody} (${r.path})`,
+            `Deployment:   ${r.deploymentId}`,
+            `Root keys:    ${r.rootKeyIds.join(', ')}`,
+          ].join('\n'),
         );
       }),
     );
 
   keystore
     .command('rotate-signing')
-    .description("Activate a new token signing key for a tenant; the previous key stays in JWKS until its tokens expire")
+    .description(
+      'Activate a new token signing key for a tenant; the previous key stays in JWKS until its tokens expire',
+    )
     .requiredOption('--tenant <slug>', 'tenant slug')
-    .option('--alg <alg>', 'EdDSA, ES256 or RS256 (default: the tenant\'s current algorithm)')
+    .option('--alg <alg>', "EdDSA, ES256 or RS256 (default: the tenant's current algorithm)")
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { tenant: string; alg?: string; json?: boolean }) => {
-        const result = (await operation('keystore.rotateSigning', { tenant: opts.tenant, alg: opts.alg })) as {
+        const result = (await operation('keystore.rotateSigning', {
+          tenant: opts.tenant,
+          alg: opts.alg,
+        })) as {
           kid: string;
           alg: string;
         };
-        print(result, Boolean(opts.json), () => `Tenant ${opts.tenant} now signs with ${result.alg} key ${result.kid}.`);
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Tenant ${opts.tenant} now signs with ${result.alg} key ${result.kid}.`,
+        );
       }),
     );
 
@@ -80,15 +98,24 @@ function registerKeystoreTransferCommands(keystore: Command): void {
     .action(
       action(async (opts: { recipient: string[]; output: string; json?: boolean }) => {
         const { keystore: ks } = await openKeystore(cliConfig(), false);
-        await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, new Date()));
+        await writeFileAtomically(
+          opts.output,
+          exportKeystore(ks.exportContents(), opts.recipient, new Date()),
+        );
         const result = { path: opts.output, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
-        print(result, Boolean(opts.json), () => `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`);
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`,
+        );
       }),
     );
 
   keystore
     .command('import')
-    .description("Restore a keystore export into this host's keystore (sealed with this host's master secret)")
+    .description(
+      "Restore a keystore export into this host's keystore (sealed with this host's master secret)",
+    )
     .argument('<file>', 'an export written by `orthid keystore export`')
     .requiredOption('-i, --identity <file>', 'age identity file that opens the export')
     .option('--json', 'print JSON')
@@ -100,7 +127,12 @@ function registerKeystoreTransferCommands(keystore: Command): void {
         const master = await resolveMasterSecret(config.masterKey);
         const ks = await ManagedKeystore.import(config.keystorePath, master.value, contents);
         const result = { path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
-        print(result, Boolean(opts.json), () => `Imported ${result.rootKeyIds.length} root key(s) of deployment ${ks.deploymentId} into ${ks.path}.`);
+        print(
+          result,
+          Boolean(opts.json),
+          () =>
+            `Imported ${result.rootKeyIds.length} root key(s) of deployment ${ks.deploymentId} into ${ks.path}.`,
+        );
       }),
     );
 }

@@ -5,6 +5,7 @@ import { exitCodes } from '../core/errors.js';
 import { registerAuditCommands } from './audit.js';
 import { registerBackupCommands } from './backup.js';
 import { registerRestoreCommands } from './backup-restore.js';
+import { registerBundleCommands, registerUserExportCommand } from './bundle.js';
 import { registerClientCommands } from './client.js';
 import { registerKeystoreCommands } from './keystore.js';
 import { registerMigrateCommand } from './migrate.js';
@@ -30,6 +31,8 @@ registerKeystoreCommands(program);
 registerAuditCommands(program);
 registerBackupCommands(program);
 registerRestoreCommands(program.commands.find((c) => c.name() === 'backup')!);
+registerBundleCommands(program);
+registerUserExportCommand(program.commands.find((c) => c.name() === 'user')!);
 
 try {
   await program.parseAsync(process.argv);

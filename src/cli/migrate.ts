@@ -27,7 +27,9 @@ export function registerMigrateCommand(program: Command): void {
             if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
           });
           print({ applied }, Boolean(opts.json), () =>
-            applied.length === 0 ? 'The database schema is current.' : `Applied migrations ${applied.join(', ')}.`,
+            applied.length === 0
+              ? 'The database schema is current.'
+              : `Applied migrations ${applied.join(', ')}.`,
           );
         } finally {
           await db.close();

@@ -1,8 +1,8 @@
 // `orthid start`: serve OrthID. On the embedded default it creates what it needs on first run
 // (data directory, keystore, schema) and opens a control socket for the CLI.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
 import { openOrthId } from '../main.js';

@@ -6,7 +6,9 @@ import { action, operation, print } from './context.js';
 type Listed = Tenant & { issuer: string };
 
 export function registerTenantCommands(program: Command): void {
-  const tenant = program.command('tenant').description('Manage tenants (each has its own issuer, users, keys and audit log)');
+  const tenant = program
+    .command('tenant')
+    .description('Manage tenants (each has its own issuer, users, keys and audit log)');
 
   tenant
     .command('create')
@@ -17,7 +19,11 @@ export function registerTenantCommands(program: Command): void {
     .action(
       action(async (slug: string, opts: { name?: string; json?: boolean }) => {
         const created = (await operation('tenant.create', { slug, displayName: opts.name })) as Listed;
-        print(created, Boolean(opts.json), (t: Listed) => `Created tenant ${t.slug} (${t.id})\nIssuer: ${t.issuer}`);
+        print(
+          created,
+          Boolean(opts.json),
+          (t: Listed) => `Created tenant ${t.slug} (${t.id})\nIssuer: ${t.issuer}`,
+        );
       }),
     );
 

@@ -22,7 +22,11 @@ export function registerUpgradeCommand(program: Command): void {
   program
     .command('upgrade')
     .description('Back up (unless a recent complete set exists), then apply pending migrations')
-    .option('--max-backup-age <hours>', 'a complete set at most this old counts as the pre-upgrade backup', '24')
+    .option(
+      '--max-backup-age <hours>',
+      'a complete set at most this old counts as the pre-upgrade backup',
+      '24',
+    )
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { maxBackupAge: string; json?: boolean }) => {
@@ -39,7 +43,11 @@ export function registerUpgradeCommand(program: Command): void {
           await db.close();
         }
         if (pending === 0) {
-          print({ backup: null, applied: [] }, Boolean(opts.json), () => 'The database schema is current; nothing to upgrade.');
+          print(
+            { backup: null, applied: [] },
+            Boolean(opts.json),
+            () => 'The database schema is current; nothing to upgrade.',
+          );
           return;
         }
         const age = await newestSetAgeHours();
@@ -58,8 +66,14 @@ export function registerUpgradeCommand(program: Command): void {
         }
         const owner = await openDatabase(config, 'migrations');
         try {
-          const applied = await migrate(owner, (m) => process.stderr.write(`applying ${m.version} ${m.name}\n`));
-          print({ backup, applied }, Boolean(opts.json), () => `Backed up (${backup}); applied migrations ${applied.join(', ')}.`);
+          const applied = await migrate(owner, (m) =>
+            process.stderr.write(`applying ${m.version} ${m.name}\n`),
+          );
+          print(
+            { backup, applied },
+            Boolean(opts.json),
+            () => `Backed up (${backup}); applied migrations ${applied.join(', ')}.`,
+          );
         } finally {
           await owner.close();
         }

@@ -21,7 +21,12 @@ test('the embedded defaults need no configuration at all', () => {
 
 test('a production database without an operator-held master secret is refused with every other problem', () => {
   assert.throws(
-    () => loadConfig({ ORTHID_DATABASE_URL: 'postgres://db/orthid', ORTHID_PORT: '99999', ORTHID_BACKUP_SCHEDULE: '' }),
+    () =>
+      loadConfig({
+        ORTHID_DATABASE_URL: 'postgres://db/orthid',
+        ORTHID_PORT: '99999',
+        ORTHID_BACKUP_SCHEDULE: '',
+      }),
     (error) => {
       assert.ok(isOrthIdError(error, 'config.invalid'));
       const problems = (error.details as { problems: string[] }).problems;

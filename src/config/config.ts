@@ -67,25 +67,32 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_MIGRATION_DATABASE_URL: 'Owner connection used for migrations (default: ORTHID_DATABASE_URL).',
   ORTHID_BACKUP_DATABASE_URL:
     'Connection backups dump from, e.g. a read replica; its role must read every tenant (superuser or BYPASSRLS). Default: ORTHID_MIGRATION_DATABASE_URL.',
-  ORTHID_BACKUP_DEST: 'Where backup sets go: file:///path or s3://bucket/prefix?region=… (default file://<data dir>/backups).',
-  ORTHID_BACKUP_KEYSTORE_DEST: 'Where keystore exports go, ideally under stricter access (default: beside the sets).',
+  ORTHID_BACKUP_DEST:
+    'Where backup sets go: file:///path or s3://bucket/prefix?region=… (default file://<data dir>/backups).',
+  ORTHID_BACKUP_KEYSTORE_DEST:
+    'Where keystore exports go, ideally under stricter access (default: beside the sets).',
   ORTHID_BACKUP_AGE_RECIPIENTS: 'age recipients (age1…, comma or space separated) backups are encrypted to.',
   ORTHID_BACKUP_AGE_IDENTITY_FILE: 'age identity file that opens backups (verify, restore, drill).',
   ORTHID_BACKUP_MAX_AGE_HOURS: 'backup list warns when the newest complete set is older (default 26).',
-  ORTHID_BACKUP_SCHEDULE: 'Cron expression (UTC) for in-process dumps by `orthid start`, e.g. "0 2 * * *" (single-node deployments; else use the CronJob).',
+  ORTHID_BACKUP_SCHEDULE:
+    'Cron expression (UTC) for in-process dumps by `orthid start`, e.g. "0 2 * * *" (single-node deployments; else use the CronJob).',
   ORTHID_DRILL_SCHEDULE: 'Cron expression (UTC) for in-process drills by `orthid start`, e.g. "0 3 1 * *".',
   ORTHID_DRILL_DATABASE_URL:
     'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
   ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
-  ORTHID_OBJECT_STORE: 'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
-  ORTHID_KEYSTORE: 'Key custody URL: file:///path for the managed keystore (default file://<data dir>/keystore).',
+  ORTHID_OBJECT_STORE:
+    'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
+  ORTHID_KEYSTORE:
+    'Key custody URL: file:///path for the managed keystore (default file://<data dir>/keystore).',
   ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
   ORTHID_MASTER_KEY_FILE: 'File holding the master secret (alternative to ORTHID_MASTER_KEY).',
-  ORTHID_PUBLIC_URL: 'External base URL; tenant issuers are <public url>/t/<slug> (default http://localhost:<port>).',
+  ORTHID_PUBLIC_URL:
+    'External base URL; tenant issuers are <public url>/t/<slug> (default http://localhost:<port>).',
   ORTHID_HOST: 'Address to listen on (default 127.0.0.1; the container image sets 0.0.0.0).',
   ORTHID_PORT: 'Port to listen on (default 3000).',
   ORTHID_REGION: 'Region this deployment runs in; backups refuse destinations elsewhere (default local).',
-  ORTHID_TRUST_PROXY: 'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
+  ORTHID_TRUST_PROXY:
+    'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
 };
 
@@ -142,7 +149,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     }
     database = { kind: 'postgres', url: databaseUrl, migrationUrl: migrationUrl ?? databaseUrl };
   } else if (migrationUrl !== undefined) {
-    problems.push('ORTHID_MIGRATION_DATABASE_URL is set but ORTHID_DATABASE_URL is not; set both or neither.');
+    problems.push(
+      'ORTHID_MIGRATION_DATABASE_URL is set but ORTHID_DATABASE_URL is not; set both or neither.',
+    );
   }
 
   const backupDatabaseUrl = get('ORTHID_BACKUP_DATABASE_URL');
@@ -184,7 +193,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 
   const host = get('ORTHID_HOST') ?? '127.0.0.1';
   // The default derives from the port; a bad port is reported once, not twice.
-  const publicUrl = (get('ORTHID_PUBLIC_URL') ?? `http://localhost:${portValid ? port : 3000}`).replace(/\/+$/, '');
+  const publicUrl = (get('ORTHID_PUBLIC_URL') ?? `http://localhost:${portValid ? port : 3000}`).replace(
+    /\/+$/,
+    '',
+  );
   try {
     const u = new URL(publicUrl);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
@@ -202,7 +214,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     trustText === 'true' ? true : trustText === 'false' ? false : trustText.split(',').map((a) => a.trim());
 
   const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
 
   if (problems.length > 0) {
     throw new OrthIdError('config.invalid', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
@@ -236,7 +249,8 @@ function readBackupConfig(
     const value = get(name);
     if (value === undefined) return undefined;
     const url = backupLocation(value, cwd);
-    if (url === undefined) problems.push(`${name} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`);
+    if (url === undefined)
+      problems.push(`${name} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`);
     return url;
   };
   const dest = location('ORTHID_BACKUP_DEST');
@@ -247,7 +261,9 @@ function readBackupConfig(
   // checked before a dump writes anything. A recipient is public, so naming its position is safe.
   ageRecipients.forEach((recipient, i) => {
     if (!/^age1[02-9ac-hj-np-z]{58}$/.test(recipient)) {
-      problems.push(`ORTHID_BACKUP_AGE_RECIPIENTS entry ${i + 1} is not an age recipient (age1… as printed by age-keygen).`);
+      problems.push(
+        `ORTHID_BACKUP_AGE_RECIPIENTS entry ${i + 1} is not an age recipient (age1… as printed by age-keygen).`,
+      );
     }
   });
 
@@ -278,6 +294,7 @@ function readBackupConfig(
 
 function drillDatabaseUrl(get: (name: string) => string | undefined, problems: string[]): string | undefined {
   const url = get('ORTHID_DRILL_DATABASE_URL');
-  if (url !== undefined && !isPostgresUrl(url)) problems.push('ORTHID_DRILL_DATABASE_URL must be a postgres:// URL.');
+  if (url !== undefined && !isPostgresUrl(url))
+    problems.push('ORTHID_DRILL_DATABASE_URL must be a postgres:// URL.');
   return url;
 }

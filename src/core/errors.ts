@@ -102,6 +102,10 @@ export const ERROR_CODES = {
   'backup.target_invalid': 'invalid',
   'backup.tool_missing': 'unavailable',
   'backup.restore_failed': 'internal',
+  'bundle.invalid': 'invalid',
+  'bundle.signing_key_missing': 'unavailable',
+  'bundle.jwks_invalid': 'invalid',
+  'bundle.jwks_unavailable': 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 // The one logger (pino). Secrets are redacted by field name wherever they appear, so a
 // credential never reaches a log line by accident.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

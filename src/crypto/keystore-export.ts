@@ -14,7 +14,11 @@ interface ExportFile {
 }
 
 /** An age-encrypted export of `contents`; recipients are checked before any byte is produced. */
-export function exportKeystore(contents: KeystoreContents, recipients: readonly string[], exportedAt: Date): Readable {
+export function exportKeystore(
+  contents: KeystoreContents,
+  recipients: readonly string[],
+  exportedAt: Date,
+): Readable {
   const body: ExportFile = {
     format: 'orthid-keystore-export',
     version: 1,
@@ -26,19 +30,27 @@ export function exportKeystore(contents: KeystoreContents, recipients: readonly 
 }
 
 /** Decrypts and validates an export; `age.decrypt_failed` when no identity opens it. */
-export async function readKeystoreExport(input: Readable, identities: readonly string[]): Promise<KeystoreContents> {
+export async function readKeystoreExport(
+  input: Readable,
+  identities: readonly string[],
+): Promise<KeystoreContents> {
   const chunks: Buffer[] = [];
-  await pipeline(input, decryptStream(identities), async function* (source) {
-    for await (const chunk of source) chunks.push(chunk as Buffer);
+  await pipeline(input, decryptStream(identities), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
   });
   let parsed: ExportFile;
   try {
     parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportFile;
   } catch (cause) {
-    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export.', { cause });
+    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export.', {
+      cause,
+    });
   }
   if (parsed.format !== 'orthid-keystore-export' || parsed.version !== 1 || !parsed.keystore?.rootKeys) {
-    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export (version 1).');
+    throw new OrthIdError(
+      'keystore.corrupt',
+      'The file decrypted but is not an OrthID keystore export (version 1).',
+    );
   }
   return parsed.keystore;
 }

@@ -95,7 +95,9 @@ async function readSealed(path: string): Promise<SealedFile | undefined> {
     if (file.format !== 'orthid-keystore' || file.version !== 1) throw new Error('unknown format');
     return file;
   } catch (cause) {
-    throw new OrthIdError('keystore.corrupt', `The keystore at ${path} is not an OrthID keystore file.`, { cause });
+    throw new OrthIdError('keystore.corrupt', `The keystore at ${path} is not an OrthID keystore file.`, {
+      cause,
+    });
   }
 }
 
@@ -218,7 +220,10 @@ export class ManagedKeystore implements KeyCustody {
       Buffer.from(`${root.id}|${context}`),
     );
     if (!key) {
-      throw new OrthIdError('crypto.decrypt_failed', `A data key wrapped by ${root.id} failed to unwrap (altered or moved).`);
+      throw new OrthIdError(
+        'crypto.decrypt_failed',
+        `A data key wrapped by ${root.id} failed to unwrap (altered or moved).`,
+      );
     }
     return key;
   }

@@ -20,7 +20,9 @@ export interface DataKey {
 const PREFIX = 'enc1';
 
 function aad(context: FieldContext, keyId: string): Buffer {
-  return Buffer.from(`orthid/field/v1|${context.tenantId}|${context.table}|${context.column}|${context.rowId}|${keyId}`);
+  return Buffer.from(
+    `orthid/field/v1|${context.tenantId}|${context.table}|${context.column}|${context.rowId}|${keyId}`,
+  );
 }
 
 /** `enc1.<key id>.<key version>.<base64url(nonce || ciphertext || tag)>` */

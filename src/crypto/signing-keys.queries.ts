@@ -29,7 +29,15 @@ export function createSigningKeysQueries(tx: Queryable) {
       await tx.query(
         `INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_jwk, status, retire_after)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [tenantId, row.kid, row.alg, JSON.stringify(row.public_jwk), row.private_jwk, row.status, row.retire_after],
+        [
+          tenantId,
+          row.kid,
+          row.alg,
+          JSON.stringify(row.public_jwk),
+          row.private_jwk,
+          row.status,
+          row.retire_after,
+        ],
       );
     },
     /** Moves every active key to retiring; tokens it signed keep verifying until `retireAfter`. */
@@ -41,7 +49,10 @@ export function createSigningKeysQueries(tx: Queryable) {
       return rowCount;
     },
     async markRetired(now: Date): Promise<void> {
-      await tx.query(`UPDATE signing_keys SET status = 'retired' WHERE status = 'retiring' AND retire_after <= $1`, [now]);
+      await tx.query(
+        `UPDATE signing_keys SET status = 'retired' WHERE status = 'retiring' AND retire_after <= $1`,
+        [now],
+      );
     },
   };
 }

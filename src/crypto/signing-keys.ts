@@ -27,11 +27,19 @@ async function generate(alg: SigningAlg): Promise<{ kid: string; publicJwk: JWK;
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
   const meta = { kid, alg, use: 'sig' };
-  return { kid, publicJwk: { ...publicJwk, ...meta }, privateJwk: { ...(await exportJWK(privateKey)), ...meta } };
+  return {
+    kid,
+    publicJwk: { ...publicJwk, ...meta },
+    privateJwk: { ...(await exportJWK(privateKey)), ...meta },
+  };
 }
 
 /** Keys that may sign or verify now, the active key first; `tx` is scoped to the keyring's tenant. */
-export async function usableSigningKeys(tx: Queryable, keyring: TenantKeyring, now: Date): Promise<TenantSigningKey[]> {
+export async function usableSigningKeys(
+  tx: Queryable,
+  keyring: TenantKeyring,
+  now: Date,
+): Promise<TenantSigningKey[]> {
   const rows = await createSigningKeysQueries(tx).usable(now);
   return rows.map((row) => ({
     kid: row.kid,

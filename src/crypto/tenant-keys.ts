@@ -47,7 +47,13 @@ function wrapContext(tenantId: string, row: Pick<TenantKeyRow, 'id' | 'purpose'>
   return `tenant-key|${tenantId}|${row.purpose}|${row.id}`;
 }
 
-function buildKeyring(tenantId: string, data: DataKey[], active: DataKey, indexKey: Buffer, rootKeyIds: string[]): TenantKeyring {
+function buildKeyring(
+  tenantId: string,
+  data: DataKey[],
+  active: DataKey,
+  indexKey: Buffer,
+  rootKeyIds: string[],
+): TenantKeyring {
   const byId = new Map(data.map((k) => [k.id, k]));
   return {
     tenantId,
@@ -73,7 +79,11 @@ export function createTenantKeys(deps: TenantKeysDeps): TenantKeys {
   const cacheMs = deps.cacheMs ?? 5 * 60_000;
   const cache = new Map<string, { keyring: TenantKeyring; expires: number }>();
 
-  async function newKey(tenantId: string, purpose: TenantKeyRow['purpose'], version: number): Promise<TenantKeyRow> {
+  async function newKey(
+    tenantId: string,
+    purpose: TenantKeyRow['purpose'],
+    version: number,
+  ): Promise<TenantKeyRow> {
     const id = newId();
     const wrapped = await deps.custody.wrap(randomBytes(32), wrapContext(tenantId, { id, purpose }));
     return {

@@ -21,7 +21,9 @@ export function createClientsQueries(tx: Queryable) {
       );
     },
     async byId(clientId: string): Promise<ClientRow | undefined> {
-      const { rows } = await tx.query<ClientRow>(`SELECT ${COLUMNS} FROM oidc_clients WHERE client_id = $1`, [clientId]);
+      const { rows } = await tx.query<ClientRow>(`SELECT ${COLUMNS} FROM oidc_clients WHERE client_id = $1`, [
+        clientId,
+      ]);
       return rows[0];
     },
     async page(after: string | undefined, limit: number): Promise<ClientRow[]> {
@@ -32,7 +34,10 @@ export function createClientsQueries(tx: Queryable) {
       return rows;
     },
     async setDisabled(clientId: string, disabled: boolean): Promise<number> {
-      const { rowCount } = await tx.query('UPDATE oidc_clients SET disabled = $2 WHERE client_id = $1', [clientId, disabled]);
+      const { rowCount } = await tx.query('UPDATE oidc_clients SET disabled = $2 WHERE client_id = $1', [
+        clientId,
+        disabled,
+      ]);
       return rowCount;
     },
     async delete(clientId: string): Promise<number> {

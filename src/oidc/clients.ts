@@ -71,7 +71,8 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
   const grants = [...new Set(input.grantTypes)];
   if (grants.length === 0) throw invalid('A client needs at least one grant type.', 'grantTypes');
   for (const g of grants) {
-    if (!GRANT_TYPES.includes(g)) throw invalid(`Unknown grant type "${g}"; use ${GRANT_TYPES.join(', ')}.`, 'grantTypes');
+    if (!GRANT_TYPES.includes(g))
+      throw invalid(`Unknown grant type "${g}"; use ${GRANT_TYPES.join(', ')}.`, 'grantTypes');
   }
   const code = grants.includes('authorization_code');
   if (grants.includes('refresh_token') && !code) {
@@ -81,7 +82,8 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
   }
   const redirectUris = (input.redirectUris ?? []).map((u) => checkUri(u, 'redirectUris'));
-  if (code && redirectUris.length === 0) throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
+  if (code && redirectUris.length === 0)
+    throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
   return {
     client_id: clientId,
     client_name: input.name,
@@ -89,7 +91,9 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     grant_types: grants,
     response_types: code ? ['code'] : [],
     redirect_uris: redirectUris,
-    post_logout_redirect_uris: (input.postLogoutRedirectUris ?? []).map((u) => checkUri(u, 'postLogoutRedirectUris')),
+    post_logout_redirect_uris: (input.postLogoutRedirectUris ?? []).map((u) =>
+      checkUri(u, 'postLogoutRedirectUris'),
+    ),
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
     scope: input.scope ?? DEFAULT_SCOPE,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
@@ -164,7 +168,12 @@ export function createClients(deps: ClientsDeps) {
         throw new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
       }
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      await appendAudit(tx, keyring, { actor, action: 'client.deleted', target: `client:${clientId}`, outcome: 'success' }, deps.clock);
+      await appendAudit(
+        tx,
+        keyring,
+        { actor, action: 'client.deleted', target: `client:${clientId}`, outcome: 'success' },
+        deps.clock,
+      );
       await announceTenantChange(tx, tenantId);
     },
 

@@ -29,7 +29,17 @@ export function createOidcPayloadsQueries(tx: Queryable) {
          ON CONFLICT (tenant_id, model, id) DO UPDATE SET
            payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
            user_code = EXCLUDED.user_code, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
-        [tenantId, w.model, w.id, JSON.stringify(w.payload), w.grantId, w.uid, w.userCode, w.accountId, w.expiresAt],
+        [
+          tenantId,
+          w.model,
+          w.id,
+          JSON.stringify(w.payload),
+          w.grantId,
+          w.uid,
+          w.userCode,
+          w.accountId,
+          w.expiresAt,
+        ],
       );
     },
     async find(model: string, id: string): Promise<PayloadRow | undefined> {
@@ -47,7 +57,10 @@ export function createOidcPayloadsQueries(tx: Queryable) {
       return rows[0];
     },
     async consume(model: string, id: string): Promise<void> {
-      await tx.query('UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2', [model, id]);
+      await tx.query('UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2', [
+        model,
+        id,
+      ]);
     },
     async destroy(model: string, id: string): Promise<void> {
       await tx.query('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, id]);

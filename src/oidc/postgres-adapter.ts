@@ -8,7 +8,9 @@ type Payload = Record<string, unknown>;
 
 function present(row: PayloadRow | undefined): Payload | undefined {
   if (!row) return undefined;
-  return row.consumed_at ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : row.payload;
+  return row.consumed_at
+    ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) }
+    : row.payload;
 }
 
 /**

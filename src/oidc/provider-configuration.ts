@@ -1,7 +1,8 @@
 // Builds one tenant's oidc-provider configuration: storage, accounts, keys, resource servers
 // and hosted pages. Protocol behaviour stays the certified library's; this file only supplies policy.
-import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+
 import type { JWK } from 'jose';
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { SigningAlg } from '../crypto/signing-keys.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
@@ -156,7 +157,10 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator, client) => {
           const { InvalidTarget } = await import('oidc-provider').then((m) => m.errors);
-          if (!input.clientResources(client as never).includes(indicator) || !(await input.resource(indicator))) {
+          if (
+            !input.clientResources(client as never).includes(indicator) ||
+            !(await input.resource(indicator))
+          ) {
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
           const grant = await input.grantsFor(subjectOf(ctx), indicator);
@@ -171,13 +175,17 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       },
     },
     extraTokenClaims: async (ctx, token) => {
-      const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer?.audience;
+      const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer
+        ?.audience;
       if (!audience) return undefined;
       const grant = await input.grantsFor(subjectOf(ctx), audience);
       return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {
-      sendPage(ctx, pages.error(input.tenantName, 'Something went wrong', out.error_description ?? out.error));
+      sendPage(
+        ctx,
+        pages.error(input.tenantName, 'Something went wrong', out.error_description ?? out.error),
+      );
     },
   };
 }

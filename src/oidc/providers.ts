@@ -15,7 +15,6 @@ import { type Database, withTenant } from '../storage/db/database.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
 import { createPostgresAdapter } from './postgres-adapter.js';
-import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 import {
   DEFAULT_LIFETIMES,
   type Lifetimes,
@@ -24,6 +23,7 @@ import {
   type TokenSubject,
   tenantProviderConfiguration,
 } from './provider-configuration.js';
+import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 
 export interface OidcDeps {
   db: Database;
@@ -93,7 +93,7 @@ export function createOidcProviders(deps: OidcDeps) {
           if (isOrthIdError(error, 'user.not_found')) return undefined;
           throw error;
         });
-        if (!user || user.status !== 'active') return undefined;
+        if (user?.status !== 'active') return undefined;
         return {
           accountId: user.id,
           claims: async () => ({
@@ -115,7 +115,10 @@ export function createOidcProviders(deps: OidcDeps) {
     const provider = new ProviderClass(issuerFor(deps.publicUrl, tenant.slug), configuration);
     provider.proxy = deps.trustProxy;
     // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
-    provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, actual: string) {
+    provider.Client.prototype.compareClientSecret = function compareClientSecret(
+      this: { clientSecret: string },
+      actual: string,
+    ) {
       const expected = Buffer.from(this.clientSecret);
       const presented = Buffer.from(hashClientSecret(keyring, actual));
       return expected.length === presented.length && timingSafeEqual(expected, presented);
@@ -132,9 +135,14 @@ export function createOidcProviders(deps: OidcDeps) {
   function auditProviderEvents(provider: Provider, tenantId: string): void {
     const record = (action: string, ctx: KoaContextWithOIDC, target?: string) => {
       const actor = ctx.oidc?.session?.accountId ? `user:${ctx.oidc.session.accountId}` : 'anonymous';
-      inTenantAudit(tenantId, { actor, action, target, outcome: 'success', ip: ctx.ip, userAgent: ctx.get('user-agent') }).catch(
-        (err) => deps.log.error({ err, action }, 'could not audit a provider event'),
-      );
+      inTenantAudit(tenantId, {
+        actor,
+        action,
+        target,
+        outcome: 'success',
+        ip: ctx.ip,
+        userAgent: ctx.get('user-agent'),
+      }).catch((err) => deps.log.error({ err, action }, 'could not audit a provider event'));
     };
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));

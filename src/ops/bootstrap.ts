@@ -35,7 +35,11 @@ export async function bootstrap(app: OrthId, credentialsFile: string): Promise<B
   const issuer = issuerFor(app.config.publicUrl, SYSTEM_TENANT_SLUG);
   let tenant: Awaited<ReturnType<OrthId['tenants']['create']>>;
   try {
-    tenant = await app.tenants.create({ slug: SYSTEM_TENANT_SLUG, displayName: 'OrthID system', actor: 'system' });
+    tenant = await app.tenants.create({
+      slug: SYSTEM_TENANT_SLUG,
+      displayName: 'OrthID system',
+      actor: 'system',
+    });
   } catch (error) {
     // Another replica (or an earlier start) bootstrapped already.
     if (isOrthIdError(error, 'tenant.slug_taken')) return { created: false, issuer };

@@ -30,7 +30,12 @@ export async function createCanary(app: OrthId, systemTenantId: string, tenantSl
   const name = `Canary ${randomBytes(6).toString('hex')}`;
   const resource = adminResourceIndicator(app.config.publicUrl);
   const client = await withTenant(app.db, systemTenantId, async (tx) => {
-    await app.users.create(tx, systemTenantId, { email: CANARY_EMAIL, name, password, emailVerified: true }, 'system');
+    await app.users.create(
+      tx,
+      systemTenantId,
+      { email: CANARY_EMAIL, name, password, emailVerified: true },
+      'system',
+    );
     return app.clients.create(
       tx,
       systemTenantId,
@@ -38,7 +43,9 @@ export async function createCanary(app: OrthId, systemTenantId: string, tenantSl
       'system',
     );
   });
-  const body = Buffer.from(`OrthID canary object of deployment ${app.keystore.deploymentId}: ${randomBytes(16).toString('hex')}\n`);
+  const body = Buffer.from(
+    `OrthID canary object of deployment ${app.keystore.deploymentId}: ${randomBytes(16).toString('hex')}\n`,
+  );
   await app.objects.put(CANARY_OBJECT_KEY, body, { contentType: 'text/plain' });
   const canary: Canary = {
     tenantSlug,

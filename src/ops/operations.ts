@@ -2,6 +2,8 @@
 // in-process, or, when a running embedded server holds the database, through its control socket.
 import { appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
+import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
+import { exportUserData } from '../bundles/user-export.js';
 import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { GrantType } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
@@ -164,6 +166,27 @@ export const operations = {
   /** Runs inside a running embedded server, which holds the database; writes straight to the destinations. */
   async 'backup.dump'(app: OrthId, args: Args) {
     return runBackupDump(app, dumpOptionsFromArgs(args), (event) => logDumpEvent(app.log, event));
+  },
+
+  /** Writes a signed audit archive of `from`..`to` (ISO dates, optional) to object storage. */
+  async 'audit.export'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    const range = {
+      from: archiveDate(optionalText(args, 'from'), 'from'),
+      to: archiveDate(optionalText(args, 'to'), 'to'),
+    };
+    return exportAuditArchive({ ...app, publicUrl: app.config.publicUrl }, tenant, range, 'cli');
+  },
+
+  async 'audit.exports'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    return listAuditArchives(app, tenant);
+  },
+
+  /** Writes a user's signed data-export bundle to object storage. */
+  async 'user.export'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'tenant'));
+    return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, text(args, 'id'), 'cli');
   },
 } satisfies Record<string, (app: OrthId, args: Args) => Promise<unknown>>;
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { restoreBackupSet } from '../backup/restore.js';
-import { findBackupSet } from '../backup/sets.js';
 import { FILES } from '../backup/set-layout.js';
+import { findBackupSet } from '../backup/sets.js';
 import type { Config } from '../config/config.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
@@ -58,7 +58,11 @@ async function openBackups(config: Config): Promise<Backups> {
 /** Runs step 6 against the restored parts, as a deployment of its own. */
 async function checkRestored(
   config: Config,
-  parts: { db: Database; keystore: Awaited<ReturnType<typeof restoreBackupSet>>['keystore']; objects: ObjectStore },
+  parts: {
+    db: Database;
+    keystore: Awaited<ReturnType<typeof restoreBackupSet>>['keystore'];
+    objects: ObjectStore;
+  },
   clock: Clock,
   log: Logger,
 ): Promise<CheckResult[]> {
@@ -68,7 +72,9 @@ async function checkRestored(
 
 async function openEmbeddedTarget(dir: string): Promise<PgliteDriver> {
   const db = await openPglite(dir);
-  const { rows } = await db.ownerQuery<{ n: string }>(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`);
+  const { rows } = await db.ownerQuery<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`,
+  );
   if (Number(rows[0]!.n) > 0) {
     await db.close();
     throw new OrthIdError(
@@ -79,20 +85,31 @@ async function openEmbeddedTarget(dir: string): Promise<PgliteDriver> {
   return db;
 }
 
-export async function restoreDeployment(config: Config, request: RestoreRequest, clock: Clock, log: Logger): Promise<RestoreOutcome> {
+export async function restoreDeployment(
+  config: Config,
+  request: RestoreRequest,
+  clock: Clock,
+  log: Logger,
+): Promise<RestoreOutcome> {
   const started = Date.now();
   const backups = await openBackups(config);
   const master = await resolveMasterSecret(config.masterKey);
   const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
   const keystorePath = request.keystorePath ?? config.keystorePath;
-  const postgresUrl = request.databaseUrl ?? (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined);
-  const embedded = postgresUrl === undefined ? await openEmbeddedTarget(config.database.kind === 'embedded' ? config.database.dir : '') : undefined;
+  const postgresUrl =
+    request.databaseUrl ?? (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined);
+  const embedded =
+    postgresUrl === undefined
+      ? await openEmbeddedTarget(config.database.kind === 'embedded' ? config.database.dir : '')
+      : undefined;
   try {
     const result = await restoreBackupSet({
       set: request.set,
       ...backups,
       identities: request.identities,
-      target: embedded ? { kind: 'pglite', db: embedded } : { kind: 'postgres', url: postgresUrl!, clean: request.clean ?? false },
+      target: embedded
+        ? { kind: 'pglite', db: embedded }
+        : { kind: 'postgres', url: postgresUrl!, clean: request.clean ?? false },
       objects,
       keystorePath,
       masterSecret: master.value,
@@ -100,7 +117,10 @@ export async function restoreDeployment(config: Config, request: RestoreRequest,
       onStep: request.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;
-    request.onStep?.(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
+    request.onStep?.(
+      6,
+      'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render',
+    );
     const db = embedded ?? (await openPostgres(postgresUrl!, { max: 2 }));
     try {
       const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
@@ -133,7 +153,12 @@ export interface DrillRequest {
  * Restores a set into a throwaway target, runs the checks and writes the report beside the set.
  * Never throws for a failed restore or check: the report says what failed.
  */
-export async function drill(config: Config, request: DrillRequest, clock: Clock, log: Logger): Promise<DrillReport> {
+export async function drill(
+  config: Config,
+  request: DrillRequest,
+  clock: Clock,
+  log: Logger,
+): Promise<DrillReport> {
   const startedAt = clock.now().toISOString();
   const started = Date.now();
   const backups = await openBackups(config);
@@ -159,7 +184,10 @@ export async function drill(config: Config, request: DrillRequest, clock: Clock,
       onStep: request.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;
-    request.onStep?.(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
+    request.onStep?.(
+      6,
+      'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render',
+    );
     const db = memory ?? (await openPostgres(targetUrl!, { max: 2 }));
     try {
       const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
@@ -176,7 +204,10 @@ export async function drill(config: Config, request: DrillRequest, clock: Clock,
       if (!memory) await db.close();
     }
   } catch (error) {
-    const e = error instanceof OrthIdError ? error : new OrthIdError('backup.restore_failed', String((error as Error)?.message ?? error));
+    const e =
+      error instanceof OrthIdError
+        ? error
+        : new OrthIdError('backup.restore_failed', String((error as Error)?.message ?? error));
     report = {
       ok: false,
       set: set.id,
@@ -189,11 +220,16 @@ export async function drill(config: Config, request: DrillRequest, clock: Clock,
     };
   } finally {
     await memory?.close().catch(() => {});
-    if (targetUrl) await dropDatabase(targetUrl).catch((err) => log.error({ err }, 'could not drop the drill database'));
+    if (targetUrl)
+      await dropDatabase(targetUrl).catch((err) => log.error({ err }, 'could not drop the drill database'));
     await rm(scratch, { recursive: true, force: true });
   }
-  await backups.dest.put(`${set.path}/${FILES.drillReport}`, Buffer.from(`${JSON.stringify(report, null, 2)}\n`), {
-    contentType: 'application/json',
-  });
+  await backups.dest.put(
+    `${set.path}/${FILES.drillReport}`,
+    Buffer.from(`${JSON.stringify(report, null, 2)}\n`),
+    {
+      contentType: 'application/json',
+    },
+  );
   return report;
 }

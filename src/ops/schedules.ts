@@ -2,8 +2,8 @@
 // the same dump and drill the CronJobs run, under the same dump lock, logged and audited.
 import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
-import { parseIdentityFile } from '../crypto/age/index.js';
 import { OrthIdError } from '../core/errors.js';
+import { parseIdentityFile } from '../crypto/age/index.js';
 import type { OrthId } from '../main.js';
 import { runOperation } from './operations.js';
 import { drill } from './restore.js';
@@ -17,7 +17,11 @@ function cron(pattern: string, variable: string, run: () => Promise<void>): Cron
     // protect: a run still going when the next is due is skipped (the page's concurrencyPolicy: Forbid).
     return new Cron(pattern, { protect: true, timezone: 'UTC' }, run);
   } catch (cause) {
-    throw new OrthIdError('config.invalid', `${variable} "${pattern}" is not a cron expression (e.g. "0 2 * * *").`, { cause });
+    throw new OrthIdError(
+      'config.invalid',
+      `${variable} "${pattern}" is not a cron expression (e.g. "0 2 * * *").`,
+      { cause },
+    );
   }
 }
 
@@ -47,18 +51,38 @@ export function startSchedules(app: OrthId): Schedules {
     jobs.push(
       cron(backup.drillSchedule, 'ORTHID_DRILL_SCHEDULE', async () => {
         try {
-          if (!backup.ageIdentityFile) throw new OrthIdError('backup.identity_required', 'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.');
-          const identities = parseIdentityFile(await readFile(backup.ageIdentityFile, 'utf8'), backup.ageIdentityFile);
+          if (!backup.ageIdentityFile)
+            throw new OrthIdError(
+              'backup.identity_required',
+              'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.',
+            );
+          const identities = parseIdentityFile(
+            await readFile(backup.ageIdentityFile, 'utf8'),
+            backup.ageIdentityFile,
+          );
           const databaseUrl =
-            backup.drillDatabaseUrl ?? (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
-          const report = await drill(app.config, { set: 'latest', identities, databaseUrl }, app.clock, app.log);
+            backup.drillDatabaseUrl ??
+            (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
+          const report = await drill(
+            app.config,
+            { set: 'latest', identities, databaseUrl },
+            app.clock,
+            app.log,
+          );
           await runOperation(app, 'backup.recordDrill', { report });
-          app.log[report.ok ? 'info' : 'error']({ set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds }, 'scheduled drill finished');
+          app.log[report.ok ? 'info' : 'error'](
+            { set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds },
+            'scheduled drill finished',
+          );
         } catch (err) {
           app.log.error({ err }, 'scheduled drill failed');
         }
       }),
     );
   }
-  return { stop: () => jobs.forEach((job) => job.stop()) };
+  return {
+    stop() {
+      for (const job of jobs) job.stop();
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { isOrthIdError } from '../core/errors.js';
 import type { OrthId } from '../main.js';
 import { withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
-import { type Canary, CANARY_SECRET, readCanary } from './canary.js';
+import { CANARY_SECRET, type Canary, readCanary } from './canary.js';
 
 export interface CheckResult {
   name: 'sign-in' | 'token' | 'audit-log' | 'decrypted-fields' | 'object-store';
@@ -77,7 +77,10 @@ async function auditLogs(app: OrthId): Promise<string> {
       await readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit: 20 });
       return chain;
     });
-    if (!report.ok) throw new Error(`the audit chain of ${tenant.slug} is broken at event #${report.broken!.seq}: ${report.broken!.reason}`);
+    if (!report.ok)
+      throw new Error(
+        `the audit chain of ${tenant.slug} is broken at event #${report.broken!.seq}: ${report.broken!.reason}`,
+      );
     events += report.events;
   }
   return `${tenants.length} tenant audit chain(s) intact, ${events} events; newest events decrypt`;
@@ -98,7 +101,8 @@ async function objectStore(app: OrthId, canary: Canary): Promise<string> {
   const { body } = await app.objects.get(canary.objectKey);
   const hash = createHash('sha256');
   for await (const chunk of body) hash.update(chunk as Buffer);
-  if (hash.digest('hex') !== canary.objectSha256) throw new Error('the canary object differs from the one recorded');
+  if (hash.digest('hex') !== canary.objectSha256)
+    throw new Error('the canary object differs from the one recorded');
   return `read ${canary.objectKey} from ${app.objects.url}`;
 }
 

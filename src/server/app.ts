@@ -5,8 +5,8 @@ import type { OrthId } from '../main.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { registerMetricsRoute } from './routes/metrics.js';
 import { interactionRoutes } from './routes/interactions.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import { oidcRoutes } from './routes/oidc.js';
 
 export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
@@ -20,7 +20,10 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });
-  await app.register(interactionRoutes, { providers: orthid.oidc, signIn: (input) => orthid.signInWithPassword(input) });
+  await app.register(interactionRoutes, {
+    providers: orthid.oidc,
+    signIn: (input) => orthid.signInWithPassword(input),
+  });
   await app.ready();
   return app;
 }

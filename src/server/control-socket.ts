@@ -17,7 +17,9 @@ async function readJson(req: NodeJS.ReadableStream): Promise<Record<string, unkn
     if (size > MAX_BODY) throw new Error('request too large');
     chunks.push(chunk as Buffer);
   }
-  return chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+  return chunks.length === 0
+    ? {}
+    : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
 }
 
 export async function startControlSocket(app: OrthId, path: string, log: Logger): Promise<Server> {

@@ -33,7 +33,10 @@ export function createTenantsQueries(tx: Queryable) {
     },
     /** Merges `settings` into the tenant's settings; the tenant registry is readable by the app role. */
     async mergeSettings(id: string, settings: Record<string, unknown>): Promise<void> {
-      await tx.query('UPDATE tenants SET settings = settings || $2::jsonb WHERE id = $1', [id, JSON.stringify(settings)]);
+      await tx.query('UPDATE tenants SET settings = settings || $2::jsonb WHERE id = $1', [
+        id,
+        JSON.stringify(settings),
+      ]);
     },
     async list(): Promise<TenantRow[]> {
       const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY slug`);

@@ -5,8 +5,8 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
-import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { rotateSigningKey } from '../crypto/signing-keys.js';
+import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { type Database, enterTenant, withSystem } from '../storage/db/database.js';
 import { ensureAdminResource } from './admin-resource.js';
 import { createTenantsQueries, type TenantRow } from './tenants.queries.js';
@@ -57,7 +57,10 @@ export function createTenants(deps: TenantsDeps) {
           display_name: input.displayName ?? input.slug,
         });
         if (!row) {
-          throw new OrthIdError('tenant.slug_taken', `A tenant "${input.slug}" already exists; choose another slug.`);
+          throw new OrthIdError(
+            'tenant.slug_taken',
+            `A tenant "${input.slug}" already exists; choose another slug.`,
+          );
         }
         await enterTenant(tx, row.id);
         await deps.tenantKeys.create(tx, row.id);
@@ -87,7 +90,10 @@ export function createTenants(deps: TenantsDeps) {
     async get(slug: string): Promise<Tenant> {
       const row = await withSystem(deps.db, (tx) => createTenantsQueries(tx).bySlug(slug));
       if (!row) {
-        throw new OrthIdError('tenant.not_found', `No tenant "${slug}". List tenants with: orthid tenant list`);
+        throw new OrthIdError(
+          'tenant.not_found',
+          `No tenant "${slug}". List tenants with: orthid tenant list`,
+        );
       }
       return present(row);
     },

@@ -1,6 +1,6 @@
 // The token verifier OrthID exports for resource servers (`import { createVerifier } from
 // 'orthid/verify'`): discovers a tenant's JWKS, caches it, and checks signature, issuer, audience and expiry.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 
 /** Claims of an OrthID access token. */
 export interface AccessTokenClaims extends JWTPayload {
@@ -58,10 +58,16 @@ export function createVerifier(options: VerifierOptions): (token: string) => Pro
       throw new TokenVerificationError('token.discovery_failed', `Could not read ${url}.`, { cause });
     }
     if (metadata.issuer !== options.issuer || !metadata.jwks_uri) {
-      throw new TokenVerificationError('token.discovery_failed', `${url} does not describe issuer ${options.issuer}.`);
+      throw new TokenVerificationError(
+        'token.discovery_failed',
+        `${url} does not describe issuer ${options.issuer}.`,
+      );
     }
     // jose caches the key set and refetches it (at most every 30 s) when a token names an unknown kid.
-    return createRemoteJWKSet(new URL(metadata.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    return createRemoteJWKSet(new URL(metadata.jwks_uri), {
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+    });
   };
 
   return async (token) => {
@@ -80,8 +86,11 @@ export function createVerifier(options: VerifierOptions): (token: string) => Pro
       return payload as AccessTokenClaims;
     } catch (error) {
       if (error instanceof TokenVerificationError) throw error;
-      if (error instanceof errors.JWTExpired) throw new TokenVerificationError('token.expired', 'The token has expired.', { cause: error });
-      throw new TokenVerificationError('token.invalid', 'The token is not valid for this resource server.', { cause: error });
+      if (error instanceof errors.JWTExpired)
+        throw new TokenVerificationError('token.expired', 'The token has expired.', { cause: error });
+      throw new TokenVerificationError('token.invalid', 'The token is not valid for this resource server.', {
+        cause: error,
+      });
     }
   };
 }

@@ -1,7 +1,13 @@
 // A tagged template that escapes every interpolated value, so hosted pages cannot be turned
 // into an injection by a client name, an email or an error message.
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** Markup that is already safe; produced only by `html` itself. */
 export class SafeHtml {
@@ -23,5 +29,7 @@ function render(value: unknown): string {
 }
 
 export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
-  return new SafeHtml(strings.reduce((out, s, i) => out + s + (i < values.length ? render(values[i]) : ''), ''));
+  return new SafeHtml(
+    strings.reduce((out, s, i) => out + s + (i < values.length ? render(values[i]) : ''), ''),
+  );
 }

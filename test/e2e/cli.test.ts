@@ -77,12 +77,19 @@ describe('the orthid command on real PostgreSQL', () => {
 
   test('a wrong master key is refused with keystore.wrong_master_key, exit 3, and the keystore is unchanged', async () => {
     const keystore = join(dir, 'keystore');
-    const before = createHash('sha256').update(await readFile(keystore)).digest('hex');
+    const before = createHash('sha256')
+      .update(await readFile(keystore))
+      .digest('hex');
     const result = await runCli(['keystore', 'status'], { ...env, ORTHID_MASTER_KEY: `${MASTER}-wrong` });
     assert.equal(result.code, exitCodes.unauthenticated);
     assert.match(result.stderr, /error\[keystore\.wrong_master_key\]/);
     assert.equal(result.stderr.includes(MASTER), false);
-    assert.equal(createHash('sha256').update(await readFile(keystore)).digest('hex'), before);
+    assert.equal(
+      createHash('sha256')
+        .update(await readFile(keystore))
+        .digest('hex'),
+      before,
+    );
   });
 
   test('keystore export opens with the stock age CLI and imports into an empty data dir with the same key ids', async () => {
@@ -91,18 +98,26 @@ describe('the orthid command on real PostgreSQL', () => {
     assert.equal(keygen.status, 0, keygen.stderr);
     const recipient = /age1[0-9a-z]+/.exec(keygen.stderr)![0];
     const exportFile = join(dir, 'keystore.age');
-    const exported = await runCli(['keystore', 'export', '--recipient', recipient, '-o', exportFile, '--json'], env);
+    const exported = await runCli(
+      ['keystore', 'export', '--recipient', recipient, '-o', exportFile, '--json'],
+      env,
+    );
     assert.equal(exported.code, 0, exported.stderr);
     const { rootKeyIds } = JSON.parse(exported.stdout);
 
-    const plain = spawnSync('age', ['-d', '-i', join(dir, 'backup-key.txt'), exportFile], { encoding: 'utf8' });
+    const plain = spawnSync('age', ['-d', '-i', join(dir, 'backup-key.txt'), exportFile], {
+      encoding: 'utf8',
+    });
     assert.equal(plain.status, 0, plain.stderr);
     assert.equal(JSON.parse(plain.stdout).format, 'orthid-keystore-export');
 
     const fresh = await mkdtemp(join(tmpdir(), 'orthid-import-'));
     try {
       const freshEnv = { ORTHID_DATA_DIR: fresh, ORTHID_MASTER_KEY: `${MASTER}-other-host` };
-      const imported = await runCli(['keystore', 'import', exportFile, '--identity', join(dir, 'backup-key.txt')], freshEnv);
+      const imported = await runCli(
+        ['keystore', 'import', exportFile, '--identity', join(dir, 'backup-key.txt')],
+        freshEnv,
+      );
       assert.equal(imported.code, 0, imported.stderr);
       const status = await runCli(['keystore', 'status', '--json'], freshEnv);
       assert.deepEqual(JSON.parse(status.stdout).rootKeyIds, rootKeyIds);
@@ -114,10 +129,13 @@ describe('the orthid command on real PostgreSQL', () => {
   test('a keystore export cannot be imported with the wrong identity', async () => {
     const other = spawnSync('age-keygen', [], { encoding: 'utf8' }).stdout;
     await writeFile(join(dir, 'other.txt'), other);
-    const result = await runCli(['keystore', 'import', join(dir, 'keystore.age'), '--identity', join(dir, 'other.txt')], {
-      ORTHID_DATA_DIR: join(dir, 'elsewhere'),
-      ORTHID_MASTER_KEY: MASTER,
-    });
+    const result = await runCli(
+      ['keystore', 'import', join(dir, 'keystore.age'), '--identity', join(dir, 'other.txt')],
+      {
+        ORTHID_DATA_DIR: join(dir, 'elsewhere'),
+        ORTHID_MASTER_KEY: MASTER,
+      },
+    );
     assert.equal(result.code, exitCodes.invalid);
     assert.match(result.stderr, /error\[age\.decrypt_failed\]/);
   });

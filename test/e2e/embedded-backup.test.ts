@@ -27,7 +27,17 @@ describe('backup, drill and restore on the embedded default', () => {
     server = await startServer(env);
     assert.equal((await runCli(['tenant', 'create', 'acme'], env)).code, 0);
     const user = await runCli(
-      ['user', 'create', '--tenant', 'acme', '--email', 'em@acme.test', '--name', 'Em Bedded', '--password-stdin'],
+      [
+        'user',
+        'create',
+        '--tenant',
+        'acme',
+        '--email',
+        'em@acme.test',
+        '--name',
+        'Em Bedded',
+        '--password-stdin',
+      ],
       env,
       'embedded and still restorable',
     );
@@ -64,7 +74,10 @@ describe('backup, drill and restore on the embedded default', () => {
     const second = await startServer(restoredEnv);
     try {
       const tenants = await runCli(['tenant', 'list', '--json'], restoredEnv);
-      assert.deepEqual(JSON.parse(tenants.stdout).map((t: { slug: string }) => t.slug), ['acme', 'system']);
+      assert.deepEqual(
+        JSON.parse(tenants.stdout).map((t: { slug: string }) => t.slug),
+        ['acme', 'system'],
+      );
       const check = await runCli(['backup', 'check', '--json'], restoredEnv);
       assert.equal(check.code, 0, check.stdout + check.stderr);
     } finally {

@@ -31,7 +31,11 @@ describe('orthid start on the embedded defaults', () => {
     const response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 200);
     const body = (await response.json()) as { checks: unknown };
-    assert.deepEqual(body.checks, { database: { ok: true }, migrations: { ok: true }, keystore: { ok: true } });
+    assert.deepEqual(body.checks, {
+      database: { ok: true },
+      migrations: { ok: true },
+      keystore: { ok: true },
+    });
   });
 
   test('answers unknown routes with problem+json', async () => {
@@ -42,11 +46,16 @@ describe('orthid start on the embedded defaults', () => {
   });
 
   test('the CLI creates a tenant through the running server while it holds the database', async () => {
-    const created = await runCli(['tenant', 'create', 'acme', '--json'], { ORTHID_DATA_DIR: dir, ORTHID_PUBLIC_URL: server.url });
+    const created = await runCli(['tenant', 'create', 'acme', '--json'], {
+      ORTHID_DATA_DIR: dir,
+      ORTHID_PUBLIC_URL: server.url,
+    });
     assert.equal(created.code, 0, created.stderr);
     const tenant = JSON.parse(created.stdout);
     assert.equal(tenant.issuer, `${server.url}/t/acme`);
-    const verified = await runCli(['audit', 'verify', '--tenant', 'acme', '--json'], { ORTHID_DATA_DIR: dir });
+    const verified = await runCli(['audit', 'verify', '--tenant', 'acme', '--json'], {
+      ORTHID_DATA_DIR: dir,
+    });
     assert.equal(JSON.parse(verified.stdout).events, 1);
   });
 
@@ -54,18 +63,28 @@ describe('orthid start on the embedded defaults', () => {
     const file = join(dir, 'admin-credentials.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     const credentials = JSON.parse(await readFile(file, 'utf8'));
-    assert.equal(server.output().includes(credentials.client_secret), false, 'the secret must not be printed');
+    assert.equal(
+      server.output().includes(credentials.client_secret),
+      false,
+      'the secret must not be printed',
+    );
     const tokenResponse = await fetch(credentials.token_endpoint, {
       method: 'POST',
       headers: {
         authorization: `Basic ${Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString('base64')}`,
         'content-type': 'application/x-www-form-urlencoded',
       },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: credentials.scope, resource: credentials.resource }),
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: credentials.scope,
+        resource: credentials.resource,
+      }),
     });
     assert.equal(tokenResponse.status, 200);
     const { access_token } = (await tokenResponse.json()) as { access_token: string };
-    const users = await fetch(`${server.url}/api/v1/tenants/acme/users`, { headers: { authorization: `Bearer ${access_token}` } });
+    const users = await fetch(`${server.url}/api/v1/tenants/acme/users`, {
+      headers: { authorization: `Bearer ${access_token}` },
+    });
     assert.equal(users.status, 200, await users.clone().text());
     assert.deepEqual(((await users.json()) as { items: unknown[] }).items, []);
   });
@@ -76,6 +95,9 @@ describe('orthid start on the embedded defaults', () => {
     assert.equal(existsSync(join(dir, 'control.sock')), false);
     const list = await runCli(['tenant', 'list', '--json'], { ORTHID_DATA_DIR: dir });
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(JSON.parse(list.stdout).map((t: { slug: string }) => t.slug), ['acme', 'system']);
+    assert.deepEqual(
+      JSON.parse(list.stdout).map((t: { slug: string }) => t.slug),
+      ['acme', 'system'],
+    );
   });
 });

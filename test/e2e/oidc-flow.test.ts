@@ -38,10 +38,26 @@ for (const driver of DRIVERS) {
       const redirectUri = `${base}/callback`;
       await withTenant(app.db, tenant.id, async (tx) => {
         userId = (
-          await app.users.create(tx, tenant.id, { email: 'ann@acme.test', name: 'Ann Acme', password: PASSWORD }, 'test')
+          await app.users.create(
+            tx,
+            tenant.id,
+            { email: 'ann@acme.test', name: 'Ann Acme', password: PASSWORD },
+            'test',
+          )
         ).id;
-        const resource = await app.rbac.resources.create(tx, tenant.id, { indicator: API, name: 'Orders API' }, 'test');
-        const read = await app.rbac.permissions.create(tx, tenant.id, resource.id, { name: 'orders:read' }, 'test');
+        const resource = await app.rbac.resources.create(
+          tx,
+          tenant.id,
+          { indicator: API, name: 'Orders API' },
+          'test',
+        );
+        const read = await app.rbac.permissions.create(
+          tx,
+          tenant.id,
+          resource.id,
+          { name: 'orders:read' },
+          'test',
+        );
         await app.rbac.permissions.create(tx, tenant.id, resource.id, { name: 'orders:write' }, 'test');
         const clerk = await app.rbac.roles.create(tx, tenant.id, { name: 'clerk' }, 'test');
         await app.rbac.roles.addPermission(tx, tenant.id, clerk.id, read.id, 'test');
@@ -141,14 +157,20 @@ for (const driver of DRIVERS) {
       const first = await authorize(new CookieBrowser());
       const second = await oidc.refreshTokenGrant(config, first.refresh_token!, { resource: API });
       assert.notEqual(second.refresh_token, first.refresh_token);
-      await assert.rejects(oidc.refreshTokenGrant(config, first.refresh_token!), (e: oidc.ResponseBodyError) => {
-        assert.equal(e.error, 'invalid_grant');
-        return true;
-      });
-      await assert.rejects(oidc.refreshTokenGrant(config, second.refresh_token!), (e: oidc.ResponseBodyError) => {
-        assert.equal(e.error, 'invalid_grant');
-        return true;
-      });
+      await assert.rejects(
+        oidc.refreshTokenGrant(config, first.refresh_token!),
+        (e: oidc.ResponseBodyError) => {
+          assert.equal(e.error, 'invalid_grant');
+          return true;
+        },
+      );
+      await assert.rejects(
+        oidc.refreshTokenGrant(config, second.refresh_token!),
+        (e: oidc.ResponseBodyError) => {
+          assert.equal(e.error, 'invalid_grant');
+          return true;
+        },
+      );
     });
 
     test('a revoked refresh token no longer works and introspects as inactive', async () => {
@@ -170,11 +192,21 @@ for (const driver of DRIVERS) {
       });
       const login = await browser.follow(await browser.get(url.href), url.href);
       const form = readForm(await login.response.text());
-      const posted = await browser.post(new URL(form.action, base).href, { ...form.fields, email: 'ann@acme.test', password: PASSWORD });
+      const posted = await browser.post(new URL(form.action, base).href, {
+        ...form.fields,
+        email: 'ann@acme.test',
+        password: PASSWORD,
+      });
       const consent = await browser.follow(posted, base);
       const cform = readForm(await consent.response.text());
-      const done = await browser.follow(await browser.post(new URL(cform.action, base).href, cform.fields), base, rp.redirectUri);
-      const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
+      const done = await browser.follow(
+        await browser.post(new URL(cform.action, base).href, cform.fields),
+        base,
+        rp.redirectUri,
+      );
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), {
+        pkceCodeVerifier: verifier,
+      });
       const info = await oidc.fetchUserInfo(config, tokens.access_token, userId);
       assert.equal(info.email, 'ann@acme.test');
       assert.equal(info.name, 'Ann Acme');
@@ -209,11 +241,18 @@ for (const driver of DRIVERS) {
       const machine = await oidc.discovery(new URL(issuer), m2m.clientId, m2m.clientSecret, undefined, {
         execute: [oidc.allowInsecureRequests],
       });
-      const tokens = await oidc.clientCredentialsGrant(machine, { resource: API, scope: 'orders:read orders:write' });
-      const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${issuer}/jwks`)), {
-        issuer,
-        audience: API,
+      const tokens = await oidc.clientCredentialsGrant(machine, {
+        resource: API,
+        scope: 'orders:read orders:write',
       });
+      const { payload } = await jwtVerify(
+        tokens.access_token,
+        createRemoteJWKSet(new URL(`${issuer}/jwks`)),
+        {
+          issuer,
+          audience: API,
+        },
+      );
       assert.equal(payload.scope, 'orders:read');
       assert.deepEqual(payload.roles, ['clerk']);
       assert.equal(payload.client_id, m2m.clientId);
@@ -224,11 +263,22 @@ for (const driver of DRIVERS) {
       const otherIssuer = `${base}/t/other`;
       const otherTenant = await app.tenants.get('other');
       const introspector = await withTenant(app.db, otherTenant.id, (tx) =>
-        app.clients.create(tx, otherTenant.id, { name: 'Introspector', grantTypes: ['client_credentials'] }, 'test'),
+        app.clients.create(
+          tx,
+          otherTenant.id,
+          { name: 'Introspector', grantTypes: ['client_credentials'] },
+          'test',
+        ),
       );
-      const otherConfig = await oidc.discovery(new URL(otherIssuer), introspector.clientId, introspector.clientSecret, undefined, {
-        execute: [oidc.allowInsecureRequests],
-      });
+      const otherConfig = await oidc.discovery(
+        new URL(otherIssuer),
+        introspector.clientId,
+        introspector.clientSecret,
+        undefined,
+        {
+          execute: [oidc.allowInsecureRequests],
+        },
+      );
       const result = await oidc.tokenIntrospection(otherConfig, tokens.refresh_token!);
       assert.equal(result.active, false);
     });
@@ -237,15 +287,24 @@ for (const driver of DRIVERS) {
       const machine = await oidc.discovery(new URL(issuer), m2m.clientId, m2m.clientSecret, undefined, {
         execute: [oidc.allowInsecureRequests],
       });
-      const { access_token } = await oidc.clientCredentialsGrant(machine, { resource: API, scope: 'orders:read' });
+      const { access_token } = await oidc.clientCredentialsGrant(machine, {
+        resource: API,
+        scope: 'orders:read',
+      });
       const claims = await createVerifier({ issuer, audience: API })(access_token);
       assert.equal(claims.client_id, m2m.clientId);
       assert.equal(claims.scope, 'orders:read');
-      await assert.rejects(createVerifier({ issuer: `${base}/t/other`, audience: API })(access_token), (e: TokenVerificationError) => {
-        assert.equal(e.code, 'token.invalid');
-        return true;
-      });
-      await assert.rejects(createVerifier({ issuer, audience: 'https://elsewhere.test' })(access_token), /not valid/);
+      await assert.rejects(
+        createVerifier({ issuer: `${base}/t/other`, audience: API })(access_token),
+        (e: TokenVerificationError) => {
+          assert.equal(e.code, 'token.invalid');
+          return true;
+        },
+      );
+      await assert.rejects(
+        createVerifier({ issuer, audience: 'https://elsewhere.test' })(access_token),
+        /not valid/,
+      );
     });
 
     test('a wrong password gives the generic error and is audited; the right one still works', async () => {
@@ -269,7 +328,9 @@ for (const driver of DRIVERS) {
       const before = await oidc.clientCredentialsGrant(machine, { resource: API, scope: 'orders:read' });
       const oldKid = decodeProtectedHeader(before.access_token).kid;
       const { runOperation } = await import('../../src/ops/operations.js');
-      const rotated = (await runOperation(app, 'keystore.rotateSigning', { tenant: 'acme' })) as { kid: string };
+      const rotated = (await runOperation(app, 'keystore.rotateSigning', { tenant: 'acme' })) as {
+        kid: string;
+      };
       // The server was not subscribed to change notifications here, so drop its cached provider.
       app.oidc.invalidate((await app.tenants.get('acme')).id);
       const afterTokens = await oidc.clientCredentialsGrant(machine, { resource: API, scope: 'orders:read' });

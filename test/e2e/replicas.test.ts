@@ -37,14 +37,36 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     assert.equal((await runCli(['migrate'], env)).code, 0);
     [a, b] = await Promise.all([
       startServer({ ...env, ORTHID_PORT: String(portA) }, 60_000, portA),
-      startServer({ ...env, ORTHID_DATA_DIR: join(dir, 'b'), ORTHID_KEYSTORE: `file://${join(dir, 'keystore')}` }),
+      startServer({
+        ...env,
+        ORTHID_DATA_DIR: join(dir, 'b'),
+        ORTHID_KEYSTORE: `file://${join(dir, 'keystore')}`,
+      }),
     ]);
     issuer = `${publicUrl}/t/acme`;
     assert.equal((await runCli(['tenant', 'create', 'acme'], env)).code, 0);
-    const user = await runCli(['user', 'create', '--tenant', 'acme', '--email', 'rep@acme.test', '--password-stdin'], env, `${PASSWORD}\n`);
+    const user = await runCli(
+      ['user', 'create', '--tenant', 'acme', '--email', 'rep@acme.test', '--password-stdin'],
+      env,
+      `${PASSWORD}\n`,
+    );
     assert.equal(user.code, 0, user.stderr);
     const created = await runCli(
-      ['client', 'create', '--tenant', 'acme', '--name', 'Replicated', '--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', redirectUri, '--json'],
+      [
+        'client',
+        'create',
+        '--tenant',
+        'acme',
+        '--name',
+        'Replicated',
+        '--grant',
+        'authorization_code',
+        '--grant',
+        'refresh_token',
+        '--redirect-uri',
+        redirectUri,
+        '--json',
+      ],
       env,
     );
     assert.equal(created.code, 0, created.stderr);
@@ -86,7 +108,11 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     const browser = new CookieBrowser();
     const login = await browser.follow(await browser.get(via(replica, url.href)), replica.url);
     const form = readForm(await login.response.text());
-    const posted = await browser.post(new URL(form.action, replica.url).href, { ...form.fields, email: 'rep@acme.test', password });
+    const posted = await browser.post(new URL(form.action, replica.url).href, {
+      ...form.fields,
+      email: 'rep@acme.test',
+      password,
+    });
     return { browser, posted, verifier };
   }
 
@@ -95,12 +121,24 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     assert.equal(posted.status, 303);
     const consent = await browser.follow(posted, a.url);
     const form = readForm(await consent.response.text());
-    const done = await browser.follow(await browser.post(new URL(form.action, a.url).href, form.fields), a.url, redirectUri);
+    const done = await browser.follow(
+      await browser.post(new URL(form.action, a.url).href, form.fields),
+      a.url,
+      redirectUri,
+    );
     const code = new URL(done.url).searchParams.get('code')!;
 
-    const exchanged = await tokenRequest(b, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
+    const exchanged = await tokenRequest(b, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    });
     assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
-    const refreshed = await tokenRequest(a, { grant_type: 'refresh_token', refresh_token: exchanged.body.refresh_token! });
+    const refreshed = await tokenRequest(a, {
+      grant_type: 'refresh_token',
+      refresh_token: exchanged.body.refresh_token!,
+    });
     assert.equal(refreshed.status, 200);
 
     const revoked = await fetch(`${b.url}/t/acme/token/revocation`, {
@@ -112,7 +150,10 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
       body: new URLSearchParams({ token: refreshed.body.refresh_token! }),
     });
     assert.equal(revoked.status, 200);
-    const afterRevoke = await tokenRequest(a, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token! });
+    const afterRevoke = await tokenRequest(a, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.body.refresh_token!,
+    });
     assert.equal(afterRevoke.status, 400);
     assert.equal(afterRevoke.body.error, 'invalid_grant');
   });
@@ -135,7 +176,9 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     for (const replica of [a, b]) {
       let seen: string[] = [];
       for (let attempt = 0; attempt < 50 && !seen.includes(kid); attempt++) {
-        const jwks = (await (await fetch(`${replica.url}/t/acme/jwks`)).json()) as { keys: { kid: string }[] };
+        const jwks = (await (await fetch(`${replica.url}/t/acme/jwks`)).json()) as {
+          keys: { kid: string }[];
+        };
         seen = jwks.keys.map((k) => k.kid);
         if (!seen.includes(kid)) await new Promise((r) => setTimeout(r, 100));
       }
@@ -145,10 +188,21 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
         const consent = await browser.follow(posted, replica.url);
         const text = await consent.response.text();
         const done = text.includes('Allow')
-          ? await browser.follow(await browser.post(new URL(readForm(text).action, replica.url).href, readForm(text).fields), replica.url, redirectUri)
+          ? await browser.follow(
+              await browser.post(new URL(readForm(text).action, replica.url).href, readForm(text).fields),
+              replica.url,
+              redirectUri,
+            )
           : consent;
         const code = new URL(done.url).searchParams.get('code')!;
-        return (await tokenRequest(replica, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier })).body;
+        return (
+          await tokenRequest(replica, {
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: redirectUri,
+            code_verifier: verifier,
+          })
+        ).body;
       })();
       assert.equal(decodeProtectedHeader(id_token!).kid, kid);
     }

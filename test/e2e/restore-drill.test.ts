@@ -10,11 +10,16 @@ import { exitCodes } from '../../src/core/errors.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, testCluster } from '../helpers/postgres.js';
+import { startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 const MASTER = 'restore-drill-master-secret-0123456789abcdef';
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -26,11 +31,16 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string, para
 
 /** Row counts of every OrthID table, read as the owner. */
 async function rowCounts(url: string): Promise<Record<string, number>> {
-  const tables = await query<{ tablename: string }>(url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
+  const tables = await query<{ tablename: string }>(
+    url,
+    `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+  );
   const counts: Record<string, number> = {};
   for (const { tablename } of tables) {
     // FORCE ROW LEVEL SECURITY applies to the owner too; the superuser test connection bypasses it.
-    counts[tablename] = Number((await query<{ n: string }>(url, `SELECT count(*) AS n FROM "${tablename}"`))[0]!.n);
+    counts[tablename] = Number(
+      (await query<{ n: string }>(url, `SELECT count(*) AS n FROM "${tablename}"`))[0]!.n,
+    );
   }
   return counts;
 }
@@ -62,7 +72,17 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     for (const slug of ['alpha', 'beta']) {
       assert.equal((await runCli(['tenant', 'create', slug], env)).code, 0);
       const user = await runCli(
-        ['user', 'create', '--tenant', slug, '--email', `someone@${slug}.test`, '--name', `Someone of ${slug}`, '--password-stdin'],
+        [
+          'user',
+          'create',
+          '--tenant',
+          slug,
+          '--email',
+          `someone@${slug}.test`,
+          '--name',
+          `Someone of ${slug}`,
+          '--password-stdin',
+        ],
         env,
         'a restorable passphrase of sufficient length',
       );
@@ -89,7 +109,10 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);
     const outcome = JSON.parse(restored.stdout);
     assert.equal(outcome.ok, true, restored.stdout);
-    assert.deepEqual(outcome.checks.map((c: { name: string }) => c.name), ['sign-in', 'token', 'audit-log', 'decrypted-fields', 'object-store']);
+    assert.deepEqual(
+      outcome.checks.map((c: { name: string }) => c.name),
+      ['sign-in', 'token', 'audit-log', 'decrypted-fields', 'object-store'],
+    );
     for (const step of ['[1/6]', '[2/6] Restore the keystore first', '[3/6]', '[4/6]', '[5/6]', '[6/6]']) {
       assert.ok(restored.stderr.includes(step), `missing step ${step} in:\n${restored.stderr}`);
     }
@@ -101,10 +124,14 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       assert.equal(afterRestore[table], before[table], `row count of ${table}`);
     }
     assert.ok(afterRestore.audit_events! >= before.audit_events!);
-    const policies = await query<{ n: string }>(targetUrl, `SELECT count(*) AS n FROM pg_policy WHERE polname = 'tenant_isolation'`);
+    const policies = await query<{ n: string }>(
+      targetUrl,
+      `SELECT count(*) AS n FROM pg_policy WHERE polname = 'tenant_isolation'`,
+    );
     assert.ok(Number(policies[0]!.n) >= 15);
 
-    const alpha = (await query<{ id: string }>(targetUrl, `SELECT id FROM tenants WHERE slug = 'alpha'`))[0]!.id;
+    const alpha = (await query<{ id: string }>(targetUrl, `SELECT id FROM tenants WHERE slug = 'alpha'`))[0]!
+      .id;
     const visible = await query<{ tenant_id: string }>(
       targetUrl,
       `BEGIN; SET LOCAL ROLE orthid_app; SELECT set_config('orthid.tenant_id', '${alpha}', true); SELECT DISTINCT tenant_id FROM users; COMMIT;`,
@@ -113,50 +140,113 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     const client = new pg.Client({ connectionString: targetUrl });
     await client.connect();
     await client.query('BEGIN');
-    await client.query(`SELECT set_config('role', 'orthid_app', true), set_config('orthid.tenant_id', $1, true)`, [alpha]);
+    await client.query(
+      `SELECT set_config('role', 'orthid_app', true), set_config('orthid.tenant_id', $1, true)`,
+      [alpha],
+    );
     const seen = await client.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM users');
     await client.query('ROLLBACK');
     await client.end();
-    assert.deepEqual(seen.rows.map((r) => r.tenant_id), [alpha]);
+    assert.deepEqual(
+      seen.rows.map((r) => r.tenant_id),
+      [alpha],
+    );
+  });
+
+  test('a set taken with dump --encrypt --upload to S3 restores from there and passes every check', async () => {
+    const s3 = await startS3Server({ prefix: 'orthid-backups', region: 'au-syd-1' });
+    try {
+      const s3Env = {
+        ...env,
+        ORTHID_REGION: s3.region,
+        ORTHID_BACKUP_DEST: s3.url,
+        ORTHID_BACKUP_KEYSTORE_DEST: `file://${join(dir, 'keys-s3')}`,
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      };
+      const dumped = await runCli(['dump', '--encrypt', '--upload', '--json'], s3Env);
+      assert.equal(dumped.code, 0, dumped.stderr);
+      assert.equal(JSON.parse(dumped.stdout).region, 'au-syd-1');
+      const targetUrl = await createTestDatabase('orthid_from_s3');
+      const restored = await runCli(['backup', 'restore', 'latest', '--json'], {
+        ...s3Env,
+        ORTHID_DATA_DIR: join(dir, 'from-s3'),
+        ORTHID_DATABASE_URL: targetUrl,
+        ORTHID_MASTER_KEY: `${MASTER}-s3-host`,
+      });
+      assert.equal(restored.code, 0, restored.stderr + restored.stdout);
+      assert.equal(JSON.parse(restored.stdout).ok, true, restored.stdout);
+    } finally {
+      await s3.stop();
+    }
   });
 
   test("the page's manual procedure works on OrthID's files: age -d, pg_restore, keystore import", async () => {
     const cluster = await testCluster();
-    const setDir = spawnSync('find', [join(dir, 'sets'), '-name', 'db.dump.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
-    const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    const setDir = spawnSync('find', [join(dir, 'sets'), '-name', 'db.dump.age'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0]!;
+    const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0]!;
     const plain = join(dir, 'orthid-restore.dump');
     const decrypted = spawnSync('age', ['-d', '-i', key.file, '-o', plain, setDir]);
     assert.equal(decrypted.status, 0, String(decrypted.stderr));
     const targetUrl = await createTestDatabase('orthid_manual');
-    const restored = spawnSync(join(cluster.binDir, 'pg_restore'), ['--no-owner', '--clean', '--if-exists', '--dbname', targetUrl, plain], {
-      encoding: 'utf8',
-    });
+    const restored = spawnSync(
+      join(cluster.binDir, 'pg_restore'),
+      ['--no-owner', '--clean', '--if-exists', '--dbname', targetUrl, plain],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.equal(restored.status, 0, restored.stderr);
-    const manualEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'manual'), ORTHID_DATABASE_URL: targetUrl, ORTHID_MASTER_KEY: `${MASTER}-manual` };
+    const manualEnv = {
+      ...env,
+      ORTHID_DATA_DIR: join(dir, 'manual'),
+      ORTHID_DATABASE_URL: targetUrl,
+      ORTHID_MASTER_KEY: `${MASTER}-manual`,
+    };
     const imported = await runCli(['keystore', 'import', keystoreFile, '--identity', key.file], manualEnv);
     assert.equal(imported.code, 0, imported.stderr);
     // Step 4 by hand: the objects archive is a tar of the object store's keys.
-    const objectsFile = spawnSync('find', [join(dir, 'sets'), '-name', 'objects.tar.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    const objectsFile = spawnSync('find', [join(dir, 'sets'), '-name', 'objects.tar.age'], {
+      encoding: 'utf8',
+    })
+      .stdout.trim()
+      .split('\n')[0]!;
     const objectsDir = join(dir, 'manual', 'objects');
     spawnSync('mkdir', ['-p', objectsDir]);
-    const untar = spawnSync('sh', ['-c', `age -d -i "${key.file}" "${objectsFile}" | tar -x --warning=no-unknown-keyword -C "${objectsDir}"`], {
-      encoding: 'utf8',
-    });
+    const untar = spawnSync(
+      'sh',
+      [
+        '-c',
+        `age -d -i "${key.file}" "${objectsFile}" | tar -x --warning=no-unknown-keyword -C "${objectsDir}"`,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.equal(untar.status, 0, untar.stderr);
     const checked = await runCli(['backup', 'check', '--json'], manualEnv);
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
     assert.equal(JSON.parse(checked.stdout).ok, true);
   });
 
-  test('a restore whose keystore is withheld, or is another deployment\'s, is refused with backup.keystore_mismatch and leaves the target untouched', async () => {
+  test("a restore whose keystore is withheld, or is another deployment's, is refused with backup.keystore_mismatch and leaves the target untouched", async () => {
     const other = await mkdtemp(join(tmpdir(), 'orthid-other-'));
-    const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0]!;
     const withheld = join(other, 'withheld.age');
     try {
       const otherEnv = { ORTHID_DATA_DIR: other, ORTHID_MASTER_KEY: MASTER };
       assert.equal((await runCli(['keystore', 'init'], otherEnv)).code, 0);
       const foreign = join(other, 'foreign.age');
-      assert.equal((await runCli(['keystore', 'export', '-r', key.recipient, '-o', foreign], otherEnv)).code, 0);
+      assert.equal(
+        (await runCli(['keystore', 'export', '-r', key.recipient, '-o', foreign], otherEnv)).code,
+        0,
+      );
       const targetUrl = await createTestDatabase('orthid_mismatch');
       const targetEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'mismatch'), ORTHID_DATABASE_URL: targetUrl };
 
@@ -183,12 +273,22 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     const report = JSON.parse(result.stdout);
     assert.equal(report.ok, true);
     assert.ok(report.restore_seconds > 0);
-    assert.deepEqual(report.checks.map((c: { ok: boolean }) => c.ok), [true, true, true, true, true]);
+    assert.deepEqual(
+      report.checks.map((c: { ok: boolean }) => c.ok),
+      [true, true, true, true, true],
+    );
     const list = await runCli(['backup', 'list', '--json'], env);
     assert.match(list.stdout, /"drill"/);
     const audit = await runCli(['audit', 'tail', '--tenant', 'system', '--json'], env);
-    assert.ok(JSON.parse(audit.stdout).some((e: { action: string; outcome: string }) => e.action === 'backup.drill' && e.outcome === 'success'));
-    const leftovers = await query<{ datname: string }>(sourceUrl, `SELECT datname FROM pg_database WHERE datname LIKE 'orthid_drill_%'`);
+    assert.ok(
+      JSON.parse(audit.stdout).some(
+        (e: { action: string; outcome: string }) => e.action === 'backup.drill' && e.outcome === 'success',
+      ),
+    );
+    const leftovers = await query<{ datname: string }>(
+      sourceUrl,
+      `SELECT datname FROM pg_database WHERE datname LIKE 'orthid_drill_%'`,
+    );
     assert.deepEqual(leftovers, []);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     const drilled = Number(/^orthid_backup_last_drill_success_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
@@ -198,7 +298,9 @@ describe('backup, restore and drill on real PostgreSQL', () => {
   });
 
   test('a drill whose dump is corrupt fails, names the failure and exits non-zero', async () => {
-    const dumpFile = spawnSync('find', [join(dir, 'sets'), '-name', 'db.dump.age'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]!;
+    const dumpFile = spawnSync('find', [join(dir, 'sets'), '-name', 'db.dump.age'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0]!;
     const original = await readFile(dumpFile);
     const damaged = Buffer.from(original);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x01;

@@ -19,7 +19,11 @@ export function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, ORTHID_LOG_LEVEL: 'warn', ...env };
 }
 
-export function runCli(args: readonly string[], env: Record<string, string>, input?: string): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  input?: string,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, cliArgs(args), { env: cliEnv(env) });
     let stdout = '';

@@ -10,7 +10,9 @@ export class CookieBrowser {
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
-      const expired = attributes.some((a) => /^\s*max-age=0/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      const expired = attributes.some(
+        (a) => /^\s*max-age=0/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a),
+      );
       if (expired || value === '') this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
@@ -38,7 +40,11 @@ export class CookieBrowser {
   }
 
   /** Follows redirects until one points at `stopAt` (not fetched) or a page is served. */
-  async follow(response: Response, base: string, stopAt?: string): Promise<{ response: Response; url: string }> {
+  async follow(
+    response: Response,
+    base: string,
+    stopAt?: string,
+  ): Promise<{ response: Response; url: string }> {
     let current = response;
     let url = base;
     while (current.status >= 300 && current.status < 400) {

@@ -127,7 +127,11 @@ for (const driver of DRIVERS) {
 
     test('a client registered through the API shows its secret once and only a hash is stored', async () => {
       const created = await call('POST', alpha, '/clients', {
-        body: { name: 'Billing', grantTypes: ['client_credentials'], resources: ['https://billing.alpha.test'] },
+        body: {
+          name: 'Billing',
+          grantTypes: ['client_credentials'],
+          resources: ['https://billing.alpha.test'],
+        },
       });
       assert.equal(created.statusCode, 201, created.body);
       const client = created.json() as { clientId: string; clientSecret: string };
@@ -135,7 +139,11 @@ for (const driver of DRIVERS) {
       const fetched = await call('GET', alpha, `/clients/${client.clientId}`);
       assert.equal(fetched.statusCode, 200);
       assert.equal('clientSecret' in (fetched.json() as object), false);
-      const stored = await inAlpha((tx) => tx.query<{ secret_hash: string }>('SELECT secret_hash FROM oidc_clients WHERE client_id = $1', [client.clientId]));
+      const stored = await inAlpha((tx) =>
+        tx.query<{ secret_hash: string }>('SELECT secret_hash FROM oidc_clients WHERE client_id = $1', [
+          client.clientId,
+        ]),
+      );
       assert.notEqual(stored.rows[0]!.secret_hash, client.clientSecret);
       assert.equal((await latestAudit()).action, 'client.created');
       const bad = await call('POST', alpha, '/clients', { body: { name: 'x', grantTypes: ['implicit'] } });

@@ -27,7 +27,9 @@ for (const driver of DRIVERS) {
     after(() => app.close());
 
     test('a user is found by email through the blind index, case-insensitively', async () => {
-      const row = await withTenant(app.db, tenantId, (tx) => app.users.findByEmail(tx, tenantId, 'GRACE.Hopper@navy.example'));
+      const row = await withTenant(app.db, tenantId, (tx) =>
+        app.users.findByEmail(tx, tenantId, 'GRACE.Hopper@navy.example'),
+      );
       assert.equal(row?.id, ids[0]);
       assert.notEqual(row?.email, EMAIL);
     });
@@ -51,14 +53,22 @@ for (const driver of DRIVERS) {
     if (driver === 'postgres') {
       test('a data-only pg_dump contains neither the email nor the name in plaintext', async () => {
         const cluster = await testCluster();
-        const dump = spawnSync(join(cluster.binDir, 'pg_dump'), ['--data-only', '--dbname', app.databaseUrl!], {
-          encoding: 'utf8',
-          maxBuffer: 64 * 1024 * 1024,
-        });
+        const dump = spawnSync(
+          join(cluster.binDir, 'pg_dump'),
+          ['--data-only', '--dbname', app.databaseUrl!],
+          {
+            encoding: 'utf8',
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
         assert.equal(dump.status, 0, dump.stderr);
         assert.match(dump.stdout, /COPY public\.users/);
         for (const needle of [EMAIL, NAME, 'grace', 'Hopper']) {
-          assert.equal(dump.stdout.toLowerCase().includes(needle.toLowerCase()), false, `${needle} found in dump`);
+          assert.equal(
+            dump.stdout.toLowerCase().includes(needle.toLowerCase()),
+            false,
+            `${needle} found in dump`,
+          );
         }
       });
     }

@@ -16,9 +16,13 @@ for (const driver of DRIVERS) {
       app = await createTestOrthId(driver);
       a = await app.tenants.create({ slug: 'alpha', actor: 'test' });
       b = await app.tenants.create({ slug: 'beta', actor: 'test' });
-      await withTenant(app.db, a.id, (tx) => app.users.create(tx, a.id, { email: 'a@alpha.test', name: 'Alice' }, 'test'));
+      await withTenant(app.db, a.id, (tx) =>
+        app.users.create(tx, a.id, { email: 'a@alpha.test', name: 'Alice' }, 'test'),
+      );
       bUserId = (
-        await withTenant(app.db, b.id, (tx) => app.users.create(tx, b.id, { email: 'b@beta.test', name: 'Bob' }, 'test'))
+        await withTenant(app.db, b.id, (tx) =>
+          app.users.create(tx, b.id, { email: 'b@beta.test', name: 'Bob' }, 'test'),
+        )
       ).id;
     });
     after(() => app.close());
@@ -27,10 +31,16 @@ for (const driver of DRIVERS) {
       await withTenant(app.db, a.id, async (tx) => {
         const all = await tx.query('SELECT id FROM users');
         assert.equal(all.rowCount, 1);
-        const named = await tx.query('SELECT id FROM users WHERE tenant_id = $1 AND id = $2', [b.id, bUserId]);
+        const named = await tx.query('SELECT id FROM users WHERE tenant_id = $1 AND id = $2', [
+          b.id,
+          bUserId,
+        ]);
         assert.equal(named.rowCount, 0);
         const events = await tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM audit_events');
-        assert.deepEqual(events.rows.map((r) => r.tenant_id), [a.id]);
+        assert.deepEqual(
+          events.rows.map((r) => r.tenant_id),
+          [a.id],
+        );
       });
     });
 
@@ -45,10 +55,12 @@ for (const driver of DRIVERS) {
       assert.equal(user.status, 'active');
     });
 
-    test("a tenant cannot insert rows into another tenant", async () => {
+    test('a tenant cannot insert rows into another tenant', async () => {
       await assert.rejects(
         withTenant(app.db, a.id, (tx) =>
-          tx.query(`INSERT INTO organisations (tenant_id, id, name) VALUES ($1, gen_random_uuid(), 'x')`, [b.id]),
+          tx.query(`INSERT INTO organisations (tenant_id, id, name) VALUES ($1, gen_random_uuid(), 'x')`, [
+            b.id,
+          ]),
         ),
         /row-level security/,
       );

@@ -36,7 +36,9 @@ for (const driver of DRIVERS) {
     test('a tampered audit log, a moved ciphertext and a missing object each fail their own check', async () => {
       await app.db.ownerTransaction(async (tx) => {
         await tx.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_immutable');
-        await tx.query(`UPDATE audit_events SET actor = 'mallory' WHERE seq = 1 AND tenant_id = (SELECT id FROM tenants WHERE slug = 'acme')`);
+        await tx.query(
+          `UPDATE audit_events SET actor = 'mallory' WHERE seq = 1 AND tenant_id = (SELECT id FROM tenants WHERE slug = 'acme')`,
+        );
         await tx.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_immutable');
         await tx.query(`UPDATE users SET name = email`);
       });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { isOrthIdError } from '../../core/errors.js';
 import { age, ageKeygen, requireAgeCli, runThrough, tempDir } from '../../../test/helpers/age-cli.js';
+import { isOrthIdError } from '../../core/errors.js';
 import { encryptStream } from './encrypt-stream.js';
 import { generateIdentity } from './identity.js';
 

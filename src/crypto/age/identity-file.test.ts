@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { isOrthIdError } from '../../core/errors.js';
 import { ageKeygen, tempDir } from '../../../test/helpers/age-cli.js';
+import { isOrthIdError } from '../../core/errors.js';
 import { generateIdentity } from './identity.js';
 import { parseIdentityFile } from './identity-file.js';
 

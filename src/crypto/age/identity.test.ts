@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
-import { isOrthIdError } from '../../core/errors.js';
 import { ageKeygen, requireAgeCli, tempDir } from '../../../test/helpers/age-cli.js';
+import { isOrthIdError } from '../../core/errors.js';
 import { encodeBech32 } from './bech32.js';
 import { generateIdentity, parseIdentity, recipientOf } from './identity.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { isOrthIdError } from '../../core/errors.js';
 import { ageKeygen, requireAgeCli, tempDir } from '../../../test/helpers/age-cli.js';
+import { isOrthIdError } from '../../core/errors.js';
 import { encodeBech32 } from './bech32.js';
 import { parseRecipient, recipientFingerprint } from './recipient.js';
 

@@ -38,6 +38,9 @@ export function registerHealthRoutes(app: FastifyInstance, orthid: OrthId): void
     const ok = Object.values(checks).every((c) => c.ok);
     if (ok) return { status: 'ready', checks };
     const problem = problemFrom(new OrthIdError('db.unavailable', 'OrthID is not ready.'), request.url);
-    return reply.status(503).type('application/problem+json').send({ ...problem, checks });
+    return reply
+      .status(503)
+      .type('application/problem+json')
+      .send({ ...problem, checks });
   });
 }

@@ -1,5 +1,7 @@
 // The hosted sign-in and consent steps of an authorization request: render the page for the
 // provider's current prompt, check the CSRF token, sign in, grant consent, finish the interaction.
+
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
@@ -7,18 +9,15 @@ import { PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
-import { timingSafeEqual } from 'node:crypto';
 
-export interface PasswordSignIn {
-  (input: {
-    tenantId: string;
-    email: string;
-    password: string;
-    ip: string;
-    userAgent?: string;
-    clientId?: string;
-  }): Promise<{ userId: string }>;
-}
+export type PasswordSignIn = (input: {
+  tenantId: string;
+  email: string;
+  password: string;
+  ip: string;
+  userAgent?: string;
+  clientId?: string;
+}) => Promise<{ userId: string }>;
 
 type Params = { tenant: string; uid: string };
 type Form = Record<string, string | undefined>;
@@ -46,7 +45,10 @@ export async function interactionRoutes(
     const tp = await opts.providers.get(request.params.tenant);
     const details = await tp.provider.interactionDetails(request.raw, reply.raw);
     if (details.uid !== request.params.uid) {
-      throw new OrthIdError('request.invalid', 'This sign-in page belongs to another request; start again from the application.');
+      throw new OrthIdError(
+        'request.invalid',
+        'This sign-in page belongs to another request; start again from the application.',
+      );
     }
     return { tp, details };
   }
@@ -77,9 +79,15 @@ export async function interactionRoutes(
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
-    const known = isOrthIdError(error) ? error.message : 'This sign-in request has expired or is invalid. Start again from the application.';
+    const known = isOrthIdError(error)
+      ? error.message
+      : 'This sign-in request has expired or is invalid. Start again from the application.';
     request.log.info({ err: error }, 'interaction failed');
-    return page(reply, errorPage(slug, 'Cannot continue', known), isOrthIdError(error) ? error.httpStatus : 400);
+    return page(
+      reply,
+      errorPage(slug, 'Cannot continue', known),
+      isOrthIdError(error) ? error.httpStatus : 400,
+    );
   });
 
   app.get<{ Params: Params }>('/t/:tenant/interaction/:uid', async (request, reply) => {
@@ -102,7 +110,10 @@ export async function interactionRoutes(
         abortAction: `${base(tp, details.uid)}/abort`,
         csrf: tp.csrfToken(details.uid),
         scopes: missing.missingOIDCScope ?? [],
-        resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
+        resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({
+          indicator,
+          scopes,
+        })),
       }),
     );
   });
@@ -133,7 +144,8 @@ export async function interactionRoutes(
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
-      if (error.details?.retryAfterSeconds) reply.header('retry-after', String(error.details.retryAfterSeconds));
+      if (error.details?.retryAfterSeconds)
+        reply.header('retry-after', String(error.details.retryAfterSeconds));
       return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
     }
   });
@@ -144,11 +156,15 @@ export async function interactionRoutes(
       throw new OrthIdError('auth.forbidden', 'The form expired. Go back and try again.');
     }
     if (details.prompt.name !== 'consent' || !details.session) {
-      throw new OrthIdError('request.invalid', 'There is nothing to consent to; start again from the application.');
+      throw new OrthIdError(
+        'request.invalid',
+        'There is nothing to consent to; start again from the application.',
+      );
     }
     const { Grant } = tp.provider;
     const grant = details.grantId
-      ? ((await Grant.find(details.grantId)) ?? new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) }))
+      ? ((await Grant.find(details.grantId)) ??
+        new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) }))
       : new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];
@@ -161,7 +177,12 @@ export async function interactionRoutes(
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
-    await tp.provider.interactionFinished(request.raw, reply.raw, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    await tp.provider.interactionFinished(
+      request.raw,
+      reply.raw,
+      { consent: { grantId } },
+      { mergeWithLastSubmission: true },
+    );
     return reply.hijack();
   });
 

@@ -16,7 +16,10 @@ export interface Database {
    */
   ownerTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** A single statement outside any transaction (e.g. CREATE DATABASE, advisory session locks). */
-  ownerQuery<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  ownerQuery<Row = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<Row>>;
   /**
    * Subscribes to a LISTEN/NOTIFY channel, so every replica hears about changes (e.g. a rotated
    * key) made by any other. Returns the unsubscribe function.
@@ -41,9 +44,10 @@ export function withTenant<T>(db: Database, tenantId: string, fn: (tx: Queryable
   }
   return db.ownerTransaction(async (tx) => {
     // set_config('role', …, true) is SET LOCAL ROLE; one round trip sets role and tenant.
-    await tx.query(`SELECT set_config('role', '${APP_ROLE}', true), set_config('orthid.tenant_id', $1, true)`, [
-      tenantId,
-    ]);
+    await tx.query(
+      `SELECT set_config('role', '${APP_ROLE}', true), set_config('orthid.tenant_id', $1, true)`,
+      [tenantId],
+    );
     return fn(tx);
   });
 }

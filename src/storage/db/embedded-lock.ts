@@ -28,11 +28,9 @@ export async function acquireEmbeddedLock(path: string): Promise<EmbeddedLock> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new OrthIdError(
-          'db.locked',
-          `The embedded database is in use by OrthID process ${pid}.`,
-          { details: { pid } },
-        );
+        throw new OrthIdError('db.locked', `The embedded database is in use by OrthID process ${pid}.`, {
+          details: { pid },
+        });
       }
       await rm(path, { force: true });
     }

@@ -6,7 +6,7 @@ import { OrthIdError } from '../../core/errors.js';
 import type { Database, Queryable } from './database.js';
 
 /** Advisory lock key shared by every OrthID process migrating a database ("orthid:m"). */
-const MIGRATION_LOCK = 0x6f7274686964_6d;
+const MIGRATION_LOCK = 0x6f7274686964_6dn.toString();
 
 export interface Migration {
   version: number;

@@ -30,7 +30,10 @@ export interface PgliteDriver extends Database {
 }
 
 /** Opens (creating when absent) the embedded database at `dir`, or in memory for `memory://`. */
-export async function openPglite(dir: string | 'memory://', options: { loadDataDir?: Blob } = {}): Promise<PgliteDriver> {
+export async function openPglite(
+  dir: string | 'memory://',
+  options: { loadDataDir?: Blob } = {},
+): Promise<PgliteDriver> {
   if (dir !== 'memory://') await mkdir(dir, { recursive: true });
   let pglite: PGlite;
   try {

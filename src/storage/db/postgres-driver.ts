@@ -15,7 +15,8 @@ export function describeDatabaseUrl(url: string): string {
 }
 
 function connectionError(url: string, cause: unknown): OrthIdError {
-  const reason = cause instanceof Error ? cause.message.replace(/password=\S+/g, 'password=***') : String(cause);
+  const reason =
+    cause instanceof Error ? cause.message.replace(/password=\S+/g, 'password=***') : String(cause);
   return new OrthIdError(
     'db.unavailable',
     `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} (${reason}). Check ORTHID_DATABASE_URL and that the server is running.`,

@@ -24,7 +24,10 @@ function withDatabase(url: string, database: string): string {
 export function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(name)) {
-    throw new OrthIdError('backup.target_invalid', `"${name}" is not a database name OrthID restores into; use letters, digits and underscores.`);
+    throw new OrthIdError(
+      'backup.target_invalid',
+      `"${name}" is not a database name OrthID restores into; use letters, digits and underscores.`,
+    );
   }
   return name;
 }
@@ -34,7 +37,9 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   try {
     await client.connect();
   } catch (cause) {
-    throw new OrthIdError('db.unavailable', `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)}.`, { cause });
+    throw new OrthIdError('db.unavailable', `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)}.`, {
+      cause,
+    });
   }
   try {
     return await fn(client);
@@ -68,7 +73,9 @@ export async function inspectTarget(targetUrl: string): Promise<TargetState> {
     );
     return Number(rows[0]!.n);
   });
-  const restoredFrom = state.comment?.startsWith(RESTORED_FROM) ? state.comment.slice(RESTORED_FROM.length) : undefined;
+  const restoredFrom = state.comment?.startsWith(RESTORED_FROM)
+    ? state.comment.slice(RESTORED_FROM.length)
+    : undefined;
   return { exists: true, tables, ...(restoredFrom ? { restoredFrom } : {}) };
 }
 
@@ -93,7 +100,13 @@ function run(command: string, args: string[], input: Readable, what: string): Pr
       if (stderr.length < 8192) stderr += d.toString();
     });
     child.on('error', (cause) =>
-      reject(new OrthIdError('backup.tool_missing', `Cannot run ${command}: install the PostgreSQL client tools.`, { cause })),
+      reject(
+        new OrthIdError(
+          'backup.tool_missing',
+          `Cannot run ${command}: install the PostgreSQL client tools.`,
+          { cause },
+        ),
+      ),
     );
     input.on('error', (error) => {
       child.kill('SIGTERM');
@@ -102,7 +115,13 @@ function run(command: string, args: string[], input: Readable, what: string): Pr
     child.stdin.on('error', () => {}); // EPIPE when the tool exits early; its exit code tells why
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new OrthIdError('backup.restore_failed', `${what} failed (exit ${code}): ${stderr.trim().slice(0, 2000)}`));
+      else
+        reject(
+          new OrthIdError(
+            'backup.restore_failed',
+            `${what} failed (exit ${code}): ${stderr.trim().slice(0, 2000)}`,
+          ),
+        );
     });
     input.pipe(child.stdin);
   });
@@ -117,7 +136,10 @@ export interface ScratchRestore {
   discard(): Promise<void>;
 }
 
-export async function startScratchRestore(targetUrl: string, options: { pgRestore?: string; psql?: string } = {}): Promise<ScratchRestore> {
+export async function startScratchRestore(
+  targetUrl: string,
+  options: { pgRestore?: string; psql?: string } = {},
+): Promise<ScratchRestore> {
   const target = databaseName(targetUrl);
   const scratch = `${target.slice(0, 40)}_restore_${randomBytes(4).toString('hex')}`;
   const admin = withDatabase(targetUrl, 'postgres');
@@ -139,14 +161,23 @@ export async function startScratchRestore(targetUrl: string, options: { pgRestor
           'pg_restore',
         );
       } else {
-        await run(options.psql ?? 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', scratchUrl, '-f', '-'], dump, 'psql');
+        await run(
+          options.psql ?? 'psql',
+          ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', scratchUrl, '-f', '-'],
+          dump,
+          'psql',
+        );
       }
     },
     async promote(setId) {
       await withClient(admin, async (client) => {
         await dropDatabase(client, target);
-        await client.query(`ALTER DATABASE ${pg.escapeIdentifier(scratch)} RENAME TO ${pg.escapeIdentifier(target)}`);
-        await client.query(`COMMENT ON DATABASE ${pg.escapeIdentifier(target)} IS ${pg.escapeLiteral(RESTORED_FROM + setId)}`);
+        await client.query(
+          `ALTER DATABASE ${pg.escapeIdentifier(scratch)} RENAME TO ${pg.escapeIdentifier(target)}`,
+        );
+        await client.query(
+          `COMMENT ON DATABASE ${pg.escapeIdentifier(target)} IS ${pg.escapeLiteral(RESTORED_FROM + setId)}`,
+        );
       });
       promoted = true;
     },
@@ -159,7 +190,9 @@ export async function startScratchRestore(targetUrl: string, options: { pgRestor
 
 /** Creates an empty database (drills provision throwaway targets with it). */
 export async function createDatabase(serverUrl: string, name: string): Promise<string> {
-  await withClient(withDatabase(serverUrl, 'postgres'), (client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`));
+  await withClient(withDatabase(serverUrl, 'postgres'), (client) =>
+    client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`),
+  );
   return withDatabase(serverUrl, name);
 }
 

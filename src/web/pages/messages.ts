@@ -16,7 +16,11 @@ ${new SafeHtml(providerForm)}
 }
 
 export function signedOutPage(tenantName: string): string {
-  return layout('Signed out', tenantName, html`<h1>You are signed out</h1><p class="sub">You can close this page.</p>`);
+  return layout(
+    'Signed out',
+    tenantName,
+    html`<h1>You are signed out</h1><p class="sub">You can close this page.</p>`,
+  );
 }
 
 export function errorPage(tenantName: string, title: string, detail: string): string {

@@ -32,7 +32,10 @@ const CreatedClient = Type.Intersect([
 const ClientInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    grantTypes: Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), { minItems: 1, uniqueItems: true }),
+    grantTypes: Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), {
+      minItems: 1,
+      uniqueItems: true,
+    }),
     redirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     postLogoutRedirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     scope: Type.Optional(Type.String({ maxLength: 1000 })),
