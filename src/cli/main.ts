@@ -2,6 +2,7 @@
 // The `orthid` command: one file per command group; exit codes are documented in the README.
 import { Command, CommanderError } from 'commander';
 import { exitCodes } from '../core/errors.js';
+import { VERSION } from '../version.js';
 import { registerAuditCommands } from './audit.js';
 import { registerBackupCommands } from './backup.js';
 import { registerRestoreCommands } from './backup-restore.js';
@@ -13,7 +14,6 @@ import { registerStartCommand } from './start.js';
 import { registerTenantCommands } from './tenant.js';
 import { registerUpgradeCommand } from './upgrade.js';
 import { registerUserCommands } from './user.js';
-import { VERSION } from '../version.js';
 
 const program = new Command('orthid')
   .description('OrthID: a self-hosted OpenID Connect identity provider')

@@ -4,17 +4,17 @@ import { appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js'
 import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
+import { OrthIdError } from '../core/errors.js';
 import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import type { OrthId } from '../main.js';
 import type { GrantType } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
-import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
-import { runVerificationChecks } from './verification-checks.js';
-import { OrthIdError } from '../core/errors.js';
-import type { OrthId } from '../main.js';
 import { withTenant } from '../storage/db/database.js';
+import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { runVerificationChecks } from './verification-checks.js';
 
 type Args = Record<string, unknown>;
 
@@ -109,9 +109,20 @@ export const operations = {
     const kid = await withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
       const now = app.clock.now();
-      const newKid = await rotateSigningKey(tx, keyring, alg as SigningAlg, now, maxTokenSeconds(DEFAULT_LIFETIMES));
+      const newKid = await rotateSigningKey(
+        tx,
+        keyring,
+        alg as SigningAlg,
+        now,
+        maxTokenSeconds(DEFAULT_LIFETIMES),
+      );
       await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
-      await appendAudit(tx, keyring, { actor: 'cli', action: 'signing_key.rotated', target: `key:${newKid}`, outcome: 'success' }, app.clock);
+      await appendAudit(
+        tx,
+        keyring,
+        { actor: 'cli', action: 'signing_key.rotated', target: `key:${newKid}`, outcome: 'success' },
+        app.clock,
+      );
       await announceTenantChange(tx, tenant.id);
       return newKid;
     });
@@ -120,7 +131,12 @@ export const operations = {
 
   /** Records a drill's outcome in the live deployment's audit log (system tenant). */
   async 'backup.recordDrill'(app: OrthId, args: Args) {
-    const report = args.report as { ok: boolean; set: string; restore_seconds: number; checks: { name: string; ok: boolean }[] };
+    const report = args.report as {
+      ok: boolean;
+      set: string;
+      restore_seconds: number;
+      checks: { name: string; ok: boolean }[];
+    };
     const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
     await withTenant(app.db, tenant.id, async (tx) =>
       appendAudit(
