@@ -10,7 +10,6 @@
 // embedded dump is held in memory once; embedded databases are small by design, and production
 // (real PostgreSQL) streams end to end.
 import { spawn, spawnSync } from 'node:child_process';
-import { open, readFile, rm } from 'node:fs/promises';
 import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { PGlite } from '@electric-sql/pglite';
 import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
@@ -18,6 +17,7 @@ import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import { APP_ROLE, type Database, type Engine } from './database.js';
 import type { PgliteDriver } from './pglite-driver.js';
+import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 
 /** Advisory lock key shared by every OrthID process dumping a deployment ("orthid:b"). */
@@ -308,44 +308,25 @@ function pgliteOf(db: Database): PGlite {
   return pglite;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * A lock file holding the dumping process's pid. Unlike the database lock it is not re-entrant:
  * two dumps forwarded to the same server run in one process and must still exclude each other.
  */
-export async function acquireDumpLockFile(path: string): Promise<DumpLock> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return { release: () => rm(path, { force: true }) };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (pid > 0 && alive(pid)) {
-        throw new OrthIdError(
-          'backup.locked',
-          `Another backup dump of this deployment is running (process ${pid} holds ${path}); wait for it to finish.`,
-          { details: { pid } },
-        );
-      }
-      // Left by a dump that was killed: take it over.
-      await rm(path, { force: true });
-    }
-  }
-  throw new OrthIdError(
-    'backup.locked',
-    `Could not take the backup lock ${path}; remove it if no dump is running.`,
-  );
+export function acquireDumpLockFile(path: string): Promise<DumpLock> {
+  return acquirePidLock(path, {
+    reentrant: false,
+    locked: (pid) =>
+      pid > 0
+        ? new OrthIdError(
+            'backup.locked',
+            `Another backup dump of this deployment is running (process ${pid} holds ${path}); wait for it to finish.`,
+            { details: { pid } },
+          )
+        : new OrthIdError(
+            'backup.locked',
+            `Could not take the backup lock ${path}; remove it if no dump is running.`,
+          ),
+  });
 }
 
 /** Drops settings PostgreSQL 15 does not know and stays line-oriented, so memory is one line at a time. */
