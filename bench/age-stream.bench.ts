@@ -1,7 +1,7 @@
 // Benchmarks OrthID's streaming age encryption and decryption against the stock `age` CLI in
 // the same run, and prints each ratio against the target: median(ours) ≥ 0.9 × median(CLI).
 //
-// Run: npx tsx bench/age-stream.bench.ts [MiB=256] [runs=3]   (needs `age`: apt-get install -y age)
+// Run: npm run bench -- age-stream [MiB=256] [runs=3]   (needs `age`: apt-get install -y age)
 //
 // Input: a 1 MiB block of ChaCha20 keystream under a fixed key, repeated. Repetition flatters no
 // one: ChaCha20-Poly1305 costs the same for every byte and nothing on either side compresses.
@@ -13,11 +13,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptStream, encryptStream, parseIdentityFile } from '../src/crypto/age/index.js';
+import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 
 const MIB = 1024 * 1024;
 const sizeMiB = Number(process.argv[2] ?? 256);
@@ -108,28 +109,30 @@ interface Row {
   oursFromFile: number[];
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mibPerSecond = (ms: number) => sizeMiB / (ms / 1000);
 
 function report(rows: Row[]): void {
-  const cell = (times: number[]) => {
-    const speeds = times.map(mibPerSecond).sort((a, b) => a - b);
-    return [speeds[0]!, median(speeds), speeds.at(-1)!].map((s) => s.toFixed(0).padStart(5)).join(' ');
-  };
-  const ratio = (ours: number[], cli: number[]) => mibPerSecond(median(ours)) / mibPerSecond(median(cli));
-  console.log(`\nage v1, X25519, ${sizeMiB} MiB, ${RUNS} runs each; MiB/s as min / median / max\n`);
-  console.log('operation  stock age CLI (baseline)  OrthID stream (memory)  ratio  target  result');
-  for (const row of rows) {
-    const r = ratio(row.ours, row.cli);
-    console.log(
-      `${row.operation.padEnd(9)}  ${cell(row.cli).padEnd(24)}  ${cell(row.ours).padEnd(22)}  ${r.toFixed(2).padStart(5)}  ≥ ${TARGET}   ${r >= TARGET ? 'PASS' : 'FAIL'}`,
-    );
-  }
+  printHeader(
+    `Encryption stream: age v1, X25519, ${sizeMiB} MiB; stock age CLI (baseline) vs OrthID stream from memory`,
+    RUNS,
+  );
+  const verdicts = rows.map((row) =>
+    printRow({
+      name: `age ${row.operation}`,
+      baseline: row.cli.map(mibPerSecond),
+      orthid: row.ours.map(mibPerSecond),
+      unit: 'MiB/s',
+      target: { kind: 'ratio-at-least', value: TARGET },
+    }),
+  );
   console.log('\ninformational: OrthID fed by fs.createReadStream (1 MiB reads) from the same file');
   for (const row of rows) {
-    const r = ratio(row.oursFromFile, row.cli);
-    console.log(`${row.operation.padEnd(9)}  ${cell(row.oursFromFile).padEnd(24)}  ratio ${r.toFixed(2)}`);
+    const r = median(row.oursFromFile.map(mibPerSecond)) / median(row.cli.map(mibPerSecond));
+    console.log(
+      `  ${row.operation.padEnd(9)} ${formatSpread(row.oursFromFile.map(mibPerSecond), 'MiB/s')}  ratio ${r.toFixed(2)}`,
+    );
   }
+  exitOnVerdicts(verdicts);
 }
 
 async function main(): Promise<void> {
@@ -174,11 +177,6 @@ async function main(): Promise<void> {
         oursFromFile: () => timeOurs(fromFile(encryptedFile), () => decryptStream(identities), size),
       },
     ];
-    console.log(
-      `load average before: ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
     const rows: Row[] = [];
     for (const c of cases) {
       // One untimed round of each warms the page cache and the JIT.
@@ -194,11 +192,6 @@ async function main(): Promise<void> {
       rows.push(row);
     }
     report(rows);
-    console.log(
-      `\nload average after: ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')} (on ${availableParallelism()} CPUs; a busy machine widens min/max)`,
-    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 // Benchmarks `orthid backup dump` against the page's manual procedure in the same run, and
 // measures pg_dump's compression levels on OrthID's data to pick the one the dump uses.
 //
-// Run: npx tsx bench/backup-dump.bench.ts [users=300000] [runs=3]
+// Run: npm run build && npm run bench -- backup-dump [users=300000] [runs=3]
 //      (needs PostgreSQL server binaries, pg_dump and age: apt-get install -y postgresql age)
 //
 // Data: a throwaway cluster with one tenant whose users carry sealed (AES-256-GCM) fields, as
@@ -30,6 +30,7 @@ import { openPostgres } from '../src/storage/db/postgres-driver.js';
 import { openObjectStore } from '../src/storage/objects/open-object-store.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { startCluster } from '../test/helpers/postgres.js';
+import { exitOnVerdicts, median, printHeader, printRow } from './lib/report.js';
 
 const USERS = Number(process.argv[2] ?? 300_000);
 const RUNS = Number(process.argv[3] ?? 3);
@@ -70,7 +71,6 @@ for (const binary of ['pg_dump', 'age', 'age-keygen']) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 function shell(command: string): Promise<void> {
@@ -203,6 +203,22 @@ try {
   console.log(
     `\nPeak RSS of \`orthid backup dump --encrypt\` (exit ${dump.code}): ${mib(dump.peak)} (target < 200 MiB); \`orthid --help\`: ${mib(idle.peak)}`,
   );
+  printHeader(
+    `Backup dump, ${USERS} users; pg_dump -Fc | age -r (baseline) vs orthid backup dump --encrypt`,
+    RUNS,
+  );
+  exitOnVerdicts([
+    printRow({
+      name: 'backup dump',
+      baseline: times.get(levels[0]!.name)!,
+      orthid: times.get(oursName)!,
+      unit: 's',
+      digits: 2,
+      target: { kind: 'ratio-at-most', value: 1.1 },
+      extraPass: dump.code === 0 && dump.peak <= 200 * 1024 * 1024,
+      notes: `and peak RSS of the CLI ≤ 200 MiB: ${mib(dump.peak)}`,
+    }),
+  ]);
   await app.close();
 } finally {
   cluster.stop();

@@ -1,0 +1,281 @@
+// Row 1, token issuance: client-credentials grants per second through a real `orthid start`
+// process on a throwaway PostgreSQL, against a bare `oidc-provider` (in-memory adapter) with the
+// same signing algorithm (EdDSA) and the same token shape (JWT access token for one API
+// resource, one permission in `scope`). Target: ratio ≥ 0.6, and OrthID ≥ 600 grants/s with
+// p99 < 50 ms.
+//
+// Run: npm run build && npm run bench -- issuance [seconds-per-run=5] [runs=3] [connections=10]
+//      (needs PostgreSQL server binaries: apt-get install -y postgresql)
+//
+// Data: a fresh cluster (test/helpers/postgres.ts startCluster: fsync off), migrated in-process;
+// through OrthID's domain services one tenant `bench`, an API resource, a permission
+// `orders:read`, a role holding it, and a client-credentials client granted that role. Then the
+// built CLI (dist/cli/main.js start) serves it. The bare provider runs in its own process too.
+// Load comes from a third process (bench/lib/load.ts): `connections` keep-alive loops, each
+// POSTing grant_type=client_credentials with HTTP Basic client authentication, for a fixed time;
+// only 2xx answers count. Runs alternate bare / OrthID, after one untimed warm-up run of each.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../src/config/config.js';
+import { systemClock } from '../src/core/clock.js';
+import { createLogger } from '../src/core/logger.js';
+import { ManagedKeystore } from '../src/crypto/managed-keystore.js';
+import { composeOrthId } from '../src/main.js';
+import { withTenant } from '../src/storage/db/database.js';
+import { migrate } from '../src/storage/db/migrate.js';
+import { openPostgres } from '../src/storage/db/postgres-driver.js';
+import { openObjectStore } from '../src/storage/objects/open-object-store.js';
+import { cliEnv } from '../test/helpers/cli.js';
+import { freePort, startCluster } from '../test/helpers/postgres.js';
+import type { LoadResult, LoadSpec } from './lib/load.js';
+import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
+
+const SECONDS = Number(process.argv[2] ?? 5);
+const RUNS = Number(process.argv[3] ?? 3);
+const CONNECTIONS = Math.min(20, Number(process.argv[4] ?? 10));
+const MASTER = 'bench-master-secret-0123456789-abcdefghijklmnop';
+const RESOURCE = 'https://api.bench.example';
+const SCOPE = 'orders:read';
+const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const LOAD = fileURLToPath(new URL('./lib/load.ts', import.meta.url));
+const BARE = fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url));
+
+if (!existsSync(BUILT_CLI)) {
+  console.error('Build first (npm run build): this row measures the built CLI, as deployed.');
+  process.exit(2);
+}
+
+function collect(child: ChildProcess): () => string {
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  return () => output;
+}
+
+async function waitFor(
+  url: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output()}`);
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(killer);
+}
+
+function load(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
+    });
+  });
+}
+
+function grantSpec(url: string, clientId: string, secret: string): LoadSpec {
+  return {
+    url,
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      resource: RESOURCE,
+      scope: SCOPE,
+    }).toString(),
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+  };
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'orthid-bench-issuance-'));
+const cluster = await startCluster();
+const children: ChildProcess[] = [];
+try {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench');
+  await admin.end();
+  const dbUrl = new URL(cluster.url);
+  dbUrl.pathname = '/bench';
+
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ORTHID_DATA_DIR: join(scratch, 'data'),
+    ORTHID_DATABASE_URL: dbUrl.toString(),
+    ORTHID_MASTER_KEY: MASTER,
+    ORTHID_PUBLIC_URL: publicUrl,
+    ORTHID_PORT: String(port),
+    ORTHID_LOG_LEVEL: 'warn',
+  };
+
+  // Seed through the domain services, as `orthid tenant/client create` would.
+  const config = loadConfig(env);
+  const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER);
+  const db = await openPostgres(dbUrl.toString());
+  await migrate(db);
+  const objects = await openObjectStore(config.objectStore);
+  const app = composeOrthId({
+    config,
+    clock: systemClock,
+    log: createLogger('silent'),
+    db,
+    keystore,
+    objects,
+  });
+  const tenant = await app.tenants.create({ slug: 'bench', actor: 'bench' });
+  const client = await withTenant(db, tenant.id, async (tx) => {
+    const api = await app.rbac.resources.create(
+      tx,
+      tenant.id,
+      { indicator: RESOURCE, name: 'Bench API' },
+      'bench',
+    );
+    const permission = await app.rbac.permissions.create(tx, tenant.id, api.id, { name: SCOPE }, 'bench');
+    const role = await app.rbac.roles.create(tx, tenant.id, { name: 'reader' }, 'bench');
+    await app.rbac.roles.addPermission(tx, tenant.id, role.id, permission.id, 'bench');
+    const created = await app.clients.create(
+      tx,
+      tenant.id,
+      { name: 'Bench machine', grantTypes: ['client_credentials'], resources: [RESOURCE] },
+      'bench',
+    );
+    await app.rbac.clientRoles.grant(tx, tenant.id, created.clientId, role.id, 'bench');
+    return { id: created.clientId, secret: created.clientSecret! };
+  });
+  await app.close();
+
+  const orthid = spawn(process.execPath, [BUILT_CLI, 'start'], {
+    env: cliEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(orthid);
+  const orthidOutput = collect(orthid);
+  await waitFor(`${publicUrl}/readyz`, orthid, orthidOutput);
+
+  const barePort = await freePort();
+  const bareSecret = randomBytes(24).toString('base64url');
+  const bare = spawn(
+    process.execPath,
+    ['--import', 'tsx', BARE, String(barePort), 'bench-client', bareSecret, RESOURCE, SCOPE],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.push(bare);
+  const bareOutput = collect(bare);
+  await waitFor(`http://127.0.0.1:${barePort}/.well-known/openid-configuration`, bare, bareOutput);
+
+  const oursSpec = grantSpec(`${publicUrl}/t/bench/token`, client.id, client.secret);
+  const bareSpec = grantSpec(`http://127.0.0.1:${barePort}/token`, 'bench-client', bareSecret);
+
+  // Check both answer a grant with a JWT access token before measuring anything.
+  for (const spec of [oursSpec, bareSpec]) {
+    const response = await fetch(spec.url, { method: 'POST', headers: spec.headers, body: spec.body! });
+    const body = (await response.json()) as { access_token?: string; error?: string };
+    if (response.status !== 200 || body.access_token?.split('.').length !== 3) {
+      throw new Error(
+        `${spec.url} did not issue a JWT access token: ${response.status} ${JSON.stringify(body)}`,
+      );
+    }
+    const header = JSON.parse(Buffer.from(body.access_token.split('.')[0]!, 'base64url').toString()) as {
+      alg: string;
+    };
+    if (header.alg !== 'EdDSA') throw new Error(`${spec.url} signed with ${header.alg}, not EdDSA`);
+  }
+
+  // Warm-up (JIT, connection pool, provider cache), shorter than a run.
+  await load({ ...bareSpec, seconds: Math.min(2, SECONDS) });
+  await load({ ...oursSpec, seconds: Math.min(2, SECONDS) });
+  const bareRuns: LoadResult[] = [];
+  const ourRuns: LoadResult[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    bareRuns.push(await load(bareSpec));
+    ourRuns.push(await load(oursSpec));
+  }
+  for (const [name, runs] of [
+    ['bare', bareRuns],
+    ['orthid', ourRuns],
+  ] as const) {
+    const errors = runs.reduce((n, r) => n + r.errors, 0);
+    if (errors > 0)
+      console.log(`${name}: ${errors} failed requests, first: ${runs.find((r) => r.firstError)!.firstError}`);
+  }
+
+  printHeader(
+    `Token issuance, client credentials, EdDSA JWT, ${CONNECTIONS} connections × ${SECONDS} s`,
+    RUNS,
+  );
+  const oursMedian = median(ourRuns.map((r) => r.rps));
+  const p99 = median(ourRuns.map((r) => r.p99));
+  const absoluteOk = oursMedian >= 600 && p99 < 50;
+  const verdict = printRow({
+    name: 'client-credentials grants',
+    baseline: bareRuns.map((r) => r.rps),
+    orthid: ourRuns.map((r) => r.rps),
+    unit: 'grants/s',
+    target: { kind: 'ratio-at-least', value: 0.6 },
+    extraPass: absoluteOk,
+    notes: `and ≥ 600/s, p99 < 50 ms: ${absoluteOk ? 'met' : 'missed'}`,
+  });
+  console.log(
+    `  p99 latency: bare ${formatSpread(
+      bareRuns.map((r) => r.p99),
+      'ms',
+      1,
+    )}; OrthID ${formatSpread(
+      ourRuns.map((r) => r.p99),
+      'ms',
+      1,
+    )}`,
+  );
+  console.log(
+    `  p50 latency: bare ${formatSpread(
+      bareRuns.map((r) => r.p50),
+      'ms',
+      1,
+    )}; OrthID ${formatSpread(
+      ourRuns.map((r) => r.p50),
+      'ms',
+      1,
+    )}`,
+  );
+  exitOnVerdicts([verdict]);
+} finally {
+  for (const child of children) await stop(child);
+  cluster.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}

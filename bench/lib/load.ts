@@ -1,0 +1,84 @@
+// HTTP load from its own process: `node --import tsx bench/lib/load.ts SPEC_JSON` runs
+// `connections` keep-alive request loops against one URL for `seconds` and prints one JSON line
+// {requests, errors, seconds, rps, p50, p99, firstError}. Latencies in milliseconds; a non-2xx
+// answer counts as an error, not as a request served. Loopback only.
+import { Agent, request } from 'node:http';
+
+export interface LoadSpec {
+  url: string;
+  method: 'POST' | 'GET';
+  headers: Record<string, string>;
+  body?: string;
+  connections: number;
+  seconds: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  firstError?: string;
+}
+
+async function run(spec: LoadSpec): Promise<LoadResult> {
+  const url = new URL(spec.url);
+  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('loopback only');
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
+  const headers = { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const start = performance.now();
+      const req = request(url, { method: spec.method, headers, agent }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          if (res.statusCode! >= 200 && res.statusCode! < 300) latencies.push(performance.now() - start);
+          else {
+            errors++;
+            firstError ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+          }
+          resolve();
+        });
+      });
+      req.on('error', (error) => {
+        errors++;
+        firstError ??= String(error);
+        resolve();
+      });
+      req.end(body);
+    });
+  const started = performance.now();
+  const deadline = started + spec.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: spec.connections }, async () => {
+      while (performance.now() < deadline) await once();
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const spec = JSON.parse(process.argv[2]!) as LoadSpec;
+  console.log(JSON.stringify(await run(spec)));
+}
