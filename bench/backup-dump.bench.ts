@@ -22,12 +22,8 @@ import { runBackupDump } from '../src/backup/run-dump.js';
 import { loadConfig } from '../src/config/config.js';
 import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
-import { ManagedKeystore } from '../src/crypto/managed-keystore.js';
-import { composeOrthId } from '../src/main.js';
+import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
-import { migrate } from '../src/storage/db/migrate.js';
-import { openPostgres } from '../src/storage/db/postgres-driver.js';
-import { openObjectStore } from '../src/storage/objects/open-object-store.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { startCluster } from '../test/helpers/postgres.js';
 import { exitOnVerdicts, median, printHeader, printRow } from './lib/report.js';
@@ -109,18 +105,8 @@ try {
     ORTHID_LOG_LEVEL: 'silent',
   };
   const config = loadConfig(env);
-  const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER);
-  const db = await openPostgres(url.toString());
-  await migrate(db);
-  const objects = await openObjectStore(config.objectStore);
-  const app = composeOrthId({
-    config,
-    clock: systemClock,
-    log: createLogger('silent'),
-    db,
-    keystore,
-    objects,
-  });
+  const app = await openOrthId(config, { initKeystore: true, migrate: true, log: createLogger('silent') });
+  const { db, keystore, objects } = app;
 
   console.log(`Seeding ${USERS} users with sealed fields…`);
   const tenant = await app.tenants.create({ slug: 'bench', actor: 'bench' });

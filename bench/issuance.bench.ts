@@ -22,14 +22,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
-import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
-import { ManagedKeystore } from '../src/crypto/managed-keystore.js';
-import { composeOrthId } from '../src/main.js';
+import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
-import { migrate } from '../src/storage/db/migrate.js';
-import { openPostgres } from '../src/storage/db/postgres-driver.js';
-import { openObjectStore } from '../src/storage/objects/open-object-store.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { freePort, startCluster } from '../test/helpers/postgres.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
@@ -144,18 +139,8 @@ try {
 
   // Seed through the domain services, as `orthid tenant/client create` would.
   const config = loadConfig(env);
-  const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER);
-  const db = await openPostgres(dbUrl.toString());
-  await migrate(db);
-  const objects = await openObjectStore(config.objectStore);
-  const app = composeOrthId({
-    config,
-    clock: systemClock,
-    log: createLogger('silent'),
-    db,
-    keystore,
-    objects,
-  });
+  const app = await openOrthId(config, { initKeystore: true, migrate: true, log: createLogger('silent') });
+  const { db } = app;
   const tenant = await app.tenants.create({ slug: 'bench', actor: 'bench' });
   const client = await withTenant(db, tenant.id, async (tx) => {
     const api = await app.rbac.resources.create(

@@ -8,15 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
-import { systemClock } from '../../src/core/clock.js';
 import { exitCodes } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
-import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
-import { composeOrthId } from '../../src/main.js';
+import { openOrthId } from '../../src/main.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { BACKUP_LOCK } from '../../src/storage/db/dump.js';
-import { migrate } from '../../src/storage/db/migrate.js';
-import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { cliArgs, cliEnv, runCli } from '../helpers/cli.js';
@@ -90,19 +86,12 @@ describe('orthid backup on real PostgreSQL, run as the CronJob runs it', () => {
     };
     localEnv = { ...env, ORTHID_BACKUP_DEST: local, ORTHID_BACKUP_KEYSTORE_DEST: join(dir, 'local-keys') };
     // A deployment with data, set up in-process (faster than three CLI start-ups).
-    const config = loadConfig(env);
-    const db = await openPostgres(url);
-    await migrate(db);
-    const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER);
-    const objects = await openObjectStore(config.objectStore);
-    const app = composeOrthId({
-      config,
-      clock: systemClock,
+    const app = await openOrthId(loadConfig(env), {
+      initKeystore: true,
+      migrate: true,
       log: createLogger('silent'),
-      db,
-      keystore,
-      objects,
     });
+    const { db, objects } = app;
     for (const slug of ['acme', 'globex']) {
       const tenant = await app.tenants.create({ slug, actor: 'test' });
       await withTenant(db, tenant.id, (tx) =>
