@@ -70,6 +70,21 @@ function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
 
 export function tenantProviderConfiguration(input: TenantProviderInput): Configuration {
   const { lifetimes, alg, pages } = input;
+  // The token endpoint asks for a subject's grants twice (resource server info, then token
+  // claims); one request resolves them once.
+  const resolved = new WeakMap<object, Map<string, Promise<ResourceGrant>>>();
+  const grantsFor = (ctx: KoaContextWithOIDC, indicator: string): Promise<ResourceGrant> => {
+    const perRequest = resolved.get(ctx) ?? new Map<string, Promise<ResourceGrant>>();
+    resolved.set(ctx, perRequest);
+    const subject = subjectOf(ctx);
+    const key = `${subject.kind}:${subject.kind === 'user' ? subject.userId : subject.clientId}|${indicator}`;
+    let grant = perRequest.get(key);
+    if (!grant) {
+      grant = input.grantsFor(subject, indicator);
+      perRequest.set(key, grant);
+    }
+    return grant;
+  };
   const sendPage = (ctx: KoaContextWithOIDC, body: string) => {
     ctx.set(pages.headers);
     ctx.body = body;
@@ -163,7 +178,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
           ) {
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
-          const grant = await input.grantsFor(subjectOf(ctx), indicator);
+          const grant = await grantsFor(ctx, indicator);
           return {
             audience: indicator,
             scope: grant.permissions.join(' '),
@@ -178,7 +193,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer
         ?.audience;
       if (!audience) return undefined;
-      const grant = await input.grantsFor(subjectOf(ctx), audience);
+      const grant = await grantsFor(ctx, audience);
       return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {
