@@ -3,8 +3,29 @@
 // keeps backups in the deployment's region.
 import { OrthIdError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
+import { openObjectStore } from '../storage/objects/open-object-store.js';
 
 export type OpenStore = (url: string) => Promise<ObjectStore>;
+
+export interface BackupStores {
+  /** Where the sets are. */
+  dest: ObjectStore;
+  /** Where the keystore exports are: the same store unless configured apart. */
+  keystoreDest: ObjectStore;
+}
+
+/** Opens the sets' store and the keystore exports' store (once, when they are the same). */
+export async function openBackupStores(
+  dest: string,
+  keystoreDest: string | undefined,
+): Promise<BackupStores> {
+  const sets = await openObjectStore(dest);
+  return {
+    dest: sets,
+    keystoreDest:
+      keystoreDest === undefined || keystoreDest === dest ? sets : await openObjectStore(keystoreDest),
+  };
+}
 
 export interface ServerSideEncryptionOption {
   type: string;

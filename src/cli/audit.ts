@@ -16,7 +16,9 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { tenant: string; json?: boolean }) => {
-        const report = (await operation('audit.verify', { tenant: opts.tenant })) as ChainReport & { tenant: string };
+        const report = (await operation('audit.verify', { tenant: opts.tenant })) as ChainReport & {
+          tenant: string;
+        };
         print(report, Boolean(opts.json), (r: typeof report) =>
           r.ok
             ? `Audit chain of ${r.tenant} is intact: ${r.events} events, head ${r.headHash}`
@@ -34,7 +36,10 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { tenant: string; limit: string; json?: boolean }) => {
-        const events = (await operation('audit.tail', { tenant: opts.tenant, limit: Number(opts.limit) })) as AuditEvent[];
+        const events = (await operation('audit.tail', {
+          tenant: opts.tenant,
+          limit: Number(opts.limit),
+        })) as AuditEvent[];
         print(events, Boolean(opts.json), (list: AuditEvent[]) =>
           list
             .map(

@@ -2,7 +2,7 @@
 // CronJob runs), list sets, verify one, prune by the retention policy. Restore and drill build on these.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { describeDestination } from '../backup/destination.js';
+import { describeDestination, openBackupStores } from '../backup/destination.js';
 import type { DumpEvent, DumpOptions } from '../backup/dump.js';
 import { planDump } from '../backup/dump.js';
 import type { Manifest } from '../backup/manifest.js';
@@ -75,12 +75,8 @@ async function openStores(
   flags: WhereFlags,
 ): Promise<{ dest: ObjectStore; keystoreStore: ObjectStore }> {
   const where = destinations(config, flags);
-  const dest = await openObjectStore(where.dest);
-  const keystoreStore =
-    where.keystoreDest === undefined || where.keystoreDest === where.dest
-      ? dest
-      : await openObjectStore(where.keystoreDest);
-  return { dest, keystoreStore };
+  const stores = await openBackupStores(where.dest, where.keystoreDest);
+  return { dest: stores.dest, keystoreStore: stores.keystoreDest };
 }
 
 /** Recipients from `-r`/`-R` (age's own flags), else ORTHID_BACKUP_AGE_RECIPIENTS. */

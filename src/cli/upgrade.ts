@@ -1,19 +1,18 @@
 // `orthid upgrade`: take a backup before every upgrade, as the page says, then migrate. A complete
 // set newer than --max-backup-age counts as that backup; otherwise one is taken now, encrypted.
 import type { Command } from 'commander';
+import { openBackupStores } from '../backup/destination.js';
 import { listBackupSets } from '../backup/sets.js';
 import { OrthIdError } from '../core/errors.js';
 import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
-import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { dump } from './backup.js';
 import { action, cliConfig, print } from './context.js';
 
 /** Hours since the newest complete set, or undefined when there is none. */
 export async function newestSetAgeHours(now: Date = new Date()): Promise<number | undefined> {
   const { backup } = cliConfig();
-  const dest = await openObjectStore(backup.dest);
-  const keystoreDest = backup.keystoreDest ? await openObjectStore(backup.keystoreDest) : dest;
+  const { dest, keystoreDest } = await openBackupStores(backup.dest, backup.keystoreDest);
   const newest = (await listBackupSets(dest, keystoreDest)).find((s) => s.status === 'complete');
   return newest ? (now.getTime() - new Date(newest.time).getTime()) / 3_600_000 : undefined;
 }

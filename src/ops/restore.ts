@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { type BackupStores, openBackupStores } from '../backup/destination.js';
 import { restoreBackupSet } from '../backup/restore.js';
 import { FILES } from '../backup/set-layout.js';
 import { findBackupSet } from '../backup/sets.js';
@@ -44,15 +45,8 @@ export interface RestoreOutcome {
   restore_seconds: number;
 }
 
-interface Backups {
-  dest: ObjectStore;
-  keystoreDest: ObjectStore;
-}
-
-async function openBackups(config: Config): Promise<Backups> {
-  const dest = await openObjectStore(config.backup.dest);
-  const keystoreDest = config.backup.keystoreDest ? await openObjectStore(config.backup.keystoreDest) : dest;
-  return { dest, keystoreDest };
+function openBackups(config: Config): Promise<BackupStores> {
+  return openBackupStores(config.backup.dest, config.backup.keystoreDest);
 }
 
 /** Runs step 6 against the restored parts, as a deployment of its own. */

@@ -4,20 +4,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
 
-export type PasswordSignIn = (input: {
-  tenantId: string;
-  email: string;
-  password: string;
-  ip: string;
-  userAgent?: string;
-  clientId?: string;
-}) => Promise<{ userId: string }>;
+export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
 type Params = { tenant: string; uid: string };
 type Form = Record<string, string | undefined>;

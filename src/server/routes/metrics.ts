@@ -3,9 +3,9 @@
 // an ageing timestamp whichever process ran it.
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { openBackupStores } from '../../backup/destination.js';
 import { type BackupSet, listBackupSets } from '../../backup/sets.js';
 import type { OrthId } from '../../main.js';
-import { openObjectStore } from '../../storage/objects/open-object-store.js';
 
 const CACHE_MS = 60_000;
 
@@ -20,11 +20,11 @@ export async function registerMetricsRoute(app: FastifyInstance, orthid: OrthId)
   let cached: { at: number; sets: Promise<BackupSet[]> } | undefined;
   const sets = (): Promise<BackupSet[]> => {
     if (!cached || Date.now() - cached.at > CACHE_MS) {
-      const dest = openObjectStore(backup.dest);
-      const keystoreDest = backup.keystoreDest ? openObjectStore(backup.keystoreDest) : dest;
       cached = {
         at: Date.now(),
-        sets: Promise.all([dest, keystoreDest]).then(([d, k]) => listBackupSets(d, k)),
+        sets: openBackupStores(backup.dest, backup.keystoreDest).then((s) =>
+          listBackupSets(s.dest, s.keystoreDest),
+        ),
       };
       cached.sets.catch(() => {
         cached = undefined;
