@@ -129,7 +129,7 @@ export function registerRestoreCommands(backup: Command): void {
     .action(
       action(async (opts: { databaseUrl?: string; json?: boolean }) => {
         const checks = opts.databaseUrl
-          ? await withOrthIdAt(opts.databaseUrl, runVerificationChecks)
+          ? await withOrthId(runVerificationChecks, { databaseUrl: opts.databaseUrl })
           : ((await operation('backup.check', {})) as CheckResult[]);
         const ok = checks.every((c) => c.ok);
         print(
@@ -140,9 +140,4 @@ export function registerRestoreCommands(backup: Command): void {
         return ok ? exitCodes.ok : exitCodes.checkFailed;
       }),
     );
-}
-
-/** Opens this deployment's configuration against another database (e.g. a restored copy). */
-function withOrthIdAt<T>(databaseUrl: string, fn: Parameters<typeof withOrthId<T>>[0]): Promise<T> {
-  return withOrthId(fn, { databaseUrl });
 }

@@ -90,11 +90,12 @@ export async function restoreDeployment(
   const master = await resolveMasterSecret(config.masterKey);
   const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
   const keystorePath = request.keystorePath ?? config.keystorePath;
+  const { database } = config;
   const postgresUrl =
-    request.databaseUrl ?? (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined);
+    request.databaseUrl ?? (database.kind === 'postgres' ? database.migrationUrl : undefined);
   const embedded =
-    postgresUrl === undefined
-      ? await openEmbeddedTarget(config.database.kind === 'embedded' ? config.database.dir : '')
+    postgresUrl === undefined && database.kind === 'embedded'
+      ? await openEmbeddedTarget(database.dir)
       : undefined;
   try {
     const result = await restoreBackupSet({
