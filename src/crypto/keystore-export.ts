@@ -19,14 +19,19 @@ export function exportKeystore(
   recipients: readonly string[],
   exportedAt: Date,
 ): Readable {
+  const encrypt = encryptStream(recipients);
+  return Readable.from([encodeKeystoreExport(contents, exportedAt)]).pipe(encrypt);
+}
+
+/** The plaintext body of an export (before age encryption); keystore shares seal the same bytes. */
+export function encodeKeystoreExport(contents: KeystoreContents, exportedAt: Date): Buffer {
   const body: ExportFile = {
     format: 'orthid-keystore-export',
     version: 1,
     exportedAt: exportedAt.toISOString(),
     keystore: contents,
   };
-  const encrypt = encryptStream(recipients);
-  return Readable.from([Buffer.from(JSON.stringify(body))]).pipe(encrypt);
+  return Buffer.from(JSON.stringify(body));
 }
 
 /** Decrypts and validates an export; `age.decrypt_failed` when no identity opens it. */
@@ -38,9 +43,14 @@ export async function readKeystoreExport(
   await pipeline(input, decryptStream(identities), async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) chunks.push(chunk);
   });
+  return decodeKeystoreExport(Buffer.concat(chunks));
+}
+
+/** Parses and validates a decrypted export body; `keystore.corrupt` when it is not one. */
+export function decodeKeystoreExport(bytes: Buffer): KeystoreContents {
   let parsed: ExportFile;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportFile;
+    parsed = JSON.parse(bytes.toString('utf8')) as ExportFile;
   } catch (cause) {
     throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export.', {
       cause,
