@@ -3,6 +3,8 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OrthIdError } from '../core/errors.js';
+import { type AwsKmsUri, parseAwsKmsUri } from './awskms-uri.js';
+import { type Pkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
 
 export type DatabaseConfig =
   | { kind: 'embedded'; dir: string }
@@ -13,6 +15,23 @@ export type MasterKeySource =
   | { kind: 'file'; path: string }
   /** Embedded default only: generated on first start into the data directory (mode 0600). */
   | { kind: 'generated'; path: string };
+
+/** A secret given in the environment, or the path of a file holding it (read when it is used). */
+export type SecretSource = { kind: 'value'; value: string } | { kind: 'file'; path: string };
+
+/** A PKCS#11 token holds the root keys; the PIN logs OrthID in to it. */
+export interface Pkcs11CustodyConfig extends Pkcs11Uri {
+  kind: 'pkcs11';
+  pin: SecretSource;
+}
+
+/** An AWS KMS key holds the root keys; credentials come from the standard AWS chain. */
+export interface AwsKmsCustodyConfig extends AwsKmsUri {
+  kind: 'awskms';
+}
+
+/** Who holds the root keys that wrap tenant data keys (ORTHID_KEYSTORE). */
+export type CustodyConfig = { kind: 'managed' } | Pkcs11CustodyConfig | AwsKmsCustodyConfig;
 
 /** Where backup sets live and what protects them (`orthid backup …`). */
 export interface BackupConfig {
@@ -43,9 +62,20 @@ export interface Config {
   /** Where `backup dump` reads from (e.g. a read replica); defaults to the migration (owner) connection. */
   backupDatabaseUrl: string | undefined;
   backup: BackupConfig;
+  /**
+   * Cron expression (UTC) for the monthly audit archives `orthid start` writes; undefined when
+   * off. Default: on for the embedded database (one node), off for PostgreSQL (replicas would race).
+   */
+  auditExportSchedule: string | undefined;
   objectStore: string;
-  /** Path of the managed keystore file. */
+  /**
+   * Path of the keystore file: the managed root keys (managed custody) and, with every custody,
+   * the deployment id and small secrets. With pkcs11/awskms custody: ORTHID_KEYSTORE_FILE or
+   * <data dir>/keystore.
+   */
   keystorePath: string;
+  /** Who holds the root keys. */
+  custody: CustodyConfig;
   masterKey: MasterKeySource;
   publicUrl: string;
   host: string;
@@ -77,13 +107,19 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_BACKUP_SCHEDULE:
     'Cron expression (UTC) for in-process dumps by `orthid start`, e.g. "0 2 * * *" (single-node deployments; else use the CronJob).',
   ORTHID_DRILL_SCHEDULE: 'Cron expression (UTC) for in-process drills by `orthid start`, e.g. "0 3 1 * *".',
+  ORTHID_AUDIT_EXPORT_SCHEDULE:
+    'Cron expression (UTC) for the in-process archive of the previous month\'s audit events of every tenant, or "off". Default "0 3 1 * *" on the embedded database, off with PostgreSQL.',
   ORTHID_DRILL_DATABASE_URL:
     'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
   ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
   ORTHID_OBJECT_STORE:
     'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
   ORTHID_KEYSTORE:
-    'Key custody URL: file:///path for the managed keystore (default file://<data dir>/keystore).',
+    'Key custody: file:///path (managed keystore, default file://<data dir>/keystore), pkcs11:token=…;object=…?module-path=… (HSM, RFC 7512) or awskms:<key id|ARN|alias/…>[?region=…&endpoint=…].',
+  ORTHID_KEYSTORE_FILE:
+    'Keystore file (deployment id, small secrets) when ORTHID_KEYSTORE is pkcs11: or awskms: (default <data dir>/keystore).',
+  ORTHID_PKCS11_PIN: 'User PIN of the PKCS#11 token named by ORTHID_KEYSTORE (never put it in the URI).',
+  ORTHID_PKCS11_PIN_FILE: 'File holding the PKCS#11 user PIN (alternative to ORTHID_PKCS11_PIN).',
   ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
   ORTHID_MASTER_KEY_FILE: 'File holding the master secret (alternative to ORTHID_MASTER_KEY).',
   ORTHID_PUBLIC_URL:
@@ -161,14 +197,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 
   const backup = readBackupConfig(get, dataDir, cwd, problems);
 
+  // Embedded means one process, so exactly one scheduler; with PostgreSQL several replicas may run.
+  const auditExport =
+    get('ORTHID_AUDIT_EXPORT_SCHEDULE') ?? (database.kind === 'embedded' ? '0 3 1 * *' : 'off');
+  const auditExportSchedule = auditExport.toLowerCase() === 'off' ? undefined : auditExport;
+
   const objectStore = get('ORTHID_OBJECT_STORE') ?? pathToFileURL(join(dataDir, 'objects')).href;
   if (!/^(file|s3):\/\//.test(objectStore)) {
     problems.push('ORTHID_OBJECT_STORE must be a file:///path or s3://bucket/prefix URL.');
   }
 
-  const keystore = get('ORTHID_KEYSTORE') ?? pathToFileURL(join(dataDir, 'keystore')).href;
-  const keystoreIsFile = filePath(keystore) !== undefined;
-  if (!keystoreIsFile) problems.push('ORTHID_KEYSTORE must be a file:///path URL.');
+  const { custody, keystorePath } = readCustody(get, dataDir, cwd, problems);
+  const keystoreIsFile = custody.kind === 'managed';
 
   const masterValue = get('ORTHID_MASTER_KEY');
   const masterFile = get('ORTHID_MASTER_KEY_FILE');
@@ -227,8 +267,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     database,
     backupDatabaseUrl,
     backup,
+    auditExportSchedule,
     objectStore,
-    keystorePath: filePath(keystore)!,
+    keystorePath,
+    custody,
     masterKey,
     publicUrl,
     host,
@@ -237,6 +279,56 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     trustProxy,
     logLevel,
   };
+}
+
+function readCustody(
+  get: (name: string) => string | undefined,
+  dataDir: string,
+  cwd: string,
+  problems: string[],
+): { custody: CustodyConfig; keystorePath: string } {
+  const keystore = get('ORTHID_KEYSTORE') ?? pathToFileURL(join(dataDir, 'keystore')).href;
+  const keystoreFile = get('ORTHID_KEYSTORE_FILE');
+  const pinValue = get('ORTHID_PKCS11_PIN');
+  const pinFile = get('ORTHID_PKCS11_PIN_FILE');
+  const externalPath = keystoreFile === undefined ? join(dataDir, 'keystore') : resolve(cwd, keystoreFile);
+  const managed = filePath(keystore);
+  if (/^pkcs11:/i.test(keystore)) {
+    const parsed = parsePkcs11Uri(keystore);
+    if (!parsed.ok) problems.push(...parsed.problems.map((p) => `ORTHID_KEYSTORE: ${p}`));
+    let pin: SecretSource = { kind: 'value', value: '' };
+    if (pinValue !== undefined && pinFile !== undefined) {
+      problems.push('Set ORTHID_PKCS11_PIN or ORTHID_PKCS11_PIN_FILE, not both.');
+    } else if (pinValue !== undefined) {
+      pin = { kind: 'value', value: pinValue };
+    } else if (pinFile !== undefined) {
+      pin = { kind: 'file', path: resolve(cwd, pinFile) };
+    } else {
+      problems.push(
+        'ORTHID_KEYSTORE names a PKCS#11 token: set ORTHID_PKCS11_PIN or ORTHID_PKCS11_PIN_FILE.',
+      );
+    }
+    const uri: Pkcs11Uri = parsed.ok ? parsed.value : { uri: '', token: '', object: '', modulePath: '' };
+    return { custody: { kind: 'pkcs11', ...uri, pin }, keystorePath: externalPath };
+  }
+  if (pinValue !== undefined || pinFile !== undefined) {
+    problems.push('ORTHID_PKCS11_PIN(_FILE) is set but ORTHID_KEYSTORE is not a pkcs11: URI.');
+  }
+  if (/^awskms:/i.test(keystore)) {
+    const parsed = parseAwsKmsUri(keystore);
+    if (!parsed.ok) problems.push(...parsed.problems.map((p) => `ORTHID_KEYSTORE: ${p}`));
+    const uri: AwsKmsUri = parsed.ok ? parsed.value : { uri: '', keyId: '', scopeAliasPrefix: '' };
+    return { custody: { kind: 'awskms', ...uri }, keystorePath: externalPath };
+  }
+  if (managed === undefined || !isAbsolute(managed)) {
+    problems.push('ORTHID_KEYSTORE must be a file:///path URL, a pkcs11: URI or an awskms: URI.');
+  }
+  if (keystoreFile !== undefined) {
+    problems.push(
+      'ORTHID_KEYSTORE_FILE is only for pkcs11: and awskms: custody; with the managed keystore, ORTHID_KEYSTORE names the file.',
+    );
+  }
+  return { custody: { kind: 'managed' }, keystorePath: managed ?? join(dataDir, 'keystore') };
 }
 
 function readBackupConfig(

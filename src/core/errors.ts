@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   'keystore.corrupt': 'internal',
   'keystore.key_not_found': 'not_found',
   'keystore.custody_unavailable': 'unavailable',
+  'keystore.destroy_refused': 'forbidden',
   'keystore.import_conflict': 'conflict',
   'keystore.shares_invalid': 'invalid',
   'keystore.shares_insufficient': 'invalid',

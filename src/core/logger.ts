@@ -18,6 +18,7 @@ export const REDACTED_FIELDS = [
   'refresh_token',
   'id_token',
   'masterKey',
+  'pin',
   'identity',
   'authorization',
   'cookie',

@@ -1,0 +1,65 @@
+// Opens the BYOK custody named by configuration (a PKCS#11 token or an AWS KMS key). The managed
+// keystore is opened by the wiring itself; this module knows only the external providers.
+import { readFile } from 'node:fs/promises';
+import type { AwsKmsCustodyConfig, Pkcs11CustodyConfig, SecretSource } from '../../config/config.js';
+import { OrthIdError } from '../../core/errors.js';
+import { type AwsKmsCustodyOptions, openAwsKmsCustody } from './awskms.js';
+import type { ByokCustody } from './byok-custody.js';
+import { openPkcs11Custody } from './pkcs11.js';
+
+export interface OpenCustodyOptions {
+  /** AWS only: credentials instead of the standard chain (tests); production leaves it unset. */
+  awsCredentials?: AwsKmsCustodyOptions['credentials'];
+}
+
+/** Reads the PIN from its source; a PIN file may end in one newline, as `echo` writes it. */
+export async function resolvePin(source: SecretSource): Promise<string> {
+  if (source.kind === 'value') return source.value;
+  let text: string;
+  try {
+    text = await readFile(source.path, 'utf8');
+  } catch (error) {
+    throw new OrthIdError(
+      'config.invalid',
+      `ORTHID_PKCS11_PIN_FILE (${source.path}) cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+      { cause: error },
+    );
+  }
+  const pin = text.replace(/\r?\n$/, '');
+  if (pin === '')
+    throw new OrthIdError('config.invalid', `ORTHID_PKCS11_PIN_FILE (${source.path}) is empty.`);
+  return pin;
+}
+
+/**
+ * Opens and checks the configured external custody: a wrong PIN, a missing token or an
+ * unreachable KMS fails here with `keystore.custody_unavailable`.
+ *
+ * @example
+ * if (config.custody.kind !== 'managed') custody = await openCustody(config.custody);
+ */
+export async function openCustody(
+  spec: Pkcs11CustodyConfig | AwsKmsCustodyConfig,
+  options: OpenCustodyOptions = {},
+): Promise<ByokCustody> {
+  switch (spec.kind) {
+    case 'pkcs11': {
+      const { token, object, modulePath, serial, manufacturer, model, uri } = spec;
+      return openPkcs11Custody({
+        uri: { uri, token, object, modulePath, serial, manufacturer, model },
+        pin: await resolvePin(spec.pin),
+      });
+    }
+    case 'awskms':
+      return openAwsKmsCustody({
+        uri: {
+          uri: spec.uri,
+          keyId: spec.keyId,
+          region: spec.region,
+          endpoint: spec.endpoint,
+          scopeAliasPrefix: spec.scopeAliasPrefix,
+        },
+        ...(options.awsCredentials === undefined ? {} : { credentials: options.awsCredentials }),
+      });
+  }
+}
