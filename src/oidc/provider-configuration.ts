@@ -51,10 +51,14 @@ export interface TenantProviderInput {
   lifetimes: Lifetimes;
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
-  /** The API resource behind an indicator, or undefined when the tenant has none. */
-  resource(indicator: string): Promise<{ name: string } | undefined>;
-  /** The one permission check, shared with the admin API. */
-  grantsFor(subject: TokenSubject, indicator: string): Promise<ResourceGrant>;
+  /**
+   * The API resource behind an indicator (undefined when the tenant has none) and what the
+   * subject holds there, by the one permission check shared with the admin API.
+   */
+  resourceGrant(
+    subject: TokenSubject,
+    indicator: string,
+  ): Promise<{ resource: { name: string } | undefined; grant: ResourceGrant }>;
   /** Indicators a client may request; the only one is its default. */
   clientResources(client: { metadata(): Record<string, unknown> }): string[];
 }
@@ -71,19 +75,20 @@ function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
 export function tenantProviderConfiguration(input: TenantProviderInput): Configuration {
   const { lifetimes, alg, pages } = input;
   // The token endpoint asks for a subject's grants twice (resource server info, then token
-  // claims); one request resolves them once.
-  const resolved = new WeakMap<object, Map<string, Promise<ResourceGrant>>>();
-  const grantsFor = (ctx: KoaContextWithOIDC, indicator: string): Promise<ResourceGrant> => {
-    const perRequest = resolved.get(ctx) ?? new Map<string, Promise<ResourceGrant>>();
+  // claims); one request resolves them, with the resource, once.
+  type Lookup = ReturnType<TenantProviderInput['resourceGrant']>;
+  const resolved = new WeakMap<object, Map<string, Lookup>>();
+  const resourceGrant = (ctx: KoaContextWithOIDC, indicator: string): Lookup => {
+    const perRequest = resolved.get(ctx) ?? new Map<string, Lookup>();
     resolved.set(ctx, perRequest);
     const subject = subjectOf(ctx);
     const key = `${subject.kind}:${subject.kind === 'user' ? subject.userId : subject.clientId}|${indicator}`;
-    let grant = perRequest.get(key);
-    if (!grant) {
-      grant = input.grantsFor(subject, indicator);
-      perRequest.set(key, grant);
+    let lookup = perRequest.get(key);
+    if (!lookup) {
+      lookup = input.resourceGrant(subject, indicator);
+      perRequest.set(key, lookup);
     }
-    return grant;
+    return lookup;
   };
   const sendPage = (ctx: KoaContextWithOIDC, body: string) => {
     ctx.set(pages.headers);
@@ -172,13 +177,13 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator, client) => {
           const { InvalidTarget } = await import('oidc-provider').then((m) => m.errors);
-          if (
-            !input.clientResources(client as never).includes(indicator) ||
-            !(await input.resource(indicator))
-          ) {
+          const allowed = input.clientResources(client as never).includes(indicator);
+          const { resource, grant } = allowed
+            ? await resourceGrant(ctx, indicator)
+            : { resource: undefined, grant: undefined };
+          if (!resource || !grant) {
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
-          const grant = await grantsFor(ctx, indicator);
           return {
             audience: indicator,
             scope: grant.permissions.join(' '),
@@ -193,7 +198,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer
         ?.audience;
       if (!audience) return undefined;
-      const grant = await grantsFor(ctx, audience);
+      const { grant } = await resourceGrant(ctx, audience);
       return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {

@@ -85,9 +85,7 @@ export function createOidcProviders(deps: OidcDeps) {
       signingKeys: signingKeys.map((k) => k.privateJwk),
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
-      adapter: createPostgresAdapter(deps.db, tenant.id, (clientId) =>
-        inTenant((tx) => deps.clients.metadata(tx, clientId)),
-      ),
+      adapter: createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients)),
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
         const user = await inTenant((tx) => deps.users.get(tx, tenant.id, sub)).catch((error) => {
           if (isOrthIdError(error, 'user.not_found')) return undefined;
@@ -105,8 +103,12 @@ export function createOidcProviders(deps: OidcDeps) {
           }),
         };
       },
-      resource: (indicator) => inTenant((tx) => deps.resourceExists(tx, indicator)),
-      grantsFor: (subject, indicator) => inTenant((tx) => deps.grantsFor(tx, subject, indicator)),
+      // One transaction for both lookups of a token request.
+      resourceGrant: (subject, indicator) =>
+        inTenant(async (tx) => ({
+          resource: await deps.resourceExists(tx, indicator),
+          grant: await deps.grantsFor(tx, subject, indicator),
+        })),
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
 
@@ -187,6 +189,38 @@ export function createOidcProviders(deps: OidcDeps) {
 }
 
 export type OidcProviders = ReturnType<typeof createOidcProviders>;
+
+/** Enough for every client of a large tenant; past it the cache starts over rather than grow. */
+const MAX_CACHED_CLIENTS = 10_000;
+
+/**
+ * Client metadata for the adapter, read once per provider: every token request looks its
+ * client up, and the provider (with this cache) is rebuilt whenever a client changes
+ * (announceTenantChange → LISTEN/NOTIFY → invalidate). Unknown clients are not remembered, so
+ * a client registered on another replica is found as soon as it commits.
+ */
+function cachedClientMetadata(
+  inTenant: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>,
+  clients: Clients,
+): (clientId: string) => Promise<Record<string, unknown> | undefined> {
+  const cache = new Map<string, Promise<Record<string, unknown> | undefined>>();
+  return (clientId) => {
+    const hit = cache.get(clientId);
+    if (hit) return hit;
+    if (cache.size >= MAX_CACHED_CLIENTS) cache.clear();
+    const lookup = inTenant((tx) => clients.metadata(tx, clientId));
+    cache.set(clientId, lookup);
+    lookup.then(
+      (metadata) => {
+        if (!metadata && cache.get(clientId) === lookup) cache.delete(clientId);
+      },
+      () => {
+        if (cache.get(clientId) === lookup) cache.delete(clientId);
+      },
+    );
+    return lookup;
+  };
+}
 
 /** The longest a token signed by a key can live: a retired key stays in JWKS at least this long. */
 export function maxTokenSeconds(lifetimes: Lifetimes): number {

@@ -13,8 +13,9 @@ export interface Database {
   /**
    * Runs `fn` in one transaction on the connecting role (the owner on the embedded default).
    * Only migrations, bootstrap and backup tooling use it; request code uses withTenant/withSystem.
+   * `setup` (parameter-free statements) runs right after BEGIN, sent with it in one round trip.
    */
-  ownerTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  ownerTransaction<T>(fn: (tx: Queryable) => Promise<T>, setup?: string): Promise<T>;
   /** A single statement outside any transaction (e.g. CREATE DATABASE, advisory session locks). */
   ownerQuery<Row = Record<string, unknown>>(
     sql: string,
@@ -42,14 +43,8 @@ export function withTenant<T>(db: Database, tenantId: string, fn: (tx: Queryable
   if (!isUuid(tenantId)) {
     throw new OrthIdError('tenant.required', 'A tenant id (UUID) is required for tenant-scoped work.');
   }
-  return db.ownerTransaction(async (tx) => {
-    // set_config('role', …, true) is SET LOCAL ROLE; one round trip sets role and tenant.
-    await tx.query(
-      `SELECT set_config('role', '${APP_ROLE}', true), set_config('orthid.tenant_id', $1, true)`,
-      [tenantId],
-    );
-    return fn(tx);
-  });
+  // Sent with BEGIN in one round trip; the id is inlined only because it is a checked UUID.
+  return db.ownerTransaction(fn, `SET LOCAL ROLE ${APP_ROLE}; SET LOCAL orthid.tenant_id = '${tenantId}'`);
 }
 
 /** Tells every listening replica about a change; delivered when the transaction commits. */
@@ -67,8 +62,5 @@ export async function enterTenant(tx: Queryable, tenantId: string): Promise<void
  * tenant-owned rows. Used to resolve a tenant before entering it.
  */
 export function withSystem<T>(db: Database, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-  return db.ownerTransaction(async (tx) => {
-    await tx.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    return fn(tx);
-  });
+  return db.ownerTransaction(fn, `SET LOCAL ROLE ${APP_ROLE}`);
 }

@@ -53,7 +53,11 @@ export async function openPglite(
   return {
     engine: 'pglite',
     pglite,
-    ownerTransaction: (fn) => pglite.transaction((tx) => fn(wrap(tx))),
+    ownerTransaction: (fn, setup) =>
+      pglite.transaction(async (tx) => {
+        if (setup) await tx.exec(setup);
+        return fn(wrap(tx));
+      }),
     ownerQuery: (sql, params) => direct.query(sql, params),
     async listen(channel, onPayload) {
       const unlisten = await pglite.listen(channel, onPayload);

@@ -1,5 +1,6 @@
 // The production driver: a node-postgres pool against a real PostgreSQL (15 or newer).
 // Connection errors become `db.unavailable` with the host named and the password never shown.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import type { Database, Queryable, QueryResult } from './database.js';
@@ -24,10 +25,31 @@ function connectionError(url: string, cause: unknown): OrthIdError {
   );
 }
 
+/** Past this many distinct statements (none expected: SQL is static) new ones go unnamed. */
+const MAX_NAMED_STATEMENTS = 2_000;
+const statementNames = new Map<string, string>();
+
+/**
+ * A server-side prepared statement name for a parameterised query, so each connection parses
+ * and plans it once instead of on every call (most of PostgreSQL's work for a short lookup).
+ * Plans still follow role and schema changes: PostgreSQL replans on invalidation.
+ */
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (!name && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `orthid_${createHash('sha256').update(sql).digest('base64url').slice(0, 22)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   return {
     async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-      const result = await client.query(sql, params as unknown[]);
+      const result =
+        params.length > 0
+          ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+          : await client.query(sql);
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string): Promise<void> {
@@ -59,7 +81,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   const direct = wrap(pool);
   return {
     engine: 'postgres',
-    async ownerTransaction(fn) {
+    async ownerTransaction(fn, setup) {
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
@@ -67,7 +89,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         throw connectionError(url, cause);
       }
       try {
-        await client.query('BEGIN');
+        await client.query(setup ? `BEGIN; ${setup}` : 'BEGIN');
         const result = await fn(wrap(client));
         await client.query('COMMIT');
         return result;
