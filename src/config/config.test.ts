@@ -37,3 +37,64 @@ test('a production database without an operator-held master secret is refused wi
     },
   );
 });
+
+test('ORTHID_KEYSTORE selects the custody; with a pkcs11: token the keystore file moves to the data directory', () => {
+  const defaults = loadConfig({}, '/srv/app');
+  assert.deepEqual(defaults.custody, { kind: 'managed' });
+  assert.equal(defaults.keystorePath, '/srv/app/.orthid/keystore');
+
+  const hsm = loadConfig(
+    {
+      ORTHID_KEYSTORE:
+        'pkcs11:token=orth%20id;object=orthid-root?module-path=/usr/lib/softhsm/libsofthsm2.so',
+      ORTHID_PKCS11_PIN_FILE: 'secrets/pin',
+    },
+    '/srv/app',
+  );
+  assert.deepEqual(hsm.custody, {
+    kind: 'pkcs11',
+    uri: 'pkcs11:token=orth%20id;object=orthid-root?module-path=/usr/lib/softhsm/libsofthsm2.so',
+    token: 'orth id',
+    object: 'orthid-root',
+    modulePath: '/usr/lib/softhsm/libsofthsm2.so',
+    pin: { kind: 'file', path: '/srv/app/secrets/pin' },
+  });
+  assert.equal(hsm.keystorePath, '/srv/app/.orthid/keystore');
+
+  const kms = loadConfig(
+    { ORTHID_KEYSTORE: 'awskms:alias/orthid?region=eu-west-1', ORTHID_KEYSTORE_FILE: '/etc/orthid/keystore' },
+    '/srv/app',
+  );
+  assert.deepEqual(kms.custody, {
+    kind: 'awskms',
+    uri: 'awskms:alias/orthid?region=eu-west-1',
+    keyId: 'alias/orthid',
+    region: 'eu-west-1',
+    scopeAliasPrefix: 'orthid',
+  });
+  assert.equal(kms.keystorePath, '/etc/orthid/keystore');
+});
+
+test('a PIN in the PKCS#11 URI, or a token without a PIN, is refused without echoing the PIN', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        ORTHID_KEYSTORE: 'pkcs11:token=orthid;object=k?module-path=/usr/lib/m.so&pin-value=s3cret-pin',
+      }),
+    (error) => {
+      assert.ok(isOrthIdError(error, 'config.invalid'));
+      assert.match(error.message, /must not carry the PIN \(pin-value\).*ORTHID_PKCS11_PIN/);
+      assert.match(error.message, /set ORTHID_PKCS11_PIN or ORTHID_PKCS11_PIN_FILE/);
+      assert.doesNotMatch(error.message, /s3cret-pin/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ ORTHID_KEYSTORE: 'vault:secret/orthid' }),
+    /ORTHID_KEYSTORE must be a file:\/\/\/path URL, a pkcs11: URI or an awskms: URI/,
+  );
+  assert.throws(
+    () => loadConfig({ ORTHID_PKCS11_PIN: '1234' }),
+    /ORTHID_PKCS11_PIN\(_FILE\) is set but ORTHID_KEYSTORE is not a pkcs11: URI/,
+  );
+});

@@ -175,22 +175,7 @@ export class AwsKmsCustody implements ByokCustody {
       );
       return Buffer.from(result.Plaintext!);
     } catch (error) {
-      const { name } = (error ?? {}) as SdkError;
-      if (typeof name === 'string' && NOT_AUTHENTIC.has(name)) {
-        throw new OrthIdError(
-          'crypto.decrypt_failed',
-          `The data key wrapped under ${wrapped.rootKeyId} does not open in this context: it was wrapped for another owner, or it is corrupt.`,
-          { cause: error },
-        );
-      }
-      if (typeof name === 'string' && KEY_GONE.has(name)) {
-        throw new OrthIdError(
-          'keystore.key_not_found',
-          `The KMS key ${wrapped.rootKeyId} is deleted, pending deletion or disabled (${name}); data keys it wrapped do not open.`,
-          { cause: error },
-        );
-      }
-      throw this.failure(error, 'unwrap a data key');
+      throw unwrapFailure(error, wrapped.rootKeyId) ?? this.failure(error, 'unwrap a data key');
     }
   }
 
@@ -213,24 +198,27 @@ export class AwsKmsCustody implements ByokCustody {
    */
   async destroy(rootKeyId: string): Promise<void> {
     const deployment = await this.describeDeploymentKey();
-    if (rootKeyId === deployment.Arn || rootKeyId === deployment.KeyId || rootKeyId === this.uri.keyId) {
+    const metadata = await this.call(`describe ${rootKeyId}`, async () => {
+      try {
+        return (await this.client.send(new DescribeKeyCommand({ KeyId: rootKeyId }))).KeyMetadata!;
+      } catch (error) {
+        if ((error as SdkError).name !== 'NotFoundException') throw error;
+        throw new OrthIdError('keystore.key_not_found', `There is no KMS key ${rootKeyId}.`, {
+          cause: error,
+        });
+      }
+    });
+    if (metadata.Arn === deployment.Arn) {
       throw new OrthIdError(
         'keystore.destroy_refused',
         `OrthID never deletes the deployment's KMS key ${deployment.Arn}: it belongs to the operator and wraps every tenant's keys. Retire it in AWS KMS yourself once nothing refers to it.`,
       );
     }
-    const tags = await this.call(`read the tags of ${rootKeyId}`, async () => {
-      try {
-        return await this.client.send(new ListResourceTagsCommand({ KeyId: rootKeyId }));
-      } catch (error) {
-        if ((error as SdkError).name === 'NotFoundException') {
-          throw new OrthIdError('keystore.key_not_found', `There is no KMS key ${rootKeyId}.`, {
-            cause: error,
-          });
-        }
-        throw error;
-      }
-    });
+    // Later calls name the key by its id: KMS takes an id or an ARN, some emulators only the id.
+    const keyId = metadata.KeyId!;
+    const tags = await this.call(`read the tags of ${rootKeyId}`, () =>
+      this.client.send(new ListResourceTagsCommand({ KeyId: keyId })),
+    );
     const tag = (name: string) => tags.Tags?.find((t) => t.TagKey === name)?.TagValue;
     const scope = tag(SCOPE_TAG);
     if (tag(MANAGED_TAG) !== 'orthid' || scope === undefined) {
@@ -239,24 +227,23 @@ export class AwsKmsCustody implements ByokCustody {
         `The KMS key ${rootKeyId} was not created by OrthID (no ${MANAGED_TAG} tag); OrthID deletes only keys it created.`,
       );
     }
+    this.scopeKeys.delete(scope);
+    if (metadata.KeyState === 'PendingDeletion') return; // destroyed before
     await this.call(`remove the alias of scope ${scope}`, async () => {
+      const alias = this.aliasOf(scope);
       try {
-        await this.client.send(new DeleteAliasCommand({ AliasName: this.aliasOf(scope) }));
+        const target = (await this.client.send(new DescribeKeyCommand({ KeyId: alias }))).KeyMetadata;
+        if (target?.Arn === metadata.Arn)
+          await this.client.send(new DeleteAliasCommand({ AliasName: alias }));
       } catch (error) {
         if ((error as SdkError).name !== 'NotFoundException') throw error;
       }
     });
-    this.scopeKeys.delete(scope);
-    await this.call(`schedule deletion of ${rootKeyId}`, async () => {
-      try {
-        await this.client.send(
-          new ScheduleKeyDeletionCommand({ KeyId: rootKeyId, PendingWindowInDays: DELETION_WINDOW_DAYS }),
-        );
-      } catch (error) {
-        // Already pending deletion: destroying twice is not an error.
-        if ((error as SdkError).name !== 'KMSInvalidStateException') throw error;
-      }
-    });
+    await this.call(`schedule deletion of ${rootKeyId}`, () =>
+      this.client.send(
+        new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: DELETION_WINDOW_DAYS }),
+      ),
+    );
   }
 
   async check(): Promise<void> {
@@ -371,6 +358,30 @@ export class AwsKmsCustody implements ByokCustody {
       { cause: error },
     );
   }
+}
+
+/**
+ * What a failed Decrypt means for the caller: a ciphertext that does not open in this context
+ * (`crypto.decrypt_failed`), or a key that is deleted, pending deletion or disabled
+ * (`keystore.key_not_found`, as after crypto-shredding); undefined for outages.
+ */
+export function unwrapFailure(error: unknown, rootKeyId: string): OrthIdError | undefined {
+  const { name } = (error ?? {}) as SdkError;
+  if (typeof name === 'string' && NOT_AUTHENTIC.has(name)) {
+    return new OrthIdError(
+      'crypto.decrypt_failed',
+      `The data key wrapped under ${rootKeyId} does not open in this context: it was wrapped for another owner, or it is corrupt.`,
+      { cause: error },
+    );
+  }
+  if (typeof name === 'string' && KEY_GONE.has(name)) {
+    return new OrthIdError(
+      'keystore.key_not_found',
+      `The KMS key ${rootKeyId} is deleted, pending deletion or disabled (${name}); data keys it wrapped do not open.`,
+      { cause: error },
+    );
+  }
+  return undefined;
 }
 
 function checkScope(scope: string): void {

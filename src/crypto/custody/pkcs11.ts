@@ -402,7 +402,7 @@ export class Pkcs11Custody implements ByokCustody {
       try {
         const info = lib.C_GetTokenInfo(slot);
         const label = info.label.trim();
-        seen.push(label);
+        if (label !== '') seen.push(label);
         return (
           label === this.uri.token &&
           (this.uri.serial === undefined || info.serialNumber.trim() === this.uri.serial) &&
