@@ -252,25 +252,21 @@ export class Pkcs11Custody implements ByokCustody {
       );
     }
     const aad = Buffer.from(context, 'utf8');
-    const handle = this.findRoot(wrapped.rootKeyId);
-    try {
-      return this.run((lib, session) => {
-        lib.C_DecryptInit(session, gcm(blob.subarray(0, NONCE), aad), handle());
+    return this.withRoot(
+      wrapped.rootKeyId,
+      (lib, session, handle) => {
+        lib.C_DecryptInit(session, gcm(blob.subarray(0, NONCE), aad), handle);
         return Buffer.from(lib.C_Decrypt(session, blob.subarray(NONCE), Buffer.alloc(blob.length)));
-      });
-    } catch (error) {
-      if (isOrthIdError(error)) throw error;
-      // The token says only "failed" (SoftHSM2: CKR_GENERAL_ERROR) for a wrong tag; it is a
-      // decryption failure when the token is still there and the key still found.
-      throw (
-        this.outage(error) ??
+      },
+      // The token says only "failed" (SoftHSM2: CKR_GENERAL_ERROR) for a wrong tag; with the
+      // token still answering and the key found, that is a decryption failure.
+      (error) =>
         new OrthIdError(
           'crypto.decrypt_failed',
           `The data key wrapped under ${wrapped.rootKeyId} does not open in this context: it was wrapped for another owner, or it is corrupt.`,
           { cause: error },
-        )
-      );
-    }
+        ),
+    );
   }
 
   async rotate(scope: string): Promise<string> {
@@ -287,12 +283,7 @@ export class Pkcs11Custody implements ByokCustody {
   }
 
   async destroy(rootKeyId: string): Promise<void> {
-    const handle = this.findRoot(rootKeyId);
-    try {
-      this.run((lib, session) => lib.C_DestroyObject(session, handle()));
-    } catch (error) {
-      throw this.failure(error, `destroy root key ${rootKeyId}`);
-    }
+    this.withRoot(rootKeyId, (lib, session, handle) => lib.C_DestroyObject(session, handle));
   }
 
   async check(): Promise<void> {
@@ -310,8 +301,7 @@ export class Pkcs11Custody implements ByokCustody {
 
   /** The root key's protection attributes, as the token reports them (never its value). */
   async protection(rootKeyId: string): Promise<RootKeyProtection> {
-    const handle = this.findRoot(rootKeyId);
-    return this.run((lib, session) => {
+    return this.withRoot(rootKeyId, (lib, session, handle) => {
       const names = [
         'CKA_SENSITIVE',
         'CKA_EXTRACTABLE',
@@ -322,7 +312,7 @@ export class Pkcs11Custody implements ByokCustody {
       const values = lib
         .C_GetAttributeValue(
           session,
-          handle(),
+          handle,
           names.map((name) => ({ type: (pkcs11js as unknown as Record<string, number>)[name]! })),
         )
         .map((a) => a.value[0] === 1);
@@ -505,15 +495,27 @@ export class Pkcs11Custody implements ByokCustody {
 
   // --- keys ---------------------------------------------------------------------------------------
 
-  /** Resolves a root key id to a handle getter, or throws `keystore.key_not_found`. */
-  private findRoot(rootKeyId: string): () => Handle {
-    let found: Handle | undefined;
+  /**
+   * Finds the root key and runs `fn` with it in one run on the session. A key not in the token
+   * is `keystore.key_not_found`; a token that stopped answering `keystore.custody_unavailable`;
+   * any other failure is what `onFailure` says (default: custody_unavailable).
+   */
+  private withRoot<T>(
+    rootKeyId: string,
+    fn: (lib: Lib, session: Handle, handle: Handle) => T,
+    onFailure?: (error: unknown) => OrthIdError,
+  ): T {
+    let result: { found: false } | { found: true; value: T };
     try {
-      found = this.run((lib, session) => this.findByLabel(lib, session, rootKeyId));
+      result = this.run((lib, session) => {
+        const handle = this.findByLabel(lib, session, rootKeyId);
+        return handle === undefined ? { found: false } : { found: true, value: fn(lib, session, handle) };
+      });
     } catch (error) {
-      throw this.failure(error, `find root key ${rootKeyId}`);
+      if (isOrthIdError(error)) throw error;
+      throw this.outage(error) ?? onFailure?.(error) ?? this.failure(error, `use root key ${rootKeyId}`);
     }
-    if (found === undefined) {
+    if (!result.found) {
       // SoftHSM2 finds nothing, rather than failing, once its token directory has gone.
       const outage = this.outage(undefined);
       if (outage) throw outage;
@@ -522,8 +524,7 @@ export class Pkcs11Custody implements ByokCustody {
         `The root key ${rootKeyId} is not in the token "${this.uri.token}": it was destroyed (shredded or retired), or this is another token.`,
       );
     }
-    const handle = found;
-    return () => handle;
+    return result.value;
   }
 
   private findByLabel(lib: Lib, session: Handle, label: string): Handle | undefined {
