@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { parseAwsKmsUri } from '../../src/config/awskms-uri.js';
 import { type ErrorCode, isOrthIdError } from '../../src/core/errors.js';
-import { type AwsKmsCustody, openAwsKmsCustody, unwrapFailure } from '../../src/crypto/custody/awskms.js';
+import { AwsKmsCustody, openAwsKmsCustody, unwrapFailure } from '../../src/crypto/custody/awskms.js';
 import { type KmsTestServer, startKmsServer } from '../helpers/kms-server.js';
 import { freePort } from '../helpers/postgres.js';
 
@@ -172,7 +172,7 @@ describe('awskms custody (tests against moto_server, a stand-in KMS-protocol ser
     assert.match(error.message, /Check the endpoint/);
     assert.doesNotMatch(error.message, /orthid-test-secret-key/);
 
-    const unreachable = new (custody.constructor as typeof AwsKmsCustody)({
+    const unreachable = new AwsKmsCustody({
       uri: uri(`awskms:${server.alias}?region=${server.region}&endpoint=${closed}`),
     });
     try {

@@ -2,11 +2,15 @@
 // generated in the token and never extractable, wrapping inside it, shredding, token removal.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PKCS11 } from 'pkcs11js';
 import pkcs11js from 'pkcs11js';
+import { loadConfig } from '../../src/config/config.js';
 import { parsePkcs11Uri } from '../../src/config/pkcs11-uri.js';
 import { type ErrorCode, isOrthIdError } from '../../src/core/errors.js';
+import { openCustody } from '../../src/crypto/custody/open-custody.js';
 import { openPkcs11Custody, type Pkcs11Custody } from '../../src/crypto/custody/pkcs11.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 
@@ -215,6 +219,33 @@ describe('PKCS#11 custody on a SoftHSM2 token', () => {
 
   test('a scope that could be mistaken for a label path is refused', async () => {
     await rejectsWith(custody.wrap(randomBytes(32), 'x', 'a/b'), 'request.invalid');
+  });
+});
+
+describe('PKCS#11 custody from configuration', () => {
+  test('ORTHID_KEYSTORE and ORTHID_PKCS11_PIN_FILE (ending in a newline) open the token', async () => {
+    const token = useToken();
+    try {
+      const pinFile = join(token.env.SOFTHSM2_CONF, '..', 'pin');
+      writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+      const config = loadConfig({ ORTHID_KEYSTORE: token.uri, ORTHID_PKCS11_PIN_FILE: pinFile });
+      assert.equal(config.custody.kind, 'pkcs11');
+      if (config.custody.kind !== 'pkcs11') return;
+      const custody = await openCustody(config.custody);
+      try {
+        assert.equal(custody.kind, 'pkcs11');
+        assert.equal(custody.reference, token.uri);
+        await rejectsWith(custody.check(), 'keystore.not_initialised');
+        assert.equal((await custody.init()).created, true);
+        await custody.check();
+      } finally {
+        await custody.close();
+      }
+      writeFileSync(pinFile, '');
+      await rejectsWith(openCustody(config.custody), 'config.invalid');
+    } finally {
+      token.cleanup();
+    }
   });
 });
 
