@@ -12,6 +12,7 @@ import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { Users } from '../identity/users.js';
 import { type Database, withTenant } from '../storage/db/database.js';
+import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
 import { createPostgresAdapter } from './postgres-adapter.js';
@@ -62,6 +63,10 @@ export function signingAlgOf(tenant: { settings?: Record<string, unknown> }): Si
 export function createOidcProviders(deps: OidcDeps) {
   const lifetimes = deps.lifetimes ?? DEFAULT_LIFETIMES;
   const cache = new Map<string, { tenantId?: string; created: number; value: Promise<TenantProvider> }>();
+  const grantCaches = new Map<string, LookupCache<ResourceLookup>>();
+  // Caching is safe only while change notifications arrive: until subscribe(), every lookup
+  // reads the database, as in-process tools and tests expect.
+  const subscribed = { now: false };
 
   async function build(slug: string): Promise<TenantProvider> {
     const tenant = await deps.tenants.get(slug);
@@ -76,6 +81,9 @@ export function createOidcProviders(deps: OidcDeps) {
       return { keyring: ring, signingKeys: keys };
     });
     const inTenant = <T>(fn: (tx: Queryable) => Promise<T>) => withTenant(deps.db, tenant.id, fn);
+    // A new provider starts with an empty cache, so MAX_AGE_MS bounds a missed notification here too.
+    const grants = new LookupCache<ResourceLookup>(subscribed);
+    grantCaches.set(tenant.id, grants);
 
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
@@ -85,7 +93,11 @@ export function createOidcProviders(deps: OidcDeps) {
       signingKeys: signingKeys.map((k) => k.privateJwk),
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
-      adapter: createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients)),
+      adapter: createPostgresAdapter(
+        deps.db,
+        tenant.id,
+        cachedClientMetadata(inTenant, deps.clients, subscribed),
+      ),
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
         const user = await inTenant((tx) => deps.users.get(tx, tenant.id, sub)).catch((error) => {
           if (isOrthIdError(error, 'user.not_found')) return undefined;
@@ -103,12 +115,16 @@ export function createOidcProviders(deps: OidcDeps) {
           }),
         };
       },
-      // One transaction for both lookups of a token request.
+      // One transaction for both lookups, remembered until the tenant's RBAC data changes.
       resourceGrant: (subject, indicator) =>
-        inTenant(async (tx) => ({
-          resource: await deps.resourceExists(tx, indicator),
-          grant: await deps.grantsFor(tx, subject, indicator),
-        })),
+        grants.get(
+          `${subject.kind}:${subject.kind === 'user' ? subject.userId : subject.clientId}|${indicator}`,
+          () =>
+            inTenant(async (tx) => ({
+              resource: await deps.resourceExists(tx, indicator),
+              grant: await deps.grantsFor(tx, subject, indicator),
+            })),
+        ),
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
 
@@ -179,47 +195,87 @@ export function createOidcProviders(deps: OidcDeps) {
     invalidate(tenantId: string): void {
       for (const [slug, entry] of cache) if (entry.tenantId === tenantId) cache.delete(slug);
       deps.tenantKeys.invalidate(tenantId);
+      this.invalidateGrants(tenantId);
     },
 
-    /** Starts listening for other replicas' changes; returns the unsubscribe function. */
-    subscribe(): Promise<() => Promise<void>> {
-      return deps.db.listen(TENANT_CHANGES_CHANNEL, (tenantId) => this.invalidate(tenantId));
+    /** Forgets what tokens of this tenant grant (its roles, permissions or resources changed). */
+    invalidateGrants(tenantId: string): void {
+      grantCaches.get(tenantId)?.clear();
+    },
+
+    /** Starts listening for changes (this replica's and others'); returns the unsubscribe function. */
+    async subscribe(): Promise<() => Promise<void>> {
+      const stopTenants = await deps.db.listen(TENANT_CHANGES_CHANNEL, (tenantId) =>
+        this.invalidate(tenantId),
+      );
+      const stopRbac = await deps.db
+        .listen(RBAC_CHANGES_CHANNEL, (tenantId) => this.invalidateGrants(tenantId))
+        .catch(async (error) => {
+          await stopTenants();
+          throw error;
+        });
+      subscribed.now = true;
+      return async () => {
+        subscribed.now = false;
+        for (const grants of grantCaches.values()) grants.clear();
+        await Promise.all([stopTenants(), stopRbac()]);
+      };
     },
   };
 }
 
 export type OidcProviders = ReturnType<typeof createOidcProviders>;
 
-/** Enough for every client of a large tenant; past it the cache starts over rather than grow. */
-const MAX_CACHED_CLIENTS = 10_000;
+type ResourceLookup = { resource: { name: string } | undefined; grant: ResourceGrant };
+
+/** Past this many entries (clients, or subjects × resources) a cache starts over rather than grow. */
+const MAX_CACHED_LOOKUPS = 10_000;
+
+/**
+ * Lookups shared while in flight and kept until cleared. A lookup started before a change
+ * commits is removed by the clear that change's notification causes, so it is never kept.
+ */
+class LookupCache<V> {
+  readonly #entries = new Map<string, Promise<V>>();
+
+  constructor(
+    readonly enabled: { now: boolean },
+    readonly keep: (value: V) => boolean = () => true,
+  ) {}
+
+  get(key: string, load: () => Promise<V>): Promise<V> {
+    if (!this.enabled.now) return load();
+    const hit = this.#entries.get(key);
+    if (hit) return hit;
+    if (this.#entries.size >= MAX_CACHED_LOOKUPS) this.#entries.clear();
+    const value = load();
+    this.#entries.set(key, value);
+    const forget = () => {
+      if (this.#entries.get(key) === value) this.#entries.delete(key);
+    };
+    value.then((v) => {
+      if (!this.keep(v)) forget();
+    }, forget);
+    return value;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
 
 /**
  * Client metadata for the adapter, read once per provider: every token request looks its
  * client up, and the provider (with this cache) is rebuilt whenever a client changes
- * (announceTenantChange → LISTEN/NOTIFY → invalidate). Unknown clients are not remembered, so
- * a client registered on another replica is found as soon as it commits.
+ * (announceTenantChange → LISTEN/NOTIFY → invalidate). Unknown clients are not remembered.
  */
 function cachedClientMetadata(
   inTenant: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>,
   clients: Clients,
+  subscribed: { now: boolean },
 ): (clientId: string) => Promise<Record<string, unknown> | undefined> {
-  const cache = new Map<string, Promise<Record<string, unknown> | undefined>>();
-  return (clientId) => {
-    const hit = cache.get(clientId);
-    if (hit) return hit;
-    if (cache.size >= MAX_CACHED_CLIENTS) cache.clear();
-    const lookup = inTenant((tx) => clients.metadata(tx, clientId));
-    cache.set(clientId, lookup);
-    lookup.then(
-      (metadata) => {
-        if (!metadata && cache.get(clientId) === lookup) cache.delete(clientId);
-      },
-      () => {
-        if (cache.get(clientId) === lookup) cache.delete(clientId);
-      },
-    );
-    return lookup;
-  };
+  const cache = new LookupCache<Record<string, unknown> | undefined>(subscribed, (metadata) => !!metadata);
+  return (clientId) => cache.get(clientId, () => inTenant((tx) => clients.metadata(tx, clientId)));
 }
 
 /** The longest a token signed by a key can live: a retired key stays in JWKS at least this long. */

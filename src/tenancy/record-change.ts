@@ -1,9 +1,17 @@
 // Appends the audit event for one RBAC change in the caller's transaction, so a change and its
-// record commit or roll back together.
+// record commit or roll back together, and announces it to every replica when it commits.
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
+import { notify } from '../storage/db/database.js';
+
+/**
+ * LISTEN/NOTIFY channel carrying the tenant id of every committed RBAC change (API resources,
+ * permissions, roles, organisations, memberships, client roles), so caches of what a token
+ * grants are dropped on every replica.
+ */
+export const RBAC_CHANGES_CHANNEL = 'orthid_rbac_changes';
 
 /** What every RBAC service needs: the tenant's keyring for audit details, and the time. */
 export interface RbacDeps {
@@ -41,4 +49,5 @@ export async function recordChange(
     },
     deps.clock,
   );
+  await notify(tx, RBAC_CHANGES_CHANNEL, tenantId);
 }
