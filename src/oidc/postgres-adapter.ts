@@ -1,7 +1,7 @@
 // oidc-provider's storage adapter for one tenant: exactly the contract the provider defines
 // (upsert, find, findByUid, findByUserCode, consume, destroy, revokeByGrantId), behind RLS.
 import type { Database } from '../storage/db/database.js';
-import { withTenant } from '../storage/db/database.js';
+import { withTenantStatements } from '../storage/db/database.js';
 import { createOidcPayloadsQueries, type PayloadRow } from './oidc-payloads.queries.js';
 
 type Payload = Record<string, unknown>;
@@ -22,8 +22,10 @@ export function createPostgresAdapter(
   tenantId: string,
   findClient: (clientId: string) => Promise<Payload | undefined>,
 ) {
+  // Every adapter operation is one statement, so each runs as its own transaction: one round
+  // trip to PostgreSQL instead of BEGIN / tenant / statement / COMMIT.
   const run = <T>(fn: (q: ReturnType<typeof createOidcPayloadsQueries>) => Promise<T>) =>
-    withTenant(db, tenantId, (tx) => fn(createOidcPayloadsQueries(tx)));
+    withTenantStatements(db, tenantId, (q) => fn(createOidcPayloadsQueries(q)));
 
   return class PostgresAdapter {
     constructor(readonly model: string) {}

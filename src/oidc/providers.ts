@@ -11,7 +11,7 @@ import type { Queryable } from '../core/sql.js';
 import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/signing-keys.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { Users } from '../identity/users.js';
-import { type Database, withTenant } from '../storage/db/database.js';
+import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
@@ -99,7 +99,10 @@ export function createOidcProviders(deps: OidcDeps) {
         cachedClientMetadata(inTenant, deps.clients, subscribed),
       ),
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
-        const user = await inTenant((tx) => deps.users.get(tx, tenant.id, sub)).catch((error) => {
+        // Reads only (the user's row; the keyring when not cached): no transaction needed.
+        const user = await withTenantStatements(deps.db, tenant.id, (q) =>
+          deps.users.get(q, tenant.id, sub),
+        ).catch((error) => {
           if (isOrthIdError(error, 'user.not_found')) return undefined;
           throw error;
         });

@@ -58,6 +58,18 @@ export async function openPglite(
         if (setup) await tx.exec(setup);
         return fn(wrap(tx));
       }),
+    statements: (setup) => ({
+      query: (sql, params) =>
+        pglite.transaction(async (tx) => {
+          await tx.query(setup.sql, setup.params as unknown[]);
+          return wrap(tx).query(sql, params);
+        }),
+      exec: (sql) =>
+        pglite.transaction(async (tx) => {
+          await tx.query(setup.sql, setup.params as unknown[]);
+          await tx.exec(sql);
+        }),
+    }),
     ownerQuery: (sql, params) => direct.query(sql, params),
     async listen(channel, onPayload) {
       const unlisten = await pglite.listen(channel, onPayload);

@@ -58,6 +58,108 @@ function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   };
 }
 
+/** Statements this module prepared, per connection, known to exist on the server. */
+const preparedOn = new WeakMap<object, Set<string>>();
+
+/**
+ * One statement preceded by a setup statement in the same extended-protocol pipeline: Parse
+ * (first time on a connection) / Bind / Execute for both, then one Sync. Everything before a
+ * Sync is one implicit transaction, so the setup's local settings (role, tenant) hold for the
+ * statement and end with it, and a failure in either rolls both back. The setup's row and
+ * completion are not reported. Named statements are tracked here rather than by pg (which
+ * would credit the setup's ParseComplete to the statement); after an error they are closed and
+ * parsed again, since Close of a missing statement is not an error.
+ */
+class StatementAfterSetup extends pg.Query {
+  #inSetup = true;
+  #parsing: string[] = [];
+
+  constructor(
+    readonly setup: { name: string; sql: string; params: readonly unknown[] },
+    readonly statement: { name: string | undefined; text: string; values: readonly unknown[] },
+    callback: (error: Error | null, result?: pg.QueryResult) => void,
+  ) {
+    super({
+      text: statement.text,
+      values: statement.values as unknown[],
+      queryMode: 'extended',
+      callback,
+    } as pg.QueryConfig);
+  }
+
+  override prepare(connection: PgConnection): void {
+    const known = preparedOn.get(connection) ?? new Set<string>();
+    preparedOn.set(connection, known);
+    const parse = (name: string, text: string) => {
+      if (known.has(name)) return;
+      connection.close({ type: 'S', name });
+      connection.parse({ name, text });
+      this.#parsing.push(name);
+    };
+    parse(this.setup.name, this.setup.sql);
+    connection.bind({ statement: this.setup.name, values: this.setup.params, valueMapper: prepareValue });
+    connection.execute({});
+    const name = this.statement.name ?? '';
+    if (name) parse(name, this.statement.text);
+    else connection.parse({ name: '', text: this.statement.text });
+    connection.bind({ statement: name, values: this.statement.values, valueMapper: prepareValue });
+    connection.describe({ type: 'P', name: '' });
+    connection.execute({});
+    connection.sync();
+  }
+
+  override handleDataRow(message: unknown): void {
+    if (!this.#inSetup) super.handleDataRow(message);
+  }
+
+  override handleCommandComplete(message: unknown, connection: PgConnection): void {
+    if (this.#inSetup) this.#inSetup = false;
+    else super.handleCommandComplete(message, connection);
+  }
+
+  override handleReadyForQuery(connection: PgConnection): void {
+    const known = preparedOn.get(connection);
+    for (const name of this.#parsing) known?.add(name);
+    super.handleReadyForQuery(connection);
+  }
+
+  override handleError(error: Error, connection: PgConnection): void {
+    // Whether our Parse messages took effect is unknown: parse again next time.
+    const known = preparedOn.get(connection);
+    known?.delete(this.setup.name);
+    if (this.statement.name) known?.delete(this.statement.name);
+    this.#parsing = [];
+    super.handleError(error, connection);
+  }
+}
+
+const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils
+  .prepareValue;
+
+/** The parts of pg's (untyped) connection the pipelined statement uses. */
+interface PgConnection {
+  parse(message: { name: string; text: string }): void;
+  bind(message: {
+    statement: string;
+    values: readonly unknown[];
+    valueMapper: (v: unknown) => unknown;
+  }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(message: Record<string, never>): void;
+  close(message: { type: 'S'; name: string }): void;
+  sync(): void;
+}
+
+declare module 'pg' {
+  interface Query {
+    prepare(connection: unknown): void;
+    handleDataRow(message: unknown): void;
+    handleCommandComplete(message: unknown, connection: unknown): void;
+    handleReadyForQuery(connection: unknown): void;
+    handleError(error: Error, connection: unknown): void;
+  }
+}
+
 export interface PostgresOptions {
   max?: number;
   applicationName?: string;
@@ -99,6 +201,38 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       } finally {
         client.release();
       }
+    },
+    statements(setup) {
+      const prepared = { ...setup, name: statementName(setup.sql) ?? 'orthid_setup' };
+      const run = async (sql: string, params: readonly unknown[]) => {
+        let client: pg.PoolClient;
+        try {
+          client = await pool.connect();
+        } catch (cause) {
+          throw connectionError(url, cause);
+        }
+        try {
+          // A submittable is queued and reports through its callback, not a promise.
+          return await new Promise<pg.QueryResult>((resolve, reject) => {
+            const statement = { name: statementName(sql), text: sql, values: params };
+            const query = new StatementAfterSetup(prepared, statement, (error, result) =>
+              error ? reject(error) : resolve(result!),
+            );
+            client.query(query as unknown as pg.QueryConfig);
+          });
+        } finally {
+          client.release();
+        }
+      };
+      return {
+        async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+          const result = await run(sql, params);
+          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+        },
+        async exec(sql: string): Promise<void> {
+          await run(sql, []);
+        },
+      };
     },
     ownerQuery: (sql, params) => direct.query(sql, params),
     async listen(channel, onPayload) {
