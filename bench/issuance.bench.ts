@@ -27,7 +27,9 @@ import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { freePort, startCluster } from '../test/helpers/postgres.js';
+import { clusterCpuSeconds, cpuSeconds, postmasterPid } from './lib/cpu.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
+import { mintRefreshTokens } from './lib/mint-refresh-tokens.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
@@ -36,7 +38,9 @@ const CONNECTIONS = Math.min(20, Number(process.argv[4] ?? 10));
 const MASTER = 'bench-master-secret-0123456789-abcdefghijklmnop';
 const RESOURCE = 'https://api.bench.example';
 const SCOPE = 'orders:read';
-const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+// ORTHID_BENCH_CLI: another build of the CLI (e.g. one made beside dist/ while others use it).
+const BUILT_CLI =
+  process.env.ORTHID_BENCH_CLI ?? fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const LOAD = fileURLToPath(new URL('./lib/load.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url));
 
@@ -95,6 +99,14 @@ function load(spec: LoadSpec): Promise<LoadResult> {
       else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
     });
   });
+}
+
+function refreshSpec(url: string, clientId: string, secret: string, refreshTokens: string[]): LoadSpec {
+  return {
+    ...grantSpec(url, clientId, secret),
+    body: 'grant_type=refresh_token',
+    refreshTokens,
+  };
 }
 
 function grantSpec(url: string, clientId: string, secret: string): LoadSpec {
@@ -159,11 +171,51 @@ try {
       'bench',
     );
     await app.rbac.clientRoles.grant(tx, tenant.id, created.clientId, role.id, 'bench');
-    return { id: created.clientId, secret: created.clientSecret! };
+    // The refresh-token row: a relying party, and a user holding the same role in an organisation.
+    const rp = await app.clients.create(
+      tx,
+      tenant.id,
+      {
+        name: 'Bench RP',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        redirectUris: ['https://rp.bench.example/cb'],
+        resources: [RESOURCE],
+      },
+      'bench',
+    );
+    const user = await app.users.create(
+      tx,
+      tenant.id,
+      { email: 'refresh@bench.example', name: 'Refresh Bench', emailVerified: true },
+      'bench',
+    );
+    const org = await app.rbac.organisations.create(tx, tenant.id, { name: 'Bench org' }, 'bench');
+    const membership = await app.rbac.memberships.add(tx, tenant.id, org.id, user.id, 'bench');
+    await app.rbac.memberships.grantRole(tx, tenant.id, membership.id, role.id, 'bench');
+    return {
+      id: created.clientId,
+      secret: created.clientSecret!,
+      rp: { id: rp.clientId, secret: rp.clientSecret! },
+      userId: user.id,
+    };
+  });
+  // Refresh tokens as a code flow would leave them, through the provider's own models and the
+  // Postgres adapter; the process started below finds them in the database. One chain per
+  // connection and run (a chain survives a run, but a failed request would end it).
+  const { provider: inProcess } = await app.oidc.get('bench');
+  const chains = RUNS + 1;
+  const ourRefreshTokens = await mintRefreshTokens(inProcess, {
+    clientId: client.rp.id,
+    accountId: client.userId,
+    resource: RESOURCE,
+    scope: SCOPE,
+    count: CONNECTIONS * chains,
   });
   await app.close();
 
-  const orthid = spawn(process.execPath, [BUILT_CLI, 'start'], {
+  // ORTHID_BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.ORTHID_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const orthid = spawn(process.execPath, [...nodeArgs, BUILT_CLI, 'start'], {
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -186,6 +238,23 @@ try {
 
   const oursSpec = grantSpec(`${publicUrl}/t/bench/token`, client.id, client.secret);
   const bareSpec = grantSpec(`http://127.0.0.1:${barePort}/token`, 'bench-client', bareSecret);
+  // The bare provider's default in-memory adapter is an LRU of 1 000 entries, so its refresh
+  // tokens are minted right before each run, or a run's churn would evict the next run's.
+  const bareMint = async (): Promise<string[]> => {
+    const response = await fetch(`http://127.0.0.1:${barePort}/bench/refresh-tokens?count=${CONNECTIONS}`, {
+      method: 'POST',
+    });
+    return (await response.json()) as string[];
+  };
+  const oursRefresh = (run: number) =>
+    refreshSpec(
+      `${publicUrl}/t/bench/token`,
+      client.rp.id,
+      client.rp.secret,
+      ourRefreshTokens.slice(run * CONNECTIONS, (run + 1) * CONNECTIONS),
+    );
+  const bareRefresh = async () =>
+    refreshSpec(`http://127.0.0.1:${barePort}/token`, 'bench-client-rp', bareSecret, await bareMint());
 
   // Check both answer a grant with a JWT access token before measuring anything.
   for (const spec of [oursSpec, bareSpec]) {
@@ -205,15 +274,45 @@ try {
   // Warm-up (JIT, connection pool, provider cache), shorter than a run.
   await load({ ...bareSpec, seconds: Math.min(2, SECONDS) });
   await load({ ...oursSpec, seconds: Math.min(2, SECONDS) });
-  const bareRuns: LoadResult[] = [];
-  const ourRuns: LoadResult[] = [];
+  await load({ ...(await bareRefresh()), seconds: Math.min(2, SECONDS) });
+  await load({ ...oursRefresh(RUNS), seconds: Math.min(2, SECONDS) });
+  // CPU milliseconds per grant: the bare process; OrthID's process plus PostgreSQL's.
+  const postmaster = postmasterPid(cluster.port);
+  const measured = async (spec: LoadSpec, pids: { node: number; postmaster?: number }) => {
+    const cpu = () => ({
+      node: cpuSeconds(pids.node),
+      pg: pids.postmaster === undefined ? 0 : clusterCpuSeconds(pids.postmaster),
+    });
+    const before = cpu();
+    const result = await load(spec);
+    const after = cpu();
+    const per = (s: number) => (s * 1000) / Math.max(1, result.requests);
+    return { ...result, nodeMs: per(after.node - before.node), pgMs: per(after.pg - before.pg) };
+  };
+  const barePids = { node: bare.pid! };
+  const ourPids = { node: orthid.pid!, ...(postmaster ? { postmaster } : {}) };
+  type Measured = Awaited<ReturnType<typeof measured>>;
+  const cpuLine = (label: string, bareRs: Measured[], ourRs: Measured[]) =>
+    console.log(
+      `  ${label} CPU ms per grant (median): bare ${median(bareRs.map((r) => r.nodeMs)).toFixed(2)}; OrthID ${median(
+        ourRs.map((r) => r.nodeMs),
+      ).toFixed(2)} + PostgreSQL ${median(ourRs.map((r) => r.pgMs)).toFixed(2)}`,
+    );
+  const bareRuns: Measured[] = [];
+  const ourRuns: Measured[] = [];
+  const bareRefreshRuns: Measured[] = [];
+  const ourRefreshRuns: Measured[] = [];
   for (let run = 0; run < RUNS; run++) {
-    bareRuns.push(await load(bareSpec));
-    ourRuns.push(await load(oursSpec));
+    bareRuns.push(await measured(bareSpec, barePids));
+    ourRuns.push(await measured(oursSpec, ourPids));
+    bareRefreshRuns.push(await measured(await bareRefresh(), barePids));
+    ourRefreshRuns.push(await measured(oursRefresh(run), ourPids));
   }
   for (const [name, runs] of [
     ['bare', bareRuns],
     ['orthid', ourRuns],
+    ['bare refresh', bareRefreshRuns],
+    ['orthid refresh', ourRefreshRuns],
   ] as const) {
     const errors = runs.reduce((n, r) => n + r.errors, 0);
     if (errors > 0)
@@ -258,7 +357,32 @@ try {
       1,
     )}`,
   );
-  exitOnVerdicts([verdict]);
+  cpuLine('client credentials', bareRuns, ourRuns);
+
+  const refreshMedian = median(ourRefreshRuns.map((r) => r.rps));
+  const refreshOk = refreshMedian >= 600;
+  const refreshVerdict = printRow({
+    name: 'refresh-token grants (rotating)',
+    baseline: bareRefreshRuns.map((r) => r.rps),
+    orthid: ourRefreshRuns.map((r) => r.rps),
+    unit: 'grants/s',
+    target: { kind: 'ratio-at-least', value: 0 },
+    extraPass: refreshOk,
+    notes: `≥ 600/s: ${refreshOk ? 'met' : 'missed'}`,
+  });
+  console.log(
+    `  refresh p99: bare ${formatSpread(
+      bareRefreshRuns.map((r) => r.p99),
+      'ms',
+      1,
+    )}; OrthID ${formatSpread(
+      ourRefreshRuns.map((r) => r.p99),
+      'ms',
+      1,
+    )}`,
+  );
+  cpuLine('refresh', bareRefreshRuns, ourRefreshRuns);
+  exitOnVerdicts([verdict, refreshVerdict]);
 } finally {
   for (const child of children) await stop(child);
   cluster.stop();

@@ -1,6 +1,6 @@
 // HTTP load from its own process: `node --import tsx bench/lib/load.ts SPEC_JSON` runs
 // `connections` keep-alive request loops against one URL for `seconds` and prints one JSON line
-// {requests, errors, seconds, rps, p50, p99, firstError}. Latencies in milliseconds; a non-2xx
+// {requests, errors, seconds, rps, p50, p99, firstError, refreshTokens}. Latencies in milliseconds; a non-2xx
 // answer counts as an error, not as a request served. Loopback only.
 import { Agent, request } from 'node:http';
 
@@ -11,6 +11,11 @@ export interface LoadSpec {
   body?: string;
   connections: number;
   seconds: number;
+  /**
+   * Refresh-token chains: connection i starts with refreshTokens[i], appends
+   * `&refresh_token=…` to `body`, and continues with the refresh token each answer rotates to.
+   */
+  refreshTokens?: string[];
 }
 
 export interface LoadResult {
@@ -21,27 +26,36 @@ export interface LoadResult {
   p50: number;
   p99: number;
   firstError?: string;
+  /** Where each refresh-token chain ended, so the next run continues it. */
+  refreshTokens?: string[];
 }
 
 async function run(spec: LoadSpec): Promise<LoadResult> {
   const url = new URL(spec.url);
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('loopback only');
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
-  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
-  const headers = { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+  const fixedBody = spec.body === undefined ? undefined : Buffer.from(spec.body);
+  const chains = spec.refreshTokens;
+  if (chains && chains.length < spec.connections) throw new Error('one refresh token per connection');
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
-  const once = () =>
+  const once = (connection: number) =>
     new Promise<void>((resolve) => {
+      const body = chains
+        ? Buffer.from(`${spec.body ?? ''}&refresh_token=${encodeURIComponent(chains[connection]!)}`)
+        : fixedBody;
+      const headers = { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
       const start = performance.now();
       const req = request(url, { method: spec.method, headers, agent }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d) => (text += d));
         res.on('end', () => {
-          if (res.statusCode! >= 200 && res.statusCode! < 300) latencies.push(performance.now() - start);
-          else {
+          if (res.statusCode! >= 200 && res.statusCode! < 300) {
+            latencies.push(performance.now() - start);
+            if (chains) chains[connection] = (JSON.parse(text) as { refresh_token: string }).refresh_token;
+          } else {
             errors++;
             firstError ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
           }
@@ -58,8 +72,8 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const started = performance.now();
   const deadline = started + spec.seconds * 1000;
   await Promise.all(
-    Array.from({ length: spec.connections }, async () => {
-      while (performance.now() < deadline) await once();
+    Array.from({ length: spec.connections }, async (_, connection) => {
+      while (performance.now() < deadline) await once(connection);
     }),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -75,6 +89,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     p50: at(0.5),
     p99: at(0.99),
     ...(firstError ? { firstError } : {}),
+    ...(chains ? { refreshTokens: chains } : {}),
   };
 }
 
