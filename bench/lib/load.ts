@@ -16,6 +16,8 @@ export interface LoadSpec {
    * `&refresh_token=…` to `body`, and continues with the refresh token each answer rotates to.
    */
   refreshTokens?: string[];
+  /** Requests take these in turn, each replacing `body` and adding to `headers` (e.g. one token each). */
+  variants?: { body?: string; headers?: Record<string, string> }[];
 }
 
 export interface LoadResult {
@@ -40,12 +42,20 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
+  let next = 0;
   const once = (connection: number) =>
     new Promise<void>((resolve) => {
+      const variant = spec.variants?.[next++ % spec.variants.length];
       const body = chains
         ? Buffer.from(`${spec.body ?? ''}&refresh_token=${encodeURIComponent(chains[connection]!)}`)
-        : fixedBody;
-      const headers = { ...spec.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+        : variant?.body !== undefined
+          ? Buffer.from(variant.body)
+          : fixedBody;
+      const headers = {
+        ...spec.headers,
+        ...variant?.headers,
+        ...(body ? { 'content-length': String(body.length) } : {}),
+      };
       const start = performance.now();
       const req = request(url, { method: spec.method, headers, agent }, (res) => {
         let text = '';
