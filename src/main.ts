@@ -1,10 +1,15 @@
 // Wiring: builds the concrete drivers and domain services from Config, once. Nothing else
 // constructs a database, a key custody or a service; everything receives them from here.
 import { join } from 'node:path';
+import { parseAwsKmsUri } from './config/awskms-uri.js';
 import type { Config } from './config/config.js';
+import { parsePkcs11Uri } from './config/pkcs11-uri.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { OrthIdError } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
+import type { ByokCustody } from './crypto/custody/byok-custody.js';
+import { openCustody } from './crypto/custody/open-custody.js';
+import type { KeyCustody } from './crypto/key-custody.js';
 import { ManagedKeystore } from './crypto/managed-keystore.js';
 import { resolveMasterSecret } from './crypto/master-secret.js';
 import { createTenantKeys, type TenantKeys } from './crypto/tenant-keys.js';
@@ -38,7 +43,12 @@ export interface OrthId {
   clock: Clock;
   log: Logger;
   db: Database;
+  /** The keystore file: deployment id, small secrets and, under managed custody, the root keys. */
   keystore: ManagedKeystore;
+  /** Where the deployment's root keys live: the keystore itself, a PKCS#11 token or a KMS. */
+  custody: KeyCustody;
+  /** The custody of a tenant that brings its own key (a custody URI), opened once and kept. */
+  custodyFor(uri: string | undefined): Promise<KeyCustody>;
   tenantKeys: TenantKeys;
   tenants: Tenants;
   users: Users;
@@ -89,7 +99,10 @@ export async function openDatabase(config: Config, purpose: 'app' | 'migrations'
   }
 }
 
-/** Opens (or on request creates) the managed keystore; says whether a master secret was generated. */
+/**
+ * Opens (or on request creates) the keystore file; says whether a master secret was generated.
+ * Under BYOK the file holds no root keys, only where they are.
+ */
 export async function openKeystore(
   config: Config,
   create: boolean,
@@ -102,7 +115,11 @@ export async function openKeystore(
       masterGenerated: false,
     };
   }
-  const { keystore, created } = await ManagedKeystore.init(config.keystorePath, master.value);
+  const external =
+    config.custody.kind === 'managed'
+      ? undefined
+      : { kind: config.custody.kind, reference: config.custody.uri };
+  const { keystore, created } = await ManagedKeystore.init(config.keystorePath, master.value, external);
   return { keystore, created, masterGenerated: master.generated };
 }
 
@@ -141,19 +158,58 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
     await db.close();
     throw error;
   }
-  const objects = await openObjectStore(config.objectStore).catch(async (error) => {
+  try {
+    const objects = await openObjectStore(config.objectStore);
+    const custody = await openExternalCustody(config);
+    return composeOrthId({ config, clock, log, db, keystore, objects, ...(custody ? { custody } : {}) });
+  } catch (error) {
     await db.close();
     throw error;
-  });
-  return composeOrthId({ config, clock, log, db, keystore, objects });
+  }
+}
+
+/** Opens the deployment's BYOK custody, or undefined when the keystore itself holds the root keys. */
+export async function openExternalCustody(config: Config): Promise<ByokCustody | undefined> {
+  return config.custody.kind === 'managed' ? undefined : openCustody(config.custody);
+}
+
+/**
+ * A tenant's own custody: an AWS KMS key of its own, or another key object in the deployment's
+ * PKCS#11 token (logged in with the deployment's PIN).
+ */
+async function openTenantCustody(config: Config, uri: string): Promise<KeyCustody> {
+  const kms = /^awskms:/i.test(uri) ? parseAwsKmsUri(uri) : undefined;
+  if (kms?.ok) return openCustody({ kind: 'awskms', ...kms.value });
+  const p11 = /^pkcs11:/i.test(uri) ? parsePkcs11Uri(uri) : undefined;
+  if (p11?.ok && config.custody.kind === 'pkcs11') {
+    return openCustody({ kind: 'pkcs11', ...p11.value, pin: config.custody.pin });
+  }
+  throw new OrthIdError(
+    'keystore.custody_unavailable',
+    `The tenant's key custody ${uri} cannot be opened: use an awskms: URI, or a pkcs11: URI when ORTHID_KEYSTORE is a PKCS#11 token.`,
+  );
 }
 
 /** Builds the domain services over an opened database and keystore (tests inject their own). */
 export function composeOrthId(
-  parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'>,
+  parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'> & {
+    custody?: KeyCustody;
+  },
 ): OrthId {
   const { db, clock, keystore } = parts;
-  const tenantKeys = createTenantKeys({ custody: keystore, clock });
+  const custody = parts.custody ?? keystore;
+  const opened = new Map<string, Promise<KeyCustody>>();
+  const custodyFor = (uri: string | undefined): Promise<KeyCustody> => {
+    if (!uri) return Promise.resolve(custody);
+    const known = opened.get(uri);
+    if (known) return known;
+    const open = openTenantCustody(parts.config, uri);
+    // A custody that failed to open (token absent) is tried again on the next request.
+    open.catch(() => opened.delete(uri));
+    opened.set(uri, open);
+    return open;
+  };
+  const tenantKeys = createTenantKeys({ custody: custodyFor, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });
   const users = createUsers({ tenantKeys, clock });
   const signInDeps = { db, tenantKeys, clock, passwords: users.passwords, throttle: createSignInThrottle() };
@@ -174,6 +230,8 @@ export function composeOrthId(
   });
   return {
     ...parts,
+    custody,
+    custodyFor,
     tenantKeys,
     tenants,
     users,
@@ -181,6 +239,10 @@ export function composeOrthId(
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,
-    close: () => db.close(),
+    close: async () => {
+      await db.close();
+      await Promise.all([...opened.values()].map(async (c) => (await c).close()));
+      await custody.close();
+    },
   };
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
+import type { KeyCustody } from '../crypto/key-custody.js';
 import { readKeystoreExport } from '../crypto/keystore-export.js';
 import { type KeystoreContents, ManagedKeystore } from '../crypto/managed-keystore.js';
 import { migrate } from '../storage/db/migrate.js';
@@ -35,6 +36,8 @@ export interface RestoreOptions {
   /** Where the restored keystore is written, and the secret that seals it there. */
   keystorePath: string;
   masterSecret: string;
+  /** Under BYOK: the PKCS#11 token or KMS holding the root keys the set's data keys are wrapped by. */
+  custody?: KeyCustody;
   onStep?: (step: number, title: string, detail?: string) => void;
 }
 
@@ -99,18 +102,33 @@ function keystoreMismatch(manifest: Manifest, why: string): OrthIdError {
   );
 }
 
-/** Step 2's check: the keystore must be this deployment's and hold every key the data needs. */
-function checkKeystore(manifest: Manifest, contents: KeystoreContents): void {
+/**
+ * Step 2's check: the keystore must be this deployment's, and every root key the data needs must be
+ * in it or in the external custody. A key destroyed by crypto-shredding counts as held: its tenant
+ * restores as shredded, the others intact.
+ */
+async function checkKeystore(manifest: Manifest, contents: KeystoreContents, custody?: KeyCustody) {
   if (contents.deploymentId !== manifest.deploymentId) {
     throw keystoreMismatch(
       manifest,
       `The keystore belongs to deployment ${contents.deploymentId}, not ${manifest.deploymentId}.`,
     );
   }
-  const held = new Set(contents.rootKeys.map((k) => k.id));
+  if (custody) await custody.check();
+  const held = new Set([
+    ...contents.rootKeys.map((k) => k.id),
+    ...(contents.destroyedKeys ?? []).map((k) => k.id),
+    ...(custody ? (await custody.rootKeys()).map((k) => k.id) : []),
+  ]);
   const missing = manifest.keys.rootKeyIds.filter((id) => !held.has(id));
-  if (missing.length > 0)
-    throw keystoreMismatch(manifest, `The keystore lacks root key(s) ${missing.join(', ')}.`);
+  if (missing.length === 0) return;
+  if (contents.externalCustody && !custody) {
+    throw new OrthIdError(
+      'keystore.custody_unavailable',
+      `The set's root keys are held by ${contents.externalCustody.kind} custody (${contents.externalCustody.reference}); set ORTHID_KEYSTORE to it where it is reachable. Nothing was restored.`,
+    );
+  }
+  throw keystoreMismatch(manifest, `The keystore lacks root key(s) ${missing.join(', ')}.`);
 }
 
 async function readKeystore(options: RestoreOptions, manifest: Manifest): Promise<KeystoreContents> {
@@ -185,7 +203,7 @@ export async function restoreBackupSet(options: RestoreOptions): Promise<Restore
 
   step(2, 'Restore the keystore first', `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
   const contents = await readKeystore(options, manifest);
-  checkKeystore(manifest, contents);
+  await checkKeystore(manifest, contents, options.custody);
   const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, contents);
 
   step(

@@ -1,18 +1,24 @@
 // A user's data-export bundle for access and portability requests: the profile with its fields
 // decrypted, organisation memberships with their roles, active sign-in sessions and the audit
-// events by or about the user, signed and written to object storage.
+// events by or about the user, and their avatar, signed and written to object storage.
+import type { Readable } from 'node:stream';
 import { appendAudit } from '../audit/audit-log.js';
+import { OrthIdError } from '../core/errors.js';
+import { AVATAR_CONTENT_TYPE, readAvatar } from '../identity/avatars.js';
 import type { Queryable } from '../storage/db/database.js';
 import { withTenant } from '../storage/db/database.js';
+import type { ObjectInfo } from '../storage/objects/object-store.js';
 import type { Page, PageRequest } from '../tenancy/page.js';
 import { issuerFor, type Tenant } from '../tenancy/tenants.js';
 import { auditEventsInRange } from './audit-archive.js';
 import { keyTime, type UserExportDeps } from './bundle-deps.js';
 import { activeBundleKey } from './tenant-bundle-keys.js';
-import { writeBundle } from './write-bundle.js';
+import { type BundleFile, writeBundle } from './write-bundle.js';
 
 export interface UserExportInfo {
   key: string;
+  /** The export's name among the user's exports (its time), for `openUserExport`. */
+  id: string;
   size: number;
   sha256: string;
   createdAt: string;
@@ -47,6 +53,14 @@ async function membershipsOf(deps: UserExportDeps, tx: Queryable, userId: string
   return out;
 }
 
+/** Where a user's exports are kept: `user-exports/<slug>/<user id>/`. */
+export function userExportPrefix(tenant: Pick<Tenant, 'slug'>, userId: string): string {
+  return `user-exports/${tenant.slug}/${userId}/`;
+}
+
+/** An export's id is the time it was made, as in its key (see keyTime). */
+const EXPORT_ID = /^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z$/;
+
 const json = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
 
 /** Writes `user-exports/<slug>/<user id>/<time>.bundle` and records a `user.exported` event. */
@@ -69,7 +83,7 @@ export async function exportUserData(
       now,
       (e) => e.target === subject || e.actor === subject,
     );
-    const files = [
+    const files: BundleFile[] = [
       { path: 'profile.json', bytes: json(profile), contentType: 'application/json' },
       {
         path: 'memberships.json',
@@ -87,6 +101,8 @@ export async function exportUserData(
         contentType: 'application/x-ndjson',
       },
     ];
+    const avatar = await readAvatar(deps.objects, tenant.id, profile.id);
+    if (avatar) files.push({ path: 'avatar.webp', bytes: avatar.bytes, contentType: AVATAR_CONTENT_TYPE });
     const { bytes } = await writeBundle(
       {
         kind: 'user-export',
@@ -98,7 +114,8 @@ export async function exportUserData(
       },
       key,
     );
-    const objectKey = `user-exports/${tenant.slug}/${profile.id}/${keyTime(now)}.bundle`;
+    const id = keyTime(now);
+    const objectKey = `${userExportPrefix(tenant, profile.id)}${id}.bundle`;
     const info = await deps.objects.put(objectKey, bytes, { contentType: 'application/x-tar' });
     await appendAudit(
       tx,
@@ -114,6 +131,7 @@ export async function exportUserData(
     );
     return {
       key: objectKey,
+      id,
       size: info.size,
       sha256: info.sha256,
       createdAt: now.toISOString(),
@@ -121,4 +139,61 @@ export async function exportUserData(
       files: files.map((f) => f.path),
     };
   });
+}
+
+/**
+ * Opens one of a user's exports for download and records a `user.export_downloaded` event: the
+ * bundle holds the user's personal data in clear, so who fetched it is worth knowing.
+ */
+export async function openUserExport(
+  deps: UserExportDeps,
+  tenant: Tenant,
+  userId: string,
+  exportId: string,
+  actor: string,
+): Promise<{ info: ObjectInfo; body: Readable }> {
+  const missing = () =>
+    new OrthIdError(
+      'request.not_found',
+      `No export ${exportId} of user ${userId}; create one with POST …/export.`,
+    );
+  if (!EXPORT_ID.test(exportId)) throw missing();
+  return withTenant(deps.db, tenant.id, async (tx) => {
+    await deps.users.get(tx, tenant.id, userId);
+    const key = `${userExportPrefix(tenant, userId)}${exportId}.bundle`;
+    if (!(await deps.objects.head(key))) throw missing();
+    await appendAudit(
+      tx,
+      await deps.tenantKeys.forTenant(tx, tenant.id),
+      {
+        actor,
+        action: 'user.export_downloaded',
+        target: `user:${userId}`,
+        outcome: 'success',
+        details: { object: key },
+      },
+      deps.clock,
+    );
+    return deps.objects.get(key);
+  });
+}
+
+/** Deletes every export of a user (after the user is deleted: an export is their data in clear). */
+export async function deleteUserExports(
+  deps: Pick<UserExportDeps, 'objects'>,
+  tenant: Pick<Tenant, 'slug'>,
+  userId: string,
+): Promise<number> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.objects.list(
+      userExportPrefix(tenant, userId),
+      cursor === undefined ? {} : { cursor },
+    );
+    keys.push(...page.items.map((item) => item.key));
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  for (const key of keys) await deps.objects.delete(key);
+  return keys.length;
 }

@@ -4,11 +4,16 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { toOrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
+import type { RootKeyInfo } from '../crypto/key-custody.js';
 import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
+import { exportKeystoreShares, readKeystoreShares } from '../crypto/keystore-shares.js';
+import type { DestroyedKey } from '../crypto/managed-keystore.js';
 import { ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
 import { openKeystore } from '../main.js';
+import type { RotationProgress } from '../ops/key-rotation.js';
 import { action, cliConfig, operation, print, writeFileAtomically } from './context.js';
 
 export function registerKeystoreCommands(program: Command): void {
@@ -39,23 +44,50 @@ export function registerKeystoreCommands(program: Command): void {
 
   keystore
     .command('status')
-    .description('Show the keystore: custody, deployment and root key ids (never key material)')
+    .description('Show the custody, root key ids, destroyed keys and rotation progress (never key material)')
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }) => {
-        const { keystore: ks } = await openKeystore(cliConfig(), false);
-        const result = {
-          custody: ks.kind,
-          path: ks.path,
-          deploymentId: ks.deploymentId,
-          rootKeyIds: ks.rootKeyIds(),
-        };
-        print(result, Boolean(opts.json), (r: typeof result) =>
+        const result = (await operation('keystore.status', {})) as KeystoreStatus;
+        print(result, Boolean(opts.json), (r: KeystoreStatus) =>
           [
-            `Custody:      ${r.custody} (${r.path})`,
+            `Custody:      ${r.custody} (${r.reference})`,
             `Deployment:   ${r.deploymentId}`,
-            `Root keys:    ${r.rootKeyIds.join(', ')}`,
+            `Root keys:    ${r.rootKeys.map((k) => `${k.id} [${k.scope}, ${k.status}]`).join('\n              ') || 'none'}`,
+            ...r.destroyedKeys.map(
+              (k) => `Destroyed:    ${k.id} [${k.scope}] on ${k.destroyedAt} by ${k.by}`,
+            ),
+            ...r.rotations.map(
+              (p) =>
+                `Rotation:     ${p.tenant} ${p.kind} key ${p.targetKeyId}: ${p.status}, ${p.done}/${p.total} rewritten (started ${p.startedAt})`,
+            ),
           ].join('\n'),
+        );
+      }),
+    );
+
+  keystore
+    .command('rotate')
+    .description(
+      "Rotate keys online: --root re-wraps every data key under a new root key version; --tenant SLUG starts a new data key version and re-encrypts the tenant's sealed values (resumes a pass that stopped)",
+    )
+    .option('--root', 'new root key versions (all tenants, or the one given with --tenant)')
+    .option('--tenant <slug>', 'tenant slug')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { root?: boolean; tenant?: string; json?: boolean }) => {
+        const result = (await operation('keystore.rotate', {
+          root: Boolean(opts.root),
+          tenant: opts.tenant,
+        })) as
+          | { kind: 'root'; tenants: { tenant: string; rootKeyId: string; rewrapped: number }[] }
+          | RotationProgress;
+        print(result, Boolean(opts.json), () =>
+          'tenants' in result
+            ? result.tenants
+                .map((t) => `${t.tenant}: root key ${t.rootKeyId}, ${t.rewrapped} data key(s) re-wrapped`)
+                .join('\n')
+            : `${result.tenant}: data key ${result.targetKeyId} active; ${result.done} record(s) re-encrypted; older versions no longer in use were destroyed.`,
         );
       }),
     );
@@ -91,22 +123,50 @@ export function registerKeystoreCommands(program: Command): void {
 function registerKeystoreTransferCommands(keystore: Command): void {
   keystore
     .command('export')
-    .description('Write the keystore, age-encrypted to your recipients (opens with the stock `age -d`)')
-    .requiredOption('-r, --recipient <age1...>', 'age recipient (repeatable)', collect, [])
-    .requiredOption('-o, --output <file>', 'file to write (created with mode 0600)')
+    .description(
+      'Write the keystore, age-encrypted to your recipients (opens with the stock `age -d`); with --threshold K, split into one share per recipient, any K of which restore it',
+    )
+    .requiredOption(
+      '-r, --recipient <age1...>',
+      'age recipient (repeatable; with --threshold, one per share)',
+      collect,
+      [],
+    )
+    .requiredOption(
+      '-o, --output <path>',
+      'file to write (mode 0600); with --threshold, the prefix of the share files',
+    )
+    .option('--threshold <k>', 'split into N = recipients shares, K of which restore the keystore (Shamir)')
     .option('--json', 'print JSON')
     .action(
-      action(async (opts: { recipient: string[]; output: string; json?: boolean }) => {
+      action(async (opts: { recipient: string[]; output: string; threshold?: string; json?: boolean }) => {
         const { keystore: ks } = await openKeystore(cliConfig(), false);
-        await writeFileAtomically(
-          opts.output,
-          exportKeystore(ks.exportContents(), opts.recipient, new Date()),
-        );
-        const result = { path: opts.output, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
-        print(
-          result,
-          Boolean(opts.json),
-          () => `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`,
+        const now = new Date();
+        let files: string[];
+        if (opts.threshold === undefined) {
+          await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, now));
+          files = [opts.output];
+        } else {
+          const threshold = Number(opts.threshold);
+          const set = exportKeystoreShares(ks.exportContents(), opts.recipient, threshold, now);
+          files = set.shares.map((_, i) => `${opts.output}.share-${i + 1}-of-${set.shares.length}.age`);
+          for (const [i, share] of set.shares.entries()) await writeFileAtomically(files[i]!, share);
+        }
+        const result = {
+          files,
+          threshold: opts.threshold === undefined ? undefined : Number(opts.threshold),
+          deploymentId: ks.deploymentId,
+          rootKeyIds: ks.rootKeyIds(),
+        };
+        await auditKeystoreTransfer('keystore.exported', {
+          files: files.length,
+          threshold: result.threshold ?? null,
+          recipients: opts.recipient.length,
+        });
+        print(result, Boolean(opts.json), () =>
+          result.threshold === undefined
+            ? `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`
+            : `Wrote ${files.length} shares, any ${result.threshold} of which restore the keystore:\n${files.join('\n')}`,
         );
       }),
     );
@@ -114,19 +174,33 @@ function registerKeystoreTransferCommands(keystore: Command): void {
   keystore
     .command('import')
     .description(
-      "Restore a keystore export into this host's keystore (sealed with this host's master secret)",
+      "Restore a keystore export (or any K of its shares) into this host's keystore, sealed with this host's master secret",
     )
-    .argument('<file>', 'an export written by `orthid keystore export`')
-    .requiredOption('-i, --identity <file>', 'age identity file that opens the export')
+    .argument('<files...>', 'an export written by `orthid keystore export`, or K share files')
+    .requiredOption(
+      '-i, --identity <file>',
+      'age identity file that opens the export (repeatable)',
+      collect,
+      [],
+    )
     .option('--json', 'print JSON')
     .action(
-      action(async (file: string, opts: { identity: string; json?: boolean }) => {
+      action(async (files: string[], opts: { identity: string[]; json?: boolean }) => {
         const config = cliConfig();
-        const identities = parseIdentityFile(await readFile(opts.identity, 'utf8'), opts.identity);
-        const contents = await readKeystoreExport(createReadStream(file), identities);
+        const identities: string[] = [];
+        for (const file of opts.identity)
+          identities.push(...parseIdentityFile(await readFile(file, 'utf8'), file));
+        const contents =
+          files.length === 1
+            ? await readKeystoreExport(createReadStream(files[0]!), identities)
+            : await readKeystoreShares(
+                files.map((f) => createReadStream(f)),
+                identities,
+              );
         const master = await resolveMasterSecret(config.masterKey);
         const ks = await ManagedKeystore.import(config.keystorePath, master.value, contents);
         const result = { path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
+        await auditKeystoreTransfer('keystore.imported', { files: files.length });
         print(
           result,
           Boolean(opts.json),
@@ -135,6 +209,28 @@ function registerKeystoreTransferCommands(keystore: Command): void {
         );
       }),
     );
+}
+
+/**
+ * Records an export or import in the system tenant's audit log. Importing onto a new host comes
+ * before its database is restored; then there is no log yet, and the operator is told so.
+ */
+async function auditKeystoreTransfer(action: string, details: Record<string, unknown>): Promise<void> {
+  try {
+    await operation('keystore.audit', { action, details });
+  } catch (error) {
+    const e = toOrthIdError(error);
+    process.stderr.write(`warning: not recorded in the audit log (${e.code}): ${e.message}\n`);
+  }
+}
+
+interface KeystoreStatus {
+  custody: string;
+  reference: string;
+  deploymentId: string;
+  rootKeys: RootKeyInfo[];
+  destroyedKeys: DestroyedKey[];
+  rotations: RotationProgress[];
 }
 
 function collect(value: string, previous: string[]): string[] {

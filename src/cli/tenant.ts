@@ -1,5 +1,7 @@
 // `orthid tenant ...`: create and list tenants.
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { ShredResult } from '../ops/key-rotation.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { action, operation, print } from './context.js';
 
@@ -15,10 +17,18 @@ export function registerTenantCommands(program: Command): void {
     .description('Create a tenant with its own keys and audit log')
     .argument('<slug>', 'URL-safe name: lowercase letters, digits and dashes')
     .option('--name <displayName>', 'display name (default: the slug)')
+    .option(
+      '--custody <uri>',
+      "bring your own key: an awskms: key or a pkcs11: object whose root keys wrap this tenant's keys",
+    )
     .option('--json', 'print JSON')
     .action(
-      action(async (slug: string, opts: { name?: string; json?: boolean }) => {
-        const created = (await operation('tenant.create', { slug, displayName: opts.name })) as Listed;
+      action(async (slug: string, opts: { name?: string; custody?: string; json?: boolean }) => {
+        const created = (await operation('tenant.create', {
+          slug,
+          displayName: opts.name,
+          custody: opts.custody,
+        })) as Listed;
         print(
           created,
           Boolean(opts.json),
@@ -41,4 +51,40 @@ export function registerTenantCommands(program: Command): void {
         );
       }),
     );
+
+  tenant
+    .command('shred')
+    .description(
+      'Crypto-shred a tenant: destroy its keys for good, so its personal data in the database and in every older backup can never be decrypted',
+    )
+    .argument('<slug>', 'the tenant to shred')
+    .option('--confirm <slug>', 'repeat the slug to confirm without a prompt')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (slug: string, opts: { confirm?: string; json?: boolean }) => {
+        const confirm = opts.confirm ?? (await askToConfirm(slug));
+        const result = (await operation('tenant.shred', { tenant: slug, confirm })) as ShredResult;
+        print(
+          result,
+          Boolean(opts.json),
+          (r: ShredResult) =>
+            `Shredded tenant ${r.tenant}: destroyed root key(s) ${r.destroyedRootKeyIds.join(', ') || '(none held for it alone)'} on ${r.destroyedAt}.`,
+        );
+      }),
+    );
+}
+
+/** Asks for the slug on a terminal; without one, the operation refuses and says how to confirm. */
+async function askToConfirm(slug: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (
+      await rl.question(
+        `This destroys tenant ${slug}'s keys for good: its users and audit details become unreadable, in every backup too.\nType the slug to confirm: `,
+      )
+    ).trim();
+  } finally {
+    rl.close();
+  }
 }

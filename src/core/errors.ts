@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   'tenant.slug_invalid': 'invalid',
   'tenant.slug_taken': 'conflict',
   'tenant.required': 'invalid',
+  'tenant.protected': 'forbidden',
+  'tenant.confirmation_required': 'invalid',
   'control.unavailable': 'unavailable',
   'control.unknown_operation': 'invalid',
   'user.not_found': 'not_found',
@@ -44,6 +46,7 @@ export const ERROR_CODES = {
   'keystore.custody_unavailable': 'unavailable',
   'keystore.destroy_refused': 'forbidden',
   'keystore.import_conflict': 'conflict',
+  'keystore.rotation_superseded': 'conflict',
   'keystore.shares_invalid': 'invalid',
   'keystore.shares_insufficient': 'invalid',
   'keystore.shares_mismatch': 'conflict',
@@ -110,6 +113,10 @@ export const ERROR_CODES = {
   'bundle.signing_key_missing': 'unavailable',
   'bundle.jwks_invalid': 'invalid',
   'bundle.jwks_unavailable': 'unavailable',
+  'media.unsupported_type': 'invalid',
+  'media.too_large': 'invalid',
+  'media.unreadable': 'invalid',
+  'media.not_found': 'not_found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,9 +1,9 @@
 // The one interface behind which root keys live: wrap and unwrap tenant data keys. The managed
-// keystore implements it today; HSM (PKCS#11) and cloud KMS custody plug in without touching callers.
+// keystore, a PKCS#11 token and a cloud KMS implement it; callers never see key material.
 
 /** A data key wrapped by a root key; stored in Postgres beside the tenant's rows. */
 export interface WrappedKey {
-  /** Which custody wrapped it, e.g. "managed". */
+  /** Which custody wrapped it: "managed", "pkcs11" or "awskms". */
   custody: string;
   /** The root key (id and version) that wrapped it; backups name these in their manifest. */
   rootKeyId: string;
@@ -11,13 +11,37 @@ export interface WrappedKey {
   wrapped: string;
 }
 
+export interface RootKeyInfo {
+  id: string;
+  /** Whose data keys it wraps: a tenant id, or "deployment". Destroying a scope's keys shreds it. */
+  scope: string;
+  /** `active` wraps new keys; `retired` only unwraps (older backups still refer to it). */
+  status: 'active' | 'retired';
+  createdAt: string;
+}
+
+export type CustodyKind = 'managed' | 'pkcs11' | 'awskms';
+
 export interface KeyCustody {
-  readonly kind: string;
-  /** Every root key id this custody can unwrap with. */
-  rootKeyIds(): string[];
-  /** Wraps a fresh data key under the active root key; `context` binds it to its owner. */
-  wrap(key: Buffer, context: string): Promise<WrappedKey>;
+  readonly kind: CustodyKind;
+  /** Where the root keys live, without secrets: a file path, a PKCS#11 URI without PIN, a KMS key ARN. */
+  readonly reference: string;
+  /** Root keys this custody holds (ids and metadata only, never material). */
+  rootKeys(): Promise<RootKeyInfo[]>;
+  /**
+   * Wraps a data key under the active root key of `scope`, creating the scope's first root key
+   * when it has none. `context` is bound to the ciphertext (AAD / encryption context).
+   */
+  wrap(key: Buffer, context: string, scope: string): Promise<WrappedKey>;
   unwrap(wrapped: WrappedKey, context: string): Promise<Buffer>;
+  /** Creates a new root key version for `scope` and makes it the active one; returns its id. */
+  rotate(scope: string): Promise<string>;
+  /** Destroys a root key version for good (crypto-shredding): nothing it wrapped opens again. */
+  destroy(rootKeyId: string): Promise<void>;
   /** Throws `keystore.custody_unavailable` when keys cannot be reached (used by /readyz). */
   check(): Promise<void>;
+  close(): Promise<void>;
 }
+
+/** The scope of root keys that belong to no tenant. */
+export const DEPLOYMENT_SCOPE = 'deployment';

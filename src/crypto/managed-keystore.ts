@@ -1,13 +1,14 @@
-// The OrthID-managed key custody: root keys kept in one file sealed (AES-256-GCM) under a key
-// derived from the operator's master secret with scrypt. Writes are atomic; a wrong secret writes nothing.
+// The keystore file: the deployment's identity, small secrets and, under managed custody, the root
+// keys, sealed (AES-256-GCM) under a key derived from the master secret with scrypt. Writes are
+// atomic and serialised by a lock file, since replicas sharing the file each add keys to it.
 import { randomBytes, scrypt as scryptCb } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { OrthIdError } from '../core/errors.js';
 import { newId, randomToken } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
-import type { KeyCustody, WrappedKey } from './key-custody.js';
+import { DEPLOYMENT_SCOPE, type KeyCustody, type RootKeyInfo, type WrappedKey } from './key-custody.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, o: object) => Promise<Buffer>;
 
@@ -17,6 +18,22 @@ export interface RootKey {
   key: string;
   createdAt: string;
   status: 'active' | 'retired';
+  /** A tenant id, or absent for the deployment's own key (keystores written before scopes). */
+  scope?: string;
+}
+
+/** What remains of a destroyed root key: enough to say what was shredded, when and by whom. */
+export interface DestroyedKey {
+  id: string;
+  scope: string;
+  destroyedAt: string;
+  by: string;
+}
+
+/** Under BYOK the root keys live outside OrthID; the keystore only names where. */
+export interface ExternalCustodyRef {
+  kind: 'pkcs11' | 'awskms';
+  reference: string;
 }
 
 /** What the keystore protects; also the body of a keystore export. */
@@ -26,6 +43,10 @@ export interface KeystoreContents {
   rootKeys: RootKey[];
   /** Small named secrets the deployment keeps with its keys (e.g. the canary's password). */
   secrets: Record<string, string>;
+  /** Destroyed root keys; an import never brings them back. */
+  destroyedKeys?: DestroyedKey[];
+  /** The external custody (PKCS#11 token, KMS key) holding the root keys, when not managed here. */
+  externalCustody?: ExternalCustodyRef;
 }
 
 interface SealedFile {
@@ -47,13 +68,48 @@ async function deriveKey(secret: string, kdf: SealedFile['kdf']): Promise<Buffer
   });
 }
 
-function newRootKey(): RootKey {
+function newRootKey(scope: string): RootKey {
   return {
     id: `mk_${randomToken(12)}`,
     key: randomBytes(32).toString('base64'),
     createdAt: new Date().toISOString(),
     status: 'active',
+    ...(scope === DEPLOYMENT_SCOPE ? {} : { scope }),
   };
+}
+
+const scopeOf = (key: RootKey): string => key.scope ?? DEPLOYMENT_SCOPE;
+
+/** Serialises read-modify-write of the keystore between processes with an exclusive lock file. */
+async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const lockPath = `${path}.lock`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, 'wx', 0o600);
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock older than the deadline belongs to a process that died mid-write.
+      const age = await stat(lockPath).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > 30_000) await rm(lockPath, { force: true });
+      else if (Date.now() > deadline) {
+        throw new OrthIdError(
+          'keystore.custody_unavailable',
+          `The keystore at ${path} stays locked by another process (${lockPath}).`,
+        );
+      } else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lockPath, { force: true });
+  }
 }
 
 async function writeAtomically(path: string, data: string): Promise<void> {
@@ -101,7 +157,7 @@ async function readSealed(path: string): Promise<SealedFile | undefined> {
   }
 }
 
-/** The managed keystore, opened with the master secret. */
+/** The keystore file, opened with the master secret; also the managed custody of root keys. */
 export class ManagedKeystore implements KeyCustody {
   readonly kind = 'managed';
 
@@ -113,6 +169,10 @@ export class ManagedKeystore implements KeyCustody {
 
   /** Opens an existing keystore; `keystore.not_initialised` when absent, `keystore.wrong_master_key` when the secret is wrong. */
   static async open(path: string, secret: string): Promise<ManagedKeystore> {
+    return new ManagedKeystore(path, secret, await ManagedKeystore.read(path, secret));
+  }
+
+  private static async read(path: string, secret: string): Promise<KeystoreContents> {
     const file = await readSealed(path);
     if (!file) {
       throw new OrthIdError(
@@ -128,17 +188,31 @@ export class ManagedKeystore implements KeyCustody {
         `The master secret does not open the keystore at ${path}. Check ORTHID_MASTER_KEY / ORTHID_MASTER_KEY_FILE; the keystore was left unchanged.`,
       );
     }
-    return new ManagedKeystore(path, secret, JSON.parse(plain.toString('utf8')) as KeystoreContents);
+    return JSON.parse(plain.toString('utf8')) as KeystoreContents;
   }
 
-  /** Creates the keystore when absent; opens it otherwise. `created` says which happened. */
-  static async init(path: string, secret: string): Promise<{ keystore: ManagedKeystore; created: boolean }> {
-    if (await readSealed(path)) return { keystore: await ManagedKeystore.open(path, secret), created: false };
+  /**
+   * Creates the keystore when absent; opens it otherwise. `created` says which happened. Under
+   * BYOK (`external`) it holds no root keys, only the reference to where they are.
+   */
+  static async init(
+    path: string,
+    secret: string,
+    external?: ExternalCustodyRef,
+  ): Promise<{ keystore: ManagedKeystore; created: boolean }> {
+    if (await readSealed(path)) {
+      const keystore = await ManagedKeystore.open(path, secret);
+      if (external && keystore.contents.externalCustody?.reference !== external.reference) {
+        await keystore.update((c) => ({ ...c, externalCustody: external }));
+      }
+      return { keystore, created: false };
+    }
     const contents: KeystoreContents = {
       deploymentId: newId(),
       createdAt: new Date().toISOString(),
-      rootKeys: [newRootKey()],
+      rootKeys: external ? [] : [newRootKey(DEPLOYMENT_SCOPE)],
       secrets: {},
+      ...(external ? { externalCustody: external } : {}),
     };
     await writeAtomically(path, await seal(secret, contents));
     return { keystore: new ManagedKeystore(path, secret, contents), created: true };
@@ -146,31 +220,46 @@ export class ManagedKeystore implements KeyCustody {
 
   /**
    * Writes exported contents as this host's keystore, sealed with this host's secret. An existing
-   * keystore of the same deployment is merged (keys are only ever added); another deployment's is refused.
+   * keystore of the same deployment is merged (keys are only ever added, and a key this keystore
+   * has destroyed never comes back); another deployment's is refused.
    */
   static async import(path: string, secret: string, incoming: KeystoreContents): Promise<ManagedKeystore> {
-    let contents = incoming;
-    if (await readSealed(path)) {
-      const existing = await ManagedKeystore.open(path, secret);
-      if (existing.contents.deploymentId !== incoming.deploymentId) {
-        throw new OrthIdError(
-          'keystore.import_conflict',
-          `The keystore at ${path} belongs to another deployment (${existing.contents.deploymentId}); the export is of ${incoming.deploymentId}. Import into an empty data directory or move the existing keystore away first.`,
-        );
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return withFileLock(path, async () => {
+      let contents = incoming;
+      if (await readSealed(path)) {
+        const existing = await ManagedKeystore.read(path, secret);
+        if (existing.deploymentId !== incoming.deploymentId) {
+          throw new OrthIdError(
+            'keystore.import_conflict',
+            `The keystore at ${path} belongs to another deployment (${existing.deploymentId}); the export is of ${incoming.deploymentId}. Import into an empty data directory or move the existing keystore away first.`,
+          );
+        }
+        const destroyedKeys = mergeById(existing.destroyedKeys ?? [], incoming.destroyedKeys ?? []);
+        const destroyed = new Set(destroyedKeys.map((k) => k.id));
+        contents = {
+          ...existing,
+          rootKeys: mergeById(existing.rootKeys, incoming.rootKeys).filter((k) => !destroyed.has(k.id)),
+          secrets: { ...incoming.secrets, ...existing.secrets },
+          destroyedKeys,
+        };
       }
-      const known = new Set(existing.contents.rootKeys.map((k) => k.id));
-      contents = {
-        ...existing.contents,
-        rootKeys: [...existing.contents.rootKeys, ...incoming.rootKeys.filter((k) => !known.has(k.id))],
-        secrets: { ...incoming.secrets, ...existing.contents.secrets },
-      };
-    }
-    await writeAtomically(path, await seal(secret, contents));
-    return new ManagedKeystore(path, secret, contents);
+      await writeAtomically(path, await seal(secret, contents));
+      return new ManagedKeystore(path, secret, contents);
+    });
   }
 
   get deploymentId(): string {
     return this.contents.deploymentId;
+  }
+
+  get reference(): string {
+    return this.path;
+  }
+
+  /** The external custody holding the root keys, when the deployment uses BYOK. */
+  get externalCustody(): ExternalCustodyRef | undefined {
+    return this.contents.externalCustody;
   }
 
   /** A copy of everything the keystore protects, for an (encrypted) export. */
@@ -182,14 +271,26 @@ export class ManagedKeystore implements KeyCustody {
     return this.contents.rootKeys.map((k) => k.id);
   }
 
+  async rootKeys(): Promise<RootKeyInfo[]> {
+    return this.contents.rootKeys.map((k) => ({
+      id: k.id,
+      scope: scopeOf(k),
+      status: k.status,
+      createdAt: k.createdAt,
+    }));
+  }
+
+  /** Root keys destroyed so far: what was shredded, when and by whom. */
+  destroyedKeys(): DestroyedKey[] {
+    return structuredClone(this.contents.destroyedKeys ?? []);
+  }
+
   getSecret(name: string): string | undefined {
     return this.contents.secrets[name];
   }
 
   async setSecret(name: string, value: string): Promise<void> {
-    const next = { ...this.contents, secrets: { ...this.contents.secrets, [name]: value } };
-    await writeAtomically(this.path, await seal(this.secret, next));
-    this.contents = next;
+    await this.update((c) => ({ ...c, secrets: { ...c.secrets, [name]: value } }));
   }
 
   async check(): Promise<void> {
@@ -199,20 +300,41 @@ export class ManagedKeystore implements KeyCustody {
     }
   }
 
-  async wrap(key: Buffer, context: string): Promise<WrappedKey> {
-    const root = this.contents.rootKeys.find((k) => k.status === 'active');
-    if (!root) throw new OrthIdError('keystore.key_not_found', 'The keystore has no active root key.');
+  async close(): Promise<void> {}
+
+  async wrap(key: Buffer, context: string, scope: string): Promise<WrappedKey> {
+    let root = this.activeRoot(scope);
+    if (!root) {
+      // Another process sharing the file may have created the scope's key already.
+      await this.update((c) =>
+        c.rootKeys.some((k) => scopeOf(k) === scope && k.status === 'active')
+          ? c
+          : { ...c, rootKeys: [...c.rootKeys, newRootKey(scope)] },
+      );
+      root = this.activeRoot(scope)!;
+    }
     const sealed = aeadSeal(Buffer.from(root.key, 'base64'), key, Buffer.from(`${root.id}|${context}`));
     return { custody: this.kind, rootKeyId: root.id, wrapped: sealed.toString('base64url') };
   }
 
   async unwrap(wrapped: WrappedKey, context: string): Promise<Buffer> {
-    const root = this.contents.rootKeys.find((k) => k.id === wrapped.rootKeyId);
+    let root = this.contents.rootKeys.find((k) => k.id === wrapped.rootKeyId);
     if (!root) {
-      throw new OrthIdError(
-        'keystore.key_not_found',
-        `Root key ${wrapped.rootKeyId} is not in this keystore. Import the keystore that belongs to this database (orthid keystore import).`,
-      );
+      // A replica sharing the file may have added it since we read it.
+      this.contents = await ManagedKeystore.read(this.path, this.secret);
+      root = this.contents.rootKeys.find((k) => k.id === wrapped.rootKeyId);
+    }
+    if (!root) {
+      const destroyed = this.contents.destroyedKeys?.find((k) => k.id === wrapped.rootKeyId);
+      throw destroyed
+        ? new OrthIdError(
+            'crypto.shredded',
+            `Root key ${wrapped.rootKeyId} was destroyed on ${destroyed.destroyedAt} by ${destroyed.by}; what it protected cannot be decrypted.`,
+          )
+        : new OrthIdError(
+            'keystore.key_not_found',
+            `Root key ${wrapped.rootKeyId} is not in this keystore. Import the keystore that belongs to this database (orthid keystore import).`,
+          );
     }
     const key = aeadOpen(
       Buffer.from(root.key, 'base64'),
@@ -227,4 +349,48 @@ export class ManagedKeystore implements KeyCustody {
     }
     return key;
   }
+
+  async rotate(scope: string): Promise<string> {
+    const next = newRootKey(scope);
+    await this.update((c) => ({
+      ...c,
+      rootKeys: [
+        ...c.rootKeys.map((k) => (scopeOf(k) === scope ? { ...k, status: 'retired' as const } : k)),
+        next,
+      ],
+    }));
+    return next.id;
+  }
+
+  async destroy(rootKeyId: string): Promise<void> {
+    await this.update((c) =>
+      c.rootKeys.some((k) => k.id === rootKeyId)
+        ? { ...c, rootKeys: c.rootKeys.filter((k) => k.id !== rootKeyId) }
+        : c,
+    );
+  }
+
+  /** Remembers destroyed root keys (of any custody), so an import never brings them back. */
+  async recordDestroyed(keys: DestroyedKey[]): Promise<void> {
+    await this.update((c) => ({ ...c, destroyedKeys: mergeById(c.destroyedKeys ?? [], keys) }));
+  }
+
+  private activeRoot(scope: string): RootKey | undefined {
+    return this.contents.rootKeys.findLast((k) => scopeOf(k) === scope && k.status === 'active');
+  }
+
+  /** Re-reads the file under the lock, applies `change` and writes the result. */
+  private async update(change: (contents: KeystoreContents) => KeystoreContents): Promise<void> {
+    await withFileLock(this.path, async () => {
+      const current = await ManagedKeystore.read(this.path, this.secret);
+      const next = change(current);
+      if (next !== current) await writeAtomically(this.path, await seal(this.secret, next));
+      this.contents = next;
+    });
+  }
+}
+
+function mergeById<T extends { id: string }>(first: T[], second: T[]): T[] {
+  const known = new Set(first.map((item) => item.id));
+  return [...first, ...second.filter((item) => !known.has(item.id))];
 }

@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
-import { isOrthIdError } from '../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Queryable } from '../core/sql.js';
 import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/signing-keys.js';
@@ -73,6 +73,12 @@ export function createOidcProviders(deps: OidcDeps) {
     const alg = signingAlgOf(tenant);
     const { keyring, signingKeys } = await withTenant(deps.db, tenant.id, async (tx) => {
       const ring = await deps.tenantKeys.forTenant(tx, tenant.id);
+      if (ring.shredded) {
+        throw new OrthIdError(
+          'crypto.shredded',
+          `Tenant ${slug} was crypto-shredded; it no longer signs in anyone.`,
+        );
+      }
       let keys = await usableSigningKeys(tx, ring, deps.clock.now());
       if (!keys.some((k) => k.status === 'active' && k.alg === alg)) {
         await rotateSigningKey(tx, ring, alg, deps.clock.now(), maxTokenSeconds(lifetimes));

@@ -14,6 +14,7 @@ import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { runVerificationChecks } from './verification-checks.js';
 
 type Args = Record<string, unknown>;
@@ -45,6 +46,7 @@ export const operations = {
     const tenant = await app.tenants.create({
       slug: text(args, 'slug'),
       displayName: optionalText(args, 'displayName'),
+      keyCustody: optionalText(args, 'custody'),
       actor: 'cli',
     });
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
@@ -197,6 +199,67 @@ export const operations = {
   async 'audit.exports'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
     return listAuditArchives(app, tenant);
+  },
+
+  /**
+   * `root`: a new root key version for every tenant (or `tenant`), data keys re-wrapped under it.
+   * Otherwise a new data key version for `tenant` and the re-encryption pass, run to the end.
+   */
+  async 'keystore.rotate'(app: OrthId, args: Args) {
+    const slug = optionalText(args, 'tenant');
+    if (args.root === true) {
+      const tenants = slug ? [await app.tenants.get(slug)] : await app.tenants.list();
+      const live = tenants.filter((t) => t.status !== 'shredded');
+      const rotated = [];
+      for (const tenant of live) rotated.push(await rotateRootKey(app, tenant, 'cli'));
+      return { kind: 'root', tenants: rotated };
+    }
+    if (!slug)
+      throw new OrthIdError('request.invalid', 'Pass --root, or --tenant SLUG to rotate its data key.');
+    return rotateDataKey(app, await app.tenants.get(slug), 'cli');
+  },
+
+  async 'keystore.status'(app: OrthId) {
+    return {
+      custody: app.custody.kind,
+      reference: app.custody.reference,
+      deploymentId: app.keystore.deploymentId,
+      rootKeyIds: (await app.custody.rootKeys()).map((k) => k.id),
+      rootKeys: await app.custody.rootKeys(),
+      destroyedKeys: app.keystore.destroyedKeys(),
+      rotations: await rotationStatus(app),
+    };
+  },
+
+  /** Records a keystore export or import (by the CLI, which holds the keystore) in the system log. */
+  async 'keystore.audit'(app: OrthId, args: Args) {
+    const action = text(args, 'action');
+    if (action !== 'keystore.exported' && action !== 'keystore.imported') {
+      throw new OrthIdError('request.invalid', `"${action}" is not a keystore event.`);
+    }
+    const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
+    const details = (args.details ?? {}) as Record<string, unknown>;
+    await withTenant(app.db, system.id, async (tx) =>
+      appendAudit(
+        tx,
+        await app.tenantKeys.forTenant(tx, system.id),
+        { actor: 'cli', action, outcome: 'success', details },
+        app.clock,
+      ),
+    );
+    return { recorded: action };
+  },
+
+  /** Crypto-shreds a tenant; `confirm` must repeat its slug. */
+  async 'tenant.shred'(app: OrthId, args: Args) {
+    const slug = text(args, 'tenant');
+    if (args.confirm !== slug) {
+      throw new OrthIdError(
+        'tenant.confirmation_required',
+        `Shredding destroys tenant ${slug}'s keys for good, in every backup too. Confirm with: --confirm ${slug}`,
+      );
+    }
+    return shredTenant(app, await app.tenants.get(slug), 'cli');
   },
 
   /** Writes a user's signed data-export bundle to object storage. */

@@ -1,10 +1,11 @@
-// In-process schedules for single-node deployments (ORTHID_BACKUP_SCHEDULE, ORTHID_DRILL_SCHEDULE):
-// the same dump and drill the CronJobs run, under the same dump lock, logged and audited.
+// In-process schedules for single-node deployments (ORTHID_BACKUP_SCHEDULE, ORTHID_DRILL_SCHEDULE,
+// ORTHID_AUDIT_EXPORT_SCHEDULE): the same dump, drill and audit archive the CLI runs, logged and audited.
 import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
 import { OrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { OrthId } from '../main.js';
+import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
 import { drill } from './restore.js';
 
@@ -76,6 +77,19 @@ export function startSchedules(app: OrthId): Schedules {
           );
         } catch (err) {
           app.log.error({ err }, 'scheduled drill failed');
+        }
+      }),
+    );
+  }
+  if (app.config.auditExportSchedule) {
+    jobs.push(
+      cron(app.config.auditExportSchedule, 'ORTHID_AUDIT_EXPORT_SCHEDULE', async () => {
+        try {
+          const outcomes = await archivePreviousMonth(app);
+          const failed = outcomes.filter((o) => o.outcome === 'failed').length;
+          app.log[failed > 0 ? 'error' : 'info']({ outcomes }, 'monthly audit archives finished');
+        } catch (err) {
+          app.log.error({ err }, 'monthly audit archives failed');
         }
       }),
     );

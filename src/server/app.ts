@@ -3,6 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../main.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
+import { accountRoutes } from './routes/account.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
@@ -20,6 +21,7 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });
+  await app.register(accountRoutes, { orthid });
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),

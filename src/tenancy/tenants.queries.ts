@@ -6,7 +6,7 @@ export interface TenantRow {
   id: string;
   slug: string;
   display_name: string;
-  status: 'active' | 'disabled';
+  status: 'active' | 'disabled' | 'shredded';
   settings: Record<string, unknown>;
   created_at: Date;
 }
@@ -15,11 +15,13 @@ const COLUMNS = 'id, slug, display_name, status, settings, created_at';
 
 export function createTenantsQueries(tx: Queryable) {
   return {
-    async insert(row: Pick<TenantRow, 'id' | 'slug' | 'display_name'>): Promise<TenantRow | undefined> {
+    async insert(
+      row: Pick<TenantRow, 'id' | 'slug' | 'display_name'> & { key_custody?: string },
+    ): Promise<TenantRow | undefined> {
       const { rows } = await tx.query<TenantRow>(
-        `INSERT INTO tenants (id, slug, display_name) VALUES ($1, $2, $3)
+        `INSERT INTO tenants (id, slug, display_name, key_custody) VALUES ($1, $2, $3, $4)
          ON CONFLICT (slug) DO NOTHING RETURNING ${COLUMNS}`,
-        [row.id, row.slug, row.display_name],
+        [row.id, row.slug, row.display_name, row.key_custody ?? null],
       );
       return rows[0];
     },
@@ -37,6 +39,9 @@ export function createTenantsQueries(tx: Queryable) {
         id,
         JSON.stringify(settings),
       ]);
+    },
+    async setStatus(id: string, status: TenantRow['status']): Promise<void> {
+      await tx.query('UPDATE tenants SET status = $2 WHERE id = $1', [id, status]);
     },
     async list(): Promise<TenantRow[]> {
       const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY slug`);

@@ -15,7 +15,7 @@ export interface Tenant {
   id: string;
   slug: string;
   displayName: string;
-  status: 'active' | 'disabled';
+  status: 'active' | 'disabled' | 'shredded';
   /** Per-tenant policy, e.g. { signingAlg: 'ES256' }. */
   settings: Record<string, unknown>;
   createdAt: string;
@@ -43,7 +43,13 @@ function present(row: TenantRow): Tenant {
 
 export function createTenants(deps: TenantsDeps) {
   return {
-    async create(input: { slug: string; displayName?: string; actor: string }): Promise<Tenant> {
+    /** `keyCustody`: a custody URI whose root keys wrap this tenant's keys (bring your own key). */
+    async create(input: {
+      slug: string;
+      displayName?: string;
+      keyCustody?: string;
+      actor: string;
+    }): Promise<Tenant> {
       if (!SLUG.test(input.slug)) {
         throw new OrthIdError(
           'tenant.slug_invalid',
@@ -55,6 +61,7 @@ export function createTenants(deps: TenantsDeps) {
           id: newId(),
           slug: input.slug,
           display_name: input.displayName ?? input.slug,
+          ...(input.keyCustody ? { key_custody: input.keyCustody } : {}),
         });
         if (!row) {
           throw new OrthIdError(
@@ -80,6 +87,11 @@ export function createTenants(deps: TenantsDeps) {
     /** Merges policy settings (e.g. the signing algorithm) inside the caller's transaction. */
     async setSettings(tx: Queryable, tenantId: string, settings: Record<string, unknown>): Promise<void> {
       await createTenantsQueries(tx).mergeSettings(tenantId, settings);
+    },
+
+    /** Marks a tenant crypto-shredded, inside the caller's transaction. */
+    async markShredded(tx: Queryable, tenantId: string): Promise<void> {
+      await createTenantsQueries(tx).setStatus(tenantId, 'shredded');
     },
 
     async list(): Promise<Tenant[]> {

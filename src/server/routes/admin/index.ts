@@ -3,10 +3,12 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { createAvatars } from '../../../identity/avatars.js';
 import type { OrthId } from '../../../main.js';
 import { VERSION } from '../../../version.js';
 import { createAccessTokenVerifier, registerAdminAuth } from '../../plugins/admin-auth.js';
 import { registerAuditEventRoutes } from './audit-events.js';
+import { registerAvatarRoutes } from './avatars.js';
 import { registerClientRoleRoutes } from './client-roles.js';
 import { registerClientRoutes } from './clients.js';
 import { registerGrantRoutes } from './grants.js';
@@ -16,6 +18,7 @@ import { registerPermissionRoutes } from './permissions.js';
 import { registerResourceRoutes } from './resources.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './sessions.js';
+import { registerUserExportRoutes } from './user-exports.js';
 import { registerUserRoutes } from './users.js';
 import { adminValidatorCompiler } from './validation.js';
 
@@ -29,7 +32,7 @@ export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Pr
         title: 'OrthID admin API',
         version: VERSION,
         description:
-          'Manage a tenant: users, organisations, memberships, API resources, permissions, roles, client roles, sessions and the audit log. Send an access token for the audience <public url>/api carrying the orthid:admin permission.',
+          'Manage a tenant: users (with avatars and data exports), organisations, memberships, API resources, permissions, roles, client roles, sessions and the audit log. Send an access token for the audience <public url>/api carrying the orthid:admin permission.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
@@ -50,7 +53,10 @@ export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Pr
       registerAdminAuth(scope, orthid.tenants, verifier);
       scope.setValidatorCompiler(adminValidatorCompiler);
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
-      registerUserRoutes(api, orthid);
+      const avatars = createAvatars(orthid);
+      registerUserRoutes(api, orthid, avatars);
+      await registerAvatarRoutes(api, orthid, avatars);
+      registerUserExportRoutes(api, orthid);
       registerOrganisationRoutes(api, orthid);
       registerMembershipRoutes(api, orthid);
       registerResourceRoutes(api, orthid);

@@ -1,7 +1,11 @@
 // Admin API: users of a tenant (list, create, get, update, set password, disable, enable,
 // unlock, delete), through the users service of src/identity.
 import { Type } from '@sinclair/typebox';
+import { deleteUserExports } from '../../../bundles/user-export.js';
+import { isOrthIdError } from '../../../core/errors.js';
+import type { Avatars } from '../../../identity/avatars.js';
 import type { OrthId } from '../../../main.js';
+import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   IdPageQuery,
@@ -24,8 +28,26 @@ const PasswordInput = Type.Object(
 // No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
 const PASSWORD_CONTEXT = { mfaEnforced: false };
 
-export function registerUserRoutes(api: AdminApi, orthid: OrthId): void {
+export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avatars): void {
   const users = orthid.users;
+
+  /**
+   * Removes a deleted user's objects (avatar, data exports). The object store cannot join the
+   * transaction, so this runs after the commit; a failure is logged with where to clean up, and a
+   * repeated DELETE (404) runs it again.
+   */
+  async function removeObjectsOf(request: Parameters<typeof adminContextOf>[0], userId: string) {
+    const { tenant } = adminContextOf(request);
+    try {
+      await avatars.purgeUser(tenant.id, userId);
+      await deleteUserExports(orthid, tenant, userId);
+    } catch (err) {
+      request.log.error(
+        { err, tenant: tenant.slug, userId },
+        'could not delete the objects of a deleted user',
+      );
+    }
+  }
 
   api.get(
     '/users',
@@ -128,15 +150,22 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId): void {
     {
       schema: {
         tags,
-        summary: 'Delete a user and their personal data (the audit log keeps the id only)',
+        summary:
+          'Delete a user and their personal data, avatar and data exports (the audit log keeps the id only)',
         params: ById,
         response: { 204: NoContent, ...PROBLEMS },
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
-        users.delete(tx, tenant.id, request.params.userId, actor),
-      );
+      try {
+        await inTenant(orthid, request, (tx, { tenant, actor }) =>
+          users.delete(tx, tenant.id, request.params.userId, actor),
+        );
+      } catch (error) {
+        if (isOrthIdError(error, 'user.not_found')) await removeObjectsOf(request, request.params.userId);
+        throw error;
+      }
+      await removeObjectsOf(request, request.params.userId);
       return reply.code(204).send(null);
     },
   );

@@ -1,0 +1,272 @@
+// Online, resumable key rotation and crypto-shredding. Root rotation re-wraps a tenant's data keys
+// under a new root key version; data-key rotation re-encrypts sealed values in small batches while
+// requests go on (reads accept every live version). Progress is kept in key_rotations.
+import { appendAudit } from '../audit/audit-log.js';
+import { OrthIdError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
+import type { DestroyedKey } from '../crypto/managed-keystore.js';
+import type { TenantKeyring } from '../crypto/tenant-keys.js';
+import type { OrthId } from '../main.js';
+import { announceTenantChange } from '../oidc/tenant-changes.js';
+import { withTenant } from '../storage/db/database.js';
+import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import type { Tenant } from '../tenancy/tenants.js';
+import { createKeyRotationQueries, RESEALABLE, type RotationRow } from './key-rotation.queries.js';
+
+const BATCH = 200;
+
+export interface RotationProgress {
+  tenant: string;
+  kind: RotationRow['kind'];
+  status: RotationRow['status'];
+  targetKeyId: string;
+  done: number;
+  total: number;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+type Progress = (p: RotationProgress) => void;
+
+function present(row: RotationRow, slug: string): RotationProgress {
+  return {
+    tenant: slug,
+    kind: row.kind,
+    status: row.status,
+    targetKeyId: row.target_key_id,
+    done: row.done,
+    total: row.total,
+    startedAt: new Date(row.started_at).toISOString(),
+    finishedAt: row.finished_at ? new Date(row.finished_at).toISOString() : null,
+  };
+}
+
+async function audit(
+  app: OrthId,
+  tenant: Tenant,
+  action: string,
+  actor: string,
+  details: Record<string, unknown>,
+) {
+  await withTenant(app.db, tenant.id, async (tx) =>
+    appendAudit(
+      tx,
+      await app.tenantKeys.forTenant(tx, tenant.id),
+      { actor, action, target: `tenant:${tenant.id}`, outcome: 'success', details },
+      app.clock,
+    ),
+  );
+}
+
+/**
+ * A new root key version for the tenant, then every data and index key re-wrapped under it. A
+ * rotation that stopped part-way resumes with the version it started instead of adding another.
+ */
+export async function rotateRootKey(app: OrthId, tenant: Tenant, actor: string, onProgress?: Progress) {
+  const custody = await withTenant(app.db, tenant.id, (tx) => app.tenantKeys.custodyOf(tx, tenant.id));
+  let rotation = await withTenant(app.db, tenant.id, (tx) =>
+    createKeyRotationQueries(tx).running(tenant.id, 'root'),
+  );
+  if (!rotation) {
+    const target = await custody.rotate(tenant.id);
+    rotation = await withTenant(app.db, tenant.id, async (tx) => {
+      const row = {
+        id: newId(),
+        tenant_id: tenant.id,
+        kind: 'root' as const,
+        target_key_id: target,
+        total: 0,
+        actor,
+      };
+      await createKeyRotationQueries(tx).insert(row);
+      return (await createKeyRotationQueries(tx).running(tenant.id, 'root'))!;
+    });
+  }
+  const rewrapped = await withTenant(app.db, tenant.id, async (tx) => {
+    const count = await app.tenantKeys.rewrap(tx, tenant.id);
+    await createKeyRotationQueries(tx).progress(rotation.id, count, true);
+    await announceTenantChange(tx, tenant.id);
+    return count;
+  });
+  const finished = { ...rotation, status: 'done' as const, done: rewrapped, total: rewrapped };
+  onProgress?.(present(finished, tenant.slug));
+  await audit(app, tenant, 'keystore.root_rotated', actor, { rootKeyId: rotation.target_key_id, rewrapped });
+  return { tenant: tenant.slug, rootKeyId: rotation.target_key_id, rewrapped };
+}
+
+async function totalStale(tx: Queryable, keyId: string): Promise<number> {
+  const queries = createKeyRotationQueries(tx);
+  let total = 0;
+  for (const table of RESEALABLE) total += await queries.countStale(table, keyId);
+  return total;
+}
+
+/** The tenant's keyring, loaded afresh if the cached one predates the rotation's data key. */
+async function activeKeyring(
+  app: OrthId,
+  tx: Queryable,
+  tenant: Tenant,
+  keyId: string,
+): Promise<TenantKeyring> {
+  let keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+  if (keyring.activeKeyId !== keyId) {
+    app.tenantKeys.invalidate(tenant.id);
+    keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+  }
+  if (keyring.activeKeyId !== keyId) {
+    throw new OrthIdError(
+      'keystore.rotation_superseded',
+      `Tenant ${tenant.slug}'s data key ${keyId} is no longer the active one; run the rotation again.`,
+    );
+  }
+  return keyring;
+}
+
+/** Re-seals one batch under the active data key; returns how many rows it rewrote. */
+async function resealBatch(tx: Queryable, keyring: TenantKeyring, keyId: string): Promise<number> {
+  const queries = createKeyRotationQueries(tx);
+  let count = 0;
+  for (const table of RESEALABLE) {
+    for (const row of await queries.stale(table, keyId, BATCH - count)) {
+      const rowId = row[table.key]!;
+      const values: Record<string, string | null> = {};
+      for (const column of table.columns) {
+        const sealed = row[column] ?? null;
+        values[column] =
+          sealed === null || !keyring.isStale(sealed)
+            ? sealed
+            : keyring.seal(keyring.open(sealed, { table: table.table, column, rowId }), {
+                table: table.table,
+                column,
+                rowId,
+              });
+      }
+      await queries.reseal(table, rowId, values);
+      count += 1;
+    }
+    if (count >= BATCH) break;
+  }
+  return count;
+}
+
+/**
+ * A new data key version for the tenant (new writes use it at once, on every replica), then the
+ * re-encryption pass; `resume` continues a pass that stopped without starting another version.
+ */
+export async function rotateDataKey(
+  app: OrthId,
+  tenant: Tenant,
+  actor: string,
+  onProgress?: Progress,
+): Promise<RotationProgress> {
+  let rotation = await withTenant(app.db, tenant.id, (tx) =>
+    createKeyRotationQueries(tx).running(tenant.id, 'data'),
+  );
+  if (!rotation) {
+    rotation = await withTenant(app.db, tenant.id, async (tx) => {
+      const key = await app.tenantKeys.rotateDataKey(tx, tenant.id);
+      const queries = createKeyRotationQueries(tx);
+      const total = await totalStale(tx, key.id);
+      await queries.insert({
+        id: newId(),
+        tenant_id: tenant.id,
+        kind: 'data',
+        target_key_id: key.id,
+        total,
+        actor,
+      });
+      await announceTenantChange(tx, tenant.id);
+      return (await queries.running(tenant.id, 'data'))!;
+    });
+    await audit(app, tenant, 'keystore.data_key_rotated', actor, { dataKeyId: rotation.target_key_id });
+  }
+  return reencrypt(app, tenant, rotation, onProgress);
+}
+
+async function reencrypt(app: OrthId, tenant: Tenant, rotation: RotationRow, onProgress?: Progress) {
+  let done = rotation.done;
+  for (;;) {
+    const rewritten = await withTenant(app.db, tenant.id, async (tx) => {
+      // Another replica's cached keyring may still seal with the old version until the change
+      // notice reaches it; those values are picked up by a later batch, as the loop ends on zero.
+      const keyring = await activeKeyring(app, tx, tenant, rotation.target_key_id);
+      const count = await resealBatch(tx, keyring, rotation.target_key_id);
+      done += count;
+      await createKeyRotationQueries(tx).progress(rotation.id, done, false);
+      return count;
+    });
+    onProgress?.(present({ ...rotation, done, total: Math.max(rotation.total, done) }, tenant.slug));
+    if (rewritten === 0) break;
+  }
+  const retired = await withTenant(app.db, tenant.id, async (tx) => {
+    const queries = createKeyRotationQueries(tx);
+    const unused = await app.tenantKeys.destroyUnused(tx, tenant.id, await queries.keyIdsInUse());
+    await queries.progress(rotation.id, done, true);
+    await announceTenantChange(tx, tenant.id);
+    return unused;
+  });
+  const finished = { ...rotation, status: 'done' as const, done, total: Math.max(rotation.total, done) };
+  await audit(app, tenant, 'keystore.reencrypted', rotation.actor, {
+    dataKeyId: rotation.target_key_id,
+    rewritten: done,
+    destroyedKeyIds: retired,
+  });
+  return present(finished, tenant.slug);
+}
+
+export interface ShredResult {
+  tenant: string;
+  tenantId: string;
+  destroyedRootKeyIds: string[];
+  destroyedAt: string;
+  by: string;
+}
+
+/**
+ * Crypto-shreds a tenant: its data keys are erased from the database and its root keys destroyed
+ * in their custody, so its sealed fields in this database and in every older backup stay ciphertext
+ * for good. The keystore remembers the destroyed ids, so importing an older keystore export here
+ * never brings them back. Re-running finishes a shred that stopped part-way.
+ */
+export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): Promise<ShredResult> {
+  if (tenant.slug === SYSTEM_TENANT_SLUG) {
+    throw new OrthIdError(
+      'tenant.protected',
+      'The system tenant holds the admin client and cannot be shredded.',
+    );
+  }
+  const custody = await withTenant(app.db, tenant.id, (tx) => app.tenantKeys.custodyOf(tx, tenant.id));
+  const roots = (await custody.rootKeys()).filter((k) => k.scope === tenant.id);
+  await withTenant(app.db, tenant.id, async (tx) => {
+    await app.tenantKeys.destroyAll(tx, tenant.id);
+    await app.tenants.markShredded(tx, tenant.id);
+    await announceTenantChange(tx, tenant.id);
+  });
+  for (const root of roots) await custody.destroy(root.id);
+  const destroyedAt = app.clock.now().toISOString();
+  const tombstones: DestroyedKey[] = roots.map((k) => ({
+    id: k.id,
+    scope: tenant.id,
+    destroyedAt,
+    by: actor,
+  }));
+  await app.keystore.recordDestroyed(tombstones);
+  app.tenantKeys.invalidate(tenant.id);
+  const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
+  const destroyedRootKeyIds = roots.map((k) => k.id);
+  await audit(app, system, 'tenant.shredded', actor, {
+    tenant: tenant.slug,
+    tenantId: tenant.id,
+    custody: custody.kind,
+    destroyedRootKeyIds,
+  });
+  return { tenant: tenant.slug, tenantId: tenant.id, destroyedRootKeyIds, destroyedAt, by: actor };
+}
+
+/** Progress of the newest root and data key rotation of every tenant. */
+export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
+  const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
+  const rows = await withTenant(app.db, system.id, (tx) => createKeyRotationQueries(tx).latest());
+  return rows.map((row) => present(row, row.slug));
+}
