@@ -7,7 +7,7 @@ import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
 import type { KeyCustody } from '../crypto/key-custody.js';
 import { readKeystoreExport } from '../crypto/keystore-export.js';
-import { type KeystoreContents, ManagedKeystore } from '../crypto/managed-keystore.js';
+import { type DestroyedKey, type KeystoreContents, ManagedKeystore } from '../crypto/managed-keystore.js';
 import { migrate } from '../storage/db/migrate.js';
 import type { PgliteDriver } from '../storage/db/pglite-driver.js';
 import { openPostgres } from '../storage/db/postgres-driver.js';
@@ -38,6 +38,8 @@ export interface RestoreOptions {
   masterSecret: string;
   /** Under BYOK: the PKCS#11 token or KMS holding the root keys the set's data keys are wrapped by. */
   custody?: KeyCustody;
+  /** Root keys the deployment destroyed since (crypto-shredding); they stay destroyed in the restore. */
+  destroyedKeys?: DestroyedKey[];
   onStep?: (step: number, title: string, detail?: string) => void;
 }
 
@@ -204,7 +206,10 @@ export async function restoreBackupSet(options: RestoreOptions): Promise<Restore
   step(2, 'Restore the keystore first', `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
   const contents = await readKeystore(options, manifest);
   await checkKeystore(manifest, contents, options.custody);
-  const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, contents);
+  const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, {
+    ...contents,
+    destroyedKeys: [...(contents.destroyedKeys ?? []), ...(options.destroyedKeys ?? [])],
+  });
 
   step(
     3,

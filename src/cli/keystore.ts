@@ -12,7 +12,7 @@ import { exportKeystoreShares, readKeystoreShares } from '../crypto/keystore-sha
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
 import { ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { openKeystore } from '../main.js';
+import { openExternalCustody, openKeystore } from '../main.js';
 import type { RotationProgress } from '../ops/key-rotation.js';
 import { action, cliConfig, operation, print, writeFileAtomically } from './context.js';
 
@@ -21,17 +21,32 @@ export function registerKeystoreCommands(program: Command): void {
 
   keystore
     .command('init')
-    .description('Create the managed keystore when absent (sealed with the master secret)')
+    .description(
+      'Create the keystore when absent (sealed with the master secret); with pkcs11:/awskms: custody, also generate (or adopt) the root key inside the HSM or check the KMS key',
+    )
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = cliConfig();
         await mkdir(dirname(config.keystorePath), { recursive: true, mode: 0o700 });
         const { keystore: ks, created, masterGenerated } = await openKeystore(config, true);
-        const result = { created, path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
+        const custody = await openExternalCustody(config);
+        const ceremony = await custody?.init().finally(() => custody.close());
+        const result = {
+          created,
+          path: ks.path,
+          deploymentId: ks.deploymentId,
+          custody: custody
+            ? { kind: custody.kind, reference: custody.reference, ...ceremony }
+            : { kind: 'managed' },
+          rootKeyIds: ceremony ? [ceremony.rootKeyId] : ks.rootKeyIds(),
+        };
         print(result, Boolean(opts.json), () =>
           [
             created ? `Created keystore ${ks.path}` : `Keystore ${ks.path} already exists; left unchanged.`,
+            ceremony
+              ? `${ceremony.created ? 'Generated' : 'Adopted'} root key ${ceremony.rootKeyId} in ${custody!.kind} custody ${custody!.reference}; it never leaves it.`
+              : '',
             masterGenerated
               ? `Generated a master secret in ${config.dataDir}/master.key: back it up separately.`
               : '',

@@ -67,6 +67,8 @@ export interface Config {
    * off. Default: on for the embedded database (one node), off for PostgreSQL (replicas would race).
    */
   auditExportSchedule: string | undefined;
+  /** Age at which a tenant's signing key is replaced (JWKS keeps the old one for the token overlap); undefined when off. */
+  signingKeyRotationMs: number | undefined;
   objectStore: string;
   /**
    * Path of the keystore file: the managed root keys (managed custody) and, with every custody,
@@ -109,6 +111,8 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_DRILL_SCHEDULE: 'Cron expression (UTC) for in-process drills by `orthid start`, e.g. "0 3 1 * *".',
   ORTHID_AUDIT_EXPORT_SCHEDULE:
     'Cron expression (UTC) for the in-process archive of the previous month\'s audit events of every tenant, or "off". Default "0 3 1 * *" on the embedded database, off with PostgreSQL.',
+  ORTHID_SIGNING_KEY_ROTATION:
+    'Age after which each tenant\'s token signing key is replaced, e.g. "90d" or "12h", or "off". Default "90d".',
   ORTHID_DRILL_DATABASE_URL:
     'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
   ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
@@ -202,6 +206,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     get('ORTHID_AUDIT_EXPORT_SCHEDULE') ?? (database.kind === 'embedded' ? '0 3 1 * *' : 'off');
   const auditExportSchedule = auditExport.toLowerCase() === 'off' ? undefined : auditExport;
 
+  const signingRotation = (get('ORTHID_SIGNING_KEY_ROTATION') ?? '90d').toLowerCase();
+  const rotationMatch = /^(\d+)([dh])$/.exec(signingRotation);
+  if (signingRotation !== 'off' && (!rotationMatch || Number(rotationMatch[1]) === 0)) {
+    problems.push('ORTHID_SIGNING_KEY_ROTATION must be a duration such as "90d" or "12h", or "off".');
+  }
+  const signingKeyRotationMs = rotationMatch
+    ? Number(rotationMatch[1]) * (rotationMatch[2] === 'd' ? 86_400_000 : 3_600_000)
+    : undefined;
+
   const objectStore = get('ORTHID_OBJECT_STORE') ?? pathToFileURL(join(dataDir, 'objects')).href;
   if (!/^(file|s3):\/\//.test(objectStore)) {
     problems.push('ORTHID_OBJECT_STORE must be a file:///path or s3://bucket/prefix URL.');
@@ -268,6 +281,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     backupDatabaseUrl,
     backup,
     auditExportSchedule,
+    signingKeyRotationMs,
     objectStore,
     keystorePath,
     custody,

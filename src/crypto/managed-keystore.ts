@@ -235,15 +235,15 @@ export class ManagedKeystore implements KeyCustody {
             `The keystore at ${path} belongs to another deployment (${existing.deploymentId}); the export is of ${incoming.deploymentId}. Import into an empty data directory or move the existing keystore away first.`,
           );
         }
-        const destroyedKeys = mergeById(existing.destroyedKeys ?? [], incoming.destroyedKeys ?? []);
-        const destroyed = new Set(destroyedKeys.map((k) => k.id));
         contents = {
           ...existing,
-          rootKeys: mergeById(existing.rootKeys, incoming.rootKeys).filter((k) => !destroyed.has(k.id)),
+          rootKeys: mergeById(existing.rootKeys, incoming.rootKeys),
           secrets: { ...incoming.secrets, ...existing.secrets },
-          destroyedKeys,
+          destroyedKeys: mergeById(existing.destroyedKeys ?? [], incoming.destroyedKeys ?? []),
         };
       }
+      const destroyed = new Set((contents.destroyedKeys ?? []).map((k) => k.id));
+      contents = { ...contents, rootKeys: contents.rootKeys.filter((k) => !destroyed.has(k.id)) };
       await writeAtomically(path, await seal(secret, contents));
       return new ManagedKeystore(path, secret, contents);
     });

@@ -40,6 +40,19 @@ export function createSigningKeysQueries(tx: Queryable) {
         ],
       );
     },
+    /**
+     * Serialises scheduled rotation of this tenant's keys between replicas (until commit), then
+     * says when the active key was created.
+     */
+    async lockActiveCreatedAt(tenantId: string): Promise<Date | undefined> {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('orthid-signing:' || $1, 0))`, [
+        tenantId,
+      ]);
+      const { rows } = await tx.query<{ created_at: Date }>(
+        `SELECT created_at FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1`,
+      );
+      return rows[0]?.created_at;
+    },
     /** Moves every active key to retiring; tokens it signed keep verifying until `retireAfter`. */
     async retireActive(retireAfter: Date): Promise<number> {
       const { rowCount } = await tx.query(

@@ -75,3 +75,20 @@ export async function rotateSigningKey(
   });
   return key.kid;
 }
+
+/**
+ * Rotates the tenant's signing key when the active one is older than `maxAgeMs`; returns the new
+ * kid, or undefined when the key is young enough (or another replica just rotated it).
+ */
+export async function rotateSigningKeyIfAged(
+  tx: Queryable,
+  keyring: TenantKeyring,
+  alg: SigningAlg,
+  now: Date,
+  maxAgeMs: number,
+  overlapSeconds: number,
+): Promise<string | undefined> {
+  const createdAt = await createSigningKeysQueries(tx).lockActiveCreatedAt(keyring.tenantId);
+  if (!createdAt || now.getTime() - new Date(createdAt).getTime() < maxAgeMs) return undefined;
+  return rotateSigningKey(tx, keyring, alg, now, overlapSeconds);
+}

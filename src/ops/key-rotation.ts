@@ -6,8 +6,11 @@ import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
+import { rotateSigningKeyIfAged } from '../crypto/signing-keys.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import type { OrthId } from '../main.js';
+import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
+import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
@@ -269,4 +272,49 @@ export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
   const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
   const rows = await withTenant(app.db, system.id, (tx) => createKeyRotationQueries(tx).latest());
   return rows.map((row) => present(row, row.slug));
+}
+
+/**
+ * Replaces every live tenant's signing key older than ORTHID_SIGNING_KEY_ROTATION. The old key
+ * stays in JWKS for the longest token lifetime, so no issued token stops verifying.
+ */
+export async function rotateAgedSigningKeys(
+  app: OrthId,
+  maxAgeMs: number,
+): Promise<{ tenant: string; kid: string }[]> {
+  const rotated: { tenant: string; kid: string }[] = [];
+  for (const tenant of await app.tenants.list()) {
+    if (tenant.status !== 'active') continue;
+    const kid = await withTenant(app.db, tenant.id, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+      if (keyring.shredded) return undefined;
+      const now = app.clock.now();
+      const alg = signingAlgOf(tenant);
+      const newKid = await rotateSigningKeyIfAged(
+        tx,
+        keyring,
+        alg,
+        now,
+        maxAgeMs,
+        maxTokenSeconds(DEFAULT_LIFETIMES),
+      );
+      if (!newKid) return undefined;
+      await appendAudit(
+        tx,
+        keyring,
+        {
+          actor: 'system',
+          action: 'signing_key.rotated',
+          target: `key:${newKid}`,
+          outcome: 'success',
+          details: { reason: 'schedule' },
+        },
+        app.clock,
+      );
+      await announceTenantChange(tx, tenant.id);
+      return newKid;
+    });
+    if (kid) rotated.push({ tenant: tenant.slug, kid });
+  }
+  return rotated;
 }

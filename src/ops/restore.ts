@@ -15,8 +15,10 @@ import type { Config } from '../config/config.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { KeyCustody } from '../crypto/key-custody.js';
+import { type DestroyedKey, ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { composeOrthId } from '../main.js';
+import { composeOrthId, openExternalCustody } from '../main.js';
 import type { Database } from '../storage/db/database.js';
 import { openPglite, type PgliteDriver } from '../storage/db/pglite-driver.js';
 import { openPostgres } from '../storage/db/postgres-driver.js';
@@ -56,12 +58,30 @@ async function checkRestored(
     db: Database;
     keystore: Awaited<ReturnType<typeof restoreBackupSet>>['keystore'];
     objects: ObjectStore;
+    custody: KeyCustody | undefined;
   },
   clock: Clock,
   log: Logger,
 ): Promise<CheckResult[]> {
-  const restored = composeOrthId({ config, clock, log, ...parts });
+  const { custody, ...rest } = parts;
+  const restored = composeOrthId({ config, clock, log, ...rest, ...(custody ? { custody } : {}) });
   return runVerificationChecks(restored);
+}
+
+/**
+ * Under BYOK, the token or KMS the set's root keys live in. Opened before anything else, so a
+ * restore where it is unreachable fails with keystore.custody_unavailable before touching the target.
+ */
+async function openCustodyFirst(config: Config): Promise<KeyCustody | undefined> {
+  const custody = await openExternalCustody(config);
+  await custody?.check();
+  return custody;
+}
+
+/** Root keys this deployment destroyed (crypto-shredding): a restore must not bring them back. */
+async function destroyedKeys(config: Config, masterSecret: string): Promise<DestroyedKey[]> {
+  const live = await ManagedKeystore.open(config.keystorePath, masterSecret).catch(() => undefined);
+  return live?.destroyedKeys() ?? [];
 }
 
 async function openEmbeddedTarget(dir: string): Promise<PgliteDriver> {
@@ -86,6 +106,7 @@ export async function restoreDeployment(
   log: Logger,
 ): Promise<RestoreOutcome> {
   const started = Date.now();
+  const custody = await openCustodyFirst(config);
   const backups = await openBackups(config);
   const master = await resolveMasterSecret(config.masterKey);
   const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
@@ -108,6 +129,7 @@ export async function restoreDeployment(
       objects,
       keystorePath,
       masterSecret: master.value,
+      custody,
       ...(request.keystoreFile ? { keystoreFile: () => createReadStream(request.keystoreFile!) } : {}),
       onStep: request.onStep,
     });
@@ -118,13 +140,19 @@ export async function restoreDeployment(
     );
     const db = embedded ?? (await openPostgres(postgresUrl!, { max: 2 }));
     try {
-      const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
+      const checks = await checkRestored(
+        config,
+        { db, keystore: result.keystore, objects, custody },
+        clock,
+        log,
+      );
       return { ok: checks.every((c) => c.ok), set: result.manifest.setId, checks, restore_seconds };
     } finally {
       if (!embedded) await db.close();
     }
   } finally {
     await embedded?.close();
+    await custody?.close();
   }
 }
 
@@ -156,8 +184,10 @@ export async function drill(
 ): Promise<DrillReport> {
   const startedAt = clock.now().toISOString();
   const started = Date.now();
+  const custody = await openCustodyFirst(config);
   const backups = await openBackups(config);
   const set = await findBackupSet(backups.dest, request.set, backups.keystoreDest);
+  const destroyed = await destroyedKeys(config, (await resolveMasterSecret(config.masterKey)).value);
   const scratch = await mkdtemp(join(tmpdir(), 'orthid-drill-'));
   const objects = await openObjectStore(pathToFileURL(join(scratch, 'objects')).href);
   const keystorePath = join(scratch, 'keystore');
@@ -176,6 +206,8 @@ export async function drill(
       objects,
       keystorePath,
       masterSecret,
+      custody,
+      destroyedKeys: destroyed,
       onStep: request.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;
@@ -185,7 +217,12 @@ export async function drill(
     );
     const db = memory ?? (await openPostgres(targetUrl!, { max: 2 }));
     try {
-      const checks = await checkRestored(config, { db, keystore: result.keystore, objects }, clock, log);
+      const checks = await checkRestored(
+        config,
+        { db, keystore: result.keystore, objects, custody },
+        clock,
+        log,
+      );
       report = {
         ok: checks.every((c) => c.ok),
         set: set.id,
@@ -218,6 +255,7 @@ export async function drill(
     if (targetUrl)
       await dropDatabase(targetUrl).catch((err) => log.error({ err }, 'could not drop the drill database'));
     await rm(scratch, { recursive: true, force: true });
+    await custody?.close();
   }
   await backups.dest.put(
     `${set.path}/${FILES.drillReport}`,

@@ -5,6 +5,7 @@ import { Cron } from 'croner';
 import { OrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { OrthId } from '../main.js';
+import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
 import { drill } from './restore.js';
@@ -90,6 +91,20 @@ export function startSchedules(app: OrthId): Schedules {
           app.log[failed > 0 ? 'error' : 'info']({ outcomes }, 'monthly audit archives finished');
         } catch (err) {
           app.log.error({ err }, 'monthly audit archives failed');
+        }
+      }),
+    );
+  }
+  const { signingKeyRotationMs } = app.config;
+  if (signingKeyRotationMs !== undefined) {
+    // Hourly is fine-grained enough for an age counted in days, and the check is one query per tenant.
+    jobs.push(
+      cron('17 * * * *', 'ORTHID_SIGNING_KEY_ROTATION', async () => {
+        try {
+          const rotated = await rotateAgedSigningKeys(app, signingKeyRotationMs);
+          if (rotated.length > 0) app.log.info({ rotated }, 'rotated aged signing keys');
+        } catch (err) {
+          app.log.error({ err }, 'scheduled signing key rotation failed');
         }
       }),
     );

@@ -4,7 +4,13 @@ import { readAudit } from '../../src/audit/audit-log.js';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { SHREDDED } from '../../src/crypto/tenant-keys.js';
-import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from '../../src/ops/key-rotation.js';
+import {
+  rotateAgedSigningKeys,
+  rotateDataKey,
+  rotateRootKey,
+  rotationStatus,
+  shredTenant,
+} from '../../src/ops/key-rotation.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../../src/tenancy/admin-resource.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
@@ -247,6 +253,26 @@ for (const driver of DRIVERS) {
       const merged = await ManagedKeystore.import(app.config.keystorePath, TEST_MASTER_KEY, older);
       const held = new Set(merged.rootKeyIds());
       for (const k of app.keystore.destroyedKeys()) assert.equal(held.has(k.id), false);
+    });
+
+    test('scheduled signing rotation replaces only keys older than the configured age, skipping shredded tenants', async () => {
+      assert.deepEqual(await rotateAgedSigningKeys(app, 3_600_000), []);
+      const before = await app.db.ownerQuery<{ kid: string }>(
+        `SELECT kid FROM signing_keys WHERE tenant_id = $1 AND status = 'active'`,
+        [globex.id],
+      );
+      const rotated = await rotateAgedSigningKeys(app, 0);
+      assert.deepEqual(rotated.map((r) => r.tenant).sort(), ['globex', SYSTEM_TENANT_SLUG].sort());
+      const { rows } = await app.db.ownerQuery<{ kid: string; status: string }>(
+        `SELECT kid, status FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at`,
+        [globex.id],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.status),
+        ['retiring', 'active'],
+        'the previous key keeps verifying tokens it signed',
+      );
+      assert.equal(rows[0]!.kid, before.rows[0]!.kid);
     });
 
     test('the system tenant cannot be shredded', async () => {

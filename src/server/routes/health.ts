@@ -32,12 +32,16 @@ export function registerHealthRoutes(app: FastifyInstance, orthid: OrthId): void
       }),
       keystore: await check(async () => {
         await orthid.keystore.check();
+        // Under BYOK: the token is present and logged in, or the KMS key answers.
+        if (orthid.custody !== orthid.keystore) await orthid.custody.check();
         return undefined;
       }),
     };
     const ok = Object.values(checks).every((c) => c.ok);
     if (ok) return { status: 'ready', checks };
-    const problem = problemFrom(new OrthIdError('db.unavailable', 'OrthID is not ready.'), request.url);
+    const code =
+      checks.database.ok && !checks.keystore.ok ? 'keystore.custody_unavailable' : 'db.unavailable';
+    const problem = problemFrom(new OrthIdError(code, 'OrthID is not ready.'), request.url);
     return reply
       .status(503)
       .type('application/problem+json')
