@@ -31,7 +31,10 @@ import { exitOnVerdicts, median, printHeader, printRow } from './lib/report.js';
 const USERS = Number(process.argv[2] ?? 300_000);
 const RUNS = Number(process.argv[3] ?? 3);
 const MASTER = 'bench-master-secret-0123456789-abcdefghijklmnop';
-const BUILT_CLI = new URL('../dist/cli/main.js', import.meta.url);
+// ORTHID_BENCH_CLI: another build of the CLI (e.g. one made beside dist/ while others use it).
+const BUILT_CLI = process.env.ORTHID_BENCH_CLI
+  ? pathToFileURL(process.env.ORTHID_BENCH_CLI)
+  : new URL('../dist/cli/main.js', import.meta.url);
 
 if (!existsSync(BUILT_CLI)) {
   console.error('Build first (npm run build): the memory row measures the built CLI, as deployed.');

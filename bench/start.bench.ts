@@ -22,7 +22,9 @@ import { exitOnVerdicts, printHeader, printRow } from './lib/report.js';
 const RUNS = Number(process.argv[2] ?? 5);
 const FROM_SOURCE = process.argv.includes('--from-source');
 const TARGET_SECONDS = 1.5;
-const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+// ORTHID_BENCH_CLI: another build of the CLI (e.g. one made beside dist/ while others use it).
+const BUILT_CLI =
+  process.env.ORTHID_BENCH_CLI ?? fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const SOURCE_CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 if (!FROM_SOURCE && !existsSync(BUILT_CLI)) {

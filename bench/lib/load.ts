@@ -1,4 +1,4 @@
-// HTTP load from its own process: `node --import tsx bench/lib/load.ts SPEC_JSON` runs
+// HTTP load from its own process: `node --import tsx bench/lib/load.ts SPEC_JSON|-` runs
 // `connections` keep-alive request loops against one URL for `seconds` and prints one JSON line
 // {requests, errors, seconds, rps, p50, p99, firstError, refreshTokens}. Latencies in milliseconds; a non-2xx
 // answer counts as an error, not as a request served. Loopback only.
@@ -18,6 +18,8 @@ export interface LoadSpec {
   refreshTokens?: string[];
   /** Requests take these in turn, each replacing `body` and adding to `headers` (e.g. one token each). */
   variants?: { body?: string; headers?: Record<string, string> }[];
+  /** Stop after this many requests in all (or at `seconds`, whichever comes first). */
+  requests?: number;
 }
 
 export interface LoadResult {
@@ -43,6 +45,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   let errors = 0;
   let firstError: string | undefined;
   let next = 0;
+  let issued = 0;
   const once = (connection: number) =>
     new Promise<void>((resolve) => {
       const variant = spec.variants?.[next++ % spec.variants.length];
@@ -83,7 +86,10 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const deadline = started + spec.seconds * 1000;
   await Promise.all(
     Array.from({ length: spec.connections }, async (_, connection) => {
-      while (performance.now() < deadline) await once(connection);
+      while (performance.now() < deadline && (spec.requests === undefined || issued < spec.requests)) {
+        issued++;
+        await once(connection);
+      }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -104,6 +110,16 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const spec = JSON.parse(process.argv[2]!) as LoadSpec;
+  // "-": the spec comes on stdin (large specs, e.g. thousands of tokens, exceed argv limits).
+  const text =
+    process.argv[2] === '-'
+      ? await new Promise<string>((resolve) => {
+          let input = '';
+          process.stdin.setEncoding('utf8');
+          process.stdin.on('data', (d) => (input += d));
+          process.stdin.on('end', () => resolve(input));
+        })
+      : process.argv[2]!;
+  const spec = JSON.parse(text) as LoadSpec;
   console.log(JSON.stringify(await run(spec)));
 }

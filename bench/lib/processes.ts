@@ -42,9 +42,10 @@ export async function stop(child: ChildProcess): Promise<void> {
 /** Runs one load spec in its own process. */
 export function load(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(spec)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, '-'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    child.stdin!.end(JSON.stringify(spec));
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.once('error', reject);

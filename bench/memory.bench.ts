@@ -1,0 +1,197 @@
+// Row 9, memory: idle RSS of `orthid start` on real PostgreSQL (target ≤ 250 MiB) and the growth
+// per active session held in process (target ≤ 1 KiB per session, measured over 10 000).
+//
+// Run: npm run build && npm run bench -- memory [sessions=10000] [runs=3]
+//      (needs PostgreSQL server binaries: apt-get install -y postgresql)
+//
+// Data: a tenant seeded by bench/seed.ts with `sessions` users; for each, a provider Session
+// (signed in, as the hosted form leaves it), a grant and an opaque access token, minted through
+// the provider's models and the Postgres adapter. Per run, a fresh `orthid start`: RSS (VmRSS)
+// after 3 s idle; then 1 000 other sessions are made active to warm the code up, RSS read; then
+// every session is made active through the server (one userinfo request per token, which loads
+// the session's account and grant), and RSS read again: growth = (after − warmed) / sessions. OrthID keeps
+// sessions in PostgreSQL; what grows in process is caches and uncollected garbage, so the
+// growth is an upper bound. The baseline column is, for scale, a bare `node -e` HTTP server's RSS.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/core/logger.js';
+import { openOrthId } from '../src/main.js';
+import { withTenant } from '../src/storage/db/database.js';
+import { cliEnv } from '../test/helpers/cli.js';
+import { freePort, startCluster } from '../test/helpers/postgres.js';
+import { collect, load, stop, waitFor } from './lib/processes.js';
+import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
+import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
+
+const SESSIONS = Number(process.argv[2] ?? 10_000);
+const RUNS = Number(process.argv[3] ?? 3);
+const SCOPE = 'openid email profile';
+/** Sessions made active first, uncounted, so the growth measured is not code warming up. */
+const WARM = 1000;
+const BUILT_CLI =
+  process.env.ORTHID_BENCH_CLI ?? fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const MiB = 1024 * 1024;
+
+if (!existsSync(BUILT_CLI)) {
+  console.error('Build first (npm run build): this row measures the built CLI, as deployed.');
+  process.exit(2);
+}
+
+const rss = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const scratch = mkdtempSync(join(tmpdir(), 'orthid-bench-memory-'));
+const cluster = await startCluster();
+const children: ChildProcess[] = [];
+try {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench');
+  await admin.end();
+  const dbUrl = new URL(cluster.url);
+  dbUrl.pathname = '/bench';
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ORTHID_DATA_DIR: join(scratch, 'data'),
+    ORTHID_DATABASE_URL: dbUrl.toString(),
+    ORTHID_MASTER_KEY: BENCH_MASTER_KEY,
+    ORTHID_PUBLIC_URL: publicUrl,
+    ORTHID_PORT: String(port),
+    ORTHID_LOG_LEVEL: 'warn',
+  };
+  const app = await openOrthId(loadConfig(env), {
+    initKeystore: true,
+    migrate: true,
+    log: createLogger('silent'),
+  });
+  const tokens: string[] = [];
+  try {
+    const tenant = await app.tenants.create({ slug: 'bench', actor: 'bench' });
+    const rpId = await withTenant(app.db, tenant.id, async (tx) => {
+      const rp = await app.clients.create(
+        tx,
+        tenant.id,
+        {
+          name: 'Bench RP',
+          grantTypes: ['authorization_code'],
+          redirectUris: ['https://rp.bench.example/cb'],
+        },
+        'bench',
+      );
+      return rp.clientId;
+    });
+    await seedTenant(app, dbUrl.toString(), tenant.id, { users: SESSIONS + WARM, orgs: 0, auditEvents: 0 });
+    const picker = new pg.Client({ connectionString: dbUrl.toString() });
+    await picker.connect();
+    const { rows } = await picker.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1', [
+      tenant.id,
+    ]);
+    await picker.end();
+    const { provider } = await app.oidc.get('bench');
+    const client = await provider.Client.find(rpId);
+    const now = Math.floor(Date.now() / 1000);
+    // The provider's Session model, typed by what this bench uses of it.
+    const SessionModel = provider.Session as unknown as new (
+      payload: Record<string, unknown>,
+    ) => { uid: string; authorizations: unknown; save(ttl: number): Promise<string> };
+    for (const { id } of rows) {
+      const session = new SessionModel({ accountId: id, loginTs: now, amr: ['pwd'] });
+      const grant = new provider.Grant({ accountId: id, clientId: rpId });
+      grant.addOIDCScope(SCOPE);
+      const grantId = await grant.save();
+      session.authorizations = { [rpId]: { sid: session.uid, grantId } };
+      await session.save(3600);
+      const token = new provider.AccessToken({
+        accountId: id,
+        client,
+        grantId,
+        scope: SCOPE,
+        sessionUid: session.uid,
+        gty: 'authorization_code',
+      } as never);
+      tokens.push(await token.save());
+    }
+  } finally {
+    await app.close();
+  }
+
+  const idle: number[] = [];
+  const warmed: number[] = [];
+  const active: number[] = [];
+  const bare: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const barePort = await freePort();
+    const bareServer = spawn(
+      process.execPath,
+      ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(${barePort}, '127.0.0.1')`],
+      { stdio: 'ignore' },
+    );
+    await sleep(3000);
+    bare.push(rss(bareServer.pid!));
+    await stop(bareServer);
+
+    const server = spawn(process.execPath, [BUILT_CLI, 'start'], {
+      env: cliEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(server);
+    await waitFor(`${publicUrl}/readyz`, server, collect(server));
+    await sleep(3000);
+    idle.push(rss(server.pid!));
+    const activate = async (some: string[]) => {
+      const result = await load({
+        url: `${publicUrl}/t/bench/me`,
+        method: 'GET',
+        headers: {},
+        connections: 10,
+        seconds: 3600,
+        variants: some.map((t) => ({ headers: { authorization: `Bearer ${t}` } })),
+        requests: some.length,
+      });
+      if (result.errors > 0) throw new Error(`userinfo failed: ${result.firstError}`);
+      await sleep(3000);
+      return rss(server.pid!);
+    };
+    warmed.push(await activate(tokens.slice(0, WARM)));
+    active.push(await activate(tokens.slice(WARM)));
+    await stop(server);
+  }
+  const growth = active.map((a, i) => (a - warmed[i]!) / SESSIONS);
+  const perSession = median(growth);
+  printHeader(`Memory of orthid start on PostgreSQL, ${SESSIONS} active sessions`, RUNS);
+  const verdicts = [
+    printRow({
+      name: 'idle RSS (baseline: bare node:http server)',
+      baseline: bare.map((b) => b / MiB),
+      orthid: idle.map((b) => b / MiB),
+      unit: 'MiB',
+      digits: 0,
+      target: { kind: 'absolute-below', value: 250 },
+      extraPass: perSession <= 1024,
+      notes: `and ≤ 1 024 bytes per active session: ${formatSpread(growth, 'bytes', 0)}`,
+    }),
+  ];
+  console.log(
+    `  RSS after warming up: ${formatSpread(
+      warmed.map((a) => a / MiB),
+      'MiB',
+      0,
+    )}; after ${SESSIONS} more sessions were made active: ${formatSpread(
+      active.map((a) => a / MiB),
+      'MiB',
+      0,
+    )}`,
+  );
+  exitOnVerdicts(verdicts);
+} finally {
+  for (const child of children) await stop(child);
+  cluster.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}
