@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
-import * as oidc from 'openid-client';
 import { runCli } from '../helpers/cli.js';
-import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
+import { readForm } from '../helpers/cookie-browser.js';
+import { submitHostedSignIn } from '../helpers/hosted-sign-in.js';
 import { createTestDatabase, freePort } from '../helpers/postgres.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
@@ -78,9 +78,6 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** The same request, sent to replica `to` instead of the public URL (what a load balancer does). */
-  const via = (to: ServerProcess, url: string) => url.replace(publicUrl, to.url);
-
   async function tokenRequest(to: ServerProcess, body: Record<string, string>) {
     const response = await fetch(`${to.url}/t/acme/token`, {
       method: 'POST',
@@ -93,28 +90,15 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     return { status: response.status, body: (await response.json()) as Record<string, string> };
   }
 
-  async function signInOn(replica: ServerProcess, password = PASSWORD) {
-    const config = await oidc.discovery(new URL(issuer), client.client_id, client.client_secret, undefined, {
-      execute: [oidc.allowInsecureRequests],
-    });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid email offline_access',
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
-    const browser = new CookieBrowser();
-    const login = await browser.follow(await browser.get(via(replica, url.href)), replica.url);
-    const form = readForm(await login.response.text());
-    const posted = await browser.post(new URL(form.action, replica.url).href, {
-      ...form.fields,
+  const signInOn = (replica: ServerProcess, password = PASSWORD) =>
+    submitHostedSignIn({
+      issuer,
+      client,
+      redirectUri,
       email: 'rep@acme.test',
       password,
+      origin: replica.url,
     });
-    return { browser, posted, verifier };
-  }
 
   test('a sign-in on one replica is refreshed on the other, and a revocation on one is honoured by the other', async () => {
     const { browser, posted, verifier } = await signInOn(a);

@@ -9,41 +9,11 @@ import pg from 'pg';
 import { exitCodes } from '../../src/core/errors.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, testCluster } from '../helpers/postgres.js';
+import { createTestDatabase, query, rowCounts, testCluster } from '../helpers/postgres.js';
 import { startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 const MASTER = 'restore-drill-master-secret-0123456789abcdef';
-
-async function query<T extends pg.QueryResultRow>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-/** Row counts of every OrthID table, read as the owner. */
-async function rowCounts(url: string): Promise<Record<string, number>> {
-  const tables = await query<{ tablename: string }>(
-    url,
-    `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
-  );
-  const counts: Record<string, number> = {};
-  for (const { tablename } of tables) {
-    // FORCE ROW LEVEL SECURITY applies to the owner too; the superuser test connection bypasses it.
-    counts[tablename] = Number(
-      (await query<{ n: string }>(url, `SELECT count(*) AS n FROM "${tablename}"`))[0]!.n,
-    );
-  }
-  return counts;
-}
 
 describe('backup, restore and drill on real PostgreSQL', () => {
   let dir: string;

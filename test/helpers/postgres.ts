@@ -115,3 +115,34 @@ export async function createTestDatabase(prefix = 'orthid_test'): Promise<string
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** Runs one statement on `url` as the superuser (which bypasses row-level security) and returns its rows. */
+export async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Row counts of every table in the public schema (an empty object for a database with no tables). */
+export async function rowCounts(url: string): Promise<Record<string, number>> {
+  const tables = await query<{ tablename: string }>(
+    url,
+    `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+  );
+  const counts: Record<string, number> = {};
+  for (const { tablename } of tables) {
+    // FORCE ROW LEVEL SECURITY applies to the owner too; the superuser test connection bypasses it.
+    counts[tablename] = Number(
+      (await query<{ n: string }>(url, `SELECT count(*) AS n FROM "${tablename}"`))[0]!.n,
+    );
+  }
+  return counts;
+}

@@ -1,0 +1,73 @@
+// Drives a stock openid-client relying party through OrthID's hosted sign-in form over real HTTP:
+// discovery, an authorization request with PKCE, the form post, and (optionally) the consent page.
+import * as oidc from 'openid-client';
+import { CookieBrowser, readForm } from './cookie-browser.js';
+
+export interface HostedSignInOptions {
+  /** The tenant's issuer, e.g. `http://127.0.0.1:4000/t/acme`. */
+  issuer: string;
+  client: { client_id: string; client_secret: string };
+  redirectUri: string;
+  email: string;
+  password: string;
+  scope?: string;
+  /** Send every request here instead of the issuer's origin (one replica behind a load balancer). */
+  origin?: string;
+}
+
+export interface HostedSignIn {
+  config: oidc.Configuration;
+  browser: CookieBrowser;
+  /** The response to the sign-in form post: 303 on success, 401 or 429 on failure. */
+  posted: Response;
+  verifier: string;
+  state: string;
+  /** Where the requests went. */
+  origin: string;
+}
+
+/** Starts an authorization request and submits the hosted sign-in form with email and password. */
+export async function submitHostedSignIn(options: HostedSignInOptions): Promise<HostedSignIn> {
+  const config = await oidc.discovery(
+    new URL(options.issuer),
+    options.client.client_id,
+    options.client.client_secret,
+    undefined,
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  const origin = options.origin ?? new URL(options.issuer).origin;
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: options.redirectUri,
+    scope: options.scope ?? 'openid email offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  const target = url.href.replace(new URL(options.issuer).origin, origin);
+  const browser = new CookieBrowser();
+  const login = await browser.follow(await browser.get(target), origin);
+  const form = readForm(await login.response.text());
+  const posted = await browser.post(new URL(form.action, origin).href, {
+    ...form.fields,
+    email: options.email,
+    password: options.password,
+  });
+  return { config, browser, posted, verifier, state, origin };
+}
+
+/** After a successful form post: allows the consent page (when shown) and returns the callback URL. */
+export async function consentToCallback(signIn: HostedSignIn, redirectUri: string): Promise<URL> {
+  const { browser, origin } = signIn;
+  const next = await browser.follow(signIn.posted, origin, redirectUri);
+  if (next.url.startsWith(redirectUri)) return new URL(next.url);
+  const form = readForm(await next.response.text());
+  const done = await browser.follow(
+    await browser.post(new URL(form.action, origin).href, form.fields),
+    origin,
+    redirectUri,
+  );
+  return new URL(done.url);
+}
