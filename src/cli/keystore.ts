@@ -1,6 +1,6 @@
 // `orthid keystore ...`: create, inspect, export and import the managed keystore that holds
 // the root keys. Exports are age-encrypted to the operator's recipients.
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
@@ -63,7 +63,21 @@ export function registerKeystoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }) => {
-        const result = (await operation('keystore.status', {})) as KeystoreStatus;
+        const config = cliConfig();
+        const { keystore: ks } = await openKeystore(config, false);
+        const custody = (await openExternalCustody(config)) ?? ks;
+        const rootKeys = await custody.rootKeys().finally(() => custody.close());
+        // Rotation progress lives in the database; a host that only holds the keystore has none.
+        const hasDatabase = config.database.kind === 'postgres' || existsSync(config.database.dir);
+        const result: KeystoreStatus = {
+          custody: custody.kind,
+          reference: custody.reference,
+          deploymentId: ks.deploymentId,
+          rootKeyIds: rootKeys.map((k) => k.id),
+          rootKeys,
+          destroyedKeys: ks.destroyedKeys(),
+          rotations: hasDatabase ? ((await operation('keystore.rotations', {})) as RotationProgress[]) : [],
+        };
         print(result, Boolean(opts.json), (r: KeystoreStatus) =>
           [
             `Custody:      ${r.custody} (${r.reference})`,
@@ -243,6 +257,7 @@ interface KeystoreStatus {
   custody: string;
   reference: string;
   deploymentId: string;
+  rootKeyIds: string[];
   rootKeys: RootKeyInfo[];
   destroyedKeys: DestroyedKey[];
   rotations: RotationProgress[];

@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   'keystore.custody_unavailable': 'unavailable',
   'keystore.destroy_refused': 'forbidden',
   'keystore.import_conflict': 'conflict',
+  'keystore.read_only': 'unavailable',
   'keystore.rotation_superseded': 'conflict',
   'keystore.shares_invalid': 'invalid',
   'keystore.shares_insufficient': 'invalid',

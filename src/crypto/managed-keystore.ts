@@ -381,12 +381,22 @@ export class ManagedKeystore implements KeyCustody {
 
   /** Re-reads the file under the lock, applies `change` and writes the result. */
   private async update(change: (contents: KeystoreContents) => KeystoreContents): Promise<void> {
-    await withFileLock(this.path, async () => {
-      const current = await ManagedKeystore.read(this.path, this.secret);
-      const next = change(current);
-      if (next !== current) await writeAtomically(this.path, await seal(this.secret, next));
-      this.contents = next;
-    });
+    try {
+      await withFileLock(this.path, async () => {
+        const current = await ManagedKeystore.read(this.path, this.secret);
+        const next = change(current);
+        if (next !== current) await writeAtomically(this.path, await seal(this.secret, next));
+        this.contents = next;
+      });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw error;
+      throw new OrthIdError(
+        'keystore.read_only',
+        `The managed keystore at ${this.path} cannot be written (${code}). Each new tenant adds its root key to it: mount it writable and shared by every replica, or keep root keys in an HSM or KMS (ORTHID_KEYSTORE=pkcs11:… or awskms:…).`,
+        { cause: error },
+      );
+    }
   }
 }
 

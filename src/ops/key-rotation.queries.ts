@@ -51,14 +51,10 @@ export function createKeyRotationQueries(tx: Queryable) {
         [id, done, finished],
       );
     },
-    /** The newest rotation of each kind per tenant, for `orthid keystore status`. */
-    async latest(): Promise<(RotationRow & { slug: string })[]> {
-      const { rows } = await tx.query<RotationRow & { slug: string }>(
-        `SELECT DISTINCT ON (r.tenant_id, r.kind) ${COLUMNS.split(', ')
-          .map((c) => `r.${c}`)
-          .join(', ')}, t.slug
-           FROM key_rotations r JOIN tenants t ON t.id = r.tenant_id
-          ORDER BY r.tenant_id, r.kind, r.started_at DESC`,
+    /** The tenant's newest rotation of each kind, for `orthid keystore status`. */
+    async latest(): Promise<RotationRow[]> {
+      const { rows } = await tx.query<RotationRow>(
+        `SELECT DISTINCT ON (kind) ${COLUMNS} FROM key_rotations ORDER BY kind, started_at DESC`,
       );
       return rows;
     },

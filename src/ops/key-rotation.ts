@@ -239,6 +239,13 @@ export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): P
       'The system tenant holds the admin client and cannot be shredded.',
     );
   }
+  // The system tenant's log records the shred; without it, nothing is destroyed.
+  const system = await app.tenants.get(SYSTEM_TENANT_SLUG).catch(() => {
+    throw new OrthIdError(
+      'tenant.not_found',
+      'The system tenant, whose audit log records every shred, does not exist yet: start OrthID once (orthid start) first. Nothing was destroyed.',
+    );
+  });
   const custody = await withTenant(app.db, tenant.id, (tx) => app.tenantKeys.custodyOf(tx, tenant.id));
   const roots = (await custody.rootKeys()).filter((k) => k.scope === tenant.id);
   await withTenant(app.db, tenant.id, async (tx) => {
@@ -256,7 +263,6 @@ export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): P
   }));
   await app.keystore.recordDestroyed(tombstones);
   app.tenantKeys.invalidate(tenant.id);
-  const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
   const destroyedRootKeyIds = roots.map((k) => k.id);
   await audit(app, system, 'tenant.shredded', actor, {
     tenant: tenant.slug,
@@ -269,9 +275,12 @@ export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): P
 
 /** Progress of the newest root and data key rotation of every tenant. */
 export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
-  const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
-  const rows = await withTenant(app.db, system.id, (tx) => createKeyRotationQueries(tx).latest());
-  return rows.map((row) => present(row, row.slug));
+  const progress: RotationProgress[] = [];
+  for (const tenant of await app.tenants.list()) {
+    const rows = await withTenant(app.db, tenant.id, (tx) => createKeyRotationQueries(tx).latest());
+    progress.push(...rows.map((row) => present(row, tenant.slug)));
+  }
+  return progress;
 }
 
 /**

@@ -219,16 +219,9 @@ export const operations = {
     return rotateDataKey(app, await app.tenants.get(slug), 'cli');
   },
 
-  async 'keystore.status'(app: OrthId) {
-    return {
-      custody: app.custody.kind,
-      reference: app.custody.reference,
-      deploymentId: app.keystore.deploymentId,
-      rootKeyIds: (await app.custody.rootKeys()).map((k) => k.id),
-      rootKeys: await app.custody.rootKeys(),
-      destroyedKeys: app.keystore.destroyedKeys(),
-      rotations: await rotationStatus(app),
-    };
+  /** Progress of the newest root and data key rotation of every tenant. */
+  async 'keystore.rotations'(app: OrthId) {
+    return rotationStatus(app);
   },
 
   /** Records a keystore export or import (by the CLI, which holds the keystore) in the system log. */

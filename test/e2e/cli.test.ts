@@ -126,6 +126,81 @@ describe('the orthid command on real PostgreSQL', () => {
     }
   });
 
+  test('keystore export --threshold 2 writes one age share per custodian; any 2 import, 1 does not', async () => {
+    requireAge();
+    const custodians = ['a', 'b', 'c'].map((name) => {
+      const file = join(dir, `custodian-${name}.txt`);
+      const keygen = spawnSync('age-keygen', ['-o', file], { encoding: 'utf8' });
+      assert.equal(keygen.status, 0, keygen.stderr);
+      return { file, recipient: /age1[0-9a-z]+/.exec(keygen.stderr)![0] };
+    });
+    const exported = await runCli(
+      [
+        'keystore',
+        'export',
+        ...custodians.flatMap((c) => ['-r', c.recipient]),
+        '--threshold',
+        '2',
+        '-o',
+        join(dir, 'ceremony'),
+        '--json',
+      ],
+      env,
+    );
+    assert.equal(exported.code, 0, exported.stderr);
+    const { files, rootKeyIds } = JSON.parse(exported.stdout) as { files: string[]; rootKeyIds: string[] };
+    assert.equal(files.length, 3);
+    // Each share opens with its own custodian's identity only.
+    assert.equal(spawnSync('age', ['-d', '-i', custodians[0]!.file, files[0]!]).status, 0);
+    assert.notEqual(spawnSync('age', ['-d', '-i', custodians[0]!.file, files[1]!]).status, 0);
+
+    const fresh = await mkdtemp(join(tmpdir(), 'orthid-shares-'));
+    try {
+      const freshEnv = { ORTHID_DATA_DIR: fresh, ORTHID_MASTER_KEY: `${MASTER}-other-host` };
+      const one = await runCli(
+        ['keystore', 'import', files[1]!, '--identity', custodians[1]!.file],
+        freshEnv,
+      );
+      assert.notEqual(one.code, 0);
+      const two = await runCli(
+        ['keystore', 'import', files[2]!, files[0]!, '-i', custodians[2]!.file, '-i', custodians[0]!.file],
+        freshEnv,
+      );
+      assert.equal(two.code, 0, two.stderr);
+      const status = await runCli(['keystore', 'status', '--json'], freshEnv);
+      assert.deepEqual(JSON.parse(status.stdout).rootKeyIds, rootKeyIds);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
+  test('tenant shred refuses without the slug confirmed, then shreds and is audited', async () => {
+    assert.equal((await runCli(['tenant', 'create', 'doomed'], env)).code, 0);
+    const early = await runCli(['tenant', 'shred', 'doomed', '--confirm', 'doomed'], env);
+    assert.equal(early.code, exitCodes.not_found);
+    assert.match(early.stderr, /system tenant.*Nothing was destroyed/);
+    // What `orthid start` bootstraps: the system tenant, whose audit log records the shred.
+    assert.equal((await runCli(['tenant', 'create', 'system'], env)).code, 0);
+    const refused = await runCli(['tenant', 'shred', 'doomed'], env);
+    assert.equal(refused.code, exitCodes.invalid);
+    assert.match(refused.stderr, /error\[tenant\.confirmation_required\].*--confirm doomed/);
+    const shredded = await runCli(['tenant', 'shred', 'doomed', '--confirm', 'doomed', '--json'], env);
+    assert.equal(shredded.code, 0, shredded.stderr);
+    const result = JSON.parse(shredded.stdout);
+    assert.equal(result.destroyedRootKeyIds.length, 1);
+    const status = JSON.parse((await runCli(['keystore', 'status', '--json'], env)).stdout);
+    assert.deepEqual(
+      status.destroyedKeys.map((k: { id: string }) => k.id),
+      result.destroyedRootKeyIds,
+    );
+    assert.equal(status.rootKeyIds.includes(result.destroyedRootKeyIds[0]), false);
+    const audit = await runCli(['audit', 'tail', '--tenant', 'system', '--json'], env);
+    assert.equal(audit.code, 0, audit.stderr);
+    const [event] = JSON.parse(audit.stdout);
+    assert.equal(event.action, 'tenant.shredded');
+    assert.equal(event.details.tenant, 'doomed');
+  });
+
   test('a keystore export cannot be imported with the wrong identity', async () => {
     const other = spawnSync('age-keygen', [], { encoding: 'utf8' }).stdout;
     await writeFile(join(dir, 'other.txt'), other);

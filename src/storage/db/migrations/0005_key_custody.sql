@@ -9,7 +9,8 @@ ALTER TABLE tenants DROP CONSTRAINT tenants_status_check;
 ALTER TABLE tenants ADD CONSTRAINT tenants_status_check CHECK (status IN ('active', 'disabled', 'shredded'));
 
 -- One row per rotation: root (re-wrap every data key under a new root key version) or data
--- (re-encrypt every sealed value under a new data key version). A registry like tenants.
+-- (re-encrypt every sealed value under a new data key version). Tenant-owned, like every table
+-- with a tenant_id: a tenant's rotations are read and written inside that tenant.
 CREATE TABLE key_rotations (
   id uuid PRIMARY KEY,
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -24,4 +25,5 @@ CREATE TABLE key_rotations (
 );
 CREATE UNIQUE INDEX key_rotations_one_running ON key_rotations (tenant_id, kind) WHERE status = 'running';
 
+SELECT orthid_protect_tenant_table('key_rotations');
 GRANT SELECT, INSERT, UPDATE ON key_rotations TO orthid_app;
