@@ -99,7 +99,13 @@ function openRow(keyring: TenantKeyring, row: AuditRow): AuditEvent {
   return present(row, {
     ip: open('ip', row.ip),
     userAgent: open('user_agent', row.user_agent),
-    details: details === undefined ? undefined : (JSON.parse(details) as Record<string, unknown>),
+    // A shredded tenant's details read as the marker, not as JSON.
+    details:
+      details === undefined
+        ? undefined
+        : keyring.shredded
+          ? { shredded: details }
+          : (JSON.parse(details) as Record<string, unknown>),
   });
 }
 
