@@ -66,7 +66,7 @@ async function audit(
  * A new root key version for the tenant, then every data and index key re-wrapped under it. A
  * rotation that stopped part-way resumes with the version it started instead of adding another.
  */
-export async function rotateRootKey(app: OrthId, tenant: Tenant, actor: string, onProgress?: Progress) {
+export async function rotateRootKey(app: OrthId, tenant: Tenant, actor: string) {
   const custody = await withTenant(app.db, tenant.id, (tx) => app.tenantKeys.custodyOf(tx, tenant.id));
   let rotation = await withTenant(app.db, tenant.id, (tx) =>
     createKeyRotationQueries(tx).running(tenant.id, 'root'),
@@ -92,8 +92,6 @@ export async function rotateRootKey(app: OrthId, tenant: Tenant, actor: string, 
     await announceTenantChange(tx, tenant.id);
     return count;
   });
-  const finished = { ...rotation, status: 'done' as const, done: rewrapped, total: rewrapped };
-  onProgress?.(present(finished, tenant.slug));
   await audit(app, tenant, 'keystore.root_rotated', actor, { rootKeyId: rotation.target_key_id, rewrapped });
   return { tenant: tenant.slug, rootKeyId: rotation.target_key_id, rewrapped };
 }
