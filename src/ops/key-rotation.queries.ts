@@ -46,7 +46,8 @@ export function createKeyRotationQueries(tx: Queryable) {
     },
     async progress(id: string, done: number, finished: boolean): Promise<void> {
       await tx.query(
-        `UPDATE key_rotations SET done = $2, status = CASE WHEN $3 THEN 'done' ELSE status END,
+        `UPDATE key_rotations SET done = $2, total = GREATEST(total, $2),
+                status = CASE WHEN $3 THEN 'done' ELSE status END,
                 finished_at = CASE WHEN $3 THEN now() ELSE finished_at END WHERE id = $1`,
         [id, done, finished],
       );
