@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
 import { openOrthId } from '../main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
+import { resumeRotations } from '../ops/key-rotation.js';
 import { startSchedules } from '../ops/schedules.js';
 import { buildServer } from '../server/app.js';
 import { startControlSocket } from '../server/control-socket.js';
@@ -26,6 +27,14 @@ export function registerStartCommand(program: Command): void {
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
         const unsubscribe = await orthid.oidc.subscribe();
         const schedules = startSchedules(orthid);
+        resumeRotations(orthid).then(
+          (resumed) => resumed.length > 0 && log.info({ resumed }, 'finished interrupted key rotations'),
+          (err) =>
+            log.error(
+              { err },
+              'could not finish interrupted key rotations; run orthid keystore rotate again',
+            ),
+        );
         const server = await buildServer(orthid);
         let control: Server | undefined;
         try {

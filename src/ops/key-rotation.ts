@@ -325,3 +325,22 @@ export async function rotateAgedSigningKeys(
   }
   return rotated;
 }
+
+/**
+ * Finishes rotations a stopped process left running (a re-encryption pass interrupted by a
+ * restart); `orthid start` runs it in the background. Replicas doing it at once is safe: each
+ * batch locks its rows and skips those another pass holds.
+ */
+export async function resumeRotations(app: OrthId): Promise<RotationProgress[]> {
+  const resumed: RotationProgress[] = [];
+  for (const tenant of await app.tenants.list()) {
+    if (tenant.status === 'shredded') continue;
+    const running = await withTenant(app.db, tenant.id, async (tx) => {
+      const queries = createKeyRotationQueries(tx);
+      return [await queries.running(tenant.id, 'root'), await queries.running(tenant.id, 'data')];
+    });
+    if (running[0]) await rotateRootKey(app, tenant, running[0].actor);
+    if (running[1]) resumed.push(await rotateDataKey(app, tenant, running[1].actor));
+  }
+  return resumed;
+}
