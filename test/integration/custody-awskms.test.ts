@@ -11,24 +11,13 @@ import {
   ListResourceTagsCommand,
 } from '@aws-sdk/client-kms';
 import { parseAwsKmsUri } from '../../src/config/awskms-uri.js';
-import { type ErrorCode, isOrthIdError } from '../../src/core/errors.js';
 import { AwsKmsCustody, openAwsKmsCustody, unwrapFailure } from '../../src/crypto/custody/awskms.js';
+import { rejectsWith } from '../helpers/errors.js';
 import { type KmsTestServer, startKmsServer } from '../helpers/kms-server.js';
 import { freePort } from '../helpers/postgres.js';
 
 const TENANT_A = '0193a5f0-0000-7000-8000-00000000000a';
 const TENANT_B = '0193a5f0-0000-7000-8000-00000000000b';
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isOrthIdError(error), `expected an OrthIdError ${code}, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
 
 function uri(text: string) {
   const parsed = parseAwsKmsUri(text);

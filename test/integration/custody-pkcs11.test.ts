@@ -9,24 +9,13 @@ import type { PKCS11 } from 'pkcs11js';
 import pkcs11js from 'pkcs11js';
 import { loadConfig } from '../../src/config/config.js';
 import { parsePkcs11Uri } from '../../src/config/pkcs11-uri.js';
-import { type ErrorCode, isOrthIdError } from '../../src/core/errors.js';
 import { openCustody } from '../../src/crypto/custody/open-custody.js';
 import { openPkcs11Custody, type Pkcs11Custody } from '../../src/crypto/custody/pkcs11.js';
+import { rejectsWith } from '../helpers/errors.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 
 const TENANT_A = '0193a5f0-0000-7000-8000-00000000000a';
 const TENANT_B = '0193a5f0-0000-7000-8000-00000000000b';
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isOrthIdError(error), `expected an OrthIdError ${code}, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
 
 /** Each token gets its own SOFTHSM2_CONF, which SoftHSM2 reads when the module initialises. */
 function useToken(options?: { label?: string; object?: string }): SoftHsmToken {
