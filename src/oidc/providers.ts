@@ -207,6 +207,13 @@ export function createOidcProviders(deps: OidcDeps) {
       this.invalidateGrants(tenantId);
     },
 
+    /** Forgets every cached provider, keyring and grant (after a gap in change notices). */
+    invalidateAll(): void {
+      cache.clear();
+      deps.tenantKeys.invalidate();
+      for (const grants of grantCaches.values()) grants.clear();
+    },
+
     /** Forgets what tokens of this tenant grant (its roles, permissions or resources changed). */
     invalidateGrants(tenantId: string): void {
       grantCaches.get(tenantId)?.clear();
@@ -214,11 +221,21 @@ export function createOidcProviders(deps: OidcDeps) {
 
     /** Starts listening for changes (this replica's and others'); returns the unsubscribe function. */
     async subscribe(): Promise<() => Promise<void>> {
-      const stopTenants = await deps.db.listen(TENANT_CHANGES_CHANNEL, (tenantId) =>
-        this.invalidate(tenantId),
+      // Caches are trusted only while both subscriptions are up; across a gap, changes may
+      // have been missed, so everything cached is dropped when the connection comes back.
+      const up = { tenants: true, rbac: true };
+      const onConnection = (which: keyof typeof up) => (connected: boolean) => {
+        up[which] = connected;
+        this.invalidateAll();
+        subscribed.now = up.tenants && up.rbac;
+      };
+      const stopTenants = await deps.db.listen(
+        TENANT_CHANGES_CHANNEL,
+        (tenantId) => this.invalidate(tenantId),
+        onConnection('tenants'),
       );
       const stopRbac = await deps.db
-        .listen(RBAC_CHANGES_CHANNEL, (tenantId) => this.invalidateGrants(tenantId))
+        .listen(RBAC_CHANGES_CHANNEL, (tenantId) => this.invalidateGrants(tenantId), onConnection('rbac'))
         .catch(async (error) => {
           await stopTenants();
           throw error;

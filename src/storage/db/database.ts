@@ -29,9 +29,15 @@ export interface Database {
   ): Promise<QueryResult<Row>>;
   /**
    * Subscribes to a LISTEN/NOTIFY channel, so every replica hears about changes (e.g. a rotated
-   * key) made by any other. Returns the unsubscribe function.
+   * key) made by any other. A lost subscription is re-established; `onConnection(false)` says
+   * notifications may be missed from now on, `onConnection(true)` that they flow again (what was
+   * cached meanwhile must be dropped). Returns the unsubscribe function.
    */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onConnection?: (connected: boolean) => void,
+  ): Promise<() => Promise<void>>;
   /** Server version as reported by `server_version_num`, e.g. 150018. */
   serverVersion(): Promise<number>;
   close(): Promise<void>;

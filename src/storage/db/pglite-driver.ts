@@ -71,6 +71,7 @@ export async function openPglite(
         }),
     }),
     ownerQuery: (sql, params) => direct.query(sql, params),
+    // In process: the subscription cannot be lost, so there is no connection state to report.
     async listen(channel, onPayload) {
       const unlisten = await pglite.listen(channel, onPayload);
       return () => unlisten();

@@ -235,19 +235,46 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       };
     },
     ownerQuery: (sql, params) => direct.query(sql, params),
-    async listen(channel, onPayload) {
+    async listen(channel, onPayload, onConnection) {
+      let stopped = false;
+      let client: pg.Client | undefined;
+      let retry: NodeJS.Timeout | undefined;
       // A dedicated connection: pooled clients are shared and would drop the subscription.
-      const client = new pg.Client({ connectionString: url, application_name: 'orthid-listen' });
-      client.on('error', () => {});
-      await client.connect().catch((cause) => {
-        throw connectionError(url, cause);
-      });
-      client.on('notification', (message) => {
-        if (message.channel === channel) onPayload(message.payload ?? '');
-      });
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      const connect = async (): Promise<void> => {
+        const next = new pg.Client({ connectionString: url, application_name: 'orthid-listen' });
+        next.on('error', () => {});
+        next.on('notification', (message) => {
+          if (message.channel === channel) onPayload(message.payload ?? '');
+        });
+        next.once('end', () => {
+          if (stopped) return;
+          onConnection?.(false);
+          reconnect(1000);
+        });
+        try {
+          await next.connect();
+          await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        } catch (cause) {
+          await next.end().catch(() => {});
+          throw connectionError(url, cause);
+        }
+        client = next;
+      };
+      // After a server restart or a network cut, try again with backoff until it is back.
+      const reconnect = (delayMs: number): void => {
+        retry = setTimeout(() => {
+          connect().then(
+            () => onConnection?.(true),
+            () => reconnect(Math.min(delayMs * 2, 30_000)),
+          );
+        }, delayMs);
+        retry.unref();
+      };
+      await connect();
       return async () => {
-        await client.end().catch(() => {});
+        stopped = true;
+        clearTimeout(retry);
+        await client?.end().catch(() => {});
       };
     },
     async serverVersion() {
