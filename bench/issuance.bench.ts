@@ -16,20 +16,18 @@
 // only 2xx answers count. Runs alternate bare / OrthID, after one untimed warm-up run of each.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
-import { freePort, startCluster } from '../test/helpers/postgres.js';
+import { freePort } from '../test/helpers/postgres.js';
 import { clusterCpuSeconds, cpuSeconds, postmasterPid } from './lib/cpu.js';
-import type { LoadResult, LoadSpec } from './lib/load.js';
+import type { LoadSpec } from './lib/load.js';
 import { mintRefreshTokens } from './lib/mint-refresh-tokens.js';
+import { benchDeployment, collect, load, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
@@ -41,64 +39,11 @@ const SCOPE = 'orders:read';
 // ORTHID_BENCH_CLI: another build of the CLI (e.g. one made beside dist/ while others use it).
 const BUILT_CLI =
   process.env.ORTHID_BENCH_CLI ?? fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const LOAD = fileURLToPath(new URL('./lib/load.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url));
 
 if (!existsSync(BUILT_CLI)) {
   console.error('Build first (npm run build): this row measures the built CLI, as deployed.');
   process.exit(2);
-}
-
-function collect(child: ChildProcess): () => string {
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  return () => output;
-}
-
-async function waitFor(
-  url: string,
-  child: ChildProcess,
-  output: () => string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output()}`);
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(killer);
-}
-
-function load(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(spec)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
-    });
-  });
 }
 
 function refreshSpec(url: string, clientId: string, secret: string, refreshTokens: string[]): LoadSpec {
@@ -127,28 +72,9 @@ function grantSpec(url: string, clientId: string, secret: string): LoadSpec {
   };
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'orthid-bench-issuance-'));
-const cluster = await startCluster();
+const { scratch, cluster, publicUrl, env } = await benchDeployment('issuance', MASTER);
 const children: ChildProcess[] = [];
 try {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE bench');
-  await admin.end();
-  const dbUrl = new URL(cluster.url);
-  dbUrl.pathname = '/bench';
-
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    ORTHID_DATA_DIR: join(scratch, 'data'),
-    ORTHID_DATABASE_URL: dbUrl.toString(),
-    ORTHID_MASTER_KEY: MASTER,
-    ORTHID_PUBLIC_URL: publicUrl,
-    ORTHID_PORT: String(port),
-    ORTHID_LOG_LEVEL: 'warn',
-  };
-
   // Seed through the domain services, as `orthid tenant/client create` would.
   const config = loadConfig(env);
   const app = await openOrthId(config, { initKeystore: true, migrate: true, log: createLogger('silent') });

@@ -13,9 +13,7 @@
 // sessions in PostgreSQL; what grows in process is caches and uncollected garbage, so the
 // growth is an upper bound. The baseline column is, for scale, a bare `node -e` HTTP server's RSS.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
@@ -23,8 +21,8 @@ import { createLogger } from '../src/core/logger.js';
 import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
-import { freePort, startCluster } from '../test/helpers/postgres.js';
-import { collect, load, stop, waitFor } from './lib/processes.js';
+import { freePort } from '../test/helpers/postgres.js';
+import { benchDeployment, collect, load, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
 
@@ -46,26 +44,9 @@ const rss = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const scratch = mkdtempSync(join(tmpdir(), 'orthid-bench-memory-'));
-const cluster = await startCluster();
+const { scratch, cluster, dbUrl, publicUrl, env } = await benchDeployment('memory', BENCH_MASTER_KEY);
 const children: ChildProcess[] = [];
 try {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE bench');
-  await admin.end();
-  const dbUrl = new URL(cluster.url);
-  dbUrl.pathname = '/bench';
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    ORTHID_DATA_DIR: join(scratch, 'data'),
-    ORTHID_DATABASE_URL: dbUrl.toString(),
-    ORTHID_MASTER_KEY: BENCH_MASTER_KEY,
-    ORTHID_PUBLIC_URL: publicUrl,
-    ORTHID_PORT: String(port),
-    ORTHID_LOG_LEVEL: 'warn',
-  };
   const app = await openOrthId(loadConfig(env), {
     initKeystore: true,
     migrate: true,

@@ -16,18 +16,15 @@
 // before and read right after the paced phase).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
-import { freePort, startCluster } from '../test/helpers/postgres.js';
-import { collect, stop, waitFor } from './lib/processes.js';
+import { benchDeployment, collect, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
 
@@ -71,26 +68,9 @@ class Jar {
   }
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'orthid-bench-sign-in-'));
-const cluster = await startCluster();
+const { scratch, cluster, dbUrl, publicUrl, env } = await benchDeployment('sign-in', BENCH_MASTER_KEY);
 const children: ChildProcess[] = [];
 try {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE bench');
-  await admin.end();
-  const dbUrl = new URL(cluster.url);
-  dbUrl.pathname = '/bench';
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
-  const env = {
-    ORTHID_DATA_DIR: join(scratch, 'data'),
-    ORTHID_DATABASE_URL: dbUrl.toString(),
-    ORTHID_MASTER_KEY: BENCH_MASTER_KEY,
-    ORTHID_PUBLIC_URL: publicUrl,
-    ORTHID_PORT: String(port),
-    ORTHID_LOG_LEVEL: 'warn',
-  };
   const app = await openOrthId(loadConfig(env), {
     initKeystore: true,
     migrate: true,

@@ -1,7 +1,12 @@
 // Child processes for benches: the load generator (bench/lib/load.ts in its own process), and
 // servers polled until ready and stopped with SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { freePort, startCluster } from '../../test/helpers/postgres.js';
 import type { LoadResult, LoadSpec } from './load.js';
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
@@ -54,4 +59,30 @@ export function load(spec: LoadSpec): Promise<LoadResult> {
       else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
     });
   });
+}
+
+/**
+ * A throwaway PostgreSQL cluster with an empty `bench` database, and the environment of an
+ * OrthID over it on a free port. The caller stops the cluster and removes `scratch`.
+ */
+export async function benchDeployment(name: string, masterKey: string) {
+  const scratch = mkdtempSync(join(tmpdir(), `orthid-bench-${name}-`));
+  const cluster = await startCluster();
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench');
+  await admin.end();
+  const dbUrl = new URL(cluster.url);
+  dbUrl.pathname = '/bench';
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ORTHID_DATA_DIR: join(scratch, 'data'),
+    ORTHID_DATABASE_URL: dbUrl.toString(),
+    ORTHID_MASTER_KEY: masterKey,
+    ORTHID_PUBLIC_URL: publicUrl,
+    ORTHID_PORT: String(port),
+    ORTHID_LOG_LEVEL: 'warn',
+  };
+  return { scratch, cluster, dbUrl, publicUrl, env };
 }
