@@ -9,7 +9,6 @@ import { openOrthId } from '../main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
 import { resumeRotations } from '../ops/key-rotation.js';
 import { startSchedules } from '../ops/schedules.js';
-import { buildServer } from '../server/app.js';
 import { startControlSocket } from '../server/control-socket.js';
 import { action, cliConfig, controlSocketPath } from './context.js';
 
@@ -23,7 +22,12 @@ export function registerStartCommand(program: Command): void {
         const embedded = config.database.kind === 'embedded';
         const log = createLogger(config.logLevel);
         await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-        const orthid = await openOrthId(config, { initKeystore: embedded, log });
+        // The HTTP layer loads while the database opens (PGlite compiles its WebAssembly off
+        // the main thread): start-up is the longer of the two, not their sum.
+        const [orthid, { buildServer }] = await Promise.all([
+          openOrthId(config, { initKeystore: embedded, log }),
+          import('../server/app.js'),
+        ]);
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
         const unsubscribe = await orthid.oidc.subscribe();
         const schedules = startSchedules(orthid);

@@ -2,7 +2,7 @@
 // never trusted from a name or header), re-encoded to WebP, and kept in the object store under the tenant's id.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
@@ -112,6 +112,8 @@ export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> 
     pages: 1,
     failOn: 'error',
   } as const;
+  // Loaded on the first upload: libvips costs start-up time most processes never need.
+  const { default: sharp } = await import('sharp');
   let metadata: Metadata;
   try {
     metadata = await sharp(input, options).metadata();

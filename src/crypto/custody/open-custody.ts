@@ -3,9 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import type { AwsKmsCustodyConfig, Pkcs11CustodyConfig, SecretSource } from '../../config/config.js';
 import { OrthIdError } from '../../core/errors.js';
-import { type AwsKmsCustodyOptions, openAwsKmsCustody } from './awskms.js';
+import type { AwsKmsCustodyOptions } from './awskms.js';
 import type { ByokCustody } from './byok-custody.js';
-import { openPkcs11Custody } from './pkcs11.js';
 
 export interface OpenCustodyOptions {
   /** AWS only: credentials instead of the standard chain (tests); production leaves it unset. */
@@ -43,14 +42,18 @@ export async function openCustody(
   options: OpenCustodyOptions = {},
 ): Promise<ByokCustody> {
   switch (spec.kind) {
+    // Loaded on demand: the native PKCS#11 binding and the AWS SDK cost start-up time, and a
+    // deployment on the managed keystore needs neither.
     case 'pkcs11': {
+      const { openPkcs11Custody } = await import('./pkcs11.js');
       const { token, object, modulePath, serial, manufacturer, model, uri } = spec;
       return openPkcs11Custody({
         uri: { uri, token, object, modulePath, serial, manufacturer, model },
         pin: await resolvePin(spec.pin),
       });
     }
-    case 'awskms':
+    case 'awskms': {
+      const { openAwsKmsCustody } = await import('./awskms.js');
       return openAwsKmsCustody({
         uri: {
           uri: spec.uri,
@@ -61,5 +64,6 @@ export async function openCustody(
         },
         ...(options.awsCredentials === undefined ? {} : { credentials: options.awsCredentials }),
       });
+    }
   }
 }

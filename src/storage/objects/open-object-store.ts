@@ -3,7 +3,6 @@
 import { OrthIdError } from '../../core/errors.js';
 import { openFileObjectStore } from './file-object-store.js';
 import type { ObjectStore } from './object-store.js';
-import { openS3ObjectStore } from './s3-object-store.js';
 
 /**
  * Opens the store a URL names. Credentials never go in the URL: S3 takes them from the standard
@@ -17,7 +16,8 @@ export async function openObjectStore(url: string): Promise<ObjectStore> {
   // Only the scheme is quoted back: the rest of a URL we cannot use may hold a secret.
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'file') return openFileObjectStore(url);
-  if (scheme === 's3') return openS3ObjectStore(url);
+  // The AWS SDK loads only for S3 URLs: it costs start-up time a local store does not need.
+  if (scheme === 's3') return (await import('./s3-object-store.js')).openS3ObjectStore(url);
   throw new OrthIdError(
     'objects.invalid_url',
     `Unsupported object store URL${scheme === undefined ? '' : ` scheme "${scheme}:"`}: use file:///absolute/path or s3://bucket/prefix?region=REGION.`,
