@@ -160,6 +160,8 @@ async function readSealed(path: string): Promise<SealedFile | undefined> {
 /** The keystore file, opened with the master secret; also the managed custody of root keys. */
 export class ManagedKeystore implements KeyCustody {
   readonly kind = 'managed';
+  /** The file's modification time when this process last read or wrote it. */
+  private seenMtime: number | undefined;
 
   private constructor(
     readonly path: string,
@@ -319,7 +321,7 @@ export class ManagedKeystore implements KeyCustody {
 
   async unwrap(wrapped: WrappedKey, context: string): Promise<Buffer> {
     let root = this.contents.rootKeys.find((k) => k.id === wrapped.rootKeyId);
-    if (!root) {
+    if (!root && (await this.changedOnDisk())) {
       // A replica sharing the file may have added it since we read it.
       this.contents = await ManagedKeystore.read(this.path, this.secret);
       root = this.contents.rootKeys.find((k) => k.id === wrapped.rootKeyId);
@@ -373,6 +375,20 @@ export class ManagedKeystore implements KeyCustody {
   /** Remembers destroyed root keys (of any custody), so an import never brings them back. */
   async recordDestroyed(keys: DestroyedKey[]): Promise<void> {
     await this.update((c) => ({ ...c, destroyedKeys: mergeById(c.destroyedKeys ?? [], keys) }));
+  }
+
+  /**
+   * Whether the file changed since this process last read or wrote it. Re-reading costs a scrypt
+   * derivation, so a key that is simply absent must not trigger one per request.
+   */
+  private async changedOnDisk(): Promise<boolean> {
+    const modified = await stat(this.path).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
+    if (modified === undefined || modified === this.seenMtime) return false;
+    this.seenMtime = modified;
+    return true;
   }
 
   private activeRoot(scope: string): RootKey | undefined {
