@@ -116,7 +116,6 @@ async function checkKeystore(manifest: Manifest, contents: KeystoreContents, cus
       `The keystore belongs to deployment ${contents.deploymentId}, not ${manifest.deploymentId}.`,
     );
   }
-  if (custody) await custody.check();
   const held = new Set([
     ...contents.rootKeys.map((k) => k.id),
     ...(contents.destroyedKeys ?? []).map((k) => k.id),

@@ -52,6 +52,16 @@ export function createKeyRotationQueries(tx: Queryable) {
         [id, done, finished],
       );
     },
+    /**
+     * Every tenant's unfinished rotations, read by the owner (past row-level security): one query
+     * at start-up instead of a transaction per tenant.
+     */
+    async allRunning(): Promise<Pick<RotationRow, 'tenant_id' | 'kind' | 'actor'>[]> {
+      const { rows } = await tx.query<Pick<RotationRow, 'tenant_id' | 'kind' | 'actor'>>(
+        `SELECT tenant_id, kind, actor FROM key_rotations WHERE status = 'running' ORDER BY started_at`,
+      );
+      return rows;
+    },
     /** The tenant's newest rotation of each kind, for `orthid keystore status`. */
     async latest(): Promise<RotationRow[]> {
       const { rows } = await tx.query<RotationRow>(

@@ -332,15 +332,18 @@ export async function rotateAgedSigningKeys(
  * batch locks its rows and skips those another pass holds.
  */
 export async function resumeRotations(app: OrthId): Promise<RotationProgress[]> {
+  const running = await app.db.ownerTransaction((tx) => createKeyRotationQueries(tx).allRunning());
+  if (running.length === 0) return [];
+  const tenants = new Map((await app.tenants.list()).map((t) => [t.id, t]));
   const resumed: RotationProgress[] = [];
-  for (const tenant of await app.tenants.list()) {
-    if (tenant.status === 'shredded') continue;
-    const running = await withTenant(app.db, tenant.id, async (tx) => {
-      const queries = createKeyRotationQueries(tx);
-      return [await queries.running(tenant.id, 'root'), await queries.running(tenant.id, 'data')];
-    });
-    if (running[0]) await rotateRootKey(app, tenant, running[0].actor);
-    if (running[1]) resumed.push(await rotateDataKey(app, tenant, running[1].actor));
+  // Root rotations first, so a data key made meanwhile is wrapped by the new root.
+  for (const kind of ['root', 'data'] as const) {
+    for (const row of running.filter((r) => r.kind === kind)) {
+      const tenant = tenants.get(row.tenant_id);
+      if (!tenant || tenant.status === 'shredded') continue;
+      if (kind === 'root') await rotateRootKey(app, tenant, row.actor);
+      else resumed.push(await rotateDataKey(app, tenant, row.actor));
+    }
   }
   return resumed;
 }

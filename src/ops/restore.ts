@@ -68,16 +68,6 @@ async function checkRestored(
   return runVerificationChecks(restored);
 }
 
-/**
- * Under BYOK, the token or KMS the set's root keys live in. Opened before anything else, so a
- * restore where it is unreachable fails with keystore.custody_unavailable before touching the target.
- */
-async function openCustodyFirst(config: Config): Promise<KeyCustody | undefined> {
-  const custody = await openExternalCustody(config);
-  await custody?.check();
-  return custody;
-}
-
 /** Root keys this deployment destroyed (crypto-shredding): a restore must not bring them back. */
 async function destroyedKeys(config: Config, masterSecret: string): Promise<DestroyedKey[]> {
   const live = await ManagedKeystore.open(config.keystorePath, masterSecret).catch(() => undefined);
@@ -106,7 +96,9 @@ export async function restoreDeployment(
   log: Logger,
 ): Promise<RestoreOutcome> {
   const started = Date.now();
-  const custody = await openCustodyFirst(config);
+  // Under BYOK the token or KMS is opened (and reached) first: where it is unreachable, the restore
+  // fails with keystore.custody_unavailable before touching the target.
+  const custody = await openExternalCustody(config);
   const backups = await openBackups(config);
   const master = await resolveMasterSecret(config.masterKey);
   const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
@@ -184,7 +176,7 @@ export async function drill(
 ): Promise<DrillReport> {
   const startedAt = clock.now().toISOString();
   const started = Date.now();
-  const custody = await openCustodyFirst(config);
+  const custody = await openExternalCustody(config);
   const backups = await openBackups(config);
   const set = await findBackupSet(backups.dest, request.set, backups.keystoreDest);
   const destroyed = await destroyedKeys(config, (await resolveMasterSecret(config.masterKey)).value);
