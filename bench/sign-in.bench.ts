@@ -24,6 +24,7 @@ import { createLogger } from '../src/core/logger.js';
 import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
+import { clusterCpuSeconds, cpuSeconds, postmasterPid } from './lib/cpu.js';
 import { benchDeployment, collect, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
@@ -100,7 +101,9 @@ try {
     await app.close();
   }
 
-  const server = spawn(process.execPath, [BUILT_CLI, 'start'], {
+  // ORTHID_BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.ORTHID_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const server = spawn(process.execPath, [...nodeArgs, BUILT_CLI, 'start'], {
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -149,9 +152,16 @@ try {
     const sorted = [...values].sort((a, b) => a - b);
     return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
   };
+  const postmaster = postmasterPid(cluster.port);
+  const cpu = () => ({
+    server: cpuSeconds(server.pid!),
+    pg: postmaster === undefined ? 0 : clusterCpuSeconds(postmaster),
+    browsers: process.cpuUsage(),
+  });
   async function closedLoop(seconds: number) {
     const latencies: number[] = [];
     let failures = 0;
+    const before = cpu();
     const started = performance.now();
     const deadline = started + seconds * 1000;
     await Promise.all(
@@ -164,7 +174,19 @@ try {
       }),
     );
     const elapsed = (performance.now() - started) / 1000;
-    return { rate: latencies.length / elapsed, p99: percentile(latencies, 0.99), failures };
+    const after = cpu();
+    const browsers = process.cpuUsage(before.browsers);
+    const perSignIn = (seconds: number) => (seconds * 1000) / Math.max(1, latencies.length);
+    return {
+      rate: latencies.length / elapsed,
+      p99: percentile(latencies, 0.99),
+      failures,
+      cpuMs: {
+        server: perSignIn(after.server - before.server),
+        pg: perSignIn(after.pg - before.pg),
+        browsers: perSignIn((browsers.user + browsers.system) / 1e6),
+      },
+    };
   }
   async function paced(rate: number, seconds: number) {
     const latencies: number[] = [];
@@ -193,7 +215,7 @@ try {
 
   await closedLoop(Math.min(2, SECONDS));
   const limits: number[] = [];
-  const ours: { rate: number; p99: number; failures: number }[] = [];
+  const ours: Awaited<ReturnType<typeof closedLoop>>[] = [];
   for (let run = 0; run < RUNS; run++) {
     limits.push(await argon2Rate(SECONDS));
     ours.push(await closedLoop(SECONDS));
@@ -226,6 +248,10 @@ try {
       'ms',
       0,
     )}`,
+  );
+  const cpuMedian = (part: 'server' | 'pg' | 'browsers') => median(ours.map((r) => r.cpuMs[part])).toFixed(2);
+  console.log(
+    `  CPU per sign-in (median): server ${cpuMedian('server')} ms, PostgreSQL ${cpuMedian('pg')} ms, this process's browsers ${cpuMedian('browsers')} ms`,
   );
   exitOnVerdicts([verdict]);
 } finally {
