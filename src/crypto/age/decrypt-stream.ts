@@ -13,7 +13,6 @@ import {
   payloadKey,
   StreamNonce,
   TAG_SIZE,
-  updateInSlices,
 } from './payload-format.js';
 import { unwrapFileKey, X25519_STANZA_TYPE } from './x25519-stanza.js';
 
@@ -173,17 +172,14 @@ class AgeDecryptTransform extends Transform {
       authTagLength: TAG_SIZE,
     });
     const plaintext: Buffer[] = [];
-    const keep = (output: Buffer) => {
-      plaintext.push(output);
-    };
     const tagParts: Buffer[] = [];
     let ciphertextLeft = length - TAG_SIZE;
     for (const piece of pieces) {
       if (ciphertextLeft >= piece.length) {
-        updateInSlices(decipher, piece, keep);
+        plaintext.push(decipher.update(piece));
         ciphertextLeft -= piece.length;
       } else {
-        if (ciphertextLeft > 0) updateInSlices(decipher, piece.subarray(0, ciphertextLeft), keep);
+        if (ciphertextLeft > 0) plaintext.push(decipher.update(piece.subarray(0, ciphertextLeft)));
         tagParts.push(piece.subarray(ciphertextLeft));
         ciphertextLeft = 0;
       }

@@ -13,7 +13,6 @@ import {
   payloadKey,
   StreamNonce,
   TAG_SIZE,
-  updateInSlices,
 } from './payload-format.js';
 import { parseRecipient } from './recipient.js';
 import { wrapFileKey } from './x25519-stanza.js';
@@ -58,9 +57,6 @@ class AgeEncryptTransform extends Transform {
   readonly #nonce = new StreamNonce();
   // Holds views of the caller's buffers rather than copies: a Writable owns what it is given.
   readonly #queue = new ByteQueue();
-  readonly #emit = (output: Buffer) => {
-    this.push(output);
-  };
 
   constructor(prefix: Buffer, key: Buffer) {
     super({ readableHighWaterMark: HIGH_WATER_MARK, writableHighWaterMark: HIGH_WATER_MARK });
@@ -96,8 +92,10 @@ class AgeEncryptTransform extends Transform {
 
   #seal(length: number, last: boolean): void {
     const cipher = createCipheriv(CIPHER, this.#key, this.#nonce.current(last), { authTagLength: TAG_SIZE });
-    // Pushing ciphertext and tag separately avoids copying each chunk into a new 64 KiB buffer.
-    for (const piece of this.#queue.take(length)) updateInSlices(cipher, piece, this.#emit);
+    // One update per queued piece, ciphertext and tag pushed separately: no copy into a new
+    // 64 KiB buffer, and as few pushes as possible (smaller updates measured ~25 % slower here,
+    // the pushes cost more than any cache effect saves).
+    for (const piece of this.#queue.take(length)) this.push(cipher.update(piece));
     cipher.final();
     this.push(cipher.getAuthTag());
     this.#nonce.advance();
