@@ -7,6 +7,12 @@ export interface PayloadRow {
   consumed_at: Date | null;
 }
 
+/** A token row with the grant it belongs to, read together. */
+export interface TokenWithGrantRow extends PayloadRow {
+  grant_payload: Record<string, unknown> | null;
+  grant_consumed_at: Date | null;
+}
+
 export interface PayloadWrite {
   model: string;
   id: string;
@@ -45,6 +51,22 @@ export function createOidcPayloadsQueries(tx: Queryable) {
     async find(model: string, id: string): Promise<PayloadRow | undefined> {
       const { rows } = await tx.query<PayloadRow>(
         `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND id = $2 AND ${LIVE}`,
+        [model, id],
+      );
+      return rows[0];
+    },
+    /**
+     * A token-like row (it names a grant) and its live grant in one statement: the provider
+     * looks the grant up right after the token on every token, refresh, introspection and
+     * userinfo request.
+     */
+    async findWithGrant(model: string, id: string): Promise<TokenWithGrantRow | undefined> {
+      const { rows } = await tx.query<TokenWithGrantRow>(
+        `SELECT t.payload, t.consumed_at, g.payload AS grant_payload, g.consumed_at AS grant_consumed_at
+           FROM oidc_payloads t
+           LEFT JOIN oidc_payloads g ON g.tenant_id = t.tenant_id AND g.model = 'Grant' AND g.id = t.grant_id
+             AND (g.expires_at IS NULL OR g.expires_at > now())
+          WHERE t.model = $1 AND t.id = $2 AND (t.expires_at IS NULL OR t.expires_at > now())`,
         [model, id],
       );
       return rows[0];

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createPostgresAdapter } from '../../src/oidc/postgres-adapter.js';
+import type { Database } from '../../src/storage/db/database.js';
+import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
+
+for (const driver of DRIVERS) {
+  describe(`oidc-provider storage adapter (${driver})`, () => {
+    let app: TestOrthId;
+    let statements: number;
+    let Adapter: ReturnType<typeof createPostgresAdapter>;
+
+    before(async () => {
+      app = await createTestOrthId(driver);
+      const tenant = await app.tenants.create({ slug: 'acme', actor: 'test' });
+      // Counts the statements the adapter sends.
+      const counting: Database = {
+        ...app.db,
+        statements(setup) {
+          const inner = app.db.statements(setup);
+          return {
+            query: (sql: string, params?: readonly unknown[]) => {
+              statements++;
+              return inner.query(sql, params);
+            },
+          } as typeof inner;
+        },
+      };
+      Adapter = createPostgresAdapter(counting, tenant.id, async () => undefined);
+    });
+    after(() => app.close());
+
+    async function tokenOfGrant(grantId: string, tokenId: string) {
+      await new Adapter('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'u1' }, 3600);
+      await new Adapter('AccessToken').upsert(tokenId, { jti: tokenId, kind: 'AccessToken', grantId }, 3600);
+    }
+
+    test('a token and its grant are read in one statement, and the grant is handed out once', async () => {
+      await tokenOfGrant('g1', 't1');
+      statements = 0;
+      const token = await new Adapter('AccessToken').find('t1');
+      const grant = await new Adapter('Grant').find('g1');
+      assert.equal(token?.grantId, 'g1');
+      assert.deepEqual(grant, { jti: 'g1', kind: 'Grant', accountId: 'u1' });
+      assert.equal(statements, 1);
+      assert.deepEqual(await new Adapter('Grant').find('g1'), grant);
+      assert.equal(statements, 2, 'a second lookup of the grant reads the database');
+    });
+
+    test('a grant destroyed after its token was read is not served from the prefetch', async () => {
+      await tokenOfGrant('g2', 't2');
+      await new Adapter('AccessToken').find('t2');
+      await new Adapter('Grant').destroy('g2');
+      assert.equal(await new Adapter('Grant').find('g2'), undefined);
+    });
+
+    test("revoking a grant's tokens removes them and leaves the grant to its own destroy", async () => {
+      await tokenOfGrant('g3', 't3');
+      await new Adapter('AccessToken').find('t3');
+      statements = 0;
+      await new Adapter('AccessToken').revokeByGrantId('g3');
+      assert.equal(await new Adapter('AccessToken').find('t3'), undefined);
+      assert.equal((await new Adapter('Grant').find('g3'))?.jti, 'g3');
+      assert.equal(statements, 3, 'the grant is read from the database after a revocation');
+    });
+
+    test('a grant updated after its token was read is read again', async () => {
+      await tokenOfGrant('g4', 't4');
+      await new Adapter('AccessToken').find('t4');
+      await new Adapter('Grant').upsert(
+        'g4',
+        { jti: 'g4', kind: 'Grant', accountId: 'u1', scope: 'openid' },
+        3600,
+      );
+      assert.equal((await new Adapter('Grant').find('g4'))?.scope, 'openid');
+    });
+
+    test('a consumed token says so, and a token whose grant is gone is still found', async () => {
+      await tokenOfGrant('g5', 't5');
+      await new Adapter('AccessToken').consume('t5');
+      const consumed = await new Adapter('AccessToken').find('t5');
+      assert.equal(typeof consumed?.consumed, 'number');
+      await new Adapter('Grant').destroy('g5');
+      assert.equal((await new Adapter('AccessToken').find('t5'))?.grantId, 'g5');
+      assert.equal(await new Adapter('Grant').find('g5'), undefined);
+    });
+  });
+}
