@@ -5,9 +5,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
-function stat(pid: number): string[] | undefined {
+function stat(pid: number, tid?: number): string[] | undefined {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(
+      tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+      'utf8',
+    );
     // The command name (field 2) may contain spaces; fields after its closing parenthesis.
     return text.slice(text.lastIndexOf(')') + 2).split(' ');
   } catch {
@@ -22,6 +25,12 @@ export function cpuSeconds(pid: number, withChildren = false): number {
   // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
   const ticks = Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
   return ticks / TICKS_PER_SECOND;
+}
+
+/** User + system CPU seconds of the main thread of `pid` alone (Node: the event loop). */
+export function mainThreadCpuSeconds(pid: number): number {
+  const f = stat(pid, pid);
+  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND : 0;
 }
 
 /** The postmaster listening on `port` (its command line names `-p PORT`). */
