@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   'password.too_short': 'invalid',
   'password.too_long': 'invalid',
   'password.common': 'invalid',
+  'password.hashing_unavailable': 'unavailable',
   'auth.invalid_credentials': 'unauthenticated',
   'auth.throttled': 'rate_limited',
   'auth.account_locked': 'forbidden',

@@ -1,9 +1,11 @@
-// Password hashing: argon2id on libuv's thread pool (never the event loop), parameters passed in
-// by wiring, PHC strings that say how they were made so stale ones are re-hashed at sign-in.
+// Password hashing: argon2id on the process's hashing threads (never the event loop, and at a
+// lower CPU priority than it: password-threads.ts), parameters passed in by wiring, PHC strings
+// that say how they were made so stale ones are re-hashed at sign-in.
 
 import { randomBytes } from 'node:crypto';
-import { type Algorithm, hash, parseOptions, type Version, verify } from '@node-rs/argon2';
-import { OrthIdError } from '../core/errors.js';
+import { type Algorithm, parseOptions, type Version } from '@node-rs/argon2';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { hashOnThread, verifyOnThread } from './password-threads.js';
 
 /** argon2id cost parameters; they are written into every hash, so changing them is safe. */
 export interface PasswordHashing {
@@ -73,17 +75,18 @@ export function createPasswordHasher(parameters: PasswordHashing = OWASP_PASSWOR
 
   const hasher: PasswordHasher = {
     parameters: Object.freeze({ ...parameters }),
-    hash: (password) => hash(normalisePassword(password), options),
+    hash: (password) => hashOnThread(normalisePassword(password), options),
     async verify(stored, password) {
       try {
-        return await verify(stored, normalisePassword(password));
-      } catch {
+        return await verifyOnThread(stored, normalisePassword(password));
+      } catch (error) {
+        if (isOrthIdError(error)) throw error;
         // A malformed stored value must look like a wrong password, not like a different account state.
         return false;
       }
     },
     async verifyDummy(password) {
-      dummy ??= hash(randomBytes(32).toString('base64url'), options);
+      dummy ??= hashOnThread(randomBytes(32).toString('base64url'), options);
       await hasher.verify(await dummy, password);
       return false;
     },

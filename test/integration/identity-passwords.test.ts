@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from '../../src/identity/passwords.js';
@@ -15,6 +16,29 @@ describe('password hashing', () => {
     assert.equal(await passwords.verify(stored, PASSPHRASE), true);
     assert.equal(await passwords.verify(stored, `${PASSPHRASE}!`), false);
     assert.equal(passwords.needsRehash(stored), false);
+  });
+
+  test('hashing runs on threads other than the event loop, at a lower CPU priority than it', async () => {
+    const passwords = createPasswordHasher(CHEAP);
+    const niceOf = (tid: string) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after the command name: state(0) … nice(16).
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    await passwords.hash(PASSPHRASE);
+    const threads = readdirSync('/proc/self/task').map((tid) => ({ tid, nice: niceOf(tid) }));
+    const eventLoop = threads.find((t) => t.tid === String(process.pid))!;
+    assert.equal(eventLoop.nice, 0);
+    assert.ok(
+      threads.some((t) => t.nice > eventLoop.nice),
+      `no thread below the event loop's priority: ${JSON.stringify(threads)}`,
+    );
+    // Many at once: all answered, each right.
+    const stored = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => passwords.hash(`${PASSPHRASE} ${i}`)),
+    );
+    const checks = await Promise.all(stored.map((s, i) => passwords.verify(s, `${PASSPHRASE} ${i}`)));
+    assert.deepEqual(checks, Array(8).fill(true));
   });
 
   test('two hashes of the same password differ (each has its own salt)', async () => {
