@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { APP_ROLE, withSystem, withTenant } from '../../src/storage/db/database.js';
+import { APP_ROLE, withSystem, withTenant, withTenantStatements } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
@@ -105,6 +105,21 @@ for (const driver of DRIVERS) {
           assert.equal(visible.rowCount, 1);
         } finally {
           await server.close();
+        }
+      });
+
+      test('one statement sent in a transaction and alone, in turn on one connection, prepares without clashing', async () => {
+        const single = await openPostgres(app.databaseUrl!, { max: 1 });
+        try {
+          const sql = 'SELECT count(*)::int AS n FROM users WHERE email_index <> $1';
+          for (let i = 0; i < 3; i++) {
+            const alone = await withTenantStatements(single, a.id, (q) => q.query<{ n: number }>(sql, ['x']));
+            const inTransaction = await withTenant(single, a.id, (tx) => tx.query<{ n: number }>(sql, ['x']));
+            assert.equal(alone.rows[0]!.n, 1);
+            assert.equal(inTransaction.rows[0]!.n, 1);
+          }
+        } finally {
+          await single.close();
         }
       });
     }

@@ -214,7 +214,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         try {
           // A submittable is queued and reports through its callback, not a promise.
           return await new Promise<pg.QueryResult>((resolve, reject) => {
-            const statement = { name: statementName(sql), text: sql, values: params };
+            // Its own name, not the one pg's path uses for the same text: the two paths keep
+            // separate books of what each connection has prepared, and must never collide.
+            const name = statementName(sql);
+            const statement = { name: name && `${name}_p`, text: sql, values: params };
             const query = new StatementAfterSetup(prepared, statement, (error, result) =>
               error ? reject(error) : resolve(result!),
             );
