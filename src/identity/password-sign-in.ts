@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
-import { type Database, withTenant } from '../storage/db/database.js';
+import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
 import type { PasswordHasher } from './passwords.js';
 import type { SignInThrottle } from './sign-in-throttle.js';
 import { emailIndex } from './users.js';
@@ -104,28 +104,31 @@ export async function signInWithPassword(
       clock,
     );
 
-  // 1. Throttle and lock: refused without looking at the password.
-  const before = await withTenant(deps.db, input.tenantId, async (tx) => {
-    const keyring = await deps.tenantKeys.forTenant(tx, input.tenantId);
+  // 1. Throttle and lock: refused without looking at the password. Two reads, each its own
+  //    statement (no transaction to open and commit): step 3 reads both again under lock.
+  const before = await withTenantStatements(deps.db, input.tenantId, async (q) => {
+    const keyring = await deps.tenantKeys.forTenant(q, input.tenantId);
     const index = emailIndex(keyring, input.email);
-    const user = await createUsersQueries(tx).byEmailIndex(index);
+    const user = await createUsersQueries(q).byEmailIndex(index);
     const keys = throttle.keys(keyring, user ? { userId: user.id } : { emailIndex: index }, input.ip);
-    const state = await throttle.state(tx, keys, clock.now());
-    let refusal: OrthIdError | undefined;
-    // A lock is named before a delay: waiting out a block would not help a locked account. An
-    // unknown email "locks" like a real account, so a lock does not reveal that one exists.
-    if (user ? user.locked_at !== null : state.accountFailures >= throttle.lockAfterFailures) {
-      refusal = locked();
-      await audit(tx, keyring, user, 'locked');
-    } else if (state.retryAfterSeconds > 0) {
-      refusal = throttled(state.retryAfterSeconds);
-      await audit(tx, keyring, user, 'throttled', { retryAfterSeconds: state.retryAfterSeconds });
-    }
-    return { user, keys, refusal };
+    return { user, keys, state: await throttle.state(q, keys, clock.now()) };
   });
-  if (before.refusal) throw before.refusal;
+  // A lock is named before a delay: waiting out a block would not help a locked account. An
+  // unknown email "locks" like a real account, so a lock does not reveal that one exists.
+  const { state } = before;
+  const isLocked = before.user
+    ? before.user.locked_at !== null
+    : state.accountFailures >= throttle.lockAfterFailures;
+  if (isLocked || state.retryAfterSeconds > 0) {
+    await withTenant(deps.db, input.tenantId, async (tx) => {
+      const keyring = await deps.tenantKeys.forTenant(tx, input.tenantId);
+      if (isLocked) await audit(tx, keyring, before.user, 'locked');
+      else await audit(tx, keyring, before.user, 'throttled', { retryAfterSeconds: state.retryAfterSeconds });
+    });
+    throw isLocked ? locked() : throttled(state.retryAfterSeconds);
+  }
 
-  // 2. Verify outside any transaction (argon2 takes tens of milliseconds on the thread pool).
+  // 2. Verify outside any transaction (argon2 takes tens of milliseconds on a hashing thread).
   const { user, keys } = before;
   let failure: SignInFailureReason | undefined;
   if (!user || user.password_hash === null) {
@@ -162,7 +165,8 @@ export async function signInWithPassword(
       row.locked_at === null &&
       current.retryAfterSeconds === 0
     ) {
-      await throttle.resetAccount(tx, keys.account);
+      // A counter row exists only after a failure; most sign-ins have none to clear.
+      if (current.accountFailures > 0) await throttle.resetAccount(tx, keys.account);
       await queries.recordSignIn(row.id, now, rehash);
       await audit(tx, keyring, row, undefined, rehash ? { rehashed: true } : undefined);
       return { userId: row.id };
