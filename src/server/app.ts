@@ -2,6 +2,7 @@
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../main.js';
+import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { accountRoutes } from './routes/account.js';
 import { registerAdminApi } from './routes/admin/index.js';
@@ -15,6 +16,7 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
     loggerInstance: orthid.log as FastifyBaseLogger,
     trustProxy: orthid.config.trustProxy,
     bodyLimit: 1024 * 1024,
+    schemaController: deferredSchemaController(),
   });
   registerProblemDetails(app);
   registerHealthRoutes(app, orthid);

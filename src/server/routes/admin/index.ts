@@ -1,11 +1,11 @@
 // The admin API: /api/v1/tenants/:tenant/..., every route behind bearer authentication, each
 // resource in its own file, and the OpenAPI document generated from the routes' schemas.
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { createAvatars } from '../../../identity/avatars.js';
 import type { OrthId } from '../../../main.js';
 import { VERSION } from '../../../version.js';
+import { deferredSchemaController } from '../../lazy-schemas.js';
 import { createAccessTokenVerifier, registerAdminAuth } from '../../plugins/admin-auth.js';
 import { registerAuditEventRoutes } from './audit-events.js';
 import { registerAvatarRoutes } from './avatars.js';
@@ -25,7 +25,27 @@ import { adminValidatorCompiler } from './validation.js';
 export const ADMIN_API_PREFIX = '/api/v1/tenants/:tenant';
 
 export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Promise<void> {
-  await app.register(swagger, {
+  await registerAdminRoutes(app, orthid);
+  let document: Promise<unknown> | undefined;
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => {
+    // Built once; a build that failed is tried again by the next request.
+    document ??= openApiDocument(orthid).catch((error: unknown) => {
+      document = undefined;
+      throw error;
+    });
+    return document;
+  });
+}
+
+/**
+ * The OpenAPI document, built on its first request by a second app that never listens: it
+ * registers the same routes under @fastify/swagger. Registered on the served app, swagger (and
+ * the YAML library it loads) cost ~0.2 s of every start for a document few processes serve.
+ */
+async function openApiDocument(orthid: OrthId): Promise<unknown> {
+  const { default: swagger } = await import('@fastify/swagger');
+  const docs = Fastify({ schemaController: deferredSchemaController() });
+  await docs.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -40,7 +60,14 @@ export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Pr
     // Only the admin API is documented here; the OIDC endpoints have their own discovery.
     transform: ({ schema, url }) => ({ schema: { ...schema, hide: !url.startsWith('/api/v1/') }, url }),
   });
+  await registerAdminRoutes(docs, orthid);
+  await docs.ready();
+  const document = docs.swagger();
+  await docs.close();
+  return document;
+}
 
+async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promise<void> {
   const verifier = createAccessTokenVerifier({
     db: orthid.db,
     tenants: orthid.tenants,
@@ -70,6 +97,4 @@ export async function registerAdminApi(app: FastifyInstance, orthid: OrthId): Pr
     },
     { prefix: ADMIN_API_PREFIX },
   );
-
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -4,6 +4,7 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { deferValidatorCompiler } from '../../lazy-schemas.js';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -21,5 +22,8 @@ function ajv(options: Options): Ajv {
 const bodies = ajv({ coerceTypes: false, removeAdditional: false, allErrors: true });
 const strings = ajv({ coerceTypes: 'array', removeAdditional: true, allErrors: false });
 
-export const adminValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodies : strings).compile(schema as object);
+// Each route's validator is compiled on its first request, not at start (lazy-schemas.ts).
+export const adminValidatorCompiler = deferValidatorCompiler(
+  ({ schema, httpPart }: Parameters<FastifySchemaCompiler<unknown>>[0]) =>
+    (httpPart === 'body' ? bodies : strings).compile(schema as object),
+) as FastifySchemaCompiler<unknown>;
