@@ -23,7 +23,7 @@ import { openOrthId } from '../src/main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../src/ops/bootstrap.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { startCluster } from '../test/helpers/postgres.js';
-import { exitOnVerdicts, formatSpread, printHeader, printRow } from './lib/report.js';
+import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
 
 const USERS = Number(process.argv[2] ?? 200_000);
@@ -47,6 +47,37 @@ for (const binary of ['pg_dump', 'pg_restore', 'age', 'age-keygen']) {
 }
 
 const MiB = 1024 * 1024;
+
+/** What `backup restore --json` and `backup drill --json` say about their own time. */
+interface Outcome {
+  steps?: { step: number; title: string; seconds: number }[];
+  checks?: { name: string; seconds?: number }[];
+}
+
+/** Per step and per check, every run's seconds, so the report says where the time goes. */
+function collectSteps(into: Map<string, number[]>, stdout: string): void {
+  let outcome: Outcome;
+  try {
+    outcome = JSON.parse(stdout) as Outcome;
+  } catch {
+    return; // a build that prints no JSON outcome: the row's totals still stand
+  }
+  for (const s of outcome.steps ?? []) {
+    const key = `step ${s.step} ${s.title}`;
+    into.set(key, [...(into.get(key) ?? []), s.seconds]);
+  }
+  for (const c of outcome.checks ?? []) {
+    if (c.seconds === undefined) continue;
+    const key = `  check ${c.name}`;
+    into.set(key, [...(into.get(key) ?? []), c.seconds]);
+  }
+}
+
+function printSteps(what: string, steps: Map<string, number[]>): void {
+  if (steps.size === 0) return;
+  console.log(`  ${what}, median per step (checks run at once, inside step 6):`);
+  for (const [key, values] of steps) console.log(`    ${median(values).toFixed(2).padStart(7)} s  ${key}`);
+}
 
 function shell(command: string): Promise<number> {
   const started = performance.now();
@@ -155,6 +186,8 @@ try {
   const dump = { base: [] as number[], ours: [] as number[], peak: 0 };
   const restore = { base: [] as number[], ours: [] as number[] };
   const drills: number[] = [];
+  const restoreSteps = new Map<string, number[]>();
+  const drillSteps = new Map<string, number[]>();
   for (let run = 0; run < RUNS; run++) {
     dump.base.push(
       await shell(
@@ -178,7 +211,10 @@ try {
       ORTHID_MASTER_KEY: `${BENCH_MASTER_KEY}-restored-${run}`,
     });
     restore.ours.push(restored.seconds);
-    drills.push((await orthid(['backup', 'drill', '--json'], env)).seconds);
+    collectSteps(restoreSteps, restored.stdout);
+    const drilled = await orthid(['backup', 'drill', '--json'], env);
+    drills.push(drilled.seconds);
+    collectSteps(drillSteps, drilled.stdout);
     // Keep the cluster small: the restored copies are not needed after their run.
     for (const name of [`base_${run}`, `ours_${run}`]) {
       execFileSync('psql', ['-d', dbUrl('postgres'), '-c', `DROP DATABASE ${name} WITH (FORCE)`], {
@@ -214,6 +250,8 @@ try {
   console.log(
     `  drill (restore into a throwaway database, checks, clean-up; RTO): ${formatSpread(drills, 's', 2)}`,
   );
+  printSteps('backup restore', restoreSteps);
+  printSteps('backup drill', drillSteps);
   exitOnVerdicts(verdicts);
 } finally {
   cluster.stop();

@@ -40,11 +40,47 @@ export interface RestoreRequest {
   onStep?: (step: number, title: string, detail?: string) => void;
 }
 
+export interface StepTime {
+  /** 0 is opening the destination, the keys and the set before the page's step 1. */
+  step: number;
+  title: string;
+  seconds: number;
+}
+
 export interface RestoreOutcome {
   ok: boolean;
   set: string;
   checks: CheckResult[];
   restore_seconds: number;
+  /** How long each step took, so an operator can see what a slow restore or drill spends its time on. */
+  steps: StepTime[];
+}
+
+/**
+ * Times the steps as they are announced: a step lasts until the next one starts, the last until
+ * `finish`. Passes each announcement on to the caller's `onStep`.
+ */
+function stepTimer(onStep: RestoreRequest['onStep']) {
+  const steps: StepTime[] = [];
+  let current = { step: 0, title: 'Open the backup destination and the keys', started: performance.now() };
+  const close = (now: number) =>
+    steps.push({
+      step: current.step,
+      title: current.title,
+      seconds: Math.round(now - current.started) / 1000,
+    });
+  return {
+    onStep(step: number, title: string, detail?: string) {
+      const now = performance.now();
+      close(now);
+      current = { step, title, started: now };
+      onStep?.(step, title, detail);
+    },
+    finish(): StepTime[] {
+      close(performance.now());
+      return steps;
+    },
+  };
 }
 
 function openBackups(config: Config): Promise<BackupStores> {
@@ -96,6 +132,7 @@ export async function restoreDeployment(
   log: Logger,
 ): Promise<RestoreOutcome> {
   const started = Date.now();
+  const timer = stepTimer(request.onStep);
   // Under BYOK the token or KMS is opened (and reached) first: where it is unreachable, the restore
   // fails with keystore.custody_unavailable before touching the target.
   const custody = await openExternalCustody(config);
@@ -123,13 +160,10 @@ export async function restoreDeployment(
       masterSecret: master.value,
       custody,
       ...(request.keystoreFile ? { keystoreFile: () => createReadStream(request.keystoreFile!) } : {}),
-      onStep: request.onStep,
+      onStep: timer.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;
-    request.onStep?.(
-      6,
-      'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render',
-    );
+    timer.onStep(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
     const db = embedded ?? (await openPostgres(postgresUrl!, { max: 2 }));
     try {
       const checks = await checkRestored(
@@ -138,7 +172,13 @@ export async function restoreDeployment(
         clock,
         log,
       );
-      return { ok: checks.every((c) => c.ok), set: result.manifest.setId, checks, restore_seconds };
+      return {
+        ok: checks.every((c) => c.ok),
+        set: result.manifest.setId,
+        checks,
+        restore_seconds,
+        steps: timer.finish(),
+      };
     } finally {
       if (!embedded) await db.close();
     }
@@ -176,6 +216,7 @@ export async function drill(
 ): Promise<DrillReport> {
   const startedAt = clock.now().toISOString();
   const started = Date.now();
+  const timer = stepTimer(request.onStep);
   const custody = await openExternalCustody(config);
   const backups = await openBackups(config);
   const set = await findBackupSet(backups.dest, request.set, backups.keystoreDest);
@@ -200,13 +241,10 @@ export async function drill(
       masterSecret,
       custody,
       destroyedKeys: destroyed,
-      onStep: request.onStep,
+      onStep: timer.onStep,
     });
     const restore_seconds = (Date.now() - started) / 1000;
-    request.onStep?.(
-      6,
-      'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render',
-    );
+    timer.onStep(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
     const db = memory ?? (await openPostgres(targetUrl!, { max: 2 }));
     try {
       const checks = await checkRestored(
@@ -220,6 +258,7 @@ export async function drill(
         set: set.id,
         checks,
         restore_seconds,
+        steps: timer.finish(),
         startedAt,
         finishedAt: clock.now().toISOString(),
         target: memory ? 'in-memory embedded database' : 'throwaway PostgreSQL database',
@@ -237,6 +276,7 @@ export async function drill(
       set: set.id,
       checks: [],
       restore_seconds: (Date.now() - started) / 1000,
+      steps: timer.finish(),
       startedAt,
       finishedAt: clock.now().toISOString(),
       target: memory ? 'in-memory embedded database' : 'throwaway PostgreSQL database',

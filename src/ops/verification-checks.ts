@@ -15,6 +15,8 @@ export interface CheckResult {
   name: 'sign-in' | 'token' | 'audit-log' | 'decrypted-fields' | 'object-store';
   ok: boolean;
   detail: string;
+  /** Wall time of the check, so an operator sees where a slow drill spends it. */
+  seconds: number;
 }
 
 function reason(error: unknown): string {
@@ -23,10 +25,13 @@ function reason(error: unknown): string {
 }
 
 async function check(name: CheckResult['name'], fn: () => Promise<string>): Promise<CheckResult> {
+  const started = performance.now();
+  const seconds = () => Math.round(performance.now() - started) / 1000;
   try {
-    return { name, ok: true, detail: await fn() };
+    const detail = await fn();
+    return { name, ok: true, detail, seconds: seconds() };
   } catch (error) {
-    return { name, ok: false, detail: reason(error) };
+    return { name, ok: false, detail: reason(error), seconds: seconds() };
   }
 }
 
