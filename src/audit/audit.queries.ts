@@ -60,6 +60,50 @@ export function createAuditQueries(tx: Queryable) {
       );
       return rows;
     },
+    /**
+     * One pass over the chain after `afterSeq` (through `throughSeq` when given), in the database:
+     * each event's seq and previous-hash against the event before it (`afterSeq` / `afterHash` for
+     * the first) and its hash against audit-chain.ts's canonical encoding, rebuilt in SQL —
+     * array_to_json writes an array of strings and nulls exactly as JSON.stringify does, and
+     * to_char the ISO form toISOString writes for years 1–9999. Rows stay in the database; only
+     * the count and the first event that does not hold come back.
+     */
+    async scanChain(
+      afterSeq: string,
+      afterHash: string,
+      throughSeq?: string,
+    ): Promise<{ events: string; first_fault: string | null; last_seq: string | null }> {
+      const { rows } = await tx.query<{
+        events: string;
+        first_fault: string | null;
+        last_seq: string | null;
+      }>(
+        `SELECT count(*) AS events, min(seq) FILTER (WHERE ok IS NOT TRUE) AS first_fault, max(seq) AS last_seq
+           FROM (
+             SELECT seq,
+                    seq = lag(seq, 1, $1::bigint) OVER w + 1
+                    AND prev_hash = lag(hash, 1, $2::text) OVER w
+                    AND hash = encode(sha256(convert_to(array_to_json(ARRAY[
+                      'orthid-audit/v1', tenant_id::text, seq::text, id::text,
+                      to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                      actor, action, target, ip, user_agent, outcome, details, prev_hash
+                    ])::text, 'UTF8')), 'hex') AS ok
+               FROM audit_events
+              WHERE seq > $1::bigint AND ($3::bigint IS NULL OR seq <= $3::bigint)
+             WINDOW w AS (ORDER BY seq)
+           ) AS chain`,
+        [afterSeq, afterHash, throughSeq ?? null],
+      );
+      return rows[0]!;
+    },
+    /** The stored hash of one event. */
+    async hashAt(seq: string): Promise<string | undefined> {
+      const { rows } = await tx.query<Pick<AuditRow, 'hash'>>(
+        'SELECT hash FROM audit_events WHERE seq = $1',
+        [seq],
+      );
+      return rows[0]?.hash;
+    },
     /** Newest first, before `beforeSeq` when given. */
     async pageBefore(beforeSeq: string | undefined, limit: number): Promise<AuditRow[]> {
       const { rows } = await tx.query<AuditRow>(
