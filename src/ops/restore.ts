@@ -83,6 +83,9 @@ function stepTimer(onStep: RestoreRequest['onStep']) {
   };
 }
 
+/** The checks run at once: two halves of a long audit chain, the sign-in and the token. */
+const CHECK_CONNECTIONS = 4;
+
 function openBackups(config: Config): Promise<BackupStores> {
   return openBackupStores(config.backup.dest, config.backup.keystoreDest);
 }
@@ -164,7 +167,7 @@ export async function restoreDeployment(
     });
     const restore_seconds = (Date.now() - started) / 1000;
     timer.onStep(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
-    const db = embedded ?? (await openPostgres(postgresUrl!, { max: 2 }));
+    const db = embedded ?? (await openPostgres(postgresUrl!, { max: CHECK_CONNECTIONS }));
     try {
       const checks = await checkRestored(
         config,
@@ -245,7 +248,7 @@ export async function drill(
     });
     const restore_seconds = (Date.now() - started) / 1000;
     timer.onStep(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
-    const db = memory ?? (await openPostgres(targetUrl!, { max: 2 }));
+    const db = memory ?? (await openPostgres(targetUrl!, { max: CHECK_CONNECTIONS }));
     try {
       const checks = await checkRestored(
         config,
