@@ -291,9 +291,25 @@ for (const driver of DRIVERS) {
         resource: API,
         scope: 'orders:read',
       });
-      const claims = await createVerifier({ issuer, audience: API })(access_token);
+      const verify = createVerifier({ issuer, audience: API });
+      const claims = await verify(access_token);
       assert.equal(claims.client_id, m2m.clientId);
       assert.equal(claims.scope, 'orders:read');
+      // The key it resolved is remembered; signatures and claims are still checked every time.
+      assert.equal((await verify(access_token)).sub, claims.sub);
+      const [head, body, signature] = access_token.split('.') as [string, string, string];
+      const forged = Buffer.from(JSON.stringify({ ...claims, scope: 'orders:write' })).toString('base64url');
+      const flipped = `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+      for (const bad of [`${head}.${forged}.${signature}`, `${head}.${body}.${flipped}`]) {
+        await assert.rejects(verify(bad), (e: TokenVerificationError) => e.code === 'token.invalid');
+      }
+      const unknownKid = Buffer.from(
+        JSON.stringify({ ...JSON.parse(Buffer.from(head, 'base64url').toString()), kid: 'not-a-key' }),
+      ).toString('base64url');
+      await assert.rejects(
+        verify(`${unknownKid}.${body}.${signature}`),
+        (e: TokenVerificationError) => e.code === 'token.invalid',
+      );
       await assert.rejects(
         createVerifier({ issuer: `${base}/t/other`, audience: API })(access_token),
         (e: TokenVerificationError) => {
