@@ -9,6 +9,7 @@ import {
   type JWTPayload,
   jwtVerify,
   type KeyObject,
+  type ProtectedHeaderParameters,
 } from 'jose';
 
 /** Claims of an OrthID access token. */
@@ -89,29 +90,28 @@ export function createVerifier(options: VerifierOptions): (token: string) => Pro
     });
   };
 
-  const keyFor = async (token: string) => {
-    const header = decodeProtectedHeader(token);
-    const id = `${header.kid ?? ''}|${header.alg ?? ''}`;
-    const hit = resolved.get(id);
-    if (hit && hit.until > Date.now()) return hit.key;
+  const idOf = (header: ProtectedHeaderParameters) => `${header.kid ?? ''}|${header.alg ?? ''}`;
+  const remembered = (header: ProtectedHeaderParameters) => {
+    const hit = resolved.get(idOf(header));
+    return hit && hit.until > Date.now() ? hit.key : undefined;
+  };
+  const resolve = async (header: ProtectedHeaderParameters, token: string) => {
     jwks ??= discover().catch((error) => {
       jwks = undefined;
       throw error;
     });
-    const [encodedHeader, payload, signature] = token.split('.');
-    const key = await (await jwks)(header, {
-      protected: encodedHeader,
-      payload,
-      signature,
-    } as FlattenedJWSInput);
+    const [encoded, payload, signature] = token.split('.');
+    const key = await (await jwks)(header, { protected: encoded, payload, signature } as FlattenedJWSInput);
     if (resolved.size >= MAX_RESOLVED_KEYS) resolved.clear();
-    resolved.set(id, { key, until: Date.now() + KEY_SET_MAX_AGE_MS });
+    resolved.set(idOf(header), { key, until: Date.now() + KEY_SET_MAX_AGE_MS });
     return key;
   };
 
   return async (token) => {
     try {
-      const { payload } = await jwtVerify(token, await keyFor(token), {
+      const header = decodeProtectedHeader(token);
+      const key = remembered(header) ?? (await resolve(header, token));
+      const { payload } = await jwtVerify(token, key, {
         issuer: options.issuer,
         audience: options.audience,
         algorithms: options.algorithms ?? ['EdDSA', 'ES256', 'RS256'],
