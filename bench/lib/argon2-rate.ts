@@ -1,6 +1,6 @@
 // The argon2id limit of the machine: `node --import tsx bench/lib/argon2-rate.ts SECONDS
 // CONCURRENCY` hashes with OrthID's parameters (createPasswordHasher, OWASP: 19 MiB, t = 2, p = 1)
-// on libuv's thread pool, CONCURRENCY at a time, and prints {hashes, seconds, rate}.
+// on its hashing threads (one per core), CONCURRENCY at a time, and prints {hashes, seconds, rate}.
 import { createPasswordHasher } from '../../src/identity/passwords.js';
 
 const seconds = Number(process.argv[2] ?? 5);
