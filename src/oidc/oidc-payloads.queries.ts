@@ -78,10 +78,28 @@ export function createOidcPayloadsQueries(tx: Queryable) {
       );
       return rows[0];
     },
-    async consume(model: string, id: string): Promise<void> {
-      await tx.query('UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2', [
-        model,
-        id,
+    /**
+     * Marks the row consumed unless it already is; false when it was (or is gone). Of two
+     * concurrent calls, the second waits for the first's row lock and then sees it consumed.
+     */
+    async consumeOnce(model: string, id: string): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        'UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL',
+        [model, id],
+      );
+      return rowCount > 0;
+    },
+    async grantIdOf(model: string, id: string): Promise<string | undefined> {
+      const { rows } = await tx.query<{ grant_id: string | null }>(
+        'SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2',
+        [model, id],
+      );
+      return rows[0]?.grant_id ?? undefined;
+    },
+    /** A grant and everything issued under it. */
+    async destroyGrant(grantId: string): Promise<void> {
+      await tx.query(`DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)`, [
+        grantId,
       ]);
     },
     async destroy(model: string, id: string): Promise<void> {

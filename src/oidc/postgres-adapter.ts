@@ -115,8 +115,24 @@ export function createPostgresAdapter(
       return present(await run((q) => q.findBy(this.model, 'user_code', userCode)));
     }
 
+    /**
+     * Consuming is the single-use check itself. The provider checks `consumed` when it finds a
+     * code or refresh token and consumes it later, so two requests presenting it at once would
+     * both pass; only one marks it here. The other is a replay and is answered as the provider
+     * answers one it catches: the grant and everything issued under it are revoked.
+     */
     async consume(id: string): Promise<void> {
-      await run((q) => q.consume(this.model, id));
+      if (await run((q) => q.consumeOnce(this.model, id))) return;
+      const { errors } = await import('oidc-provider');
+      if (!GRANT_BOUND.has(this.model)) {
+        throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
+      }
+      const grantId = await run((q) => q.grantIdOf(this.model, id));
+      if (grantId) {
+        prefetched.forget(grantId);
+        await run((q) => q.destroyGrant(grantId));
+      }
+      throw new errors.InvalidGrant('already used');
     }
 
     async destroy(id: string): Promise<void> {

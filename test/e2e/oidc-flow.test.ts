@@ -173,6 +173,23 @@ for (const driver of DRIVERS) {
       );
     });
 
+    test('one refresh token presented twice at once rotates once, and the replay revokes the grant', async () => {
+      const first = await authorize(new CookieBrowser());
+      const results = await Promise.allSettled([
+        oidc.refreshTokenGrant(config, first.refresh_token!, { resource: API }),
+        oidc.refreshTokenGrant(config, first.refresh_token!, { resource: API }),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      assert.equal(won.length, 1, 'exactly one of the two gets new tokens');
+      assert.equal((lost[0]!.reason as oidc.ResponseBodyError).error, 'invalid_grant');
+      const rotated = (won[0] as PromiseFulfilledResult<oidc.TokenEndpointResponse>).value;
+      await assert.rejects(
+        oidc.refreshTokenGrant(config, rotated.refresh_token!),
+        (e: oidc.ResponseBodyError) => e.error === 'invalid_grant',
+      );
+    });
+
     test('a revoked refresh token no longer works and introspects as inactive', async () => {
       const tokens = await authorize(new CookieBrowser());
       await oidc.tokenRevocation(config, tokens.refresh_token!);

@@ -75,13 +75,41 @@ for (const driver of DRIVERS) {
       assert.equal((await new Adapter('Grant').find('g4'))?.scope, 'openid');
     });
 
+    test('of two consumptions of one code or refresh token, the second is refused and revokes its grant', async () => {
+      await tokenOfGrant('g6', 't6');
+      await new Adapter('RefreshToken').upsert(
+        'r6',
+        { jti: 'r6', kind: 'RefreshToken', grantId: 'g6' },
+        3600,
+      );
+      const results = await Promise.allSettled([
+        new Adapter('RefreshToken').consume('r6'),
+        new Adapter('RefreshToken').consume('r6'),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status).sort(),
+        ['fulfilled', 'rejected'],
+        'exactly one of two concurrent consumptions succeeds',
+      );
+      const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.equal((refused.reason as { error?: string }).error, 'invalid_grant');
+      assert.equal(await new Adapter('Grant').find('g6'), undefined);
+      assert.equal(await new Adapter('AccessToken').find('t6'), undefined);
+      assert.equal(await new Adapter('RefreshToken').find('r6'), undefined);
+    });
+
     test('a consumed token says so, and a token whose grant is gone is still found', async () => {
       await tokenOfGrant('g5', 't5');
-      await new Adapter('AccessToken').consume('t5');
-      const consumed = await new Adapter('AccessToken').find('t5');
+      await new Adapter('AuthorizationCode').upsert(
+        't5',
+        { jti: 't5', kind: 'AuthorizationCode', grantId: 'g5' },
+        3600,
+      );
+      await new Adapter('AuthorizationCode').consume('t5');
+      const consumed = await new Adapter('AuthorizationCode').find('t5');
       assert.equal(typeof consumed?.consumed, 'number');
       await new Adapter('Grant').destroy('g5');
-      assert.equal((await new Adapter('AccessToken').find('t5'))?.grantId, 'g5');
+      assert.equal((await new Adapter('AuthorizationCode').find('t5'))?.grantId, 'g5');
       assert.equal(await new Adapter('Grant').find('g5'), undefined);
     });
   });
