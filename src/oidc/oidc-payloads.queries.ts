@@ -89,19 +89,6 @@ export function createOidcPayloadsQueries(tx: Queryable) {
       );
       return rowCount > 0;
     },
-    async grantIdOf(model: string, id: string): Promise<string | undefined> {
-      const { rows } = await tx.query<{ grant_id: string | null }>(
-        'SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2',
-        [model, id],
-      );
-      return rows[0]?.grant_id ?? undefined;
-    },
-    /** A grant and everything issued under it. */
-    async destroyGrant(grantId: string): Promise<void> {
-      await tx.query(`DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)`, [
-        grantId,
-      ]);
-    },
     async destroy(model: string, id: string): Promise<void> {
       await tx.query('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, id]);
     },

@@ -127,10 +127,10 @@ export function createPostgresAdapter(
       if (!GRANT_BOUND.has(this.model)) {
         throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
       }
-      const grantId = await run((q) => q.grantIdOf(this.model, id));
-      if (grantId) {
-        prefetched.forget(grantId);
-        await run((q) => q.destroyGrant(grantId));
+      const grantId = (await this.find(id))?.grantId;
+      if (typeof grantId === 'string') {
+        await this.revokeByGrantId(grantId);
+        await new PostgresAdapter('Grant').destroy(grantId);
       }
       throw new errors.InvalidGrant('already used');
     }

@@ -39,7 +39,7 @@ export interface VerifierOptions {
 
 /** How long a fetched key set (and a key resolved from it) is trusted before it is fetched again. */
 const KEY_SET_MAX_AGE_MS = 10 * 60_000;
-/** Distinct kid × alg pairs remembered; tokens naming made-up kids cannot grow the map past it. */
+/** Distinct kid × alg pairs remembered (only keys the set resolved; rotations add more over time). */
 const MAX_RESOLVED_KEYS = 100;
 
 export class TokenVerificationError extends Error {

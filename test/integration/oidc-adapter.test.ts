@@ -30,9 +30,9 @@ for (const driver of DRIVERS) {
     });
     after(() => app.close());
 
-    async function tokenOfGrant(grantId: string, tokenId: string) {
+    async function tokenOfGrant(grantId: string, tokenId: string, model = 'AccessToken') {
       await new Adapter('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'u1' }, 3600);
-      await new Adapter('AccessToken').upsert(tokenId, { jti: tokenId, kind: 'AccessToken', grantId }, 3600);
+      await new Adapter(model).upsert(tokenId, { jti: tokenId, kind: model, grantId }, 3600);
     }
 
     test('a token and its grant are read in one statement, and the grant is handed out once', async () => {
@@ -77,11 +77,7 @@ for (const driver of DRIVERS) {
 
     test('of two consumptions of one code or refresh token, the second is refused and revokes its grant', async () => {
       await tokenOfGrant('g6', 't6');
-      await new Adapter('RefreshToken').upsert(
-        'r6',
-        { jti: 'r6', kind: 'RefreshToken', grantId: 'g6' },
-        3600,
-      );
+      await tokenOfGrant('g6', 'r6', 'RefreshToken');
       const results = await Promise.allSettled([
         new Adapter('RefreshToken').consume('r6'),
         new Adapter('RefreshToken').consume('r6'),
@@ -99,12 +95,7 @@ for (const driver of DRIVERS) {
     });
 
     test('a consumed token says so, and a token whose grant is gone is still found', async () => {
-      await tokenOfGrant('g5', 't5');
-      await new Adapter('AuthorizationCode').upsert(
-        't5',
-        { jti: 't5', kind: 'AuthorizationCode', grantId: 'g5' },
-        3600,
-      );
+      await tokenOfGrant('g5', 't5', 'AuthorizationCode');
       await new Adapter('AuthorizationCode').consume('t5');
       const consumed = await new Adapter('AuthorizationCode').find('t5');
       assert.equal(typeof consumed?.consumed, 'number');
