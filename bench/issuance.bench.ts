@@ -27,7 +27,7 @@ import { freePort } from '../test/helpers/postgres.js';
 import { clusterCpuSeconds, cpuSeconds, postmasterPid } from './lib/cpu.js';
 import type { LoadSpec } from './lib/load.js';
 import { mintRefreshTokens } from './lib/mint-refresh-tokens.js';
-import { benchDeployment, collect, load, stop, waitFor } from './lib/processes.js';
+import { benchDeployment, collect, load, serverNodeArgs, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
@@ -139,9 +139,7 @@ try {
   });
   await app.close();
 
-  // ORTHID_BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = process.env.ORTHID_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const orthid = spawn(process.execPath, [...nodeArgs, BUILT_CLI, 'start'], {
+  const orthid = spawn(process.execPath, [...serverNodeArgs(), BUILT_CLI, 'start'], {
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

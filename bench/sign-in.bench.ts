@@ -26,7 +26,7 @@ import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { clusterCpuSeconds, cpuSeconds, mainThreadCpuSeconds, postmasterPid } from './lib/cpu.js';
-import { benchDeployment, collect, stop, waitFor } from './lib/processes.js';
+import { benchDeployment, collect, serverNodeArgs, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 import { BENCH_MASTER_KEY, seedTenant } from './seed.js';
 
@@ -139,9 +139,7 @@ try {
     await app.close();
   }
 
-  // ORTHID_BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = process.env.ORTHID_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const server = spawn(process.execPath, [...nodeArgs, BUILT_CLI, 'start'], {
+  const server = spawn(process.execPath, [...serverNodeArgs(), BUILT_CLI, 'start'], {
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

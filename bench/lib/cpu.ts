@@ -18,19 +18,22 @@ function stat(pid: number, tid?: number): string[] | undefined {
   }
 }
 
+/** After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14). */
+function ownSeconds(f: string[]): number {
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+}
+
 /** User + system CPU seconds of `pid`, plus its reaped children's when `withChildren`. */
 export function cpuSeconds(pid: number, withChildren = false): number {
   const f = stat(pid);
   if (!f) return 0;
-  // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
-  const ticks = Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
-  return ticks / TICKS_PER_SECOND;
+  return ownSeconds(f) + (withChildren ? (Number(f[13]) + Number(f[14])) / TICKS_PER_SECOND : 0);
 }
 
 /** User + system CPU seconds of the main thread of `pid` alone (Node: the event loop). */
 export function mainThreadCpuSeconds(pid: number): number {
   const f = stat(pid, pid);
-  return f ? (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND : 0;
+  return f ? ownSeconds(f) : 0;
 }
 
 /** The postmaster listening on `port` (its command line names `-p PORT`). */

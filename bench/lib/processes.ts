@@ -11,6 +11,14 @@ import type { LoadResult, LoadSpec } from './load.js';
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
 
+/**
+ * Extra node flags for a server under measurement, from ORTHID_BENCH_NODE_ARGS, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+export function serverNodeArgs(): string[] {
+  return process.env.ORTHID_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+}
+
 /** Everything the child writes, for error messages. */
 export function collect(child: ChildProcess): () => string {
   let output = '';
