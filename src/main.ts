@@ -18,7 +18,7 @@ import {
   type SignInResult,
   signInWithPassword,
 } from './identity/password-sign-in.js';
-import { createSignInThrottle } from './identity/sign-in-throttle.js';
+import { createSignInThrottle, type SignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers, type Users } from './identity/users.js';
 import { type Clients, createClients } from './oidc/clients.js';
 import { createOidcProviders, type OidcProviders } from './oidc/providers.js';
@@ -54,6 +54,8 @@ export interface OrthId {
   users: Users;
   /** Email-and-password sign-in with throttling, lockout and audit (src/identity/password-sign-in.ts). */
   signInWithPassword(input: PasswordSignInInput): Promise<SignInResult>;
+  /** The sign-in throttling policy and its counters (housekeeping deletes the stale ones). */
+  signInThrottle: SignInThrottle;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;
@@ -212,7 +214,8 @@ export function composeOrthId(
   const tenantKeys = createTenantKeys({ custody: custodyFor, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });
   const users = createUsers({ tenantKeys, clock });
-  const signInDeps = { db, tenantKeys, clock, passwords: users.passwords, throttle: createSignInThrottle() };
+  const signInThrottle = createSignInThrottle();
+  const signInDeps = { db, tenantKeys, clock, passwords: users.passwords, throttle: signInThrottle };
   const clients = createClients({ tenantKeys, clock });
   const oidc = createOidcProviders({
     db,
@@ -236,6 +239,7 @@ export function composeOrthId(
     tenants,
     users,
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
+    signInThrottle,
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,

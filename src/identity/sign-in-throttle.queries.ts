@@ -60,5 +60,21 @@ export function createSignInThrottleQueries(tx: Queryable) {
     async delete(key: string): Promise<void> {
       await tx.query('DELETE FROM sign_in_throttle WHERE key = $1', [key]);
     },
+
+    /**
+     * Deletes up to `limit` counters whose key starts with `prefix`, whose last failure is
+     * before `before` and whose block is over; returns how many.
+     */
+    async deleteStale(prefix: string, before: Date, now: Date, limit: number): Promise<number> {
+      const { rowCount } = await tx.query(
+        `DELETE FROM sign_in_throttle WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM sign_in_throttle
+            WHERE starts_with(key, $1) AND last_failure_at < $2
+              AND (blocked_until IS NULL OR blocked_until <= $3)
+            LIMIT $4))`,
+        [prefix, before, now, limit],
+      );
+      return rowCount;
+    },
   };
 }

@@ -138,6 +138,17 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
     async resetAccount(tx: Queryable, accountKey: string): Promise<void> {
       await createSignInThrottleQueries(tx).delete(accountKey);
     },
+
+    /**
+     * Deletes up to `limit` address counters that no longer count: past their reset window,
+     * where the next failure starts again at 1, and unblocked. Account counters stay: they
+     * count consecutive failures towards the lock however old, for unknown emails too, so a
+     * sprayed email behaves like a real account for as long as one would.
+     */
+    async purgeStaleAddresses(tx: Queryable, now: Date, limit: number): Promise<number> {
+      const before = new Date(now.getTime() - policy.ipResetSeconds * 1000);
+      return createSignInThrottleQueries(tx).deleteStale('ip:', before, now, limit);
+    },
   };
 }
 

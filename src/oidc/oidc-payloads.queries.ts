@@ -95,8 +95,13 @@ export function createOidcPayloadsQueries(tx: Queryable) {
     async revokeByGrantId(grantId: string): Promise<void> {
       await tx.query('DELETE FROM oidc_payloads WHERE grant_id = $1', [grantId]);
     },
-    async deleteExpired(before: Date): Promise<number> {
-      const { rowCount } = await tx.query('DELETE FROM oidc_payloads WHERE expires_at < $1', [before]);
+    /** Deletes up to `limit` rows past their expiry (reads already ignore them); returns how many. */
+    async deleteExpired(limit: number): Promise<number> {
+      const { rowCount } = await tx.query(
+        `DELETE FROM oidc_payloads WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM oidc_payloads WHERE expires_at < now() LIMIT $1))`,
+        [limit],
+      );
       return rowCount;
     },
   };

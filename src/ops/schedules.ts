@@ -1,10 +1,12 @@
 // In-process schedules for single-node deployments (ORTHID_BACKUP_SCHEDULE, ORTHID_DRILL_SCHEDULE,
-// ORTHID_AUDIT_EXPORT_SCHEDULE): the same dump, drill and audit archive the CLI runs, logged and audited.
+// ORTHID_AUDIT_EXPORT_SCHEDULE): the same dump, drill and audit archive the CLI runs, logged and
+// audited; and, on every replica, the purge of expired rows.
 import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
 import { OrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { OrthId } from '../main.js';
+import { purgeExpired } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
@@ -109,6 +111,17 @@ export function startSchedules(app: OrthId): Schedules {
       }),
     );
   }
+  // Not configurable: expired rows only cost space and index size, and the purge is cheap.
+  jobs.push(
+    cron('*/15 * * * *', 'housekeeping', async () => {
+      try {
+        const purged = await purgeExpired(app);
+        if (purged.length > 0) app.log.info({ purged }, 'purged expired rows');
+      } catch (err) {
+        app.log.error({ err }, 'scheduled purge of expired rows failed');
+      }
+    }),
+  );
   return {
     stop() {
       for (const job of jobs) job.stop();

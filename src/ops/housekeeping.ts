@@ -1,0 +1,43 @@
+// Deletes rows that have stopped meaning anything, so tables grow with use and not with time:
+// OIDC artefacts past their expiry (codes, tokens, sessions, grants; reads already ignore them)
+// and sign-in address counters past their reset window. Idempotent, so every replica may run it.
+import type { OrthId } from '../main.js';
+import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
+import { withTenantStatements } from '../storage/db/database.js';
+
+/**
+ * Rows deleted per statement. Each batch is its own short transaction, so a backlog (a first run
+ * on a busy deployment) never holds one long transaction or writes one burst of WAL.
+ */
+export const PURGE_BATCH = 5000;
+
+export interface PurgeCount {
+  tenant: string;
+  /** Expired oidc-provider rows deleted. */
+  oidcPayloads: number;
+  /** Stale sign-in address counters deleted. */
+  throttleCounters: number;
+}
+
+async function drain(deleteBatch: () => Promise<number>, batch: number): Promise<number> {
+  let total = 0;
+  for (let deleted = batch; deleted === batch; total += deleted) deleted = await deleteBatch();
+  return total;
+}
+
+/** Purges every tenant, one at a time; returns the tenants where something was deleted. */
+export async function purgeExpired(app: OrthId, batch = PURGE_BATCH): Promise<PurgeCount[]> {
+  const counts: PurgeCount[] = [];
+  for (const tenant of await app.tenants.list()) {
+    const { oidcPayloads, throttleCounters } = await withTenantStatements(app.db, tenant.id, async (q) => ({
+      oidcPayloads: await drain(() => createOidcPayloadsQueries(q).deleteExpired(batch), batch),
+      throttleCounters: await drain(
+        () => app.signInThrottle.purgeStaleAddresses(q, app.clock.now(), batch),
+        batch,
+      ),
+    }));
+    if (oidcPayloads + throttleCounters > 0)
+      counts.push({ tenant: tenant.slug, oidcPayloads, throttleCounters });
+  }
+  return counts;
+}
