@@ -58,14 +58,19 @@ export function createOidcPayloadsQueries(tx: Queryable) {
     /**
      * A token-like row (it names a grant) and its live grant in one statement: the provider
      * looks the grant up right after the token on every token, refresh, introspection and
-     * userinfo request.
+     * userinfo request. The grant is a LATERAL subquery with LIMIT so that its id is always an
+     * index condition: as a plain join, a table without statistics yet (new, or just restored)
+     * got a plan that read every grant of the tenant and filtered on the id afterwards.
      */
     async findWithGrant(model: string, id: string): Promise<TokenWithGrantRow | undefined> {
       const { rows } = await tx.query<TokenWithGrantRow>(
         `SELECT t.payload, t.consumed_at, g.payload AS grant_payload, g.consumed_at AS grant_consumed_at
            FROM oidc_payloads t
-           LEFT JOIN oidc_payloads g ON g.tenant_id = t.tenant_id AND g.model = 'Grant' AND g.id = t.grant_id
-             AND (g.expires_at IS NULL OR g.expires_at > now())
+           LEFT JOIN LATERAL (
+             SELECT payload, consumed_at FROM oidc_payloads
+              WHERE model = 'Grant' AND id = t.grant_id AND ${LIVE}
+              LIMIT 1
+           ) AS g ON true
           WHERE t.model = $1 AND t.id = $2 AND (t.expires_at IS NULL OR t.expires_at > now())`,
         [model, id],
       );

@@ -2,17 +2,32 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createPostgresAdapter } from '../../src/oidc/postgres-adapter.js';
 import type { Database } from '../../src/storage/db/database.js';
+import { withTenant } from '../../src/storage/db/database.js';
+import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
+
+interface PlanNode {
+  'Node Type': string;
+  'Actual Rows': number;
+  Plans?: PlanNode[];
+}
+
+function* planNodes(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* planNodes(child);
+}
 
 for (const driver of DRIVERS) {
   describe(`oidc-provider storage adapter (${driver})`, () => {
     let app: TestOrthId;
     let statements: number;
+    let sent: { sql: string; params: readonly unknown[] | undefined }[] = [];
     let Adapter: ReturnType<typeof createPostgresAdapter>;
+    let tenant: Tenant;
 
     before(async () => {
       app = await createTestOrthId(driver);
-      const tenant = await app.tenants.create({ slug: 'acme', actor: 'test' });
+      tenant = await app.tenants.create({ slug: 'acme', actor: 'test' });
       // Counts the statements the adapter sends.
       const counting: Database = {
         ...app.db,
@@ -21,6 +36,7 @@ for (const driver of DRIVERS) {
           return {
             query: (sql: string, params?: readonly unknown[]) => {
               statements++;
+              sent.push({ sql, params });
               return inner.query(sql, params);
             },
           } as typeof inner;
@@ -92,6 +108,24 @@ for (const driver of DRIVERS) {
       assert.equal(await new Adapter('Grant').find('g6'), undefined);
       assert.equal(await new Adapter('AccessToken').find('t6'), undefined);
       assert.equal(await new Adapter('RefreshToken').find('r6'), undefined);
+    });
+
+    test("a token's grant is read by its id, not by scanning the tenant's grants", async () => {
+      // A new table, without statistics yet: where the plan depends on them, this is when it is worst.
+      for (let i = 0; i < 50; i++) await tokenOfGrant(`many-g${i}`, `many-t${i}`);
+      sent = [];
+      assert.equal((await new Adapter('AccessToken').find('many-t7'))?.grantId, 'many-g7');
+      const [lookup] = sent;
+      const plan = await withTenant(app.db, tenant.id, async (tx) => {
+        const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${lookup!.sql}`,
+          lookup!.params,
+        );
+        return rows[0]!['QUERY PLAN'][0].Plan;
+      });
+      for (const node of planNodes(plan)) {
+        assert.ok(node['Actual Rows'] <= 1, `${node['Node Type']} read ${node['Actual Rows']} rows`);
+      }
     });
 
     test('a consumed token says so, and a token whose grant is gone is still found', async () => {
