@@ -25,6 +25,7 @@ import { openOrthId } from '../src/main.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { cliEnv } from '../test/helpers/cli.js';
 import { freePort, startCluster } from '../test/helpers/postgres.js';
+import { clusterCpuSeconds, cpuSeconds, postmasterPid } from './lib/cpu.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
 import { collect, load, stop, waitFor } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
@@ -47,6 +48,8 @@ if (!existsSync(BUILT_CLI)) {
 interface Dataset {
   users: number;
   url: string;
+  /** The `orthid start` serving this database. */
+  pid: number;
   introspection: LoadSpec;
   userinfo: LoadSpec;
 }
@@ -148,6 +151,7 @@ async function prepare(users: number): Promise<Dataset> {
   return {
     users,
     url: publicUrl,
+    pid: server.pid!,
     introspection: {
       ...base,
       url: `${publicUrl}/t/bench/token/introspection`,
@@ -196,15 +200,35 @@ try {
     await load({ ...set.introspection, seconds: warm });
     await load({ ...set.userinfo, seconds: warm });
   }
+  interface Run extends LoadResult {
+    /** CPU milliseconds per answered request: the server process, and the whole cluster. */
+    serverMs: number;
+    pgMs: number;
+  }
+  const postmaster = postmasterPid(cluster.port);
+  const measure = async (set: Dataset, spec: LoadSpec): Promise<Run> => {
+    const before = { server: cpuSeconds(set.pid), pg: postmaster ? clusterCpuSeconds(postmaster) : 0 };
+    const result = await load(spec);
+    const answered = Math.max(1, result.rps * result.seconds);
+    return {
+      ...result,
+      serverMs: ((cpuSeconds(set.pid) - before.server) * 1000) / answered,
+      pgMs: postmaster ? ((clusterCpuSeconds(postmaster) - before.pg) * 1000) / answered : 0,
+    };
+  };
   const runs = {
-    small: { i: [] as LoadResult[], u: [] as LoadResult[] },
-    large: { i: [] as LoadResult[], u: [] as LoadResult[] },
+    small: { i: [] as Run[], u: [] as Run[] },
+    large: { i: [] as Run[], u: [] as Run[] },
   };
   for (let run = 0; run < RUNS; run++) {
-    runs.small.i.push(await load(small.introspection));
-    runs.large.i.push(await load(large.introspection));
-    runs.small.u.push(await load(small.userinfo));
-    runs.large.u.push(await load(large.userinfo));
+    // Which goes first alternates, so a drift in the machine's speed hits both alike.
+    const order = run % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const);
+    for (const kind of ['i', 'u'] as const) {
+      for (const size of order) {
+        const set = size === 'small' ? small : large;
+        runs[size][kind].push(await measure(set, kind === 'i' ? set.introspection : set.userinfo));
+      }
+    }
   }
   const failed = [...runs.small.i, ...runs.large.i, ...runs.small.u, ...runs.large.u].find(
     (r) => r.errors > 0,
@@ -252,6 +276,14 @@ try {
       )}`,
     );
   }
+  const cpu = (rs: Run[]) =>
+    `server ${median(rs.map((r) => r.serverMs)).toFixed(2)} ms, PostgreSQL ${median(rs.map((r) => r.pgMs)).toFixed(2)} ms`;
+  console.log(
+    `  CPU per request (median): introspection 1 000 users ${cpu(runs.small.i)}; ${USERS} users ${cpu(runs.large.i)}`,
+  );
+  console.log(
+    `  CPU per request (median): userinfo 1 000 users ${cpu(runs.small.u)}; ${USERS} users ${cpu(runs.large.u)}`,
+  );
   exitOnVerdicts(verdicts);
 } finally {
   for (const child of children) await stop(child);
