@@ -123,7 +123,7 @@ export function createPostgresAdapter(
      */
     async consume(id: string): Promise<void> {
       if (await run((q) => q.consumeOnce(this.model, id))) return;
-      const { errors } = await import('oidc-provider');
+      const { default: Provider, errors } = await import('oidc-provider');
       if (!GRANT_BOUND.has(this.model)) {
         throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
       }
@@ -131,6 +131,9 @@ export function createPostgresAdapter(
       if (typeof grantId === 'string') {
         await this.revokeByGrantId(grantId);
         await new PostgresAdapter('Grant').destroy(grantId);
+        // The provider's own event for a revoked grant, so the audit log records this one too.
+        const ctx = Provider.ctx;
+        ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
       throw new errors.InvalidGrant('already used');
     }

@@ -175,6 +175,7 @@ for (const driver of DRIVERS) {
 
     test('one refresh token presented twice at once rotates once, and the replay revokes the grant', async () => {
       const first = await authorize(new CookieBrowser());
+      const started = new Date().toISOString();
       const results = await Promise.allSettled([
         oidc.refreshTokenGrant(config, first.refresh_token!, { resource: API }),
         oidc.refreshTokenGrant(config, first.refresh_token!, { resource: API }),
@@ -188,6 +189,16 @@ for (const driver of DRIVERS) {
         oidc.refreshTokenGrant(config, rotated.refresh_token!),
         (e: oidc.ResponseBodyError) => e.error === 'invalid_grant',
       );
+      // The revocation is audited (written after the response, so it may take a moment).
+      const tenant = await app.tenants.get('acme');
+      const revocations = () =>
+        withTenant(app.db, tenant.id, async (tx) =>
+          readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit: 50 }),
+        ).then((events) => events.filter((e) => e.action === 'grant.revoked' && e.occurredAt >= started));
+      for (let waited = 0; (await revocations()).length === 0 && waited < 5000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal((await revocations()).length, 1, 'one grant.revoked event for the replayed grant');
     });
 
     test('a revoked refresh token no longer works and introspects as inactive', async () => {
