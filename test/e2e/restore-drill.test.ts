@@ -94,6 +94,15 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       assert.equal(afterRestore[table], before[table], `row count of ${table}`);
     }
     assert.ok(afterRestore.audit_events! >= before.audit_events!);
+    const analysed = await query<{ tablename: string }>(
+      targetUrl,
+      `SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('users', 'audit_events') ORDER BY 1`,
+    );
+    assert.deepEqual(
+      analysed.map((r) => r.tablename),
+      ['audit_events', 'users'],
+      'the restore gathers planner statistics',
+    );
     const policies = await query<{ n: string }>(
       targetUrl,
       `SELECT count(*) AS n FROM pg_policy WHERE polname = 'tenant_isolation'`,
