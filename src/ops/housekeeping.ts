@@ -19,10 +19,14 @@ export interface PurgeCount {
   throttleCounters: number;
 }
 
+/** Repeats `deleteBatch` until a batch comes back short; returns the rows deleted in all. */
 async function drain(deleteBatch: () => Promise<number>, batch: number): Promise<number> {
   let total = 0;
-  for (let deleted = batch; deleted === batch; total += deleted) deleted = await deleteBatch();
-  return total;
+  for (;;) {
+    const deleted = await deleteBatch();
+    total += deleted;
+    if (deleted < batch) return total;
+  }
 }
 
 /** Purges every tenant, one at a time; returns the tenants where something was deleted. */
