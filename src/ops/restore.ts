@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { analyzeRestored } from '../backup/backup.queries.js';
 import { type BackupStores, openBackupStores } from '../backup/destination.js';
 import { restoreBackupSet } from '../backup/restore.js';
 import { FILES } from '../backup/set-layout.js';
@@ -169,11 +170,10 @@ export async function restoreDeployment(
     timer.onStep(6, 'Verify: sign in, verify a token, read the audit log, confirm decrypted fields render');
     const db = embedded ?? (await openPostgres(postgresUrl!, { max: CHECK_CONNECTIONS + 1 }));
     try {
-      // A restored database has no planner statistics (a dump carries none); gathered while the
-      // checks run, so the first requests after the restore do not get plans made blind.
+      // Statistics are gathered while the checks run, on a connection of their own.
       const [checks] = await Promise.all([
         checkRestored(config, { db, keystore: result.keystore, objects, custody }, clock, log),
-        db.ownerQuery('ANALYZE'),
+        analyzeRestored(db),
       ]);
       return {
         ok: checks.every((c) => c.ok),
