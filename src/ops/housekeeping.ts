@@ -9,7 +9,7 @@ import { withTenantStatements } from '../storage/db/database.js';
  * Rows deleted per statement. Each batch is its own short transaction, so a backlog (a first run
  * on a busy deployment) never holds one long transaction or writes one burst of WAL.
  */
-export const PURGE_BATCH = 5000;
+const PURGE_BATCH = 5000;
 
 export interface PurgeCount {
   tenant: string;
