@@ -5,12 +5,14 @@
 //
 // Input: a 1 MiB block of ChaCha20 keystream under a fixed key, repeated. Repetition flatters no
 // one: ChaCha20-Poly1305 costs the same for every byte and nothing on either side compresses.
-// Baseline: `age` reads the file (page cache) and writes to /dev/null, timed from spawn to exit.
+// Baseline: `age` reads the file (page cache) and writes to /dev/null, timed from spawn to exit;
+// it is spawned from a helper process (bench/lib/spawner.ts), since forking from this process
+// would make our next run fault on every page it writes.
 // Ours: the same bytes streamed from memory through the Transform into a null Writable, which
 // is how a backup runs (pg_dump's pipe in, an upload out). A second, informational row streams
 // the file through fs.createReadStream, so the cost of Node's file reads stays visible.
 // Runs alternate CLI / ours so background load hits both sides alike.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptStream, encryptStream, parseIdentityFile } from '../src/crypto/age/index.js';
+import { startSpawner } from './lib/processes.js';
 import { exitOnVerdicts, formatSpread, median, printHeader, printRow } from './lib/report.js';
 
 const MIB = 1024 * 1024;
@@ -62,16 +65,12 @@ function* slices(data: Buffer): Iterable<Buffer> {
   for (let offset = 0; offset < data.length; offset += MIB) yield data.subarray(offset, offset + MIB);
 }
 
-async function timeCli(args: string[]): Promise<number> {
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('age', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`age ${args.join(' ')} exited with ${code}`)),
-    );
-  });
-  return performance.now() - start;
+/** One run of ours: wall time, and the page faults and CPU time of this process meanwhile. */
+interface OurRun {
+  ms: number;
+  faults: number;
+  userMs: number;
+  systemMs: number;
 }
 
 /** Times one pipeline; `expected` guards against timing a transform that dropped or invented data. */
@@ -79,7 +78,7 @@ async function timeOurs(
   source: () => Readable,
   transform: () => Transform,
   expected: number,
-): Promise<number> {
+): Promise<OurRun> {
   let bytes = 0;
   const sink = new Writable({
     highWaterMark: 4 * MIB,
@@ -88,28 +87,42 @@ async function timeOurs(
       callback();
     },
   });
+  const before = process.resourceUsage();
   const start = performance.now();
   await pipeline(source(), transform(), sink);
-  const elapsed = performance.now() - start;
+  const ms = performance.now() - start;
+  const after = process.resourceUsage();
   if (bytes !== expected) throw new Error(`expected ${expected} output bytes, got ${bytes}`);
-  return elapsed;
+  return {
+    ms,
+    faults: after.minorPageFault - before.minorPageFault,
+    userMs: (after.userCPUTime - before.userCPUTime) / 1000,
+    systemMs: (after.systemCPUTime - before.systemCPUTime) / 1000,
+  };
 }
 
 interface Case {
   operation: string;
   cli: () => Promise<number>;
-  ours: () => Promise<number>;
-  oursFromFile: () => Promise<number>;
+  ours: () => Promise<OurRun>;
+  oursFromFile: () => Promise<OurRun>;
 }
 
 interface Row {
   operation: string;
   cli: number[];
-  ours: number[];
-  oursFromFile: number[];
+  ours: OurRun[];
+  oursFromFile: OurRun[];
 }
 
 const mibPerSecond = (ms: number) => sizeMiB / (ms / 1000);
+const rates = (runs: OurRun[]) => runs.map((r) => mibPerSecond(r.ms));
+
+/** Where our time went: the transform's own CPU, and the kernel's for fresh pages it touched. */
+function costLine(label: string, runs: OurRun[]): string {
+  const of = (pick: (r: OurRun) => number) => median(runs.map(pick)).toFixed(0);
+  return `  ${label}: ${of((r) => r.faults)} page faults, ${of((r) => r.userMs)} ms user and ${of((r) => r.systemMs)} ms system CPU per run (medians)`;
+}
 
 function report(rows: Row[]): void {
   printHeader(
@@ -120,23 +133,27 @@ function report(rows: Row[]): void {
     printRow({
       name: `age ${row.operation}`,
       baseline: row.cli.map(mibPerSecond),
-      orthid: row.ours.map(mibPerSecond),
+      orthid: rates(row.ours),
       unit: 'MiB/s',
       target: { kind: 'ratio-at-least', value: TARGET },
     }),
   );
+  for (const row of rows) console.log(costLine(`${row.operation}, from memory`, row.ours));
   console.log('\ninformational: OrthID fed by fs.createReadStream (1 MiB reads) from the same file');
   for (const row of rows) {
-    const r = median(row.oursFromFile.map(mibPerSecond)) / median(row.cli.map(mibPerSecond));
+    const r = median(rates(row.oursFromFile)) / median(row.cli.map(mibPerSecond));
     console.log(
-      `  ${row.operation.padEnd(9)} ${formatSpread(row.oursFromFile.map(mibPerSecond), 'MiB/s')}  ratio ${r.toFixed(2)}`,
+      `  ${row.operation.padEnd(9)} ${formatSpread(rates(row.oursFromFile), 'MiB/s')}  ratio ${r.toFixed(2)}`,
     );
+    console.log(costLine(`${row.operation}, from the file`, row.oursFromFile));
   }
   exitOnVerdicts(verdicts);
 }
 
 async function main(): Promise<void> {
   requireCli();
+  const spawner = startSpawner();
+  const timeCli = (args: string[]) => spawner.time('age', args);
   const dir = mkdtempSync(join(tmpdir(), 'orthid-age-bench-'));
   try {
     const plainFile = join(dir, 'plain.bin');
@@ -193,6 +210,7 @@ async function main(): Promise<void> {
     }
     report(rows);
   } finally {
+    spawner.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

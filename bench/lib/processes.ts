@@ -1,6 +1,6 @@
 // Child processes for benches: the load generator (bench/lib/load.ts in its own process), and
 // servers polled until ready and stopped with SIGTERM.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { freePort, startCluster } from '../../test/helpers/postgres.js';
 import type { LoadResult, LoadSpec } from './load.js';
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
+const SPAWNER = fileURLToPath(new URL('./spawner.ts', import.meta.url));
 
 /**
  * Extra node flags for a server under measurement, from ORTHID_BENCH_NODE_ARGS, e.g.
@@ -50,6 +51,41 @@ export async function stop(child: ChildProcess): Promise<void> {
   const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(killer);
+}
+
+/**
+ * Times commands run from a helper process (bench/lib/spawner.ts), for benches that measure
+ * in-process work between runs of a command: forking from the measuring process would make its
+ * next run pay a page fault for every page it writes. Start it before allocating much; close it
+ * when done.
+ */
+export function startSpawner(): { time(command: string, args: string[]): Promise<number>; close(): void } {
+  const helper = fork(SPAWNER, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, { resolve(ms: number): void; reject(error: Error): void }>();
+  let next = 0;
+  helper.on('message', ({ id, ms, error }: { id: number; ms?: number; error?: string }) => {
+    const waiter = pending.get(id)!;
+    pending.delete(id);
+    if (error === undefined) waiter.resolve(ms!);
+    else waiter.reject(new Error(error));
+  });
+  helper.once('exit', (code) => {
+    for (const waiter of pending.values()) waiter.reject(new Error(`the spawner exited with ${code}`));
+    pending.clear();
+  });
+  return {
+    time(command, args) {
+      return new Promise((resolve, reject) => {
+        const id = next++;
+        pending.set(id, { resolve, reject });
+        helper.send({ id, command, args });
+      });
+    },
+    close: () => helper.kill(),
+  };
 }
 
 /** Runs one load spec in its own process. */
