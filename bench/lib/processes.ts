@@ -1,5 +1,6 @@
-// Child processes for benches: the load generator (bench/lib/load.ts in its own process), and
-// servers polled until ready and stopped with SIGTERM.
+// Child processes for benches: the load generator (bench/lib/load.ts in its own process), a
+// spawner that times commands (bench/lib/spawner.ts), and servers polled until ready and
+// stopped with SIGTERM.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,9 +56,10 @@ export async function stop(child: ChildProcess): Promise<void> {
 
 /**
  * Times commands run from a helper process (bench/lib/spawner.ts), for benches that measure
- * in-process work between runs of a command: forking from the measuring process would make its
- * next run pay a page fault for every page it writes. Start it before allocating much; close it
- * when done.
+ * in-process work between runs of a command. After a fork every page the forking process writes
+ * is copy-on-write until it faults once: a 256 MiB stream right after a spawn paid 6 000–19 000
+ * faults and up to half its speed here, which a dump (forking pg_dump once, before streaming)
+ * does not pay per run. Start it before allocating much; close it when done.
  */
 export function startSpawner(): { time(command: string, args: string[]): Promise<number>; close(): void } {
   const helper = fork(SPAWNER, [], {
