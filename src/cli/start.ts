@@ -45,7 +45,7 @@ export function registerStartCommand(program: Command): void {
           await server.listen({ host: config.host, port: config.port });
           if (embedded) control = await startControlSocket(orthid, controlSocketPath(config), log);
         } catch (error) {
-          schedules.stop();
+          await schedules.stop();
           await server.close();
           await unsubscribe();
           await orthid.close();
@@ -85,10 +85,11 @@ export function registerStartCommand(program: Command): void {
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));
         });
-        // Stop accepting, let in-flight requests finish, then release the database.
-        schedules.stop();
+        // Stop accepting, let in-flight requests and scheduled runs finish, then release the database.
+        const scheduled = schedules.stop();
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await server.close();
+        await scheduled;
         await unsubscribe();
         await orthid.close();
       }),

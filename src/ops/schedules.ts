@@ -13,118 +13,110 @@ import { runOperation } from './operations.js';
 import { drill } from './restore.js';
 
 export interface Schedules {
-  stop(): void;
-}
-
-function cron(pattern: string, variable: string, run: () => Promise<void>): Cron {
-  try {
-    // protect: a run still going when the next is due is skipped (the page's concurrencyPolicy: Forbid).
-    return new Cron(pattern, { protect: true, timezone: 'UTC' }, run);
-  } catch (cause) {
-    throw new OrthIdError(
-      'config.invalid',
-      `${variable} "${pattern}" is not a cron expression (e.g. "0 2 * * *").`,
-      { cause },
-    );
-  }
+  /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */
+  running(): string[];
+  /** Stops further runs, and resolves once the runs in progress have finished. */
+  stop(): Promise<void>;
 }
 
 export function startSchedules(app: OrthId): Schedules {
   const { backup } = app.config;
   const jobs: Cron[] = [];
+  // Runs in progress, by the variable that scheduled them: stopping waits for them, so a dump is
+  // never cut off by the database closing under it.
+  const running = new Map<Promise<void>, string>();
+
+  function schedule(pattern: string, variable: string, failure: string, run: () => Promise<void>): void {
+    const tracked = async () => {
+      const done = run().catch((err: unknown) => app.log.error({ err }, failure));
+      running.set(done, variable);
+      await done;
+      running.delete(done);
+    };
+    try {
+      // protect: a run still going when the next is due is skipped (the page's concurrencyPolicy: Forbid).
+      jobs.push(new Cron(pattern, { protect: true, timezone: 'UTC' }, tracked));
+    } catch (cause) {
+      throw new OrthIdError(
+        'config.invalid',
+        `${variable} "${pattern}" is not a cron expression (e.g. "0 2 * * *").`,
+        { cause },
+      );
+    }
+  }
+
   if (backup.schedule) {
-    jobs.push(
-      cron(backup.schedule, 'ORTHID_BACKUP_SCHEDULE', async () => {
-        try {
-          const encrypt = backup.ageRecipients.length > 0;
-          await runOperation(app, 'backup.dump', {
-            encrypt,
-            upload: backup.destConfigured,
-            recipients: backup.ageRecipients,
-            dest: backup.dest,
-            destConfigured: backup.destConfigured,
-            ...(backup.keystoreDest ? { keystoreDest: backup.keystoreDest } : {}),
-          });
-        } catch (err) {
-          app.log.error({ err }, 'scheduled backup failed');
-        }
-      }),
-    );
+    schedule(backup.schedule, 'ORTHID_BACKUP_SCHEDULE', 'scheduled backup failed', async () => {
+      await runOperation(app, 'backup.dump', {
+        encrypt: backup.ageRecipients.length > 0,
+        upload: backup.destConfigured,
+        recipients: backup.ageRecipients,
+        dest: backup.dest,
+        destConfigured: backup.destConfigured,
+        ...(backup.keystoreDest ? { keystoreDest: backup.keystoreDest } : {}),
+      });
+    });
   }
   if (backup.drillSchedule) {
-    jobs.push(
-      cron(backup.drillSchedule, 'ORTHID_DRILL_SCHEDULE', async () => {
-        try {
-          if (!backup.ageIdentityFile)
-            throw new OrthIdError(
-              'backup.identity_required',
-              'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.',
-            );
-          const identities = parseIdentityFile(
-            await readFile(backup.ageIdentityFile, 'utf8'),
-            backup.ageIdentityFile,
-          );
-          const databaseUrl =
-            backup.drillDatabaseUrl ??
-            (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
-          const report = await drill(
-            app.config,
-            { set: 'latest', identities, databaseUrl },
-            app.clock,
-            app.log,
-          );
-          await runOperation(app, 'backup.recordDrill', { report });
-          app.log[report.ok ? 'info' : 'error'](
-            { set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds },
-            'scheduled drill finished',
-          );
-        } catch (err) {
-          app.log.error({ err }, 'scheduled drill failed');
-        }
-      }),
-    );
+    schedule(backup.drillSchedule, 'ORTHID_DRILL_SCHEDULE', 'scheduled drill failed', async () => {
+      if (!backup.ageIdentityFile)
+        throw new OrthIdError(
+          'backup.identity_required',
+          'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.',
+        );
+      const identities = parseIdentityFile(
+        await readFile(backup.ageIdentityFile, 'utf8'),
+        backup.ageIdentityFile,
+      );
+      const databaseUrl =
+        backup.drillDatabaseUrl ??
+        (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
+      const report = await drill(app.config, { set: 'latest', identities, databaseUrl }, app.clock, app.log);
+      await runOperation(app, 'backup.recordDrill', { report });
+      app.log[report.ok ? 'info' : 'error'](
+        { set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds },
+        'scheduled drill finished',
+      );
+    });
   }
   if (app.config.auditExportSchedule) {
-    jobs.push(
-      cron(app.config.auditExportSchedule, 'ORTHID_AUDIT_EXPORT_SCHEDULE', async () => {
-        try {
-          const outcomes = await archivePreviousMonth(app);
-          const failed = outcomes.filter((o) => o.outcome === 'failed').length;
-          app.log[failed > 0 ? 'error' : 'info']({ outcomes }, 'monthly audit archives finished');
-        } catch (err) {
-          app.log.error({ err }, 'monthly audit archives failed');
-        }
-      }),
+    schedule(
+      app.config.auditExportSchedule,
+      'ORTHID_AUDIT_EXPORT_SCHEDULE',
+      'monthly audit archives failed',
+      async () => {
+        const outcomes = await archivePreviousMonth(app);
+        const failed = outcomes.filter((o) => o.outcome === 'failed').length;
+        app.log[failed > 0 ? 'error' : 'info']({ outcomes }, 'monthly audit archives finished');
+      },
     );
   }
   const { signingKeyRotationMs } = app.config;
   if (signingKeyRotationMs !== undefined) {
     // Hourly is fine-grained enough for an age counted in days, and the check is one query per tenant.
-    jobs.push(
-      cron('17 * * * *', 'ORTHID_SIGNING_KEY_ROTATION', async () => {
-        try {
-          const rotated = await rotateAgedSigningKeys(app, signingKeyRotationMs);
-          if (rotated.length > 0) app.log.info({ rotated }, 'rotated aged signing keys');
-        } catch (err) {
-          app.log.error({ err }, 'scheduled signing key rotation failed');
-        }
-      }),
+    schedule(
+      '17 * * * *',
+      'ORTHID_SIGNING_KEY_ROTATION',
+      'scheduled signing key rotation failed',
+      async () => {
+        const rotated = await rotateAgedSigningKeys(app, signingKeyRotationMs);
+        if (rotated.length > 0) app.log.info({ rotated }, 'rotated aged signing keys');
+      },
     );
   }
   // Not configurable: expired rows only cost space and index size, and the purge is cheap.
-  jobs.push(
-    cron('*/15 * * * *', 'housekeeping', async () => {
-      try {
-        const purged = await purgeExpired(app);
-        if (purged.length > 0) app.log.info({ purged }, 'purged expired rows');
-      } catch (err) {
-        app.log.error({ err }, 'scheduled purge of expired rows failed');
-      }
-    }),
-  );
+  schedule('*/15 * * * *', 'housekeeping', 'scheduled purge of expired rows failed', async () => {
+    const purged = await purgeExpired(app);
+    if (purged.length > 0) app.log.info({ purged }, 'purged expired rows');
+  });
+
   return {
-    stop() {
+    running: () => [...running.values()],
+    async stop() {
       for (const job of jobs) job.stop();
+      if (running.size === 0) return;
+      app.log.info({ running: [...running.values()] }, 'waiting for scheduled runs to finish');
+      await Promise.all(running.keys());
     },
   };
 }
