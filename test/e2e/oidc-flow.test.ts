@@ -351,6 +351,23 @@ for (const driver of DRIVERS) {
       );
     });
 
+    test('denying consent sends the browser back to the app with access_denied and its state', async () => {
+      const browser = new CookieBrowser();
+      const { posted, state } = await signIn(browser);
+      assert.equal(posted.status, 303);
+      const consent = await browser.follow(posted, base);
+      const consentPage = await consent.response.text();
+      const deny = readForm(consentPage.slice(consentPage.lastIndexOf('<form')));
+      assert.match(deny.action, /\/abort$/);
+      const denied = await browser.post(new URL(deny.action, base).href, deny.fields);
+      assert.equal(denied.status, 303);
+      const done = await browser.follow(denied, base, rp.redirectUri);
+      const answer = new URL(done.url).searchParams;
+      assert.equal(answer.get('error'), 'access_denied');
+      assert.equal(answer.get('state'), state);
+      assert.equal(answer.get('code'), null);
+    });
+
     test('a wrong password gives the generic error and is audited; the right one still works', async () => {
       const browser = new CookieBrowser();
       const { posted } = await signIn(browser, 'not the password at all');

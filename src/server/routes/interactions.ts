@@ -15,6 +15,8 @@ export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResul
 
 type Params = { tenant: string; uid: string };
 type Form = Record<string, string | undefined>;
+type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
+type InteractionResults = NonNullable<Interaction['result']>;
 
 const GENERIC_ERROR = 'The email or password is incorrect.';
 
@@ -45,6 +47,23 @@ export async function interactionRoutes(
       );
     }
     return { tp, details };
+  }
+
+  /**
+   * Records the outcome on the interaction `load` read and sends the browser back to the
+   * provider: what `provider.interactionFinished` does, without reading the interaction (and its
+   * session) from the database a second time.
+   */
+  async function finish(
+    reply: FastifyReply,
+    interaction: Interaction,
+    result: InteractionResults,
+    { mergeWithLastSubmission }: { mergeWithLastSubmission: boolean },
+  ) {
+    interaction.result =
+      mergeWithLastSubmission && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply.redirect(interaction.returnTo, 303);
   }
 
   function page(reply: FastifyReply, body: string, status = 200) {
@@ -128,13 +147,12 @@ export async function interactionRoutes(
         userAgent: request.headers['user-agent'],
         clientId: String(details.params.client_id),
       });
-      await tp.provider.interactionFinished(
-        request.raw,
-        reply.raw,
+      return await finish(
+        reply,
+        details,
         { login: { accountId: userId, amr: ['pwd'], remember: true } },
         { mergeWithLastSubmission: false },
       );
-      return reply.hijack();
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
@@ -171,13 +189,7 @@ export async function interactionRoutes(
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
-    await tp.provider.interactionFinished(
-      request.raw,
-      reply.raw,
-      { consent: { grantId } },
-      { mergeWithLastSubmission: true },
-    );
-    return reply.hijack();
+    return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/abort', async (request, reply) => {
@@ -185,12 +197,11 @@ export async function interactionRoutes(
     if (!sameToken(request.body?.csrf, tp.csrfToken(details.uid))) {
       throw new OrthIdError('auth.forbidden', 'The form expired. Go back and try again.');
     }
-    await tp.provider.interactionFinished(
-      request.raw,
-      reply.raw,
+    return finish(
+      reply,
+      details,
       { error: 'access_denied', error_description: 'The user denied the request.' },
       { mergeWithLastSubmission: false },
     );
-    return reply.hijack();
   });
 }
