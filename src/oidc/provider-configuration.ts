@@ -176,12 +176,13 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator, client) => {
-          const { InvalidTarget } = await import('oidc-provider').then((m) => m.errors);
           const allowed = input.clientResources(client as never).includes(indicator);
           const { resource, grant } = allowed
             ? await resourceGrant(ctx, indicator)
             : { resource: undefined, grant: undefined };
           if (!resource || !grant) {
+            // Loaded only to refuse: a dynamic import goes through the module loader, too dear per token.
+            const { InvalidTarget } = (await import('oidc-provider')).errors;
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
           return {

@@ -286,6 +286,26 @@ for (const driver of DRIVERS) {
       assert.equal(payload.client_id, m2m.clientId);
     });
 
+    test('a client asking for an API it was not given is refused with invalid_target', async () => {
+      const machine = await oidc.discovery(new URL(issuer), m2m.clientId, m2m.clientSecret, undefined, {
+        execute: [oidc.allowInsecureRequests],
+      });
+      await assert.rejects(
+        oidc.clientCredentialsGrant(machine, {
+          resource: 'https://api.elsewhere.test',
+          scope: 'orders:read',
+        }),
+        (error: oidc.ResponseBodyError) => {
+          assert.equal(error.error, 'invalid_target');
+          assert.match(
+            error.error_description ?? '',
+            /may not request tokens for https:\/\/api\.elsewhere\.test/,
+          );
+          return true;
+        },
+      );
+    });
+
     test("a token issued by one tenant is inactive at another tenant's introspection", async () => {
       const tokens = await authorize(new CookieBrowser());
       const otherIssuer = `${base}/t/other`;
