@@ -2,8 +2,8 @@
 // obtain a token, and an object in the store. Their expected values live in the keystore, so a
 // restored deployment can prove it signs in, issues tokens, decrypts and serves blobs.
 import { createHash, randomBytes } from 'node:crypto';
+import type { Queryable } from '../core/sql.js';
 import type { OrthId } from '../main.js';
-import { withTenant } from '../storage/db/database.js';
 import { adminResourceIndicator } from '../tenancy/admin-resource.js';
 
 /** Keystore secret under which the canary's expected values are kept. */
@@ -24,25 +24,31 @@ export interface Canary {
   objectSha256: string;
 }
 
-/** Creates the canary in the (just created) system tenant and records it in the keystore. */
-export async function createCanary(app: OrthId, systemTenantId: string, tenantSlug: string): Promise<Canary> {
+/**
+ * Creates the canary in the (just created) system tenant, in its transaction `tx`, and records it
+ * in the keystore.
+ */
+export async function createCanary(
+  app: OrthId,
+  tx: Queryable,
+  systemTenantId: string,
+  tenantSlug: string,
+): Promise<Canary> {
   const password = randomBytes(32).toString('base64url');
   const name = `Canary ${randomBytes(6).toString('hex')}`;
   const resource = adminResourceIndicator(app.config.publicUrl);
-  const client = await withTenant(app.db, systemTenantId, async (tx) => {
-    await app.users.create(
-      tx,
-      systemTenantId,
-      { email: CANARY_EMAIL, name, password, emailVerified: true },
-      'system',
-    );
-    return app.clients.create(
-      tx,
-      systemTenantId,
-      { name: 'OrthID backup canary', grantTypes: ['client_credentials'], resources: [resource] },
-      'system',
-    );
-  });
+  await app.users.create(
+    tx,
+    systemTenantId,
+    { email: CANARY_EMAIL, name, password, emailVerified: true },
+    'system',
+  );
+  const client = await app.clients.create(
+    tx,
+    systemTenantId,
+    { name: 'OrthID backup canary', grantTypes: ['client_credentials'], resources: [resource] },
+    'system',
+  );
   const body = Buffer.from(
     `OrthID canary object of deployment ${app.keystore.deploymentId}: ${randomBytes(16).toString('hex')}\n`,
   );

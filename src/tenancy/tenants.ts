@@ -43,13 +43,20 @@ function present(row: TenantRow): Tenant {
 
 export function createTenants(deps: TenantsDeps) {
   return {
-    /** `keyCustody`: a custody URI whose root keys wrap this tenant's keys (bring your own key). */
-    async create(input: {
-      slug: string;
-      displayName?: string;
-      keyCustody?: string;
-      actor: string;
-    }): Promise<Tenant> {
+    /**
+     * `keyCustody`: a custody URI whose root keys wrap this tenant's keys (bring your own key).
+     * `setUp` runs in the same transaction, entered into the new tenant: the tenant exists only
+     * if it succeeds too.
+     */
+    async create(
+      input: {
+        slug: string;
+        displayName?: string;
+        keyCustody?: string;
+        actor: string;
+      },
+      setUp?: (tx: Queryable, tenant: Tenant) => Promise<void>,
+    ): Promise<Tenant> {
       if (!SLUG.test(input.slug)) {
         throw new OrthIdError(
           'tenant.slug_invalid',
@@ -80,7 +87,9 @@ export function createTenants(deps: TenantsDeps) {
           { actor: input.actor, action: 'tenant.created', target: `tenant:${row.id}`, outcome: 'success' },
           deps.clock,
         );
-        return present(row);
+        const tenant = present(row);
+        await setUp?.(tx, tenant);
+        return tenant;
       });
     },
 
