@@ -55,7 +55,7 @@ export async function bootstrap(app: OrthId, credentialsFile: string): Promise<B
   } catch (error) {
     // Another replica (or an earlier start) bootstrapped already.
     if (isOrthIdError(error, 'tenant.slug_taken')) return { created: false, issuer };
-    // The secret in a file written before the commit failed belongs to no client.
+    // A file written before the commit failed (or left by an earlier start) names no client.
     if (credentials) await rm(credentialsFile, { force: true });
     throw error;
   }

@@ -110,12 +110,13 @@ export function startSchedules(app: OrthId): Schedules {
     if (purged.length > 0) app.log.info({ purged }, 'purged expired rows');
   });
 
+  const names = () => [...running.values()];
   return {
-    running: () => [...running.values()],
+    running: names,
     async stop() {
       for (const job of jobs) job.stop();
       if (running.size === 0) return;
-      app.log.info({ running: [...running.values()] }, 'waiting for scheduled runs to finish');
+      app.log.info({ running: names() }, 'waiting for scheduled runs to finish');
       await Promise.all(running.keys());
     },
   };
