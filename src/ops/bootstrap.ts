@@ -51,7 +51,7 @@ export async function bootstrap(app: OrthId, credentialsFile: string): Promise<B
   if (moved.length > 0) {
     app.log.info(
       { tenants: moved.length, from: [...new Set(moved.map((m) => m.from))], to: moved[0]!.to },
-      'moved the admin API resource of every tenant to this deployment\'s public URL',
+      "moved the admin API resource of every tenant to this deployment's public URL",
     );
   }
   let credentials: AdminCredentials | undefined;

@@ -43,7 +43,7 @@ export function createApiResourcesQueries(tx: Queryable) {
      */
     async elsewhereWith(permission: string, current: string): Promise<ApiResourceRow[]> {
       const { rows } = await tx.query<ApiResourceRow>(
-        `SELECT ${COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}
+        `SELECT r.id, r.indicator, r.name, r.created_at
            FROM api_resources r
           WHERE r.indicator LIKE '%/api' AND r.indicator <> $2
             AND EXISTS (SELECT 1 FROM permissions p WHERE p.resource_id = r.id AND p.name = $1)

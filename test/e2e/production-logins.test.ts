@@ -42,7 +42,7 @@ function psql(cluster: Cluster, url: string, sql: string): void {
 /** The statements a refusal tells a superuser to run: the indented lines after "Have a superuser run:". */
 function statementsIn(stderr: string): string {
   const lines = stderr.split('\n');
-  const start = lines.findIndex((l) => l === 'Have a superuser run:');
+  const start = lines.indexOf('Have a superuser run:');
   assert.ok(start >= 0, stderr);
   const sql: string[] = [];
   for (const line of lines.slice(start + 1)) {
