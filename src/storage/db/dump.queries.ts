@@ -26,9 +26,11 @@ export async function replayPositionBefore(
 }
 
 /**
- * Opens a REPEATABLE READ transaction, exports its snapshot for `pg_dump --snapshot`, and reads
- * the replay position after it was taken (the snapshot is taken when this first statement
- * starts, before its functions run).
+ * Opens a REPEATABLE READ transaction, exports its snapshot for `pg_dump --snapshot`, and reads,
+ * after it was taken (the snapshot is taken when this first statement starts, before its
+ * functions run), how far WAL had been received: replay never applies a record the standby has
+ * not received and flushed, so no record the snapshot sees ends past that (GREATEST ignores the
+ * received position when it is unknown, e.g. WAL restored from an archive).
  */
 export async function exportSnapshot(
   session: SessionQueryable,
@@ -36,10 +38,21 @@ export async function exportSnapshot(
   await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   const { rows } = await session.query<{ snapshot: string; lsn_after: string | null; at: Date }>(
     `SELECT pg_export_snapshot() AS snapshot,
-            CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text END AS lsn_after,
+            CASE WHEN pg_is_in_recovery()
+              THEN greatest(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())::text END AS lsn_after,
             clock_timestamp() AS at`,
   );
   return { snapshot: rows[0]!.snapshot, lsnAfter: rows[0]!.lsn_after, at: rows[0]!.at };
+}
+
+/** pg_stat_database_conflicts for this database: queries a standby cancelled, by cause. */
+export async function recoveryConflictCounts(session: SessionQueryable): Promise<Record<string, number>> {
+  const { rows } = await session.query<Record<string, string>>(
+    `SELECT confl_snapshot AS snapshot, confl_lock AS lock, confl_bufferpin AS bufferpin,
+            confl_deadlock AS deadlock, confl_tablespace AS tablespace
+       FROM pg_stat_database_conflicts WHERE datname = current_database()`,
+  );
+  return Object.fromEntries(Object.entries(rows[0] ?? {}).map(([kind, n]) => [kind, Number(n)]));
 }
 
 export async function endSnapshot(session: SessionQueryable): Promise<void> {

@@ -16,15 +16,16 @@ import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import { APP_ROLE, type Database, type Engine } from './database.js';
-import type { PgliteDriver } from './pglite-driver.js';
 import {
   advisoryUnlock,
   endSnapshot,
   exportSnapshot,
   inRecovery,
+  recoveryConflictCounts,
   replayPositionBefore,
   tryAdvisoryLock,
 } from './dump.queries.js';
+import type { PgliteDriver } from './pglite-driver.js';
 import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 
@@ -77,7 +78,7 @@ export interface DumpSnapshotSource {
   replay?: {
     /** Every transaction the primary committed at or before this WAL position is in the dump. */
     lsn: string;
-    /** No transaction the primary committed after this position is; equals `lsn` when replay stood still. */
+    /** No transaction the primary committed after this position is; equals `lsn` when the standby had replayed all it had received. */
     lsnAfter: string;
     /**
      * The primary's commit time of the last transaction replayed by then (null if none was): the
@@ -254,10 +255,7 @@ export function recoveryConflictError(
             'max_standby_streaming_delay',
           ];
   const lines = serverMessage.split('\n');
-  const said = [
-    lines.find((l) => /conflict with recovery/.test(l)),
-    lines.find((l) => /^DETAIL:/.test(l)),
-  ]
+  const said = [lines.find((l) => /conflict with recovery/.test(l)), lines.find((l) => /^DETAIL:/.test(l))]
     .filter((l): l is string => l !== undefined)
     .map((l) => l.replace(/^.*?(ERROR|FATAL|DETAIL):\s+/, ''))
     .join(' ');
@@ -277,15 +275,22 @@ interface ExportedSnapshot {
    * session early (a recovery conflict terminates an idle transaction on a standby), if any.
    */
   release(): Promise<unknown>;
+  /**
+   * The kind of recovery conflict the standby counted in this database since the snapshot, if
+   * any. A conflict with a session idle in its transaction terminates it, and pg_dump, blocked
+   * meanwhile on its own output, then only finds the connection closed: the count says why.
+   */
+  conflictSince(): Promise<RecoveryConflictKind | undefined>;
 }
 
 /**
- * Exports the snapshot pg_dump will read and measures where it stands. The replay position is
- * read just before the snapshot is taken and again just after: every WAL record ending at or
- * before the first reading had been replayed, so the snapshot sees its transaction (replay
- * moves the position only after a record is applied); and a record the snapshot sees had begun
- * replay before the second reading. pg_dump then reads this very snapshot (`--snapshot`), so the
- * two positions bound the dump's data, not a moment near it.
+ * Exports the snapshot pg_dump will read and measures where it stands, on a standby. The replay
+ * position is read just before the snapshot is taken: recovery moves it past a record only after
+ * applying it, so every transaction whose commit record ends at or before it is visible to the
+ * snapshot (the lower bound, what the set promises). Just after, the received WAL position is
+ * read: a record the snapshot sees had been received, so none it sees ends after it (the upper
+ * bound). pg_dump then reads this very snapshot (`--snapshot`, which a standby can export since
+ * PostgreSQL 10), so the two positions bound the dump's data, not a moment near it.
  */
 async function exportDumpSnapshot(url: string): Promise<ExportedSnapshot> {
   const client = new pg.Client({ connectionString: url, application_name: 'orthid-backup' });
@@ -296,14 +301,20 @@ async function exportDumpSnapshot(url: string): Promise<ExportedSnapshot> {
   try {
     await client.connect();
   } catch (cause) {
-    throw new OrthIdError('db.unavailable', `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to dump it.`, {
-      cause,
-    });
+    throw new OrthIdError(
+      'db.unavailable',
+      `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to dump it.`,
+      {
+        cause,
+      },
+    );
   }
   let id: string;
   let source: DumpSnapshotSource;
+  let conflicts: Record<string, number> | undefined;
   try {
     const before = await replayPositionBefore(client);
+    conflicts = before.standby ? await recoveryConflictCounts(client) : undefined;
     const exported = await exportSnapshot(client);
     id = exported.snapshot;
     source = {
@@ -344,6 +355,21 @@ async function exportDumpSnapshot(url: string): Promise<ExportedSnapshot> {
         return lost;
       })();
       return released;
+    },
+    async conflictSince() {
+      if (conflicts === undefined) return undefined;
+      const counter = new pg.Client({ connectionString: url, application_name: 'orthid-backup' });
+      counter.on('error', () => {});
+      try {
+        await counter.connect();
+        const now = await recoveryConflictCounts(counter);
+        const kind = Object.keys(now).find((k) => now[k]! > (conflicts![k] ?? 0));
+        return kind as RecoveryConflictKind | undefined;
+      } catch {
+        return undefined;
+      } finally {
+        await counter.end().catch(() => {});
+      }
     },
   };
 }
@@ -400,10 +426,9 @@ export function spawnPgDump(
       const lost = await snapshot?.release();
       if (code === 0) return resolve();
       const text = stderr();
-      const conflict = recoveryConflictIn(text) ?? (lost ? recoveryConflictIn(serverText(lost)) : undefined);
-      if (conflict) {
-        return reject(recoveryConflictError(conflict, url, recoveryConflictIn(text) ? text : serverText(lost)));
-      }
+      const said = recoveryConflictIn(text) ? text : lost ? serverText(lost) : '';
+      const conflict = recoveryConflictIn(said) ?? (await snapshot?.conflictSince());
+      if (conflict) return reject(recoveryConflictError(conflict, url, said || text));
       reject(
         new OrthIdError(
           'backup.dump_failed',
