@@ -78,12 +78,16 @@ export interface DumpSnapshotSource {
   replay?: {
     /** Every transaction the primary committed at or before this WAL position is in the dump. */
     lsn: string;
-    /** No transaction the primary committed after this position is; equals `lsn` when the standby had replayed all it had received. */
+    /**
+     * No transaction the primary committed after this position is in the dump; equals `lsn`
+     * when the standby had replayed all it had received.
+     */
     lsnAfter: string;
     /**
-     * The primary's commit time of the last transaction replayed by then (null if none was): the
-     * dump holds everything committed up to it. On a busy primary, `snapshotAt` minus this is
-     * how far the standby lagged; on an idle one it is only the time of the last write.
+     * The primary's commit time of the last transaction replayed by then (null when the standby
+     * has replayed none since it started): the dump holds everything committed up to it. On a
+     * busy primary, `snapshotAt` minus this is how far the standby lagged; on an idle one it is
+     * only the time of the last write.
      */
     lastCommitAt: string | null;
   };
