@@ -261,11 +261,14 @@ export function recoveryConflictError(
   const lines = serverMessage.split('\n');
   const said = [lines.find((l) => /conflict with recovery/.test(l)), lines.find((l) => /^DETAIL:/.test(l))]
     .filter((l): l is string => l !== undefined)
-    .map((l) => l.replace(/^.*?(ERROR|FATAL|DETAIL):\s+/, ''))
-    .join(' ');
+    .map((l) => l.replace(/^.*?(ERROR|FATAL|DETAIL):\s+/, '').replace(/\.$/, ''))
+    .join(': ');
+  const evidence = said
+    ? `The server said: ${said}`
+    : `pg_dump lost its connection, and the standby counted a ${kind} conflict in pg_stat_database_conflicts meanwhile`;
   return new OrthIdError(
     'backup.recovery_conflict',
-    `The dump of ${where} was cancelled by a recovery conflict on the standby: ${why}. ${fix}, then run the dump again. No complete set was written. (The server said: ${said})`,
+    `The dump of ${where} was cancelled by a recovery conflict on the standby: ${why}. ${fix}, then run the dump again. No complete set was written. (${evidence}.)`,
     { details: { conflict: kind, setting } },
   );
 }
