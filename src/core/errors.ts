@@ -102,6 +102,7 @@ export const ERROR_CODES = {
   'backup.pg_dump_too_old': 'unavailable',
   'backup.dump_forbidden': 'forbidden',
   'backup.dump_failed': 'unavailable',
+  'backup.recovery_conflict': 'unavailable',
   'backup.locked': 'conflict',
   'backup.set_not_found': 'not_found',
   'backup.set_incomplete': 'conflict',
