@@ -1,0 +1,25 @@
+// Whether the database login can act as the application role, asked in a transaction that
+// changes nothing, so a command fails up front with the GRANT to run instead of on every query.
+import { OrthIdError } from '../../core/errors.js';
+import { APP_ROLE, type Database } from './database.js';
+
+/** `backup.target_forbidden` naming the login and the GRANT, when `SET ROLE orthid_app` is refused. */
+export async function assertActsAsAppRole(db: Database): Promise<void> {
+  try {
+    await db.ownerTransaction(async () => {}, `SET LOCAL ROLE ${APP_ROLE}`);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== '42501' && code !== '42704') throw error;
+    const { rows } = await db.ownerQuery<{ login: string }>('SELECT current_user AS login');
+    const login = rows[0]!.login;
+    const fix =
+      code === '42704'
+        ? `CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS; GRANT ${APP_ROLE} TO "${login}"; then run orthid migrate`
+        : `GRANT ${APP_ROLE} TO "${login}";`;
+    throw new OrthIdError(
+      'backup.target_forbidden',
+      `The login ${login} cannot act as the role ${APP_ROLE}, which every check runs as${code === '42704' ? ' (it does not exist on this server)' : ''}. As a superuser, run: ${fix}`,
+      { details: { login, sql: [fix] } },
+    );
+  }
+}
