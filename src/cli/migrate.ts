@@ -1,4 +1,5 @@
-// `orthid migrate`: apply pending schema migrations with the owner connection.
+// `orthid migrate`: apply pending schema migrations with the owner connection, then create or
+// repair the application role and its grants (on every run, so a restored database is made whole).
 import type { Command } from 'commander';
 import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
@@ -23,13 +24,25 @@ export function registerMigrateCommand(program: Command): void {
               );
             }
           }
-          const applied = await migrate(db, (m) => {
-            if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
-          });
-          print({ applied }, Boolean(opts.json), () =>
-            applied.length === 0
-              ? 'The database schema is current.'
-              : `Applied migrations ${applied.join(', ')}.`,
+          let repaired: string[] = [];
+          const applied = await migrate(
+            db,
+            (m) => {
+              if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
+            },
+            (changes) => {
+              repaired = changes;
+            },
+          );
+          print({ applied, repaired }, Boolean(opts.json), () =>
+            [
+              applied.length === 0
+                ? 'The database schema is current.'
+                : `Applied migrations ${applied.join(', ')}.`,
+              ...(repaired.length > 0
+                ? [`Repaired the application role: ${repaired.join('; ')}.`]
+                : ['The application role and its grants are as OrthID needs them.']),
+            ].join('\n'),
           );
         } finally {
           await db.close();

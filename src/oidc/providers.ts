@@ -12,6 +12,7 @@ import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { Users } from '../identity/users.js';
 import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
+import { classifyDatabaseError } from '../storage/db/database-errors.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
@@ -173,7 +174,12 @@ export function createOidcProviders(deps: OidcDeps) {
     };
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
-    provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'oidc provider error'));
+    provider.on('server_error', (_ctx, err) => {
+      // A database environment problem is named by its code and the fix, not only a stack.
+      const environment = classifyDatabaseError(err);
+      if (environment) deps.log.error({ code: environment.code }, environment.message);
+      else deps.log.error({ err }, 'oidc provider error');
+    });
   }
 
   async function inTenantAudit(tenantId: string, event: Parameters<typeof appendAudit>[2]): Promise<void> {

@@ -87,7 +87,11 @@ async function contents(cluster: Cluster): Promise<Record<string, string>> {
   return out;
 }
 
-async function signIn(issuer: string, client: { client_id: string; client_secret: string }, redirectUri: string) {
+async function signIn(
+  issuer: string,
+  client: { client_id: string; client_secret: string },
+  redirectUri: string,
+) {
   const started = await submitHostedSignIn({ issuer, client, redirectUri, email: EMAIL, password: PASSWORD });
   assert.equal(started.posted.status, 303, 'the hosted sign-in form accepts the password');
   const callback = await consentToCallback(started, redirectUri);
@@ -271,7 +275,9 @@ describe("the product page's backup and restore commands, verbatim", { timeout: 
     const migrated = await runCli(['migrate'], restoreEnv);
     assert.equal(migrated.code, 0, migrated.stderr + migrated.stdout);
     const restoreSeconds = (performance.now() - started) / 1000;
-    t.diagnostic(`restore onto the clean server (download, keystore import, age -d, pg_restore, migrate): ${restoreSeconds.toFixed(2)} s`);
+    t.diagnostic(
+      `restore onto the clean server (download, keystore import, age -d, pg_restore, migrate): ${restoreSeconds.toFixed(2)} s`,
+    );
 
     // Every table holds exactly what the source held.
     const [want, got] = await Promise.all([contents(source), contents(clean)]);

@@ -84,13 +84,15 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
       ['backup', 'restore', 'latest', '--database-url', loginUrl(clean, login, 'orthid_restored')],
       target,
     );
-    assert.equal(result.code, exitCodes.forbidden, result.stderr);
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
     assert.match(result.stderr, /\[1\/6\] Check the target/);
     assert.doesNotMatch(result.stderr, /\[2\/6\]/);
     assert.match(result.stderr, /error\[backup\.target_forbidden\]: Cannot restore into orthid_restored as /);
     assert.ok(result.stderr.includes(`ALTER ROLE "${login}" CREATEDB;`), result.stderr);
     assert.ok(
-      result.stderr.includes(`CREATE ROLE orthid_app NOLOGIN NOBYPASSRLS; GRANT orthid_app TO "${login}";`),
+      result.stderr.includes(
+        `CREATE ROLE orthid_app NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE; GRANT orthid_app TO "${login}";`,
+      ),
       result.stderr,
     );
     assert.deepEqual(await databases(clean), before, 'no database was created');
@@ -103,10 +105,17 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const before = await databases(source);
     const target = targetEnv();
     const result = await runCli(
-      ['backup', 'restore', 'latest', '--json', '--database-url', loginUrl(source, login, 'orthid_not_member')],
+      [
+        'backup',
+        'restore',
+        'latest',
+        '--json',
+        '--database-url',
+        loginUrl(source, login, 'orthid_not_member'),
+      ],
       target,
     );
-    assert.equal(result.code, exitCodes.forbidden, result.stderr);
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
     assert.match(result.stderr, /error\[backup\.target_forbidden\]: .* may not act as the role orthid_app/);
     assert.ok(result.stderr.includes(`run: GRANT orthid_app TO "${login}";`), result.stderr);
     assert.deepEqual(await databases(source), before);
@@ -120,7 +129,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
       ['backup', 'restore', 'latest', '--database-url', loginUrl(clean, login, 'orthid_owned_elsewhere')],
       targetEnv(),
     );
-    assert.equal(result.code, exitCodes.forbidden, result.stderr);
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
     assert.ok(
       result.stderr.includes(`ALTER DATABASE "orthid_owned_elsewhere" OWNER TO "${login}";`),
       result.stderr,
@@ -132,7 +141,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const before = await databases(source);
     const target = { ...targetEnv(), PATH: join(dir, 'no-tools') };
     const result = await runCli(
-      ['backup', 'restore', 'latest', '--database-url', loginUrl(source, "postgres", "orthid_no_tools")],
+      ['backup', 'restore', 'latest', '--database-url', loginUrl(source, 'postgres', 'orthid_no_tools')],
       target,
     );
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
@@ -148,8 +157,11 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
       ...env,
       ORTHID_DRILL_DATABASE_URL: loginUrl(source, login, 'postgres'),
     });
-    assert.equal(result.code, exitCodes.forbidden, result.stderr);
-    assert.match(result.stderr, /error\[backup\.target_forbidden\]: Cannot restore into orthid_drill_\w+ as /);
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
+    assert.match(
+      result.stderr,
+      /error\[backup\.target_forbidden\]: Cannot restore into orthid_drill_\w+ as /,
+    );
     assert.ok(result.stderr.includes(`ALTER ROLE "${login}" CREATEDB;`), result.stderr);
     assert.deepEqual(await databases(source), before);
   });
@@ -159,7 +171,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const url = loginUrl(clean, login, 'orthid_fixed');
     const target = targetEnv();
     const refused = await runCli(['backup', 'restore', 'latest', '--json', '--database-url', url], target);
-    assert.equal(refused.code, exitCodes.forbidden, refused.stderr);
+    assert.equal(refused.code, exitCodes.unavailable, refused.stderr);
     const sql = /run: (.*)$/m.exec(refused.stderr)![1]!;
     await query(clean.url, sql);
 
@@ -170,7 +182,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     // The restored database belongs to the login; without membership in orthid_app no check can run.
     await query(clean.url, `REVOKE orthid_app FROM "${login}"`);
     const checked = await runCli(['backup', 'check', '--json', '--database-url', url], target);
-    assert.equal(checked.code, exitCodes.forbidden, checked.stderr + checked.stdout);
+    assert.equal(checked.code, exitCodes.unavailable, checked.stderr + checked.stdout);
     assert.ok(
       checked.stderr.includes(
         `error[backup.target_forbidden]: The login ${login} cannot act as the role orthid_app`,

@@ -1,6 +1,7 @@
 // Whether the database login can act as the application role, asked in a transaction that
 // changes nothing, so a command fails up front with the GRANT to run instead of on every query.
 import { OrthIdError } from '../../core/errors.js';
+import { CREATE_APP_ROLE } from './app-role.queries.js';
 import { APP_ROLE, type Database } from './database.js';
 
 /** `backup.target_forbidden` naming the login and the GRANT, when `SET ROLE orthid_app` is refused. */
@@ -14,7 +15,7 @@ export async function assertActsAsAppRole(db: Database): Promise<void> {
     const login = rows[0]!.login;
     const fix =
       code === '42704'
-        ? `CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS; GRANT ${APP_ROLE} TO "${login}"; then run orthid migrate`
+        ? `${CREATE_APP_ROLE}; GRANT ${APP_ROLE} TO "${login}"; then run orthid migrate`
         : `GRANT ${APP_ROLE} TO "${login}";`;
     throw new OrthIdError(
       'backup.target_forbidden',

@@ -15,7 +15,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
-import { APP_ROLE, type Database, type Engine } from './database.js';
+import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
+import type { Database, Engine } from './database.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
@@ -337,13 +338,7 @@ export function* pgliteSqlForPostgres15(sql: string): Generator<Buffer> {
   yield Buffer.from(
     [
       '-- Added by OrthID: the application role the grants below name (roles are global, so pg_dump omits them).',
-      'DO $orthid$',
-      'BEGIN',
-      `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN`,
-      `    CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE;`,
-      '  END IF;',
-      'END',
-      '$orthid$;',
+      `${CREATE_APP_ROLE_IF_MISSING};`,
       '',
       '',
     ].join('\n'),

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
+import { CREATE_APP_ROLE, CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
 import { APP_ROLE } from './database.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl } from './postgres-driver.js';
@@ -154,7 +155,7 @@ export async function preflightTarget(targetUrl: string): Promise<TargetPrefligh
     if (!row.app_exists && !row.createrole) {
       roleProblems.push({
         cause: `the role ${APP_ROLE} does not exist on this server and ${row.login} may not create it`,
-        fix: `CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS; GRANT ${APP_ROLE} TO ${login};`,
+        fix: `${CREATE_APP_ROLE}; GRANT ${APP_ROLE} TO ${login};`,
       });
     } else if (row.app_exists && !mayGrant) {
       roleProblems.push({
@@ -198,10 +199,7 @@ export async function preflightTarget(targetUrl: string): Promise<TargetPrefligh
  */
 export async function ensureAppRole(serverUrl: string): Promise<void> {
   await withClient(withDatabase(serverUrl, 'postgres'), async (client) => {
-    await client.query(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-        CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE;
-      END IF; END $$`);
+    await client.query(CREATE_APP_ROLE_IF_MISSING);
     if (!(await canActAsAppRole(client))) await client.query(`GRANT ${APP_ROLE} TO CURRENT_USER`);
   });
 }
@@ -337,10 +335,7 @@ export async function dropDatabase(url: string): Promise<void> {
 export async function loadSqlIntoPglite(db: PgliteDriver, dump: Readable): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of dump) chunks.push(chunk as Buffer);
-  await db.pglite.exec(`DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-      CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS;
-    END IF; END $$`);
+  await db.pglite.exec(CREATE_APP_ROLE_IF_MISSING);
   await db.pglite.exec(Buffer.concat(chunks).toString('utf8'));
   // The dump empties search_path and turns row security off for its session, which on PGlite's
   // single session would outlive the restore.
