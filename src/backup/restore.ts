@@ -189,7 +189,11 @@ async function resolveSet(options: RestoreOptions): Promise<Manifest> {
 function targetForbidden(login: string, database: string, problems: TargetProblem[]): OrthIdError {
   return new OrthIdError(
     'backup.target_forbidden',
-    `Cannot restore into ${database} as ${login}: ${problems.map((p) => p.cause).join('; ')}. Nothing was changed. As a superuser on the target server, run: ${problems.map((p) => p.fix).join(' ')}`,
+    [
+      `Cannot restore into ${database} as ${login}: ${problems.map((p) => p.cause).join('; ')}. Nothing was changed.`,
+      'As a superuser on the target server, run:',
+      ...problems.map((p) => `  ${p.fix}`),
+    ].join('\n'),
     { details: { login, database, sql: problems.map((p) => p.fix) } },
   );
 }

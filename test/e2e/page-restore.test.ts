@@ -335,6 +335,7 @@ describe("the product page's backup and restore commands, verbatim", { timeout: 
     const errors = restoredDump.stderr.split('\n').filter((l) => /^pg_restore: error:/.test(l));
     const unexpected = errors.filter((l) => !/role "orthid_app" does not exist/.test(l));
     assert.deepEqual(unexpected, [], restoredDump.stderr);
+    assert.equal(restoredDump.status, errors.length > 0 ? 1 : 0, 'pg_restore exits 1 when it ignored errors');
     laps.push(`age -d and pg_restore ${lap()} s (${errors.length} GRANTs to the missing orthid_app refused)`);
 
     // Step 3, completed: migrate creates orthid_app and every grant the dump could not carry.

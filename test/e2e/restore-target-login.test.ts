@@ -117,7 +117,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     );
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
     assert.match(result.stderr, /error\[backup\.target_forbidden\]: .* may not act as the role orthid_app/);
-    assert.ok(result.stderr.includes(`run: GRANT orthid_app TO "${login}";`), result.stderr);
+    assert.ok(result.stderr.includes(`run:\n  GRANT orthid_app TO "${login}";\n`), result.stderr);
     assert.deepEqual(await databases(source), before);
     assert.equal(existsSync(join(target.ORTHID_DATA_DIR, 'keystore')), false);
   });
@@ -172,8 +172,13 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const target = targetEnv();
     const refused = await runCli(['backup', 'restore', 'latest', '--json', '--database-url', url], target);
     assert.equal(refused.code, exitCodes.unavailable, refused.stderr);
-    const sql = /run: (.*)$/m.exec(refused.stderr)![1]!;
-    await query(clean.url, sql);
+    // The lines after "run:", as a DBA would paste them into psql.
+    const sql = refused.stderr
+      .split('run:\n')[1]!
+      .split('\n')
+      .filter((l) => l.startsWith('  '));
+    assert.ok(sql.length > 0, refused.stderr);
+    await query(clean.url, sql.join('\n'));
 
     const restored = await runCli(['backup', 'restore', 'latest', '--json', '--database-url', url], target);
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);

@@ -19,7 +19,11 @@ export async function assertActsAsAppRole(db: Database): Promise<void> {
         : `GRANT ${APP_ROLE} TO "${login}";`;
     throw new OrthIdError(
       'backup.target_forbidden',
-      `The login ${login} cannot act as the role ${APP_ROLE}, which every check runs as${code === '42704' ? ' (it does not exist on this server)' : ''}. As a superuser, run: ${fix}`,
+      [
+        `The login ${login} cannot act as the role ${APP_ROLE}, which every check runs as${code === '42704' ? ' (it does not exist on this server)' : ''}.`,
+        'As a superuser, run:',
+        `  ${fix}`,
+      ].join('\n'),
       { details: { login, sql: [fix] } },
     );
   }
