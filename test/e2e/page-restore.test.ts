@@ -341,10 +341,9 @@ describe("the product page's backup and restore commands, verbatim", { timeout: 
     // Step 3, completed: migrate creates orthid_app and every grant the dump could not carry.
     const migrated = await runCli(['migrate'], restoreEnv);
     assert.equal(migrated.code, 0, migrated.stderr + migrated.stdout);
+    laps.push(`migrate ${lap()} s`);
     const restoreSeconds = (performance.now() - started) / 1000;
-    t.diagnostic(
-      `restore onto the clean server (download, keystore import, age -d, pg_restore, migrate): ${restoreSeconds.toFixed(2)} s`,
-    );
+    t.diagnostic(`restore onto the clean server: ${restoreSeconds.toFixed(2)} s (${laps.join(', ')})`);
 
     // Every table holds exactly what the source held.
     const [want, got] = await Promise.all([contents(source), contents(clean)]);
