@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { exitCodes } from '../../src/core/errors.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
-import { type Cluster, createTestDatabase, query, startCluster, testCluster } from '../helpers/postgres.js';
+import { type Cluster, query, startCluster } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server-process.js';
 
 const MASTER = 'restore-login-master-secret-0123456789abcdef';
@@ -46,9 +46,10 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     requireAgeCli();
     dir = await mkdtemp(join(tmpdir(), 'orthid-restore-login-'));
     const key = ageKeygen(dir);
-    source = await testCluster();
-    clean = await startCluster();
-    const sourceUrl = await createTestDatabase('orthid_login_src');
+    // Clusters of its own: the assertions that nothing was created must not see other files' databases.
+    [source, clean] = await Promise.all([startCluster(), startCluster()]);
+    await query(source.url, 'CREATE DATABASE orthid_login_src');
+    const sourceUrl = loginUrl(source, 'postgres', 'orthid_login_src');
     env = {
       ORTHID_DATA_DIR: join(dir, 'live'),
       ORTHID_DATABASE_URL: sourceUrl,
@@ -72,6 +73,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
   });
 
   after(async () => {
+    source?.stop();
     clean?.stop();
     await rm(dir, { recursive: true, force: true });
   });

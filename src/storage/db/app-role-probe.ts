@@ -3,20 +3,20 @@
 import { OrthIdError } from '../../core/errors.js';
 import { CREATE_APP_ROLE } from './app-role.queries.js';
 import { APP_ROLE, type Database } from './database.js';
+import { ACT_AS_APP_ROLE, currentLogin } from './target-login.queries.js';
 
 /** `backup.target_forbidden` naming the login and the GRANT, when `SET ROLE orthid_app` is refused. */
 export async function assertActsAsAppRole(db: Database): Promise<void> {
   try {
-    await db.ownerTransaction(async () => {}, `SET LOCAL ROLE ${APP_ROLE}`);
+    await db.ownerTransaction(async () => {}, ACT_AS_APP_ROLE);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== '42501' && code !== '42704') throw error;
-    const { rows } = await db.ownerQuery<{ login: string }>('SELECT current_user AS login');
-    const login = rows[0]!.login;
+    const login = await currentLogin({ query: (sql) => db.ownerQuery(sql) });
     const fix =
       code === '42704'
-        ? `${CREATE_APP_ROLE}; GRANT ${APP_ROLE} TO "${login}"; then run orthid migrate`
-        : `GRANT ${APP_ROLE} TO "${login}";`;
+        ? `${CREATE_APP_ROLE}; GRANT ${APP_ROLE} TO "${login.replace(/"/g, `""`)}"; then run orthid migrate`
+        : `GRANT ${APP_ROLE} TO "${login.replace(/"/g, `""`)}";`;
     throw new OrthIdError(
       'backup.target_forbidden',
       [

@@ -10,6 +10,7 @@ import { CREATE_APP_ROLE, CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.
 import { APP_ROLE } from './database.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl } from './postgres-driver.js';
+import { canActAsAppRole, joinAppRole, targetLogin } from './target-login.queries.js';
 
 export type DumpFormat = 'custom' | 'plain';
 
@@ -77,35 +78,6 @@ export interface TargetPreflight extends TargetState {
   roleProblems: TargetProblem[];
 }
 
-interface LoginRow {
-  login: string;
-  superuser: boolean;
-  createdb: boolean;
-  createrole: boolean;
-  version: number;
-  app_exists: boolean;
-  app_admin: boolean | null;
-  db_exists: boolean;
-  db_owned: boolean | null;
-  db_owner: string | null;
-  db_connect: boolean | null;
-  comment: string | null;
-}
-
-/** Whether `SET ROLE` to the application role works for this login, tried and rolled back. */
-async function canActAsAppRole(client: pg.Client): Promise<boolean> {
-  await client.query('BEGIN');
-  try {
-    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === '42501') return false;
-    throw error;
-  } finally {
-    await client.query('ROLLBACK');
-  }
-}
-
 /**
  * Everything a restore needs from the target's login, asked without writing anything: the restore
  * creates a scratch database (CREATEDB), drops the target to put the scratch in its place (owning
@@ -115,23 +87,7 @@ async function canActAsAppRole(client: pg.Client): Promise<boolean> {
 export async function preflightTarget(targetUrl: string): Promise<TargetPreflight> {
   const name = databaseName(targetUrl);
   const { row, actAsApp } = await withClient(withDatabase(targetUrl, 'postgres'), async (client) => {
-    const { rows } = await client.query<LoginRow>(
-      `SELECT r.rolname AS login, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
-              r.rolcreaterole AS createrole, current_setting('server_version_num')::int AS version,
-              a.oid IS NOT NULL AS app_exists,
-              pg_has_role(r.oid, a.oid, 'MEMBER WITH ADMIN OPTION') AS app_admin,
-              d.oid IS NOT NULL AS db_exists,
-              pg_has_role(r.oid, d.datdba, 'MEMBER') AS db_owned,
-              pg_get_userbyid(d.datdba) AS db_owner,
-              has_database_privilege(r.oid, d.oid, 'CONNECT') AS db_connect,
-              shobj_description(d.oid, 'pg_database') AS comment
-         FROM pg_roles r
-         LEFT JOIN pg_roles a ON a.rolname = $2
-         LEFT JOIN pg_database d ON d.datname = $1
-        WHERE r.rolname = current_user`,
-      [name, APP_ROLE],
-    );
-    const row = rows[0]!;
+    const row = await targetLogin(client, name);
     return { row, actAsApp: row.app_exists && (await canActAsAppRole(client)) };
   });
   const login = pg.escapeIdentifier(row.login);
@@ -200,7 +156,7 @@ export async function preflightTarget(targetUrl: string): Promise<TargetPrefligh
 export async function ensureAppRole(serverUrl: string): Promise<void> {
   await withClient(withDatabase(serverUrl, 'postgres'), async (client) => {
     await client.query(CREATE_APP_ROLE_IF_MISSING);
-    if (!(await canActAsAppRole(client))) await client.query(`GRANT ${APP_ROLE} TO CURRENT_USER`);
+    if (!(await canActAsAppRole(client))) await joinAppRole(client);
   });
 }
 
