@@ -83,6 +83,10 @@ export interface Grantee {
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
+/** Lets a login act as the application role (what the server login needs). */
+export const grantMembershipSql = (login: string) =>
+  `GRANT ${APP_ROLE} TO ${/^[a-z_][a-z0-9_]*$/.test(login) ? login : quoteIdent(login)}`;
+
 export function createAppRoleQueries(tx: Queryable) {
   return {
     /** The application role's attributes, or undefined when the cluster has no such role. */
@@ -141,6 +145,18 @@ export function createAppRoleQueries(tx: Queryable) {
         if (rows[0]?.ok === false) missing.push(fn);
       }
       return missing;
+    },
+    /** Whether `login` exists, and whether it may act as the application role. */
+    async membership(login: string): Promise<{ exists: boolean; member: boolean }> {
+      const { rows } = await tx.query<{ member: boolean }>(
+        `SELECT pg_has_role(oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'MEMBER') AS member
+           FROM pg_roles WHERE rolname = $1`,
+        [login, APP_ROLE],
+      );
+      return { exists: rows.length > 0, member: rows[0]?.member === true };
+    },
+    async grantMembership(login: string): Promise<void> {
+      await tx.exec(grantMembershipSql(login));
     },
     async createRole(): Promise<void> {
       await tx.exec(CREATE_APP_ROLE);

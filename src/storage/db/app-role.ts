@@ -7,6 +7,8 @@ import {
   ATTRIBUTE_COLUMNS,
   CREATE_APP_ROLE,
   createAppRoleQueries,
+  type Grantee,
+  grantMembershipSql,
   type RoleAttributes,
 } from './app-role.queries.js';
 import { APP_ROLE } from './database.js';
@@ -21,51 +23,88 @@ function wrongAttributes(role: RoleAttributes): string[] {
   return ATTRIBUTE_COLUMNS.filter(([column]) => role[column]).map(([, keyword]) => keyword);
 }
 
+export interface AppRoleReport {
+  changes: AppRoleChanges;
+  /** What migrate could not do itself, with the statement a superuser runs. */
+  warnings: string[];
+}
+
 /**
- * Makes sure the application role exists with exactly its attributes. Runs before any migration:
- * when the connecting login cannot create or fix the role, nothing has been changed yet.
+ * Makes sure the application role exists with exactly its attributes, and that `members` (the
+ * server login) may act as it. Runs before any migration: when the connecting login cannot
+ * create or fix the role, nothing has been changed yet.
  */
-export async function ensureAppRoleExists(tx: Queryable): Promise<AppRoleChanges> {
+export async function ensureAppRoleExists(
+  tx: Queryable,
+  members: readonly string[] = [],
+): Promise<AppRoleReport> {
   const q = createAppRoleQueries(tx);
   const role = await q.role();
+  const report: AppRoleReport = { changes: [], warnings: [] };
+  let self: Grantee | undefined;
+  const me = async () => {
+    self ??= await q.self();
+    return self;
+  };
   if (!role) {
-    const self = await q.self();
-    if (!self.superuser && !self.createRole) {
+    const { user, superuser, createRole } = await me();
+    if (!superuser && !createRole) {
+      const membership = await Promise.all(members.map(async (m) => ({ m, ...(await q.membership(m)) })));
+      const sql = [
+        APP_ROLE_SQL,
+        ...membership.filter((m) => m.exists).map((m) => `${grantMembershipSql(m.m)};`),
+      ];
       throw new OrthIdError(
         'db.role_missing',
         [
-          `The role ${APP_ROLE} does not exist, and ${self.user} may not create it: it lacks the CREATEROLE privilege. Nothing was changed.`,
+          `The role ${APP_ROLE} does not exist, and ${user} may not create it: it lacks the CREATEROLE privilege. Nothing was changed.`,
           'Have a superuser run:',
-          `  ${APP_ROLE_SQL}`,
-          `then run orthid migrate again; it grants the role its privileges. (orthid db roles --sql prints this with a template for each login. Or give ${self.user} CREATEROLE: ALTER ROLE ${self.user} CREATEROLE;)`,
+          ...sql.map((line) => `  ${line}`),
+          `then run orthid migrate again; it grants the role its privileges. (orthid db roles --sql prints the role with a template for each login. Or give ${user} CREATEROLE: ALTER ROLE ${user} CREATEROLE;)`,
         ].join('\n'),
-        { details: { role: APP_ROLE, privilege: 'CREATEROLE', login: self.user, sql: APP_ROLE_SQL } },
+        { details: { role: APP_ROLE, privilege: 'CREATEROLE', login: user, sql: sql.join('\n') } },
       );
     }
     await q.createRole();
-    return [`created role ${APP_ROLE}`];
+    report.changes.push(`created role ${APP_ROLE}`);
+  } else {
+    const wrong = wrongAttributes(role);
+    if (wrong.length > 0) {
+      const { user, superuser, createRole } = await me();
+      // PostgreSQL 15: CREATEROLE may change LOGIN, CREATEDB and CREATEROLE of a non-superuser
+      // role; SUPERUSER and BYPASSRLS only a superuser may change.
+      const needsSuperuser = role.rolsuper || role.rolbypassrls;
+      if (!superuser && (needsSuperuser || !createRole)) {
+        const sql = `ALTER ROLE ${APP_ROLE} ${wrong.join(' ')};`;
+        throw new OrthIdError(
+          'db.app_role_unsafe',
+          [
+            `The role ${APP_ROLE} may do more than OrthID allows (it needs ${wrong.join(', ')}): with it, row-level security would not hold. ${user} may not change it${needsSuperuser ? ' (only a superuser may)' : ': it lacks CREATEROLE'}. Nothing was changed.`,
+            'Have a superuser run:',
+            `  ${sql}`,
+            'then run orthid migrate again.',
+          ].join('\n'),
+          { details: { role: APP_ROLE, attributes: wrong, login: user, sql } },
+        );
+      }
+      await q.alterRole();
+      report.changes.push(`set ${wrong.join(' ')} on role ${APP_ROLE}`);
+    }
   }
-  const wrong = wrongAttributes(role);
-  if (wrong.length === 0) return [];
-  const self = await q.self();
-  // PostgreSQL 15: CREATEROLE may change LOGIN, CREATEDB and CREATEROLE of a non-superuser
-  // role; SUPERUSER and BYPASSRLS only a superuser may change.
-  const needsSuperuser = role.rolsuper || role.rolbypassrls;
-  if (!self.superuser && (needsSuperuser || !self.createRole)) {
-    const sql = `ALTER ROLE ${APP_ROLE} ${wrong.join(' ')};`;
-    throw new OrthIdError(
-      'db.app_role_unsafe',
-      [
-        `The role ${APP_ROLE} may do more than OrthID allows (it needs ${wrong.join(', ')}): with it, row-level security would not hold. ${self.user} may not change it${needsSuperuser ? ' (only a superuser may)' : ': it lacks CREATEROLE'}. Nothing was changed.`,
-        'Have a superuser run:',
-        `  ${sql}`,
-        'then run orthid migrate again.',
-      ].join('\n'),
-      { details: { role: APP_ROLE, attributes: wrong, login: self.user, sql } },
-    );
+  for (const login of members) {
+    const { exists, member } = await q.membership(login);
+    if (!exists || member) continue;
+    const { superuser, createRole } = await me();
+    if (superuser || createRole) {
+      await q.grantMembership(login);
+      report.changes.push(`granted ${APP_ROLE} to ${login}`);
+    } else {
+      report.warnings.push(
+        `${login} (ORTHID_DATABASE_URL) is not a member of ${APP_ROLE}, so requests cannot run as it. As a superuser run: ${grantMembershipSql(login)};`,
+      );
+    }
   }
-  await q.alterRole();
-  return [`set ${wrong.join(' ')} on role ${APP_ROLE}`];
+  return report;
 }
 
 /**

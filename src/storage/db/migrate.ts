@@ -92,21 +92,31 @@ export async function migrationStatus(db: Database): Promise<MigrationStatus> {
 /**
  * Applies every pending migration and repairs the application role's grants (also when nothing
  * is pending: a database restored onto a fresh server has its tables but none of its grants).
- * Returns the versions applied by this call; `onRepair` hears each grant or role change.
+ * Returns the versions applied by this call.
  */
+export interface MigrateOptions {
+  /** Logins that must be able to act as the application role (the server login). */
+  members?: readonly string[];
+  /** Hears every role or grant change, once, after the migrations. */
+  onRepair?: (changes: AppRoleChanges) => void;
+  /** Hears what migrate could not do itself, with the statement a superuser runs. */
+  onWarning?: (message: string) => void;
+}
+
 export async function migrate(
   db: Database,
   onApply?: (m: Migration) => void,
-  onRepair?: (changes: AppRoleChanges) => void,
+  options: MigrateOptions = {},
 ): Promise<number[]> {
   const all = await loadMigrations();
   await requireSupportedServer(db);
   // First the role, which every migration's grants name: a login that may not create it is
   // told what to run before anything is applied.
-  const roleChanges = await db.ownerTransaction(async (tx) => {
+  const role = await db.ownerTransaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    return ensureAppRoleExists(tx);
+    return ensureAppRoleExists(tx, options.members);
   });
+  for (const warning of role.warnings) options.onWarning?.(warning);
   const appliedNow: number[] = [];
   for (const migration of all) {
     const didApply = await db.ownerTransaction(async (tx) => {
@@ -146,7 +156,7 @@ export async function migrate(
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     return repairAppRoleGrants(tx);
   });
-  const changes = [...roleChanges, ...grantChanges];
-  if (changes.length > 0) onRepair?.(changes);
+  const changes = [...role.changes, ...grantChanges];
+  if (changes.length > 0) options.onRepair?.(changes);
   return appliedNow;
 }
