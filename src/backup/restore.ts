@@ -11,7 +11,14 @@ import { type DestroyedKey, type KeystoreContents, ManagedKeystore } from '../cr
 import { migrate } from '../storage/db/migrate.js';
 import type { PgliteDriver } from '../storage/db/pglite-driver.js';
 import { openPostgres } from '../storage/db/postgres-driver.js';
-import { inspectTarget, loadSqlIntoPglite, startScratchRestore } from '../storage/db/restore.js';
+import {
+  clientToolMajor,
+  databaseName,
+  loadSqlIntoPglite,
+  preflightTarget,
+  startScratchRestore,
+  type TargetProblem,
+} from '../storage/db/restore.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { unpackObjectsArchive } from './objects-archive.js';
@@ -178,33 +185,86 @@ async function resolveSet(options: RestoreOptions): Promise<Manifest> {
   }
 }
 
+/** The refusal when the target's login lacks something: each cause, then the SQL that grants it. */
+function targetForbidden(login: string, database: string, problems: TargetProblem[]): OrthIdError {
+  return new OrthIdError(
+    'backup.target_forbidden',
+    [
+      `Cannot restore into ${database} as ${login}: ${problems.map((p) => p.cause).join('; ')}. Nothing was changed.`,
+      'As a superuser on the target server, run:',
+      ...problems.map((p) => `  ${p.fix}`),
+    ].join('\n'),
+    { details: { login, database, sql: problems.map((p) => p.fix) } },
+  );
+}
+
+/** pg_restore reads archives of its own major version and older, never newer. */
+function checkRestoreTool(manifest: Manifest): void {
+  const major = clientToolMajor(manifest.database.format);
+  const dumped = /\(PostgreSQL\)\s+(\d+)/.exec(manifest.database.dumpTool)?.[1];
+  if (manifest.database.format === 'custom' && dumped && major < Number(dumped)) {
+    throw new OrthIdError(
+      'backup.tool_too_old',
+      `pg_restore ${major} cannot read a dump made by ${manifest.database.dumpTool}. Install postgresql-client-${dumped} (or newer) and put it first on PATH. Nothing was restored.`,
+    );
+  }
+}
+
+/** A keystore already at the target must be this deployment's and open with this host's secret. */
+async function checkKeystoreTarget(options: RestoreOptions, contents: KeystoreContents): Promise<void> {
+  const existing = await ManagedKeystore.open(options.keystorePath, options.masterSecret).catch((error) => {
+    if (isOrthIdError(error, 'keystore.not_initialised')) return undefined;
+    throw error;
+  });
+  if (existing && existing.deploymentId !== contents.deploymentId) {
+    throw new OrthIdError(
+      'keystore.import_conflict',
+      `The keystore at ${options.keystorePath} belongs to another deployment (${existing.deploymentId}); the set is of ${contents.deploymentId}. Restore into an empty data directory or move the existing keystore away first. Nothing was restored.`,
+    );
+  }
+}
+
+/**
+ * Step 1 on PostgreSQL: the target is empty (or to be replaced), its login can create and replace
+ * it and act as the application role, and the client tool runs. Asks, never writes; says whether
+ * an earlier run already restored this set there. A drill asks it before creating its target.
+ */
+export async function checkPostgresTarget(url: string, manifest: Manifest, clean: boolean): Promise<boolean> {
+  const state = await preflightTarget(url);
+  const resumed = state.restoredFrom === manifest.setId;
+  if (state.tables > 0 && !clean && !resumed) {
+    throw new OrthIdError(
+      'backup.target_not_empty',
+      'The target database is not empty. Restore into a new database, or pass --clean to replace it.',
+    );
+  }
+  const problems = [...(resumed ? [] : state.loadProblems), ...state.roleProblems];
+  if (problems.length > 0) throw targetForbidden(state.login, databaseName(url), problems);
+  if (!resumed) checkRestoreTool(manifest);
+  return resumed;
+}
+
 export async function restoreBackupSet(options: RestoreOptions): Promise<RestoreResult> {
   const step = options.onStep ?? (() => {});
   const manifest = await resolveSet(options);
   const { target } = options;
 
   step(1, 'Check the target', target.kind === 'postgres' ? 'PostgreSQL' : 'embedded database');
+  // Everything the restore will need is asked here, before anything is written: a refusal leaves
+  // no database, no role and no keystore file behind.
   if (target.kind === 'pglite' && manifest.database.format !== 'plain') {
     throw new OrthIdError(
       'backup.format_unsupported',
       `The set ${manifest.setId} holds a PostgreSQL custom-format dump, which restores into PostgreSQL only: pass --database-url.`,
     );
   }
-  let resumed = false;
-  if (target.kind === 'postgres') {
-    const state = await inspectTarget(target.url);
-    resumed = state.restoredFrom === manifest.setId;
-    if (state.tables > 0 && !target.clean && !resumed) {
-      throw new OrthIdError(
-        'backup.target_not_empty',
-        'The target database is not empty. Restore into a new database, or pass --clean to replace it.',
-      );
-    }
-  }
-
-  step(2, 'Restore the keystore first', `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
+  const resumed =
+    target.kind === 'postgres' && (await checkPostgresTarget(target.url, manifest, target.clean));
   const contents = await readKeystore(options, manifest);
   await checkKeystore(manifest, contents, options.custody);
+  await checkKeystoreTarget(options, contents);
+
+  step(2, 'Restore the keystore first', `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
   const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, {
     ...contents,
     destroyedKeys: [...(contents.destroyedKeys ?? []), ...(options.destroyedKeys ?? [])],

@@ -7,7 +7,7 @@ import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import { type DrillReport, drill, type RestoreOutcome, restoreDeployment } from '../ops/restore.js';
-import { type CheckResult, runVerificationChecks } from '../ops/verification-checks.js';
+import { type CheckResult, checkDeployment } from '../ops/verification-checks.js';
 import { action, cliConfig, operation, print, withOrthId } from './context.js';
 
 async function identities(file: string | undefined): Promise<string[]> {
@@ -129,7 +129,7 @@ export function registerRestoreCommands(backup: Command): void {
     .action(
       action(async (opts: { databaseUrl?: string; json?: boolean }) => {
         const checks = opts.databaseUrl
-          ? await withOrthId(runVerificationChecks, { databaseUrl: opts.databaseUrl })
+          ? await withOrthId(checkDeployment, { databaseUrl: opts.databaseUrl })
           : ((await operation('backup.check', {})) as CheckResult[]);
         const ok = checks.every((c) => c.ok);
         print(

@@ -15,7 +15,7 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
-import { runVerificationChecks } from './verification-checks.js';
+import { checkDeployment } from './verification-checks.js';
 
 type Args = Record<string, unknown>;
 
@@ -161,7 +161,7 @@ export const operations = {
   },
 
   async 'backup.check'(app: OrthId) {
-    return runVerificationChecks(app);
+    return checkDeployment(app);
   },
 
   async 'audit.verify'(app: OrthId, args: Args) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { analyzeRestored } from '../backup/backup.queries.js';
 import { type BackupStores, openBackupStores } from '../backup/destination.js';
-import { restoreBackupSet } from '../backup/restore.js';
+import { checkPostgresTarget, restoreBackupSet } from '../backup/restore.js';
 import { FILES } from '../backup/set-layout.js';
 import { findBackupSet } from '../backup/sets.js';
 import type { Config } from '../config/config.js';
@@ -23,7 +23,7 @@ import { composeOrthId, openExternalCustody } from '../main.js';
 import type { Database } from '../storage/db/database.js';
 import { openPglite, type PgliteDriver } from '../storage/db/pglite-driver.js';
 import { openPostgres } from '../storage/db/postgres-driver.js';
-import { createDatabase, dropDatabase } from '../storage/db/restore.js';
+import { createDatabase, databaseUrlFor, dropDatabase } from '../storage/db/restore.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { type CheckResult, runVerificationChecks } from './verification-checks.js';
@@ -224,13 +224,20 @@ export async function drill(
   const backups = await openBackups(config);
   const set = await findBackupSet(backups.dest, request.set, backups.keystoreDest);
   const destroyed = await destroyedKeys(config, (await resolveMasterSecret(config.masterKey)).value);
+  const targetName = `orthid_drill_${randomBytes(6).toString('hex')}`;
+  // A drill server its login cannot restore into is refused before the throwaway database exists.
+  if (request.databaseUrl)
+    await checkPostgresTarget(databaseUrlFor(request.databaseUrl, targetName), set.manifest, false).catch(
+      async (error) => {
+        await custody?.close();
+        throw error;
+      },
+    );
   const scratch = await mkdtemp(join(tmpdir(), 'orthid-drill-'));
   const objects = await openObjectStore(pathToFileURL(join(scratch, 'objects')).href);
   const keystorePath = join(scratch, 'keystore');
   const masterSecret = randomBytes(32).toString('base64');
-  const targetUrl = request.databaseUrl
-    ? await createDatabase(request.databaseUrl, `orthid_drill_${randomBytes(6).toString('hex')}`)
-    : undefined;
+  const targetUrl = request.databaseUrl ? await createDatabase(request.databaseUrl, targetName) : undefined;
   const memory = targetUrl ? undefined : await openPglite('memory://');
   let report: DrillReport;
   try {

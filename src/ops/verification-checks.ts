@@ -7,6 +7,7 @@ import { inject } from 'light-my-request';
 import { type ChainReport, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { isOrthIdError } from '../core/errors.js';
 import type { OrthId } from '../main.js';
+import { assertActsAsAppRole } from '../storage/db/app-role-probe.js';
 import { withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { CANARY_SECRET, type Canary, readCanary } from './canary.js';
@@ -149,4 +150,13 @@ export async function runVerificationChecks(app: OrthId): Promise<CheckResult[]>
     check('decrypted-fields', canary ? () => decryptedFields(app, canary) : missing),
     check('object-store', canary ? () => objectStore(app, canary) : missing),
   ]);
+}
+
+/**
+ * `orthid backup check`: the checks against a deployment, after asking whether its database login
+ * can act as the application role at all (otherwise every check would fail with the same cause).
+ */
+export async function checkDeployment(app: OrthId): Promise<CheckResult[]> {
+  await assertActsAsAppRole(app.db);
+  return runVerificationChecks(app);
 }

@@ -1,19 +1,26 @@
 // Restores a logical dump into PostgreSQL safely: into a fresh scratch database first (an age
 // stream reveals truncation only at its end), promoted to the target name only once pg_restore or
 // psql finished cleanly. Also loads plain SQL into an embedded PGlite for drills.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
-import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
+import { CREATE_APP_ROLE, CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
+import { APP_ROLE } from './database.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl } from './postgres-driver.js';
+import { canActAsAppRole, joinAppRole, targetLogin } from './target-login.queries.js';
 
 export type DumpFormat = 'custom' | 'plain';
 
 /** Marks a database as restored from a set, so a restore that stopped later can resume. */
 const RESTORED_FROM = 'orthid-restored-from:';
+
+/** The URL of another database on the same server, as the same login. */
+export function databaseUrlFor(url: string, database: string): string {
+  return withDatabase(url, database);
+}
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);
@@ -56,35 +63,117 @@ export interface TargetState {
   restoredFrom?: string;
 }
 
-/** What is at the target now; reads through the server's maintenance database. */
-export async function inspectTarget(targetUrl: string): Promise<TargetState> {
+/** One thing the target's login lacks, with the statement a superuser runs to grant it. */
+export interface TargetProblem {
+  cause: string;
+  fix: string;
+}
+
+export interface TargetPreflight extends TargetState {
+  /** The login the restore connects as. */
+  login: string;
+  /** What keeps this login from loading a dump into the target (creating and replacing it). */
+  loadProblems: TargetProblem[];
+  /** What keeps it from acting as the application role once the data is in. */
+  roleProblems: TargetProblem[];
+}
+
+/**
+ * Everything a restore needs from the target's login, asked without writing anything: the restore
+ * creates a scratch database (CREATEDB), drops the target to put the scratch in its place (owning
+ * it), and finally acts as the application role (a member of it, or able to create and grant it,
+ * which step 3 then does). Reads through the server's maintenance database.
+ */
+export async function preflightTarget(targetUrl: string): Promise<TargetPreflight> {
   const name = databaseName(targetUrl);
-  const state = await withClient(withDatabase(targetUrl, 'postgres'), async (client) => {
-    const { rows } = await client.query<{ comment: string | null }>(
-      `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
-      [name],
-    );
-    return rows[0];
+  const { row, actAsApp } = await withClient(withDatabase(targetUrl, 'postgres'), async (client) => {
+    const row = await targetLogin(client, name);
+    return { row, actAsApp: row.app_exists && (await canActAsAppRole(client)) };
   });
-  if (!state) return { exists: false, tables: 0 };
+  const login = pg.escapeIdentifier(row.login);
+  const loadProblems: TargetProblem[] = [];
+  const roleProblems: TargetProblem[] = [];
+  if (!row.superuser && !row.createdb) {
+    loadProblems.push({
+      cause: `the login ${row.login} may not create databases (the dump is loaded into a scratch database first)`,
+      fix: `ALTER ROLE ${login} CREATEDB;`,
+    });
+  }
+  if (row.db_exists && !row.superuser && !row.db_owned) {
+    loadProblems.push({
+      cause: `the database ${name} belongs to ${row.db_owner}, so ${row.login} may not replace it`,
+      fix: `ALTER DATABASE ${pg.escapeIdentifier(name)} OWNER TO ${login};`,
+    });
+  }
+  if (!actAsApp && !row.superuser) {
+    // PostgreSQL 16 took from CREATEROLE the right to grant roles one does not administer.
+    const mayGrant = row.app_admin === true || (row.createrole && row.version < 160000);
+    if (!row.app_exists && !row.createrole) {
+      roleProblems.push({
+        cause: `the role ${APP_ROLE} does not exist on this server and ${row.login} may not create it`,
+        fix: `${CREATE_APP_ROLE}; GRANT ${APP_ROLE} TO ${login};`,
+      });
+    } else if (row.app_exists && !mayGrant) {
+      roleProblems.push({
+        cause: `${row.login} may not act as the role ${APP_ROLE}, which the restored data is served as`,
+        fix: `GRANT ${APP_ROLE} TO ${login};`,
+      });
+    }
+  }
+  if (!row.db_exists) return { login: row.login, exists: false, tables: 0, loadProblems, roleProblems };
+  const comment = row.comment;
+  const restoredFrom = comment?.startsWith(RESTORED_FROM) ? comment.slice(RESTORED_FROM.length) : undefined;
+  if (row.db_connect === false) {
+    // Its tables cannot be counted; replacing it needs ownership, which also grants CONNECT.
+    if (loadProblems.length === 0)
+      loadProblems.push({
+        cause: `${row.login} may not connect to the database ${name}`,
+        fix: `GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(name)} TO ${login};`,
+      });
+    return { login: row.login, exists: true, tables: 0, loadProblems, roleProblems };
+  }
   const tables = await withClient(targetUrl, async (client) => {
     const { rows } = await client.query<{ n: string }>(
       `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`,
     );
     return Number(rows[0]!.n);
   });
-  const restoredFrom = state.comment?.startsWith(RESTORED_FROM)
-    ? state.comment.slice(RESTORED_FROM.length)
-    : undefined;
-  return { exists: true, tables, ...(restoredFrom ? { restoredFrom } : {}) };
+  return {
+    login: row.login,
+    exists: true,
+    tables,
+    ...(restoredFrom ? { restoredFrom } : {}),
+    loadProblems,
+    roleProblems,
+  };
 }
 
 /**
  * Roles are global to a cluster and not part of a database dump; the dump's GRANTs need the
- * application role to exist on the target server first.
+ * application role to exist on the target server first, and the checks after the restore run
+ * as it, so the restoring login is made a member when it can grant that to itself.
  */
 export async function ensureAppRole(serverUrl: string): Promise<void> {
-  await withClient(withDatabase(serverUrl, 'postgres'), (client) => client.query(CREATE_APP_ROLE_IF_MISSING));
+  await withClient(withDatabase(serverUrl, 'postgres'), async (client) => {
+    await client.query(CREATE_APP_ROLE_IF_MISSING);
+    if (!(await canActAsAppRole(client))) await joinAppRole(client);
+  });
+}
+
+/** `pg_restore --version` or `psql --version`: the major version; `backup.tool_missing` when it does not run. */
+export function clientToolMajor(
+  format: DumpFormat,
+  binary = format === 'custom' ? 'pg_restore' : 'psql',
+): number {
+  const probe = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  const match = /\(PostgreSQL\)\s+(\d+)/.exec(probe.stdout ?? '');
+  if (probe.error || probe.status !== 0 || !match) {
+    throw new OrthIdError(
+      'backup.tool_missing',
+      `${binary} is not installed or does not run, and the restore needs it. Install the PostgreSQL client tools (Debian: apt-get install -y postgresql-client). Nothing was restored.`,
+    );
+  }
+  return Number(match[1]);
 }
 
 function run(command: string, args: string[], input: Readable, what: string): Promise<void> {
