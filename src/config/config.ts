@@ -86,11 +86,17 @@ export interface Config {
   /** Whether X-Forwarded-* headers are believed: false, true, or the proxies' addresses/CIDRs. */
   trustProxy: boolean | string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How a client's address appears in the request log (the audit log seals it either way). */
+  logClientAddress: LogClientAddress;
 }
+
+/** `truncate`: IPv4 /24, IPv6 /48; `omit`: not logged; `full`: as received (personal data). */
+export type LogClientAddress = 'truncate' | 'omit' | 'full';
 
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_CLIENT_ADDRESS = ['truncate', 'omit', 'full'] as const;
 
 /** Every variable OrthID reads, with its meaning; a test checks that the README documents each one. */
 export const ENVIRONMENT: Record<string, string> = {
@@ -134,6 +140,8 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_TRUST_PROXY:
     'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
+  ORTHID_LOG_CLIENT_ADDRESS:
+    'Client addresses in the request log: truncate (default; IPv4 /24, IPv6 /48), omit, or full.',
 };
 
 function isPostgresUrl(value: string): boolean {
@@ -269,6 +277,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel))
     problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
+  const logClientAddress = (get('ORTHID_LOG_CLIENT_ADDRESS') ?? 'truncate') as LogClientAddress;
+  if (!LOG_CLIENT_ADDRESS.includes(logClientAddress)) {
+    problems.push(`ORTHID_LOG_CLIENT_ADDRESS must be one of ${LOG_CLIENT_ADDRESS.join(', ')}.`);
+  }
 
   if (problems.length > 0) {
     throw new OrthIdError('config.invalid', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
@@ -292,6 +304,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     region,
     trustProxy,
     logLevel,
+    logClientAddress,
   };
 }
 
