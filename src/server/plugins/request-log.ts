@@ -34,8 +34,11 @@ export const LOGGED_QUERY_PARAMETERS: ReadonlySet<string> = new Set([
 
 export const REDACTED = '[redacted]';
 
-/** A name that reads as a parameter name; anything else (a bare token as the query) goes whole. */
-const PARAMETER_NAME = /^[A-Za-z0-9_.[\]-]{1,64}$/;
+/**
+ * A name that reads as a parameter name (shorter than any token or code OrthID issues); anything
+ * else, such as a token sent as the whole query, is replaced whole.
+ */
+const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_.[\]-]{0,39}$/;
 
 function decoded(text: string): string {
   try {
@@ -56,8 +59,8 @@ export function redactUrl(url: string): string {
       if (pair === '') return pair;
       const eq = pair.indexOf('=');
       const name = decoded(eq === -1 ? pair : pair.slice(0, eq));
-      if (!PARAMETER_NAME.test(name)) return REDACTED;
-      if (eq === -1 || LOGGED_QUERY_PARAMETERS.has(name)) return pair;
+      if (LOGGED_QUERY_PARAMETERS.has(name)) return pair;
+      if (eq === -1 || !PARAMETER_NAME.test(name)) return REDACTED;
       return `${name}=${REDACTED}`;
     });
   return `${url.slice(0, q)}?${pairs.join('&')}`;
