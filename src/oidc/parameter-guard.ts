@@ -7,12 +7,14 @@ import { CONTROL_CHARACTER } from '../core/text.js';
 /** Longer than any id the provider generates or OrthID issues (client ids, codes, tokens, uids). */
 const MAX_ID_LENGTH = 512;
 
-function offending(params: Record<string, unknown>): string | undefined {
-  for (const [name, value] of Object.entries(params)) {
-    const values = Array.isArray(value) ? value : [value];
-    if (values.some((v) => typeof v === 'string' && CONTROL_CHARACTER.test(v))) return name;
-  }
-  return undefined;
+function offending(params: Record<string, unknown>): string[] {
+  return Object.entries(params)
+    .filter(([, value]) =>
+      (Array.isArray(value) ? value : [value]).some(
+        (v) => typeof v === 'string' && CONTROL_CHARACTER.test(v),
+      ),
+    )
+    .map(([name]) => name);
 }
 
 /**
@@ -31,9 +33,13 @@ export function refuseControlCharacters(
       return stored.get(this);
     },
     set(this: object, params: Record<string, unknown> | undefined) {
-      const name = params ? offending({ ...params }) : undefined;
-      if (name) throw new InvalidRequest(`${name} must not contain control characters`);
+      const names = params ? offending({ ...params }) : [];
+      // The error handlers read the parameters too (client_id, redirect_uri, state, to send the
+      // error back to a registered redirect URI), so they get them without the refused values.
+      for (const name of names) params![name] = undefined;
       stored.set(this, params);
+      if (names.length > 0)
+        throw new InvalidRequest(`${names.join(', ')} must not contain control characters`);
     },
   });
 }
