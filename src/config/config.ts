@@ -83,7 +83,7 @@ export interface Config {
   host: string;
   port: number;
   region: string;
-  /** Whether X-Forwarded-* headers are believed: false, true, or the proxies' addresses/CIDRs. */
+  /** Whose X-Forwarded-For is believed for the client address: false, true, or the proxies' addresses/CIDRs. */
   trustProxy: boolean | string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How a client's address appears in the request log (the audit log seals it either way). */
@@ -133,12 +133,12 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
   ORTHID_MASTER_KEY_FILE: 'File holding the master secret (alternative to ORTHID_MASTER_KEY).',
   ORTHID_PUBLIC_URL:
-    'External base URL; tenant issuers are <public url>/t/<slug> (default http://localhost:<port>).',
+    'External base URL; tenant issuers are <public url>/t/<slug> and every URL handed out is built from it, never from Host or X-Forwarded-*; https adds HSTS (default http://localhost:<port>).',
   ORTHID_HOST: 'Address to listen on (default 127.0.0.1; the container image sets 0.0.0.0).',
   ORTHID_PORT: 'Port to listen on (default 3000).',
   ORTHID_REGION: 'Region this deployment runs in; backups refuse destinations elsewhere (default local).',
   ORTHID_TRUST_PROXY:
-    'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
+    'Believe X-Forwarded-For (the client address) from: false (default), true, or comma-separated proxy addresses/CIDRs; it never changes a URL.',
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
   ORTHID_LOG_CLIENT_ADDRESS:
     'Client addresses in the request log: truncate (default; IPv4 /24, IPv6 /48), omit, or full.',
