@@ -227,7 +227,6 @@ export function composeOrthId(
   const oidc = createOidcProviders({
     db,
     publicUrl: parts.config.publicUrl,
-    trustProxy: parts.config.trustProxy !== false,
     pages: { headers: PAGE_HEADERS, signOut: signOutPage, signedOut: signedOutPage, error: errorPage },
     tenants,
     tenantKeys,

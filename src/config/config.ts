@@ -83,14 +83,20 @@ export interface Config {
   host: string;
   port: number;
   region: string;
-  /** Whether X-Forwarded-* headers are believed: false, true, or the proxies' addresses/CIDRs. */
+  /** Whose X-Forwarded-For is believed for the client address: false, true, or the proxies' addresses/CIDRs. */
   trustProxy: boolean | string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How a client's address appears in the request log (the audit log seals it either way). */
+  logClientAddress: LogClientAddress;
 }
+
+/** `truncate`: IPv4 /24, IPv6 /48; `omit`: not logged; `full`: as received (personal data). */
+export type LogClientAddress = 'truncate' | 'omit' | 'full';
 
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_CLIENT_ADDRESS = ['truncate', 'omit', 'full'] as const;
 
 /** Every variable OrthID reads, with its meaning; a test checks that the README documents each one. */
 export const ENVIRONMENT: Record<string, string> = {
@@ -127,13 +133,15 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_MASTER_KEY: 'Secret that seals the managed keystore (at least 32 characters).',
   ORTHID_MASTER_KEY_FILE: 'File holding the master secret (alternative to ORTHID_MASTER_KEY).',
   ORTHID_PUBLIC_URL:
-    'External base URL; tenant issuers are <public url>/t/<slug> (default http://localhost:<port>).',
+    'External base URL; tenant issuers are <public url>/t/<slug> and every URL handed out is built from it, never from Host or X-Forwarded-*; https adds HSTS (default http://localhost:<port>).',
   ORTHID_HOST: 'Address to listen on (default 127.0.0.1; the container image sets 0.0.0.0).',
   ORTHID_PORT: 'Port to listen on (default 3000).',
   ORTHID_REGION: 'Region this deployment runs in; backups refuse destinations elsewhere (default local).',
   ORTHID_TRUST_PROXY:
-    'Believe X-Forwarded-* from: false (default), true, or comma-separated proxy addresses/CIDRs.',
+    'Believe X-Forwarded-For (the client address) from: false (default), true, or comma-separated proxy addresses/CIDRs; it never changes a URL.',
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
+  ORTHID_LOG_CLIENT_ADDRESS:
+    'Client addresses in the request log: truncate (default; IPv4 /24, IPv6 /48), omit, or full.',
 };
 
 function isPostgresUrl(value: string): boolean {
@@ -269,6 +277,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel))
     problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
+  const logClientAddress = (get('ORTHID_LOG_CLIENT_ADDRESS') ?? 'truncate') as LogClientAddress;
+  if (!LOG_CLIENT_ADDRESS.includes(logClientAddress)) {
+    problems.push(`ORTHID_LOG_CLIENT_ADDRESS must be one of ${LOG_CLIENT_ADDRESS.join(', ')}.`);
+  }
 
   if (problems.length > 0) {
     throw new OrthIdError('config.invalid', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
@@ -292,6 +304,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     region,
     trustProxy,
     logLevel,
+    logClientAddress,
   };
 }
 

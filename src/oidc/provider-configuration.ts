@@ -42,7 +42,7 @@ export interface ProviderPages {
 export interface TenantProviderInput {
   pages: ProviderPages;
   tenantName: string;
-  /** Path the tenant is served under, e.g. /t/acme. */
+  /** Path of the tenant's issuer on the public URL, e.g. /t/acme: hosted pages are linked under it. */
   mountPath: string;
   alg: SigningAlg;
   /** Private JWKs, the active key first. */

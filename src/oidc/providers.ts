@@ -16,6 +16,7 @@ import { classifyDatabaseError } from '../storage/db/database-errors.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
 import { createPostgresAdapter } from './postgres-adapter.js';
 import {
   DEFAULT_LIFETIMES,
@@ -25,13 +26,13 @@ import {
   type TokenSubject,
   tenantProviderConfiguration,
 } from './provider-configuration.js';
+import { pinPublicOrigin } from './public-origin.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 
 export interface OidcDeps {
   db: Database;
+  /** Every URL the providers build starts here, whatever Host or X-Forwarded-* a request names. */
   publicUrl: string;
-  /** Whether X-Forwarded-* are believed (deployment behind a proxy). */
-  trustProxy: boolean;
   tenants: Tenants;
   tenantKeys: TenantKeys;
   users: Users;
@@ -92,18 +93,17 @@ export function createOidcProviders(deps: OidcDeps) {
     const grants = new LookupCache<ResourceLookup>(subscribed);
     grantCaches.set(tenant.id, grants);
 
+    const issuer = issuerFor(deps.publicUrl, tenant.slug);
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
       tenantName: tenant.displayName,
-      mountPath: `/t/${tenant.slug}`,
+      mountPath: new URL(issuer).pathname,
       alg,
       signingKeys: signingKeys.map((k) => k.privateJwk),
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
-      adapter: createPostgresAdapter(
-        deps.db,
-        tenant.id,
-        cachedClientMetadata(inTenant, deps.clients, subscribed),
+      adapter: guardAdapterIds(
+        createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients, subscribed)),
       ),
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
         // Reads only (the user's row; the keyring when not cached): no transaction needed.
@@ -139,9 +139,10 @@ export function createOidcProviders(deps: OidcDeps) {
     });
 
     // Loaded on first use, so CLI commands that never serve OIDC do not load the provider.
-    const { default: ProviderClass } = await import('oidc-provider');
-    const provider = new ProviderClass(issuerFor(deps.publicUrl, tenant.slug), configuration);
-    provider.proxy = deps.trustProxy;
+    const { default: ProviderClass, errors } = await import('oidc-provider');
+    const provider = new ProviderClass(issuer, configuration);
+    pinPublicOrigin(provider, issuer);
+    refuseControlCharacters(provider, errors.InvalidRequest);
     // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
     provider.Client.prototype.compareClientSecret = function compareClientSecret(
       this: { clientSecret: string },

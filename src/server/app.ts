@@ -4,6 +4,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../main.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
+import { registerPublicOrigin } from './plugins/public-origin.js';
+import { requestLogSerializers } from './plugins/request-log.js';
 import { accountRoutes } from './routes/account.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -13,12 +15,17 @@ import { oidcRoutes } from './routes/oidc.js';
 
 export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: orthid.log as FastifyBaseLogger,
+    // Fastify's default request serializer would log the full URL (tokens, hints) and address.
+    loggerInstance: orthid.log.child(
+      {},
+      { serializers: requestLogSerializers(orthid.config.logClientAddress) },
+    ) as FastifyBaseLogger,
     trustProxy: orthid.config.trustProxy,
     bodyLimit: 1024 * 1024,
     schemaController: deferredSchemaController(),
   });
   registerProblemDetails(app);
+  registerPublicOrigin(app, orthid.config.publicUrl);
   registerHealthRoutes(app, orthid);
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);

@@ -109,6 +109,10 @@ export function createTenants(deps: TenantsDeps) {
 
     /** The tenant with this slug; `tenant.not_found` says how to list the real ones. */
     async get(slug: string): Promise<Tenant> {
+      // A slug no tenant can have (a NUL byte, a path) is not looked up: it is simply not found.
+      if (!SLUG.test(slug)) {
+        throw new OrthIdError('tenant.not_found', 'No such tenant. List tenants with: orthid tenant list');
+      }
       const row = await withSystem(deps.db, (tx) => createTenantsQueries(tx).bySlug(slug));
       if (!row) {
         throw new OrthIdError(

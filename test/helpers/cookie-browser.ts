@@ -4,6 +4,9 @@
 export class CookieBrowser {
   private readonly cookies = new Map<string, string>();
 
+  /** `headers` go with every request (e.g. X-Forwarded-For, as a proxy would add it). */
+  constructor(private readonly headers: Record<string, string> = {}) {}
+
   private store(response: Response): void {
     for (const header of response.headers.getSetCookie()) {
       const [pair, ...attributes] = header.split(';');
@@ -23,7 +26,10 @@ export class CookieBrowser {
   }
 
   async get(url: string): Promise<Response> {
-    const response = await fetch(url, { redirect: 'manual', headers: { cookie: this.cookieHeader() } });
+    const response = await fetch(url, {
+      redirect: 'manual',
+      headers: { ...this.headers, cookie: this.cookieHeader() },
+    });
     this.store(response);
     return response;
   }
@@ -32,7 +38,11 @@ export class CookieBrowser {
     const response = await fetch(url, {
       method: 'POST',
       redirect: 'manual',
-      headers: { cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        ...this.headers,
+        cookie: this.cookieHeader(),
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: new URLSearchParams(form),
     });
     this.store(response);

@@ -70,8 +70,9 @@ export async function interactionRoutes(
     return reply.status(status).headers(PAGE_HEADERS).send(body);
   }
 
+  /** Form actions: the issuer's path on the public URL, never a Host the request named. */
   function base(tp: TenantProvider, uid: string) {
-    return `/t/${tp.tenant.slug}/interaction/${uid}`;
+    return `${new URL(tp.provider.issuer).pathname}/interaction/${encodeURIComponent(uid)}`;
   }
 
   async function clientName(tp: TenantProvider, clientId: unknown): Promise<string> {

@@ -2,8 +2,9 @@
 // bodies, so this plugin registers no body parsers and hands the raw request over untouched.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OidcProviders } from '../../oidc/providers.js';
+import { CLIENT_ADDRESS, type RequestWithClientAddress } from '../../oidc/public-origin.js';
 
-type RawWithOriginal = FastifyRequest['raw'] & { originalUrl?: string };
+type RawWithOriginal = RequestWithClientAddress & { originalUrl?: string };
 
 export async function oidcRoutes(app: FastifyInstance, opts: { providers: OidcProviders }): Promise<void> {
   app.removeAllContentTypeParsers();
@@ -14,6 +15,8 @@ export async function oidcRoutes(app: FastifyInstance, opts: { providers: OidcPr
     const raw = request.raw as RawWithOriginal;
     const prefix = `/t/${request.params.tenant}`;
     raw.originalUrl = raw.url;
+    // Fastify applied ORTHID_TRUST_PROXY (addresses and CIDRs) to find this; the provider reuses it.
+    raw[CLIENT_ADDRESS] = request.ip;
     raw.url = raw.url!.slice(prefix.length) || '/';
     reply.hijack();
     handle(raw, reply.raw);

@@ -5,8 +5,9 @@ import type { OrthId } from '../../../main.js';
 import { type AdminApi, inTenant } from './context.js';
 import { AuditEvent, PageOf, PageQuery, Params, PROBLEMS } from './schemas.js';
 
+// At most 15 digits: every such number is exact as a JavaScript number and fits PostgreSQL's bigint.
 const Seq = Type.String({
-  pattern: '^[1-9][0-9]{0,18}$',
+  pattern: '^[1-9][0-9]{0,14}$',
   description: 'The `next` of the previous page (an event seq).',
 });
 

@@ -1,11 +1,10 @@
 // Admin API: roles held by machine clients (what their client-credentials tokens may do).
-import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
 import { type AdminApi, inTenant } from './context.js';
-import { IdPageQuery, NoContent, PageOf, Params, PROBLEMS, Role, Uuid } from './schemas.js';
+import { IdPageQuery, NoContent, PageOf, Params, PROBLEMS, Role, Text, Uuid } from './schemas.js';
 
 const tags = ['client roles'];
-const ClientId = Type.String({
+const ClientId = Text({
   minLength: 1,
   maxLength: 255,
   description: 'The client_id of an OIDC client.',

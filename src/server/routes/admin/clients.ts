@@ -4,10 +4,10 @@ import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
 import { GRANT_TYPES } from '../../../oidc/clients.js';
 import { type AdminApi, inTenant } from './context.js';
-import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Timestamp } from './schemas.js';
+import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Text, Timestamp } from './schemas.js';
 
 const tags = ['clients'];
-const ClientId = Type.String({ minLength: 1, maxLength: 64 });
+const ClientId = Text({ minLength: 1, maxLength: 64 });
 const ById = Params({ clientId: ClientId });
 const Uri = Type.String({ format: 'uri', maxLength: 2048 });
 
@@ -31,14 +31,14 @@ const CreatedClient = Type.Intersect([
 
 const ClientInput = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: Text({ minLength: 1, maxLength: 200 }),
     grantTypes: Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), {
       minItems: 1,
       uniqueItems: true,
     }),
     redirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     postLogoutRedirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
-    scope: Type.Optional(Type.String({ maxLength: 1000 })),
+    scope: Type.Optional(Text({ maxLength: 1000 })),
     resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     public: Type.Optional(Type.Boolean()),
   },

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
 import { resolveGrants } from '../../../tenancy/permissions.js';
 import { type AdminApi, inTenant } from './context.js';
-import { Grants, Params, PROBLEMS, Uuid } from './schemas.js';
+import { Grants, Params, PROBLEMS, Text, Uuid } from './schemas.js';
 
 const tags = ['grants'];
 const Resource = Type.String({
@@ -46,7 +46,7 @@ export function registerGrantRoutes(api: AdminApi, orthid: OrthId): void {
       schema: {
         tags,
         summary: "A client's roles and permissions on an API resource",
-        params: Params({ clientId: Type.String({ minLength: 1, maxLength: 255 }) }),
+        params: Params({ clientId: Text({ minLength: 1, maxLength: 255 }) }),
         querystring: Type.Object({ resource: Resource }),
         response: { 200: Grants, ...PROBLEMS },
       },

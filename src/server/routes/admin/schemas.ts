@@ -1,8 +1,17 @@
 // TypeBox schemas shared by the admin API's routes: path parameters, pagination, problems and
 // the resource shapes. One schema validates the request, types the handler and documents it.
-import { type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import { type StringOptions, type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import { NO_CONTROL_CHARACTERS } from '../../../core/text.js';
 
 export const Uuid = Type.String({ format: 'uuid' });
+
+/**
+ * Text the API accepts: bounded, and without control characters other than tab and line breaks
+ * (PostgreSQL cannot store NUL). Every request string is Text, or has a format or pattern of its own.
+ */
+export function Text(options: StringOptions & { maxLength: number }) {
+  return Type.String({ pattern: NO_CONTROL_CHARACTERS, ...options });
+}
 
 const TenantSlug = Type.String({
   pattern: '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$',
@@ -67,8 +76,8 @@ export const PROBLEMS = {
 export const NoContent = Type.Null({ description: 'Done.' });
 
 export const Timestamp = Type.String({ format: 'date-time' });
-const Name = Type.String({ minLength: 1, maxLength: 200 });
-const Description = Type.String({ maxLength: 1000 });
+const Name = Text({ minLength: 1, maxLength: 200 });
+const Description = Text({ maxLength: 1000 });
 
 export const Organisation = Type.Object({ id: Uuid, name: Type.String(), createdAt: Timestamp });
 export const OrganisationInput = Type.Object({ name: Name }, { additionalProperties: false });
@@ -139,7 +148,7 @@ export const User = Type.Object({
   createdAt: Timestamp,
 });
 const Email = Type.String({ format: 'email', maxLength: 320 });
-const PersonalText = Type.String({ minLength: 1, maxLength: 200 });
+const PersonalText = Text({ minLength: 1, maxLength: 200 });
 export const UserInput = Type.Object(
   {
     email: Email,
@@ -147,7 +156,7 @@ export const UserInput = Type.Object(
     phone: Type.Optional(PersonalText),
     emailVerified: Type.Optional(Type.Boolean()),
     password: Type.Optional(
-      Type.String({
+      Text({
         maxLength: 1024,
         writeOnly: true,
         description: 'Checked against the password policy; stored only as a hash.',

@@ -13,6 +13,7 @@ import {
   PageOf,
   Params,
   PROBLEMS,
+  Text,
   User,
   UserInput,
   UserPatch,
@@ -22,7 +23,7 @@ import {
 const tags = ['users'];
 const ById = Params({ userId: Uuid });
 const PasswordInput = Type.Object(
-  { password: Type.String({ minLength: 1, maxLength: 1024, writeOnly: true }) },
+  { password: Text({ minLength: 1, maxLength: 1024, writeOnly: true }) },
   { additionalProperties: false },
 );
 // No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
