@@ -15,7 +15,7 @@ import { type Database, withTenant, withTenantStatements } from '../storage/db/d
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
-import { createPostgresAdapter } from './postgres-adapter.js';
+import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
 import {
   DEFAULT_LIFETIMES,
   type Lifetimes,
@@ -91,6 +91,11 @@ export function createOidcProviders(deps: OidcDeps) {
     const grants = new LookupCache<ResourceLookup>(subscribed);
     grantCaches.set(tenant.id, grants);
 
+    const adapter = createPostgresAdapter(
+      deps.db,
+      tenant.id,
+      cachedClientMetadata(inTenant, deps.clients, subscribed),
+    );
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
       tenantName: tenant.displayName,
@@ -99,11 +104,7 @@ export function createOidcProviders(deps: OidcDeps) {
       signingKeys: signingKeys.map((k) => k.privateJwk),
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
-      adapter: createPostgresAdapter(
-        deps.db,
-        tenant.id,
-        cachedClientMetadata(inTenant, deps.clients, subscribed),
-      ),
+      adapter,
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
         // Reads only (the user's row; the keyring when not cached): no transaction needed.
         const user = await withTenantStatements(deps.db, tenant.id, (q) =>
@@ -141,6 +142,7 @@ export function createOidcProviders(deps: OidcDeps) {
     const { default: ProviderClass } = await import('oidc-provider');
     const provider = new ProviderClass(issuerFor(deps.publicUrl, tenant.slug), configuration);
     provider.proxy = deps.trustProxy;
+    providerRequestStep(provider, adapter);
     // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
     provider.Client.prototype.compareClientSecret = function compareClientSecret(
       this: { clientSecret: string },
@@ -173,7 +175,11 @@ export function createOidcProviders(deps: OidcDeps) {
     };
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
-    provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'oidc provider error'));
+    provider.on('server_error', (_ctx, err) => {
+      // An outage is answered 503 (providerRequestStep) and is not a bug: one line, no stack.
+      if (isOrthIdError(err) && err.kind === 'unavailable') deps.log.warn({ code: err.code }, err.message);
+      else deps.log.error({ err }, 'oidc provider error');
+    });
   }
 
   async function inTenantAudit(tenantId: string, event: Parameters<typeof appendAudit>[2]): Promise<void> {

@@ -2,6 +2,7 @@
 // callers branch on `code`. Unexpected errors are logged in full and shown to no one.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OrthIdError, toOrthIdError } from '../../core/errors.js';
+import { DB_RETRY_AFTER_SECONDS } from '../../storage/db/pg-errors.js';
 
 export interface Problem {
   type: string;
@@ -44,6 +45,14 @@ function fromFastify(error: FastifyError): OrthIdError {
 }
 
 export function registerProblemDetails(app: FastifyInstance): void {
+  // Every 503 is a condition that passes (the database is back, the keystore unsealed): say
+  // when to try again, also on the pages and routes that render their own errors.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) {
+      void reply.header('retry-after', String(DB_RETRY_AFTER_SECONDS));
+    }
+    return payload;
+  });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const e = error instanceof OrthIdError ? error : fromFastify(error);
     if (e.kind === 'internal') request.log.error({ err: error }, 'request failed');
