@@ -56,6 +56,7 @@ export function registerProblemDetails(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const e = error instanceof OrthIdError ? error : fromFastify(error);
     if (e.kind === 'internal') request.log.error({ err: error }, 'request failed');
+    else if (e.code === 'db.unavailable') request.log.warn({ code: e.code }, e.message);
     void reply.status(e.httpStatus).type('application/problem+json').send(problemFrom(e, request.url));
   });
   app.setNotFoundHandler((request, reply) => {
