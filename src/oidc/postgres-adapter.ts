@@ -229,12 +229,14 @@ export function createPostgresAdapter(
     }
 
     static async #committed(held: HeldTokenWrites): Promise<boolean> {
+      // A new row exists only if the commit happened; without one, the consumption tells.
       const last = held.upserts.at(-1);
-      if (!last) return false;
+      const consumed = held.consumes.at(-1)!;
       const deadline = Date.now() + IN_DOUBT_WAIT_MS;
       for (;;) {
         try {
-          return !!(await run((q) => q.find(last.model, last.id)));
+          if (last) return !!(await run((q) => q.find(last.model, last.id)));
+          return !!(await run((q) => q.find(consumed.model, consumed.id)))?.consumed_at;
         } catch (error) {
           if (!isConnectionLoss(error) || Date.now() > deadline) return false;
           await new Promise((resolve) => setTimeout(resolve, 250));
