@@ -23,10 +23,11 @@ import { createUsers, type Users } from './identity/users.js';
 import { type Clients, createClients } from './oidc/clients.js';
 import { createOidcProviders, type OidcProviders } from './oidc/providers.js';
 import type { Database } from './storage/db/database.js';
+import { requireSupportedServer } from './storage/db/database-errors.js';
 import { acquireEmbeddedLock } from './storage/db/embedded-lock.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openPglite } from './storage/db/pglite-driver.js';
-import { openPostgres } from './storage/db/postgres-driver.js';
+import { describeDatabaseUrl, openPostgres } from './storage/db/postgres-driver.js';
 import type { ObjectStore } from './storage/objects/object-store.js';
 import { openObjectStore } from './storage/objects/open-object-store.js';
 import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
@@ -81,9 +82,15 @@ export interface OpenOptions {
 /** Opens the configured database. On the embedded default this takes the data directory's lock. */
 export async function openDatabase(config: Config, purpose: 'app' | 'migrations' = 'app'): Promise<Database> {
   if (config.database.kind === 'postgres') {
-    return openPostgres(purpose === 'migrations' ? config.database.migrationUrl : config.database.url, {
-      max: purpose === 'migrations' ? 1 : 10,
-    });
+    const url = purpose === 'migrations' ? config.database.migrationUrl : config.database.url;
+    const db = await openPostgres(url, { max: purpose === 'migrations' ? 1 : 10 });
+    try {
+      await requireSupportedServer(db, describeDatabaseUrl(url));
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return db;
   }
   const lock = await acquireEmbeddedLock(join(config.dataDir, 'pgdata.lock'));
   try {

@@ -299,6 +299,7 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
         format: dbDump.format,
         dumpTool: info.dumpTool,
         compression: dbDump.compression,
+        ...(dbDump.source ? { source: dbDump.source } : {}),
       },
       keys: { custody: keystore.kind, rootKeyIds, keystoreRootKeyIds, keystoreIncluded: plan.encrypt },
       objects: stats,

@@ -1,6 +1,7 @@
 // The manifest of a backup set: written last, so its presence is what makes a set complete. It
 // names everything a restore must match (versions, key ids, checksums) and never holds a secret.
 import { OrthIdError } from '../core/errors.js';
+import type { DumpSnapshotSource } from '../storage/db/dump.js';
 
 export const MANIFEST_FORMAT = 'orthid-backup-manifest';
 export const MANIFEST_VERSION = 1;
@@ -43,6 +44,12 @@ export interface Manifest {
     format: 'custom' | 'plain';
     dumpTool: string;
     compression: string;
+    /**
+     * What the dump read: a primary or a standby, when its snapshot was taken and, on a standby,
+     * the primary's WAL position and commit time it is consistent with (its recovery point).
+     * Absent in sets written before OrthID recorded it.
+     */
+    source?: DumpSnapshotSource;
   };
   keys: {
     custody: string;

@@ -233,6 +233,11 @@ function addDumpOptions(command: Command): Command {
             ...m.parts.map(
               (p) => `  ${p.name.padEnd(18)} ${formatBytes(p.size).padStart(10)}  sha256:${p.sha256}`,
             ),
+            ...(m.database.source?.replay
+              ? [
+                  `Read from a standby: holds every transaction the primary committed up to WAL ${m.database.source.replay.lsn}${m.database.source.replay.lastCommitAt ? ` (last commit ${m.database.source.replay.lastCommitAt})` : ''}.`,
+                ]
+              : []),
           ].join('\n'),
         );
       }),
@@ -248,6 +253,8 @@ interface ListEntry {
   size: number;
   encrypted: boolean | null;
   database: string | null;
+  /** What the dump read (primary or standby) and, from a standby, the recovery point it holds. */
+  source: NonNullable<Manifest['database']['source']> | null;
   verified: BackupSet['verified'];
   drill: BackupSet['drill'];
 }
@@ -264,9 +271,16 @@ function listEntry(set: BackupSet): ListEntry {
     database: set.manifest
       ? `${set.manifest.database.engine} ${set.manifest.database.serverVersion} (${set.manifest.database.format})`
       : null,
+    source: set.manifest?.database.source ?? null,
     verified: set.verified,
     drill: set.drill,
   };
+}
+
+/** `primary`, or `standby@LSN` with the recovery point a set from a replica holds. */
+function sourceText(source: ListEntry['source']): string {
+  if (source === null) return '-';
+  return source.replay ? `standby@${source.replay.lsn}` : source.standby ? 'standby' : 'primary';
 }
 
 function reportOutcome(report: BackupSet['drill']): string {
@@ -335,10 +349,10 @@ export function registerBackupCommands(program: Command): void {
             r.sets.length === 0
               ? `No backup sets in ${r.dest}.`
               : [
-                  `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'VERIFIED'.padEnd(17)} DRILL`,
+                  `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'SOURCE'.padEnd(20)} ${'VERIFIED'.padEnd(17)} DRILL`,
                   ...r.sets.map(
                     (s) =>
-                      `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
+                      `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${sourceText(s.source).padEnd(20)} ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
                   ),
                 ].join('\n'),
           );

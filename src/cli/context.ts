@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Config, loadConfig } from '../config/config.js';
-import { exitCodes, isOrthIdError, toOrthIdError } from '../core/errors.js';
+import { exitCodes, isOrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { type OpenOptions, type OrthId, openOrthId } from '../main.js';
 import { type OperationName, runOperation } from '../ops/operations.js';
+import { explainError } from '../storage/db/database-errors.js';
 import { callControlSocket } from './control-client.js';
 
 let config: Config | undefined;
@@ -59,6 +60,12 @@ export function print(value: unknown, json: boolean, human: (value: never) => st
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human(value as never)}\n`);
 }
 
+/**
+ * Where a CLI user finds the cause of an unexpected error: failures a running server reports
+ * name its log, but a command that ran alone has no server whose log could hold it.
+ */
+export const CAUSE_HINT = 'run the command again with ORTHID_LOG_LEVEL=debug to print its cause';
+
 /** Wraps a command action: typed errors become `error[code]: message` and the kind's exit code. */
 // biome-ignore lint/suspicious/noConfusingVoidType: command actions either return an exit code or nothing.
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined | void>) {
@@ -67,7 +74,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       process.exitCode = typeof code === 'number' ? code : exitCodes.ok;
     } catch (error) {
-      const e = toOrthIdError(error);
+      const e = explainError(error, CAUSE_HINT);
       process.stderr.write(`error[${e.code}]: ${e.message}\n`);
       if (e.kind === 'internal' && e.cause && /^(debug|trace)$/.test(process.env.ORTHID_LOG_LEVEL ?? '')) {
         process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);

@@ -4,7 +4,6 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { toOrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { RootKeyInfo } from '../crypto/key-custody.js';
 import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
@@ -14,7 +13,8 @@ import { ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
 import { openExternalCustody, openKeystore } from '../main.js';
 import type { RotationProgress } from '../ops/key-rotation.js';
-import { action, cliConfig, operation, print, writeFileAtomically } from './context.js';
+import { explainError } from '../storage/db/database-errors.js';
+import { action, CAUSE_HINT, cliConfig, operation, print, writeFileAtomically } from './context.js';
 
 export function registerKeystoreCommands(program: Command): void {
   const keystore = program.command('keystore').description('Manage the keys that protect the data');
@@ -248,7 +248,7 @@ async function auditKeystoreTransfer(action: string, details: Record<string, unk
   try {
     await operation('keystore.audit', { action, details });
   } catch (error) {
-    const e = toOrthIdError(error);
+    const e = explainError(error, CAUSE_HINT);
     process.stderr.write(`warning: not recorded in the audit log (${e.code}): ${e.message}\n`);
   }
 }

@@ -8,6 +8,7 @@ import { registerBackupCommands } from './backup.js';
 import { registerRestoreCommands } from './backup-restore.js';
 import { registerBundleCommands, registerUserExportCommand } from './bundle.js';
 import { registerClientCommands } from './client.js';
+import { registerDbCommands } from './db.js';
 import { registerKeystoreCommands } from './keystore.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerStartCommand } from './start.js';
@@ -23,6 +24,7 @@ const program = new Command('orthid')
 
 registerStartCommand(program);
 registerMigrateCommand(program);
+registerDbCommands(program);
 registerUpgradeCommand(program);
 registerTenantCommands(program);
 registerUserCommands(program);

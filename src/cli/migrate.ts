@@ -1,5 +1,7 @@
-// `orthid migrate`: apply pending schema migrations with the owner connection.
+// `orthid migrate`: apply pending schema migrations with the owner connection, then create or
+// repair the application role and its grants (on every run, so a restored database is made whole).
 import type { Command } from 'commander';
+import type { Config } from '../config/config.js';
 import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
 import { action, cliConfig, print } from './context.js';
@@ -12,7 +14,8 @@ export function registerMigrateCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }) => {
-        const db = await openDatabase(cliConfig(), 'migrations');
+        const config = cliConfig();
+        const db = await openDatabase(config, 'migrations');
         try {
           const status = await migrationStatus(db);
           if (status.current > 0 && status.pending.length > 0) {
@@ -23,17 +26,44 @@ export function registerMigrateCommand(program: Command): void {
               );
             }
           }
-          const applied = await migrate(db, (m) => {
-            if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
-          });
-          print({ applied }, Boolean(opts.json), () =>
-            applied.length === 0
-              ? 'The database schema is current.'
-              : `Applied migrations ${applied.join(', ')}.`,
+          let repaired: string[] = [];
+          const applied = await migrate(
+            db,
+            (m) => {
+              if (!opts.json) process.stderr.write(`applying ${m.version} ${m.name}\n`);
+            },
+            {
+              members: serverLogin(config),
+              onRepair: (changes) => {
+                repaired = changes;
+              },
+              onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+            },
+          );
+          print({ applied, repaired }, Boolean(opts.json), () =>
+            [
+              applied.length === 0
+                ? 'The database schema is current.'
+                : `Applied migrations ${applied.join(', ')}.`,
+              ...(repaired.length > 0
+                ? [`Repaired the application role: ${repaired.join('; ')}.`]
+                : ['The application role and its grants are as OrthID needs them.']),
+            ].join('\n'),
           );
         } finally {
           await db.close();
         }
       }),
     );
+}
+
+/** The login `orthid start` connects as, which must be able to act as the application role. */
+function serverLogin(config: Config): string[] {
+  if (config.database.kind !== 'postgres') return [];
+  try {
+    const user = decodeURIComponent(new URL(config.database.url).username);
+    return user ? [user] : [];
+  } catch {
+    return [];
+  }
 }

@@ -23,6 +23,12 @@ export const ERROR_CODES = {
   'auth.unauthenticated': 'unauthenticated',
   'auth.forbidden': 'forbidden',
   'db.unavailable': 'unavailable',
+  'db.permission_denied': 'unavailable',
+  'db.database_missing': 'unavailable',
+  'db.authentication_failed': 'unavailable',
+  'db.role_missing': 'unavailable',
+  'db.app_role_unsafe': 'unavailable',
+  'db.version_unsupported': 'unavailable',
   'db.migration_failed': 'internal',
   'db.migrations_pending': 'unavailable',
   'db.locked': 'conflict',
@@ -96,6 +102,7 @@ export const ERROR_CODES = {
   'backup.pg_dump_too_old': 'unavailable',
   'backup.dump_forbidden': 'forbidden',
   'backup.dump_failed': 'unavailable',
+  'backup.recovery_conflict': 'unavailable',
   'backup.locked': 'conflict',
   'backup.set_not_found': 'not_found',
   'backup.set_incomplete': 'conflict',
@@ -187,10 +194,14 @@ export function isOrthIdError(value: unknown, code?: ErrorCode): value is OrthId
   return value instanceof OrthIdError && (code === undefined || value.code === code);
 }
 
-/** Wraps anything thrown into an OrthIdError without leaking its message to users. */
-export function toOrthIdError(value: unknown): OrthIdError {
+/**
+ * Wraps anything thrown into an OrthIdError without leaking its message to users. `whereToLook`
+ * says where the cause was recorded: the server's log by default; a CLI command that ran alone
+ * says how to print it instead, since there is no server whose log could hold it.
+ */
+export function toOrthIdError(value: unknown, whereToLook = 'see the server log'): OrthIdError {
   if (value instanceof OrthIdError) return value;
-  return new OrthIdError('internal.unexpected', 'An unexpected error occurred; see the server log.', {
+  return new OrthIdError('internal.unexpected', `An unexpected error occurred; ${whereToLook}.`, {
     cause: value,
   });
 }

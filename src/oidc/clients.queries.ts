@@ -40,6 +40,19 @@ export function createClientsQueries(tx: Queryable) {
       ]);
       return rowCount;
     },
+    /** Replaces one resource indicator by another in every client's allowed resources; returns those changed. */
+    async replaceResource(from: string, to: string): Promise<string[]> {
+      const { rows } = await tx.query<{ client_id: string }>(
+        `UPDATE oidc_clients
+            SET metadata = jsonb_set(metadata, '{orthid_resources}',
+                  (SELECT jsonb_agg(CASE WHEN r = to_jsonb($1::text) THEN to_jsonb($2::text) ELSE r END)
+                     FROM jsonb_array_elements(metadata->'orthid_resources') AS r))
+          WHERE jsonb_typeof(metadata->'orthid_resources') = 'array' AND metadata->'orthid_resources' ? $1
+          RETURNING client_id`,
+        [from, to],
+      );
+      return rows.map((r) => r.client_id);
+    },
     async delete(clientId: string): Promise<number> {
       const { rowCount } = await tx.query('DELETE FROM oidc_clients WHERE client_id = $1', [clientId]);
       return rowCount;

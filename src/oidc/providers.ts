@@ -12,6 +12,7 @@ import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { Users } from '../identity/users.js';
 import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
+import { classifyDatabaseError } from '../storage/db/database-errors.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
@@ -176,8 +177,12 @@ export function createOidcProviders(deps: OidcDeps) {
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
     provider.on('server_error', (_ctx, err) => {
-      // An outage is answered 503 (providerRequestStep) and is not a bug: one line, no stack.
-      if (isOrthIdError(err) && err.kind === 'unavailable') deps.log.warn({ code: err.code }, err.message);
+      // A database environment problem is named by its code and the fix, not only a stack; an
+      // outage is answered 503 (providerRequestStep) and is a warning, not a bug.
+      const environment = isOrthIdError(err) ? err : classifyDatabaseError(err);
+      if (environment?.kind === 'unavailable') deps.log.warn({ code: environment.code }, environment.message);
+      else if (environment?.code.startsWith('db.'))
+        deps.log.error({ code: environment.code }, environment.message);
       else deps.log.error({ err }, 'oidc provider error');
     });
   }

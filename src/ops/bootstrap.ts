@@ -1,12 +1,21 @@
 // First start of a deployment: the system tenant (whose administrators manage every tenant), an
 // administrator role holding orthid:admin, an admin client whose secret is written once to a 0600
-// file, and the backup canary.
+// file, and the backup canary. Every start: the admin API follows ORTHID_PUBLIC_URL.
 import { rm, writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import type { OrthId } from '../main.js';
-import { ADMIN_PERMISSION, adminResourceIndicator, SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import { createClientsQueries } from '../oidc/clients.queries.js';
+import { announceTenantChange } from '../oidc/tenant-changes.js';
+import { withTenant } from '../storage/db/database.js';
+import {
+  ADMIN_PERMISSION,
+  adminResourceIndicator,
+  ensureAdminResource,
+  SYSTEM_TENANT_SLUG,
+} from '../tenancy/admin-resource.js';
 import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
+import { recordChange } from '../tenancy/record-change.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { createCanary } from './canary.js';
 
@@ -38,6 +47,13 @@ export interface AdminCredentials {
  */
 export async function bootstrap(app: OrthId, credentialsFile: string): Promise<BootstrapResult> {
   const issuer = issuerFor(app.config.publicUrl, SYSTEM_TENANT_SLUG);
+  const moved = await followPublicUrl(app);
+  if (moved.length > 0) {
+    app.log.info(
+      { tenants: moved.length, from: [...new Set(moved.map((m) => m.from))], to: moved[0]!.to },
+      "moved the admin API resource of every tenant to this deployment's public URL",
+    );
+  }
   let credentials: AdminCredentials | undefined;
   try {
     await app.tenants.create(
@@ -96,4 +112,51 @@ async function createAdminClient(
     resource,
     scope: ADMIN_PERMISSION,
   };
+}
+
+export interface AdminResourceMove {
+  tenant: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Re-points each tenant's admin API resource, and the clients allowed to request it, at
+ * `<ORTHID_PUBLIC_URL>/api`: admin tokens are issued for that audience, so a deployment restored
+ * or moved to another address keeps its admin API. Audited per tenant; idempotent. The system
+ * tenant goes last, and a start whose system tenant is current does nothing more (tenants are
+ * created at the current address), so a pass cut short is finished by the next start.
+ */
+export async function followPublicUrl(app: OrthId): Promise<AdminResourceMove[]> {
+  const to = adminResourceIndicator(app.config.publicUrl);
+  const tenants = (await app.tenants.list()).filter((t) => t.status !== 'shredded');
+  const system = tenants.find((t) => t.slug === SYSTEM_TENANT_SLUG);
+  if (!system) return [];
+  const current = await withTenant(app.db, system.id, (tx) => createApiResourcesQueries(tx).byIndicator(to));
+  if (current) return [];
+  const moves: AdminResourceMove[] = [];
+  for (const tenant of [...tenants.filter((t) => t !== system), system]) {
+    const from = await withTenant(app.db, tenant.id, async (tx) => {
+      const resources = createApiResourcesQueries(tx);
+      if (await resources.byIndicator(to)) return undefined;
+      const [old] = await resources.elsewhereWith(ADMIN_PERMISSION, to);
+      if (!old) {
+        await ensureAdminResource(tx, tenant.id, app.config.publicUrl);
+        return undefined;
+      }
+      // Another replica starting at the same time may have moved it first.
+      if (!(await resources.moveIndicator(old.id, old.indicator, to))) return undefined;
+      const clients = await createClientsQueries(tx).replaceResource(old.indicator, to);
+      await recordChange({ tenantKeys: app.tenantKeys, clock: app.clock }, tx, tenant.id, {
+        actor: 'system',
+        action: 'api_resource.moved',
+        target: `api_resource:${old.id}`,
+        details: { from: old.indicator, to, clients: clients.length },
+      });
+      await announceTenantChange(tx, tenant.id);
+      return old.indicator;
+    });
+    if (from) moves.push({ tenant: tenant.slug, from, to });
+  }
+  return moves;
 }

@@ -52,10 +52,7 @@ export function createKeyRotationQueries(tx: Queryable) {
         [id, done, finished],
       );
     },
-    /**
-     * Every tenant's unfinished rotations, read by the owner (past row-level security): one query
-     * at start-up instead of a transaction per tenant.
-     */
+    /** The unfinished rotations of the transaction's tenant (row-level security scopes it). */
     async allRunning(): Promise<Pick<RotationRow, 'tenant_id' | 'kind' | 'actor'>[]> {
       const { rows } = await tx.query<Pick<RotationRow, 'tenant_id' | 'kind' | 'actor'>>(
         `SELECT tenant_id, kind, actor FROM key_rotations WHERE status = 'running' ORDER BY started_at`,

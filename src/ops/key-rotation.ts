@@ -332,9 +332,15 @@ export async function rotateAgedSigningKeys(
  * batch locks its rows and skips those another pass holds.
  */
 export async function resumeRotations(app: OrthId): Promise<RotationProgress[]> {
-  const running = await app.db.ownerTransaction((tx) => createKeyRotationQueries(tx).allRunning());
-  if (running.length === 0) return [];
   const tenants = new Map((await app.tenants.list()).map((t) => [t.id, t]));
+  // Read inside each tenant: key_rotations forces row-level security, which hides every row
+  // from a connection that is not a superuser (the least-privilege server login included).
+  const running: Pick<RotationRow, 'tenant_id' | 'kind' | 'actor'>[] = [];
+  for (const tenant of tenants.values()) {
+    if (tenant.status === 'shredded') continue;
+    running.push(...(await withTenant(app.db, tenant.id, (tx) => createKeyRotationQueries(tx).allRunning())));
+  }
+  if (running.length === 0) return [];
   const resumed: RotationProgress[] = [];
   // Root rotations first, so a data key made meanwhile is wrapped by the new root.
   for (const kind of ['root', 'data'] as const) {

@@ -2,10 +2,10 @@
 // which the CLI asks the running process to run an operation, since only one process may open PGlite.
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { toOrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { OrthId } from '../main.js';
 import { runOperation } from '../ops/operations.js';
+import { explainError } from '../storage/db/database-errors.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -31,8 +31,9 @@ export async function startControlSocket(app: OrthId, path: string, log: Logger)
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ result }));
     } catch (error) {
-      const e = toOrthIdError(error);
+      const e = explainError(error);
       if (e.kind === 'internal') log.error({ err: error, operation: name }, 'control operation failed');
+      else if (e.code.startsWith('db.')) log.error({ code: e.code, operation: name }, e.message);
       res.writeHead(e.httpStatus, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }));
     }

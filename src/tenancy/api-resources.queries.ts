@@ -37,6 +37,29 @@ export function createApiResourcesQueries(tx: Queryable) {
       );
       return rows[0];
     },
+    /**
+     * Where the admin API is registered in this tenant under another address: resources at
+     * `…/api` that hold `permission`, other than `current`.
+     */
+    async elsewhereWith(permission: string, current: string): Promise<ApiResourceRow[]> {
+      const { rows } = await tx.query<ApiResourceRow>(
+        `SELECT r.id, r.indicator, r.name, r.created_at
+           FROM api_resources r
+          WHERE r.indicator LIKE '%/api' AND r.indicator <> $2
+            AND EXISTS (SELECT 1 FROM permissions p WHERE p.resource_id = r.id AND p.name = $1)
+          ORDER BY r.created_at`,
+        [permission, current],
+      );
+      return rows;
+    },
+    /** Moves a resource to another indicator, unless another writer moved it first. */
+    async moveIndicator(id: string, from: string, to: string): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        'UPDATE api_resources SET indicator = $3 WHERE id = $1 AND indicator = $2',
+        [id, from, to],
+      );
+      return rowCount > 0;
+    },
     async rename(id: string, name: string): Promise<ApiResourceRow | undefined> {
       const { rows } = await tx.query<ApiResourceRow>(
         `UPDATE api_resources SET name = $2 WHERE id = $1 RETURNING ${COLUMNS}`,

@@ -54,19 +54,34 @@ function run(binary: string, args: string[]): void {
   }
 }
 
-export async function startCluster(): Promise<Cluster> {
-  const binDir = postgresBinDir();
-  const dir = mkdtempSync(join(tmpdir(), 'orthid-pg-'));
+/** Server settings given as `-c name=value` on the command line. */
+export type ClusterSettings = Record<string, string | number | boolean>;
+
+/** A directory the cluster's owner can use (as root, the `postgres` user). */
+function clusterDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o700);
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
   }
-  const data = join(dir, 'data');
-  run(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
+  return dir;
+}
+
+/** pg_ctl start on a free loopback port with the test settings plus `settings`. */
+async function startServer(
+  binDir: string,
+  dir: string,
+  data: string,
+  settings: ClusterSettings,
+): Promise<Cluster> {
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const extra = Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${typeof value === 'boolean' ? (value ? 'on' : 'off') : value}`)
+    .join('');
+  // A standby needs max_connections at least the primary's, so both get the same.
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200${extra}`;
   run(join(binDir, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
   let stopped = false;
   const stop = () => {
@@ -79,6 +94,92 @@ export async function startCluster(): Promise<Cluster> {
     }
   };
   return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, binDir, port, stop };
+}
+
+/**
+ * A throwaway cluster, trusting every local connection. initdb's defaults already let it be a
+ * replication primary (wal_level=replica, max_wal_senders=10, and pg_hba.conf's replication
+ * lines use the same trust method), so startStandby works on any cluster started here.
+ */
+export async function startCluster(options: { settings?: ClusterSettings } = {}): Promise<Cluster> {
+  const binDir = postgresBinDir();
+  const dir = clusterDir('orthid-pg-');
+  const data = join(dir, 'data');
+  run(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
+  return startServer(binDir, dir, data, options.settings ?? {});
+}
+
+/**
+ * A hot standby streaming from `primary`: `pg_basebackup -R` (which writes primary_conninfo and
+ * standby.signal) into a new data directory, started on another loopback port. `settings` are
+ * the standby's own, e.g. `{ hot_standby_feedback: true }` or `{ max_standby_streaming_delay: 0 }`.
+ * Stop it before its primary.
+ */
+export async function startStandby(
+  primary: Cluster,
+  options: { settings?: ClusterSettings } = {},
+): Promise<Cluster> {
+  const dir = clusterDir('orthid-pg-standby-');
+  const data = join(dir, 'data');
+  run(join(primary.binDir, 'pg_basebackup'), [
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '-c',
+    'fast',
+    '--no-sync',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(primary.port),
+    '-U',
+    'postgres',
+  ]);
+  const standby = await startServer(primary.binDir, dir, data, { hot_standby: true, ...options.settings });
+  // pg_ctl -w returns once connections are accepted, which a hot standby does only when consistent.
+  const [row] = await query<{ standby: boolean }>(standby.url, 'SELECT pg_is_in_recovery() AS standby');
+  if (!row?.standby) {
+    standby.stop();
+    throw new Error(
+      `The cluster on port ${standby.port} started, but not as a standby of port ${primary.port}.`,
+    );
+  }
+  return standby;
+}
+
+/** The primary's current WAL write position (e.g. after a commit, to wait for a standby to replay it). */
+export async function currentWalLsn(primaryUrl: string): Promise<string> {
+  const [row] = await query<{ lsn: string }>(primaryUrl, 'SELECT pg_current_wal_lsn()::text AS lsn');
+  return row!.lsn;
+}
+
+/**
+ * Resolves once the standby at `standbyUrl` has replayed the primary's WAL up to `lsn`, i.e. every
+ * transaction committed before it is visible there; throws after `timeoutMs`.
+ */
+export async function waitForReplay(standbyUrl: string, lsn: string, timeoutMs = 30_000): Promise<void> {
+  const client = new pg.Client({ connectionString: standbyUrl });
+  await client.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ done: boolean; at: string | null }>(
+        'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done, pg_last_wal_replay_lsn()::text AS at',
+        [lsn],
+      );
+      if (rows[0]?.done) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `The standby (${standbyUrl}) replayed only up to ${rows[0]?.at} after ${timeoutMs} ms, not ${lsn}.`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 let shared: Promise<Cluster> | undefined;

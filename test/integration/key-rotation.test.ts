@@ -4,6 +4,7 @@ import { readAudit } from '../../src/audit/audit-log.js';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { SHREDDED } from '../../src/crypto/tenant-keys.js';
+import { composeOrthId, type OrthId } from '../../src/main.js';
 import {
   resumeRotations,
   rotateAgedSigningKeys,
@@ -12,7 +13,8 @@ import {
   rotationStatus,
   shredTenant,
 } from '../../src/ops/key-rotation.js';
-import { withTenant } from '../../src/storage/db/database.js';
+import { APP_ROLE, type Database, withTenant } from '../../src/storage/db/database.js';
+import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import { SYSTEM_TENANT_SLUG } from '../../src/tenancy/admin-resource.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, TEST_MASTER_KEY, type TestOrthId } from '../helpers/orthid.js';
@@ -102,6 +104,16 @@ async function allUsersOpen(app: TestOrthId, tenant: Tenant): Promise<number> {
   return rows.length;
 }
 
+/** The same deployment opened through a login that is only a member of the application role. */
+async function asServerLogin(app: TestOrthId): Promise<{ app: OrthId; db: Database }> {
+  await app.db.ownerQuery(`CREATE ROLE orthid_server_rotation LOGIN IN ROLE ${APP_ROLE}`).catch(() => {});
+  const url = new URL(app.databaseUrl!);
+  url.username = 'orthid_server_rotation';
+  const db = await openPostgres(url.toString());
+  const { config, clock, log, keystore, objects } = app;
+  return { app: composeOrthId({ config, clock, log, keystore, objects, db }), db };
+}
+
 for (const driver of DRIVERS) {
   describe(`key rotation and crypto-shredding (${driver})`, () => {
     let app: TestOrthId;
@@ -161,8 +173,10 @@ for (const driver of DRIVERS) {
       assert.ok(running.done > 0 && running.done < running.total, `${running.done}/${running.total}`);
 
       const busy = keepBusy(app, acme, acmeUsers);
-      // What `orthid start` does with a pass a stopped process left running.
-      const [finished] = await resumeRotations(app);
+      // What `orthid start` does with a pass a stopped process left running; on PostgreSQL as
+      // the least-privilege server login, which row-level security confines like every request.
+      const server = driver === 'postgres' ? await asServerLogin(app) : undefined;
+      const [finished] = await resumeRotations(server?.app ?? app).finally(() => server?.db.close());
       const { failures } = await busy.stop();
       assert.deepEqual(failures, []);
       assert.equal(finished?.tenant, 'acme');

@@ -1,7 +1,9 @@
 // Renders every error as application/problem+json (RFC 9457) with OrthID's stable code, so API
-// callers branch on `code`. Unexpected errors are logged in full and shown to no one.
+// callers branch on `code`. Unexpected errors are logged in full and shown to no one; a database
+// environment problem (a grant, a role, the server) is logged at error level with its code.
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { OrthIdError, toOrthIdError } from '../../core/errors.js';
+import { OrthIdError } from '../../core/errors.js';
+import { explainError } from '../../storage/db/database-errors.js';
 import { DB_RETRY_AFTER_SECONDS } from '../../storage/db/pg-errors.js';
 
 export interface Problem {
@@ -41,7 +43,7 @@ function fromFastify(error: FastifyError): OrthIdError {
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return new OrthIdError('request.invalid', error.message);
   }
-  return toOrthIdError(error);
+  return explainError(error);
 }
 
 export function registerProblemDetails(app: FastifyInstance): void {
@@ -56,7 +58,9 @@ export function registerProblemDetails(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const e = error instanceof OrthIdError ? error : fromFastify(error);
     if (e.kind === 'internal') request.log.error({ err: error }, 'request failed');
+    // An outage (every request while PostgreSQL restarts) is a warning; a missing grant, an error.
     else if (e.code === 'db.unavailable') request.log.warn({ code: e.code }, e.message);
+    else if (e.code.startsWith('db.')) request.log.error({ code: e.code }, e.message);
     void reply.status(e.httpStatus).type('application/problem+json').send(problemFrom(e, request.url));
   });
   app.setNotFoundHandler((request, reply) => {

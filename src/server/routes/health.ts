@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { OrthIdError } from '../../core/errors.js';
 import type { OrthId } from '../../main.js';
+import { classifyDatabaseError } from '../../storage/db/database-errors.js';
 import { migrationStatus } from '../../storage/db/migrate.js';
 import { problemFrom } from '../plugins/problem-details.js';
 
@@ -13,7 +14,9 @@ async function check(fn: () => Promise<string | undefined>): Promise<Check> {
     const detail = await fn();
     return detail === undefined ? { ok: true } : { ok: false, detail };
   } catch (error) {
-    return { ok: false, detail: error instanceof OrthIdError ? error.message : 'unreachable' };
+    // A missing grant or role says so, with its fix; anything else unknown stays unnamed.
+    const known = error instanceof OrthIdError ? error : classifyDatabaseError(error);
+    return { ok: false, detail: known ? known.message : 'unreachable' };
   }
 }
 

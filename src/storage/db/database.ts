@@ -43,7 +43,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** The role every request runs as: no BYPASSRLS, DML only. Created by the first migration. */
+/** The role every request runs as: no BYPASSRLS, DML only. `orthid migrate` creates and repairs it (app-role.ts). */
 export const APP_ROLE = 'orthid_app';
 
 /**

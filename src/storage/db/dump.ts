@@ -15,7 +15,17 @@ import { PGlite } from '@electric-sql/pglite';
 import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
-import { APP_ROLE, type Database, type Engine } from './database.js';
+import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
+import type { Database, Engine } from './database.js';
+import {
+  advisoryUnlock,
+  endSnapshot,
+  exportSnapshot,
+  inRecovery,
+  recoveryConflictCounts,
+  replayPositionBefore,
+  tryAdvisoryLock,
+} from './dump.queries.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
@@ -55,6 +65,35 @@ export interface DumpSourceInfo {
   schemaVersion: number;
 }
 
+/**
+ * Where the snapshot a dump reads stands. A hot standby's snapshot sees exactly the primary's
+ * transactions whose commit records it had replayed when the snapshot was taken, so a dump from
+ * a standby stands at a WAL position of the primary: its recovery point.
+ */
+export interface DumpSnapshotSource {
+  /** `pg_is_in_recovery()` on the connection the dump read from. */
+  standby: boolean;
+  /** When the snapshot was taken, by the database server's clock. */
+  snapshotAt: string;
+  /** Standby only. */
+  replay?: {
+    /** Every transaction the primary committed at or before this WAL position is in the dump. */
+    lsn: string;
+    /**
+     * No transaction the primary committed after this position is in the dump; equals `lsn`
+     * when the standby had replayed all it had received.
+     */
+    lsnAfter: string;
+    /**
+     * The primary's commit time of the last transaction replayed by then (null when the standby
+     * has replayed none since it started): the dump holds everything committed up to it. On a
+     * busy primary, `snapshotAt` minus this is how far the standby lagged; on an idle one it is
+     * only the time of the last write.
+     */
+    lastCommitAt: string | null;
+  };
+}
+
 export interface DatabaseDump {
   /** `custom`: pg_dump's archive format (pg_restore); `plain`: SQL text (psql). */
   format: 'custom' | 'plain';
@@ -62,6 +101,8 @@ export interface DatabaseDump {
   compression: string;
   /** The dump's bytes; errors (never ends cleanly) when the dump tool fails. */
   stream: Readable;
+  /** Where the dump's snapshot stands, when it is known. */
+  source?: DumpSnapshotSource;
 }
 
 export interface DumpLock {
@@ -171,11 +212,192 @@ class ExitGate extends Transform {
   }
 }
 
-/** Spawns `pg_dump --format=custom --no-owner` and streams its archive. */
+/** The kinds of recovery conflict a hot standby cancels a query for (pg_stat_database_conflicts). */
+export type RecoveryConflictKind = 'snapshot' | 'lock' | 'bufferpin' | 'deadlock' | 'tablespace' | 'database';
+
+/** The server's DETAIL line for each kind (src/backend/tcop/postgres.c). */
+const CONFLICT_DETAILS: [RegExp, RecoveryConflictKind][] = [
+  [/row versions that must be removed/, 'snapshot'],
+  [/relation lock for too long/, 'lock'],
+  [/shared buffer pin for too long/, 'bufferpin'],
+  [/buffer deadlock with recovery/, 'deadlock'],
+  [/tablespace that must be dropped/, 'tablespace'],
+  [/database that must be dropped/, 'database'],
+];
+
+/**
+ * The recovery conflict `text` (pg_dump's stderr, or a server error's message and detail) reports,
+ * or undefined. `unknown` when the server said "conflict with recovery" without a known detail.
+ */
+export function recoveryConflictIn(text: string): RecoveryConflictKind | 'unknown' | undefined {
+  if (!/conflict with recovery/.test(text)) return undefined;
+  return CONFLICT_DETAILS.find(([pattern]) => pattern.test(text))?.[1] ?? 'unknown';
+}
+
+/** `backup.recovery_conflict`, naming the standby setting that would have let the dump finish. */
+export function recoveryConflictError(
+  kind: RecoveryConflictKind | 'unknown',
+  url: string,
+  serverMessage: string,
+): OrthIdError {
+  const where = describeDatabaseUrl(url);
+  const [why, fix, setting] =
+    kind === 'snapshot'
+      ? [
+          "VACUUM on the primary removed row versions the dump's snapshot still needed",
+          'Set hot_standby_feedback = on on the standby (the primary then keeps those rows until the dump ends), or raise max_standby_streaming_delay above the time a dump takes',
+          'hot_standby_feedback',
+        ]
+      : kind === 'lock' || kind === 'bufferpin' || kind === 'deadlock'
+        ? [
+            'the primary took an ACCESS EXCLUSIVE lock (a migration, DROP, TRUNCATE, or VACUUM shortening a table) on a table the dump was reading',
+            'Raise max_standby_streaming_delay on the standby above the time a dump takes (hot_standby_feedback does not prevent lock conflicts), or run the dump away from migrations',
+            'max_standby_streaming_delay',
+          ]
+        : [
+            'the standby had to replay a change the dump stood in the way of',
+            'Raise max_standby_streaming_delay on the standby above the time a dump takes, and set hot_standby_feedback = on',
+            'max_standby_streaming_delay',
+          ];
+  const lines = serverMessage.split('\n');
+  const said = [lines.find((l) => /conflict with recovery/.test(l)), lines.find((l) => /^DETAIL:/.test(l))]
+    .filter((l): l is string => l !== undefined)
+    .map((l) => l.replace(/^.*?(ERROR|FATAL|DETAIL):\s+/, '').replace(/\.$/, ''))
+    .join(': ');
+  const evidence = said
+    ? `The server said: ${said}`
+    : `pg_dump lost its connection, and the standby counted a ${kind} conflict in pg_stat_database_conflicts meanwhile`;
+  return new OrthIdError(
+    'backup.recovery_conflict',
+    `The dump of ${where} was cancelled by a recovery conflict on the standby: ${why}. ${fix}, then run the dump again. No complete set was written. (${evidence}.)`,
+    { details: { conflict: kind, setting } },
+  );
+}
+
+/** An exported snapshot, held open by its transaction until pg_dump has imported it. */
+interface ExportedSnapshot {
+  id: string;
+  source: DumpSnapshotSource;
+  /**
+   * Ends the exporting transaction and its connection; resolves with the error that ended the
+   * session early (a recovery conflict terminates an idle transaction on a standby), if any.
+   */
+  release(): Promise<unknown>;
+  /**
+   * The kind of recovery conflict the standby counted in this database since the snapshot, if
+   * any. A conflict with a session idle in its transaction terminates it, and pg_dump, blocked
+   * meanwhile on its own output, then only finds the connection closed: the count says why.
+   */
+  conflictSince(): Promise<RecoveryConflictKind | undefined>;
+}
+
+/**
+ * Exports the snapshot pg_dump will read and measures where it stands, on a standby. The replay
+ * position is read just before the snapshot is taken: recovery moves it past a record only after
+ * applying it, so every transaction whose commit record ends at or before it is visible to the
+ * snapshot (the lower bound, what the set promises). Just after, the received WAL position is
+ * read: a record the snapshot sees had been received, so none it sees ends after it (the upper
+ * bound). pg_dump then reads this very snapshot (`--snapshot`, which a standby can export since
+ * PostgreSQL 10), so the two positions bound the dump's data, not a moment near it.
+ */
+async function exportDumpSnapshot(url: string): Promise<ExportedSnapshot> {
+  const client = new pg.Client({ connectionString: url, application_name: 'orthid-backup' });
+  let lost: unknown;
+  client.on('error', (error) => {
+    lost ??= error;
+  });
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new OrthIdError(
+      'db.unavailable',
+      `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to dump it.`,
+      {
+        cause,
+      },
+    );
+  }
+  let id: string;
+  let source: DumpSnapshotSource;
+  let conflicts: Record<string, number> | undefined;
+  try {
+    const before = await replayPositionBefore(client);
+    conflicts = before.standby ? await recoveryConflictCounts(client) : undefined;
+    const exported = await exportSnapshot(client);
+    id = exported.snapshot;
+    source = {
+      standby: before.standby,
+      snapshotAt: exported.at.toISOString(),
+      ...(before.standby && before.lsn !== null
+        ? {
+            replay: {
+              lsn: before.lsn,
+              lsnAfter: exported.lsnAfter ?? before.lsn,
+              lastCommitAt: before.lastCommitAt?.toISOString() ?? null,
+            },
+          }
+        : {}),
+    };
+  } catch (cause) {
+    await client.end().catch(() => {});
+    const conflict = recoveryConflictIn(serverText(cause));
+    if (conflict) throw recoveryConflictError(conflict, url, serverText(cause));
+    throw new OrthIdError(
+      'backup.dump_failed',
+      `Could not take the dump's snapshot on ${describeDatabaseUrl(url)}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  let released: Promise<unknown> | undefined;
+  return {
+    id,
+    source,
+    release() {
+      released ??= (async () => {
+        try {
+          await endSnapshot(client);
+        } catch (error) {
+          lost ??= error;
+        }
+        await client.end().catch(() => {});
+        return lost;
+      })();
+      return released;
+    },
+    async conflictSince() {
+      if (conflicts === undefined) return undefined;
+      const counter = new pg.Client({ connectionString: url, application_name: 'orthid-backup' });
+      counter.on('error', () => {});
+      try {
+        await counter.connect();
+        const now = await recoveryConflictCounts(counter);
+        const kind = Object.keys(now).find((k) => now[k]! > (conflicts![k] ?? 0));
+        return kind as RecoveryConflictKind | undefined;
+      } catch {
+        return undefined;
+      } finally {
+        await counter.end().catch(() => {});
+      }
+    },
+  };
+}
+
+/** A server error's message and detail, as pg_dump would print them. */
+function serverText(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const detail = (error as { detail?: unknown }).detail;
+  return typeof detail === 'string' ? `${error.message}\nDETAIL: ${detail}` : error.message;
+}
+
+/**
+ * Spawns `pg_dump --format=custom --no-owner` and streams its archive; with `snapshot`, pg_dump
+ * reads that exported snapshot, whose transaction is ended once pg_dump has imported it.
+ */
 export function spawnPgDump(
   url: string,
   compression = PG_DUMP_COMPRESSION,
   binary = 'pg_dump',
+  snapshot?: ExportedSnapshot,
 ): DatabaseDump {
   const { dbname, env } = libpqConnection(url);
   const child = spawn(
@@ -186,25 +408,39 @@ export function spawnPgDump(
       `--compress=${compression}`,
       // A migration holding an exclusive lock should fail the nightly dump, not hang it forever.
       '--lock-wait-timeout=120000',
+      ...(snapshot ? [`--snapshot=${snapshot.id}`] : []),
       `--dbname=${dbname}`,
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr = tailOf(child.stderr);
+  if (snapshot) {
+    // The custom format writes nothing before pg_dump has read every catalog, which it does
+    // after importing the snapshot: from the first byte on, the exporting transaction is not needed.
+    child.stdout.once('data', () => void snapshot.release());
+  }
   const exit = new Promise<void>((resolve, reject) => {
-    child.once('error', (cause) =>
+    child.once('error', (cause) => {
+      void snapshot?.release();
       reject(
         new OrthIdError('backup.pg_dump_missing', `${binary} could not be started: ${cause.message}`, {
           cause,
         }),
-      ),
-    );
-    child.once('close', (code, signal) => {
+      );
+    });
+    child.once('close', async (code, signal) => {
+      // A conflict can end the exporting session before pg_dump imported the snapshot; pg_dump
+      // then only says the snapshot is gone, and the session's own error tells why.
+      const lost = await snapshot?.release();
       if (code === 0) return resolve();
+      const text = stderr();
+      const said = recoveryConflictIn(text) ? text : lost ? serverText(lost) : '';
+      const conflict = recoveryConflictIn(said) ?? (await snapshot?.conflictSince());
+      if (conflict) return reject(recoveryConflictError(conflict, url, said || text));
       reject(
         new OrthIdError(
           'backup.dump_failed',
-          `pg_dump of ${describeDatabaseUrl(url)} failed (${signal ?? `exit ${code}`}): ${stderr() || 'no message'}`,
+          `pg_dump of ${describeDatabaseUrl(url)} failed (${signal ?? `exit ${code}`}): ${text || 'no message'}`,
         ),
       );
     });
@@ -215,7 +451,12 @@ export function spawnPgDump(
   gate.once('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
-  return { format: 'custom', compression: `gzip:${compression}`, stream: gate };
+  return {
+    format: 'custom',
+    compression: `gzip:${compression}`,
+    stream: gate,
+    ...(snapshot ? { source: snapshot.source } : {}),
+  };
 }
 
 /** A session-level advisory lock on a connection of its own, held until released or disconnected. */
@@ -231,10 +472,15 @@ async function advisoryLock(url: string): Promise<DumpLock> {
       { cause },
     );
   }
-  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
-    BACKUP_LOCK.toString(),
-  ]);
-  if (!rows[0]?.locked) {
+  if (await inRecovery(client)) {
+    await client.end().catch(() => {});
+    // Advisory locks on a standby are its own: dumps from two replicas would both get one.
+    throw new OrthIdError(
+      'config.invalid',
+      `ORTHID_DATABASE_URL (${describeDatabaseUrl(url)}) is a standby, and the backup lock must be taken on the primary every replica shares, or dumps from different replicas would run at once. Point ORTHID_DATABASE_URL at the primary; ORTHID_BACKUP_DATABASE_URL names the replica to dump.`,
+    );
+  }
+  if (!(await tryAdvisoryLock(client, BACKUP_LOCK))) {
     await client.end().catch(() => {});
     throw new OrthIdError(
       'backup.locked',
@@ -243,7 +489,7 @@ async function advisoryLock(url: string): Promise<DumpLock> {
   }
   return {
     async release() {
-      await client.query('SELECT pg_advisory_unlock($1)', [BACKUP_LOCK.toString()]).catch(() => {});
+      await advisoryUnlock(client, BACKUP_LOCK).catch(() => {});
       await client.end().catch(() => {});
     },
   };
@@ -291,7 +537,8 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
     },
     lock: () => advisoryLock(options.lockUrl),
     async dump() {
-      return spawnPgDump(options.dumpUrl, PG_DUMP_COMPRESSION, binary);
+      const snapshot = await exportDumpSnapshot(options.dumpUrl);
+      return spawnPgDump(options.dumpUrl, PG_DUMP_COMPRESSION, binary, snapshot);
     },
     close: () => db.close(),
   };
@@ -337,13 +584,7 @@ export function* pgliteSqlForPostgres15(sql: string): Generator<Buffer> {
   yield Buffer.from(
     [
       '-- Added by OrthID: the application role the grants below name (roles are global, so pg_dump omits them).',
-      'DO $orthid$',
-      'BEGIN',
-      `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN`,
-      `    CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE;`,
-      '  END IF;',
-      'END',
-      '$orthid$;',
+      `${CREATE_APP_ROLE_IF_MISSING};`,
       '',
       '',
     ].join('\n'),
@@ -395,6 +636,7 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
       // The transaction mutex keeps every query and transaction out while the files are copied,
       // so the copy is of committed state. (query/exec/transaction all take it first.)
       const snapshot = await pglite._runExclusiveTransaction(() => pglite.dumpDataDir('none'));
+      const snapshotAt = new Date().toISOString();
       const copy = await PGlite.create({ loadDataDir: snapshot });
       let sql: string;
       try {
@@ -409,7 +651,12 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
       } finally {
         await copy.close();
       }
-      return { format: 'plain', compression: 'none', stream: Readable.from(pgliteSqlForPostgres15(sql)) };
+      return {
+        format: 'plain',
+        compression: 'none',
+        stream: Readable.from(pgliteSqlForPostgres15(sql)),
+        source: { standby: false, snapshotAt },
+      };
     },
     // The caller owns `db`.
     close: async () => {},

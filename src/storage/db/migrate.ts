@@ -1,9 +1,12 @@
 // Applies the numbered .sql files beside this module in order, each in its own transaction,
-// under an advisory lock so two processes never migrate the same database at once.
+// under an advisory lock so two processes never migrate the same database at once; then makes
+// the application role and its grants whole, on every run.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { OrthIdError } from '../../core/errors.js';
+import { type AppRoleChanges, ensureAppRoleExists, repairAppRoleGrants } from './app-role.js';
 import type { Database, Queryable } from './database.js';
+import { classifyDatabaseError, requireSupportedServer } from './database-errors.js';
 
 /** Advisory lock key shared by every OrthID process migrating a database ("orthid:m"). */
 const MIGRATION_LOCK = 0x6f7274686964_6dn.toString();
@@ -86,9 +89,34 @@ export async function migrationStatus(db: Database): Promise<MigrationStatus> {
   return { current: Math.max(0, ...done.keys()), latest: all.at(-1)?.version ?? 0, pending };
 }
 
-/** Applies every pending migration; returns the versions applied by this call. */
-export async function migrate(db: Database, onApply?: (m: Migration) => void): Promise<number[]> {
+/**
+ * Applies every pending migration and repairs the application role's grants (also when nothing
+ * is pending: a database restored onto a fresh server has its tables but none of its grants).
+ * Returns the versions applied by this call.
+ */
+export interface MigrateOptions {
+  /** Logins that must be able to act as the application role (the server login). */
+  members?: readonly string[];
+  /** Hears every role or grant change, once, after the migrations. */
+  onRepair?: (changes: AppRoleChanges) => void;
+  /** Hears what migrate could not do itself, with the statement a superuser runs. */
+  onWarning?: (message: string) => void;
+}
+
+export async function migrate(
+  db: Database,
+  onApply?: (m: Migration) => void,
+  options: MigrateOptions = {},
+): Promise<number[]> {
   const all = await loadMigrations();
+  await requireSupportedServer(db);
+  // First the role, which every migration's grants name: a login that may not create it is
+  // told what to run before anything is applied.
+  const role = await db.ownerTransaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    return ensureAppRoleExists(tx, options.members);
+  });
+  for (const warning of role.warnings) options.onWarning?.(warning);
   const appliedNow: number[] = [];
   for (const migration of all) {
     const didApply = await db.ownerTransaction(async (tx) => {
@@ -101,6 +129,14 @@ export async function migrate(db: Database, onApply?: (m: Migration) => void): P
       try {
         await tx.exec(migration.sql);
       } catch (cause) {
+        const environment = classifyDatabaseError(cause);
+        if (environment) {
+          throw new OrthIdError(
+            environment.code,
+            `Migration ${migration.version} (${migration.name}) was not applied: ${environment.message}`,
+            { cause, ...(environment.details ? { details: environment.details } : {}) },
+          );
+        }
         throw new OrthIdError(
           'db.migration_failed',
           `Migration ${migration.version} (${migration.name}) failed: ${(cause as Error).message}. Nothing from it was applied.`,
@@ -116,5 +152,11 @@ export async function migrate(db: Database, onApply?: (m: Migration) => void): P
     });
     if (didApply) appliedNow.push(migration.version);
   }
+  const grantChanges = await db.ownerTransaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    return repairAppRoleGrants(tx);
+  });
+  const changes = [...role.changes, ...grantChanges];
+  if (changes.length > 0) options.onRepair?.(changes);
   return appliedNow;
 }

@@ -1,5 +1,7 @@
-// What node-postgres failures mean to OrthID. Connection loss (a server restart, a failover, a
-// network cut, a pool that cannot connect in time) is `db.unavailable`, decided here and only here.
+// Whether a node-postgres failure is a lost connection (a server restart, a failover, a network
+// cut, a pool that cannot connect in time): decided here, for the driver (which turns it into
+// `db.unavailable`), the OIDC endpoints and the token writes. database-errors.ts names the other
+// environment problems (a grant, a login, a missing database).
 import { OrthIdError } from '../../core/errors.js';
 
 /**

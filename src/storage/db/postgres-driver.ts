@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import type { Database, Queryable, QueryResult } from './database.js';
+import { classifyDatabaseError } from './database-errors.js';
 import { asConnectionLoss, isConnectionLoss } from './pg-errors.js';
 
 /** Describes a connection URL for messages: host, port and database, never the password. */
@@ -18,6 +19,8 @@ export function describeDatabaseUrl(url: string): string {
 }
 
 function connectionError(url: string, cause: unknown): OrthIdError {
+  const classified = classifyDatabaseError(cause, { where: describeDatabaseUrl(url) });
+  if (classified) return classified;
   const reason =
     cause instanceof Error ? cause.message.replace(/password=\S+/g, 'password=***') : String(cause);
   return new OrthIdError(

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
-import { APP_ROLE } from './database.js';
+import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl } from './postgres-driver.js';
 
@@ -86,12 +86,7 @@ export async function inspectTarget(targetUrl: string): Promise<TargetState> {
  * application role to exist on the target server first.
  */
 export async function ensureAppRole(serverUrl: string): Promise<void> {
-  await withClient(withDatabase(serverUrl, 'postgres'), (client) =>
-    client.query(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-        CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE;
-      END IF; END $$`),
-  );
+  await withClient(withDatabase(serverUrl, 'postgres'), (client) => client.query(CREATE_APP_ROLE_IF_MISSING));
 }
 
 function run(command: string, args: string[], input: Readable, what: string): Promise<void> {
@@ -209,10 +204,7 @@ export async function dropDatabase(url: string): Promise<void> {
 export async function loadSqlIntoPglite(db: PgliteDriver, dump: Readable): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of dump) chunks.push(chunk as Buffer);
-  await db.pglite.exec(`DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-      CREATE ROLE ${APP_ROLE} NOLOGIN NOBYPASSRLS;
-    END IF; END $$`);
+  await db.pglite.exec(CREATE_APP_ROLE_IF_MISSING);
   await db.pglite.exec(Buffer.concat(chunks).toString('utf8'));
   // The dump empties search_path and turns row security off for its session, which on PGlite's
   // single session would outlive the restore.

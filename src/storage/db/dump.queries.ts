@@ -1,0 +1,77 @@
+// The SQL a PostgreSQL dump runs around pg_dump on the backup connection (a primary or a hot
+// standby): where the dump's snapshot stands in the primary's history, and the backup lock.
+import type { QueryResult } from '../../core/sql.js';
+
+/** A connection of its own (not a pooled one): these statements hold session state. */
+export interface SessionQueryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+/** Where replay stood just before the snapshot, read in this order (see exportDumpSnapshot). */
+export async function replayPositionBefore(
+  session: SessionQueryable,
+): Promise<{ standby: boolean; lastCommitAt: Date | null; lsn: string | null }> {
+  // The commit timestamp first, then the position: recovery sets the timestamp only after the
+  // commit record has been replayed and the replay position moved past it, so the transaction
+  // the timestamp names lies at or before the position read after it.
+  const first = await session.query<{ standby: boolean; last_commit_at: Date | null }>(
+    'SELECT pg_is_in_recovery() AS standby, pg_last_xact_replay_timestamp() AS last_commit_at',
+  );
+  const second = await session.query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+  return {
+    standby: first.rows[0]!.standby,
+    lastCommitAt: first.rows[0]!.last_commit_at,
+    lsn: second.rows[0]!.lsn,
+  };
+}
+
+/**
+ * Opens a REPEATABLE READ transaction, exports its snapshot for `pg_dump --snapshot`, and reads,
+ * after it was taken (the snapshot is taken when this first statement starts, before its
+ * functions run), how far WAL had been received: replay never applies a record the standby has
+ * not received and flushed, so no record the snapshot sees ends past that (GREATEST ignores the
+ * received position when it is unknown, e.g. WAL restored from an archive).
+ */
+export async function exportSnapshot(
+  session: SessionQueryable,
+): Promise<{ snapshot: string; lsnAfter: string | null; at: Date }> {
+  await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const { rows } = await session.query<{ snapshot: string; lsn_after: string | null; at: Date }>(
+    `SELECT pg_export_snapshot() AS snapshot,
+            CASE WHEN pg_is_in_recovery()
+              THEN greatest(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())::text END AS lsn_after,
+            clock_timestamp() AS at`,
+  );
+  return { snapshot: rows[0]!.snapshot, lsnAfter: rows[0]!.lsn_after, at: rows[0]!.at };
+}
+
+/** pg_stat_database_conflicts for this database: queries a standby cancelled, by cause. */
+export async function recoveryConflictCounts(session: SessionQueryable): Promise<Record<string, number>> {
+  const { rows } = await session.query<Record<string, string>>(
+    `SELECT confl_snapshot AS snapshot, confl_lock AS lock, confl_bufferpin AS bufferpin,
+            confl_deadlock AS deadlock, confl_tablespace AS tablespace
+       FROM pg_stat_database_conflicts WHERE datname = current_database()`,
+  );
+  return Object.fromEntries(Object.entries(rows[0] ?? {}).map(([kind, n]) => [kind, Number(n)]));
+}
+
+export async function endSnapshot(session: SessionQueryable): Promise<void> {
+  await session.query('COMMIT');
+}
+
+/** Whether the server is a standby (a lock taken there excludes nothing on other servers). */
+export async function inRecovery(session: SessionQueryable): Promise<boolean> {
+  const { rows } = await session.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+  return rows[0]!.standby;
+}
+
+export async function tryAdvisoryLock(session: SessionQueryable, key: bigint): Promise<boolean> {
+  const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+    key.toString(),
+  ]);
+  return rows[0]?.locked === true;
+}
+
+export async function advisoryUnlock(session: SessionQueryable, key: bigint): Promise<void> {
+  await session.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+}

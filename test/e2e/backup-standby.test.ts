@@ -1,0 +1,406 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import type { Manifest } from '../../src/backup/manifest.js';
+import { loadConfig } from '../../src/config/config.js';
+import { exitCodes } from '../../src/core/errors.js';
+import { createLogger } from '../../src/core/logger.js';
+import { openOrthId } from '../../src/main.js';
+import { withTenant } from '../../src/storage/db/database.js';
+import { age, ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
+import { type CliResult, cliArgs, cliEnv, runCli } from '../helpers/cli.js';
+import {
+  type Cluster,
+  currentWalLsn,
+  query,
+  startCluster,
+  startStandby,
+  waitForReplay,
+} from '../helpers/postgres.js';
+
+const MASTER = 'backup-standby-test-master-secret-0123456789-abc';
+const USERS = 2000;
+
+function requirePgTools(): void {
+  for (const tool of ['pg_dump', 'pg_restore']) {
+    const probe = spawnSync(tool, ['--version']);
+    if (probe.error || probe.status !== 0) {
+      throw new Error(
+        `\`${tool}\` is required but does not run. Install it: apt-get install -y postgresql-client`,
+      );
+    }
+  }
+}
+
+/** "16/B374D848" → a number that orders like the WAL position. */
+function lsn(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+const dbUrl = (cluster: Cluster) => cluster.url.replace(/\/postgres$/, '/orthid');
+
+/** One committed transaction of the writer, with WAL positions around its commit record. */
+interface Write {
+  i: number;
+  /** Insert position read inside the transaction, before COMMIT: the commit record starts after it. */
+  before: bigint;
+  /** Insert position read after COMMIT returned: the commit record ends at or before it. */
+  after: bigint;
+  /** Wall clock just before COMMIT was sent: the commit's timestamp is no earlier. */
+  committingAt: number;
+}
+
+/** Writes one row per transaction into `replay_probe` on the primary until stopped. */
+async function startWriter(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const writes: Write[] = [];
+  let running = true;
+  const insertLsn = async () =>
+    lsn((await client.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l);
+  const loop = (async () => {
+    for (let i = 1; running; i++) {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO replay_probe (i) VALUES ($1)', [i]);
+      const beforeCommit = await insertLsn();
+      const committingAt = Date.now();
+      await client.query('COMMIT');
+      writes.push({ i, before: beforeCommit, after: await insertLsn(), committingAt });
+    }
+  })();
+  return {
+    writes,
+    async count(n: number) {
+      while (writes.length < n) await new Promise((resolve) => setTimeout(resolve, 10));
+    },
+    async stop() {
+      running = false;
+      await loop;
+      await client.end();
+    },
+  };
+}
+
+/** `orthid ARGS` as a child whose stderr can be watched while it runs. */
+function startCli(args: string[], env: Record<string, string>) {
+  const child: ChildProcess = spawn(process.execPath, cliArgs(args), {
+    env: cliEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    for (const w of waiters.splice(0)) {
+      if (w.pattern.test(stderr)) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return {
+    child,
+    done,
+    /** Resolves once stderr matches (the step lines are JSON, one per line). */
+    seen(pattern: RegExp): Promise<void> {
+      if (pattern.test(stderr)) return Promise.resolve();
+      return Promise.race([
+        new Promise<void>((resolve) => waiters.push({ pattern, resolve })),
+        done.then((r) => {
+          throw new Error(`orthid exited (${r.code}) before printing ${pattern}: ${r.stderr}`);
+        }),
+      ]);
+    },
+  };
+}
+
+const DB_PART_STARTED = /"step":"backup\.part\.started","part":"db\.dump\.age"/;
+
+/** Every manifest.json under `dir` (complete sets). */
+function manifestsIn(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('manifest.json'));
+  } catch {
+    return [];
+  }
+}
+
+describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, () => {
+  let primary: Cluster;
+  /** A replica as the README advises: hot_standby_feedback on. */
+  let replica: Cluster;
+  /** A replica that cancels any query in replay's way at once, and tells the primary nothing. */
+  let strict: Cluster;
+  let dir: string;
+  let key: ReturnType<typeof ageKeygen>;
+  let env: Record<string, string>;
+  const fromReplica = (cluster: Cluster, name: string) => ({
+    ...env,
+    ORTHID_BACKUP_DATABASE_URL: dbUrl(cluster),
+    ORTHID_BACKUP_DEST: join(dir, name, 'sets'),
+    ORTHID_BACKUP_KEYSTORE_DEST: join(dir, name, 'keys'),
+  });
+
+  before(async () => {
+    requireAgeCli();
+    requirePgTools();
+    dir = mkdtempSync(join(tmpdir(), 'orthid-backup-standby-'));
+    key = ageKeygen(dir);
+    primary = await startCluster();
+    await query(primary.url, 'CREATE DATABASE orthid');
+    env = {
+      ORTHID_DATA_DIR: join(dir, 'data'),
+      ORTHID_DATABASE_URL: dbUrl(primary),
+      ORTHID_MASTER_KEY: MASTER,
+      ORTHID_BACKUP_AGE_RECIPIENTS: key.recipient,
+    };
+    const app = await openOrthId(loadConfig(env), {
+      initKeystore: true,
+      migrate: true,
+      log: createLogger('silent'),
+    });
+    const tenant = await app.tenants.create({ slug: 'acme', actor: 'test' });
+    for (let n = 0; n < USERS; n += 100) {
+      await withTenant(app.db, tenant.id, async (tx) => {
+        for (let k = n; k < n + 100; k++) {
+          await app.users.create(
+            tx,
+            tenant.id,
+            { email: `user${k}@acme.example`, name: `User ${k}` },
+            'test',
+          );
+        }
+      });
+    }
+    await app.close();
+    // What the test writes while dumps run, and a table a "migration" drops under a dump.
+    await query(dbUrl(primary), 'CREATE TABLE replay_probe (i integer PRIMARY KEY)');
+    await query(dbUrl(primary), 'CREATE TABLE conflict_probe (x integer)');
+    // 4 MiB of random text in the table pg_dump copies first (its data goes in name order): a
+    // dump whose output nobody reads cannot get past it, so pg_dump is still inside its
+    // transaction, with queries left to send, whatever the socket buffers hold.
+    await query(
+      dbUrl(primary),
+      `CREATE TABLE aaa_bulk_probe AS
+         SELECT g AS i, (SELECT string_agg(md5(random()::text || g || k), '') FROM generate_series(1, 32) k) AS filler
+           FROM generate_series(1, 4096) g`,
+    );
+    replica = await startStandby(primary, {
+      // Feedback every second rather than every ten, so a test can wait for it.
+      settings: { hot_standby_feedback: true, wal_receiver_status_interval: 1 },
+    });
+    strict = await startStandby(primary, {
+      settings: { hot_standby_feedback: false, max_standby_streaming_delay: 0 },
+    });
+    const seeded = await currentWalLsn(primary.url);
+    await waitForReplay(replica.url, seeded);
+    await waitForReplay(strict.url, seeded);
+  });
+  after(() => {
+    strict?.stop();
+    replica?.stop();
+    primary?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('reads the replica while the primary takes writes, and holds exactly what its recorded recovery point promises', async () => {
+    const writer = await startWriter(dbUrl(primary));
+    let result: CliResult;
+    let replayedBefore: bigint;
+    let startedAt: number;
+    try {
+      await writer.count(50);
+      const seen = await currentWalLsn(primary.url);
+      await waitForReplay(replica.url, seen);
+      replayedBefore = lsn(seen);
+      startedAt = Date.now();
+      result = await runCli(['backup', 'dump', '--encrypt', '--json'], fromReplica(replica, 'writes'));
+      const dumped = writer.writes.length;
+      await writer.count(dumped + 50); // writes go on after the dump's snapshot too
+    } finally {
+      await writer.stop();
+    }
+    assert.equal(result.code, 0, result.stderr);
+    const manifest = JSON.parse(result.stdout) as Manifest;
+    const source = manifest.database.source!;
+    assert.equal(source.standby, true);
+    const replay = source.replay!;
+    assert.ok(lsn(replay.lsn) >= replayedBefore, `${replay.lsn} is before what the replica had replayed`);
+    assert.ok(lsn(replay.lsnAfter) >= lsn(replay.lsn));
+    const snapshotAt = Date.parse(source.snapshotAt);
+    assert.ok(snapshotAt >= startedAt - 1000 && snapshotAt <= Date.parse(manifest.finishedAt) + 1000);
+
+    // The rows the dump holds, read back from the encrypted part with the stock tools.
+    const part = manifest.parts.find((p) => p.name === 'db.dump.age')!;
+    const archive = join(dir, 'writes.dump');
+    writeFileSync(archive, age(['-d', '-i', key.file, join(dir, 'writes', 'sets', ...part.key.split('/'))]));
+    const restored = spawnSync('pg_restore', ['--data-only', '--table=replay_probe', '-f', '-', archive], {
+      encoding: 'utf8',
+    });
+    assert.equal(restored.status, 0, restored.stderr);
+    const body = restored.stdout.split('FROM stdin;\n')[1]!.split('\n\\.')[0]!;
+    const held = new Set(body.split('\n').filter(Boolean).map(Number));
+
+    const promised = writer.writes.filter((w) => w.after <= lsn(replay.lsn));
+    const excluded = writer.writes.filter((w) => w.before >= lsn(replay.lsnAfter));
+    assert.ok(promised.length >= 50 && excluded.length >= 1, 'writes on both sides of the snapshot');
+    assert.deepEqual(
+      promised.filter((w) => !held.has(w.i)).map((w) => w.i),
+      [],
+      'every write committed up to the recorded LSN is in the dump',
+    );
+    assert.deepEqual(
+      excluded.filter((w) => held.has(w.i)).map((w) => w.i),
+      [],
+      'no write committed after the recorded upper LSN is in the dump',
+    );
+    // The last commit it names is at least as late as the last write the LSN promises.
+    assert.ok(replay.lastCommitAt !== null);
+    assert.ok(Date.parse(replay.lastCommitAt) >= promised.at(-1)!.committingAt);
+
+    const listed = await runCli(['backup', 'list', '--json'], fromReplica(replica, 'writes'));
+    assert.equal(listed.code, 0, listed.stderr);
+    const [set] = (JSON.parse(listed.stdout) as { sets: { status: string; source: typeof source }[] }).sets;
+    assert.equal(set!.status, 'complete');
+    assert.deepEqual(set!.source, source);
+    const text = await runCli(['backup', 'list'], fromReplica(replica, 'writes'));
+    assert.match(text.stdout, new RegExp(`standby@${replay.lsn.replace('/', '\\/')}`));
+  });
+
+  test('a dump of the primary records that it read the primary', async () => {
+    const result = await runCli(['backup', 'dump', '--encrypt', '--json'], {
+      ...env,
+      ORTHID_BACKUP_DEST: join(dir, 'primary', 'sets'),
+      ORTHID_BACKUP_KEYSTORE_DEST: join(dir, 'primary', 'keys'),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const { source } = (JSON.parse(result.stdout) as Manifest).database;
+    assert.equal(source?.standby, false);
+    assert.equal(source?.replay, undefined);
+  });
+
+  /**
+   * Starts a dump from the strict replica and freezes the orthid process once pg_dump runs: it
+   * stops reading pg_dump's output, so pg_dump stays inside its transaction (the dump is larger
+   * than a pipe holds) while the test changes the primary under it.
+   */
+  async function frozenDump(name: string) {
+    const run = startCli(['backup', 'dump', '--encrypt'], fromReplica(strict, name));
+    await run.seen(DB_PART_STARTED);
+    run.child.kill('SIGSTOP');
+    // pg_dump locks every table after importing the snapshot; once it holds this one, it is reading.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const [row] = await query<{ n: number }>(
+        dbUrl(strict),
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+          WHERE l.relation = 'conflict_probe'::regclass AND l.granted AND a.application_name = 'orthid-backup'`,
+      );
+      if (row!.n > 0) break;
+      if (Date.now() > deadline) {
+        run.child.kill('SIGKILL');
+        throw new Error('pg_dump never locked the tables on the replica');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return run;
+  }
+
+  test('a dump cancelled because VACUUM on the primary removed rows its snapshot needs is backup.recovery_conflict, names hot_standby_feedback, and leaves no complete set', async () => {
+    const run = await frozenDump('vacuumed');
+    try {
+      await query(dbUrl(primary), 'DELETE FROM replay_probe WHERE i <= 10');
+      // VACUUM removes the rows only once nothing on the primary may still need them: not the
+      // other replica's hot_standby_feedback, not an autovacuum's ANALYZE. Repeat until it did.
+      const vacuum = new pg.Client({ connectionString: dbUrl(primary) });
+      await vacuum.connect();
+      try {
+        // "tuples: 10 removed, 1990 remain, 0 are dead but not yet removable, …"
+        let kept = Number.POSITIVE_INFINITY;
+        vacuum.on('notice', (notice) => {
+          const m = /(\d+) are dead but not yet removable/.exec(notice.message ?? '');
+          if (m) kept = Number(m[1]);
+        });
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          await vacuum.query('VACUUM (VERBOSE) replay_probe');
+          if (kept === 0) break;
+          if (Date.now() > deadline) throw new Error(`VACUUM kept ${kept} deleted rows for 30 s`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        await vacuum.end();
+      }
+      // Replay passes the VACUUM only once the replica has cancelled what stood in its way.
+      await waitForReplay(strict.url, await currentWalLsn(primary.url));
+    } finally {
+      run.child.kill('SIGCONT');
+    }
+    const result = await run.done;
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
+    assert.match(result.stderr, /error\[backup\.recovery_conflict\]/);
+    assert.match(result.stderr, /hot_standby_feedback = on/);
+    assert.deepEqual(manifestsIn(join(dir, 'vacuumed', 'sets')), []);
+    const listed = await runCli(['backup', 'list', '--json'], fromReplica(strict, 'vacuumed'));
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { sets: { status: string }[] }).sets.filter(
+        (s) => s.status === 'complete',
+      ),
+      [],
+    );
+  });
+
+  test('a dump cancelled by a lock a migration takes on the primary is backup.recovery_conflict and names max_standby_streaming_delay', async () => {
+    const run = await frozenDump('dropped');
+    try {
+      await query(dbUrl(primary), 'DROP TABLE conflict_probe');
+      await waitForReplay(strict.url, await currentWalLsn(primary.url));
+    } finally {
+      run.child.kill('SIGCONT');
+    }
+    const result = await run.done;
+    assert.equal(result.code, exitCodes.unavailable, result.stderr);
+    assert.match(result.stderr, /error\[backup\.recovery_conflict\]/);
+    assert.match(result.stderr, /max_standby_streaming_delay/);
+    assert.deepEqual(manifestsIn(join(dir, 'dropped', 'sets')), []);
+  });
+
+  test('two dumps from two different replicas of one primary: the second exits 5 with backup.locked', async () => {
+    const first = startCli(['backup', 'dump', '--encrypt', '--json'], fromReplica(replica, 'first'));
+    // The lock is taken before the set starts; freeze the first dump while it holds it.
+    await first.seen(/"step":"backup\.started"/);
+    first.child.kill('SIGSTOP');
+    let second: CliResult;
+    try {
+      second = await runCli(['backup', 'dump', '--encrypt'], fromReplica(strict, 'second'));
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    assert.equal(second.code, exitCodes.conflict, second.stderr);
+    assert.match(second.stderr, /error\[backup\.locked\]/);
+    assert.deepEqual(manifestsIn(join(dir, 'second', 'sets')), []);
+    const done = await first.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal((JSON.parse(done.stdout) as Manifest).database.source?.standby, true);
+    assert.equal(manifestsIn(join(dir, 'first', 'sets')).length, 1);
+  });
+
+  test('ORTHID_DATABASE_URL naming a replica is refused: a lock there would not exclude the other replicas', async () => {
+    const result = await runCli(['backup', 'dump', '--encrypt'], {
+      ...fromReplica(replica, 'lock-on-replica'),
+      ORTHID_DATABASE_URL: dbUrl(replica),
+    });
+    assert.equal(result.code, exitCodes.invalid, result.stderr);
+    assert.match(result.stderr, /error\[config\.invalid\].*standby/);
+    assert.deepEqual(manifestsIn(join(dir, 'lock-on-replica', 'sets')), []);
+  });
+});
