@@ -1,8 +1,15 @@
 // oidc-provider's storage adapter for one tenant: exactly the contract the provider defines
-// (upsert, find, findByUid, findByUserCode, consume, destroy, revokeByGrantId), behind RLS.
+// (upsert, find, findByUid, findByUserCode, consume, destroy, revokeByGrantId), behind RLS, and
+// the request step that makes a token endpoint answer and its writes one unit.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { isOrthIdError } from '../core/errors.js';
+import type { Queryable } from '../core/sql.js';
 import type { Database } from '../storage/db/database.js';
-import { withTenantStatements } from '../storage/db/database.js';
-import { createOidcPayloadsQueries, type PayloadRow } from './oidc-payloads.queries.js';
+import { withTenant, withTenantStatements } from '../storage/db/database.js';
+import { DB_RETRY_AFTER_SECONDS, isConnectionLoss } from '../storage/db/pg-errors.js';
+import { createOidcPayloadsQueries, type PayloadRow, type PayloadWrite } from './oidc-payloads.queries.js';
 
 type Payload = Record<string, unknown>;
 
@@ -47,6 +54,37 @@ class PrefetchedGrants {
   }
 }
 
+/**
+ * The writes of one token endpoint request from its first consumption on (an authorization
+ * code or a refresh token presented), held back until the answer is ready and then made in
+ * one transaction: consume the presented token, store what was issued, commit, answer.
+ *
+ * Why: the provider consumes the presented token first and stores its successors after, each
+ * write on its own. A request that failed between them (the database restarting, the process
+ * killed, an error after the check) left the token consumed and nothing delivered, and the
+ * client's retry of it was then taken for reuse: the grant revoked, the user signed out. Now a
+ * request that does not answer 200 changes nothing, so the retry is a first use; the successor
+ * that was never received was never stored. Reuse detection is untouched: presenting a token
+ * consumed by an answered request revokes the grant, as does losing the race to consume it.
+ */
+class HeldTokenWrites {
+  consumes: { model: string; id: string }[] = [];
+  upserts: PayloadWrite[] = [];
+  constructor(readonly ctx: KoaContextWithOIDC) {}
+}
+
+/** The request being served by a provider with providerRequestStep, in its async context. */
+const serving = new AsyncLocalStorage<HeldTokenWrites>();
+
+/** The held writes of the token endpoint request being served, if that is what runs. */
+function heldWrites(): HeldTokenWrites | undefined {
+  const held = serving.getStore();
+  return held?.ctx.oidc?.route === 'token' ? held : undefined;
+}
+
+/** How long an answer whose commit was cut off waits for the database to say if it happened. */
+const IN_DOUBT_WAIT_MS = 10_000;
+
 function present(row: PayloadRow | undefined): Payload | undefined {
   if (!row) return undefined;
   return row.consumed_at
@@ -69,24 +107,36 @@ export function createPostgresAdapter(
     withTenantStatements(db, tenantId, (q) => fn(createOidcPayloadsQueries(q)));
   const prefetched = new PrefetchedGrants();
 
-  return class PostgresAdapter {
+  /** A replay caught while consuming: the grant and everything issued under it are revoked. */
+  async function revokeReplayed(model: string, id: string, ctx: KoaContextWithOIDC | undefined) {
+    const grantId = (await new PostgresAdapter(model).find(id))?.grantId;
+    if (typeof grantId === 'string') {
+      await new PostgresAdapter(model).revokeByGrantId(grantId);
+      await new PostgresAdapter('Grant').destroy(grantId);
+      // The provider's own event for a revoked grant, so the audit log records this one too.
+      ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
+    }
+  }
+
+  class PostgresAdapter {
     constructor(readonly model: string) {}
 
     async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {
       const str = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
       if (this.model === 'Grant') prefetched.forget(id);
-      await run((q) =>
-        q.upsert(tenantId, {
-          model: this.model,
-          id,
-          payload,
-          grantId: str('grantId'),
-          uid: str('uid'),
-          userCode: str('userCode'),
-          accountId: str('accountId'),
-          expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-        }),
-      );
+      const write: PayloadWrite = {
+        model: this.model,
+        id,
+        payload,
+        grantId: str('grantId'),
+        uid: str('uid'),
+        userCode: str('userCode'),
+        accountId: str('accountId'),
+        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      };
+      const held = heldWrites();
+      if (held && held.consumes.length > 0) held.upserts.push(write);
+      else await run((q) => q.upsert(tenantId, write));
     }
 
     async find(id: string): Promise<Payload | undefined> {
@@ -122,19 +172,18 @@ export function createPostgresAdapter(
      * answers one it catches: the grant and everything issued under it are revoked.
      */
     async consume(id: string): Promise<void> {
+      const held = GRANT_BOUND.has(this.model) ? heldWrites() : undefined;
+      if (held) {
+        // Checked by the provider already (found, not consumed); made final with the answer.
+        held.consumes.push({ model: this.model, id });
+        return;
+      }
       if (await run((q) => q.consumeOnce(this.model, id))) return;
-      const { default: Provider, errors } = await import('oidc-provider');
+      const { default: ProviderClass, errors } = await import('oidc-provider');
       if (!GRANT_BOUND.has(this.model)) {
         throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
       }
-      const grantId = (await this.find(id))?.grantId;
-      if (typeof grantId === 'string') {
-        await this.revokeByGrantId(grantId);
-        await new PostgresAdapter('Grant').destroy(grantId);
-        // The provider's own event for a revoked grant, so the audit log records this one too.
-        const ctx = Provider.ctx;
-        ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
-      }
+      await revokeReplayed(this.model, id, ProviderClass.ctx);
       throw new errors.InvalidGrant('already used');
     }
 
@@ -147,5 +196,104 @@ export function createPostgresAdapter(
       prefetched.forget(grantId);
       await run((q) => q.revokeByGrantId(grantId));
     }
+
+    /**
+     * Makes a token request's held writes, in one transaction, once its answer is a success.
+     * `consumed` false: a presented token was consumed meanwhile by another request (a replay
+     * racing the first use); nothing was written, and the grant has been revoked.
+     */
+    static async commitHeld(held: HeldTokenWrites): Promise<{ consumed: boolean }> {
+      let statementsDone = false;
+      const replayed = Symbol('replayed');
+      try {
+        await withTenant(db, tenantId, async (tx: Queryable) => {
+          const q = createOidcPayloadsQueries(tx);
+          for (const c of held.consumes) if (!(await q.consumeOnce(c.model, c.id))) throw replayed;
+          for (const w of held.upserts) await q.upsert(tenantId, w);
+          statementsDone = true;
+        });
+        return { consumed: true };
+      } catch (error) {
+        if (error === replayed) {
+          for (const c of held.consumes) await revokeReplayed(c.model, c.id, held.ctx);
+          return { consumed: false };
+        }
+        // Cut off at COMMIT: PostgreSQL may have made it durable before it went away. The
+        // answer is sent only if it did, so a client never holds tokens that do not exist and
+        // never gets a 503 for a rotation that happened (its retry would count as reuse).
+        if (statementsDone && isConnectionLoss(error) && (await PostgresAdapter.#committed(held))) {
+          return { consumed: true };
+        }
+        throw error;
+      }
+    }
+
+    static async #committed(held: HeldTokenWrites): Promise<boolean> {
+      // A new row exists only if the commit happened; without one, the consumption tells.
+      const last = held.upserts.at(-1);
+      const consumed = held.consumes.at(-1)!;
+      const deadline = Date.now() + IN_DOUBT_WAIT_MS;
+      for (;;) {
+        try {
+          if (last) return !!(await run((q) => q.find(last.model, last.id)));
+          return !!(await run((q) => q.find(consumed.model, consumed.id)))?.consumed_at;
+        } catch (error) {
+          if (!isConnectionLoss(error) || Date.now() > deadline) return false;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    }
+  }
+
+  return PostgresAdapter;
+}
+
+export type PostgresAdapterClass = ReturnType<typeof createPostgresAdapter>;
+
+function isUnavailable(error: unknown): boolean {
+  return isConnectionLoss(error) || (isOrthIdError(error) && error.kind === 'unavailable');
+}
+
+/**
+ * The step every request to a tenant's provider passes through (before the provider's own):
+ * a token request's held writes are made when its answer is ready (see HeldTokenWrites), and a
+ * request that failed because the database (or another service) is unavailable is answered
+ * 503 with Retry-After, not the provider's 500 `server_error`, so clients retry and monitors
+ * see an outage rather than a bug.
+ */
+export function providerRequestStep(provider: Provider, adapter: PostgresAdapterClass): void {
+  const unavailable = new WeakSet<object>();
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    if (isUnavailable(error)) unavailable.add(ctx);
+  });
+  const answerUnavailable = (ctx: KoaContextWithOIDC) => {
+    ctx.status = 503;
+    ctx.set('Retry-After', String(DB_RETRY_AFTER_SECONDS));
+    // A JSON error keeps OAuth's shape; an HTML page (rendered by renderError) stays as it is.
+    if (typeof ctx.body !== 'string') {
+      ctx.body = {
+        error: 'temporarily_unavailable',
+        error_description: `the service is temporarily unavailable; retry in ${DB_RETRY_AFTER_SECONDS} seconds`,
+      };
+    }
   };
+  provider.use(async (ctx, next) => {
+    const oidcCtx = ctx as KoaContextWithOIDC;
+    const held = new HeldTokenWrites(oidcCtx);
+    await serving.run(held, next);
+    // Any other answer drops what was held: nothing consumed, nothing issued.
+    if (held.consumes.length > 0 && ctx.status >= 200 && ctx.status < 300) {
+      try {
+        const { consumed } = await adapter.commitHeld(held);
+        if (!consumed) {
+          ctx.status = 400;
+          ctx.body = { error: 'invalid_grant', error_description: 'grant request is invalid' };
+        }
+      } catch (error) {
+        if (!isUnavailable(error)) throw error;
+        answerUnavailable(oidcCtx);
+      }
+    }
+    if (unavailable.has(ctx)) answerUnavailable(oidcCtx);
+  });
 }

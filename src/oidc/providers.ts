@@ -17,7 +17,7 @@ import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
-import { createPostgresAdapter } from './postgres-adapter.js';
+import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
 import {
   DEFAULT_LIFETIMES,
   type Lifetimes,
@@ -94,6 +94,9 @@ export function createOidcProviders(deps: OidcDeps) {
     grantCaches.set(tenant.id, grants);
 
     const issuer = issuerFor(deps.publicUrl, tenant.slug);
+    const adapter = guardAdapterIds(
+      createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients, subscribed)),
+    );
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
       tenantName: tenant.displayName,
@@ -102,9 +105,7 @@ export function createOidcProviders(deps: OidcDeps) {
       signingKeys: signingKeys.map((k) => k.privateJwk),
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
-      adapter: guardAdapterIds(
-        createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients, subscribed)),
-      ),
+      adapter,
       findAccount: async (_ctx, sub): Promise<Account | undefined> => {
         // Reads only (the user's row; the keyring when not cached): no transaction needed.
         const user = await withTenantStatements(deps.db, tenant.id, (q) =>
@@ -143,6 +144,7 @@ export function createOidcProviders(deps: OidcDeps) {
     const provider = new ProviderClass(issuer, configuration);
     pinPublicOrigin(provider, issuer);
     refuseControlCharacters(provider, errors.InvalidRequest);
+    providerRequestStep(provider, adapter);
     // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
     provider.Client.prototype.compareClientSecret = function compareClientSecret(
       this: { clientSecret: string },
@@ -176,9 +178,12 @@ export function createOidcProviders(deps: OidcDeps) {
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
     provider.on('server_error', (_ctx, err) => {
-      // A database environment problem is named by its code and the fix, not only a stack.
-      const environment = classifyDatabaseError(err);
-      if (environment) deps.log.error({ code: environment.code }, environment.message);
+      // A database environment problem is named by its code and the fix, not only a stack; an
+      // outage is answered 503 (providerRequestStep) and is a warning, not a bug.
+      const environment = isOrthIdError(err) ? err : classifyDatabaseError(err);
+      if (environment?.kind === 'unavailable') deps.log.warn({ code: environment.code }, environment.message);
+      else if (environment?.code.startsWith('db.'))
+        deps.log.error({ code: environment.code }, environment.message);
       else deps.log.error({ err }, 'oidc provider error');
     });
   }

@@ -4,6 +4,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OrthIdError } from '../../core/errors.js';
 import { explainError } from '../../storage/db/database-errors.js';
+import { DB_RETRY_AFTER_SECONDS } from '../../storage/db/pg-errors.js';
 
 export interface Problem {
   type: string;
@@ -46,9 +47,19 @@ function fromFastify(error: FastifyError): OrthIdError {
 }
 
 export function registerProblemDetails(app: FastifyInstance): void {
+  // Every 503 is a condition that passes (the database is back, the keystore unsealed): say
+  // when to try again, also on the pages and routes that render their own errors.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) {
+      void reply.header('retry-after', String(DB_RETRY_AFTER_SECONDS));
+    }
+    return payload;
+  });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const e = error instanceof OrthIdError ? error : fromFastify(error);
     if (e.kind === 'internal') request.log.error({ err: error }, 'request failed');
+    // An outage (every request while PostgreSQL restarts) is a warning; a missing grant, an error.
+    else if (e.code === 'db.unavailable') request.log.warn({ code: e.code }, e.message);
     else if (e.code.startsWith('db.')) request.log.error({ code: e.code }, e.message);
     void reply.status(e.httpStatus).type('application/problem+json').send(problemFrom(e, request.url));
   });

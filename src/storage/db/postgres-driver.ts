@@ -1,10 +1,12 @@
 // The production driver: a node-postgres pool against a real PostgreSQL (15 or newer).
-// Connection errors become `db.unavailable` with the host named and the password never shown.
+// Connection errors become `db.unavailable` with the host named and the password never shown;
+// a connection lost mid-request fails that request the same way and never the process.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import type { Database, Queryable, QueryResult } from './database.js';
 import { classifyDatabaseError } from './database-errors.js';
+import { asConnectionLoss, isConnectionLoss } from './pg-errors.js';
 
 /** Describes a connection URL for messages: host, port and database, never the password. */
 export function describeDatabaseUrl(url: string): string {
@@ -49,16 +51,29 @@ function statementName(sql: string): string | undefined {
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   return {
     async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-      const result =
-        params.length > 0
-          ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
-          : await client.query(sql);
-      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+      try {
+        const result =
+          params.length > 0
+            ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+            : await client.query(sql);
+        return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+      } catch (error) {
+        throw asConnectionLoss(error);
+      }
     },
     async exec(sql: string): Promise<void> {
-      await client.query(sql);
+      try {
+        await client.query(sql);
+      } catch (error) {
+        throw asConnectionLoss(error);
+      }
     },
   };
+}
+
+/** Back to the pool, or out of it when its connection is gone (it would fail the next request). */
+function release(client: pg.PoolClient, error: unknown): void {
+  client.release(isConnectionLoss(error) ? (error as Error) : undefined);
 }
 
 /** Statements this module prepared, per connection, known to exist on the server. */
@@ -166,16 +181,34 @@ declare module 'pg' {
 export interface PostgresOptions {
   max?: number;
   applicationName?: string;
+  /** How long a request waits for a connection (a free one, or a new one) before `db.unavailable`. */
+  connectTimeoutMs?: number;
 }
+
+/**
+ * While PostgreSQL is down every request fails fast (connection refused); this bounds the
+ * other cases (a server that accepts but does not answer, every pooled connection busy), so
+ * a request is answered 503 within seconds instead of hanging until the client gives up.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'orthid',
+    connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    // A peer that vanished without closing (a failover, a cut network) is noticed by TCP.
+    keepAlive: true,
   });
-  // An idle client's error (e.g. the server restarting) must not crash the process.
+  // A lost connection emits 'error' on its client: the pool listens only while the client is
+  // idle, and an unheard 'error' ends the process. A checked-out client (between statements, or
+  // in a transaction) gets its own listener; the statement it was running, or the next one,
+  // fails with the same loss, and the request gets `db.unavailable`.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   try {
     const client = await pool.connect();
     client.release();
@@ -193,16 +226,19 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       } catch (cause) {
         throw connectionError(url, cause);
       }
+      const tx = wrap(client);
+      let failure: unknown;
       try {
-        await client.query(setup ? `BEGIN; ${setup}` : 'BEGIN');
-        const result = await fn(wrap(client));
-        await client.query('COMMIT');
+        await tx.exec(setup ? `BEGIN; ${setup}` : 'BEGIN');
+        const result = await fn(tx);
+        await tx.exec('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        failure = error;
+        if (!isConnectionLoss(error)) await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
-        client.release();
+        release(client, failure);
       }
     },
     statements(setup) {
@@ -214,6 +250,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         } catch (cause) {
           throw connectionError(url, cause);
         }
+        let failure: unknown;
         try {
           // A submittable is queued and reports through its callback, not a promise.
           return await new Promise<pg.QueryResult>((resolve, reject) => {
@@ -226,8 +263,11 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
             );
             client.query(query as unknown as pg.QueryConfig);
           });
+        } catch (error) {
+          failure = error;
+          throw asConnectionLoss(error);
         } finally {
-          client.release();
+          release(client, failure);
         }
       };
       return {
@@ -247,13 +287,21 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       let retry: NodeJS.Timeout | undefined;
       // A dedicated connection: pooled clients are shared and would drop the subscription.
       const connect = async (): Promise<void> => {
-        const next = new pg.Client({ connectionString: url, application_name: 'orthid-listen' });
+        const next = new pg.Client({
+          connectionString: url,
+          application_name: 'orthid-listen',
+          connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+          keepAlive: true,
+        });
         next.on('error', () => {});
         next.on('notification', (message) => {
           if (message.channel === channel) onPayload(message.payload ?? '');
         });
         next.once('end', () => {
-          if (stopped) return;
+          // Only a subscription that was up is lost; a failed attempt is retried by reconnect()
+          // alone (two retries per failure would multiply during a long outage).
+          if (stopped || client !== next) return;
+          client = undefined;
           onConnection?.(false);
           reconnect(1000);
         });
@@ -263,6 +311,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         } catch (cause) {
           await next.end().catch(() => {});
           throw connectionError(url, cause);
+        }
+        if (stopped) {
+          await next.end().catch(() => {});
+          return;
         }
         client = next;
       };

@@ -41,6 +41,8 @@ export function databaseName(url: string): string {
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'orthid-restore' });
+  // A connection lost between statements emits 'error'; the next statement fails instead.
+  client.on('error', () => {});
   try {
     await client.connect();
   } catch (cause) {
