@@ -8,12 +8,13 @@
 // run before it or beside it.
 //
 // Deadlines, so that a hang fails the run instead of hanging it:
-// - node's --test-timeout (ORTHID_TEST_TIMEOUT_MS, default 10 min). Node applies it to each test
-//   that sets no timeout of its own and, as every file runs in a process of its own, to each file
-//   as a whole: it bounds the longest file, and a file that outlives it is cancelled.
-// - a child process a test runs synchronously gets ORTHID_TEST_CHILD_TIMEOUT_MS (default 3 min)
-//   unless it sets its own (test/helpers/child-deadline.ts, loaded into every test process).
-// - the whole run gets ORTHID_TEST_RUN_TIMEOUT_MS (default 60 min).
+// - each file: node's --test-timeout, ORTHID_TEST_FILE_TIMEOUT_MS (default 10 min). Every file
+//   runs in a process of its own, which node's runner times as one test; node does not pass the
+//   limit on to the tests inside (a test that needs one sets `{ timeout }`), so a file that
+//   outlives it is cancelled and its process killed;
+// - each child process a test runs synchronously: ORTHID_TEST_CHILD_TIMEOUT_MS (default 3 min)
+//   unless it sets its own (test/helpers/child-deadline.ts, loaded into every test process);
+// - the whole run: ORTHID_TEST_RUN_TIMEOUT_MS (default 60 min).
 // The runner works in a process group of its own; whatever the tests leave running (a server, a
 // cluster) is killed when it ends. A cancelled test fails the run and counts as failed below.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -30,7 +31,7 @@ const msFromEnv = (name: string, fallback: number): number => {
   const value = Number(process.env[name]);
   return Number.isInteger(value) && value > 0 ? value : fallback;
 };
-const TEST_TIMEOUT_MS = msFromEnv('ORTHID_TEST_TIMEOUT_MS', 10 * MINUTE);
+const FILE_TIMEOUT_MS = msFromEnv('ORTHID_TEST_FILE_TIMEOUT_MS', 10 * MINUTE);
 const RUN_TIMEOUT_MS = msFromEnv('ORTHID_TEST_RUN_TIMEOUT_MS', 60 * MINUTE);
 
 const duration = (ms: number) => (ms >= MINUTE ? `${Math.round(ms / MINUTE)} min` : `${ms / 1000} s`);
@@ -178,7 +179,7 @@ async function runFiles(
       childDeadline,
       '--test',
       `--test-concurrency=${concurrency}`,
-      `--test-timeout=${TEST_TIMEOUT_MS}`,
+      `--test-timeout=${FILE_TIMEOUT_MS}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       '--test-reporter=tap',

@@ -3,7 +3,7 @@
 // ORTHID_TEST_CHILD_TIMEOUT_MS (default 3 min): past it, it is killed and the call throws an
 // error naming the command. A synchronous child blocks the event loop, so nothing else in the
 // test process (a test's own timeout included) could stop it. Asynchronous children are bounded
-// by their test's timeout and killed with the runner's process group when the run ends.
+// by their test's or file's timeout and killed with the runner's process group when the run ends.
 import childProcess, {
   type ExecFileSyncOptions,
   type ExecSyncOptions,
