@@ -1,10 +1,11 @@
 // `orthid keystore ...`: create, inspect, export and import the managed keystore that holds
 // the root keys. Exports are age-encrypted to the operator's recipients.
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { parseIdentityFile } from '../crypto/age/index.js';
+import type { CustodyInitResult } from '../crypto/custody/byok-custody.js';
 import type { RootKeyInfo } from '../crypto/key-custody.js';
 import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
 import { exportKeystoreShares, readKeystoreShares } from '../crypto/keystore-shares.js';
@@ -28,10 +29,26 @@ export function registerKeystoreCommands(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = cliConfig();
-        await mkdir(dirname(config.keystorePath), { recursive: true, mode: 0o700 });
-        const { keystore: ks, created, masterGenerated } = await openKeystore(config, true);
+        // The custody opens first: a token or binding that is not there refuses before any file
+        // is written, and a ceremony that fails takes back the keystore this run created.
         const custody = await openExternalCustody(config);
-        const ceremony = await custody?.init().finally(() => custody.close());
+        let opened: Awaited<ReturnType<typeof openKeystore>>;
+        let ceremony: CustodyInitResult | undefined;
+        try {
+          await mkdir(dirname(config.keystorePath), { recursive: true, mode: 0o700 });
+          opened = await openKeystore(config, true);
+          try {
+            ceremony = await custody?.init();
+          } catch (error) {
+            if (opened.created) await rm(opened.keystore.path, { force: true });
+            if (opened.masterGenerated && config.masterKey.kind === 'generated')
+              await rm(config.masterKey.path, { force: true });
+            throw error;
+          }
+        } finally {
+          await custody?.close();
+        }
+        const { keystore: ks, created, masterGenerated } = opened;
         const result = {
           created,
           path: ks.path,

@@ -15,7 +15,7 @@ import { withTenant } from '../../src/storage/db/database.js';
 import { BACKUP_LOCK } from '../../src/storage/db/dump.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
-import { cliArgs, cliEnv, runCli } from '../helpers/cli.js';
+import { CLI_TIMEOUT_MS, cliArgs, cliEnv, runCli } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { type S3TestServer, startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
 
@@ -31,6 +31,9 @@ function killWhen(
     const child = spawn(process.execPath, cliArgs(args), {
       env: cliEnv(env),
       stdio: ['ignore', 'ignore', 'pipe'],
+      // A step that never comes must not hang the test: killed then, it reports killed: false.
+      timeout: CLI_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
     });
     let stderr = '';
     let killed = false;

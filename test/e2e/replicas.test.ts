@@ -12,6 +12,12 @@ import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 const PASSWORD = 'two replicas, one database, zero disagreement';
 
+interface Tenant {
+  issuer: string;
+  email: string;
+  client: { client_id: string; client_secret: string };
+}
+
 /** Two `orthid start` processes on one PostgreSQL, as behind a load balancer. */
 describe('OrthID as two stateless replicas on one PostgreSQL', () => {
   let dir: string;
@@ -19,9 +25,44 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
   let a: ServerProcess;
   let b: ServerProcess;
   let publicUrl: string;
-  let issuer: string;
-  let client: { client_id: string; client_secret: string };
+  // Sign-in throttling counts per tenant, account and address; every test here signs in from
+  // 127.0.0.1, so the test that sets off the block has a tenant of its own and leaves no block
+  // where the others sign in, whichever order they run in and however fast.
+  let acme: Tenant;
+  let brute: Tenant;
   const redirectUri = 'http://127.0.0.1:9/callback';
+
+  async function createTenant(slug: string): Promise<Tenant> {
+    const tenant = await runCli(['tenant', 'create', slug], env);
+    assert.equal(tenant.code, 0, tenant.stderr);
+    const email = `rep@${slug}.test`;
+    const user = await runCli(
+      ['user', 'create', '--tenant', slug, '--email', email, '--password-stdin'],
+      env,
+      `${PASSWORD}\n`,
+    );
+    assert.equal(user.code, 0, user.stderr);
+    const created = await runCli(
+      [
+        'client',
+        'create',
+        '--tenant',
+        slug,
+        '--name',
+        'Replicated',
+        '--grant',
+        'authorization_code',
+        '--grant',
+        'refresh_token',
+        '--redirect-uri',
+        redirectUri,
+        '--json',
+      ],
+      env,
+    );
+    assert.equal(created.code, 0, created.stderr);
+    return { issuer: `${publicUrl}/t/${slug}`, email, client: JSON.parse(created.stdout) };
+  }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'orthid-replicas-'));
@@ -43,34 +84,8 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
         ORTHID_KEYSTORE: `file://${join(dir, 'keystore')}`,
       }),
     ]);
-    issuer = `${publicUrl}/t/acme`;
-    assert.equal((await runCli(['tenant', 'create', 'acme'], env)).code, 0);
-    const user = await runCli(
-      ['user', 'create', '--tenant', 'acme', '--email', 'rep@acme.test', '--password-stdin'],
-      env,
-      `${PASSWORD}\n`,
-    );
-    assert.equal(user.code, 0, user.stderr);
-    const created = await runCli(
-      [
-        'client',
-        'create',
-        '--tenant',
-        'acme',
-        '--name',
-        'Replicated',
-        '--grant',
-        'authorization_code',
-        '--grant',
-        'refresh_token',
-        '--redirect-uri',
-        redirectUri,
-        '--json',
-      ],
-      env,
-    );
-    assert.equal(created.code, 0, created.stderr);
-    client = JSON.parse(created.stdout);
+    acme = await createTenant('acme');
+    brute = await createTenant('brute');
   });
 
   after(async () => {
@@ -78,11 +93,14 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const basic = ({ client }: Tenant) =>
+    `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+
   async function tokenRequest(to: ServerProcess, body: Record<string, string>) {
     const response = await fetch(`${to.url}/t/acme/token`, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        authorization: basic(acme),
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams(body),
@@ -90,12 +108,12 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     return { status: response.status, body: (await response.json()) as Record<string, string> };
   }
 
-  const signInOn = (replica: ServerProcess, password = PASSWORD) =>
+  const signInOn = (replica: ServerProcess, password = PASSWORD, tenant = acme) =>
     submitHostedSignIn({
-      issuer,
-      client,
+      issuer: tenant.issuer,
+      client: tenant.client,
       redirectUri,
-      email: 'rep@acme.test',
+      email: tenant.email,
       password,
       origin: replica.url,
     });
@@ -128,7 +146,7 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
     const revoked = await fetch(`${b.url}/t/acme/token/revocation`, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        authorization: basic(acme),
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams({ token: refreshed.body.refresh_token! }),
@@ -145,7 +163,7 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
   test('failed sign-ins are counted across both replicas', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) {
-      const { posted } = await signInOn(i % 2 === 0 ? a : b, 'wrong password, wrong password');
+      const { posted } = await signInOn(i % 2 === 0 ? a : b, 'wrong password, wrong password', brute);
       statuses.push(posted.status);
     }
     // Five failures are free wherever they land; the sixth starts a block that the seventh meets,

@@ -12,6 +12,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
+/** How long a server may take to shut down after SIGTERM before it is killed and the test fails. */
+const STOP_TIMEOUT_MS = 30_000;
+
 export async function startServer(
   env: Record<string, string>,
   timeoutMs = 60_000,
@@ -31,9 +34,9 @@ export async function startServer(
   for (;;) {
     if (child.exitCode !== null) throw new Error(`orthid start exited with ${child.exitCode}:\n${output}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      if ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200) break;
     } catch {
-      // not listening yet
+      // not listening yet, or not answering yet
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -46,9 +49,24 @@ export async function startServer(
     port,
     child,
     output: () => output,
-    stop() {
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');
-      return exited;
+      let timer: NodeJS.Timeout | undefined;
+      const killed = new Promise<'killed'>((resolve) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve('killed');
+        }, STOP_TIMEOUT_MS);
+      });
+      const outcome = await Promise.race([exited, killed]);
+      clearTimeout(timer);
+      if (outcome === 'killed') {
+        throw new Error(
+          `orthid start on ${url} did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM and was killed:\n${output}`,
+        );
+      }
+      return outcome;
     },
   };
 }

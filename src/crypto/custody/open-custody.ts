@@ -45,7 +45,11 @@ export async function openCustody(
     // Loaded on demand: the native PKCS#11 binding and the AWS SDK cost start-up time, and a
     // deployment on the managed keystore needs neither.
     case 'pkcs11': {
-      const { openPkcs11Custody } = await import('./pkcs11.js');
+      const { openPkcs11Custody } = await loadDriver(
+        () => import('./pkcs11.js'),
+        'The PKCS#11 binding (the native module of pkcs11js) is missing or was not built for this Node.js',
+        'Install the dependencies with their install scripts (`npm ci`, or `npm rebuild pkcs11js`; the build needs python3, make and g++).',
+      );
       const { token, object, modulePath, serial, manufacturer, model, uri } = spec;
       return openPkcs11Custody({
         uri: { uri, token, object, modulePath, serial, manufacturer, model },
@@ -53,7 +57,11 @@ export async function openCustody(
       });
     }
     case 'awskms': {
-      const { openAwsKmsCustody } = await import('./awskms.js');
+      const { openAwsKmsCustody } = await loadDriver(
+        () => import('./awskms.js'),
+        'The AWS SDK for KMS (@aws-sdk/client-kms) is missing',
+        'Install the dependencies: npm ci.',
+      );
       return openAwsKmsCustody({
         uri: {
           uri: spec.uri,
@@ -65,5 +73,21 @@ export async function openCustody(
         ...(options.awsCredentials === undefined ? {} : { credentials: options.awsCredentials }),
       });
     }
+  }
+}
+
+// A driver whose package or native binding is absent (installed with --ignore-scripts, built for
+// another Node.js) is an environment problem with a fix, not a bug; any other failure is a bug.
+const MISSING = new Set(['MODULE_NOT_FOUND', 'ERR_MODULE_NOT_FOUND', 'ERR_DLOPEN_FAILED']);
+
+async function loadDriver<T>(load: () => Promise<T>, what: string, fix: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === undefined || !MISSING.has(code)) throw error;
+    throw new OrthIdError('keystore.custody_unavailable', `${what} (${message.split('\n')[0]}). ${fix}`, {
+      cause: error,
+    });
   }
 }
