@@ -2,6 +2,7 @@
 // and what to run to fix it: the one place that reads SQLSTATEs and socket error codes.
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../../core/errors.js';
 import { APP_ROLE } from './database.js';
+import { isConnectionLoss } from './pg-errors.js';
 
 /** The oldest PostgreSQL major version OrthID supports (server_version_num / 10000). */
 export const MIN_SERVER_VERSION = 15;
@@ -15,17 +16,6 @@ interface PgLikeError {
   code?: unknown;
   message?: unknown;
 }
-
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
 
 /** A SQLSTATE: five characters of digits and upper-case letters. */
 const isSqlState = (code: unknown): code is string => typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
@@ -115,23 +105,15 @@ export function classifyDatabaseError(
   const message = typeof raw === 'string' ? raw : '';
   const at = context.where ? ` at ${context.where}` : '';
   const line = firstLine(message);
-  if (typeof code === 'string' && SOCKET_CODES.has(code)) {
+  // What counts as a lost or impossible connection is decided once, in pg-errors.ts.
+  if (isConnectionLoss(error)) {
     return new OrthIdError(
       'db.unavailable',
-      `Cannot reach PostgreSQL${at} (${line}). Check the host and port in the connection URL and that the server is running.`,
+      `Cannot reach PostgreSQL${at} (${line}). Check the host and port in the connection URL and that the server is running; OrthID retries once it answers.`,
       { cause: error, details: { reason: line } },
     );
   }
-  if (!isSqlState(code)) {
-    if (/^Connection terminated|timeout expired|Connection ended/i.test(message)) {
-      return new OrthIdError(
-        'db.unavailable',
-        `Lost the connection to PostgreSQL${at} (${line}). Check that the server is running; OrthID retries once it answers.`,
-        { cause: error, details: { reason: line } },
-      );
-    }
-    return undefined;
-  }
+  if (!isSqlState(code)) return undefined;
   let classified: OrthIdError | undefined;
   if (code === '42501') {
     // The audit log's own refusal is a rule of the product, not a missing grant.
@@ -159,10 +141,10 @@ export function classifyDatabaseError(
         : `PostgreSQL${at} has no role "${role}". Create the login (orthid db roles --sql prints a template for each) or correct the user in the connection URL.`,
       { details: { reason: line, role } },
     );
-  } else if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) {
+  } else if (code === '53300') {
     classified = new OrthIdError(
       'db.unavailable',
-      `PostgreSQL${at} is not accepting work (${line}). Check that the server is running and has free connections; OrthID retries once it answers.`,
+      `PostgreSQL${at} has no free connections (${line}). Raise max_connections or lower the pool sizes of the processes using it; OrthID retries once it answers.`,
       { details: { reason: line } },
     );
   }
