@@ -66,11 +66,13 @@ describe('the deployment files', () => {
     assert.deepEqual(backup!.envFrom, [{ secretRef: { name: 'orthid-backup-env' } }]);
   });
 
-  test('a monthly drill CronJob runs `backup drill`', () => {
+  test('a monthly drill CronJob runs `backup drill` with a secret of its own', () => {
     const cron = all.get('drill-cronjob.yaml')!;
     assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
     assert.match(cron.spec.schedule ?? '', /^\d+ \d+ 1 \* \*$/);
     assert.deepEqual(containersOf(cron)[0]!.args!.slice(0, 2), ['backup', 'drill']);
+    // Not the backup job's secret: that one holds the login that reads every tenant.
+    assert.deepEqual(containersOf(cron)[0]!.envFrom, [{ secretRef: { name: 'orthid-drill-env' } }]);
   });
 
   test('every manifest runs the same image as a non-root user in namespace orthid', () => {
