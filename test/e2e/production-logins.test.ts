@@ -178,7 +178,7 @@ describe("the README's production logins on a clean PostgreSQL", { timeout: 600_
     const problem = (await denied.json()) as { code: string; detail: string };
     assert.equal(problem.code, 'db.permission_denied');
     assert.match(problem.detail, /permission denied for table users.*orthid migrate/);
-    assert.match(server!.output(), /"code":"db\.permission_denied"/);
+    await server!.waitForOutput(/"code":"db\.permission_denied"/);
 
     const repaired = await runCli(['migrate', '--json'], env);
     assert.equal(repaired.code, 0, repaired.stderr);

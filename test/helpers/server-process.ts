@@ -8,6 +8,11 @@ export interface ServerProcess {
   port: number;
   child: ChildProcess;
   output(): string;
+  /**
+   * Resolves once the output matches `pattern`: a response can reach the test before the
+   * server's log line for it has crossed the pipe.
+   */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -49,6 +54,15 @@ export async function startServer(
     port,
     child,
     output: () => output,
+    async waitForOutput(pattern, waitMs = 10_000) {
+      const until = Date.now() + waitMs;
+      while (!pattern.test(output)) {
+        if (Date.now() > until) {
+          throw new Error(`orthid start printed nothing matching ${pattern} within ${waitMs} ms:\n${output}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');
