@@ -115,7 +115,7 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
       assert.match(
         restored.stderr,
         new RegExp(
-          `error\\[backup\\.checksum_mismatch\\]: The part ${into.name.replace('.', '\\.')} does not match the manifest`,
+          `error\\[backup\\.checksum_mismatch\\]: The part ${into.name.replaceAll('.', '\\.')} does not match the manifest`,
         ),
       );
       assert.deepEqual(await rowCounts(targetUrl), {});
