@@ -69,20 +69,24 @@ for (const driver of DRIVERS) {
       // the dump could have done any I/O.
       const hold = driver === 'postgres' ? await holdTenantKeys(app.databaseUrl!) : undefined;
       try {
-        ticks.fire('ORTHID_BACKUP_SCHEDULE');
-        await hold?.blocked();
+        try {
+          ticks.fire('ORTHID_BACKUP_SCHEDULE');
+          await hold?.blocked();
+          ticks.fire('ORTHID_BACKUP_SCHEDULE');
+          assert.deepEqual(schedules.running(), ['ORTHID_BACKUP_SCHEDULE']);
+          assert.deepEqual(schedules.skipped(), { ORTHID_BACKUP_SCHEDULE: 1 });
+        } finally {
+          await hold?.release();
+        }
+        await settle(schedules);
+        assert.equal(await countComplete(dest), completeBefore + 1, 'exactly one set from the two ticks');
+        // Once the run has finished, the next tick runs again.
         ticks.fire('ORTHID_BACKUP_SCHEDULE');
         assert.deepEqual(schedules.running(), ['ORTHID_BACKUP_SCHEDULE']);
-        assert.deepEqual(schedules.skipped(), { ORTHID_BACKUP_SCHEDULE: 1 });
       } finally {
-        await hold?.release();
+        // Even when an assertion failed: no dump may still be writing when the app closes.
+        await schedules.stop();
       }
-      await settle(schedules);
-      assert.equal(await countComplete(dest), completeBefore + 1, 'exactly one set from the two ticks');
-      // Once the run has finished, the next tick runs again.
-      ticks.fire('ORTHID_BACKUP_SCHEDULE');
-      assert.deepEqual(schedules.running(), ['ORTHID_BACKUP_SCHEDULE']);
-      await schedules.stop();
       assert.deepEqual(schedules.skipped(), { ORTHID_BACKUP_SCHEDULE: 1 });
       assert.equal(await countComplete(dest), completeBefore + 2);
     });
