@@ -1,9 +1,10 @@
 // The restore's own guards, each with a case that only that guard stops: a part replaced by another
 // valid object (the object store's checksum agrees with it, only the manifest does not), and a
-// keystore export older than the data, lacking a root key the database names.
+// keystore export older than the data, lacking a root key the database names. And the restore's
+// client tools never get the target's password on their command line.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,7 +14,8 @@ import { exitCodes } from '../../src/core/errors.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, query, rowCounts } from '../helpers/postgres.js';
+import { createTestDatabase, postgresBinDir, query, rowCounts, startCluster } from '../helpers/postgres.js';
+import { startServer } from '../helpers/server-process.js';
 
 const MASTER = 'restore-protections-master-secret-0123456789';
 
@@ -61,6 +63,9 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
     };
     assert.equal((await runCli(['keystore', 'init'], env)).code, 0);
     assert.equal((await runCli(['migrate'], env)).code, 0);
+    // Once, for the system tenant and the canary a restore's checks sign in with.
+    const server = await startServer(env);
+    await server.stop();
     const alpha = await runCli(['tenant', 'create', 'alpha'], env);
     assert.equal(alpha.code, 0, alpha.stderr);
     oldKeystore = join(dir, 'before-beta.age');
@@ -139,5 +144,64 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
     assert.deepEqual(await rowCounts(targetUrl), {});
     assert.deepEqual(await scratchDatabases('orthid_old_keys_restore_'), []);
     assert.equal(existsSync(join(targetDir, 'keystore')), false);
+  });
+
+  test("pg_restore gets the target's password in its environment, never in its argv (which ps shows)", async () => {
+    // A cluster of its own, where the restoring login must really present its password.
+    const cluster = await startCluster();
+    try {
+      const login = 'orthid_pw_restorer';
+      const password = 'restore-pw@with%odd/chars-0123';
+      const [hba] = await query<{ hba_file: string }>(cluster.url, 'SHOW hba_file');
+      const rules = await readFile(hba!.hba_file, 'utf8');
+      await writeFile(hba!.hba_file, `host all ${login} 127.0.0.1/32 scram-sha-256\n${rules}`);
+      await query(cluster.url, `CREATE ROLE ${login} LOGIN SUPERUSER PASSWORD '${password}'`);
+      await query(cluster.url, 'SELECT pg_reload_conf()');
+      await query(cluster.url, `CREATE DATABASE orthid_pw_target OWNER ${login}`);
+      const target = new URL(cluster.url);
+      target.username = login;
+      target.password = encodeURIComponent(password);
+      target.pathname = '/orthid_pw_target';
+
+      // Wrappers first on PATH record each argv, then the real tools do the work.
+      const bin = join(dir, 'recording-bin');
+      const argvLog = join(dir, 'argv.log');
+      await mkdir(bin, { recursive: true });
+      for (const tool of ['pg_restore', 'psql']) {
+        const wrapper = join(bin, tool);
+        await writeFile(
+          wrapper,
+          `#!/bin/sh\nprintf '${tool}' >> '${argvLog}'\nfor a in "$@"; do printf ' %s' "$a" >> '${argvLog}'; done\necho >> '${argvLog}'\nexec '${join(postgresBinDir(), tool)}' "$@"\n`,
+        );
+        await chmod(wrapper, 0o755);
+      }
+      const restored = await runCli(['backup', 'restore', newer, '--json'], {
+        ...env,
+        PATH: `${bin}:${process.env.PATH}`,
+        ORTHID_DATA_DIR: join(dir, 'with-password'),
+        ORTHID_DATABASE_URL: target.toString(),
+        ORTHID_MASTER_KEY: `${MASTER}-with-password`,
+      });
+      assert.equal(restored.code, exitCodes.ok, restored.stderr + restored.stdout);
+      assert.equal(JSON.parse(restored.stdout).ok, true, restored.stdout);
+
+      const calls = (await readFile(argvLog, 'utf8')).trim().split('\n');
+      const loads = calls.filter((c) => c.startsWith('pg_restore ') && c.includes('--dbname'));
+      assert.equal(loads.length, 1, calls.join('\n'));
+      assert.ok(
+        calls.every((c) => !c.includes(password) && !c.includes(encodeURIComponent(password))),
+        "a client tool's argv holds the password",
+      );
+      const dbname = new URL(loads[0]!.split(' ').at(loads[0]!.split(' ').indexOf('--dbname') + 1)!);
+      assert.equal(dbname.username, login);
+      assert.equal(dbname.password, '');
+      const tenants = await query<{ slug: string }>(
+        target.toString(),
+        'SELECT slug FROM tenants ORDER BY slug',
+      );
+      assert.ok(tenants.some((t) => t.slug === 'beta'));
+    } finally {
+      cluster.stop();
+    }
   });
 });
