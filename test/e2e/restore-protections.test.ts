@@ -146,26 +146,24 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
     assert.equal(existsSync(join(targetDir, 'keystore')), false);
   });
 
-  test("pg_restore gets the target's password in its environment, never in its argv (which ps shows)", async () => {
-    // A cluster of its own, where the restoring login must really present its password.
-    const cluster = await startCluster();
-    try {
-      const login = 'orthid_pw_restorer';
-      const password = 'restore-pw@with%odd/chars-0123';
+  describe("the client tools get the target's password in their environment, never in their argv (which ps shows)", () => {
+    const login = 'orthid_pw_restorer';
+    const password = 'restore-pw@with%odd/chars-0123';
+    let cluster: Awaited<ReturnType<typeof startCluster>>;
+    let bin: string;
+    let argvLog: string;
+
+    before(async () => {
+      // A cluster of its own, where the restoring login must really present its password.
+      cluster = await startCluster();
       const [hba] = await query<{ hba_file: string }>(cluster.url, 'SHOW hba_file');
       const rules = await readFile(hba!.hba_file, 'utf8');
       await writeFile(hba!.hba_file, `host all ${login} 127.0.0.1/32 scram-sha-256\n${rules}`);
       await query(cluster.url, `CREATE ROLE ${login} LOGIN SUPERUSER PASSWORD '${password}'`);
       await query(cluster.url, 'SELECT pg_reload_conf()');
-      await query(cluster.url, `CREATE DATABASE orthid_pw_target OWNER ${login}`);
-      const target = new URL(cluster.url);
-      target.username = login;
-      target.password = encodeURIComponent(password);
-      target.pathname = '/orthid_pw_target';
-
       // Wrappers first on PATH record each argv, then the real tools do the work.
-      const bin = join(dir, 'recording-bin');
-      const argvLog = join(dir, 'argv.log');
+      bin = join(dir, 'recording-bin');
+      argvLog = join(dir, 'argv.log');
       await mkdir(bin, { recursive: true });
       for (const tool of ['pg_restore', 'psql']) {
         const wrapper = join(bin, tool);
@@ -175,33 +173,72 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
         );
         await chmod(wrapper, 0o755);
       }
-      const restored = await runCli(['backup', 'restore', newer, '--json'], {
-        ...env,
-        PATH: `${bin}:${process.env.PATH}`,
-        ORTHID_DATA_DIR: join(dir, 'with-password'),
-        ORTHID_DATABASE_URL: target.toString(),
-        ORTHID_MASTER_KEY: `${MASTER}-with-password`,
-      });
-      assert.equal(restored.code, exitCodes.ok, restored.stderr + restored.stdout);
-      assert.equal(JSON.parse(restored.stdout).ok, true, restored.stdout);
+    });
+    after(() => cluster?.stop());
 
+    /** Restores `set` from `from` into a new database the password login owns; returns the tool's argv. */
+    async function restoreWithPassword(
+      tool: 'pg_restore' | 'psql',
+      set: string,
+      from: Record<string, string>,
+      name: string,
+    ): Promise<string> {
+      await query(cluster.url, `CREATE DATABASE ${name} OWNER ${login}`);
+      const target = new URL(cluster.url);
+      target.username = login;
+      target.password = encodeURIComponent(password);
+      target.pathname = `/${name}`;
+      await writeFile(argvLog, '');
+      const restored = await runCli(['backup', 'restore', set, '--json'], {
+        ...from,
+        PATH: `${bin}:${process.env.PATH}`,
+        ORTHID_DATA_DIR: join(dir, name),
+        ORTHID_DATABASE_URL: target.toString(),
+        ORTHID_MASTER_KEY: `${MASTER}-${name}`,
+      });
       const calls = (await readFile(argvLog, 'utf8')).trim().split('\n');
-      const loads = calls.filter((c) => c.startsWith('pg_restore ') && c.includes('--dbname'));
-      assert.equal(loads.length, 1, calls.join('\n'));
+      // Checked first, so that no failure message below can print the password.
       assert.ok(
         calls.every((c) => !c.includes(password) && !c.includes(encodeURIComponent(password))),
         "a client tool's argv holds the password",
       );
-      const dbname = new URL(loads[0]!.split(' ').at(loads[0]!.split(' ').indexOf('--dbname') + 1)!);
+      assert.equal(restored.code, exitCodes.ok, restored.stderr + restored.stdout);
+      assert.equal(JSON.parse(restored.stdout).ok, true, restored.stdout);
+      const loads = calls.filter((c) => c.startsWith(`${tool} `) && c.includes('--dbname'));
+      assert.equal(loads.length, 1, calls.join('\n'));
+      const args = loads[0]!.split(' ');
+      const dbname = new URL(args[args.indexOf('--dbname') + 1]!);
       assert.equal(dbname.username, login);
       assert.equal(dbname.password, '');
-      const tenants = await query<{ slug: string }>(
-        target.toString(),
-        'SELECT slug FROM tenants ORDER BY slug',
-      );
-      assert.ok(tenants.some((t) => t.slug === 'beta'));
-    } finally {
-      cluster.stop();
+      return target.toString();
     }
+
+    test('pg_restore, for a set of a PostgreSQL deployment', async () => {
+      const url = await restoreWithPassword('pg_restore', newer, env, 'orthid_pw_custom');
+      const tenants = await query<{ slug: string }>(url, 'SELECT slug FROM tenants ORDER BY slug');
+      assert.ok(tenants.some((t) => t.slug === 'beta'));
+    });
+
+    test('psql, for a set of an embedded deployment', async () => {
+      const embedded = {
+        ...env,
+        ORTHID_DATA_DIR: join(dir, 'embedded'),
+        ORTHID_BACKUP_DEST: `file://${join(dir, 'embedded-sets')}`,
+        ORTHID_BACKUP_KEYSTORE_DEST: `file://${join(dir, 'embedded-keys')}`,
+      };
+      delete (embedded as Record<string, string | undefined>).ORTHID_DATABASE_URL;
+      const server = await startServer(embedded);
+      try {
+        assert.equal((await runCli(['tenant', 'create', 'gamma'], embedded)).code, 0);
+        const dumped = await runCli(['backup', 'dump', '--encrypt', '--json'], embedded);
+        assert.equal(dumped.code, 0, dumped.stderr);
+        assert.equal(JSON.parse(dumped.stdout).database.format, 'plain');
+      } finally {
+        await server.stop();
+      }
+      const url = await restoreWithPassword('psql', 'latest', embedded, 'orthid_pw_plain');
+      const tenants = await query<{ slug: string }>(url, 'SELECT slug FROM tenants ORDER BY slug');
+      assert.ok(tenants.some((t) => t.slug === 'gamma'));
+    });
   });
 });

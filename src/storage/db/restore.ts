@@ -177,7 +177,10 @@ export function clientToolMajor(
   return Number(match[1]);
 }
 
-/** Runs a client tool on `dbUrl`, named by `--dbname` without its password (PGPASSWORD carries it). */
+/**
+ * Runs a client tool on `dbUrl`, named by `--dbname` without its password (PGPASSWORD carries it).
+ * The tools are told never to prompt for one: their stdin is the dump.
+ */
 function run(
   command: string,
   args: (dbname: string) => string[],
@@ -249,7 +252,15 @@ export async function startScratchRestore(
       if (format === 'custom') {
         await run(
           options.pgRestore ?? 'pg_restore',
-          (dbname) => ['--no-owner', '--clean', '--if-exists', '--exit-on-error', '--dbname', dbname],
+          (dbname) => [
+            '--no-owner',
+            '--clean',
+            '--if-exists',
+            '--exit-on-error',
+            '--no-password',
+            '--dbname',
+            dbname,
+          ],
           scratchUrl,
           dump,
           'pg_restore',
@@ -257,7 +268,7 @@ export async function startScratchRestore(
       } else {
         await run(
           options.psql ?? 'psql',
-          (dbname) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', dbname, '-f', '-'],
+          (dbname) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', dbname, '-f', '-'],
           scratchUrl,
           dump,
           'psql',
