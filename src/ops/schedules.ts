@@ -15,27 +15,50 @@ import { drill } from './restore.js';
 export interface Schedules {
   /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */
   running(): string[];
+  /** Runs not started because the variable's previous run was still in progress, by variable. */
+  skipped(): Record<string, number>;
   /** Stops further runs, and resolves once the runs in progress have finished. */
   stop(): Promise<void>;
 }
 
-export function startSchedules(app: OrthId): Schedules {
+/** Calls `fire` at every time `pattern` names until stopped; throws when `pattern` is not one. */
+export type Ticker = (pattern: string, variable: string, fire: () => void) => { stop(): void };
+
+const cronTicker: Ticker = (pattern, _variable, fire) => new Cron(pattern, { timezone: 'UTC' }, fire);
+
+export interface ScheduleOptions {
+  /** What fires the runs: cron times in UTC, unless a caller drives them itself. */
+  ticker?: Ticker;
+}
+
+export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Schedules {
   const { backup } = app.config;
-  const jobs: Cron[] = [];
+  const ticker = options.ticker ?? cronTicker;
+  const jobs: { stop(): void }[] = [];
   // Runs in progress, by the variable that scheduled them: stopping waits for them, so a dump is
   // never cut off by the database closing under it.
   const running = new Map<Promise<void>, string>();
+  const busy = new Set<string>();
+  const skipped: Record<string, number> = {};
 
   function schedule(pattern: string, variable: string, failure: string, run: () => Promise<void>): void {
     const tracked = async () => {
+      // A run still going when the next is due is skipped (the page's concurrencyPolicy: Forbid):
+      // two dumps at once would double the load, and two purges or rotations would race.
+      if (busy.has(variable)) {
+        skipped[variable] = (skipped[variable] ?? 0) + 1;
+        app.log.warn({ schedule: variable }, 'scheduled run skipped: the previous one is still running');
+        return;
+      }
+      busy.add(variable);
       const done = run().catch((err: unknown) => app.log.error({ err }, failure));
       running.set(done, variable);
       await done;
       running.delete(done);
+      busy.delete(variable);
     };
     try {
-      // protect: a run still going when the next is due is skipped (the page's concurrencyPolicy: Forbid).
-      jobs.push(new Cron(pattern, { protect: true, timezone: 'UTC' }, tracked));
+      jobs.push(ticker(pattern, variable, () => void tracked()));
     } catch (cause) {
       throw new OrthIdError(
         'config.invalid',
@@ -113,6 +136,7 @@ export function startSchedules(app: OrthId): Schedules {
   const names = () => [...running.values()];
   return {
     running: names,
+    skipped: () => ({ ...skipped }),
     async stop() {
       for (const job of jobs) job.stop();
       if (running.size === 0) return;

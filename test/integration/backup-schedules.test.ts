@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { listBackupSets } from '../../src/backup/sets.js';
 import { generateIdentity } from '../../src/crypto/age/index.js';
 import { bootstrap } from '../../src/ops/bootstrap.js';
-import { startSchedules } from '../../src/ops/schedules.js';
+import { startSchedules, type Ticker } from '../../src/ops/schedules.js';
 import type { ObjectStore } from '../../src/storage/objects/object-store.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
+import { query } from '../helpers/postgres.js';
 
 for (const driver of DRIVERS) {
   describe(`in-process backup schedule (${driver})`, () => {
@@ -54,7 +56,90 @@ for (const driver of DRIVERS) {
       assert.deepEqual(schedules.running(), []);
       assert.equal(await countComplete(dest), completeBefore + 1);
     });
+
+    test('a tick while the run it started is still in progress is skipped: never two runs at once', {
+      timeout: 120_000,
+    }, async () => {
+      const dest = await openObjectStore(app.config.backup.dest);
+      const completeBefore = await countComplete(dest);
+      const ticks = handTicker();
+      const schedules = startSchedules(app, { ticker: ticks.ticker });
+      // On PostgreSQL the first dump is held mid-run by a lock on the table it reads the root keys
+      // from; on PGlite the second tick comes in the same turn of the event loop as the first, before
+      // the dump could have done any I/O.
+      const hold = driver === 'postgres' ? await holdTenantKeys(app.databaseUrl!) : undefined;
+      try {
+        try {
+          ticks.fire('ORTHID_BACKUP_SCHEDULE');
+          await hold?.blocked();
+          ticks.fire('ORTHID_BACKUP_SCHEDULE');
+          assert.deepEqual(schedules.running(), ['ORTHID_BACKUP_SCHEDULE']);
+          assert.deepEqual(schedules.skipped(), { ORTHID_BACKUP_SCHEDULE: 1 });
+        } finally {
+          await hold?.release();
+        }
+        await settle(schedules);
+        assert.equal(await countComplete(dest), completeBefore + 1, 'exactly one set from the two ticks');
+        // Once the run has finished, the next tick runs again.
+        ticks.fire('ORTHID_BACKUP_SCHEDULE');
+        assert.deepEqual(schedules.running(), ['ORTHID_BACKUP_SCHEDULE']);
+      } finally {
+        // Even when an assertion failed: no dump may still be writing when the app closes.
+        await schedules.stop();
+      }
+      assert.deepEqual(schedules.skipped(), { ORTHID_BACKUP_SCHEDULE: 1 });
+      assert.equal(await countComplete(dest), completeBefore + 2);
+    });
   });
+}
+
+/** A ticker the test fires by hand, by the variable that scheduled the run. */
+function handTicker(): { ticker: Ticker; fire(variable: string): void } {
+  const fires = new Map<string, () => void>();
+  return {
+    ticker: (_pattern, variable, fire) => {
+      fires.set(variable, fire);
+      return { stop: () => fires.delete(variable) };
+    },
+    fire(variable) {
+      const fire = fires.get(variable);
+      assert.ok(fire, `${variable} is not scheduled`);
+      fire();
+    },
+  };
+}
+
+/** Holds an exclusive lock on tenant_keys until released; `blocked` resolves once a reader waits on it. */
+async function holdTenantKeys(url: string): Promise<{ blocked(): Promise<void>; release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE tenant_keys IN ACCESS EXCLUSIVE MODE');
+  return {
+    async blocked() {
+      for (let i = 0; i < 3000; i++) {
+        const [row] = await query<{ n: string }>(
+          url,
+          `SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = 'tenant_keys'::regclass`,
+        );
+        if (Number(row!.n) > 0) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.fail('the scheduled dump never reached the locked table');
+    },
+    async release() {
+      await client.query('COMMIT').catch(() => {});
+      await client.end();
+    },
+  };
+}
+
+/** Waits until no scheduled run is in progress. */
+async function settle(schedules: { running(): string[] }): Promise<void> {
+  for (let i = 0; i < 6000 && schedules.running().length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.deepEqual(schedules.running(), [], 'the run did not finish within 60 s');
 }
 
 async function countComplete(dest: ObjectStore): Promise<number> {

@@ -26,6 +26,7 @@ import {
   replayPositionBefore,
   tryAdvisoryLock,
 } from './dump.queries.js';
+import { libpqConnection } from './libpq.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
@@ -165,21 +166,6 @@ export function assertPgDumpCanRead(
       { details: { pgDump: tool.text, server: serverVersion } },
     );
   }
-}
-
-/** libpq takes the URL without its password (which would show in `ps`); PGPASSWORD carries it. */
-function libpqConnection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
-  const parsed = new URL(url);
-  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
-  parsed.password = '';
-  return {
-    dbname: parsed.toString(),
-    env: {
-      ...process.env,
-      PGAPPNAME: 'orthid-backup',
-      ...(password === undefined ? {} : { PGPASSWORD: password }),
-    },
-  };
 }
 
 /** Keeps only the end of a child's stderr, for the error message. */
@@ -399,7 +385,7 @@ export function spawnPgDump(
   binary = 'pg_dump',
   snapshot?: ExportedSnapshot,
 ): DatabaseDump {
-  const { dbname, env } = libpqConnection(url);
+  const { dbname, env } = libpqConnection(url, 'orthid-backup');
   const child = spawn(
     binary,
     [

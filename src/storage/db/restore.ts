@@ -8,6 +8,7 @@ import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
 import { CREATE_APP_ROLE, CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
 import { APP_ROLE } from './database.js';
+import { libpqConnection } from './libpq.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { describeDatabaseUrl } from './postgres-driver.js';
 import { canActAsAppRole, joinAppRole, targetLogin } from './target-login.queries.js';
@@ -178,9 +179,20 @@ export function clientToolMajor(
   return Number(match[1]);
 }
 
-function run(command: string, args: string[], input: Readable, what: string): Promise<void> {
+/**
+ * Runs a client tool on `dbUrl`, named by `--dbname` without its password (PGPASSWORD carries it).
+ * The tools are told never to prompt for one: their stdin is the dump.
+ */
+function run(
+  command: string,
+  args: (dbname: string) => string[],
+  dbUrl: string,
+  input: Readable,
+  what: string,
+): Promise<void> {
+  const { dbname, env } = libpqConnection(dbUrl, 'orthid-restore');
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(command, args(dbname), { env, stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 8192) stderr += d.toString();
@@ -242,14 +254,24 @@ export async function startScratchRestore(
       if (format === 'custom') {
         await run(
           options.pgRestore ?? 'pg_restore',
-          ['--no-owner', '--clean', '--if-exists', '--exit-on-error', '--dbname', scratchUrl],
+          (dbname) => [
+            '--no-owner',
+            '--clean',
+            '--if-exists',
+            '--exit-on-error',
+            '--no-password',
+            '--dbname',
+            dbname,
+          ],
+          scratchUrl,
           dump,
           'pg_restore',
         );
       } else {
         await run(
           options.psql ?? 'psql',
-          ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--dbname', scratchUrl, '-f', '-'],
+          (dbname) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', dbname, '-f', '-'],
+          scratchUrl,
           dump,
           'psql',
         );
