@@ -23,6 +23,9 @@ for (const driver of DRIVERS) {
     let tenant: Tenant;
     let userId: string;
     let decodes = 0;
+    // Decodes inside their slot right now, seen from the decoder's side (not the semaphore's).
+    let atGate = 0;
+    let peakAtGate = 0;
     // While set, every decode waits in its slot until the test opens the gate.
     let gate: Promise<void> | undefined;
 
@@ -56,9 +59,12 @@ for (const driver of DRIVERS) {
       });
     }
 
-    /** Lets the event loop run until `ready` holds; the test's timeout bounds the wait. */
-    async function until(ready: () => boolean): Promise<void> {
-      while (!ready()) await new Promise((resolve) => setTimeout(resolve, 5));
+    /** Lets the event loop run until `ready` holds; gives up (failing) after 20 s, not a race. */
+    async function until(ready: () => boolean, what: string): Promise<void> {
+      for (let waited = 0; !ready(); waited += 5) {
+        assert.ok(waited < 20_000, `never saw ${what}: ${JSON.stringify(app.avatars.decodeState())}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
     }
 
     before(async () => {
@@ -70,7 +76,10 @@ for (const driver of DRIVERS) {
           uploadWindowSeconds: 600,
           beforeDecode: async () => {
             decodes++;
+            atGate++;
+            peakAtGate = Math.max(peakAtGate, atGate);
             await gate;
+            atGate--;
           },
         },
       });
@@ -111,17 +120,20 @@ for (const driver of DRIVERS) {
       const inFlight = Array.from({ length: CONCURRENT + QUEUED }, (_, i) =>
         upload(`busy-client-${i}`, image),
       );
-      await until(() => {
-        const { active, waiting } = app.avatars.decodeState();
-        return active === CONCURRENT && waiting === QUEUED;
-      });
-      const refused = await upload('busy-client-extra', image);
-      assert.equal(refused.statusCode, 503, refused.body);
-      assert.equal(refused.json().code, 'media.busy');
-      assert.ok(Number(refused.headers['retry-after']) >= 1);
-      open();
-      gate = undefined;
+      try {
+        await until(() => {
+          return atGate === CONCURRENT && app.avatars.decodeState().waiting === QUEUED;
+        }, `${CONCURRENT} decoding and ${QUEUED} waiting`);
+        const refused = await upload('busy-client-extra', image);
+        assert.equal(refused.statusCode, 503, refused.body);
+        assert.equal(refused.json().code, 'media.busy');
+        assert.ok(Number(refused.headers['retry-after']) >= 1);
+      } finally {
+        open();
+        gate = undefined;
+      }
       for (const put of await Promise.all(inFlight)) assert.equal(put.statusCode, 200, put.body);
+      assert.equal(peakAtGate, CONCURRENT, 'never more decodes at once than the bound');
       const state = app.avatars.decodeState();
       assert.equal(state.peakActive, CONCURRENT);
       assert.deepEqual([state.active, state.waiting], [0, 0]);
