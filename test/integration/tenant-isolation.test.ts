@@ -103,6 +103,12 @@ for (const driver of DRIVERS) {
           bUserId,
         ]);
         assert.equal(named.rowCount, 0);
+        const registry = await tx.query<{ id: string }>('SELECT id FROM tenants');
+        assert.deepEqual(
+          registry.rows.map((r) => r.id),
+          [a.id],
+          "another tenant's registry row (settings, key custody) is not visible",
+        );
         const events = await tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM audit_events');
         assert.deepEqual(
           events.rows.map((r) => r.tenant_id),
