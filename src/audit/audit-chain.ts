@@ -104,7 +104,8 @@ export function checkLink(
     if (mac && macEvent(row, micros, mac) !== row.hash) {
       return {
         seq: row.seq,
-        reason: "its contents, seq, tenant or time do not match its MAC under the tenant's audit key: the event was altered, renumbered, copied from another tenant or forged",
+        reason:
+          "its contents, seq, tenant or time do not match its MAC under the tenant's audit key: the event was altered, renumbered, copied from another tenant or forged",
       };
     }
     return undefined;

@@ -162,9 +162,15 @@ export async function listCheckpoints(
   const out: { key: string; checkpoint: AuditCheckpoint | string }[] = [];
   let cursor: string | undefined;
   do {
-    const page = await objects.list(checkpointPrefix(keyring.tenantId), cursor === undefined ? {} : { cursor });
+    const page = await objects.list(
+      checkpointPrefix(keyring.tenantId),
+      cursor === undefined ? {} : { cursor },
+    );
     for (const item of page.items) {
-      out.push({ key: item.key, checkpoint: await openCheckpoint(keyring, item.key, await readText(objects, item.key)) });
+      out.push({
+        key: item.key,
+        checkpoint: await openCheckpoint(keyring, item.key, await readText(objects, item.key)),
+      });
     }
     cursor = page.cursor;
   } while (cursor !== undefined);
@@ -183,7 +189,12 @@ export async function latestCheckpoint(
   return last ? refOf(last.key, last.checkpoint) : undefined;
 }
 
-function broken(report: AnchoredReport, seq: string, reason: string, since: CheckpointRef | undefined): AnchoredReport {
+function broken(
+  report: AnchoredReport,
+  seq: string,
+  reason: string,
+  since: CheckpointRef | undefined,
+): AnchoredReport {
   const sinceText = since
     ? `; the chain matches the checkpoint of ${since.at} (event #${since.seq})`
     : '; no earlier checkpoint of the chain matches';

@@ -6,7 +6,14 @@ import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import { type AuditRow, createAuditQueries } from './audit.queries.js';
-import { type AuditMac, type BrokenLink, checkLink, GENESIS_HASH, macEvent, microsOf } from './audit-chain.js';
+import {
+  type AuditMac,
+  type BrokenLink,
+  checkLink,
+  GENESIS_HASH,
+  macEvent,
+  microsOf,
+} from './audit-chain.js';
 
 export interface AuditInput {
   /** Who acted: `user:<id>`, `client:<id>`, `cli`, `system`. */

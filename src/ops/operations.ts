@@ -1,7 +1,8 @@
 // Operator operations: one function per CLI verb that needs the database. The CLI runs them
 // in-process, or, when a running embedded server holds the database, through its control socket.
-import { appendAudit, readAudit } from '../audit/audit-log.js';
+
 import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
+import { appendAudit, readAudit } from '../audit/audit-log.js';
 import type { ManifestAuditCheckpoint } from '../backup/manifest.js';
 import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
@@ -194,7 +195,9 @@ export const operations = {
       const report = await verifyAnchored(tx, keyring, app.objects);
       // An intact chain is anchored again, so a later cut or rewrite shows against this head.
       const written =
-        report.ok && !keyring.shredded ? await writeCheckpoint(tx, keyring, app.objects, app.clock) : undefined;
+        report.ok && !keyring.shredded
+          ? await writeCheckpoint(tx, keyring, app.objects, app.clock)
+          : undefined;
       return { tenant: tenant.slug, ...report, ...(written ? { written } : {}) };
     });
   },

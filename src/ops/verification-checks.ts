@@ -7,8 +7,8 @@ import { inject } from 'light-my-request';
 import { type AnchoredReport, holdAgainstCheckpoints } from '../audit/audit-checkpoints.js';
 import { type ChainReport, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { isOrthIdError } from '../core/errors.js';
-import type { OrthId } from '../main.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
+import type { OrthId } from '../main.js';
 import { type Queryable, withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { CANARY_SECRET, type Canary, readCanary } from './canary.js';
@@ -94,7 +94,9 @@ async function tenantChain(app: OrthId, tenantId: string): Promise<AnchoredRepor
     const middle = String(Math.floor(head / 2));
     const [first, second] = await Promise.all([
       inTenant((tx, keyring) => verifyAuditChain(tx, keyring, { throughSeq: middle })),
-      inTenant((tx, keyring) => verifyAuditChain(tx, keyring, { afterSeq: middle, throughSeq: String(head) })),
+      inTenant((tx, keyring) =>
+        verifyAuditChain(tx, keyring, { afterSeq: middle, throughSeq: String(head) }),
+      ),
     ]);
     chain = first.ok ? { ...second, events: first.events + second.events } : first;
   }
