@@ -16,7 +16,8 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, isOrthIdError, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import { openDatabase, openKeystore } from '../main.js';
+import { composeOrthId, openDatabase, openExternalCustody, openKeystore, openOrthId } from '../main.js';
+import { checkpointTenants } from '../ops/operations.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { action, cliConfig, controlSocketPath, print } from './context.js';
@@ -177,7 +178,18 @@ export async function dump(flags: DumpFlags): Promise<Manifest> {
   const onEvent = dumpReporter();
   if (config.database.kind === 'postgres') {
     const objects = await openObjectStore(config.objectStore);
-    return runBackupDump({ config, objects, keystore, clock: systemClock }, options, onEvent);
+    // The app login and the tenants' keys write each tenant's audit checkpoint for the manifest.
+    const app = await openOrthId(config, { log: createLogger(config.logLevel, process.stderr) });
+    try {
+      const auditCheckpoints = () => checkpointTenants(app);
+      return await runBackupDump(
+        { config, objects, keystore, clock: systemClock, auditCheckpoints },
+        options,
+        onEvent,
+      );
+    } finally {
+      await app.close();
+    }
   }
   let db: Awaited<ReturnType<typeof openDatabase>>;
   try {
@@ -193,7 +205,26 @@ export async function dump(flags: DumpFlags): Promise<Manifest> {
   }
   try {
     const objects = await openObjectStore(config.objectStore);
-    return await runBackupDump({ config, db, objects, keystore, clock: systemClock }, options, onEvent);
+    const custody = await openExternalCustody(config);
+    const app = composeOrthId({
+      config,
+      clock: systemClock,
+      log: createLogger(config.logLevel, process.stderr),
+      db,
+      keystore,
+      objects,
+      ...(custody ? { custody } : {}),
+    });
+    const auditCheckpoints = () => checkpointTenants(app);
+    try {
+      return await runBackupDump(
+        { config, db, objects, keystore, clock: systemClock, auditCheckpoints },
+        options,
+        onEvent,
+      );
+    } finally {
+      await custody?.close();
+    }
   } finally {
     await db.close();
   }

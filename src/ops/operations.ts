@@ -45,8 +45,9 @@ function list(args: Args, name: string): string[] {
 }
 
 /**
- * Writes a checkpoint of every live tenant's audit chain head (a backup manifest names them); a
- * tenant whose newest event does not hold is left out and logged, and the dump goes on.
+ * Writes a checkpoint of every live tenant's audit chain head (a backup manifest names them). A
+ * tenant that cannot be checkpointed (its newest event does not hold, its custody is down) is left
+ * out and logged: the backup itself needs no tenant key, so it goes on.
  */
 export async function checkpointTenants(app: OrthId): Promise<ManifestAuditCheckpoint[]> {
   const out: ManifestAuditCheckpoint[] = [];
@@ -58,8 +59,11 @@ export async function checkpointTenants(app: OrthId): Promise<ManifestAuditCheck
       );
       out.push({ tenantId: tenant.id, tenant: tenant.slug, ...ref });
     } catch (error) {
-      if (!isOrthIdError(error, 'audit.chain_broken')) throw error;
-      app.log.warn({ tenant: tenant.slug, code: error.code }, error.message);
+      if (!isOrthIdError(error)) throw error;
+      app.log.warn(
+        { tenant: tenant.slug, code: error.code },
+        `The audit chain was not checkpointed for this backup: ${error.message}`,
+      );
     }
   }
   return out;

@@ -3,13 +3,19 @@
 // `orthid audit verify` then says: which event, and since which checkpoint the chain still holds.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import type { AuditRow } from '../../src/audit/audit.queries.js';
 import { GENESIS_HASH, hashEvent } from '../../src/audit/audit-chain.js';
 import { type AnchoredReport, checkpointPrefix } from '../../src/audit/audit-checkpoints.js';
 import { appendAudit } from '../../src/audit/audit-log.js';
+import { runBackupDump } from '../../src/backup/run-dump.js';
 import { newId } from '../../src/core/ids.js';
-import { runOperation } from '../../src/ops/operations.js';
+import { checkpointTenants, runOperation } from '../../src/ops/operations.js';
+import { runVerificationChecks } from '../../src/ops/verification-checks.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
@@ -361,6 +367,70 @@ for (const driver of DRIVERS) {
         ),
       );
       assertBroken(await verify(tenant), { seq: '2', reason: /below a millisecond/ });
+    });
+  });
+
+  describe(`backups name each tenant's audit checkpoint (${driver})`, { timeout: 120_000 }, () => {
+    let app: TestOrthId;
+    let work: string;
+
+    before(async () => {
+      app = await createTestOrthId(driver);
+      work = await mkdtemp(join(tmpdir(), 'orthid-audit-backup-'));
+    });
+    after(async () => {
+      await app.close();
+      await rm(work, { recursive: true, force: true });
+    });
+
+    test('the manifest names the checkpoint written before the dump; the audit-log check finds the chain cut behind it', async () => {
+      const tenant = await app.tenants.create({ slug: 'acme', actor: 'test' });
+      await withTenant(app.db, tenant.id, async (tx) =>
+        appendAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), {
+          actor: 'system',
+          action: 'test.event',
+          outcome: 'success',
+        }),
+      );
+      const manifest = await runBackupDump(
+        {
+          config: app.config,
+          db: app.db,
+          objects: app.objects,
+          keystore: app.keystore,
+          clock: app.clock,
+          auditCheckpoints: () => checkpointTenants(app),
+        },
+        {
+          encrypt: false,
+          upload: false,
+          recipients: [],
+          dest: pathToFileURL(join(work, 'sets')).href,
+          destConfigured: true,
+        },
+      );
+      const named = manifest.audit?.checkpoints.find((c) => c.tenantId === tenant.id);
+      assert.equal(named?.tenant, 'acme');
+      assert.equal(named?.seq, '2');
+      assert.ok(named && (await app.objects.head(named.key)), 'the named checkpoint is in the object store');
+      const audit = async () => (await runVerificationChecks(app)).find((r) => r.name === 'audit-log')!;
+      const intact = await audit();
+      assert.equal(intact.ok, true, intact.detail);
+      assert.match(intact.detail, /held against a checkpoint/);
+
+      await app.db.ownerTransaction(async (tx) => {
+        await tx.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_immutable');
+        await tx.query('DELETE FROM audit_events WHERE tenant_id = $1 AND seq = 2', [tenant.id]);
+        await tx.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_immutable');
+      });
+      const cut = await audit();
+      assert.equal(cut.ok, false);
+      assert.match(
+        cut.detail,
+        new RegExp(
+          `acme is broken at event #2: events after #1 are missing: the checkpoint of ${named!.at} names #2`,
+        ),
+      );
     });
   });
 }
