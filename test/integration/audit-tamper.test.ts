@@ -2,7 +2,7 @@
 // holds neither the key custody nor the object store's past checkpoints — and what
 // `orthid audit verify` then says: which event, and since which checkpoint the chain still holds.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,16 +87,40 @@ for (const driver of DRIVERS) {
 
     const rowsOf = (tenantId: string) =>
       app.db.ownerTransaction(async (tx) => {
-        const { rows } = await tx.query<AuditRow>(
-          `SELECT ${COLUMNS} FROM audit_events WHERE tenant_id = $1 ORDER BY seq`,
+        const { rows } = await tx.query<AuditRow & { occurred_us: string }>(
+          `SELECT ${COLUMNS}, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_us
+             FROM audit_events WHERE tenant_id = $1 ORDER BY seq`,
           [tenantId],
         );
         return rows;
       });
 
+    /** What a keyed link would be without the key: the public v2 encoding, hashed. */
+    const unkeyedV2 = (row: Omit<AuditRow, 'hash'> & { occurred_us: string }) =>
+      `v2:${createHash('sha256')
+        .update(
+          JSON.stringify([
+            'orthid-audit/v2',
+            row.tenant_id,
+            String(row.seq),
+            row.id,
+            row.occurred_us,
+            row.actor,
+            row.action,
+            row.target,
+            row.ip,
+            row.user_agent,
+            row.outcome,
+            row.details,
+            row.prev_hash,
+          ]),
+        )
+        .digest('hex')}`;
+
     /**
-     * Recomputes every link from `fromSeq` on, the only way one can without the audit key: as
-     * unkeyed (v1) SHA-256 hashes, or as `v2:` links with a plain hash where the MAC should be.
+     * Recomputes every link from `fromSeq` on, the only ways one can without the audit key: as
+     * unkeyed (v1) SHA-256 hashes, or as `v2:` links with a plain SHA-256 of the v2 encoding where
+     * the MAC should be.
      */
     async function recompute(
       tenantId: string,
@@ -108,7 +132,7 @@ for (const driver of DRIVERS) {
       const statements: [string, unknown[]][] = [];
       for (const row of rows.filter((r) => Number(r.seq) >= fromSeq)) {
         const relinked = { ...row, prev_hash: prev };
-        const hash = style === 'v1' ? hashEvent(relinked) : `v2:${hashEvent(relinked)}`;
+        const hash = style === 'v1' ? hashEvent(relinked) : unkeyedV2(relinked);
         statements.push([
           'UPDATE audit_events SET prev_hash = $3, hash = $4 WHERE tenant_id = $1 AND seq = $2',
           [tenantId, row.seq, prev, hash],
@@ -211,13 +235,14 @@ for (const driver of DRIVERS) {
 
     test('17. a forged event appended with an unkeyed hash', async () => {
       const { tenant } = await anchoredTenant();
-      const [head] = (await rowsOf(tenant.id)).slice(-1);
+      const [last] = (await rowsOf(tenant.id)).slice(-1);
+      const { occurred_us: _, ...head } = last!;
       const forged = {
-        ...head!,
+        ...head,
         seq: '8',
         id: newId(),
         action: 'user.password_changed',
-        prev_hash: head!.hash,
+        prev_hash: head.hash,
       };
       await tamper(
         one(`INSERT INTO audit_events (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`, [
@@ -231,16 +256,17 @@ for (const driver of DRIVERS) {
       });
     });
 
-    test('18. a forged event appended with a made-up keyed link', async () => {
+    test('18. a forged event appended with a keyed-format link computed without the key', async () => {
       const { tenant } = await anchoredTenant();
-      const [head] = (await rowsOf(tenant.id)).slice(-1);
-      const forged = {
-        ...head!,
+      const [last] = (await rowsOf(tenant.id)).slice(-1);
+      const unlinked = {
+        ...last!,
         seq: '8',
         id: newId(),
-        prev_hash: head!.hash,
-        hash: `v2:${randomBytes(32).toString('hex')}`,
+        action: 'user.password_changed',
+        prev_hash: last!.hash,
       };
+      const { occurred_us: _, ...forged } = { ...unlinked, hash: unkeyedV2(unlinked) };
       await tamper(
         one(`INSERT INTO audit_events (${COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`, [
           ...Object.values(forged),
@@ -259,6 +285,20 @@ for (const driver of DRIVERS) {
           [a.id, b.id],
         ),
       );
+      assertBroken(await verify(b), { seq: '1', reason: /do not match its MAC/ });
+    });
+
+    test("25. another tenant's events replayed into a tenant and relinked under its tenant id", async () => {
+      const { tenant: a } = await anchoredTenant();
+      const { tenant: b } = await anchoredTenant();
+      await tamper(
+        one('DELETE FROM audit_events WHERE tenant_id = $1', [b.id]),
+        one(
+          `INSERT INTO audit_events (${COLUMNS}) SELECT $2, seq, id, occurred_at, actor, action, target, ip, user_agent, outcome, details, prev_hash, hash FROM audit_events WHERE tenant_id = $1`,
+          [a.id, b.id],
+        ),
+      );
+      await recompute(b.id, 1, 'fake-v2');
       assertBroken(await verify(b), { seq: '1', reason: /do not match its MAC/ });
     });
 
