@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import type { AuditRow } from '../../src/audit/audit.queries.js';
 import { GENESIS_HASH, hashEvent } from '../../src/audit/audit-chain.js';
 import { type AnchoredReport, checkpointPrefix } from '../../src/audit/audit-checkpoints.js';
@@ -364,6 +365,36 @@ for (const driver of DRIVERS) {
       assert.equal(report.ok, false);
       assert.equal(report.code, 'audit.chain_broken');
       assert.match(report.broken!.reason, /cannot be trusted: it is another tenant's checkpoint/);
+    });
+
+    test('a checkpoint forged by someone without the audit key is refused, however well signed', async () => {
+      const { tenant } = await anchoredTenant();
+      const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+      // Claims the chain ended at #2, to hide every event after it.
+      const forged = {
+        format: 'orthid-audit-checkpoint',
+        version: 1,
+        tenantId: tenant.id,
+        seq: '2',
+        head: (await rowsOf(tenant.id))[1]!.hash,
+        at: new Date().toISOString(),
+        mac: createHash('sha256').update('guess').digest('hex'),
+      };
+      const jws = await new CompactSign(Buffer.from(JSON.stringify(forged)))
+        .setProtectedHeader({
+          alg: 'EdDSA',
+          typ: 'orthid-audit-checkpoint+jws',
+          jwk: await exportJWK(publicKey),
+        })
+        .sign(privateKey);
+      await app.objects.put(
+        `${checkpointPrefix(tenant.id)}00000000000000000002_forged.jws`,
+        Buffer.from(jws),
+      );
+      const report = await verify(tenant);
+      assert.equal(report.ok, false);
+      assert.equal(report.code, 'audit.chain_broken');
+      assert.match(report.broken!.reason, /cannot be trusted: its MAC does not match the tenant's audit key/);
     });
 
     test('unkeyed (v1) events written before the chain was keyed still verify, followed by keyed ones', async () => {
