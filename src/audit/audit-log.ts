@@ -11,6 +11,7 @@ import {
   type BrokenLink,
   checkLink,
   GENESIS_HASH,
+  KEYED_PREFIX,
   macEvent,
   microsOf,
 } from './audit-chain.js';
@@ -135,7 +136,11 @@ function macOf(keyring: TenantKeyring): AuditMac {
   return keyring.shredded ? undefined : keyring.auditMac;
 }
 
-/** The first keyed (v2) event after `afterSeq` through `throughSeq` whose MAC does not hold. */
+/**
+ * The first keyed (v2) event after `afterSeq` through `throughSeq` whose MAC does not hold, over
+ * the encoding the database builds; the walk in `verifyAuditChain` re-checks any it names with
+ * audit-chain.ts's own.
+ */
 async function firstBadMac(
   tx: Queryable,
   mac: AuditMac,
@@ -149,7 +154,7 @@ async function firstBadMac(
   for (;;) {
     const page = await queries.keyedAfter(after, throughSeq, pageSize);
     for (const row of page) {
-      if (macEvent(row, row.occurred_us!, mac) !== row.hash) return row.seq;
+      if (`${KEYED_PREFIX}${mac(row.canonical)}` !== row.hash) return row.seq;
     }
     if (page.length < pageSize) return undefined;
     after = page.at(-1)!.seq;

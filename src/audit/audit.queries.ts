@@ -64,10 +64,23 @@ export function createAuditQueries(tx: Queryable) {
       );
       return rows;
     },
-    /** Keyed (v2) events after `afterSeq` up to `throughSeq`, in chain order, a page at a time. */
-    async keyedAfter(afterSeq: string, throughSeq: string | undefined, limit: number): Promise<AuditRow[]> {
-      const { rows } = await tx.query<AuditRow>(
-        `SELECT ${READ_COLUMNS} FROM audit_events
+    /**
+     * Keyed (v2) events after `afterSeq` up to `throughSeq`, in chain order, a page at a time:
+     * each one's seq, stored link and its v2 encoding built in SQL (the same array audit-chain.ts
+     * stringifies, see `scanChain`), so Node only computes the MAC of each.
+     */
+    async keyedAfter(
+      afterSeq: string,
+      throughSeq: string | undefined,
+      limit: number,
+    ): Promise<{ seq: string; hash: string; canonical: string }[]> {
+      const { rows } = await tx.query<{ seq: string; hash: string; canonical: string }>(
+        `SELECT seq, hash, array_to_json(ARRAY[
+                  'orthid-audit/v2', tenant_id::text, seq::text, id::text,
+                  (extract(epoch FROM occurred_at) * 1000000)::bigint::text,
+                  actor, action, target, ip, user_agent, outcome, details, prev_hash
+                ])::text AS canonical
+           FROM audit_events
           WHERE seq > $1::bigint AND ($2::bigint IS NULL OR seq <= $2::bigint) AND hash LIKE 'v2:%'
           ORDER BY seq LIMIT $3`,
         [afterSeq, throughSeq ?? null, limit],
