@@ -75,3 +75,23 @@ export async function tryAdvisoryLock(session: SessionQueryable, key: bigint): P
 export async function advisoryUnlock(session: SessionQueryable, key: bigint): Promise<void> {
   await session.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
 }
+
+/** The primary's current WAL write position: what a standby must replay to see all it committed. */
+export async function primaryWalPosition(session: SessionQueryable): Promise<string> {
+  const { rows } = await session.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  return rows[0]!.lsn;
+}
+
+/** Whether a standby has replayed past `lsn`, and how far it stands (null: not a standby). */
+export async function replayedPast(
+  session: SessionQueryable,
+  lsn: string,
+): Promise<{ standby: boolean; done: boolean; at: string | null }> {
+  const { rows } = await session.query<{ standby: boolean; done: boolean | null; at: string | null }>(
+    `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn() >= $1::pg_lsn AS done,
+            pg_last_wal_replay_lsn()::text AS at`,
+    [lsn],
+  );
+  const row = rows[0]!;
+  return { standby: row.standby, done: row.done === true, at: row.at };
+}

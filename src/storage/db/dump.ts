@@ -22,7 +22,9 @@ import {
   endSnapshot,
   exportSnapshot,
   inRecovery,
+  primaryWalPosition,
   recoveryConflictCounts,
+  replayedPast,
   replayPositionBefore,
   tryAdvisoryLock,
 } from './dump.queries.js';
@@ -445,19 +447,58 @@ export function spawnPgDump(
   };
 }
 
-/** A session-level advisory lock on a connection of its own, held until released or disconnected. */
-async function advisoryLock(url: string): Promise<DumpLock> {
-  const client = new pg.Client({ connectionString: url, application_name: 'orthid-backup-lock' });
+/** How long a dump waits for a standby to replay what the primary had when the dump began. */
+const STANDBY_CATCH_UP_MS = 60_000;
+
+async function connected(url: string, applicationName: string, purpose: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName });
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (cause) {
     throw new OrthIdError(
       'db.unavailable',
-      `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} to take the backup lock.`,
-      { cause },
+      `Cannot reach PostgreSQL at ${describeDatabaseUrl(url)} ${purpose}.`,
+      {
+        cause,
+      },
     );
   }
+  return client;
+}
+
+/**
+ * Waits until the standby at `dumpUrl` has replayed the primary's WAL up to where it stood now.
+ * Everything the deployment wrote before the dump began (its audit checkpoints among it) is then
+ * in the snapshot, so a set taken from a lagging replica never disagrees with the checkpoints its
+ * manifest names. A no-op when `dumpUrl` is the primary.
+ */
+async function awaitStandbyCatchUp(dumpUrl: string, primaryUrl: string): Promise<void> {
+  if (dumpUrl === primaryUrl) return;
+  const primary = await connected(primaryUrl, 'orthid-backup', 'to read its WAL position');
+  const target = await primaryWalPosition(primary).finally(() => primary.end().catch(() => {}));
+  const standby = await connected(dumpUrl, 'orthid-backup', 'to dump it');
+  try {
+    const deadline = Date.now() + STANDBY_CATCH_UP_MS;
+    for (;;) {
+      const replay = await replayedPast(standby, target);
+      if (!replay.standby || replay.done) return;
+      if (Date.now() > deadline) {
+        throw new OrthIdError(
+          'backup.dump_failed',
+          `The standby at ${describeDatabaseUrl(dumpUrl)} has replayed the primary's WAL only to ${replay.at}, not to ${target} where the primary stood when the dump began, after ${STANDBY_CATCH_UP_MS / 1000} s. Check its replication (pg_stat_replication on the primary), or dump the primary.`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await standby.end().catch(() => {});
+  }
+}
+
+/** A session-level advisory lock on a connection of its own, held until released or disconnected. */
+async function advisoryLock(url: string): Promise<DumpLock> {
+  const client = await connected(url, 'orthid-backup-lock', 'to take the backup lock');
   if (await inRecovery(client)) {
     await client.end().catch(() => {});
     // Advisory locks on a standby are its own: dumps from two replicas would both get one.
@@ -523,6 +564,7 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
     },
     lock: () => advisoryLock(options.lockUrl),
     async dump() {
+      await awaitStandbyCatchUp(options.dumpUrl, options.lockUrl);
       const snapshot = await exportDumpSnapshot(options.dumpUrl);
       return spawnPgDump(options.dumpUrl, PG_DUMP_COMPRESSION, binary, snapshot);
     },
