@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createPostgresAdapter } from '../../src/oidc/postgres-adapter.js';
+import { createStoredSecrets } from '../../src/oidc/stored-secrets.js';
 import type { Database } from '../../src/storage/db/database.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
@@ -41,7 +42,12 @@ for (const driver of DRIVERS) {
           } as typeof inner;
         },
       };
-      Adapter = createPostgresAdapter(counting, tenant.id, async () => undefined);
+      Adapter = createPostgresAdapter(
+        counting,
+        tenant.id,
+        async () => undefined,
+        createStoredSecrets('adapter-test-key'),
+      );
     });
     after(() => app.close());
 
