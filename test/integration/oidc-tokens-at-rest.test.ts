@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
-import { consentToCallback, submitHostedSignIn } from '../helpers/hosted-sign-in.js';
+import { readForm } from '../helpers/cookie-browser.js';
+import { submitHostedSignIn } from '../helpers/hosted-sign-in.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 import { freePort } from '../helpers/postgres.js';
 
@@ -79,7 +80,22 @@ for (const driver of DRIVERS) {
         scope: 'openid email offline_access',
       });
       assert.equal(signIn.posted.status, 303);
-      const callback = await consentToCallback(signIn, redirectUri);
+      // Mid-flow, on the consent page: the interaction's row names the session it belongs to.
+      const consent = await signIn.browser.follow(signIn.posted, base, redirectUri);
+      const consentPage = await consent.response.text();
+      const midFlow = await everyRow();
+      const midFlowCookies = [...signIn.browser.cookieValues()];
+      assert.ok(
+        midFlow.some((r) => r.includes('"Interaction"')),
+        'an interaction is stored',
+      );
+      const form = readForm(consentPage);
+      const done = await signIn.browser.follow(
+        await signIn.browser.post(new URL(form.action, base).href, form.fields),
+        base,
+        redirectUri,
+      );
+      const callback = new URL(done.url);
       const code = callback.searchParams.get('code')!;
       const first = await oidc.authorizationCodeGrant(signIn.config, callback, {
         pkceCodeVerifier: signIn.verifier,
@@ -97,7 +113,13 @@ for (const driver of DRIVERS) {
       );
       const m2m = await oidc.clientCredentialsGrant(m2mConfig, {});
 
-      const cookies = [...signIn.browser.cookieValues()].filter(([name]) => !name.endsWith('.sig'));
+      const cookies = [...midFlowCookies, ...signIn.browser.cookieValues()].filter(
+        ([name]) => !name.endsWith('.sig'),
+      );
+      assert.ok(
+        cookies.some(([name]) => name.includes('interaction')),
+        'the browser held an interaction cookie',
+      );
       assert.ok(
         cookies.some(([name]) => name.includes('session')),
         'the browser holds a session cookie',
@@ -111,7 +133,7 @@ for (const driver of DRIVERS) {
         ['client credentials token', m2m.access_token],
         ...cookies.map(([name, value]): [string, string] => [`cookie ${name}`, value]),
       ];
-      const rows = await everyRow();
+      const rows = [...midFlow, ...(await everyRow())];
       const stored = rows.filter((r) => r.startsWith('oidc_payloads '));
       assert.ok(stored.length >= 6, `the flows stored their rows (${stored.length})`);
       for (const [what, value] of secrets) {
