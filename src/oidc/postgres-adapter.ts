@@ -11,7 +11,7 @@ import type { Database } from '../storage/db/database.js';
 import { withTenant, withTenantStatements } from '../storage/db/database.js';
 import { DB_RETRY_AFTER_SECONDS, isConnectionLoss } from '../storage/db/pg-errors.js';
 import { createOidcPayloadsQueries, type PayloadRow, type PayloadWrite } from './oidc-payloads.queries.js';
-import type { StoredSecrets } from './stored-secrets.js';
+import type { Lookup, StoredSecrets } from './stored-secrets.js';
 
 type Payload = Record<string, unknown>;
 
@@ -98,10 +98,10 @@ export function createPostgresAdapter(
   findClient: (clientId: string) => Promise<Payload | undefined>,
   secrets: StoredSecrets,
 ) {
-  /** The payload the provider stored, given the id it was found by (undefined: by uid). */
-  function present(model: string, id: string | undefined, row: PayloadRow | undefined): Payload | undefined {
+  /** The payload the provider stored, given what it was found by. */
+  function present(model: string, lookup: Lookup, row: PayloadRow | undefined): Payload | undefined {
     if (!row) return undefined;
-    const payload = secrets.reveal(model, id, row.payload);
+    const payload = secrets.reveal(model, lookup, row.payload);
     if (!payload) return undefined;
     return row.consumed_at
       ? { ...payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) }
@@ -155,16 +155,20 @@ export function createPostgresAdapter(
       }
       const rowId = secrets.rowId(this.model, id);
       if (!GRANT_BOUND.has(this.model))
-        return present(this.model, id, await run((q) => q.find(this.model, rowId)));
+        return present(this.model, { id }, await run((q) => q.find(this.model, rowId)));
       const row = await run((q) => q.findWithGrant(this.model, rowId));
-      const token = present(this.model, id, row);
+      const token = present(this.model, { id }, row);
       if (row?.grant_payload && typeof token?.grantId === 'string') {
         prefetched.put(
           token.grantId,
-          present('Grant', token.grantId, {
-            payload: row.grant_payload,
-            consumed_at: row.grant_consumed_at,
-          })!,
+          present(
+            'Grant',
+            { id: token.grantId },
+            {
+              payload: row.grant_payload,
+              consumed_at: row.grant_consumed_at,
+            },
+          )!,
         );
       }
       return token;
@@ -177,7 +181,7 @@ export function createPostgresAdapter(
 
     async findByUserCode(userCode: string): Promise<Payload | undefined> {
       const hashed = secrets.userCode(userCode);
-      return present(this.model, undefined, await run((q) => q.findBy(this.model, 'user_code', hashed)));
+      return present(this.model, { userCode }, await run((q) => q.findBy(this.model, 'user_code', hashed)));
     }
 
     /**

@@ -22,17 +22,27 @@ const PLAIN_ID = new Set(['Grant']);
 const SEALED_WHOLE = new Set(['Interaction']);
 
 /** Stays readable in a sealed payload: the provider's own bookkeeping, no secret. */
-const OPEN_FIELDS = ['kind', 'iat', 'exp'] as const;
+const OPEN_FIELDS = new Set(['kind', 'iat', 'exp']);
+
+/**
+ * Secrets inside a payload besides its id, sealed under the id. A device code's user code is
+ * what the user types to approve the device; the row is also found by it (findByUserCode), so
+ * the device code itself is sealed a second time under a key only the user code yields.
+ */
+const SECRET_FIELDS: Record<string, string[]> = { DeviceCode: ['userCode'] };
+
+/** How a row was looked up: by the provider's id, by a user code, or by neither (a uid). */
+export type Lookup = { id: string } | { userCode: string } | undefined;
 
 export interface StoredSecrets {
   /** The row id a model instance is stored under. */
   rowId(model: string, id: string): string;
   /** The user_code column's value for a device flow user code. */
   userCode(value: string): string;
-  /** The payload as stored: without the id, sealed where it holds other secrets. */
+  /** The payload as stored: without the id, its other secrets sealed. */
   conceal(model: string, id: string, payload: Payload): Payload;
-  /** The payload as the provider wrote it, given the id it was looked up by. */
-  reveal(model: string, id: string | undefined, stored: Payload): Payload | undefined;
+  /** The payload as the provider wrote it; undefined when the row is not the one looked up. */
+  reveal(model: string, lookup: Lookup, stored: Payload): Payload | undefined;
 }
 
 /**
@@ -42,8 +52,22 @@ export interface StoredSecrets {
 export function createStoredSecrets(key: string): StoredSecrets {
   const mac = (purpose: string, value: string) =>
     createHmac('sha256', key).update(`${purpose}\u0000${value}`).digest();
-  const aad = (model: string) => Buffer.from(`orthid/oidc-payload/v1|${model}`);
-  const sealKey = (model: string, id: string) => mac(`seal|${model}`, id);
+  const aad = (model: string, under: string) => Buffer.from(`orthid/oidc-payload/v1|${model}|${under}`);
+  const seal = (model: string, under: 'id' | 'user-code', secret: string, value: Payload) =>
+    aeadSeal(
+      mac(`seal|${under}|${model}`, secret),
+      Buffer.from(JSON.stringify(value)),
+      aad(model, under),
+    ).toString('base64url');
+  const open = (model: string, under: 'id' | 'user-code', secret: string, sealed: unknown) => {
+    if (typeof sealed !== 'string') return undefined;
+    const plain = aeadOpen(
+      mac(`seal|${under}|${model}`, secret),
+      Buffer.from(sealed, 'base64url'),
+      aad(model, under),
+    );
+    return plain ? (JSON.parse(plain.toString('utf8')) as Payload) : undefined;
+  };
 
   return {
     rowId: (model, id) => (PLAIN_ID.has(model) ? id : mac(`id|${model}`, id).toString('base64url')),
@@ -51,22 +75,31 @@ export function createStoredSecrets(key: string): StoredSecrets {
     conceal(model, id, payload) {
       if (PLAIN_ID.has(model)) return payload;
       const { jti: _id, ...rest } = payload;
-      if (!SEALED_WHOLE.has(model)) return rest;
-      const open: Payload = {};
-      for (const field of OPEN_FIELDS) if (field in rest) open[field] = rest[field];
-      const body = aeadSeal(sealKey(model, id), Buffer.from(JSON.stringify(rest)), aad(model));
-      return { ...open, sealed: body.toString('base64url') };
+      const secret = (field: string) =>
+        SEALED_WHOLE.has(model) ? !OPEN_FIELDS.has(field) : (SECRET_FIELDS[model] ?? []).includes(field);
+      const kept: Payload = {};
+      const hidden: Payload = {};
+      for (const [field, value] of Object.entries(rest)) (secret(field) ? hidden : kept)[field] = value;
+      if (Object.keys(hidden).length === 0) return kept;
+      kept.sealed = seal(model, 'id', id, hidden);
+      if (typeof hidden.userCode === 'string') {
+        kept.sealedForUserCode = seal(model, 'user-code', hidden.userCode, { jti: id });
+      }
+      return kept;
     },
-    reveal(model, id, stored) {
+    reveal(model, lookup, stored) {
       if (PLAIN_ID.has(model)) return stored;
-      // Found without its id (a Session by uid): given back without it. The provider only reads
-      // such a session (a token's session binding, an interaction's owner) and never saves it.
-      if (id === undefined) return stored;
-      if (!SEALED_WHOLE.has(model) || typeof stored.sealed !== 'string') return { ...stored, jti: id };
-      const plain = aeadOpen(sealKey(model, id), Buffer.from(stored.sealed, 'base64url'), aad(model));
+      const { sealed, sealedForUserCode, ...kept } = stored;
+      // Found without a secret (a Session by its uid): given back without its id. The provider
+      // only reads such a session (a token's session binding, an interaction's owner), never saves it.
+      if (lookup === undefined) return kept;
+      const id =
+        'id' in lookup ? lookup.id : open(model, 'user-code', lookup.userCode, sealedForUserCode)?.jti;
+      if (typeof id !== 'string') return undefined;
+      if (sealed === undefined) return { ...kept, jti: id };
       // Not authentic under this id: not the row this id names, so not found.
-      if (!plain) return undefined;
-      return { ...(JSON.parse(plain.toString('utf8')) as Payload), jti: id };
+      const hidden = open(model, 'id', id, sealed);
+      return hidden ? { ...kept, ...hidden, jti: id } : undefined;
     },
   };
 }
