@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
+import { migrate } from '../../src/storage/db/migrate.js';
 import { readForm } from '../helpers/cookie-browser.js';
 import { submitHostedSignIn } from '../helpers/hosted-sign-in.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
@@ -186,6 +187,33 @@ for (const driver of DRIVERS) {
           return true;
         },
       );
+    });
+
+    test('upgrading removes the rows stored before by their plain value, and their tokens are refused', async () => {
+      const { rows: tenants } = await app.db.ownerQuery<{ id: string }>(
+        "SELECT id FROM tenants WHERE slug = 'acme'",
+      );
+      const oldRefresh = 'pre-upgrade-refresh-token-0123456789abcdef';
+      // As the adapter stored a refresh token before: its value as the row id and in the payload.
+      await app.db.ownerQuery(
+        `INSERT INTO oidc_payloads (tenant_id, model, id, payload, grant_id, account_id, expires_at)
+         VALUES ($1, 'RefreshToken', $2, $3, 'pre-upgrade-grant', 'u1', now() + interval '14 days')`,
+        [
+          tenants[0]!.id,
+          oldRefresh,
+          JSON.stringify({ jti: oldRefresh, kind: 'RefreshToken', grantId: 'pre-upgrade-grant' }),
+        ],
+      );
+      await app.db.ownerQuery('DELETE FROM orthid_migrations WHERE version = 7');
+      assert.deepEqual(await migrate(app.db), [7]);
+      assert.ok(!(await everyRow()).some((r) => r.includes(oldRefresh)), 'the pre-upgrade token is gone');
+      const config = await oidc.discovery(new URL(issuer), web.client_id, web.client_secret, undefined, {
+        execute: [oidc.allowInsecureRequests],
+      });
+      await assert.rejects(oidc.refreshTokenGrant(config, oldRefresh), (error: oidc.ResponseBodyError) => {
+        assert.equal(error.error, 'invalid_grant');
+        return true;
+      });
     });
   });
 }
