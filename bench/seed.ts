@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { AuditRow } from '../src/audit/audit.queries.js';
-import { hashEvent } from '../src/audit/audit-chain.js';
+import { macEvent, microsOf } from '../src/audit/audit-chain.js';
 import { loadConfig } from '../src/config/config.js';
 import { newId } from '../src/core/ids.js';
 import { createLogger } from '../src/core/logger.js';
@@ -175,7 +175,7 @@ export async function seedTenant(
               details: i % 10 === 0 ? seal('details', JSON.stringify({ method: 'password' })) : null,
               prev_hash: prev,
             };
-            prev = hashEvent(row);
+            prev = macEvent(row, microsOf(row.occurred_at), keyring.auditMac);
             return copyLine([
               row.tenant_id,
               row.seq,

@@ -13,6 +13,7 @@ import type { KeyCustody } from './crypto/key-custody.js';
 import { ManagedKeystore } from './crypto/managed-keystore.js';
 import { resolveMasterSecret } from './crypto/master-secret.js';
 import { createTenantKeys, type TenantKeys } from './crypto/tenant-keys.js';
+import { type AvatarLimits, type Avatars, createAvatars } from './identity/avatars.js';
 import {
   type PasswordSignInInput,
   type SignInResult,
@@ -53,6 +54,8 @@ export interface OrthId {
   tenantKeys: TenantKeys;
   tenants: Tenants;
   users: Users;
+  /** Profile media: one per process, so its bound on concurrent image decodes holds per process. */
+  avatars: Avatars;
   /** Email-and-password sign-in with throttling, lockout and audit (src/identity/password-sign-in.ts). */
   signInWithPassword(input: PasswordSignInInput): Promise<SignInResult>;
   /** The sign-in throttling policy and its counters (housekeeping deletes the stale ones). */
@@ -203,9 +206,11 @@ async function openTenantCustody(config: Config, uri: string): Promise<KeyCustod
 export function composeOrthId(
   parts: Pick<OrthId, 'config' | 'clock' | 'log' | 'db' | 'keystore' | 'objects'> & {
     custody?: KeyCustody;
+    /** Upload limits other than the defaults (tests). */
+    media?: AvatarLimits;
   },
 ): OrthId {
-  const { db, clock, keystore } = parts;
+  const { db, clock, keystore, media, ...rest } = parts;
   const custody = parts.custody ?? keystore;
   const opened = new Map<string, Promise<KeyCustody>>();
   const custodyFor = (uri: string | undefined): Promise<KeyCustody> => {
@@ -238,12 +243,16 @@ export function composeOrthId(
     resourceExists: (tx, indicator) => createApiResourcesQueries(tx).byIndicator(indicator),
   });
   return {
-    ...parts,
+    ...rest,
+    db,
+    clock,
+    keystore,
     custody,
     custodyFor,
     tenantKeys,
     tenants,
     users,
+    avatars: createAvatars({ objects: parts.objects, tenantKeys, clock }, media),
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
     signInThrottle,
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),

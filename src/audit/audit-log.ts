@@ -1,4 +1,4 @@
-// Appends security events to a tenant's hash-chained log inside the caller's transaction, walks
+// Appends security events to a tenant's keyed, chained log inside the caller's transaction, walks
 // the chain to verify it, and reads it back with personal details opened.
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
@@ -6,7 +6,15 @@ import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import { type AuditRow, createAuditQueries } from './audit.queries.js';
-import { type BrokenLink, checkLink, GENESIS_HASH, hashEvent } from './audit-chain.js';
+import {
+  type AuditMac,
+  type BrokenLink,
+  checkLink,
+  GENESIS_HASH,
+  KEYED_PREFIX,
+  macEvent,
+  microsOf,
+} from './audit-chain.js';
 
 export interface AuditInput {
   /** Who acted: `user:<id>`, `client:<id>`, `cli`, `system`. */
@@ -71,7 +79,8 @@ export async function appendAudit(
     details: sealed('details', input.details === undefined ? undefined : JSON.stringify(input.details)),
     prev_hash: head?.hash ?? GENESIS_HASH,
   };
-  const full = { ...row, hash: hashEvent(row) };
+  // Keyed (v2): the link needs the audit key, which a shredded tenant no longer has.
+  const full = { ...row, hash: macEvent(row, microsOf(row.occurred_at), keyring.auditMac) };
   await queries.insert(full);
   return present(full, input);
 }
@@ -122,23 +131,57 @@ export async function readAudit(
   return rows.map((row) => openRow(keyring, row));
 }
 
+/** The keyring's audit MAC, or undefined when its keys were destroyed (links then go unchecked). */
+function macOf(keyring: TenantKeyring): AuditMac {
+  return keyring.shredded ? undefined : keyring.auditMac;
+}
+
+/**
+ * The first keyed (v2) event after `afterSeq` through `throughSeq` whose MAC does not hold, over
+ * the encoding the database builds; the walk in `verifyAuditChain` re-checks any it names with
+ * audit-chain.ts's own.
+ */
+async function firstBadMac(
+  tx: Queryable,
+  mac: AuditMac,
+  afterSeq: string,
+  throughSeq: string | undefined,
+  pageSize: number,
+): Promise<string | undefined> {
+  if (!mac) return undefined;
+  const queries = createAuditQueries(tx);
+  let after = afterSeq;
+  for (;;) {
+    const page = await queries.keyedAfter(after, throughSeq, pageSize);
+    for (const row of page) {
+      if (`${KEYED_PREFIX}${mac(row.canonical)}` !== row.hash) return row.seq;
+    }
+    if (page.length < pageSize) return undefined;
+    after = page.at(-1)!.seq;
+  }
+}
+
 /**
  * Checks the chain in seq order — the whole chain, or the events after `afterSeq` through
  * `throughSeq`, so a long chain can be checked as parts on several connections — and names the
  * first broken link. A part starts from the stored hash of event `afterSeq`, which the part before
- * it checks. Needs no keys: the chain covers the stored ciphertext.
+ * it checks. The keyring's audit key checks the keyed (v2) links; the chain covers the stored
+ * ciphertext, so nothing is decrypted.
  *
- * The database checks every link and hash in one pass, so no event is shipped to Node. Where that
- * pass finds an event that does not hold, Node walks on from the event before it with
- * audit-chain.ts's own encoding, a page at a time (constant memory): it names the broken link, and
- * stays the authority should the two encodings ever disagree (a timestamp past year 9999).
+ * The database checks every seq, previous-hash and unkeyed (v1) hash in one pass; Node checks the
+ * keyed links' MACs, which need the audit key. Where either finds an event that does not hold,
+ * Node walks on from the event before it with audit-chain.ts's own encodings, a page at a time
+ * (constant memory): it names the broken link, and stays the authority should the two encodings
+ * ever disagree (a timestamp past year 9999).
  */
 export async function verifyAuditChain(
   tx: Queryable,
+  keyring: TenantKeyring,
   range: { afterSeq?: string; throughSeq?: string } = {},
   pageSize = 1000,
 ): Promise<ChainReport> {
   const queries = createAuditQueries(tx);
+  const mac = macOf(keyring);
   const start = range.afterSeq ?? '0';
   const startHash = range.afterSeq === undefined ? GENESIS_HASH : await queries.hashAt(range.afterSeq);
   if (startHash === undefined) {
@@ -146,12 +189,19 @@ export async function verifyAuditChain(
     return { ok: false, events: 0, headHash: GENESIS_HASH, broken: { seq: start, reason } };
   }
   const scan = await queries.scanChain(start, startHash, range.throughSeq);
-  if (scan.first_fault === null) {
+  const badMac = await firstBadMac(tx, mac, start, scan.first_fault ?? range.throughSeq, pageSize);
+  const fault =
+    badMac === undefined
+      ? scan.first_fault
+      : scan.first_fault === null || BigInt(badMac) < BigInt(scan.first_fault)
+        ? badMac
+        : scan.first_fault;
+  if (fault === null) {
     const headHash = scan.last_seq === null ? undefined : await queries.hashAt(scan.last_seq);
     return { ok: true, events: Number(scan.events), headHash: headHash ?? startHash };
   }
   // Every event before the fault holds, so they follow the start without a gap.
-  const [before] = await queries.pageBefore(scan.first_fault, 1);
+  const [before] = await queries.pageBefore(fault, 1);
   const resume = before && BigInt(before.seq) > BigInt(start) ? before : { seq: start, hash: startHash };
   let prevHash = resume.hash;
   let expected = BigInt(resume.seq) + 1n;
@@ -161,7 +211,7 @@ export async function verifyAuditChain(
     const page = await queries.pageAfter(String(expected - 1n), pageSize);
     for (const row of page) {
       if (through !== undefined && BigInt(row.seq) > through) return { ok: true, events, headHash: prevHash };
-      const broken = checkLink(row, expected, prevHash);
+      const broken = checkLink(row, expected, prevHash, mac);
       if (broken) return { ok: false, events, headHash: prevHash, broken };
       prevHash = row.hash;
       expected += 1n;

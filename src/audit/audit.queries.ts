@@ -15,10 +15,14 @@ export interface AuditRow {
   details: string | null;
   prev_hash: string;
   hash: string;
+  /** The stored time in microseconds since the epoch, as read back (a JS Date drops them). */
+  occurred_us?: string;
 }
 
 const COLUMNS =
   'tenant_id, seq, id, occurred_at, actor, action, target, ip, user_agent, outcome, details, prev_hash, hash';
+// extract() is exact (numeric) since PostgreSQL 14, so this is the stored value to the microsecond.
+const READ_COLUMNS = `${COLUMNS}, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_us`;
 
 export function createAuditQueries(tx: Queryable) {
   return {
@@ -55,18 +59,43 @@ export function createAuditQueries(tx: Queryable) {
     /** Events in chain order after `afterSeq`, a page at a time. */
     async pageAfter(afterSeq: string, limit: number): Promise<AuditRow[]> {
       const { rows } = await tx.query<AuditRow>(
-        `SELECT ${COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`,
+        `SELECT ${READ_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`,
         [afterSeq, limit],
+      );
+      return rows;
+    },
+    /**
+     * Keyed (v2) events after `afterSeq` up to `throughSeq`, in chain order, a page at a time:
+     * each one's seq, stored link and its v2 encoding built in SQL (the same array audit-chain.ts
+     * stringifies, see `scanChain`), so Node only computes the MAC of each.
+     */
+    async keyedAfter(
+      afterSeq: string,
+      throughSeq: string | undefined,
+      limit: number,
+    ): Promise<{ seq: string; hash: string; canonical: string }[]> {
+      const { rows } = await tx.query<{ seq: string; hash: string; canonical: string }>(
+        `SELECT seq, hash, array_to_json(ARRAY[
+                  'orthid-audit/v2', tenant_id::text, seq::text, id::text,
+                  (extract(epoch FROM occurred_at) * 1000000)::bigint::text,
+                  actor, action, target, ip, user_agent, outcome, details, prev_hash
+                ])::text AS canonical
+           FROM audit_events
+          WHERE seq > $1::bigint AND ($2::bigint IS NULL OR seq <= $2::bigint) AND hash LIKE 'v2:%'
+          ORDER BY seq LIMIT $3`,
+        [afterSeq, throughSeq ?? null, limit],
       );
       return rows;
     },
     /**
      * One pass over the chain after `afterSeq` (through `throughSeq` when given), in the database:
      * each event's seq and previous-hash against the event before it (`afterSeq` / `afterHash` for
-     * the first) and its hash against audit-chain.ts's canonical encoding, rebuilt in SQL —
-     * array_to_json writes an array of strings and nulls exactly as JSON.stringify does, and
-     * to_char the ISO form toISOString writes for years 1–9999. Rows stay in the database; only
-     * the count and the first event that does not hold come back.
+     * the first) and, for unkeyed (v1) events, its hash against audit-chain.ts's v1 encoding,
+     * rebuilt in SQL — array_to_json writes an array of strings and nulls exactly as
+     * JSON.stringify does, and to_char the ISO form toISOString writes for years 1–9999 — with no
+     * time below a millisecond and no keyed event before it. Keyed (v2) links need the audit key,
+     * which the database does not hold: Node checks them. Rows stay in the database; only the
+     * count and the first event that does not hold come back.
      */
     async scanChain(
       afterSeq: string,
@@ -83,11 +112,14 @@ export function createAuditQueries(tx: Queryable) {
              SELECT seq,
                     seq = lag(seq, 1, $1::bigint) OVER w + 1
                     AND prev_hash = lag(hash, 1, $2::text) OVER w
-                    AND hash = encode(sha256(convert_to(array_to_json(ARRAY[
-                      'orthid-audit/v1', tenant_id::text, seq::text, id::text,
-                      to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                      actor, action, target, ip, user_agent, outcome, details, prev_hash
-                    ])::text, 'UTF8')), 'hex') AS ok
+                    AND (hash LIKE 'v2:%' OR (
+                      lag(hash, 1, $2::text) OVER w NOT LIKE 'v2:%'
+                      AND extract(microseconds FROM occurred_at)::bigint % 1000 = 0
+                      AND hash = encode(sha256(convert_to(array_to_json(ARRAY[
+                        'orthid-audit/v1', tenant_id::text, seq::text, id::text,
+                        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                        actor, action, target, ip, user_agent, outcome, details, prev_hash
+                      ])::text, 'UTF8')), 'hex'))) AS ok
                FROM audit_events
               WHERE seq > $1::bigint AND ($3::bigint IS NULL OR seq <= $3::bigint)
              WINDOW w AS (ORDER BY seq)
@@ -107,7 +139,7 @@ export function createAuditQueries(tx: Queryable) {
     /** Newest first, before `beforeSeq` when given. */
     async pageBefore(beforeSeq: string | undefined, limit: number): Promise<AuditRow[]> {
       const { rows } = await tx.query<AuditRow>(
-        `SELECT ${COLUMNS} FROM audit_events WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2`,
+        `SELECT ${READ_COLUMNS} FROM audit_events WHERE ($1::bigint IS NULL OR seq < $1::bigint) ORDER BY seq DESC LIMIT $2`,
         [beforeSeq ?? null, limit],
       );
       return rows;

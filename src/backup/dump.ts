@@ -26,6 +26,7 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
   type Manifest,
+  type ManifestAuditCheckpoint,
   type ManifestPart,
   type PartKind,
 } from './manifest.js';
@@ -74,6 +75,8 @@ export interface DumpDeps {
   /** ORTHID_REGION. */
   region: string;
   onEvent?: (event: DumpEvent) => void;
+  /** Writes each tenant's audit checkpoint; the manifest names them. Absent: none are written. */
+  auditCheckpoints?: (() => Promise<ManifestAuditCheckpoint[]>) | undefined;
 }
 
 /** A dump's options, checked: what it will write where, decided before anything is opened. */
@@ -251,7 +254,9 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
       });
     };
 
-    // 1. The database, first: it is what the set is of.
+    // 1. The database, first: it is what the set is of. The audit checkpoints come just before,
+    // so the dumped chains hold every head they name, and the objects archive holds them.
+    const checkpoints = deps.auditCheckpoints ? await deps.auditCheckpoints() : undefined;
     const rootKeyIds = await source.db.ownerTransaction(rootKeyIdsInUse);
     const dbDump = await source.dump();
     const dbName = partFileName(dbDump.format === 'custom' ? FILES.dbCustom : FILES.dbPlain, plan.encrypt);
@@ -304,6 +309,7 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
       keys: { custody: keystore.kind, rootKeyIds, keystoreRootKeyIds, keystoreIncluded: plan.encrypt },
       objects: stats,
       parts,
+      ...(checkpoints ? { audit: { checkpoints } } : {}),
     };
     const key = `${setPath}/${FILES.manifest}`;
     await dest.put(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {

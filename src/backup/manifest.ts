@@ -62,6 +62,22 @@ export interface Manifest {
   };
   objects: { count: number; bytes: number };
   parts: ManifestPart[];
+  /**
+   * Each tenant's audit checkpoint, written to the object store just before the database was
+   * dumped (so the dumped chain holds its head): a restore's chain must still contain it.
+   * Absent in sets written before OrthID recorded it, or by a dump that ran without the tenants' keys.
+   */
+  audit?: { checkpoints: ManifestAuditCheckpoint[] };
+}
+
+export interface ManifestAuditCheckpoint {
+  tenantId: string;
+  tenant: string;
+  /** Object key of the signed checkpoint in the deployment's object store. */
+  key: string;
+  seq: string;
+  head: string;
+  at: string;
 }
 
 function invalid(why: string): never {

@@ -11,7 +11,7 @@ import { type DumpSource, openPostgresDumpSource, pgliteDumpSource } from '../st
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, ManifestAuditCheckpoint } from './manifest.js';
 
 /** The embedded default's dump lock, beside the database in the data directory. */
 export const BACKUP_LOCK_FILE = 'backup.lock';
@@ -23,6 +23,8 @@ export interface RunDumpParts {
   objects: ObjectStore;
   keystore: DumpKeystore;
   clock: Clock;
+  /** Writes each tenant's audit checkpoint for the manifest (needs the tenants' keys). */
+  auditCheckpoints?: (() => Promise<ManifestAuditCheckpoint[]>) | undefined;
 }
 
 async function openSource(parts: RunDumpParts): Promise<DumpSource> {
@@ -57,6 +59,7 @@ export async function runBackupDump(
         clock: parts.clock,
         region: parts.config.region,
         onEvent,
+        auditCheckpoints: parts.auditCheckpoints,
       },
       options,
     );

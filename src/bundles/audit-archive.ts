@@ -1,7 +1,9 @@
 // Audit archives: a tenant's audit events in a time range as gzip NDJSON, with the chain's head
-// hash and verification result, written to object storage as a signed bundle for auditors.
+// hash, verification result and a checkpoint of the head, written to object storage as a signed
+// bundle for auditors.
 import { gzipSync } from 'node:zlib';
-import { type AuditEvent, appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js';
+import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
+import { type AuditEvent, appendAudit, readAudit } from '../audit/audit-log.js';
 import { OrthIdError } from '../core/errors.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import { type Queryable, withTenant } from '../storage/db/database.js';
@@ -100,7 +102,9 @@ export async function exportAuditArchive(
     const keyring = await deps.tenantKeys.forTenant(tx, tenant.id);
     const key = await activeBundleKey(tx, keyring, now);
     const events = await auditEventsInRange(tx, keyring, range.from, to);
-    const chain = await verifyAuditChain(tx);
+    const { checkpoint: _matched, ...chain } = await verifyAnchored(tx, keyring, deps.objects);
+    // The archive carries the head it was taken at, anchored in the object store as well.
+    const checkpoint = chain.ok ? await writeCheckpoint(tx, keyring, deps.objects, deps.clock) : undefined;
     const ndjson = events.map((e) => `${JSON.stringify(e)}\n`).join('');
     const chainFile = {
       tenant: { id: tenant.id, slug: tenant.slug },
@@ -111,7 +115,17 @@ export async function exportAuditArchive(
       lastSeq: events.at(-1)?.seq ?? null,
       lastEventHash: events.at(-1)?.hash ?? null,
       chain,
+      checkpoint: checkpoint ?? null,
     };
+    const checkpointFile = checkpoint
+      ? [
+          {
+            path: 'checkpoint.jws',
+            bytes: Buffer.from(await readAll(deps, checkpoint.key)),
+            contentType: 'application/jose',
+          },
+        ]
+      : [];
     const { bytes } = await writeBundle(
       {
         kind: 'audit-archive',
@@ -126,6 +140,7 @@ export async function exportAuditArchive(
             bytes: Buffer.from(`${JSON.stringify(chainFile, null, 2)}\n`),
             contentType: 'application/json',
           },
+          ...checkpointFile,
         ],
       },
       key,
@@ -161,6 +176,13 @@ export async function exportAuditArchive(
       chain: { ok: chain.ok, events: chain.events, headHash: chain.headHash },
     };
   });
+}
+
+async function readAll(deps: Pick<BundleDeps, 'objects'>, key: string): Promise<Buffer> {
+  const { body } = await deps.objects.get(key);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** The tenant's stored audit archives, oldest key first. */

@@ -1,6 +1,7 @@
-// `orthid audit ...`: verify a tenant's hash chain and read its newest events.
+// `orthid audit ...`: verify a tenant's keyed chain against its checkpoints and read its newest events.
 import type { Command } from 'commander';
-import type { AuditEvent, ChainReport } from '../audit/audit-log.js';
+import type { AnchoredReport, CheckpointRef } from '../audit/audit-checkpoints.js';
+import type { AuditEvent } from '../audit/audit-log.js';
 import { exitCodes } from '../core/errors.js';
 import { registerAuditExportCommand } from './audit-export.js';
 import { action, operation, print } from './context.js';
@@ -11,18 +12,27 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command('verify')
-    .description('Walk the hash chain; exit 1 and name the first broken link when it is broken')
+    .description(
+      "Walk the keyed chain and hold it against the tenant's checkpoints; exit 1 and name the first broken link and the newest checkpoint before it. An intact chain is checkpointed again",
+    )
     .requiredOption('--tenant <slug>', 'tenant slug')
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { tenant: string; json?: boolean }) => {
-        const report = (await operation('audit.verify', { tenant: opts.tenant })) as ChainReport & {
+        const report = (await operation('audit.verify', { tenant: opts.tenant })) as AnchoredReport & {
           tenant: string;
+          written?: CheckpointRef;
         };
         print(report, Boolean(opts.json), (r: typeof report) =>
           r.ok
-            ? `Audit chain of ${r.tenant} is intact: ${r.events} events, head ${r.headHash}`
-            : `Audit chain of ${r.tenant} is BROKEN at event #${r.broken!.seq}: ${r.broken!.reason} (${r.events} events before it verified)`,
+            ? [
+                `Audit chain of ${r.tenant} is intact: ${r.events} events, head ${r.headHash}`,
+                r.checkpoint
+                  ? `It holds against ${r.checkpoints} checkpoint(s), the newest of ${r.checkpoint.at} (event #${r.checkpoint.seq}).`
+                  : 'No earlier checkpoint to hold it against.',
+                ...(r.written ? [`Checkpointed event #${r.written.seq} to ${r.written.key}.`] : []),
+              ].join('\n')
+            : `${r.code}: audit chain of ${r.tenant} is BROKEN at event #${r.broken!.seq}: ${r.broken!.reason} (${r.events} events before it verified)`,
         );
         return report.ok ? exitCodes.ok : exitCodes.checkFailed;
       }),

@@ -16,7 +16,8 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, isOrthIdError, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import { openDatabase, openKeystore } from '../main.js';
+import { composeOrthId, openDatabase, openExternalCustody, openKeystore, openOrthId } from '../main.js';
+import { checkpointTenants } from '../ops/operations.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { action, cliConfig, controlSocketPath, print } from './context.js';
@@ -177,7 +178,28 @@ export async function dump(flags: DumpFlags): Promise<Manifest> {
   const onEvent = dumpReporter();
   if (config.database.kind === 'postgres') {
     const objects = await openObjectStore(config.objectStore);
-    return runBackupDump({ config, objects, keystore, clock: systemClock }, options, onEvent);
+    // The app login and the tenants' keys write each tenant's audit checkpoint for the manifest;
+    // the dump itself needs neither, so without them it goes on, warned.
+    const app = await openOrthId(config, { log: createLogger(config.logLevel, process.stderr) }).catch(
+      (error: unknown) => {
+        if (!isOrthIdError(error)) throw error;
+        onEvent({
+          step: 'warning',
+          message: `No audit checkpoints are written for this set (${error.code}): ${error.message}`,
+        });
+        return undefined;
+      },
+    );
+    try {
+      const auditCheckpoints = app ? () => checkpointTenants(app) : undefined;
+      return await runBackupDump(
+        { config, objects, keystore, clock: systemClock, auditCheckpoints },
+        options,
+        onEvent,
+      );
+    } finally {
+      await app?.close();
+    }
   }
   let db: Awaited<ReturnType<typeof openDatabase>>;
   try {
@@ -193,7 +215,26 @@ export async function dump(flags: DumpFlags): Promise<Manifest> {
   }
   try {
     const objects = await openObjectStore(config.objectStore);
-    return await runBackupDump({ config, db, objects, keystore, clock: systemClock }, options, onEvent);
+    const custody = await openExternalCustody(config);
+    const app = composeOrthId({
+      config,
+      clock: systemClock,
+      log: createLogger(config.logLevel, process.stderr),
+      db,
+      keystore,
+      objects,
+      ...(custody ? { custody } : {}),
+    });
+    const auditCheckpoints = () => checkpointTenants(app);
+    try {
+      return await runBackupDump(
+        { config, db, objects, keystore, clock: systemClock, auditCheckpoints },
+        options,
+        onEvent,
+      );
+    } finally {
+      await custody?.close();
+    }
   } finally {
     await db.close();
   }

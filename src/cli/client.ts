@@ -27,7 +27,7 @@ export function registerClientCommands(program: Command): void {
     .option('--post-logout-redirect-uri <uri>', 'where to return after sign-out (repeatable)', collect, [])
     .option(
       '--scope <scopes>',
-      'scopes the client may request (default "openid profile email phone offline_access")',
+      'OpenID scopes the client may request, from openid, profile, email, phone, offline_access (default all); API permissions come from --resource and client roles',
     )
     .option(
       '--resource <uri>',

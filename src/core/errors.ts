@@ -128,6 +128,8 @@ export const ERROR_CODES = {
   'media.too_large': 'invalid',
   'media.unreadable': 'invalid',
   'media.not_found': 'not_found',
+  'media.rate_limited': 'rate_limited',
+  'media.busy': 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 // Per-tenant keyrings: data keys (versioned) and the blind-index key, wrapped by the tenant's root
 // key in its custody and cached unwrapped for a bounded time so custody is not called per request.
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
@@ -35,6 +35,12 @@ export interface TenantKeyring {
   /** Whether a sealed value was sealed with an older data key version than the active one. */
   isStale(sealed: string): boolean;
   index(purpose: string, normalisedValue: string): string;
+  /**
+   * HMAC-SHA-256 (hex) under the tenant's audit key, which keys the audit chain and its
+   * checkpoints. The key is derived from the index key, so it is wrapped by the same root key,
+   * never rotates (old links keep verifying) and is gone once the tenant is shredded.
+   */
+  auditMac(message: string): string;
 }
 
 export interface TenantKeys {
@@ -88,7 +94,15 @@ function shreddedKeyring(tenantId: string, rootKeyIds: string[]): TenantKeyring 
     index: () => {
       throw shreddedError(tenantId);
     },
+    auditMac: () => {
+      throw shreddedError(tenantId);
+    },
   };
+}
+
+/** A separate key for the audit chain, so an audit MAC can never equal a blind index. */
+function auditKeyFrom(indexKey: Buffer, tenantId: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', indexKey, tenantId, 'orthid-audit-chain', 32));
 }
 
 function buildKeyring(
@@ -99,6 +113,7 @@ function buildKeyring(
   rootKeyIds: string[],
 ): TenantKeyring {
   const byId = new Map(data.map((k) => [k.id, k]));
+  const auditKey = auditKeyFrom(indexKey, tenantId);
   return {
     tenantId,
     rootKeyIds,
@@ -118,6 +133,7 @@ function buildKeyring(
     },
     isStale: (sealed) => parseSealed(sealed).keyId !== active.id,
     index: (purpose, value) => blindIndex(indexKey, purpose, value),
+    auditMac: (message) => createHmac('sha256', auditKey).update(message).digest('hex'),
   };
 }
 

@@ -7,15 +7,22 @@ import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
+import { createSemaphore } from '../core/semaphore.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
+import { createUploadLimitQueries } from './upload-limit.queries.js';
 import { createUsersQueries } from './users.queries.js';
 
 /** Largest upload accepted (5 MiB); the HTTP layer refuses longer bodies before reading them whole. */
 export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
 /** Largest input side: a small file can still declare a huge canvas (a decompression bomb). */
 export const AVATAR_MAX_INPUT_SIDE = 8192;
+/**
+ * Largest input canvas, 25 megapixels (a 6000×4000 camera photo fits): decoding holds the whole
+ * canvas in memory, 75-100 MiB at this size, so a 272 KiB PNG declaring 8192×8192 is refused.
+ */
+export const AVATAR_MAX_INPUT_PIXELS = 25_000_000;
 /** Stored avatars fit in this square; nobody needs more for a profile picture. */
 export const AVATAR_SIDE = 512;
 export const AVATAR_CONTENT_TYPE = 'image/webp';
@@ -90,15 +97,45 @@ const DECODED_AS: Record<AvatarSourceFormat, string> = {
   avif: 'heif',
 };
 
+type Sharp = typeof import('sharp')['default'];
+let loaded: Promise<Sharp> | undefined;
+
 /**
- * Checks and re-encodes an upload: at most 5 MiB and 8192 px a side, oriented by its EXIF tag,
- * scaled to fit 512 px (never enlarged), first frame only, written as WebP. Re-encoding is what
- * strips the metadata: sharp copies none of it unless asked to.
- *
- * @example
- * const prepared = await prepareAvatar(await readFile('me.jpg')); // throws media.unsupported_type for a PDF
+ * Loads sharp on the first upload (libvips costs start-up time most processes never need) with
+ * its operation cache off: the cache would keep recently decoded canvases alive after a burst
+ * of uploads, and an avatar is never decoded twice.
  */
-export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> {
+function loadSharp(): Promise<Sharp> {
+  loaded ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    return sharp;
+  });
+  return loaded as Promise<Sharp>;
+}
+
+function unreadable(source: AvatarSourceFormat, cause: unknown): OrthIdError {
+  return new OrthIdError(
+    'media.unreadable',
+    `The ${source.toUpperCase()} image cannot be decoded; it may be damaged.`,
+    {
+      cause,
+    },
+  );
+}
+
+/** What an upload's header says, read before any pixel is decoded. */
+export interface AvatarHeader {
+  source: AvatarSourceFormat;
+  width: number;
+  height: number;
+}
+
+/**
+ * Checks an upload from its bytes and its image header only (sharp's metadata() decodes no
+ * pixels): at most 5 MiB, a format we accept, at most 8192 px a side and 25 megapixels.
+ * `media.too_large` refuses a decompression bomb here, before it can cost any memory.
+ */
+export async function readAvatarHeader(input: Uint8Array): Promise<AvatarHeader> {
   if (input.length > AVATAR_MAX_BYTES) {
     throw new OrthIdError(
       'media.too_large',
@@ -107,38 +144,42 @@ export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> 
   }
   const source = sniffImageFormat(input);
   if (!source) throw unsupported();
-  const options = {
-    limitInputPixels: AVATAR_MAX_INPUT_SIDE * AVATAR_MAX_INPUT_SIDE,
-    pages: 1,
-    failOn: 'error',
-  } as const;
-  // Loaded on the first upload: libvips costs start-up time most processes never need.
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   let metadata: Metadata;
   try {
-    metadata = await sharp(input, options).metadata();
+    metadata = await sharp(input, { pages: 1, failOn: 'error', limitInputPixels: false }).metadata();
   } catch (cause) {
-    throw new OrthIdError(
-      'media.unreadable',
-      `The ${source.toUpperCase()} image cannot be decoded; it may be damaged.`,
-      {
-        cause,
-      },
-    );
+    throw unreadable(source, cause);
   }
   if (metadata.format !== DECODED_AS[source] || (source === 'avif' && metadata.compression !== 'av1')) {
     throw unsupported();
   }
   const width = metadata.width ?? 0;
   const height = metadata.height ?? 0;
-  if (width > AVATAR_MAX_INPUT_SIDE || height > AVATAR_MAX_INPUT_SIDE) {
+  if (
+    width > AVATAR_MAX_INPUT_SIDE ||
+    height > AVATAR_MAX_INPUT_SIDE ||
+    width * height > AVATAR_MAX_INPUT_PIXELS
+  ) {
     throw new OrthIdError(
       'media.too_large',
-      `The image is ${width}×${height} pixels; upload one at most ${AVATAR_MAX_INPUT_SIDE} pixels on each side.`,
+      `The image is ${width}×${height} pixels; upload one of at most ${AVATAR_MAX_INPUT_PIXELS / 1_000_000} megapixels and ${AVATAR_MAX_INPUT_SIDE} pixels on each side.`,
     );
   }
+  return { source, width, height };
+}
+
+/** Decodes and re-encodes an upload whose header passed readAvatarHeader. */
+async function decodeAvatar(input: Uint8Array, header: AvatarHeader): Promise<PreparedAvatar> {
+  const sharp = await loadSharp();
   try {
-    const { data, info } = await sharp(input, options)
+    // The pixel limit again, now enforced by the decoder itself: the header is the file's word,
+    // and a decoder that finds more pixels than declared stops instead of allocating them.
+    const { data, info } = await sharp(input, {
+      limitInputPixels: AVATAR_MAX_INPUT_PIXELS,
+      pages: 1,
+      failOn: 'error',
+    })
       .autoOrient()
       .resize(AVATAR_SIDE, AVATAR_SIDE, { fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 85 })
@@ -148,17 +189,25 @@ export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> 
       sha256: createHash('sha256').update(data).digest('hex'),
       width: info.width,
       height: info.height,
-      source,
+      source: header.source,
     };
   } catch (cause) {
-    throw new OrthIdError(
-      'media.unreadable',
-      `The ${source.toUpperCase()} image cannot be decoded; it may be damaged.`,
-      {
-        cause,
-      },
-    );
+    throw unreadable(header.source, cause);
   }
+}
+
+/**
+ * Checks and re-encodes an upload: at most 5 MiB, 8192 px a side and 25 megapixels (judged from
+ * the header, before decoding), oriented by its EXIF tag, scaled to fit 512 px (never
+ * enlarged), first frame only, written as WebP. Re-encoding is what strips the metadata: sharp
+ * copies none of it unless asked to. Servers go through createAvatars().prepare, which also
+ * bounds how many decodes run at once.
+ *
+ * @example
+ * const prepared = await prepareAvatar(await readFile('me.jpg')); // throws media.unsupported_type for a PDF
+ */
+export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> {
+  return decodeAvatar(input, await readAvatarHeader(input));
 }
 
 /** Every object that belongs to one user's profile media. Keyed by ids, which never change or repeat. */
@@ -211,6 +260,32 @@ export interface AvatarsDeps {
   clock: Clock;
 }
 
+/** How much decoding work uploads may cause; every field has a default. */
+export interface AvatarLimits {
+  /** Decodes running at once in this process (default 2: each may hold up to ~100 MiB). */
+  concurrentDecodes?: number;
+  /** Uploads waiting for a decode slot; one more is refused with media.busy (default 8). */
+  queuedDecodes?: number;
+  /** Uploads one actor (a user, or an admin client) may make per window (default 10). */
+  uploadsPerWindow?: number;
+  /** The window, in seconds (default 600). */
+  uploadWindowSeconds?: number;
+  /** Called inside each decode slot before decoding: lets a test hold decodes to observe the bound. */
+  beforeDecode?: () => Promise<void>;
+}
+
+export const DEFAULT_AVATAR_LIMITS = Object.freeze({
+  concurrentDecodes: 2,
+  queuedDecodes: 8,
+  uploadsPerWindow: 10,
+  uploadWindowSeconds: 600,
+});
+
+/** The upload counter of one actor (shared by every replica, in PostgreSQL). */
+export function uploadLimitKey(actor: string): string {
+  return `upload:${actor}`;
+}
+
 function userNotFound(id: string): OrthIdError {
   return new OrthIdError('user.not_found', `No user ${id} in this tenant.`);
 }
@@ -219,7 +294,17 @@ function noAvatar(): OrthIdError {
   return new OrthIdError('media.not_found', 'This user has no avatar.');
 }
 
-export function createAvatars(deps: AvatarsDeps) {
+export function createAvatars(deps: AvatarsDeps, limits: AvatarLimits = {}) {
+  const d = DEFAULT_AVATAR_LIMITS;
+  const policy = {
+    concurrentDecodes: limits.concurrentDecodes ?? d.concurrentDecodes,
+    queuedDecodes: limits.queuedDecodes ?? d.queuedDecodes,
+    uploadsPerWindow: limits.uploadsPerWindow ?? d.uploadsPerWindow,
+    uploadWindowSeconds: limits.uploadWindowSeconds ?? d.uploadWindowSeconds,
+  };
+  // One per service, and the service is built once per process: the bound is per process.
+  const decodes = createSemaphore(policy.concurrentDecodes, policy.queuedDecodes);
+
   /**
    * Locks the user's row for the rest of the transaction: a deletion of the user waits until the
    * object write is done, and its clean-up afterwards then sees (and removes) the new object.
@@ -245,6 +330,60 @@ export function createAvatars(deps: AvatarsDeps) {
   }
 
   return {
+    /**
+     * Counts an upload by `actor` against its window, in the caller's tenant transaction (commit
+     * it before decoding: a refused or broken upload still counts). Over the limit it throws
+     * `media.rate_limited` with `details.retryAfterSeconds`; that refusal counts nothing more.
+     */
+    async countUpload(tx: Queryable, tenantId: string, actor: string): Promise<void> {
+      const now = deps.clock.now();
+      const windowMs = policy.uploadWindowSeconds * 1000;
+      const window = await createUploadLimitQueries(tx).count(
+        tenantId,
+        uploadLimitKey(actor),
+        now,
+        new Date(now.getTime() - windowMs),
+      );
+      if (window.count > policy.uploadsPerWindow) {
+        const retryAfterSeconds = Math.max(
+          1,
+          Math.ceil((window.started_at.getTime() + windowMs - now.getTime()) / 1000),
+        );
+        throw new OrthIdError(
+          'media.rate_limited',
+          `At most ${policy.uploadsPerWindow} uploads per ${policy.uploadWindowSeconds} seconds; wait ${retryAfterSeconds} seconds before uploading again.`,
+          { details: { retryAfterSeconds } },
+        );
+      }
+    },
+
+    /**
+     * prepareAvatar, with the header checked first (a bomb never waits for a slot) and at most
+     * `concurrentDecodes` decodes at a time. Uploads queue for a slot; past `queuedDecodes`
+     * waiting, `media.busy` with `details.retryAfterSeconds` (a queue without end would only
+     * hold more 5 MiB bodies in memory while every caller times out).
+     */
+    async prepare(input: Uint8Array): Promise<PreparedAvatar> {
+      const header = await readAvatarHeader(input);
+      const ran = await decodes.run(async () => {
+        await limits.beforeDecode?.();
+        return decodeAvatar(input, header);
+      });
+      if (!ran) {
+        throw new OrthIdError(
+          'media.busy',
+          'The server is busy processing other images; try again in a few seconds.',
+          {
+            details: { retryAfterSeconds: 5 },
+          },
+        );
+      }
+      return ran.value;
+    },
+
+    /** How many decodes are running and waiting (the bound is observable, e.g. in tests). */
+    decodeState: () => decodes.state(),
+
     /**
      * Stores a prepared avatar in a tenant-scoped transaction. The audit event is appended before
      * the put, so a failed put rolls the event back and a failed audit writes no object.

@@ -42,6 +42,12 @@ export interface RegisteredClient {
 /** Client metadata key holding the resource indicators a client may ask for. */
 export const RESOURCES_METADATA = 'orthid_resources';
 
+/**
+ * The OpenID scopes the provider serves, and so the only values a client's `scope` may hold: the
+ * provider refuses every token request of a client registered with any other value.
+ */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone'] as const;
+
 const DEFAULT_SCOPE = 'openid profile email phone offline_access';
 
 export function hashClientSecret(keyring: TenantKeyring, secret: string): string {
@@ -67,7 +73,26 @@ function checkUri(uri: string, field: string): string {
   return uri;
 }
 
+/**
+ * A client's scope, checked at registration. API permissions (e.g. orthid:admin) are not
+ * client scopes: a client gets them through a resource it may ask for and a role it holds.
+ */
+function checkScope(scope: string | undefined): string {
+  if (scope === undefined) return DEFAULT_SCOPE;
+  const values = scope.split(' ').filter((v) => v !== '');
+  if (values.length === 0) throw invalid('scope must name at least one scope, e.g. "openid".', 'scope');
+  const foreign = values.filter((v) => !(OIDC_SCOPES as readonly string[]).includes(v));
+  if (foreign.length > 0) {
+    throw invalid(
+      `scope may hold only ${OIDC_SCOPES.join(', ')}; ${foreign.map((v) => JSON.stringify(v)).join(', ')} ${foreign.length === 1 ? 'is not one' : 'are not'}. An API permission such as orthid:admin is granted through --resource <API indicator> and a client role holding the permission, then requested at the token endpoint with scope and resource.`,
+      'scope',
+    );
+  }
+  return [...new Set(values)].join(' ');
+}
+
 function metadataFor(clientId: string, input: NewClient, secretHash: string | null): Record<string, unknown> {
+  const scope = checkScope(input.scope);
   const grants = [...new Set(input.grantTypes)];
   if (grants.length === 0) throw invalid('A client needs at least one grant type.', 'grantTypes');
   for (const g of grants) {
@@ -95,7 +120,7 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
       checkUri(u, 'postLogoutRedirectUris'),
     ),
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
-    scope: input.scope ?? DEFAULT_SCOPE,
+    scope,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
   };
 }

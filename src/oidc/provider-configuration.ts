@@ -4,6 +4,7 @@
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { SigningAlg } from '../crypto/signing-keys.js';
+import { OIDC_SCOPES } from './clients.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
 export interface ResourceGrant {
@@ -105,7 +106,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       profile: ['name', 'updated_at'],
       phone: ['phone_number'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
+    scopes: [...OIDC_SCOPES],
     clientDefaults: {
       grant_types: ['authorization_code'],
       id_token_signed_response_alg: alg,

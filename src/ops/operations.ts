@@ -1,10 +1,13 @@
 // Operator operations: one function per CLI verb that needs the database. The CLI runs them
 // in-process, or, when a running embedded server holds the database, through its control socket.
-import { appendAudit, readAudit, verifyAuditChain } from '../audit/audit-log.js';
+
+import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
+import { appendAudit, readAudit } from '../audit/audit-log.js';
+import type { ManifestAuditCheckpoint } from '../backup/manifest.js';
 import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
-import { OrthIdError } from '../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { OrthId } from '../main.js';
 import type { GrantType } from '../oidc/clients.js';
@@ -39,6 +42,31 @@ function list(args: Args, name: string): string[] {
     throw new OrthIdError('request.invalid', `"${name}" must be a list of strings.`);
   }
   return value as string[];
+}
+
+/**
+ * Writes a checkpoint of every live tenant's audit chain head (a backup manifest names them). A
+ * tenant that cannot be checkpointed (its newest event does not hold, its custody is down) is left
+ * out and logged: the backup itself needs no tenant key, so it goes on.
+ */
+export async function checkpointTenants(app: OrthId): Promise<ManifestAuditCheckpoint[]> {
+  const out: ManifestAuditCheckpoint[] = [];
+  for (const tenant of await app.tenants.list()) {
+    if (tenant.status === 'shredded') continue;
+    try {
+      const ref = await withTenant(app.db, tenant.id, async (tx) =>
+        writeCheckpoint(tx, await app.tenantKeys.forTenant(tx, tenant.id), app.objects, app.clock),
+      );
+      out.push({ tenantId: tenant.id, tenant: tenant.slug, ...ref });
+    } catch (error) {
+      if (!isOrthIdError(error)) throw error;
+      app.log.warn(
+        { tenant: tenant.slug, code: error.code },
+        `The audit chain was not checkpointed for this backup: ${error.message}`,
+      );
+    }
+  }
+  return out;
 }
 
 export const operations = {
@@ -166,8 +194,16 @@ export const operations = {
 
   async 'audit.verify'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
-    const report = await withTenant(app.db, tenant.id, (tx) => verifyAuditChain(tx));
-    return { tenant: tenant.slug, ...report };
+    return withTenant(app.db, tenant.id, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+      const report = await verifyAnchored(tx, keyring, app.objects);
+      // An intact chain is anchored again, so a later cut or rewrite shows against this head.
+      const written =
+        report.ok && !keyring.shredded
+          ? await writeCheckpoint(tx, keyring, app.objects, app.clock)
+          : undefined;
+      return { tenant: tenant.slug, ...report, ...(written ? { written } : {}) };
+    });
   },
 
   async 'audit.tail'(app: OrthId, args: Args) {
@@ -183,7 +219,18 @@ export const operations = {
 
   /** Runs inside a running embedded server, which holds the database; writes straight to the destinations. */
   async 'backup.dump'(app: OrthId, args: Args) {
-    return runBackupDump(app, dumpOptionsFromArgs(args), (event) => logDumpEvent(app.log, event));
+    return runBackupDump(
+      {
+        config: app.config,
+        db: app.db,
+        objects: app.objects,
+        keystore: app.keystore,
+        clock: app.clock,
+        auditCheckpoints: () => checkpointTenants(app),
+      },
+      dumpOptionsFromArgs(args),
+      (event) => logDumpEvent(app.log, event),
+    );
   },
 
   /** Writes a signed audit archive of `from`..`to` (ISO dates, optional) to object storage. */

@@ -4,11 +4,13 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
 import { inject } from 'light-my-request';
+import { type AnchoredReport, holdAgainstCheckpoints } from '../audit/audit-checkpoints.js';
 import { type ChainReport, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { isOrthIdError } from '../core/errors.js';
+import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import type { OrthId } from '../main.js';
 import { assertActsAsAppRole } from '../storage/db/app-role-probe.js';
-import { withTenant } from '../storage/db/database.js';
+import { type Queryable, withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { CANARY_SECRET, type Canary, readCanary } from './canary.js';
 
@@ -81,28 +83,37 @@ async function token(app: OrthId, canary: Canary): Promise<string> {
 /** A chain this long is checked as two halves at once, each on its own connection (and core). */
 const HALVES_FROM = 100_000;
 
-async function tenantChain(app: OrthId, tenantId: string): Promise<ChainReport> {
+async function tenantChain(app: OrthId, tenantId: string): Promise<AnchoredReport> {
   // Reading opens the sealed details, so the tenant's keys must match its data; the newest event
   // also gives the chain's length.
   const [newest] = await withTenant(app.db, tenantId, async (tx) =>
     readAudit(tx, await app.tenantKeys.forTenant(tx, tenantId), { limit: 20 }),
   );
   const head = newest?.seq ?? 0;
-  if (head < HALVES_FROM) return withTenant(app.db, tenantId, (tx) => verifyAuditChain(tx));
-  // The second half starts from the stored hash of the first half's last event, which the
-  // first half checks: together they are the whole chain up to the newest event read above.
-  const middle = String(Math.floor(head / 2));
-  const [first, second] = await Promise.all([
-    withTenant(app.db, tenantId, (tx) => verifyAuditChain(tx, { throughSeq: middle })),
-    withTenant(app.db, tenantId, (tx) =>
-      verifyAuditChain(tx, { afterSeq: middle, throughSeq: String(head) }),
-    ),
-  ]);
-  return first.ok ? { ...second, events: first.events + second.events } : first;
+  const inTenant = <T>(fn: (tx: Queryable, keyring: TenantKeyring) => Promise<T>) =>
+    withTenant(app.db, tenantId, async (tx) => fn(tx, await app.tenantKeys.forTenant(tx, tenantId)));
+  let chain: ChainReport;
+  if (head < HALVES_FROM) chain = await inTenant((tx, keyring) => verifyAuditChain(tx, keyring));
+  else {
+    // The second half starts from the stored hash of the first half's last event, which the
+    // first half checks: together they are the whole chain up to the newest event read above.
+    const middle = String(Math.floor(head / 2));
+    const [first, second] = await Promise.all([
+      inTenant((tx, keyring) => verifyAuditChain(tx, keyring, { throughSeq: middle })),
+      inTenant((tx, keyring) =>
+        verifyAuditChain(tx, keyring, { afterSeq: middle, throughSeq: String(head) }),
+      ),
+    ]);
+    chain = first.ok ? { ...second, events: first.events + second.events } : first;
+  }
+  // The checkpoints in the object store include those the backup manifest names: they were
+  // written before the dump, so the restored objects hold them.
+  return inTenant((tx, keyring) => holdAgainstCheckpoints(tx, keyring, app.objects, chain));
 }
 
 async function auditLogs(app: OrthId): Promise<string> {
   let events = 0;
+  let anchored = 0;
   const tenants = await app.tenants.list();
   for (const tenant of tenants) {
     const report = await tenantChain(app, tenant.id);
@@ -111,8 +122,9 @@ async function auditLogs(app: OrthId): Promise<string> {
         `the audit chain of ${tenant.slug} is broken at event #${report.broken!.seq}: ${report.broken!.reason}`,
       );
     events += report.events;
+    if (report.checkpoint) anchored += 1;
   }
-  return `${tenants.length} tenant audit chain(s) intact, ${events} events; newest events decrypt`;
+  return `${tenants.length} tenant audit chain(s) intact, ${events} events, ${anchored} held against a checkpoint; newest events decrypt`;
 }
 
 async function decryptedFields(app: OrthId, canary: Canary): Promise<string> {

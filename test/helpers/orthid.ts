@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { type Clock, systemClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
+import type { AvatarLimits } from '../../src/identity/avatars.js';
 import { composeOrthId, type OrthId } from '../../src/main.js';
 import type { Database } from '../../src/storage/db/database.js';
 import { migrate } from '../../src/storage/db/migrate.js';
@@ -38,6 +39,8 @@ export interface TestOptions {
   /** Extra configuration, e.g. ORTHID_PUBLIC_URL for a server listening on a real port. */
   env?: Record<string, string>;
   clock?: Clock;
+  /** Upload limits other than the defaults. */
+  media?: AvatarLimits;
 }
 
 export async function createTestOrthId(driver: DriverName, options: TestOptions = {}): Promise<TestOrthId> {
@@ -59,6 +62,7 @@ export async function createTestOrthId(driver: DriverName, options: TestOptions 
     db,
     keystore,
     objects,
+    ...(options.media ? { media: options.media } : {}),
   });
   return {
     ...app,

@@ -148,6 +148,17 @@ for (const driver of DRIVERS) {
       assert.equal((await latestAudit()).action, 'client.created');
       const bad = await call('POST', alpha, '/clients', { body: { name: 'x', grantTypes: ['implicit'] } });
       assert.equal(bad.statusCode, 400);
+      // An API permission is not a client scope: the provider would refuse every token request.
+      const before = await inAlpha((tx) => tx.query('SELECT client_id FROM oidc_clients'));
+      const permission = await call('POST', alpha, '/clients', {
+        body: { name: 'admin-scope', grantTypes: ['client_credentials'], scope: 'openid orthid:admin' },
+      });
+      assert.equal(permission.statusCode, 400, permission.body);
+      assert.equal(problemOf(permission).code, 'request.invalid');
+      assert.equal((permission.json() as { errors?: { field?: string } }).errors?.field, 'scope');
+      assert.match((permission.json() as { detail: string }).detail, /orthid:admin/);
+      const afterwards = await inAlpha((tx) => tx.query('SELECT client_id FROM oidc_clients'));
+      assert.equal(afterwards.rowCount, before.rowCount, 'no client was registered');
       assert.equal((await call('DELETE', alpha, `/clients/${client.clientId}`)).statusCode, 204);
       assert.equal((await call('GET', alpha, `/clients/${client.clientId}`)).statusCode, 404);
     });

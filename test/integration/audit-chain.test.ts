@@ -102,13 +102,18 @@ for (const driver of DRIVERS) {
       });
     }
 
+    /** A tenant whose chain is all unkeyed (v1) events, as written before the chain was keyed. */
     async function tenantWith(events: Fields[]): Promise<{ id: string; rows: AuditRow[] }> {
       const tenant = await app.tenants.create({ slug: `t${newId().slice(-12)}`, actor: 'test' });
+      await tamper('DELETE FROM audit_events WHERE tenant_id = $1', [tenant.id]);
       const rows = await append(tenant.id, events);
       return { id: tenant.id, rows };
     }
 
-    const verify = (tenantId: string) => withTenant(app.db, tenantId, (tx) => verifyAuditChain(tx));
+    const verify = (tenantId: string) =>
+      withTenant(app.db, tenantId, async (tx) =>
+        verifyAuditChain(tx, await app.tenantKeys.forTenant(tx, tenantId)),
+      );
 
     test('a chain of events with quotes, backslashes, control characters and any text verifies to its head', async () => {
       const { id, rows } = await tenantWith([...AWKWARD, {}, {}]);

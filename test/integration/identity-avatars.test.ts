@@ -8,13 +8,14 @@ import sharp from 'sharp';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { verifyBundle } from '../../src/bundles/verify-bundle.js';
 import { rotateSigningKey, usableSigningKeys } from '../../src/crypto/signing-keys.js';
-import { avatarKey, sniffImageFormat } from '../../src/identity/avatars.js';
+import { avatarKey, DEFAULT_AVATAR_LIMITS, sniffImageFormat } from '../../src/identity/avatars.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
 import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
 import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
+import { blackPng } from '../helpers/png.js';
 import { freePort } from '../helpers/postgres.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -292,6 +293,21 @@ for (const driver of DRIVERS) {
       assert.match(String(response.headers['www-authenticate']), /invalid_token/);
       const anonymous = await server.inject({ method: 'GET', url: `/t/${alpha.slug}/account/avatar` });
       assert.equal(anonymous.statusCode, 401);
+    });
+
+    test('a user uploading through the account API past the allowance gets 429 media.rate_limited; another user does not', async () => {
+      const token = await userAccessToken(alpha, 'ann@alpha.test', 'openid profile');
+      const image = blackPng(48, 48);
+      for (let i = 0; i < DEFAULT_AVATAR_LIMITS.uploadsPerWindow; i++) {
+        const put = await account(alpha, token, 'PUT', image);
+        assert.equal(put.statusCode, 200, put.body);
+      }
+      const limited = await account(alpha, token, 'PUT', image);
+      assert.equal(limited.statusCode, 429, limited.body);
+      assert.equal(limited.json().code, 'media.rate_limited');
+      assert.ok(Number(limited.headers['retry-after']) >= 1);
+      const bobToken = await userAccessToken(beta, 'bob@beta.test', 'openid profile');
+      assert.equal((await account(beta, bobToken, 'PUT', image)).statusCode, 200);
     });
 
     test('an account token without the profile scope is refused with auth.forbidden', async () => {

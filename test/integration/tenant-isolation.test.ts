@@ -5,6 +5,32 @@ import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 
+/** A row in each tenant-owned table the usual set-up leaves empty, written as the tenant itself. */
+const FIXTURE_SQL = `
+  WITH u AS (SELECT id FROM users LIMIT 1),
+    o AS (INSERT INTO organisations (tenant_id, id, name)
+          VALUES (orthid_current_tenant(), gen_random_uuid(), 'org') RETURNING id),
+    m AS (INSERT INTO memberships (tenant_id, id, organisation_id, user_id)
+          SELECT orthid_current_tenant(), gen_random_uuid(), o.id, u.id FROM o, u RETURNING id),
+    r AS (INSERT INTO roles (tenant_id, id, name) VALUES (orthid_current_tenant(), gen_random_uuid(), 'role') RETURNING id),
+    ar AS (INSERT INTO api_resources (tenant_id, id, indicator, name)
+           VALUES (orthid_current_tenant(), gen_random_uuid(), 'https://api.example/fixture', 'api') RETURNING id),
+    p AS (INSERT INTO permissions (tenant_id, id, resource_id, name)
+          SELECT orthid_current_tenant(), gen_random_uuid(), ar.id, 'read' FROM ar RETURNING id),
+    rp AS (INSERT INTO role_permissions (tenant_id, role_id, permission_id)
+           SELECT orthid_current_tenant(), r.id, p.id FROM r, p),
+    mr AS (INSERT INTO membership_roles (tenant_id, membership_id, role_id)
+           SELECT orthid_current_tenant(), m.id, r.id FROM m, r),
+    c AS (INSERT INTO oidc_clients (tenant_id, client_id, name, metadata)
+          VALUES (orthid_current_tenant(), 'fixture', 'fixture', '{}') RETURNING client_id),
+    cr AS (INSERT INTO client_roles (tenant_id, client_id, role_id)
+           SELECT orthid_current_tenant(), c.client_id, r.id FROM c, r),
+    op AS (INSERT INTO oidc_payloads (tenant_id, model, id, payload)
+           VALUES (orthid_current_tenant(), 'Session', 'fixture', '{}')),
+    st AS (INSERT INTO sign_in_throttle (tenant_id, key) VALUES (orthid_current_tenant(), 'fixture'))
+  INSERT INTO key_rotations (id, tenant_id, kind, status, target_key_id, actor)
+    VALUES (gen_random_uuid(), orthid_current_tenant(), 'data', 'done', 'fixture', 'test')`;
+
 for (const driver of DRIVERS) {
   describe(`tenant isolation (${driver})`, () => {
     let app: TestOrthId;
@@ -24,8 +50,49 @@ for (const driver of DRIVERS) {
           app.users.create(tx, b.id, { email: 'b@beta.test', name: 'Bob' }, 'test'),
         )
       ).id;
+      // One row per tenant in every table the application role writes, so each write below has
+      // another tenant's row to aim at.
+      for (const t of [a, b]) await withTenant(app.db, t.id, (tx) => tx.query(FIXTURE_SQL));
     });
     after(() => app.close());
+
+    const registryRow = async (id: string) =>
+      (await app.db.ownerQuery('SELECT to_jsonb(t) AS row FROM tenants t WHERE id = $1', [id])).rows[0];
+
+    /** Every table the application role may INSERT, UPDATE or DELETE, with those privileges. */
+    const writableTables = async () =>
+      (
+        await app.db.ownerQuery<{ table: string; privileges: string[] }>(
+          `SELECT c.relname AS table,
+                  array_remove(ARRAY[
+                    CASE WHEN has_table_privilege($1, c.oid, 'INSERT') THEN 'INSERT' END,
+                    CASE WHEN has_table_privilege($1, c.oid, 'UPDATE') THEN 'UPDATE' END,
+                    CASE WHEN has_table_privilege($1, c.oid, 'DELETE') THEN 'DELETE' END], NULL) AS privileges
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+            ORDER BY 1`,
+          [APP_ROLE],
+        )
+      ).rows.filter((r) => r.privileges.length > 0);
+
+    /** The column naming a row's tenant: tenant_id, or the registry's own id. */
+    const tenantColumn = async (table: string) => {
+      const { rows } = await app.db.ownerQuery(
+        `SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'tenant_id' AND NOT attisdropped`,
+        [`"${table}"`],
+      );
+      if (rows.length > 0) return 'tenant_id';
+      assert.equal(table, 'tenants', `${table} is writable by ${APP_ROLE} but names no tenant: isolate it`);
+      return 'id';
+    };
+
+    /** Every row of a table with its physical position, read past row-level security: an update moves it. */
+    const snapshot = async (table: string) =>
+      (
+        await app.db.ownerQuery<{ digest: string }>(
+          `SELECT coalesce(string_agg(ctid::text || to_jsonb(t)::text, E'\n' ORDER BY ctid), '') AS digest FROM "${table}" t`,
+        )
+      ).rows[0]!.digest;
 
     test("a tenant's transaction cannot read another tenant's rows, even naming their ids", async () => {
       await withTenant(app.db, a.id, async (tx) => {
@@ -36,6 +103,12 @@ for (const driver of DRIVERS) {
           bUserId,
         ]);
         assert.equal(named.rowCount, 0);
+        const registry = await tx.query<{ id: string }>('SELECT id FROM tenants');
+        assert.deepEqual(
+          registry.rows.map((r) => r.id),
+          [a.id],
+          "another tenant's registry row (settings, key custody) is not visible",
+        );
         const events = await tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM audit_events');
         assert.deepEqual(
           events.rows.map((r) => r.tenant_id),
@@ -53,6 +126,113 @@ for (const driver of DRIVERS) {
       });
       const user = await withTenant(app.db, b.id, (tx) => app.users.get(tx, b.id, bUserId));
       assert.equal(user.status, 'active');
+    });
+
+    test("a tenant's transaction cannot rewrite another tenant's registry row", async () => {
+      const before = await registryRow(b.id);
+      await withTenant(app.db, a.id, async (tx) => {
+        const updated = await tx.query(
+          `UPDATE tenants SET settings = '{"signingAlg":"RS256"}', key_custody = 'awskms:alias/attacker', status = 'disabled' WHERE id = $1`,
+          [b.id],
+        );
+        assert.equal(updated.rowCount, 0);
+      });
+      await assert.rejects(
+        withTenant(app.db, a.id, (tx) => tx.query(`UPDATE tenants SET id = $1 WHERE id = $2`, [b.id, a.id])),
+        /row-level security|duplicate key|foreign key/,
+      );
+      await assert.rejects(
+        withTenant(app.db, a.id, (tx) =>
+          tx.query(`INSERT INTO tenants (id, slug, display_name) VALUES (gen_random_uuid(), 'gamma', 'g')`),
+        ),
+        /row-level security/,
+      );
+      assert.deepEqual(await registryRow(b.id), before);
+      // Its own row stays writable, and a transaction that entered no tenant still registers one.
+      await withTenant(app.db, a.id, (tx) => app.tenants.setSettings(tx, a.id, { note: 'own' }));
+      assert.equal((await app.tenants.get('alpha')).settings.note, 'own');
+      await withSystem(app.db, (tx) =>
+        tx.query(`UPDATE tenants SET status = 'disabled' WHERE id = $1`, [b.id]),
+      );
+      assert.deepEqual(await registryRow(b.id), before);
+    });
+
+    test('as a tenant, every write the application role may make to another tenant changes nothing', async () => {
+      const tables = await writableTables();
+      // Every table the role may write, read from the catalog: one added later is covered or fails here.
+      assert.ok(tables.some((t) => t.table === 'tenants') && tables.length >= 15, JSON.stringify(tables));
+      const refusals: string[] = [];
+      for (const { table, privileges } of tables) {
+        const column = await tenantColumn(table);
+        const q = `"${table}"`;
+        for (const t of [a, b]) {
+          const { rows } = await app.db.ownerQuery<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ${q} WHERE ${column} = $1`,
+            [t.id],
+          );
+          assert.ok(rows[0]!.n > 0, `the fixture has no ${table} row for ${t.slug}: add one to FIXTURE_SQL`);
+        }
+        if (privileges.includes('UPDATE')) {
+          // The statement itself works: on the tenant's own rows it updates them.
+          const own = await withTenant(app.db, a.id, (tx) =>
+            tx.query(`UPDATE ${q} SET ${column} = ${column} WHERE ${column} = $1`, [a.id]),
+          );
+          assert.ok(own.rowCount > 0, `${table}: the control update touched nothing`);
+        }
+        const before = await snapshot(table);
+        const attempts: [string, string, string][] = [];
+        if (privileges.includes('UPDATE')) {
+          attempts.push(['update', `UPDATE ${q} SET ${column} = ${column} WHERE ${column} = $1`, b.id]);
+          attempts.push(['move', `UPDATE ${q} SET ${column} = $1 WHERE ${column} = '${a.id}'`, b.id]);
+        }
+        if (privileges.includes('DELETE')) {
+          attempts.push(['delete', `DELETE FROM ${q} WHERE ${column} = $1`, b.id]);
+        }
+        for (const [what, sql, param] of attempts) {
+          const outcome = await withTenant(app.db, a.id, (tx) => tx.query(sql, [param])).then(
+            (r) => `${r.rowCount} rows`,
+            (error: Error) => error.message,
+          );
+          refusals.push(`${table} ${what}: ${outcome}`);
+        }
+        if (privileges.includes('INSERT')) {
+          // B's own row, taken out (triggers and foreign keys off, as superuser) and offered back:
+          // as B it goes in, as A it must not.
+          const insert = (as: string | undefined) =>
+            app.db
+              .ownerTransaction(async (tx) => {
+                const { rows } = await tx.query<{ row: unknown }>(
+                  `SELECT to_jsonb(t) AS row FROM ${q} t WHERE ${column} = $1 LIMIT 1`,
+                  [b.id],
+                );
+                await tx.query(`SET LOCAL session_replication_role = replica`);
+                await tx.query(`DELETE FROM ${q} t WHERE to_jsonb(t) = $1::jsonb`, [
+                  JSON.stringify(rows[0]!.row),
+                ]);
+                await tx.query(`SET LOCAL session_replication_role = origin`);
+                await tx.query(
+                  `SELECT set_config('role', '${APP_ROLE}', true), set_config('orthid.tenant_id', $1, true)`,
+                  [as ?? ''],
+                );
+                const r = await tx.query(
+                  `INSERT INTO ${q} SELECT * FROM jsonb_populate_record(NULL::${q}, $1::jsonb)`,
+                  [JSON.stringify(rows[0]!.row)],
+                );
+                throw Object.assign(new Error('rolled back'), { inserted: r.rowCount });
+              })
+              .catch((error: Error & { inserted?: number }) => error.inserted ?? error.message);
+          assert.equal(
+            await insert(table === 'tenants' ? undefined : b.id),
+            1,
+            `${table}: the control insert failed`,
+          );
+          refusals.push(`${table} insert: ${await insert(a.id)}`);
+        }
+        assert.equal(await snapshot(table), before, `${table} changed: ${refusals.join('; ')}`);
+      }
+      for (const outcome of refusals) {
+        assert.match(outcome, /: (0 rows|.*row-level security|.*append-only|.*permission denied)/, outcome);
+      }
     });
 
     test('a tenant cannot insert rows into another tenant', async () => {

@@ -1,7 +1,7 @@
 // Profile media over HTTP: raw image request bodies (size-limited, typed by their bytes later,
 // not by Content-Type) and avatar responses with the headers that keep them private and inert.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OrthIdError } from '../../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { AVATAR_MAX_BYTES, type StoredAvatar } from '../../identity/avatars.js';
 
 /** Media types an image upload may be sent as; the bytes decide what it really is. */
@@ -13,7 +13,8 @@ const AVATAR_MAX_AGE_SECONDS = 300;
 /**
  * Lets the routes of `scope` take a raw image body (any `image/*` or `application/octet-stream`,
  * up to 5 MiB) as a Buffer. Refusals keep the media codes: a body that is too long is
- * `media.too_large`, a body sent as another media type is `media.unsupported_type`.
+ * `media.too_large`, a body sent as another media type is `media.unsupported_type`; the upload
+ * limits' refusals (`media.rate_limited`, `media.busy`) carry a Retry-After header.
  */
 export function registerImageBody(scope: FastifyInstance): void {
   for (const type of [/^image\/[a-z0-9.+-]+$/i, 'application/octet-stream']) {
@@ -23,8 +24,16 @@ export function registerImageBody(scope: FastifyInstance): void {
       (_request, body, done) => done(null, body),
     );
   }
-  scope.setErrorHandler((error: FastifyError) => {
-    // Thrown on to the application's problem+json handler.
+  scope.setErrorHandler((error: FastifyError, _request, reply) => {
+    // Thrown on to the application's problem+json handler, which keeps the headers set here.
+    if (
+      isOrthIdError(error) &&
+      (error.code === 'media.rate_limited' || error.code === 'media.busy') &&
+      typeof error.details?.retryAfterSeconds === 'number'
+    ) {
+      void reply.header('retry-after', String(error.details.retryAfterSeconds));
+      throw error;
+    }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       throw new OrthIdError('media.too_large', `Upload at most ${AVATAR_MAX_BYTES} bytes (5 MiB).`);
     }

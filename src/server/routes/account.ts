@@ -3,7 +3,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Queryable } from '../../core/sql.js';
-import { type Avatars, createAvatars, prepareAvatar } from '../../identity/avatars.js';
 import type { OrthId } from '../../main.js';
 import { withTenant } from '../../storage/db/database.js';
 import type { Tenant } from '../../tenancy/tenants.js';
@@ -32,7 +31,7 @@ function challenge(reply: FastifyReply, error?: string, description?: string): v
 
 export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId }): Promise<void> {
   const { orthid } = opts;
-  const avatars: Avatars = createAvatars(orthid);
+  const { avatars } = orthid;
   registerImageBody(app);
 
   /**
@@ -114,8 +113,12 @@ export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId
 
   app.put('/t/:tenant/account/avatar', async (request) => {
     const { tenant, userId } = me(request);
-    const prepared = await prepareAvatar(imageBodyOf(request));
-    return inTenant(me(request), (tx) => avatars.set(tx, tenant.id, userId, prepared, `user:${userId}`));
+    const body = imageBodyOf(request);
+    const actor = `user:${userId}`;
+    // Counted (and committed) before any decoding, so even uploads that fail use up the allowance.
+    await inTenant(me(request), (tx) => avatars.countUpload(tx, tenant.id, actor));
+    const prepared = await avatars.prepare(body);
+    return inTenant(me(request), (tx) => avatars.set(tx, tenant.id, userId, prepared, actor));
   });
 
   app.delete('/t/:tenant/account/avatar', async (request, reply) => {

@@ -2,7 +2,7 @@
 // service of src/identity. Its own scope, so only these routes accept image bodies.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { type Avatars, prepareAvatar } from '../../../identity/avatars.js';
+import type { Avatars } from '../../../identity/avatars.js';
 import type { OrthId } from '../../../main.js';
 import { IMAGE_BODY_TYPES, imageBodyOf, registerImageBody, sendAvatar } from '../../plugins/media.js';
 import { type AdminApi, inTenant } from './context.js';
@@ -38,12 +38,12 @@ export const AVATAR_RESPONSES = {
 } as const;
 
 export const AVATAR_UPLOAD_NOTE =
-  'Send the image bytes as the body (Content-Type image/* or application/octet-stream, at most 5 MiB, at most 8192 px a side). JPEG, PNG, WebP, GIF (first frame) and AVIF are accepted, detected from the bytes; anything else is refused with media.unsupported_type. The image is re-encoded as WebP within 512x512 px, which drops EXIF, GPS and other metadata.';
+  'Send the image bytes as the body (Content-Type image/* or application/octet-stream, at most 5 MiB, at most 8192 px a side and 25 megapixels, judged from the header before decoding). JPEG, PNG, WebP, GIF (first frame) and AVIF are accepted, detected from the bytes; anything else is refused with media.unsupported_type. Each caller may upload 10 images per 10 minutes (then 429 media.rate_limited with Retry-After); when too many images wait to be decoded, 503 media.busy with Retry-After. The image is re-encoded as WebP within 512x512 px, which drops EXIF, GPS and other metadata.';
 
 export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatars: Avatars): Promise<void> {
   await api.register(async (media) => {
     registerImageBody(media);
-    // The body schema below only documents the upload: its bytes are judged by prepareAvatar.
+    // The body schema below only documents the upload: its bytes are judged by avatars.prepare.
     media.setValidatorCompiler((route) =>
       route.httpPart === 'body' ? () => true : adminValidatorCompiler(route),
     );
@@ -63,7 +63,10 @@ export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatar
         },
       },
       async (request) => {
-        const prepared = await prepareAvatar(imageBodyOf(request));
+        const body = imageBodyOf(request);
+        // Counted (and committed) per admin actor before any decoding.
+        await inTenant(orthid, request, (tx, { tenant, actor }) => avatars.countUpload(tx, tenant.id, actor));
+        const prepared = await avatars.prepare(body);
         return inTenant(orthid, request, (tx, { tenant, actor }) =>
           avatars.set(tx, tenant.id, request.params.userId, prepared, actor),
         );

@@ -2,7 +2,6 @@
 // resource in its own file, and the OpenAPI document generated from the routes' schemas.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createAvatars } from '../../../identity/avatars.js';
 import type { OrthId } from '../../../main.js';
 import { VERSION } from '../../../version.js';
 import { deferredSchemaController } from '../../lazy-schemas.js';
@@ -80,7 +79,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerAdminAuth(scope, orthid.tenants, verifier);
       scope.setValidatorCompiler(adminValidatorCompiler);
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
-      const avatars = createAvatars(orthid);
+      const { avatars } = orthid;
       registerUserRoutes(api, orthid, avatars);
       await registerAvatarRoutes(api, orthid, avatars);
       registerUserExportRoutes(api, orthid);
