@@ -15,6 +15,7 @@ export interface TokenWithGrantRow extends PayloadRow {
 
 export interface PayloadWrite {
   model: string;
+  /** The row id: a keyed hash of the model's id, except for grants (stored-secrets.ts). */
   id: string;
   payload: Record<string, unknown>;
   grantId: string | null;

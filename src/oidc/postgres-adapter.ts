@@ -1,6 +1,7 @@
 // oidc-provider's storage adapter for one tenant: exactly the contract the provider defines
 // (upsert, find, findByUid, findByUserCode, consume, destroy, revokeByGrantId), behind RLS, and
-// the request step that makes a token endpoint answer and its writes one unit.
+// the request step that makes a token endpoint answer and its writes one unit. Bearer secrets
+// are stored as keyed hashes (stored-secrets.ts): the adapter hashes every id it is given.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -10,6 +11,7 @@ import type { Database } from '../storage/db/database.js';
 import { withTenant, withTenantStatements } from '../storage/db/database.js';
 import { DB_RETRY_AFTER_SECONDS, isConnectionLoss } from '../storage/db/pg-errors.js';
 import { createOidcPayloadsQueries, type PayloadRow, type PayloadWrite } from './oidc-payloads.queries.js';
+import type { Lookup, StoredSecrets } from './stored-secrets.js';
 
 type Payload = Record<string, unknown>;
 
@@ -68,7 +70,8 @@ class PrefetchedGrants {
  * consumed by an answered request revokes the grant, as does losing the race to consume it.
  */
 class HeldTokenWrites {
-  consumes: { model: string; id: string }[] = [];
+  /** Row ids (hashed) of the tokens presented. */
+  consumes: { model: string; rowId: string }[] = [];
   upserts: PayloadWrite[] = [];
   constructor(readonly ctx: KoaContextWithOIDC) {}
 }
@@ -85,22 +88,26 @@ function heldWrites(): HeldTokenWrites | undefined {
 /** How long an answer whose commit was cut off waits for the database to say if it happened. */
 const IN_DOUBT_WAIT_MS = 10_000;
 
-function present(row: PayloadRow | undefined): Payload | undefined {
-  if (!row) return undefined;
-  return row.consumed_at
-    ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) }
-    : row.payload;
-}
-
 /**
  * Clients are not stored here but in oidc_clients, so a lookup on the Client model goes to
- * `findClient` instead.
+ * `findClient` instead. `secrets` names rows by a keyed hash of their ids (see stored-secrets.ts).
  */
 export function createPostgresAdapter(
   db: Database,
   tenantId: string,
   findClient: (clientId: string) => Promise<Payload | undefined>,
+  secrets: StoredSecrets,
 ) {
+  /** The payload the provider stored, given what it was found by. */
+  function present(model: string, lookup: Lookup, row: PayloadRow | undefined): Payload | undefined {
+    if (!row) return undefined;
+    const payload = secrets.reveal(model, lookup, row.payload);
+    if (!payload) return undefined;
+    return row.consumed_at
+      ? { ...payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) }
+      : payload;
+  }
+
   // Every adapter operation is one statement, so each runs as its own transaction: one round
   // trip to PostgreSQL instead of BEGIN / tenant / statement / COMMIT.
   const run = <T>(fn: (q: ReturnType<typeof createOidcPayloadsQueries>) => Promise<T>) =>
@@ -108,8 +115,8 @@ export function createPostgresAdapter(
   const prefetched = new PrefetchedGrants();
 
   /** A replay caught while consuming: the grant and everything issued under it are revoked. */
-  async function revokeReplayed(model: string, id: string, ctx: KoaContextWithOIDC | undefined) {
-    const grantId = (await new PostgresAdapter(model).find(id))?.grantId;
+  async function revokeReplayed(model: string, rowId: string, ctx: KoaContextWithOIDC | undefined) {
+    const grantId = (await run((q) => q.find(model, rowId)))?.payload.grantId;
     if (typeof grantId === 'string') {
       await new PostgresAdapter(model).revokeByGrantId(grantId);
       await new PostgresAdapter('Grant').destroy(grantId);
@@ -124,13 +131,14 @@ export function createPostgresAdapter(
     async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {
       const str = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
       if (this.model === 'Grant') prefetched.forget(id);
+      const userCode = str('userCode');
       const write: PayloadWrite = {
         model: this.model,
-        id,
-        payload,
+        id: secrets.rowId(this.model, id),
+        payload: secrets.conceal(this.model, id, payload),
         grantId: str('grantId'),
         uid: str('uid'),
-        userCode: str('userCode'),
+        userCode: userCode === null ? null : secrets.userCode(userCode),
         accountId: str('accountId'),
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
       };
@@ -145,24 +153,35 @@ export function createPostgresAdapter(
         const grant = prefetched.take(id);
         if (grant) return grant;
       }
-      if (!GRANT_BOUND.has(this.model)) return present(await run((q) => q.find(this.model, id)));
-      const row = await run((q) => q.findWithGrant(this.model, id));
-      const token = present(row);
+      const rowId = secrets.rowId(this.model, id);
+      if (!GRANT_BOUND.has(this.model))
+        return present(this.model, { id }, await run((q) => q.find(this.model, rowId)));
+      const row = await run((q) => q.findWithGrant(this.model, rowId));
+      const token = present(this.model, { id }, row);
       if (row?.grant_payload && typeof token?.grantId === 'string') {
         prefetched.put(
           token.grantId,
-          present({ payload: row.grant_payload, consumed_at: row.grant_consumed_at })!,
+          present(
+            'Grant',
+            { id: token.grantId },
+            {
+              payload: row.grant_payload,
+              consumed_at: row.grant_consumed_at,
+            },
+          )!,
         );
       }
       return token;
     }
 
     async findByUid(uid: string): Promise<Payload | undefined> {
-      return present(await run((q) => q.findBy(this.model, 'uid', uid)));
+      // A session's uid names it to administrators and in tokens; it opens nothing by itself.
+      return present(this.model, undefined, await run((q) => q.findBy(this.model, 'uid', uid)));
     }
 
     async findByUserCode(userCode: string): Promise<Payload | undefined> {
-      return present(await run((q) => q.findBy(this.model, 'user_code', userCode)));
+      const hashed = secrets.userCode(userCode);
+      return present(this.model, { userCode }, await run((q) => q.findBy(this.model, 'user_code', hashed)));
     }
 
     /**
@@ -172,24 +191,25 @@ export function createPostgresAdapter(
      * answers one it catches: the grant and everything issued under it are revoked.
      */
     async consume(id: string): Promise<void> {
+      const rowId = secrets.rowId(this.model, id);
       const held = GRANT_BOUND.has(this.model) ? heldWrites() : undefined;
       if (held) {
         // Checked by the provider already (found, not consumed); made final with the answer.
-        held.consumes.push({ model: this.model, id });
+        held.consumes.push({ model: this.model, rowId });
         return;
       }
-      if (await run((q) => q.consumeOnce(this.model, id))) return;
+      if (await run((q) => q.consumeOnce(this.model, rowId))) return;
       const { default: ProviderClass, errors } = await import('oidc-provider');
       if (!GRANT_BOUND.has(this.model)) {
         throw new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
       }
-      await revokeReplayed(this.model, id, ProviderClass.ctx);
+      await revokeReplayed(this.model, rowId, ProviderClass.ctx);
       throw new errors.InvalidGrant('already used');
     }
 
     async destroy(id: string): Promise<void> {
       if (this.model === 'Grant') prefetched.forget(id);
-      await run((q) => q.destroy(this.model, id));
+      await run((q) => q.destroy(this.model, secrets.rowId(this.model, id)));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -208,14 +228,14 @@ export function createPostgresAdapter(
       try {
         await withTenant(db, tenantId, async (tx: Queryable) => {
           const q = createOidcPayloadsQueries(tx);
-          for (const c of held.consumes) if (!(await q.consumeOnce(c.model, c.id))) throw replayed;
+          for (const c of held.consumes) if (!(await q.consumeOnce(c.model, c.rowId))) throw replayed;
           for (const w of held.upserts) await q.upsert(tenantId, w);
           statementsDone = true;
         });
         return { consumed: true };
       } catch (error) {
         if (error === replayed) {
-          for (const c of held.consumes) await revokeReplayed(c.model, c.id, held.ctx);
+          for (const c of held.consumes) await revokeReplayed(c.model, c.rowId, held.ctx);
           return { consumed: false };
         }
         // Cut off at COMMIT: PostgreSQL may have made it durable before it went away. The
@@ -236,7 +256,7 @@ export function createPostgresAdapter(
       for (;;) {
         try {
           if (last) return !!(await run((q) => q.find(last.model, last.id)));
-          return !!(await run((q) => q.find(consumed.model, consumed.id)))?.consumed_at;
+          return !!(await run((q) => q.find(consumed.model, consumed.rowId)))?.consumed_at;
         } catch (error) {
           if (!isConnectionLoss(error) || Date.now() > deadline) return false;
           await new Promise((resolve) => setTimeout(resolve, 250));

@@ -27,6 +27,7 @@ import {
   tenantProviderConfiguration,
 } from './provider-configuration.js';
 import { pinPublicOrigin } from './public-origin.js';
+import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 
 export interface OidcDeps {
@@ -94,8 +95,15 @@ export function createOidcProviders(deps: OidcDeps) {
     grantCaches.set(tenant.id, grants);
 
     const issuer = issuerFor(deps.publicUrl, tenant.slug);
+    // Its own purpose, never rotated: a new key would orphan every stored token and session.
+    const secrets = createStoredSecrets(keyring.index('oidc.token-ids', 'v1'));
     const adapter = guardAdapterIds(
-      createPostgresAdapter(deps.db, tenant.id, cachedClientMetadata(inTenant, deps.clients, subscribed)),
+      createPostgresAdapter(
+        deps.db,
+        tenant.id,
+        cachedClientMetadata(inTenant, deps.clients, subscribed),
+        secrets,
+      ),
     );
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,

@@ -1,5 +1,5 @@
 // SQL over the provider's stored Session and Grant models (oidc_payloads) for one account.
-// A Session row's id is its cookie value, so nothing here returns it: sessions are named by uid.
+// A Session row's id is a keyed hash of its cookie value and opens nothing; sessions are named by uid.
 import type { Queryable } from '../core/sql.js';
 
 export interface SessionRow {

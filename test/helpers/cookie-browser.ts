@@ -21,6 +21,11 @@ export class CookieBrowser {
     }
   }
 
+  /** The cookies held now, by name (signatures included). */
+  cookieValues(): ReadonlyMap<string, string> {
+    return new Map(this.cookies);
+  }
+
   private cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }

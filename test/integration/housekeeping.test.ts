@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createPostgresAdapter } from '../../src/oidc/postgres-adapter.js';
+import { createStoredSecrets } from '../../src/oidc/stored-secrets.js';
 import { purgeExpired } from '../../src/ops/housekeeping.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
@@ -29,9 +30,15 @@ for (const driver of DRIVERS) {
 
     test('deletes expired OIDC rows and stale address counters in every tenant, and nothing else', async () => {
       for (const tenant of [acme, globex]) {
-        const Adapter = createPostgresAdapter(app.db, tenant.id, async () => undefined);
+        const Adapter = createPostgresAdapter(
+          app.db,
+          tenant.id,
+          async () => undefined,
+          createStoredSecrets('housekeeping-test-key'),
+        );
+        // Grants keep their ids as row ids (a token's row id is a keyed hash), so rows are named here.
         for (const id of ['expired-1', 'expired-2', 'expired-3', 'live']) {
-          await new Adapter('AccessToken').upsert(id, { jti: id, kind: 'AccessToken' }, 3600);
+          await new Adapter('Grant').upsert(id, { jti: id, kind: 'Grant' }, 3600);
         }
         await new Adapter('Grant').upsert('no-expiry', { jti: 'no-expiry', kind: 'Grant' });
         await app.db.ownerQuery(

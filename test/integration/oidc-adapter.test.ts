@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createPostgresAdapter } from '../../src/oidc/postgres-adapter.js';
+import { createStoredSecrets } from '../../src/oidc/stored-secrets.js';
 import type { Database } from '../../src/storage/db/database.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
@@ -41,7 +43,12 @@ for (const driver of DRIVERS) {
           } as typeof inner;
         },
       };
-      Adapter = createPostgresAdapter(counting, tenant.id, async () => undefined);
+      Adapter = createPostgresAdapter(
+        counting,
+        tenant.id,
+        async () => undefined,
+        createStoredSecrets('adapter-test-key'),
+      );
     });
     after(() => app.close());
 
@@ -135,6 +142,69 @@ for (const driver of DRIVERS) {
       await new Adapter('Grant').destroy('g5');
       assert.equal((await new Adapter('AuthorizationCode').find('t5'))?.grantId, 'g5');
       assert.equal(await new Adapter('Grant').find('g5'), undefined);
+    });
+
+    /** The tenant's stored rows as the database superuser reads them. */
+    async function storedRows(): Promise<string> {
+      const { rows } = await app.db.ownerQuery<{ row: string }>(
+        'SELECT row_to_json(p)::text AS row FROM oidc_payloads p WHERE tenant_id = $1',
+        [tenant.id],
+      );
+      return rows.map((r) => r.row).join('\n');
+    }
+
+    test('ids, cookie values and user codes are stored only as keyed hashes, and each lookup gives the payload back', async () => {
+      const secret = () => randomBytes(24).toString('base64url');
+      const [sessionId, interactionId, deviceCode, userCode, parId] = [
+        secret(),
+        secret(),
+        secret(),
+        secret(),
+        secret(),
+      ];
+      const session = { jti: sessionId, kind: 'Session', uid: 'session-uid-1', accountId: 'u1', loginTs: 1 };
+      const interaction = {
+        jti: interactionId,
+        kind: 'Interaction',
+        session: { accountId: 'u1', uid: 'session-uid-1', cookie: sessionId },
+        returnTo: `http://127.0.0.1/t/acme/auth/${interactionId}`,
+        deviceCode,
+        parJti: parId,
+        params: { login_hint: 'ann@acme.test' },
+      };
+      const device = {
+        jti: deviceCode,
+        kind: 'DeviceCode',
+        userCode,
+        clientId: 'c1',
+        params: { scope: 'openid' },
+      };
+      await new Adapter('Session').upsert(sessionId, session, 3600);
+      await new Adapter('Interaction').upsert(interactionId, interaction, 3600);
+      await new Adapter('DeviceCode').upsert(deviceCode, device, 600);
+
+      const stored = await storedRows();
+      for (const value of [sessionId, interactionId, deviceCode, userCode, parId, 'ann@acme.test']) {
+        assert.ok(!stored.includes(value), 'a secret is stored in plain text');
+      }
+      assert.deepEqual(await new Adapter('Session').find(sessionId), session);
+      assert.deepEqual(await new Adapter('Interaction').find(interactionId), interaction);
+      assert.deepEqual(await new Adapter('DeviceCode').find(deviceCode), device);
+      assert.deepEqual(await new Adapter('DeviceCode').findByUserCode(userCode), device);
+      // A uid names a session without opening it: the cookie value is not given back.
+      const { jti: _cookie, ...byUid } = session;
+      assert.deepEqual(await new Adapter('Session').findByUid('session-uid-1'), byUid);
+
+      const { rows } = await app.db.ownerQuery<{ model: string; id: string }>(
+        `SELECT model, id FROM oidc_payloads WHERE tenant_id = $1 AND model IN ('Session', 'Interaction', 'DeviceCode')`,
+        [tenant.id],
+      );
+      assert.equal(rows.length, 3);
+      for (const { model, id } of rows) {
+        assert.equal(await new Adapter(model).find(id), undefined, `a ${model} row id is not a ${model} id`);
+      }
+      await new Adapter('Interaction').destroy(interactionId);
+      assert.equal(await new Adapter('Interaction').find(interactionId), undefined);
     });
   });
 }
