@@ -1,6 +1,6 @@
 // Sign-in throttling: growing delays per account and per client address, counted in PostgreSQL
 // so every replica sees the same counters. Decides nothing about passwords; sign-in asks it.
-import { isIP } from 'node:net';
+import { addressUnit } from '../core/client-address.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
@@ -43,25 +43,11 @@ export function accountThrottleKey(userId: string): string {
 }
 
 /**
- * The address an attacker controls as a unit: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 by
- * its /64, since one subscriber usually holds a whole /64.
+ * The address an attacker controls as a unit (an IPv4 address, an IPv6 /64), whichever way a
+ * forwarded header spells it: one counter per address, however many spellings.
  */
 export function throttledAddress(ip: string): string {
-  let address = ip.trim().toLowerCase().replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (mapped) address = mapped[1]!;
-  if (isIP(address) !== 6) return address;
-  const [head = '', tail = ''] = address.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  // An embedded IPv4 tail (e.g. ::1.2.3.4) sits in the last 64 bits, which are dropped anyway.
-  const groups = address.includes('::')
-    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
+  return addressUnit(ip);
 }
 
 function secondsUntil(until: Date, now: Date): number {
