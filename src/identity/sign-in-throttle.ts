@@ -37,6 +37,9 @@ export const DEFAULT_SIGN_IN_THROTTLE = Object.freeze({
   lockAfterFailures: 100,
 });
 
+/** Counters of failed client authentications, per client (their address counters start `ip:client:`). */
+const CLIENT_KEY_PREFIX = 'client:';
+
 /** The account key of a known user. */
 export function accountThrottleKey(userId: string): string {
   return `account:${userId}`;
@@ -95,6 +98,17 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
       };
     },
 
+    /**
+     * Keys for a client authentication (a client secret at the token, introspection or
+     * revocation endpoint): the client and the address, apart from sign-in's counters.
+     */
+    clientKeys(keyring: TenantKeyring, clientId: string, ip: string): ThrottleKeys {
+      return {
+        account: `${CLIENT_KEY_PREFIX}${clientId}`,
+        ip: `ip:client:${keyring.index('client-auth.ip', throttledAddress(ip))}`,
+      };
+    },
+
     /** The counters as they stand; `lock` holds them until the transaction ends. */
     async state(tx: Queryable, keys: ThrottleKeys, now: Date, lock = false): Promise<ThrottleState> {
       return stateOf(await createSignInThrottleQueries(tx).get([keys.account, keys.ip], lock), keys, now);
@@ -109,13 +123,16 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
     ): Promise<ThrottleState> {
       const queries = createSignInThrottleQueries(tx);
       const common = { freeFailures: policy.freeFailures, maxDelaySeconds: policy.maxDelaySeconds };
+      const decayed = new Date(now.getTime() - policy.ipResetSeconds * 1000);
+      // A client's counter decays like an address's: no success clears it (a busy client
+      // authenticates all the time, which would wipe an attacker's count), and it is no lock.
       const account = await queries.recordFailure(tenantId, keys.account, now, {
         ...common,
-        resetBefore: null,
+        resetBefore: keys.account.startsWith(CLIENT_KEY_PREFIX) ? decayed : null,
       });
       const ip = await queries.recordFailure(tenantId, keys.ip, now, {
         ...common,
-        resetBefore: new Date(now.getTime() - policy.ipResetSeconds * 1000),
+        resetBefore: decayed,
       });
       return stateOf([account, ip], keys, now);
     },
@@ -133,7 +150,10 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
      */
     async purgeStaleAddresses(tx: Queryable, now: Date, limit: number): Promise<number> {
       const before = new Date(now.getTime() - policy.ipResetSeconds * 1000);
-      return createSignInThrottleQueries(tx).deleteStale('ip:', before, now, limit);
+      const queries = createSignInThrottleQueries(tx);
+      const addresses = await queries.deleteStale('ip:', before, now, limit);
+      // Client counters decay like addresses (a deleted client's too).
+      return addresses + (await queries.deleteStale(CLIENT_KEY_PREFIX, before, now, limit - addresses));
     },
   };
 }
