@@ -239,6 +239,7 @@ export function composeOrthId(
     clients,
     clock,
     log: parts.log,
+    signInThrottle,
     grantsFor: (tx, subject, indicator) => resolveGrants(tx, subject, indicator),
     resourceExists: (tx, indicator) => createApiResourcesQueries(tx).byIndicator(indicator),
   });

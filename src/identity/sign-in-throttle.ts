@@ -1,6 +1,6 @@
 // Sign-in throttling: growing delays per account and per client address, counted in PostgreSQL
 // so every replica sees the same counters. Decides nothing about passwords; sign-in asks it.
-import { isIP } from 'node:net';
+import { addressUnit } from '../core/client-address.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
@@ -37,31 +37,20 @@ export const DEFAULT_SIGN_IN_THROTTLE = Object.freeze({
   lockAfterFailures: 100,
 });
 
+/** Counters of failed client authentications, per client (their address counters start `ip:client:`). */
+const CLIENT_KEY_PREFIX = 'client:';
+
 /** The account key of a known user. */
 export function accountThrottleKey(userId: string): string {
   return `account:${userId}`;
 }
 
 /**
- * The address an attacker controls as a unit: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 by
- * its /64, since one subscriber usually holds a whole /64.
+ * The address an attacker controls as a unit (an IPv4 address, an IPv6 /64), whichever way a
+ * forwarded header spells it: one counter per address, however many spellings.
  */
 export function throttledAddress(ip: string): string {
-  let address = ip.trim().toLowerCase().replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (mapped) address = mapped[1]!;
-  if (isIP(address) !== 6) return address;
-  const [head = '', tail = ''] = address.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  // An embedded IPv4 tail (e.g. ::1.2.3.4) sits in the last 64 bits, which are dropped anyway.
-  const groups = address.includes('::')
-    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
+  return addressUnit(ip);
 }
 
 function secondsUntil(until: Date, now: Date): number {
@@ -109,6 +98,17 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
       };
     },
 
+    /**
+     * Keys for a client authentication (a client secret at the token, introspection or
+     * revocation endpoint): the client and the address, apart from sign-in's counters.
+     */
+    clientKeys(keyring: TenantKeyring, clientId: string, ip: string): ThrottleKeys {
+      return {
+        account: `${CLIENT_KEY_PREFIX}${clientId}`,
+        ip: `ip:client:${keyring.index('client-auth.ip', throttledAddress(ip))}`,
+      };
+    },
+
     /** The counters as they stand; `lock` holds them until the transaction ends. */
     async state(tx: Queryable, keys: ThrottleKeys, now: Date, lock = false): Promise<ThrottleState> {
       return stateOf(await createSignInThrottleQueries(tx).get([keys.account, keys.ip], lock), keys, now);
@@ -123,13 +123,16 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
     ): Promise<ThrottleState> {
       const queries = createSignInThrottleQueries(tx);
       const common = { freeFailures: policy.freeFailures, maxDelaySeconds: policy.maxDelaySeconds };
+      const decayed = new Date(now.getTime() - policy.ipResetSeconds * 1000);
+      // A client's counter decays like an address's: no success clears it (a busy client
+      // authenticates all the time, which would wipe an attacker's count), and it is no lock.
       const account = await queries.recordFailure(tenantId, keys.account, now, {
         ...common,
-        resetBefore: null,
+        resetBefore: keys.account.startsWith(CLIENT_KEY_PREFIX) ? decayed : null,
       });
       const ip = await queries.recordFailure(tenantId, keys.ip, now, {
         ...common,
-        resetBefore: new Date(now.getTime() - policy.ipResetSeconds * 1000),
+        resetBefore: decayed,
       });
       return stateOf([account, ip], keys, now);
     },
@@ -147,7 +150,10 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
      */
     async purgeStaleAddresses(tx: Queryable, now: Date, limit: number): Promise<number> {
       const before = new Date(now.getTime() - policy.ipResetSeconds * 1000);
-      return createSignInThrottleQueries(tx).deleteStale('ip:', before, now, limit);
+      const queries = createSignInThrottleQueries(tx);
+      const addresses = await queries.deleteStale('ip:', before, now, limit);
+      // Client counters decay like addresses (a deleted client's too).
+      return addresses + (await queries.deleteStale(CLIENT_KEY_PREFIX, before, now, limit - addresses));
     },
   };
 }

@@ -99,7 +99,14 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     adapter: input.adapter,
     findAccount: input.findAccount,
     jwks: { keys: input.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
-    cookies: { keys: input.cookieKeys },
+    // The session cookie is scoped to the tenant's path: one browser holds a session per tenant,
+    // and signing in to one never replaces another's `_session`. Interaction and resume cookies
+    // are left to the provider, which gives each the path of its own interaction (narrower still;
+    // a path here would widen the interaction cookie and make two tabs share one).
+    cookies: {
+      keys: input.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', path: `${input.mountPath}/` },
+    },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],

@@ -10,11 +10,13 @@ import type { Logger } from '../core/logger.js';
 import type { Queryable } from '../core/sql.js';
 import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/signing-keys.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
+import { createSignInThrottle, type SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
 import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
 import { classifyDatabaseError } from '../storage/db/database-errors.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
+import { throttledClientSecretCheck } from './client-auth-throttle.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
 import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
@@ -41,6 +43,8 @@ export interface OidcDeps {
   clock: Clock;
   log: Logger;
   lifetimes?: Lifetimes;
+  /** Counts failed client authentications (the sign-in throttle's counters; its defaults when absent). */
+  signInThrottle?: SignInThrottle;
   pages: ProviderPages;
   grantsFor(tx: Queryable, subject: TokenSubject, indicator: string): Promise<ResourceGrant>;
   resourceExists(tx: Queryable, indicator: string): Promise<{ name: string } | undefined>;
@@ -65,6 +69,7 @@ export function signingAlgOf(tenant: { settings?: Record<string, unknown> }): Si
 
 export function createOidcProviders(deps: OidcDeps) {
   const lifetimes = deps.lifetimes ?? DEFAULT_LIFETIMES;
+  const signInThrottle = deps.signInThrottle ?? createSignInThrottle();
   const cache = new Map<string, { tenantId?: string; created: number; value: Promise<TenantProvider> }>();
   const grantCaches = new Map<string, LookupCache<ResourceLookup>>();
   // Caching is safe only while change notifications arrive: until subscribe(), every lookup
@@ -153,15 +158,22 @@ export function createOidcProviders(deps: OidcDeps) {
     pinPublicOrigin(provider, issuer);
     refuseControlCharacters(provider, errors.InvalidRequest);
     providerRequestStep(provider, adapter);
-    // Secrets are stored as a keyed HMAC; compare the presented secret's HMAC in constant time.
-    provider.Client.prototype.compareClientSecret = function compareClientSecret(
-      this: { clientSecret: string },
-      actual: string,
-    ) {
-      const expected = Buffer.from(this.clientSecret);
-      const presented = Buffer.from(hashClientSecret(keyring, actual));
-      return expected.length === presented.length && timingSafeEqual(expected, presented);
-    };
+    // Secrets are stored as a keyed HMAC; the presented secret's HMAC is compared in constant
+    // time, and only when neither the client nor the address is blocked by failures.
+    provider.Client.prototype.compareClientSecret = throttledClientSecretCheck({
+      db: deps.db,
+      tenantId: tenant.id,
+      keyring,
+      throttle: signInThrottle,
+      clock: deps.clock,
+      providerClass: ProviderClass,
+      invalidClient: errors.InvalidClientAuth,
+      matches: (stored, actual) => {
+        const expected = Buffer.from(stored);
+        const presented = Buffer.from(hashClientSecret(keyring, actual));
+        return expected.length === presented.length && timingSafeEqual(expected, presented);
+      },
+    });
     auditProviderEvents(provider, tenant.id);
     return {
       tenant,

@@ -2,40 +2,55 @@
 // cookies, follows nothing by itself, and reads forms out of the HTML it is served.
 
 export class CookieBrowser {
-  private readonly cookies = new Map<string, string>();
+  /** By path, then name: cookies of one name on different paths are different cookies, as in a browser. */
+  private readonly cookies = new Map<string, { name: string; path: string; value: string }>();
 
   /** `headers` go with every request (e.g. X-Forwarded-For, as a proxy would add it). */
   constructor(private readonly headers: Record<string, string> = {}) {}
 
-  private store(response: Response): void {
+  private store(url: string, response: Response): void {
     for (const header of response.headers.getSetCookie()) {
       const [pair, ...attributes] = header.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
+      const pathAttribute = attributes.map((a) => /^\s*path=(.*)$/i.exec(a)?.[1]?.trim()).find(Boolean);
+      // RFC 6265 5.1.4: without a Path, the request path up to its last slash.
+      const requestPath = new URL(url).pathname;
+      const path = pathAttribute ?? (requestPath.slice(0, requestPath.lastIndexOf('/')) || '/');
       const expired = attributes.some(
         (a) => /^\s*max-age=0/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a),
       );
-      if (expired || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
+      const key = `${path}\n${name}`;
+      if (expired || value === '') this.cookies.delete(key);
+      else this.cookies.set(key, { name, path, value });
     }
   }
 
-  /** The cookies held now, by name (signatures included). */
-  cookieValues(): ReadonlyMap<string, string> {
-    return new Map(this.cookies);
+  /** The cookies held now, as [name, value] pairs on every path (signatures included). */
+  cookieValues(): ReadonlyArray<readonly [string, string]> {
+    return [...this.cookies.values()].map((c) => [c.name, c.value] as const);
   }
 
-  private cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  /** The cookies a browser sends to `url`: those whose path matches, the longest paths first. */
+  private cookieHeader(url: string): string {
+    const requestPath = new URL(url).pathname;
+    const matches = (path: string) =>
+      requestPath === path ||
+      (requestPath.startsWith(path) && (path.endsWith('/') || requestPath[path.length] === '/'));
+    return [...this.cookies.values()]
+      .filter((c) => matches(c.path))
+      .sort((a, b) => b.path.length - a.path.length)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
   }
 
   async get(url: string): Promise<Response> {
     const response = await fetch(url, {
       redirect: 'manual',
-      headers: { ...this.headers, cookie: this.cookieHeader() },
+      headers: { ...this.headers, cookie: this.cookieHeader(url) },
     });
-    this.store(response);
+    this.store(url, response);
     return response;
   }
 
@@ -45,12 +60,12 @@ export class CookieBrowser {
       redirect: 'manual',
       headers: {
         ...this.headers,
-        cookie: this.cookieHeader(),
+        cookie: this.cookieHeader(url),
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams(form),
     });
-    this.store(response);
+    this.store(url, response);
     return response;
   }
 

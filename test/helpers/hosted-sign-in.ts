@@ -13,6 +13,8 @@ export interface HostedSignInOptions {
   scope?: string;
   /** Send every request here instead of the issuer's origin (one replica behind a load balancer). */
   origin?: string;
+  /** Continue in this browser (its cookies), e.g. to sign in to a second tenant; a new one by default. */
+  browser?: CookieBrowser;
 }
 
 export interface HostedSignIn {
@@ -47,7 +49,7 @@ export async function submitHostedSignIn(options: HostedSignInOptions): Promise<
     state,
   });
   const target = url.href.replace(new URL(options.issuer).origin, origin);
-  const browser = new CookieBrowser();
+  const browser = options.browser ?? new CookieBrowser();
   const login = await browser.follow(await browser.get(target), origin);
   const form = readForm(await login.response.text());
   const posted = await browser.post(new URL(form.action, origin).href, {

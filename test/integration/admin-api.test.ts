@@ -9,6 +9,7 @@ import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
 import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient, ensureAdminUser } from '../helpers/admin-principal.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 
 interface TokenOptions {
@@ -56,6 +57,8 @@ for (const driver of DRIVERS) {
         return (await usableSigningKeys(tx, keyring, new Date()))[0]!;
       });
       const clientId = options.clientId ?? 'admin-client';
+      // The admin API checks on every request that the token's client exists and holds orthid:admin.
+      await ensureAdminClient(orthid.db, tenant.id, clientId, orthid.config.publicUrl);
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ client_id: clientId, scope: options.scope ?? ADMIN_PERMISSION })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? 'at+jwt' })
@@ -344,10 +347,11 @@ for (const driver of DRIVERS) {
 
     test('every mutation leaves an audit event naming the caller', async () => {
       const clientToken = await mintToken(alpha, { clientId: 'console' });
-      const userToken = await mintToken(alpha, {
-        clientId: 'console',
-        sub: '0190a4c2-7a5e-7000-8000-000000000001',
-      });
+      const admin = await inAlpha((tx) =>
+        orthid.users.create(tx, alpha.id, { email: 'admin@alpha.test', name: 'Alpha Admin' }, 'test'),
+      );
+      await ensureAdminUser(orthid.db, alpha.id, admin.id, orthid.config.publicUrl);
+      const userToken = await mintToken(alpha, { clientId: 'console', sub: admin.id });
       await inAlpha((tx) =>
         tx.query(
           `INSERT INTO oidc_clients (tenant_id, client_id, name, metadata) VALUES ($1, 'billing-job', 'Billing job', '{}')`,
@@ -478,10 +482,7 @@ for (const driver of DRIVERS) {
         const event = await latestAudit();
         assert.equal(Number(event.seq), Number(before.seq) + 1, action);
         assert.equal(event.action, action);
-        assert.equal(
-          event.actor,
-          i % 2 === 0 ? 'client:console' : 'user:0190a4c2-7a5e-7000-8000-000000000001',
-        );
+        assert.equal(event.actor, i % 2 === 0 ? 'client:console' : `user:${admin.id}`);
       }
     });
 

@@ -13,6 +13,7 @@ import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
 import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient } from '../helpers/admin-principal.js';
 import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 import { blackPng } from '../helpers/png.js';
@@ -59,6 +60,7 @@ for (const driver of DRIVERS) {
         }
         return (await usableSigningKeys(tx, keyring, new Date()))[0]!;
       });
+      await ensureAdminClient(app.db, tenant.id, 'admin-client', app.config.publicUrl);
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ client_id: 'admin-client', scope: ADMIN_PERMISSION })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })

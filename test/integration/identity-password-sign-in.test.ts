@@ -22,8 +22,14 @@ const PASSWORD = 'violet harbour lanterns at dusk';
 const WRONG = 'violet harbour lanterns at dawn';
 
 let nextIp = 1;
-/** A fresh client address per test, so address counters never leak between tests. */
-const freshIp = () => `198.51.100.${nextIp++}`;
+/**
+ * A fresh client address per test, so address counters never leak between tests; always a valid
+ * address (whatever names no address shares one counter).
+ */
+const freshIp = () => {
+  const n = nextIp++;
+  return `198.51.${100 + (n >> 8)}.${n & 255}`;
+};
 
 async function rejection(promise: Promise<unknown>): Promise<OrthIdError> {
   try {

@@ -4,14 +4,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createLocalJWKSet, decodeJwt, errors, type JWTPayload, jwtVerify } from 'jose';
 import type { Clock } from '../../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { Queryable } from '../../core/sql.js';
 import { SIGNING_ALGS, usableSigningKeys } from '../../crypto/signing-keys.js';
 import type { TenantKeys } from '../../crypto/tenant-keys.js';
-import { type Database, withTenant } from '../../storage/db/database.js';
+import { type Database, withTenant, withTenantStatements } from '../../storage/db/database.js';
 import {
   ADMIN_PERMISSION,
   adminResourceIndicator,
   SYSTEM_TENANT_SLUG,
 } from '../../tenancy/admin-resource.js';
+import { hasPermission, resolveGrants } from '../../tenancy/permissions.js';
 import { issuerFor, type Tenant, type Tenants } from '../../tenancy/tenants.js';
 
 /** Who is calling, as proven by a verified access token. */
@@ -42,6 +44,10 @@ export interface AccessTokenVerifierDeps {
   tenantKeys: TenantKeys;
   clock: Clock;
   publicUrl: string;
+  /** Whether a client still exists (and is enabled): its tokens stop working when it does not. */
+  clientExists(tx: Queryable, clientId: string): Promise<boolean>;
+  /** Whether a user still exists and is active. */
+  userActive(tx: Queryable, tenantId: string, userId: string): Promise<boolean>;
   /** How long a tenant's public keys are trusted without a reload (default 60 s). */
   cacheMs?: number;
   /**
@@ -182,6 +188,42 @@ export function createAccessTokenVerifier(deps: AccessTokenVerifierDeps) {
       };
     },
 
+    /**
+     * Refuses a verified token whose principal no longer holds what it carries: its client was
+     * deleted or disabled, its user deleted or disabled (401), or `orthid:admin` was revoked from
+     * its roles (403). Read from the database on every request, uncached, so a revocation holds
+     * from the next request on, on every replica.
+     */
+    async assertStanding(principal: AdminPrincipal): Promise<void> {
+      const issuer = principal.issuer;
+      const isClient =
+        principal.clientId !== undefined &&
+        (principal.subject === undefined || principal.subject === principal.clientId);
+      const standing = await withTenantStatements(deps.db, issuer.id, async (q) => {
+        if (principal.clientId !== undefined && !(await deps.clientExists(q, principal.clientId)))
+          return 'client_gone';
+        if (!isClient && !(principal.subject && (await deps.userActive(q, issuer.id, principal.subject))))
+          return 'user_gone';
+        const grants = await resolveGrants(
+          q,
+          isClient
+            ? { kind: 'client', clientId: principal.clientId! }
+            : { kind: 'user', userId: principal.subject! },
+          audience,
+        );
+        return hasPermission(grants, ADMIN_PERMISSION) ? 'ok' : 'revoked';
+      });
+      if (standing === 'client_gone')
+        throw unauthenticated('The client this access token was issued to was deleted or disabled.');
+      if (standing === 'user_gone')
+        throw unauthenticated('The user this access token was issued to was deleted or disabled.');
+      if (standing === 'revoked')
+        throw new OrthIdError(
+          'auth.forbidden',
+          `The ${ADMIN_PERMISSION} permission was revoked from this token's principal; grant it a role with it again, then request a new token.`,
+        );
+    },
+
     /** Forgets cached keys (all tenants, or one), e.g. after a rotation this process made. */
     invalidate(slug?: string): void {
       if (slug === undefined) cache.clear();
@@ -255,6 +297,15 @@ export function registerAdminAuth(
         'auth.forbidden',
         `A token from tenant "${principal.issuer.slug}" may manage only that tenant; use a token from "${SYSTEM_TENANT_SLUG}" to manage others.`,
       );
+    }
+    try {
+      await verifier.assertStanding(principal);
+    } catch (error) {
+      if (isOrthIdError(error, 'auth.unauthenticated'))
+        challenge(reply, { code: 'invalid_token', description: error.message });
+      else if (isOrthIdError(error, 'auth.forbidden'))
+        challenge(reply, { code: 'insufficient_scope', description: error.message });
+      throw error;
     }
     const tenant = sameTenant ? principal.issuer : await tenants.get(slug);
     contexts.set(request, { principal, tenant, actor: actorOf(principal, tenant) });

@@ -2,6 +2,7 @@
 // resource in its own file, and the OpenAPI document generated from the routes' schemas.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { isOrthIdError } from '../../../core/errors.js';
 import type { OrthId } from '../../../main.js';
 import { VERSION } from '../../../version.js';
 import { deferredSchemaController } from '../../lazy-schemas.js';
@@ -73,6 +74,15 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
     tenantKeys: orthid.tenantKeys,
     clock: orthid.clock,
     publicUrl: orthid.config.publicUrl,
+    clientExists: async (tx, clientId) => (await orthid.clients.metadata(tx, clientId)) !== undefined,
+    userActive: (tx, tenantId, userId) =>
+      orthid.users.get(tx, tenantId, userId).then(
+        (user) => user.status === 'active',
+        (error) => {
+          if (isOrthIdError(error, 'user.not_found')) return false;
+          throw error;
+        },
+      ),
   });
   await app.register(
     async (scope) => {
