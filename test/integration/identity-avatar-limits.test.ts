@@ -9,6 +9,7 @@ import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
 import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient } from '../helpers/admin-principal.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 import { blackPng } from '../helpers/png.js';
 
@@ -31,6 +32,8 @@ for (const driver of DRIVERS) {
 
     /** An admin token for the client `clientId`: each test uploads as its own caller. */
     async function adminToken(clientId: string): Promise<string> {
+      // The admin API checks on every request that the client exists and holds the permission.
+      await ensureAdminClient(app.db, tenant.id, clientId, app.config.publicUrl);
       const key = await withTenant(app.db, tenant.id, async (tx) => {
         const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
         if ((await usableSigningKeys(tx, keyring, new Date())).length === 0) {
