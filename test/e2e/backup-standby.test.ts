@@ -316,10 +316,10 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
    * Freezing orthid once it reports the part started is not enough: on a loaded machine it can
    * read all but the last pipe-full of pg_dump's output before the signal lands, and pg_dump then
    * ends its transaction and exits by itself (while the replica may still list its backend's
-   * locks), so nothing is left for VACUUM to conflict with. So the primary holds an ACCESS EXCLUSIVE lock on the
-   * table pg_dump copies first; replayed, it makes pg_dump wait on the replica after importing the
-   * snapshot and before it writes anything (the custom format writes once every catalog is read).
-   * orthid is frozen while pg_dump waits, then the lock is released.
+   * locks), so nothing is left for VACUUM to conflict with. So the primary holds an ACCESS
+   * EXCLUSIVE lock on the table pg_dump copies first; replayed, it makes pg_dump wait on the
+   * replica after importing the snapshot and before it writes anything (the custom format writes
+   * once every catalog is read). orthid is frozen while pg_dump waits, then the lock is released.
    */
   async function frozenDump(name: string) {
     const holder = new pg.Client({ connectionString: dbUrl(primary) });
