@@ -386,6 +386,10 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
       } finally {
         await vacuum.end();
       }
+      // VACUUM assigns no transaction id, so the primary writes and sends its WAL only in the
+      // background, and the write position may not include it yet: waiting for that alone can let
+      // the dump go on and finish before the conflict reaches it. A commit flushes all before it.
+      await query(dbUrl(primary), 'SELECT txid_current()');
       // Replay passes the VACUUM only once the replica has cancelled what stood in its way.
       await waitForReplay(strict.url, await currentWalLsn(primary.url));
     } finally {
