@@ -123,8 +123,6 @@ function startCli(args: string[], env: Record<string, string>) {
   };
 }
 
-const DB_PART_STARTED = /"step":"backup\.part\.started","part":"db\.dump\.age"/;
-
 /** Every manifest.json under `dir` (complete sets). */
 function manifestsIn(dir: string): string[] {
   try {
@@ -288,58 +286,110 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
     assert.equal(source?.replay, undefined);
   });
 
-  /**
-   * Starts a dump from the strict replica and freezes the orthid process once pg_dump runs: it
-   * stops reading pg_dump's output, so pg_dump stays inside its transaction (the dump is larger
-   * than a pipe holds) while the test changes the primary under it.
-   */
-  async function frozenDump(name: string) {
-    const run = startCli(['backup', 'dump', '--encrypt'], fromReplica(strict, name));
-    await run.seen(DB_PART_STARTED);
-    run.child.kill('SIGSTOP');
-    // pg_dump locks every table after importing the snapshot; once it holds this one, it is reading.
+  /** Polls `sql` (a count) on the strict replica until it is positive; fails once `run` exits. */
+  async function untilOnStrict(run: ReturnType<typeof startCli>, sql: string, what: string): Promise<void> {
+    let exited: CliResult | undefined;
+    void run.done.then((r) => (exited = r));
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const [row] = await query<{ n: number }>(
-        dbUrl(strict),
-        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-          WHERE l.relation = 'conflict_probe'::regclass AND l.granted AND a.application_name = 'orthid-backup'`,
-      );
-      if (row!.n > 0) break;
+      const [row] = await query<{ n: number }>(dbUrl(strict), sql);
+      if (row!.n > 0) return;
+      if (exited) throw new Error(`orthid exited (${exited.code}) before ${what}: ${exited.stderr}`);
       if (Date.now() > deadline) {
         run.child.kill('SIGKILL');
-        throw new Error('pg_dump never locked the tables on the replica');
+        throw new Error(`${what} did not happen within 30 s`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** pg_dump's locks on `table` on the strict replica, `granted` or waited for. */
+  const dumpLocks = (table: string, granted: boolean) =>
+    `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+      WHERE l.relation = '${table}'::regclass AND l.granted = ${granted} AND a.application_name = 'orthid-backup'`;
+
+  /**
+   * Starts a dump from the strict replica and freezes the orthid process before pg_dump has
+   * written a byte, so that pg_dump stays inside its transaction (the dump is larger than a pipe
+   * holds) while the test changes the primary under it.
+   *
+   * Freezing orthid once it reports the part started is not enough: on a loaded machine it can
+   * read all but the last pipe-full of pg_dump's output before the signal lands, and pg_dump then
+   * ends its transaction and exits by itself (while the replica may still list its backend's
+   * locks), so nothing is left for VACUUM to conflict with. So the primary holds an ACCESS
+   * EXCLUSIVE lock on the table pg_dump copies first; replayed, it makes pg_dump wait on the
+   * replica after importing the snapshot and before it writes anything (the custom format writes
+   * once every catalog is read). orthid is frozen while pg_dump waits, then the lock is released.
+   */
+  async function frozenDump(name: string) {
+    const holder = new pg.Client({ connectionString: dbUrl(primary) });
+    await holder.connect();
+    let run: ReturnType<typeof startCli> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE aaa_bulk_probe IN ACCESS EXCLUSIVE MODE');
+      // The lock's WAL record is flushed (and so sent to the replicas) by the next commit.
+      await query(primary.url, 'SELECT txid_current()');
+      await waitForReplay(strict.url, await currentWalLsn(primary.url));
+      run = startCli(['backup', 'dump', '--encrypt'], fromReplica(strict, name));
+      await untilOnStrict(run, dumpLocks('aaa_bulk_probe', false), 'pg_dump waited for the replayed lock');
+      run.child.kill('SIGSTOP');
+    } finally {
+      await holder.query('COMMIT').catch(() => {});
+      await holder.end();
+    }
+    // Once replay releases the lock, pg_dump takes it, reads the catalogs and writes to a pipe
+    // nobody reads: from holding this lock on, it is in its transaction until orthid reads again.
+    await untilOnStrict(run, dumpLocks('aaa_bulk_probe', true), 'pg_dump locked the tables');
+    await untilOnStrict(run, dumpLocks('conflict_probe', true), 'pg_dump locked the tables');
     return run;
   }
 
   test('a dump cancelled because VACUUM on the primary removed rows its snapshot needs is backup.recovery_conflict, names hot_standby_feedback, and leaves no complete set', async () => {
     const run = await frozenDump('vacuumed');
     try {
-      await query(dbUrl(primary), 'DELETE FROM replay_probe WHERE i <= 10');
+      // Rows the dump's snapshot sees (the first test wrote them), deleted after it was taken.
+      const deleted = await query<{ i: number }>(
+        dbUrl(primary),
+        'DELETE FROM replay_probe WHERE i <= 10 RETURNING i',
+      );
+      assert.equal(deleted.length, 10, 'the rows to vacuum away exist');
       // VACUUM removes the rows only once nothing on the primary may still need them: not the
-      // other replica's hot_standby_feedback, not an autovacuum's ANALYZE. Repeat until it did.
+      // other replica's hot_standby_feedback, not an autovacuum's ANALYZE; and it skips a page
+      // another backend has pinned. Repeat until it kept none and missed none. (Rows a read
+      // pruned meanwhile are gone too: that pruning is a conflict record just the same.)
       const vacuum = new pg.Client({ connectionString: dbUrl(primary) });
       await vacuum.connect();
       try {
-        // "tuples: 10 removed, 1990 remain, 0 are dead but not yet removable, …"
+        // "tuples: 10 removed, 1990 remain, 0 are dead but not yet removable, …" and, only when
+        // some were, "tuples missed: 3 dead from 1 pages not removed due to cleanup lock contention".
         let kept = Number.POSITIVE_INFINITY;
+        let missed = 0;
         vacuum.on('notice', (notice) => {
-          const m = /(\d+) are dead but not yet removable/.exec(notice.message ?? '');
-          if (m) kept = Number(m[1]);
+          const text = notice.message ?? '';
+          const k = /(\d+) are dead but not yet removable/.exec(text);
+          if (k) kept = Number(k[1]);
+          const m = /tuples missed: (\d+) dead/.exec(text);
+          if (m) missed = Number(m[1]);
         });
         const deadline = Date.now() + 30_000;
         for (;;) {
+          kept = Number.POSITIVE_INFINITY;
+          missed = 0;
           await vacuum.query('VACUUM (VERBOSE) replay_probe');
-          if (kept === 0) break;
-          if (Date.now() > deadline) throw new Error(`VACUUM kept ${kept} deleted rows for 30 s`);
+          if (kept === 0 && missed === 0) break;
+          if (Date.now() > deadline) {
+            throw new Error(`VACUUM kept ${kept} and missed ${missed} deleted rows for 30 s`);
+          }
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       } finally {
         await vacuum.end();
       }
+      // VACUUM assigns no transaction id, so the primary writes and sends its WAL only in the
+      // background, and the write position may not include it yet: waiting for that alone can let
+      // the dump go on and finish before the conflict reaches it. A commit flushes all before it.
+      await query(dbUrl(primary), 'SELECT txid_current()');
       // Replay passes the VACUUM only once the replica has cancelled what stood in its way.
       await waitForReplay(strict.url, await currentWalLsn(primary.url));
     } finally {
