@@ -311,15 +311,6 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
     `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
       WHERE l.relation = '${table}'::regclass AND l.granted = ${granted} AND a.application_name = 'orthid-backup'`;
 
-  /** Queries the standby cancelled for snapshot conflicts in the OrthID database so far. */
-  async function snapshotConflicts(standby: Cluster): Promise<number> {
-    const [row] = await query<{ n: string }>(
-      dbUrl(standby),
-      `SELECT confl_snapshot AS n FROM pg_stat_database_conflicts WHERE datname = current_database()`,
-    );
-    return Number(row!.n);
-  }
-
   /**
    * Starts a dump from the strict replica and freezes the orthid process before pg_dump has
    * written a byte, so that pg_dump stays inside its transaction (the dump is larger than a pipe
@@ -358,15 +349,15 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
   }
 
   test('a dump cancelled because VACUUM on the primary removed rows its snapshot needs is backup.recovery_conflict, names hot_standby_feedback, and leaves no complete set', async () => {
-    // Whether a VACUUM's cleanup reaches the frozen dump on this machine is not fully in the
-    // test's hands; whether the standby cancelled it is: an attempt the standby counted no
-    // snapshot conflict for provoked nothing and is tried again, while one it did count must
-    // fail the dump, and fail it with exactly the code and the setting below.
+    // Whether the VACUUM's cleanup cancels pg_dump itself is not fully in the test's hands (the
+    // standby may cancel another session, or pg_dump may already hold all it reads): a dump that
+    // completed read its whole snapshot, so its set is sound, and the attempt is made again with
+    // other rows. A dump that failed must fail with exactly the code and the setting below; a
+    // dump that stored a set after pg_dump failed would complete every attempt and fail here.
     let result: CliResult | undefined;
     let name = '';
     for (let attempt = 1; attempt <= 3 && !result; attempt++) {
       name = `vacuumed-${attempt}`;
-      const conflictsBefore = await snapshotConflicts(strict);
       const run = await frozenDump(name);
       try {
         // Rows the dump's snapshot sees (the first test wrote them), deleted after it was taken.
@@ -418,10 +409,10 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
         run.child.kill('SIGCONT');
       }
       const done = await run.done;
-      if (done.code === 0 && (await snapshotConflicts(strict)) === conflictsBefore) continue;
+      if (done.code === 0) continue;
       result = done;
     }
-    assert.ok(result, 'three attempts in a row provoked no recovery conflict on the standby');
+    assert.ok(result, 'three dumps in a row completed: the standby never cancelled pg_dump');
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
     assert.match(result.stderr, /error\[backup\.recovery_conflict\]/);
     assert.match(result.stderr, /hot_standby_feedback = on/);
