@@ -7,7 +7,7 @@
 //
 // Data: a throwaway cluster, migrated by OrthID, one tenant filled by the data generator
 // (bench/seed.ts: COPY; users with sealed fields and blind index, organisations, one
-// membership per user, audit events with a valid hash chain). Issue 7 asks for 1 000 000 users,
+// membership per user, audit events with a valid hash chain). The target set is 1 000 000 users,
 // 100 000 organisations and 5 000 000 audit events; the seeding rate printed first says how long
 // that takes here. Targets: dump ≤ 1.10× the baseline with peak RSS ≤ 200 MiB; restore ≤ 1.10×.
 // Every restore goes to a new database; OrthID's restores also recreate the keystore (a new
