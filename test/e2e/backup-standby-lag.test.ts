@@ -1,3 +1,5 @@
+// A backup dump from a replica that lags: it waits until the replica has replayed what the
+// primary had when the dump began, so the set holds every audit head its checkpoints name.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
