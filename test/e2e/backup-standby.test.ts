@@ -217,7 +217,17 @@ describe('orthid backup dump from a streaming replica', { timeout: 600_000 }, ()
     let startedAt: number;
     try {
       await writer.count(50);
-      const seen = await currentWalLsn(primary.url);
+      // The write position passes an asynchronous commit only once the WAL writer has written
+      // it: wait for it to pass the fiftieth, so those writes are replayed before the dump begins.
+      const fiftieth = writer.writes[49]!.after;
+      const deadline = Date.now() + 30_000;
+      let seen = await currentWalLsn(primary.url);
+      while (lsn(seen) < fiftieth) {
+        if (Date.now() > deadline)
+          throw new Error(`the primary's WAL was not written past ${fiftieth} in 30 s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen = await currentWalLsn(primary.url);
+      }
       await waitForReplay(replica.url, seen);
       replayedBefore = lsn(seen);
       startedAt = Date.now();

@@ -396,6 +396,8 @@ export function spawnPgDump(
       `--compress=${compression}`,
       // A migration holding an exclusive lock should fail the nightly dump, not hang it forever.
       '--lock-wait-timeout=120000',
+      // The password comes in PGPASSWORD; without one, fail rather than prompt on a terminal.
+      '--no-password',
       ...(snapshot ? [`--snapshot=${snapshot.id}`] : []),
       `--dbname=${dbname}`,
     ],
