@@ -27,14 +27,18 @@ export function microsOf(at: Date): string {
   return String(BigInt(at.getTime()) * 1000n);
 }
 
-/** A fixed-order array, so the encoding never depends on object key order or driver types. */
-function canonicalV1(row: Unlinked): string {
+/**
+ * A fixed-order array, so the encoding never depends on object key order or driver types. The
+ * versions differ only in their tag and in how the time is written (v1: milliseconds, v2: the
+ * microseconds PostgreSQL stores).
+ */
+function canonical(tag: 'orthid-audit/v1' | 'orthid-audit/v2', row: Unlinked, time: string): string {
   return JSON.stringify([
-    'orthid-audit/v1',
+    tag,
     row.tenant_id,
     String(row.seq),
     row.id,
-    new Date(row.occurred_at).toISOString(),
+    time,
     row.actor,
     row.action,
     row.target,
@@ -46,23 +50,9 @@ function canonicalV1(row: Unlinked): string {
   ]);
 }
 
-function canonicalV2(row: Unlinked, micros: string): string {
-  return JSON.stringify([
-    'orthid-audit/v2',
-    row.tenant_id,
-    String(row.seq),
-    row.id,
-    micros,
-    row.actor,
-    row.action,
-    row.target,
-    row.ip,
-    row.user_agent,
-    row.outcome,
-    row.details,
-    row.prev_hash,
-  ]);
-}
+const canonicalV1 = (row: Unlinked) =>
+  canonical('orthid-audit/v1', row, new Date(row.occurred_at).toISOString());
+const canonicalV2 = (row: Unlinked, micros: string) => canonical('orthid-audit/v2', row, micros);
 
 /** The v1 link: unkeyed, for the events written before the chain was keyed. */
 export function hashEvent(row: Unlinked): string {
