@@ -9,6 +9,7 @@ import pg from 'pg';
 import { exitCodes } from '../../src/core/errors.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
+import { backupDeploymentEnv, initDeployment } from '../helpers/deployment.js';
 import { createTestDatabase, query, rowCounts, testCluster } from '../helpers/postgres.js';
 import { startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
@@ -27,17 +28,8 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     dir = await mkdtemp(join(tmpdir(), 'orthid-restore-'));
     key = ageKeygen(dir);
     sourceUrl = await createTestDatabase();
-    env = {
-      ORTHID_DATA_DIR: join(dir, 'live'),
-      ORTHID_DATABASE_URL: sourceUrl,
-      ORTHID_MASTER_KEY: MASTER,
-      ORTHID_BACKUP_DEST: `file://${join(dir, 'sets')}`,
-      ORTHID_BACKUP_KEYSTORE_DEST: `file://${join(dir, 'keys')}`,
-      ORTHID_BACKUP_AGE_RECIPIENTS: key.recipient,
-      ORTHID_BACKUP_AGE_IDENTITY_FILE: key.file,
-    };
-    assert.equal((await runCli(['keystore', 'init'], env)).code, 0);
-    assert.equal((await runCli(['migrate'], env)).code, 0);
+    env = backupDeploymentEnv(dir, sourceUrl, MASTER, key);
+    await initDeployment(env);
     server = await startServer(env); // bootstraps the system tenant and the canary
     for (const slug of ['alpha', 'beta']) {
       assert.equal((await runCli(['tenant', 'create', slug], env)).code, 0);

@@ -14,6 +14,7 @@ import { exitCodes } from '../../src/core/errors.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
+import { backupDeploymentEnv, initDeployment } from '../helpers/deployment.js';
 import { createTestDatabase, postgresBinDir, query, rowCounts, startCluster } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server-process.js';
 
@@ -52,17 +53,8 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
     dir = await mkdtemp(join(tmpdir(), 'orthid-protections-'));
     const key = ageKeygen(dir);
     sourceUrl = await createTestDatabase('orthid_guarded');
-    env = {
-      ORTHID_DATA_DIR: join(dir, 'live'),
-      ORTHID_DATABASE_URL: sourceUrl,
-      ORTHID_MASTER_KEY: MASTER,
-      ORTHID_BACKUP_DEST: `file://${join(dir, 'sets')}`,
-      ORTHID_BACKUP_KEYSTORE_DEST: `file://${join(dir, 'keys')}`,
-      ORTHID_BACKUP_AGE_RECIPIENTS: key.recipient,
-      ORTHID_BACKUP_AGE_IDENTITY_FILE: key.file,
-    };
-    assert.equal((await runCli(['keystore', 'init'], env)).code, 0);
-    assert.equal((await runCli(['migrate'], env)).code, 0);
+    env = backupDeploymentEnv(dir, sourceUrl, MASTER, key);
+    await initDeployment(env);
     // Once, for the system tenant and the canary a restore's checks sign in with.
     const server = await startServer(env);
     await server.stop();

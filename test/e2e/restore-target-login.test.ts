@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { exitCodes } from '../../src/core/errors.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { runCli } from '../helpers/cli.js';
+import { backupDeploymentEnv, initDeployment } from '../helpers/deployment.js';
 import { type Cluster, query, startCluster } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server-process.js';
 
@@ -50,17 +51,8 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     [source, clean] = await Promise.all([startCluster(), startCluster()]);
     await query(source.url, 'CREATE DATABASE orthid_login_src');
     const sourceUrl = loginUrl(source, 'postgres', 'orthid_login_src');
-    env = {
-      ORTHID_DATA_DIR: join(dir, 'live'),
-      ORTHID_DATABASE_URL: sourceUrl,
-      ORTHID_MASTER_KEY: MASTER,
-      ORTHID_BACKUP_DEST: `file://${join(dir, 'sets')}`,
-      ORTHID_BACKUP_KEYSTORE_DEST: `file://${join(dir, 'keys')}`,
-      ORTHID_BACKUP_AGE_RECIPIENTS: key.recipient,
-      ORTHID_BACKUP_AGE_IDENTITY_FILE: key.file,
-    };
-    assert.equal((await runCli(['keystore', 'init'], env)).code, 0);
-    assert.equal((await runCli(['migrate'], env)).code, 0);
+    env = backupDeploymentEnv(dir, sourceUrl, MASTER, key);
+    await initDeployment(env);
     await (await startServer(env)).stop(); // the first start creates the canary the checks use
     const dump = await runCli(['backup', 'dump', '--encrypt'], env);
     assert.equal(dump.code, 0, dump.stderr);
