@@ -12,7 +12,18 @@ const layers = {
   oidc: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc'],
   backup: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc', 'backup'],
   // bundles reuse backup's pax tar writer (src/backup/tar-writer.ts); backup never imports bundles.
-  bundles: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc', 'backup', 'bundles'],
+  bundles: [
+    'core',
+    'config',
+    'crypto',
+    'storage',
+    'audit',
+    'tenancy',
+    'identity',
+    'oidc',
+    'backup',
+    'bundles',
+  ],
 };
 
 const layerRules = Object.entries(layers).map(([layer, allowed]) => ({
@@ -54,7 +65,10 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
-    exclude: { path: "\\.test\\.ts$" },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+    },
+    exclude: { path: '\\.test\\.ts$' },
   },
 };
