@@ -4,7 +4,13 @@
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
-import { OIDC_SCOPES, RESPONSE_TYPES, SECRET_AUTH_METHODS } from './clients.js';
+import {
+  FIRST_PARTY_METADATA,
+  OIDC_SCOPES,
+  RESOURCES_METADATA,
+  RESPONSE_TYPES,
+  SECRET_AUTH_METHODS,
+} from './clients.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
 export interface ResourceGrant {
@@ -73,10 +79,6 @@ export interface TenantProviderInput {
   clientResources(client: { metadata(): Record<string, unknown> }): string[];
 }
 
-function rs256First(a: SigningAlg, b: SigningAlg): number {
-  return Number(b === 'RS256') - Number(a === 'RS256');
-}
-
 function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
   const { entities } = ctx.oidc;
   const accountId = entities.Account?.accountId ?? entities.Grant?.accountId ?? ctx.oidc.session?.accountId;
@@ -139,15 +141,15 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     // secrets are stored as a keyed hash, so client_secret_jwt (which needs the secret) is not one.
     responseTypes: [...RESPONSE_TYPES],
     clientAuthMethods: [...SECRET_AUTH_METHODS, 'none'],
-    // The tenant holds an active key for each (providers.ts), RS256 first: the algorithm every
-    // OpenID provider must offer (OpenID Connect Core §15.1) and what clients assume unless told.
+    // The tenant holds an active key for each (providers.ts), RS256 among them: the algorithm
+    // every OpenID provider must offer (OpenID Connect Core §15.1) and what clients assume.
     enabledJWA: {
-      idTokenSigningAlgValues: [...SIGNING_ALGS].sort(rs256First),
-      userinfoSigningAlgValues: [...SIGNING_ALGS].sort(rs256First),
-      introspectionSigningAlgValues: [...SIGNING_ALGS].sort(rs256First),
-      authorizationSigningAlgValues: [...SIGNING_ALGS].sort(rs256First),
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
     },
-    extraClientMetadata: { properties: ['orthid_resources'] },
+    extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA] },
     pkce: { required: () => true },
     rotateRefreshToken: true,
     // Refresh tokens outlive the browser session only when offline_access was granted.

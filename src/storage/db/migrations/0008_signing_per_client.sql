@@ -18,5 +18,5 @@ $$;
 
 -- An API may ask for its access tokens to be signed with another of the tenant's algorithms
 -- (NULL: the tenant's default).
-ALTER TABLE api_resources ADD COLUMN access_token_alg text
+ALTER TABLE api_resources ADD COLUMN IF NOT EXISTS access_token_alg text
   CHECK (access_token_alg IN ('EdDSA', 'ES256', 'RS256'));
