@@ -36,6 +36,12 @@ export function registerClientCommands(program: Command): void {
       [],
     )
     .option('--public', 'a public client (SPA, native app): no secret, PKCE required')
+    .option(
+      '--introspect <uri>',
+      'API resource indicator this client serves: it may introspect tokens for that audience (repeatable)',
+      collect,
+      [],
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -48,6 +54,7 @@ export function registerClientCommands(program: Command): void {
           scope?: string;
           resource: string[];
           public?: boolean;
+          introspect: string[];
           json?: boolean;
         }) => {
           const created = (await operation('client.create', {
@@ -59,6 +66,7 @@ export function registerClientCommands(program: Command): void {
             scope: opts.scope,
             resources: opts.resource,
             public: Boolean(opts.public),
+            introspects: opts.introspect,
           })) as Created;
           print(
             { ...created, client_id: created.clientId, client_secret: created.clientSecret },

@@ -24,6 +24,11 @@ export interface NewClient {
   resources?: string[];
   /** A public client (SPA, native app) has no secret and must use PKCE. */
   public?: boolean;
+  /**
+   * API resource indicators this client serves: it may introspect tokens whose audience is one
+   * of them (RFC 7662 §4), besides its own. Confidential clients only.
+   */
+  introspects?: string[];
 }
 
 export interface RegisteredClient {
@@ -35,12 +40,17 @@ export interface RegisteredClient {
   scope: string;
   resources: string[];
   public: boolean;
+  /** API resource indicators whose tokens the client may introspect. */
+  introspects: string[];
   disabled: boolean;
   createdAt: string;
 }
 
 /** Client metadata key holding the resource indicators a client may ask for. */
 export const RESOURCES_METADATA = 'orthid_resources';
+
+/** Client metadata key holding the resource indicators whose tokens a client may introspect. */
+export const INTROSPECTS_METADATA = 'orthid_introspects';
 
 /**
  * The OpenID scopes the provider serves, and so the only values a client's `scope` may hold: the
@@ -106,6 +116,13 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
   if (input.public && grants.includes('client_credentials')) {
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
   }
+  const introspects = (input.introspects ?? []).map((u) => checkUri(u, 'introspects'));
+  if (input.public && introspects.length > 0) {
+    throw invalid(
+      'A public client cannot introspect tokens: it has no secret to authenticate with.',
+      'introspects',
+    );
+  }
   const redirectUris = (input.redirectUris ?? []).map((u) => checkUri(u, 'redirectUris'));
   if (code && redirectUris.length === 0)
     throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
@@ -122,6 +139,7 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
     scope,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
+    ...(introspects.length > 0 ? { [INTROSPECTS_METADATA]: introspects } : {}),
   };
 }
 
@@ -136,6 +154,7 @@ function present(row: ClientRow): RegisteredClient {
     scope: m.scope,
     resources: m[RESOURCES_METADATA] ?? [],
     public: m.token_endpoint_auth_method === 'none',
+    introspects: m[INTROSPECTS_METADATA] ?? [],
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };

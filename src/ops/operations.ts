@@ -119,6 +119,7 @@ export const operations = {
           scope: optionalText(args, 'scope'),
           resources: list(args, 'resources'),
           public: args.public === true,
+          introspects: list(args, 'introspects'),
         },
         'cli',
       ),

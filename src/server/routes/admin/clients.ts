@@ -20,6 +20,7 @@ const Client = Type.Object({
   scope: Type.String(),
   resources: Type.Array(Type.String()),
   public: Type.Boolean(),
+  introspects: Type.Array(Type.String()),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -41,6 +42,12 @@ const ClientInput = Type.Object(
     scope: Type.Optional(Text({ maxLength: 1000 })),
     resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     public: Type.Optional(Type.Boolean()),
+    introspects: Type.Optional(
+      Type.Array(Uri, {
+        maxItems: 20,
+        description: 'API resource indicators whose tokens this (confidential) client may introspect.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
