@@ -45,6 +45,12 @@ export function registerClientCommands(program: Command): void {
     .option('--id-token-alg <alg>', 'RS256 (default), ES256 or EdDSA')
     .option('--token-auth-method <method>', 'client_secret_basic (default) or client_secret_post')
     .option('--first-party', "the tenant's own application: users are not asked to consent to it")
+    .option(
+      '--introspect <uri>',
+      'API resource indicator this client serves: it may introspect tokens for that audience (repeatable)',
+      collect,
+      [],
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -61,6 +67,7 @@ export function registerClientCommands(program: Command): void {
           idTokenAlg?: string;
           tokenAuthMethod?: string;
           firstParty?: boolean;
+          introspect: string[];
           json?: boolean;
         }) => {
           const created = (await operation('client.create', {
@@ -76,6 +83,7 @@ export function registerClientCommands(program: Command): void {
             idTokenSignedResponseAlg: opts.idTokenAlg,
             tokenEndpointAuthMethod: opts.tokenAuthMethod,
             firstParty: Boolean(opts.firstParty),
+            introspects: opts.introspect,
           })) as Created;
           print(
             { ...created, client_id: created.clientId, client_secret: created.clientSecret },

@@ -49,6 +49,11 @@ export interface NewClient {
   tokenEndpointAuthMethod?: SecretAuthMethod;
   /** The tenant's own application: its users are not asked to consent to it. */
   firstParty?: boolean;
+  /**
+   * API resource indicators this client serves: it may introspect tokens whose audience is one
+   * of them (RFC 7662 §4), besides its own. Confidential clients only.
+   */
+  introspects?: string[];
 }
 
 export interface RegisteredClient {
@@ -64,6 +69,8 @@ export interface RegisteredClient {
   idTokenSignedResponseAlg: SigningAlg;
   tokenEndpointAuthMethod: SecretAuthMethod | 'none';
   firstParty: boolean;
+  /** API resource indicators whose tokens the client may introspect. */
+  introspects: string[];
   disabled: boolean;
   createdAt: string;
 }
@@ -72,6 +79,9 @@ export interface RegisteredClient {
 export const RESOURCES_METADATA = 'orthid_resources';
 /** Client metadata key marking the tenant's own application (no consent page). */
 export const FIRST_PARTY_METADATA = 'orthid_first_party';
+
+/** Client metadata key holding the resource indicators whose tokens a client may introspect. */
+export const INTROSPECTS_METADATA = 'orthid_introspects';
 
 /**
  * The OpenID scopes the provider serves, and so the only values a client's `scope` may hold: the
@@ -123,6 +133,13 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
   }
   const redirectUris = (input.redirectUris ?? []).map((u) => checkRegisteredUri(u, 'redirectUris'));
+  const introspects = (input.introspects ?? []).map((u) => checkRegisteredUri(u, 'introspects'));
+  if (input.public && introspects.length > 0) {
+    throw invalid(
+      'A public client cannot introspect tokens: it has no secret to authenticate with.',
+      'introspects',
+    );
+  }
   if (code && redirectUris.length === 0)
     throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
   const responseTypes = checkResponseTypes(input, code);
@@ -159,6 +176,7 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     scope,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkRegisteredUri(u, 'resources')),
     ...(input.firstParty ? { [FIRST_PARTY_METADATA]: true } : {}),
+    ...(introspects.length > 0 ? { [INTROSPECTS_METADATA]: introspects } : {}),
   };
 }
 
@@ -198,6 +216,7 @@ function present(row: ClientRow): RegisteredClient {
     idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? DEFAULT_ID_TOKEN_ALG,
     tokenEndpointAuthMethod: m.token_endpoint_auth_method,
     firstParty: m[FIRST_PARTY_METADATA] === true,
+    introspects: m[INTROSPECTS_METADATA] ?? [],
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };

@@ -6,11 +6,18 @@ import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import {
   FIRST_PARTY_METADATA,
+  INTROSPECTS_METADATA,
   OIDC_SCOPES,
   RESOURCES_METADATA,
   RESPONSE_TYPES,
   SECRET_AUTH_METHODS,
 } from './clients.js';
+import {
+  introspectionAllowed,
+  revocationAllowed,
+  revokeGrantPolicy,
+  tieJwtToGrant,
+} from './token-introspection.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
 export interface ResourceGrant {
@@ -149,7 +156,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       introspectionSigningAlgValues: [...SIGNING_ALGS],
       authorizationSigningAlgValues: [...SIGNING_ALGS],
     },
-    extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA] },
+    extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA, INTROSPECTS_METADATA] },
     pkce: { required: () => true },
     rotateRefreshToken: true,
     // Refresh tokens outlive the browser session only when offline_access was granted.
@@ -180,16 +187,9 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: {
-        enabled: true,
-        // Only confidential clients introspect, and only within this tenant (one provider per tenant).
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
-      },
-      revocation: {
-        enabled: true,
-        // A client revokes only its own tokens.
-        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
-      },
+      // Only within this tenant (one provider per tenant); who else may is token-introspection's.
+      introspection: { enabled: true, allowedPolicy: introspectionAllowed },
+      revocation: { enabled: true, allowedPolicy: revocationAllowed },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -244,6 +244,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         },
       },
     },
+    revokeGrantPolicy,
+    formats: { customizers: { jwt: tieJwtToGrant } },
     extraTokenClaims: async (ctx, token) => {
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer
         ?.audience;

@@ -23,6 +23,7 @@ import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { throttledClientSecretCheck } from './client-auth-throttle.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { grantRevocationEvent } from './grant-revocation-audit.js';
 import { keepOfflineAccessWithoutPrompt } from './offline-access.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
 import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
@@ -39,6 +40,7 @@ import { pinPublicOrigin } from './public-origin.js';
 import { matchOriginOnlyUris } from './redirect-uris.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
+import { acceptStructuredTokens } from './token-introspection.js';
 
 export interface OidcDeps {
   db: Database;
@@ -175,6 +177,11 @@ export function createOidcProviders(deps: OidcDeps) {
     keepOfflineAccessWithoutPrompt(provider);
     matchOriginOnlyUris(provider);
     providerRequestStep(provider, adapter);
+    acceptStructuredTokens(provider, {
+      signingKeys: signingKeys.map((k) => k.privateJwk),
+      clock: deps.clock,
+      InvalidClient: errors.InvalidClient,
+    });
     // Secrets are stored as a keyed HMAC; the presented secret's HMAC is compared in constant
     // time, and only when neither the client nor the address is blocked by failures.
     provider.Client.prototype.compareClientSecret = throttledClientSecretCheck({
@@ -213,7 +220,12 @@ export function createOidcProviders(deps: OidcDeps) {
       }).catch((err) => deps.log.error({ err, action }, 'could not audit a provider event'));
     };
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
-    provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
+    provider.on('grant.revoked', (ctx, grantId) => {
+      const event = grantRevocationEvent(ctx, grantId);
+      inTenantAudit(tenantId, { ...event, ip: ctx.ip, userAgent: ctx.get('user-agent') }).catch((err) =>
+        deps.log.error({ err, action: event.action }, 'could not audit a provider event'),
+      );
+    });
     provider.on('server_error', (_ctx, err) => {
       // A database environment problem is named by its code and the fix, not only a stack; an
       // outage is answered 503 (providerRequestStep) and is a warning, not a bug.

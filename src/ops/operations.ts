@@ -162,6 +162,7 @@ export const operations = {
             | SecretAuthMethod
             | undefined,
           firstParty: args.firstParty === true,
+          introspects: list(args, 'introspects'),
         },
         'cli',
       ),

@@ -194,11 +194,13 @@ for (const driver of DRIVERS) {
       const revocations = () =>
         withTenant(app.db, tenant.id, async (tx) =>
           readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit: 50 }),
-        ).then((events) => events.filter((e) => e.action === 'grant.revoked' && e.occurredAt >= started));
+        ).then((events) =>
+          events.filter((e) => e.action === 'grant.revoked_replay' && e.occurredAt >= started),
+        );
       for (let waited = 0; (await revocations()).length === 0 && waited < 5000; waited += 100) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      assert.equal((await revocations()).length, 1, 'one grant.revoked event for the replayed grant');
+      assert.equal((await revocations()).length, 1, 'one grant.revoked_replay event for the replayed grant');
     });
 
     test('a revoked refresh token no longer works and introspects as inactive', async () => {

@@ -11,6 +11,8 @@ export interface HostedSignInOptions {
   email: string;
   password: string;
   scope?: string;
+  /** A resource indicator (an API registered with the tenant): the access token is a JWT for it. */
+  resource?: string;
   /** Send every request here instead of the issuer's origin (one replica behind a load balancer). */
   origin?: string;
   /** Continue in this browser (its cookies), e.g. to sign in to a second tenant; a new one by default. */
@@ -43,6 +45,7 @@ export async function submitHostedSignIn(options: HostedSignInOptions): Promise<
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: options.redirectUri,
     scope: options.scope ?? 'openid email offline_access',
+    ...(options.resource ? { resource: options.resource } : {}),
     prompt: 'consent',
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',

@@ -33,6 +33,7 @@ const Client = Type.Object({
   idTokenSignedResponseAlg: Type.String(),
   tokenEndpointAuthMethod: Type.String(),
   firstParty: Type.Boolean(),
+  introspects: Type.Array(Type.String()),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -60,6 +61,12 @@ const ClientInput = Type.Object(
     idTokenSignedResponseAlg: Type.Optional(SigningAlgorithm),
     tokenEndpointAuthMethod: Type.Optional(Type.Union(SECRET_AUTH_METHODS.map((m) => Type.Literal(m)))),
     firstParty: Type.Optional(Type.Boolean()),
+    introspects: Type.Optional(
+      Type.Array(Uri, {
+        maxItems: 20,
+        description: 'API resource indicators whose tokens this (confidential) client may introspect.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
