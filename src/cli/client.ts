@@ -19,7 +19,7 @@ export function registerClientCommands(program: Command): void {
     .requiredOption('--name <name>', 'name shown on the consent page')
     .requiredOption(
       '--grant <type>',
-      'authorization_code, refresh_token or client_credentials (repeatable)',
+      'authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (repeatable)',
       collect,
       [],
     )
@@ -36,6 +36,21 @@ export function registerClientCommands(program: Command): void {
       [],
     )
     .option('--public', 'a public client (SPA, native app): no secret, PKCE required')
+    // Opt-in flows.
+    .option(
+      '--require-par',
+      'accept authorization requests only through pushed authorization requests (RFC 9126)',
+    )
+    .option('--dpop-bound', 'issue access tokens only bound to a DPoP key (RFC 9449)')
+    .option('--backchannel-logout-uri <uri>', 'where a logout token is posted when a session ends')
+    .option(
+      '--request-object-jwks <json>',
+      'public JWK Set that signs request objects (RFC 9101); the client must then sign every authorization request',
+    )
+    .option(
+      '--request-object-alg <alg>',
+      'request object signing algorithm: RS256, PS256, ES256, EdDSA or Ed25519',
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -48,6 +63,11 @@ export function registerClientCommands(program: Command): void {
           scope?: string;
           resource: string[];
           public?: boolean;
+          requirePar?: boolean;
+          dpopBound?: boolean;
+          backchannelLogoutUri?: string;
+          requestObjectJwks?: string;
+          requestObjectAlg?: string;
           json?: boolean;
         }) => {
           const created = (await operation('client.create', {
@@ -59,6 +79,11 @@ export function registerClientCommands(program: Command): void {
             scope: opts.scope,
             resources: opts.resource,
             public: Boolean(opts.public),
+            requirePushedAuthorizationRequests: Boolean(opts.requirePar),
+            dpopBoundAccessTokens: Boolean(opts.dpopBound),
+            backchannelLogoutUri: opts.backchannelLogoutUri,
+            requestObjectJwks: opts.requestObjectJwks,
+            requestObjectSigningAlg: opts.requestObjectAlg,
           })) as Created;
           print(
             { ...created, client_id: created.clientId, client_secret: created.clientSecret },

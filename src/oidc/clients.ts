@@ -10,7 +10,14 @@ import { type Page, type PageRequest, pageOf } from '../tenancy/page.js';
 import { type ClientRow, createClientsQueries } from './clients.queries.js';
 import { announceTenantChange } from './tenant-changes.js';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628's grant type: a device without a browser polls while the user approves elsewhere. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  DEVICE_CODE_GRANT,
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface NewClient {
@@ -24,7 +31,21 @@ export interface NewClient {
   resources?: string[];
   /** A public client (SPA, native app) has no secret and must use PKCE. */
   public?: boolean;
+  // Flows a client opts in to by its metadata (the provider serves each for every tenant).
+  /** RFC 9126: authorization requests are accepted only through the pushed authorization endpoint. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9449: access tokens are issued only bound to a DPoP key the client proves it holds. */
+  dpopBoundAccessTokens?: boolean;
+  /** Where the provider posts a logout token when a user's session ends (OpenID back-channel logout). */
+  backchannelLogoutUri?: string;
+  /** RFC 9101: the public keys that sign the client's request objects, and their algorithm. */
+  requestObjectJwks?: Record<string, unknown>[];
+  requestObjectSigningAlg?: RequestObjectAlg;
 }
+
+/** Asymmetric only: client secrets are stored as a keyed hash, so no HMAC key exists to check one. */
+export const REQUEST_OBJECT_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
+export type RequestObjectAlg = (typeof REQUEST_OBJECT_ALGS)[number];
 
 export interface RegisteredClient {
   clientId: string;
@@ -35,6 +56,10 @@ export interface RegisteredClient {
   scope: string;
   resources: string[];
   public: boolean;
+  requirePushedAuthorizationRequests: boolean;
+  dpopBoundAccessTokens: boolean;
+  backchannelLogoutUri?: string;
+  requestObjectSigningAlg?: string;
   disabled: boolean;
   createdAt: string;
 }
@@ -100,8 +125,8 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
       throw invalid(`Unknown grant type "${g}"; use ${GRANT_TYPES.join(', ')}.`, 'grantTypes');
   }
   const code = grants.includes('authorization_code');
-  if (grants.includes('refresh_token') && !code) {
-    throw invalid('refresh_token needs authorization_code as well.', 'grantTypes');
+  if (grants.includes('refresh_token') && !code && !grants.includes(DEVICE_CODE_GRANT)) {
+    throw invalid(`refresh_token needs authorization_code (or ${DEVICE_CODE_GRANT}) as well.`, 'grantTypes');
   }
   if (input.public && grants.includes('client_credentials')) {
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
@@ -122,7 +147,85 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
     scope,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
+    ...flowMetadata(input, grants),
   };
+}
+
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** The opt-in flows' metadata, each option checked here so that the provider never refuses a stored client. */
+function flowMetadata(input: NewClient, grants: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const code = grants.includes('authorization_code');
+  const flag = (value: unknown, field: string): boolean => {
+    if (value === undefined) return false;
+    if (typeof value !== 'boolean') throw invalid(`${field} must be true or false.`, field);
+    return value;
+  };
+  if (flag(input.requirePushedAuthorizationRequests, 'requirePushedAuthorizationRequests')) {
+    if (!code) {
+      throw invalid(
+        'requirePushedAuthorizationRequests applies to authorization requests; it needs authorization_code.',
+        'requirePushedAuthorizationRequests',
+      );
+    }
+    out.require_pushed_authorization_requests = true;
+  }
+  if (flag(input.dpopBoundAccessTokens, 'dpopBoundAccessTokens')) out.dpop_bound_access_tokens = true;
+  if (input.backchannelLogoutUri !== undefined) {
+    if (typeof input.backchannelLogoutUri !== 'string') {
+      throw invalid('backchannelLogoutUri must be a URI.', 'backchannelLogoutUri');
+    }
+    if (!code && !grants.includes(DEVICE_CODE_GRANT)) {
+      throw invalid(
+        'backchannelLogoutUri needs a grant that signs a user in (authorization_code or device_code).',
+        'backchannelLogoutUri',
+      );
+    }
+    const uri = checkUri(input.backchannelLogoutUri, 'backchannelLogoutUri');
+    if (!/^https?:$/.test(new URL(uri).protocol)) {
+      throw invalid(`"${uri}" must be an https URL the provider can post to.`, 'backchannelLogoutUri');
+    }
+    out.backchannel_logout_uri = uri;
+    // The logout token names the session, so a relying party can end exactly that one.
+    out.backchannel_logout_session_required = true;
+  }
+  const jwks = input.requestObjectJwks;
+  const alg = input.requestObjectSigningAlg;
+  if (jwks !== undefined || alg !== undefined) {
+    if (!code) {
+      throw invalid(
+        'Request objects are authorization requests; they need authorization_code.',
+        'requestObjectJwks',
+      );
+    }
+    if (!alg || !(REQUEST_OBJECT_ALGS as readonly string[]).includes(alg)) {
+      throw invalid(
+        `requestObjectSigningAlg must be one of ${REQUEST_OBJECT_ALGS.join(', ')} (asymmetric: the client signs with its private key).`,
+        'requestObjectSigningAlg',
+      );
+    }
+    if (!Array.isArray(jwks) || jwks.length === 0 || jwks.length > 10) {
+      throw invalid('requestObjectJwks must hold 1 to 10 public JWKs.', 'requestObjectJwks');
+    }
+    for (const jwk of jwks) {
+      if (typeof jwk !== 'object' || jwk === null || !['RSA', 'EC', 'OKP'].includes(String(jwk.kty))) {
+        throw invalid('Each request object key must be an RSA, EC or OKP public JWK.', 'requestObjectJwks');
+      }
+      if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) {
+        throw invalid(
+          'requestObjectJwks must hold public keys only; the private key stays with the client.',
+          'requestObjectJwks',
+        );
+      }
+    }
+    out.jwks = { keys: jwks };
+    out.request_object_signing_alg = alg;
+    // A client with request object keys sends only signed requests (RFC 9101 §10.5): a plain
+    // authorization request naming it is refused, so its parameters cannot be altered on the way.
+    out.require_signed_request_object = true;
+  }
+  return out;
 }
 
 function present(row: ClientRow): RegisteredClient {
@@ -136,6 +239,10 @@ function present(row: ClientRow): RegisteredClient {
     scope: m.scope,
     resources: m[RESOURCES_METADATA] ?? [],
     public: m.token_endpoint_auth_method === 'none',
+    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
+    ...(m.backchannel_logout_uri ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
+    ...(m.request_object_signing_alg ? { requestObjectSigningAlg: m.request_object_signing_alg } : {}),
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };

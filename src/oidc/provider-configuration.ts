@@ -4,7 +4,7 @@
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { SigningAlg } from '../crypto/signing-keys.js';
-import { OIDC_SCOPES } from './clients.js';
+import { OIDC_SCOPES, REQUEST_OBJECT_ALGS } from './clients.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
 export interface ResourceGrant {
@@ -38,6 +38,49 @@ export interface ProviderPages {
   signOut(tenantName: string, providerForm: string): string;
   signedOut(tenantName: string): string;
   error(tenantName: string, title: string, detail: string): string;
+  /** The device flow's user-code entry; `form` is the provider's (its action and xsrf token). */
+  deviceCodeEntry(tenantName: string, form: DeviceForm, error?: string): string;
+  /** The device flow's confirmation: the code the device shows and the client asking. */
+  deviceCodeConfirm(tenantName: string, form: DeviceForm, clientName: string, userCode: string): string;
+  deviceSignedIn(tenantName: string, clientName: string): string;
+}
+
+/** What the provider's device forms carry: where they post and the token binding them to the session. */
+export interface DeviceForm {
+  action: string;
+  xsrf: string;
+}
+
+/** The action and xsrf token of a form the provider rendered (its markup is replaced by the page's own). */
+function deviceForm(providerForm: string): DeviceForm {
+  const action = /action="([^"]*)"/.exec(providerForm)?.[1];
+  const xsrf = /name="xsrf" value="([^"]*)"/.exec(providerForm)?.[1];
+  if (!action || !xsrf)
+    throw new Error('the provider rendered a device form without an action or xsrf token');
+  return { action, xsrf };
+}
+
+/** Why a user code was refused, in words for the person typing it. */
+function userCodeError(err: unknown): string | undefined {
+  if (!err) return undefined;
+  const e = err as { name?: string; userCode?: string; retryAfterSeconds?: number };
+  if (e.retryAfterSeconds) {
+    return `Too many incorrect codes from this network. Try again in ${e.retryAfterSeconds} seconds.`;
+  }
+  switch (e.name) {
+    case 'NoCodeError':
+      return 'Enter the code your device shows.';
+    case 'NotFoundError':
+      return 'That code is not valid. Check the code on your device and try again.';
+    case 'ExpiredError':
+      return 'That code has expired. Start again on your device to get a new one.';
+    case 'AlreadyUsedError':
+      return 'That code was already used. Start again on your device to get a new one.';
+    case 'AbortedError':
+      return 'The request was cancelled. Start again on your device if you want to sign in.';
+    default:
+      return 'This request cannot continue. Start again on your device.';
+  }
 }
 
 export interface TenantProviderInput {
@@ -95,6 +138,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     ctx.set(pages.headers);
     ctx.body = body;
   };
+  const clientName = (ctx: KoaContextWithOIDC) =>
+    ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'the application';
   return {
     adapter: input.adapter,
     findAccount: input.findAccount,
@@ -125,6 +170,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       userinfoSigningAlgValues: [alg],
       introspectionSigningAlgValues: [alg],
       authorizationSigningAlgValues: [alg],
+      requestObjectSigningAlgValues: [...REQUEST_OBJECT_ALGS],
     },
     extraClientMetadata: { properties: ['orthid_resources'] },
     pkce: { required: () => true },
@@ -166,6 +212,35 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // Flows the engine certifies, served for every tenant; a client opts in by its metadata
+      // (clients.ts): the device_code grant, require_pushed_authorization_requests,
+      // dpop_bound_access_tokens, request object keys, backchannel_logout_uri.
+      deviceFlow: {
+        enabled: true,
+        // RFC 8628 §6.1: base-20 without vowels, 8 characters (about 34 bits), typed as XXXX-XXXX.
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: async (ctx, form, _out, err) => {
+          const retryAfter = (err as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+          if (retryAfter) ctx.set('retry-after', String(retryAfter));
+          sendPage(ctx, pages.deviceCodeEntry(input.tenantName, deviceForm(form), userCodeError(err)));
+        },
+        userCodeConfirmSource: async (ctx, form, client, _deviceInfo, userCode) =>
+          sendPage(
+            ctx,
+            pages.deviceCodeConfirm(
+              input.tenantName,
+              deviceForm(form),
+              client.clientName ?? client.clientId,
+              userCode,
+            ),
+          ),
+        successSource: async (ctx) => sendPage(ctx, pages.deviceSignedIn(input.tenantName, clientName(ctx))),
+      },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      dPoP: { enabled: true },
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(input.tenantName, form)),

@@ -31,6 +31,7 @@ import {
 import { pinPublicOrigin } from './public-origin.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
+import { throttleUserCodes } from './user-code-throttle.js';
 
 export interface OidcDeps {
   db: Database;
@@ -173,6 +174,14 @@ export function createOidcProviders(deps: OidcDeps) {
         const presented = Buffer.from(hashClientSecret(keyring, actual));
         return expected.length === presented.length && timingSafeEqual(expected, presented);
       },
+    });
+    throttleUserCodes(provider, {
+      db: deps.db,
+      tenantId: tenant.id,
+      keyring,
+      throttle: signInThrottle,
+      clock: deps.clock,
+      providerClass: ProviderClass,
     });
     auditProviderEvents(provider, tenant.id);
     return {

@@ -10,7 +10,7 @@ import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { OrthId } from '../main.js';
-import type { GrantType } from '../oidc/clients.js';
+import type { GrantType, NewClient } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -42,6 +42,27 @@ function list(args: Args, name: string): string[] {
     throw new OrthIdError('request.invalid', `"${name}" must be a list of strings.`);
   }
   return value as string[];
+}
+
+/** `--request-object-jwks` is JSON text (a JWK Set or an array of JWKs); the registration checks its keys. */
+function requestObjectKeys(args: Args): Pick<NewClient, 'requestObjectJwks' | 'requestObjectSigningAlg'> {
+  const text = optionalText(args, 'requestObjectJwks');
+  const alg = optionalText(args, 'requestObjectSigningAlg') as NewClient['requestObjectSigningAlg'];
+  if (text === undefined) return alg === undefined ? {} : { requestObjectSigningAlg: alg };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new OrthIdError(
+      'request.invalid',
+      '--request-object-jwks must be JSON: a JWK Set {"keys": [...]}.',
+      {
+        details: { field: 'requestObjectJwks' },
+      },
+    );
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
+  return { requestObjectJwks: keys as NewClient['requestObjectJwks'], requestObjectSigningAlg: alg };
 }
 
 /**
@@ -119,6 +140,11 @@ export const operations = {
           scope: optionalText(args, 'scope'),
           resources: list(args, 'resources'),
           public: args.public === true,
+          // Opt-in flows.
+          requirePushedAuthorizationRequests: args.requirePushedAuthorizationRequests === true,
+          dpopBoundAccessTokens: args.dpopBoundAccessTokens === true,
+          backchannelLogoutUri: optionalText(args, 'backchannelLogoutUri'),
+          ...requestObjectKeys(args),
         },
         'cli',
       ),

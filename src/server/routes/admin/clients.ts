@@ -2,7 +2,7 @@
 // in the creation response only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
-import { GRANT_TYPES } from '../../../oidc/clients.js';
+import { GRANT_TYPES, REQUEST_OBJECT_ALGS } from '../../../oidc/clients.js';
 import { type AdminApi, inTenant } from './context.js';
 import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Text, Timestamp } from './schemas.js';
 
@@ -20,6 +20,11 @@ const Client = Type.Object({
   scope: Type.String(),
   resources: Type.Array(Type.String()),
   public: Type.Boolean(),
+  // Opt-in flows.
+  requirePushedAuthorizationRequests: Type.Boolean(),
+  dpopBoundAccessTokens: Type.Boolean(),
+  backchannelLogoutUri: Type.Optional(Type.String()),
+  requestObjectSigningAlg: Type.Optional(Type.String()),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -41,6 +46,17 @@ const ClientInput = Type.Object(
     scope: Type.Optional(Text({ maxLength: 1000 })),
     resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     public: Type.Optional(Type.Boolean()),
+    // Opt-in flows (checked further at registration, see clients.ts).
+    requirePushedAuthorizationRequests: Type.Optional(Type.Boolean()),
+    dpopBoundAccessTokens: Type.Optional(Type.Boolean()),
+    backchannelLogoutUri: Type.Optional(Uri),
+    requestObjectJwks: Type.Optional(
+      Type.Array(Type.Object({ kty: Type.String() }, { additionalProperties: true }), {
+        minItems: 1,
+        maxItems: 10,
+      }),
+    ),
+    requestObjectSigningAlg: Type.Optional(Type.Union(REQUEST_OBJECT_ALGS.map((a) => Type.Literal(a)))),
   },
   { additionalProperties: false },
 );

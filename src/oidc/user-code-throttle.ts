@@ -1,0 +1,71 @@
+// Bounds guessing of device-flow user codes (RFC 8628 §5.1): a user code is short, so wrong
+// codes entered from an address are counted on the sign-in throttle's PostgreSQL counters, and
+// an address past its free failures waits before its next code is even looked up.
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { appendAudit } from '../audit/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import type { TenantKeyring } from '../crypto/tenant-keys.js';
+import type { SignInThrottle } from '../identity/sign-in-throttle.js';
+import { type Database, withTenant, withTenantStatements } from '../storage/db/database.js';
+
+export interface UserCodeThrottleDeps {
+  db: Database;
+  tenantId: string;
+  keyring: TenantKeyring;
+  throttle: SignInThrottle;
+  clock: Clock;
+  providerClass: typeof Provider;
+}
+
+/**
+ * Raised instead of a lookup while the address is blocked; the user-code page shows the wait
+ * (it reads `retryAfterSeconds`) with 429 and Retry-After, and nothing is looked up or stored.
+ */
+export class UserCodeThrottled extends Error {
+  readonly status = 429;
+  readonly statusCode = 429;
+  readonly expose = true;
+  readonly error_description: string;
+  constructor(readonly retryAfterSeconds: number) {
+    super('slow_down');
+    this.name = 'UserCodeThrottled';
+    this.error_description = `too many incorrect user codes from this address; retry in ${retryAfterSeconds} seconds`;
+  }
+}
+
+/** Wraps the provider's DeviceCode.findByUserCode (only the code entry page looks codes up). */
+export function throttleUserCodes(provider: Provider, deps: UserCodeThrottleDeps): void {
+  const DeviceCode = provider.DeviceCode as unknown as {
+    findByUserCode(userCode: string, options?: unknown): Promise<unknown>;
+  };
+  const find = DeviceCode.findByUserCode.bind(DeviceCode);
+  DeviceCode.findByUserCode = async (userCode, options) => {
+    const ctx = (deps.providerClass as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    const key = deps.throttle.userCodeKey(deps.keyring, ctx?.ip ?? '');
+    const now = deps.clock.now();
+    const wait = await withTenantStatements(deps.db, deps.tenantId, (q) =>
+      deps.throttle.addressRetryAfter(q, key, now),
+    );
+    if (wait > 0) throw new UserCodeThrottled(wait);
+    const code = await find(userCode, options);
+    if (code) return code;
+    await withTenant(deps.db, deps.tenantId, async (tx) => {
+      const blocked = await deps.throttle.recordAddressFailure(tx, deps.tenantId, key, now);
+      await appendAudit(
+        tx,
+        deps.keyring,
+        {
+          actor: 'anonymous',
+          action: 'device.user_code',
+          outcome: 'failure',
+          ip: ctx?.ip,
+          userAgent: ctx?.get('user-agent') || undefined,
+          details: { reason: 'not_found', ...(blocked > 0 ? { retryAfterSeconds: blocked } : {}) },
+        },
+        deps.clock,
+      );
+    });
+    return undefined;
+  };
+}
