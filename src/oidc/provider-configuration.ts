@@ -186,6 +186,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       IdToken: () => lifetimes.idTokenSeconds,
       RefreshToken: () => lifetimes.refreshTokenSeconds,
       Interaction: () => 60 * 60,
+      // RFC 8628 §3.2: the time a user has to enter the code a device shows.
+      DeviceCode: () => 10 * 60,
       Grant: () => lifetimes.refreshTokenSeconds,
       // Idle timeout, capped by the absolute lifetime counted from sign-in.
       Session: (_ctx, session) => {

@@ -31,7 +31,7 @@ import {
 import { pinPublicOrigin } from './public-origin.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
-import { throttleUserCodes } from './user-code-throttle.js';
+import { paceDevicePolling, throttleUserCodes } from './device-flow-guards.js';
 
 export interface OidcDeps {
   db: Database;
@@ -182,6 +182,11 @@ export function createOidcProviders(deps: OidcDeps) {
       throttle: signInThrottle,
       clock: deps.clock,
       providerClass: ProviderClass,
+    });
+    paceDevicePolling(provider, {
+      providerClass: ProviderClass,
+      rowId: (id) => secrets.rowId('DeviceCode', id),
+      SlowDown: errors.SlowDown,
     });
     auditProviderEvents(provider, tenant.id);
     return {

@@ -1,6 +1,5 @@
-// Bounds guessing of device-flow user codes (RFC 8628 §5.1): a user code is short, so wrong
-// codes entered from an address are counted on the sign-in throttle's PostgreSQL counters, and
-// an address past its free failures waits before its next code is even looked up.
+// The device flow's two limits (RFC 8628) the provider leaves to its host: guessing of user
+// codes (§5.1), and devices polling faster than the interval (§3.5, slow_down).
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { appendAudit } from '../audit/audit-log.js';
@@ -34,7 +33,11 @@ export class UserCodeThrottled extends Error {
   }
 }
 
-/** Wraps the provider's DeviceCode.findByUserCode (only the code entry page looks codes up). */
+/**
+ * A user code is short, so wrong codes entered from an address are counted on the sign-in
+ * throttle's PostgreSQL counters, and an address past its free failures waits before its next
+ * code is even looked up. Wraps DeviceCode.findByUserCode: only the code entry page calls it.
+ */
 export function throttleUserCodes(provider: Provider, deps: UserCodeThrottleDeps): void {
   const DeviceCode = provider.DeviceCode as unknown as {
     findByUserCode(userCode: string, options?: unknown): Promise<unknown>;
@@ -67,5 +70,39 @@ export function throttleUserCodes(provider: Provider, deps: UserCodeThrottleDeps
       );
     });
     return undefined;
+  };
+}
+
+/** The polling interval a device is told to keep (RFC 8628 §3.2's default when none is sent). */
+export const DEVICE_POLL_INTERVAL_SECONDS = 5;
+const MAX_TRACKED_CODES = 10_000;
+
+/**
+ * A device polling its pending code sooner than the interval allows is answered slow_down (RFC
+ * 8628 §3.5) and must add 5 seconds to its interval. The last poll is remembered per replica, in
+ * memory, by the code's stored row id (never the code): the pace is a courtesy to the server,
+ * not a secret's protection, so a device spread over replicas only polls a little faster.
+ */
+export function paceDevicePolling(
+  provider: Provider,
+  deps: { providerClass: typeof Provider; rowId(id: string): string; SlowDown: new () => Error },
+): void {
+  const DeviceCode = provider.DeviceCode as unknown as {
+    find(id: string, options?: unknown): Promise<{ accountId?: string; error?: string } | undefined>;
+  };
+  const find = DeviceCode.find.bind(DeviceCode);
+  const lastPoll = new Map<string, number>();
+  DeviceCode.find = async (id, options) => {
+    const code = await find(id, options);
+    const ctx = (deps.providerClass as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    if (!code || ctx?.oidc?.route !== 'token' || code.accountId || code.error) return code;
+    const key = deps.rowId(id);
+    const now = Date.now();
+    const last = lastPoll.get(key);
+    lastPoll.delete(key);
+    if (lastPoll.size >= MAX_TRACKED_CODES) lastPoll.delete(lastPoll.keys().next().value!);
+    lastPoll.set(key, now);
+    if (last !== undefined && now - last < DEVICE_POLL_INTERVAL_SECONDS * 1000) throw new deps.SlowDown();
+    return code;
   };
 }
