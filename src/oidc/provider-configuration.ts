@@ -103,8 +103,21 @@ export interface TenantProviderInput {
     subject: TokenSubject,
     indicator: string,
   ): Promise<{ resource: { name: string } | undefined; grant: ResourceGrant }>;
+  /**
+   * OrthID is served on a loopback address (a development deployment): back-channel logout may
+   * then be delivered to relying parties on the same machine. Otherwise the engine's guard
+   * refuses every loopback, private or other special-use address it would post to.
+   */
+  deliverToLoopback: boolean;
   /** Indicators a client may request; the only one is its default. */
   clientResources(client: { metadata(): Record<string, unknown> }): string[];
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Whether a URL names this machine by a loopback name or address. */
+export function isLoopbackUrl(url: string): boolean {
+  return LOOPBACK_HOSTS.has(new URL(url).hostname);
 }
 
 function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
@@ -279,6 +292,15 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
           };
         },
       },
+    },
+    fetch: (url, init) => {
+      const target = new URL(url instanceof Request ? url.url : url);
+      if (input.deliverToLoopback && LOOPBACK_HOSTS.has(target.hostname)) {
+        // Without the engine's dispatcher, which would refuse the loopback connection.
+        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+        return fetch(url, rest);
+      }
+      return fetch(url, init);
     },
     extraTokenClaims: async (ctx, token) => {
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer

@@ -18,10 +18,13 @@ import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { throttledClientSecretCheck } from './client-auth-throttle.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { paceDevicePolling, throttleUserCodes } from './device-flow-guards.js';
+import { clarifyFlowErrors } from './flow-errors.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
 import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
 import {
   DEFAULT_LIFETIMES,
+  isLoopbackUrl,
   type Lifetimes,
   type ProviderPages,
   type ResourceGrant,
@@ -31,7 +34,6 @@ import {
 import { pinPublicOrigin } from './public-origin.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
-import { paceDevicePolling, throttleUserCodes } from './device-flow-guards.js';
 
 export interface OidcDeps {
   db: Database;
@@ -150,6 +152,7 @@ export function createOidcProviders(deps: OidcDeps) {
               grant: await deps.grantsFor(tx, subject, indicator),
             })),
         ),
+      deliverToLoopback: isLoopbackUrl(deps.publicUrl),
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
 
@@ -188,6 +191,7 @@ export function createOidcProviders(deps: OidcDeps) {
       rowId: (id) => secrets.rowId('DeviceCode', id),
       SlowDown: errors.SlowDown,
     });
+    clarifyFlowErrors(provider);
     auditProviderEvents(provider, tenant.id);
     return {
       tenant,
@@ -211,6 +215,16 @@ export function createOidcProviders(deps: OidcDeps) {
     };
     provider.on('end_session.success', (ctx) => record('session.ended', ctx));
     provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
+    // A relying party that did not hear of a logout keeps its session: the operator must know.
+    provider.on('backchannel.error', (_ctx, err, client) =>
+      deps.log.warn(
+        {
+          clientId: (client as { clientId?: string }).clientId,
+          reason: String((err as Error).cause ?? (err as Error).message),
+        },
+        'back-channel logout could not be delivered',
+      ),
+    );
     provider.on('server_error', (_ctx, err) => {
       // A database environment problem is named by its code and the fix, not only a stack; an
       // outage is answered 503 (providerRequestStep) and is a warning, not a bug.
