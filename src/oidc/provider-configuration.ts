@@ -38,8 +38,11 @@ export interface ProviderPages {
   signOut(tenantName: string, providerForm: string): string;
   signedOut(tenantName: string): string;
   error(tenantName: string, title: string, detail: string): string;
-  /** The device flow's user-code entry; `form` is the provider's (its action and xsrf token). */
-  deviceCodeEntry(tenantName: string, form: DeviceForm, error?: string): string;
+  /**
+   * The device flow's user-code entry; `form` is the provider's (its action and xsrf token).
+   * `startAgain`: the browser has no session to bind a form to, so the page links to a new one.
+   */
+  deviceCodeEntry(tenantName: string, form: DeviceForm, error?: string, startAgain?: boolean): string;
   /** The device flow's confirmation: the code the device shows and the client asking. */
   deviceCodeConfirm(tenantName: string, form: DeviceForm, clientName: string, userCode: string): string;
   deviceSignedIn(tenantName: string, clientName: string): string;
@@ -238,7 +241,16 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
         userCodeInputSource: async (ctx, form, _out, err) => {
           const retryAfter = (err as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
           if (retryAfter) ctx.set('retry-after', String(retryAfter));
-          sendPage(ctx, pages.deviceCodeEntry(input.tenantName, deviceForm(form), userCodeError(err)));
+          // A request refused before its browser had a session (a form posted without the
+          // cookie, a first request with bad parameters) leaves a session the engine would
+          // then fail to save (a 500): it stays unsaved, and the page links to a fresh start.
+          const session = ctx.oidc.session as unknown as { exp?: unknown; touched?: boolean } | undefined;
+          const startAgain = !!err && !!session && typeof session.exp !== 'number';
+          if (startAgain) session.touched = false;
+          sendPage(
+            ctx,
+            pages.deviceCodeEntry(input.tenantName, deviceForm(form), userCodeError(err), startAgain),
+          );
         },
         userCodeConfirmSource: async (ctx, form, client, _deviceInfo, userCode) =>
           sendPage(

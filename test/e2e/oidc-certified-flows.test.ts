@@ -294,6 +294,18 @@ for (const driver of DRIVERS) {
       assert.equal(forged.status, 400);
       assert.doesNotMatch(forgedPage, /Connect Living Room TV\?/);
 
+      // Posted from a browser without the session the form belongs to: refused, nothing stored.
+      const stranger = new CookieBrowser({ 'x-forwarded-for': '198.51.100.10' });
+      const unbound = await stranger.post(entryForm.action, {
+        ...entryForm.fields,
+        user_code: device.user_code,
+      });
+      assert.equal(unbound.status, 400);
+      const unboundPage = await unbound.text();
+      assert.match(unboundPage, /Open the code entry page again/);
+      assert.doesNotMatch(unboundPage, /Living Room TV/);
+      assert.equal(stranger.cookieValues().length, 0);
+
       // Typed in lower case without the dash: still the code.
       const retry = readForm(forgedPage);
       const confirm = await browser.post(retry.action, {
@@ -334,9 +346,11 @@ for (const driver of DRIVERS) {
       });
 
       const expired = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
-      // Expiry is the payload's: moved into the past, as ten minutes of waiting would.
+      // Ten minutes and a second pass: the code's expiry and its row's, both as they were written.
       await app.db.ownerQuery(
-        `UPDATE oidc_payloads SET payload = jsonb_set(payload, '{exp}', to_jsonb(extract(epoch FROM now())::int - 1))
+        `UPDATE oidc_payloads
+            SET payload = jsonb_set(payload, '{exp}', to_jsonb((payload->>'exp')::int - 601)),
+                expires_at = expires_at - interval '601 seconds'
           WHERE model = 'DeviceCode' AND (payload->>'clientId') = $1 AND consumed_at IS NULL AND NOT payload ? 'error'`,
         [clients.tv!.clientId],
       );

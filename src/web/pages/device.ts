@@ -8,7 +8,21 @@ export interface DeviceFormTarget {
   xsrf: string;
 }
 
-export function deviceCodeEntryPage(tenantName: string, form: DeviceFormTarget, error?: string): string {
+export function deviceCodeEntryPage(
+  tenantName: string,
+  form: DeviceFormTarget,
+  error?: string,
+  startAgain?: boolean,
+): string {
+  if (startAgain) {
+    return layout(
+      'Connect a device',
+      tenantName,
+      html`<h1>Connect a device</h1>
+<p class="error" role="alert">${error ?? 'This page expired.'}</p>
+<p class="sub"><a href="${form.action}">Open the code entry page again</a> and enter the code shown on your device.</p>`,
+    );
+  }
   return layout(
     'Connect a device',
     tenantName,
