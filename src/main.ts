@@ -36,6 +36,7 @@ import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac, type Rbac } from './tenancy/rbac.js';
 import { createTenants, type Tenants } from './tenancy/tenants.js';
 import { PAGE_HEADERS } from './web/layout.js';
+import { deviceCodeConfirmPage, deviceCodeEntryPage, deviceSignedInPage } from './web/pages/device.js';
 import { errorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
 
 export interface OrthId {
@@ -232,7 +233,15 @@ export function composeOrthId(
   const oidc = createOidcProviders({
     db,
     publicUrl: parts.config.publicUrl,
-    pages: { headers: PAGE_HEADERS, signOut: signOutPage, signedOut: signedOutPage, error: errorPage },
+    pages: {
+      headers: PAGE_HEADERS,
+      signOut: signOutPage,
+      signedOut: signedOutPage,
+      error: errorPage,
+      deviceCodeEntry: deviceCodeEntryPage,
+      deviceCodeConfirm: deviceCodeConfirmPage,
+      deviceSignedIn: deviceSignedInPage,
+    },
     tenants,
     tenantKeys,
     users,

@@ -19,7 +19,7 @@ export function registerClientCommands(program: Command): void {
     .requiredOption('--name <name>', 'name shown on the consent page')
     .requiredOption(
       '--grant <type>',
-      'authorization_code, refresh_token or client_credentials (repeatable)',
+      'authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (repeatable)',
       collect,
       [],
     )
@@ -51,6 +51,21 @@ export function registerClientCommands(program: Command): void {
       collect,
       [],
     )
+    // Opt-in flows.
+    .option(
+      '--require-par',
+      'accept authorization requests only through pushed authorization requests (RFC 9126)',
+    )
+    .option('--dpop-bound', 'issue access tokens only bound to a DPoP key (RFC 9449)')
+    .option('--backchannel-logout-uri <uri>', 'where a logout token is posted when a session ends')
+    .option(
+      '--request-object-jwks <json>',
+      'public JWK Set that signs request objects (RFC 9101); the client must then sign every authorization request',
+    )
+    .option(
+      '--request-object-alg <alg>',
+      'request object signing algorithm: RS256, PS256, ES256, EdDSA or Ed25519',
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -68,6 +83,11 @@ export function registerClientCommands(program: Command): void {
           tokenAuthMethod?: string;
           firstParty?: boolean;
           introspect: string[];
+          requirePar?: boolean;
+          dpopBound?: boolean;
+          backchannelLogoutUri?: string;
+          requestObjectJwks?: string;
+          requestObjectAlg?: string;
           json?: boolean;
         }) => {
           const created = (await operation('client.create', {
@@ -84,6 +104,11 @@ export function registerClientCommands(program: Command): void {
             tokenEndpointAuthMethod: opts.tokenAuthMethod,
             firstParty: Boolean(opts.firstParty),
             introspects: opts.introspect,
+            requirePushedAuthorizationRequests: Boolean(opts.requirePar),
+            dpopBoundAccessTokens: Boolean(opts.dpopBound),
+            backchannelLogoutUri: opts.backchannelLogoutUri,
+            requestObjectJwks: opts.requestObjectJwks,
+            requestObjectSigningAlg: opts.requestObjectAlg,
           })) as Created;
           print(
             { ...created, client_id: created.clientId, client_secret: created.clientSecret },

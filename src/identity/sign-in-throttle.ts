@@ -109,6 +109,30 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
       };
     },
 
+    /**
+     * The counter of wrong device-flow user codes entered from an address (RFC 8628 §5.1: the
+     * code is short, so guessing is bounded by the address, like a password).
+     */
+    userCodeKey(keyring: TenantKeyring, ip: string): string {
+      return `ip:user-code:${keyring.index('user-code.ip', throttledAddress(ip))}`;
+    },
+
+    /** Seconds until an address counter allows attempts again; 0 when it does now. */
+    async addressRetryAfter(tx: Queryable, key: string, now: Date): Promise<number> {
+      const rows = await createSignInThrottleQueries(tx).get([key]);
+      return stateOf(rows, { account: '', ip: key }, now).retryAfterSeconds;
+    },
+
+    /** Counts a failure on an address counter alone; returns the seconds it now blocks. */
+    async recordAddressFailure(tx: Queryable, tenantId: string, key: string, now: Date): Promise<number> {
+      const row = await createSignInThrottleQueries(tx).recordFailure(tenantId, key, now, {
+        freeFailures: policy.freeFailures,
+        maxDelaySeconds: policy.maxDelaySeconds,
+        resetBefore: new Date(now.getTime() - policy.ipResetSeconds * 1000),
+      });
+      return stateOf([row], { account: '', ip: key }, now).retryAfterSeconds;
+    },
+
     /** The counters as they stand; `lock` holds them until the transaction ends. */
     async state(tx: Queryable, keys: ThrottleKeys, now: Date, lock = false): Promise<ThrottleState> {
       return stateOf(await createSignInThrottleQueries(tx).get([keys.account, keys.ip], lock), keys, now);

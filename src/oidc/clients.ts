@@ -12,7 +12,14 @@ import { type ClientRow, createClientsQueries } from './clients.queries.js';
 import { checkRegisteredUri } from './redirect-uris.js';
 import { announceTenantChange } from './tenant-changes.js';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628's grant type: a device without a browser polls while the user approves elsewhere. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  DEVICE_CODE_GRANT,
+] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /**
@@ -54,7 +61,21 @@ export interface NewClient {
    * of them (RFC 7662 §4), besides its own. Confidential clients only.
    */
   introspects?: string[];
+  // Flows a client opts in to by its metadata (the provider serves each for every tenant).
+  /** RFC 9126: authorization requests are accepted only through the pushed authorization endpoint. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9449: access tokens are issued only bound to a DPoP key the client proves it holds. */
+  dpopBoundAccessTokens?: boolean;
+  /** Where the provider posts a logout token when a user's session ends (OpenID back-channel logout). */
+  backchannelLogoutUri?: string;
+  /** RFC 9101: the public keys that sign the client's request objects, and their algorithm. */
+  requestObjectJwks?: Record<string, unknown>[];
+  requestObjectSigningAlg?: RequestObjectAlg;
 }
+
+/** Asymmetric only: client secrets are stored as a keyed hash, so no HMAC key exists to check one. */
+export const REQUEST_OBJECT_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
+export type RequestObjectAlg = (typeof REQUEST_OBJECT_ALGS)[number];
 
 export interface RegisteredClient {
   clientId: string;
@@ -71,6 +92,10 @@ export interface RegisteredClient {
   firstParty: boolean;
   /** API resource indicators whose tokens the client may introspect. */
   introspects: string[];
+  requirePushedAuthorizationRequests: boolean;
+  dpopBoundAccessTokens: boolean;
+  backchannelLogoutUri?: string;
+  requestObjectSigningAlg?: string;
   disabled: boolean;
   createdAt: string;
 }
@@ -126,8 +151,8 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
       throw invalid(`Unknown grant type "${g}"; use ${GRANT_TYPES.join(', ')}.`, 'grantTypes');
   }
   const code = grants.includes('authorization_code');
-  if (grants.includes('refresh_token') && !code) {
-    throw invalid('refresh_token needs authorization_code as well.', 'grantTypes');
+  if (grants.includes('refresh_token') && !code && !grants.includes(DEVICE_CODE_GRANT)) {
+    throw invalid(`refresh_token needs authorization_code (or ${DEVICE_CODE_GRANT}) as well.`, 'grantTypes');
   }
   if (input.public && grants.includes('client_credentials')) {
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
@@ -177,6 +202,7 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkRegisteredUri(u, 'resources')),
     ...(input.firstParty ? { [FIRST_PARTY_METADATA]: true } : {}),
     ...(introspects.length > 0 ? { [INTROSPECTS_METADATA]: introspects } : {}),
+    ...flowMetadata(input, grants),
   };
 }
 
@@ -200,6 +226,83 @@ function checkResponseTypes(input: NewClient, code: boolean): ResponseType[] {
   return types as ResponseType[];
 }
 
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** The opt-in flows' metadata, each option checked here so that the provider never refuses a stored client. */
+function flowMetadata(input: NewClient, grants: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const code = grants.includes('authorization_code');
+  const flag = (value: unknown, field: string): boolean => {
+    if (value === undefined) return false;
+    if (typeof value !== 'boolean') throw invalid(`${field} must be true or false.`, field);
+    return value;
+  };
+  if (flag(input.requirePushedAuthorizationRequests, 'requirePushedAuthorizationRequests')) {
+    if (!code) {
+      throw invalid(
+        'requirePushedAuthorizationRequests applies to authorization requests; it needs authorization_code.',
+        'requirePushedAuthorizationRequests',
+      );
+    }
+    out.require_pushed_authorization_requests = true;
+  }
+  if (flag(input.dpopBoundAccessTokens, 'dpopBoundAccessTokens')) out.dpop_bound_access_tokens = true;
+  if (input.backchannelLogoutUri !== undefined) {
+    if (typeof input.backchannelLogoutUri !== 'string') {
+      throw invalid('backchannelLogoutUri must be a URI.', 'backchannelLogoutUri');
+    }
+    if (!code && !grants.includes(DEVICE_CODE_GRANT)) {
+      throw invalid(
+        'backchannelLogoutUri needs a grant that signs a user in (authorization_code or device_code).',
+        'backchannelLogoutUri',
+      );
+    }
+    const uri = checkRegisteredUri(input.backchannelLogoutUri, 'backchannelLogoutUri');
+    if (!/^https?:$/.test(new URL(uri).protocol)) {
+      throw invalid(`"${uri}" must be an https URL the provider can post to.`, 'backchannelLogoutUri');
+    }
+    out.backchannel_logout_uri = uri;
+    // The logout token names the session, so a relying party can end exactly that one.
+    out.backchannel_logout_session_required = true;
+  }
+  const jwks = input.requestObjectJwks;
+  const alg = input.requestObjectSigningAlg;
+  if (jwks !== undefined || alg !== undefined) {
+    if (!code) {
+      throw invalid(
+        'Request objects are authorization requests; they need authorization_code.',
+        'requestObjectJwks',
+      );
+    }
+    if (!alg || !(REQUEST_OBJECT_ALGS as readonly string[]).includes(alg)) {
+      throw invalid(
+        `requestObjectSigningAlg must be one of ${REQUEST_OBJECT_ALGS.join(', ')} (asymmetric: the client signs with its private key).`,
+        'requestObjectSigningAlg',
+      );
+    }
+    if (!Array.isArray(jwks) || jwks.length === 0 || jwks.length > 10) {
+      throw invalid('requestObjectJwks must hold 1 to 10 public JWKs.', 'requestObjectJwks');
+    }
+    for (const jwk of jwks) {
+      if (typeof jwk !== 'object' || jwk === null || !['RSA', 'EC', 'OKP'].includes(String(jwk.kty))) {
+        throw invalid('Each request object key must be an RSA, EC or OKP public JWK.', 'requestObjectJwks');
+      }
+      if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) {
+        throw invalid(
+          'requestObjectJwks must hold public keys only; the private key stays with the client.',
+          'requestObjectJwks',
+        );
+      }
+    }
+    out.jwks = { keys: jwks };
+    out.request_object_signing_alg = alg;
+    // A client with request object keys sends only signed requests (RFC 9101 §10.5): a plain
+    // authorization request naming it is refused, so its parameters cannot be altered on the way.
+    out.require_signed_request_object = true;
+  }
+  return out;
+}
+
 function present(row: ClientRow): RegisteredClient {
   const m = row.metadata as Record<string, never>;
   return {
@@ -217,6 +320,10 @@ function present(row: ClientRow): RegisteredClient {
     tokenEndpointAuthMethod: m.token_endpoint_auth_method,
     firstParty: m[FIRST_PARTY_METADATA] === true,
     introspects: m[INTROSPECTS_METADATA] ?? [],
+    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
+    ...(m.backchannel_logout_uri ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
+    ...(m.request_object_signing_alg ? { requestObjectSigningAlg: m.request_object_signing_alg } : {}),
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };

@@ -24,6 +24,12 @@ const GRANT_BOUND = new Set([
   'BackchannelAuthenticationRequest',
   'PreAuthorizedCode',
 ]);
+/**
+ * Rows kept past their payload's expiry, in seconds, so the provider itself sees them expired:
+ * a device polling an expired code is told expired_token (RFC 8628 §3.5), and a user typing one
+ * "expired", rather than both "not found".
+ */
+const EXPIRED_GRACE_SECONDS: Record<string, number> = { DeviceCode: 10 * 60 };
 /** A grant read with its token answers the provider's next Grant.find within one request only. */
 const PREFETCH_TTL_MS = 1000;
 const PREFETCH_MAX = 1000;
@@ -140,7 +146,9 @@ export function createPostgresAdapter(
         uid: str('uid'),
         userCode: userCode === null ? null : secrets.userCode(userCode),
         accountId: str('accountId'),
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+        expiresAt: expiresIn
+          ? new Date(Date.now() + (expiresIn + (EXPIRED_GRACE_SECONDS[this.model] ?? 0)) * 1000)
+          : null,
       };
       const held = heldWrites();
       if (held && held.consumes.length > 0) held.upserts.push(write);

@@ -8,6 +8,7 @@ import {
   FIRST_PARTY_METADATA,
   INTROSPECTS_METADATA,
   OIDC_SCOPES,
+  REQUEST_OBJECT_ALGS,
   RESOURCES_METADATA,
   RESPONSE_TYPES,
   SECRET_AUTH_METHODS,
@@ -57,6 +58,52 @@ export interface ProviderPages {
   signOut(tenantName: string, providerForm: string): string;
   signedOut(tenantName: string): string;
   error(tenantName: string, title: string, detail: string): string;
+  /**
+   * The device flow's user-code entry; `form` is the provider's (its action and xsrf token).
+   * `startAgain`: the browser has no session to bind a form to, so the page links to a new one.
+   */
+  deviceCodeEntry(tenantName: string, form: DeviceForm, error?: string, startAgain?: boolean): string;
+  /** The device flow's confirmation: the code the device shows and the client asking. */
+  deviceCodeConfirm(tenantName: string, form: DeviceForm, clientName: string, userCode: string): string;
+  deviceSignedIn(tenantName: string, clientName: string): string;
+}
+
+/** What the provider's device forms carry: where they post and the token binding them to the session. */
+export interface DeviceForm {
+  action: string;
+  xsrf: string;
+}
+
+/** The action and xsrf token of a form the provider rendered (its markup is replaced by the page's own). */
+function deviceForm(providerForm: string): DeviceForm {
+  const action = /action="([^"]*)"/.exec(providerForm)?.[1];
+  const xsrf = /name="xsrf" value="([^"]*)"/.exec(providerForm)?.[1];
+  if (!action || !xsrf)
+    throw new Error('the provider rendered a device form without an action or xsrf token');
+  return { action, xsrf };
+}
+
+/** Why a user code was refused, in words for the person typing it. */
+function userCodeError(err: unknown): string | undefined {
+  if (!err) return undefined;
+  const e = err as { name?: string; userCode?: string; retryAfterSeconds?: number };
+  if (e.retryAfterSeconds) {
+    return `Too many incorrect codes from this network. Try again in ${e.retryAfterSeconds} seconds.`;
+  }
+  switch (e.name) {
+    case 'NoCodeError':
+      return 'Enter the code your device shows.';
+    case 'NotFoundError':
+      return 'That code is not valid. Check the code on your device and try again.';
+    case 'ExpiredError':
+      return 'That code has expired. Start again on your device to get a new one.';
+    case 'AlreadyUsedError':
+      return 'That code was already used. Start again on your device to get a new one.';
+    case 'AbortedError':
+      return 'The request was cancelled. Start again on your device if you want to sign in.';
+    default:
+      return 'This request cannot continue. Start again on your device.';
+  }
 }
 
 export interface TenantProviderInput {
@@ -82,8 +129,21 @@ export interface TenantProviderInput {
     subject: TokenSubject,
     indicator: string,
   ): Promise<{ resource: ApiResourceInfo | undefined; grant: ResourceGrant }>;
+  /**
+   * OrthID is served on a loopback address (a development deployment): back-channel logout may
+   * then be delivered to relying parties on the same machine. Otherwise the engine's guard
+   * refuses every loopback, private or other special-use address it would post to.
+   */
+  deliverToLoopback: boolean;
   /** Indicators a client may request; the only one is its default. */
   clientResources(client: { metadata(): Record<string, unknown> }): string[];
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Whether a URL names this machine by a loopback name or address. */
+export function isLoopbackUrl(url: string): boolean {
+  return LOOPBACK_HOSTS.has(new URL(url).hostname);
 }
 
 function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
@@ -117,6 +177,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     ctx.set(pages.headers);
     ctx.body = body;
   };
+  const clientName = (ctx: KoaContextWithOIDC) =>
+    ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'the application';
   return {
     adapter: input.adapter,
     findAccount: input.findAccount,
@@ -155,6 +217,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       userinfoSigningAlgValues: [...SIGNING_ALGS],
       introspectionSigningAlgValues: [...SIGNING_ALGS],
       authorizationSigningAlgValues: [...SIGNING_ALGS],
+      requestObjectSigningAlgValues: [...REQUEST_OBJECT_ALGS],
     },
     extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA, INTROSPECTS_METADATA] },
     pkce: { required: () => true },
@@ -172,6 +235,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       IdToken: () => lifetimes.idTokenSeconds,
       RefreshToken: () => lifetimes.refreshTokenSeconds,
       Interaction: () => 60 * 60,
+      // RFC 8628 §3.2: the time a user has to enter the code a device shows.
+      DeviceCode: () => 10 * 60,
       Grant: () => lifetimes.refreshTokenSeconds,
       // Idle timeout, capped by the absolute lifetime counted from sign-in.
       Session: (_ctx, session) => {
@@ -191,6 +256,44 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       introspection: { enabled: true, allowedPolicy: introspectionAllowed },
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       userinfo: { enabled: true },
+      // Flows the engine certifies, served for every tenant; a client opts in by its metadata
+      // (clients.ts): the device_code grant, require_pushed_authorization_requests,
+      // dpop_bound_access_tokens, request object keys, backchannel_logout_uri.
+      deviceFlow: {
+        enabled: true,
+        // RFC 8628 §6.1: base-20 without vowels, 8 characters (about 34 bits), typed as XXXX-XXXX.
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: async (ctx, form, _out, err) => {
+          const retryAfter = (err as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+          if (retryAfter) ctx.set('retry-after', String(retryAfter));
+          // A request refused before its browser had a session (a form posted without the
+          // cookie, a first request with bad parameters) leaves a session the engine would
+          // then fail to save (a 500): it stays unsaved, and the page links to a fresh start.
+          const session = ctx.oidc.session as unknown as { exp?: unknown; touched?: boolean } | undefined;
+          const startAgain = !!err && !!session && typeof session.exp !== 'number';
+          if (startAgain) session.touched = false;
+          sendPage(
+            ctx,
+            pages.deviceCodeEntry(input.tenantName, deviceForm(form), userCodeError(err), startAgain),
+          );
+        },
+        userCodeConfirmSource: async (ctx, form, client, _deviceInfo, userCode) =>
+          sendPage(
+            ctx,
+            pages.deviceCodeConfirm(
+              input.tenantName,
+              deviceForm(form),
+              client.clientName ?? client.clientId,
+              userCode,
+            ),
+          ),
+        successSource: async (ctx) => sendPage(ctx, pages.deviceSignedIn(input.tenantName, clientName(ctx))),
+      },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      dPoP: { enabled: true },
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(input.tenantName, form)),
@@ -246,6 +349,15 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     },
     revokeGrantPolicy,
     formats: { customizers: { jwt: tieJwtToGrant } },
+    fetch: (url, init) => {
+      const target = new URL(url instanceof Request ? url.url : url);
+      if (input.deliverToLoopback && LOOPBACK_HOSTS.has(target.hostname)) {
+        // Without the engine's dispatcher, which would refuse the loopback connection.
+        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+        return fetch(url, rest);
+      }
+      return fetch(url, init);
+    },
     extraTokenClaims: async (ctx, token) => {
       const audience = (token as unknown as { resourceServer?: { audience?: string } }).resourceServer
         ?.audience;

@@ -23,6 +23,8 @@ import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { throttledClientSecretCheck } from './client-auth-throttle.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { paceDevicePolling, throttleUserCodes } from './device-flow-guards.js';
+import { clarifyFlowErrors } from './flow-errors.js';
 import { grantRevocationEvent } from './grant-revocation-audit.js';
 import { keepOfflineAccessWithoutPrompt } from './offline-access.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
@@ -30,6 +32,7 @@ import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.j
 import {
   type ApiResourceInfo,
   DEFAULT_LIFETIMES,
+  isLoopbackUrl,
   type Lifetimes,
   type ProviderPages,
   type ResourceGrant,
@@ -166,6 +169,7 @@ export function createOidcProviders(deps: OidcDeps) {
               };
             }),
         ),
+      deliverToLoopback: isLoopbackUrl(deps.publicUrl),
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
 
@@ -198,6 +202,20 @@ export function createOidcProviders(deps: OidcDeps) {
         return expected.length === presented.length && timingSafeEqual(expected, presented);
       },
     });
+    throttleUserCodes(provider, {
+      db: deps.db,
+      tenantId: tenant.id,
+      keyring,
+      throttle: signInThrottle,
+      clock: deps.clock,
+      providerClass: ProviderClass,
+    });
+    paceDevicePolling(provider, {
+      providerClass: ProviderClass,
+      rowId: (id) => secrets.rowId('DeviceCode', id),
+      SlowDown: errors.SlowDown,
+    });
+    clarifyFlowErrors(provider);
     auditProviderEvents(provider, tenant.id);
     return {
       tenant,
@@ -226,6 +244,17 @@ export function createOidcProviders(deps: OidcDeps) {
         deps.log.error({ err, action: event.action }, 'could not audit a provider event'),
       );
     });
+    provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
+    // A relying party that did not hear of a logout keeps its session: the operator must know.
+    provider.on('backchannel.error', (_ctx, err, client) =>
+      deps.log.warn(
+        {
+          clientId: (client as { clientId?: string }).clientId,
+          reason: String((err as Error).cause ?? (err as Error).message),
+        },
+        'back-channel logout could not be delivered',
+      ),
+    );
     provider.on('server_error', (_ctx, err) => {
       // A database environment problem is named by its code and the fix, not only a stack; an
       // outage is answered 503 (providerRequestStep) and is a warning, not a bug.

@@ -15,7 +15,7 @@ import {
   type SigningAlg,
 } from '../crypto/signing-keys.js';
 import type { OrthId } from '../main.js';
-import type { GrantType, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
+import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -47,6 +47,27 @@ function list(args: Args, name: string): string[] {
     throw new OrthIdError('request.invalid', `"${name}" must be a list of strings.`);
   }
   return value as string[];
+}
+
+/** `--request-object-jwks` is JSON text (a JWK Set or an array of JWKs); the registration checks its keys. */
+function requestObjectKeys(args: Args): Pick<NewClient, 'requestObjectJwks' | 'requestObjectSigningAlg'> {
+  const text = optionalText(args, 'requestObjectJwks');
+  const alg = optionalText(args, 'requestObjectSigningAlg') as NewClient['requestObjectSigningAlg'];
+  if (text === undefined) return alg === undefined ? {} : { requestObjectSigningAlg: alg };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new OrthIdError(
+      'request.invalid',
+      '--request-object-jwks must be JSON: a JWK Set {"keys": [...]}.',
+      {
+        details: { field: 'requestObjectJwks' },
+      },
+    );
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
+  return { requestObjectJwks: keys as NewClient['requestObjectJwks'], requestObjectSigningAlg: alg };
 }
 
 /**
@@ -163,6 +184,11 @@ export const operations = {
             | undefined,
           firstParty: args.firstParty === true,
           introspects: list(args, 'introspects'),
+          // Opt-in flows.
+          requirePushedAuthorizationRequests: args.requirePushedAuthorizationRequests === true,
+          dpopBoundAccessTokens: args.dpopBoundAccessTokens === true,
+          backchannelLogoutUri: optionalText(args, 'backchannelLogoutUri'),
+          ...requestObjectKeys(args),
         },
         'cli',
       ),

@@ -555,6 +555,7 @@ for (const driver of DRIVERS) {
             'redirect_uri',
             'code_verifier',
             'refresh_token',
+            'device_code',
             'scope',
             'resource',
             ...CLIENT_AUTH,
@@ -596,6 +597,21 @@ for (const driver of DRIVERS) {
         },
         { method: 'GET', url: path(discovery.jwks_uri), params: [] },
         { method: 'GET', url: '/t/acme/.well-known/openid-configuration', params: [] },
+        ...(discovery.device_authorization_endpoint
+          ? [
+              {
+                method: 'POST' as const,
+                url: path(discovery.device_authorization_endpoint),
+                params: ['scope', 'resource', ...CLIENT_AUTH],
+              },
+              { method: 'GET' as const, url: '/t/acme/device', params: ['user_code'] },
+              {
+                method: 'POST' as const,
+                url: '/t/acme/device',
+                params: ['xsrf', 'user_code', 'confirm', 'abort'],
+              },
+            ]
+          : []),
         ...(discovery.pushed_authorization_request_endpoint
           ? [
               {

@@ -2,7 +2,12 @@
 // in the creation response only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
-import { GRANT_TYPES, RESPONSE_TYPES, SECRET_AUTH_METHODS } from '../../../oidc/clients.js';
+import {
+  GRANT_TYPES,
+  REQUEST_OBJECT_ALGS,
+  RESPONSE_TYPES,
+  SECRET_AUTH_METHODS,
+} from '../../../oidc/clients.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   NoContent,
@@ -34,6 +39,11 @@ const Client = Type.Object({
   tokenEndpointAuthMethod: Type.String(),
   firstParty: Type.Boolean(),
   introspects: Type.Array(Type.String()),
+  // Opt-in flows.
+  requirePushedAuthorizationRequests: Type.Boolean(),
+  dpopBoundAccessTokens: Type.Boolean(),
+  backchannelLogoutUri: Type.Optional(Type.String()),
+  requestObjectSigningAlg: Type.Optional(Type.String()),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -67,6 +77,17 @@ const ClientInput = Type.Object(
         description: 'API resource indicators whose tokens this (confidential) client may introspect.',
       }),
     ),
+    // Opt-in flows (checked further at registration, see clients.ts).
+    requirePushedAuthorizationRequests: Type.Optional(Type.Boolean()),
+    dpopBoundAccessTokens: Type.Optional(Type.Boolean()),
+    backchannelLogoutUri: Type.Optional(Uri),
+    requestObjectJwks: Type.Optional(
+      Type.Array(Type.Object({ kty: Type.String() }, { additionalProperties: true }), {
+        minItems: 1,
+        maxItems: 10,
+      }),
+    ),
+    requestObjectSigningAlg: Type.Optional(Type.Union(REQUEST_OBJECT_ALGS.map((a) => Type.Literal(a)))),
   },
   { additionalProperties: false },
 );
