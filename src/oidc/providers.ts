@@ -244,7 +244,6 @@ export function createOidcProviders(deps: OidcDeps) {
         deps.log.error({ err, action: event.action }, 'could not audit a provider event'),
       );
     });
-    provider.on('grant.revoked', (ctx, grantId) => record('grant.revoked', ctx, `grant:${grantId}`));
     // A relying party that did not hear of a logout keeps its session: the operator must know.
     provider.on('backchannel.error', (_ctx, err, client) =>
       deps.log.warn(
