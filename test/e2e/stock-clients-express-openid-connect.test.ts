@@ -11,7 +11,11 @@ import { throughHostedPages } from '../helpers/hosted-sign-in.js';
 import { freePort } from '../helpers/postgres.js';
 import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
 
-const USER = { email: 'erin@acme.test', name: 'Erin Express', password: 'express yourself, openly and connected' };
+const USER = {
+  email: 'erin@acme.test',
+  name: 'Erin Express',
+  password: 'express yourself, openly and connected',
+};
 
 describe('express-openid-connect on its defaults against a running OrthID', { timeout: 120_000 }, () => {
   let orthid: RunningOrthId;

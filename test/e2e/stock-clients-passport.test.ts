@@ -14,7 +14,11 @@ import { throughHostedPages } from '../helpers/hosted-sign-in.js';
 import { freePort } from '../helpers/postgres.js';
 import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
 
-const USER = { email: 'paul@acme.test', name: 'Paul Passport', password: 'a passport is a strategy, not a plan' };
+const USER = {
+  email: 'paul@acme.test',
+  name: 'Paul Passport',
+  password: 'a passport is a strategy, not a plan',
+};
 
 interface SignedInUser {
   claims: client.IDToken;
@@ -69,10 +73,15 @@ describe('passport with the openid-client strategy against a running OrthID', { 
     passport.serializeUser((user, done) => done(null, user));
     passport.deserializeUser((user: SignedInUser, done) => done(null, user));
     const app = express();
-    app.use(session({ secret: 'the shop keeps its sessions signed', resave: false, saveUninitialized: false }));
+    app.use(
+      session({ secret: 'the shop keeps its sessions signed', resave: false, saveUninitialized: false }),
+    );
     app.use(passport.authenticate('session'));
     app.get('/login', passport.authenticate('orthid'));
-    app.get('/callback', passport.authenticate('orthid', { successRedirect: '/', failureRedirect: '/failed' }));
+    app.get(
+      '/callback',
+      passport.authenticate('orthid', { successRedirect: '/', failureRedirect: '/failed' }),
+    );
     app.get('/', (req, res) => {
       const user = req.user as SignedInUser | undefined;
       if (!user) return void res.send('Signed out');

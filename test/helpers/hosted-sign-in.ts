@@ -111,11 +111,15 @@ export async function throughHostedPages(
     } else if (new URL(action).origin === appOrigin) {
       posted = await browser.post(action, form.fields);
     } else {
-      throw new Error(`unexpected page at ${current.url} (${current.response.status}):\n${page.slice(0, 800)}`);
+      throw new Error(
+        `unexpected page at ${current.url} (${current.response.status}):\n${page.slice(0, 800)}`,
+      );
     }
     current = await browser.follow(posted, action, stopAt);
     if (current.response.status >= 400 && new URL(current.url).origin !== appOrigin) {
-      throw new Error(`OrthID answered ${current.response.status} at ${current.url}:\n${await current.response.text()}`);
+      throw new Error(
+        `OrthID answered ${current.response.status} at ${current.url}:\n${await current.response.text()}`,
+      );
     }
   }
   throw new Error('still on OrthID after ten pages');
