@@ -21,7 +21,7 @@ const BAD_URIS = [
   `${REDIRECT}#top`,
 ];
 
-describe('OpenID Connect requests OrthID refuses', { timeout: 120_000 }, () => {
+describe('OpenID Connect requests OrthID refuses', { timeout: 300_000 }, () => {
   let orthid: RunningOrthId;
   let client: { client_id: string; client_secret: string };
   let config: oidc.Configuration;

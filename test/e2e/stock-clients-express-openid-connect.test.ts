@@ -17,7 +17,7 @@ const USER = {
   password: 'express yourself, openly and connected',
 };
 
-describe('express-openid-connect on its defaults against a running OrthID', { timeout: 120_000 }, () => {
+describe('express-openid-connect on its defaults against a running OrthID', { timeout: 300_000 }, () => {
   let orthid: RunningOrthId;
   let server: Server;
   let baseURL: string;

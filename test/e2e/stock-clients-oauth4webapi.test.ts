@@ -14,7 +14,7 @@ const USER = { email: 'olga@acme.test', name: 'Olga Oauth', password: 'four webs
 // Only because the test issuer is plain http on the loopback; over https nothing is needed.
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
-describe('oauth4webapi against a running OrthID', { timeout: 120_000 }, () => {
+describe('oauth4webapi against a running OrthID', { timeout: 300_000 }, () => {
   let orthid: RunningOrthId;
   let as: oauth.AuthorizationServer;
   let client: oauth.Client;

@@ -43,7 +43,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Sam's note
 <script src="/oidc-client-ts.js"></script><script src="/app.js"></script>
 </body></html>`;
 
-describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 120_000 }, () => {
+describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_000 }, () => {
   let orthid: RunningOrthId;
   let spa: Server;
   let browser: Browser;

@@ -26,7 +26,7 @@ interface SignedInUser {
   refreshToken?: string;
 }
 
-describe('passport with the openid-client strategy against a running OrthID', { timeout: 120_000 }, () => {
+describe('passport with the openid-client strategy against a running OrthID', { timeout: 300_000 }, () => {
   let orthid: RunningOrthId;
   let server: Server;
   let appUrl: string;

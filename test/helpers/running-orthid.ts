@@ -41,7 +41,8 @@ export async function startRunningOrthId(
   const dir = await mkdtemp(join(tmpdir(), 'orthid-running-'));
   let server: ServerProcess;
   try {
-    server = await startServer({ ORTHID_DATA_DIR: dir }, 60_000, port);
+    // Generous: a loaded CI machine can take a minute to start it; a healthy one takes seconds.
+    server = await startServer({ ORTHID_DATA_DIR: dir }, 180_000, port);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
