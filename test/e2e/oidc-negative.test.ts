@@ -17,7 +17,7 @@ const USER = {
 const REDIRECT = 'https://app.test/cb';
 const BAD_URIS = [
   'javascript:alert(document.cookie)',
-  'data:text/html,<script>alert(1)</script>',
+  'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==',
   `${REDIRECT}#top`,
 ];
 

@@ -100,6 +100,12 @@ export async function throughHostedPages(
   for (let step = 0; step < 10; step++) {
     if (new URL(current.url).origin === appOrigin) return { ...current, consented };
     const page = await current.response.text();
+    if (!/<form/.test(page)) {
+      const main = page.slice(page.indexOf('<main'), page.indexOf('</main>'));
+      throw new Error(
+        `OrthID served no form at ${current.url} (${current.response.status}): ${main || page.slice(0, 800)}`,
+      );
+    }
     const form = readForm(page);
     const action = new URL(form.action, current.url).href;
     let posted: Response;
