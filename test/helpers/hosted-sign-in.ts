@@ -76,3 +76,60 @@ export async function consentToCallback(signIn: HostedSignIn, redirectUri: strin
   );
   return new URL(done.url);
 }
+
+export interface ThroughHostedPages {
+  /** The app's first page that is not a redirect, or the redirect to `stopAt` (not fetched). */
+  response: Response;
+  url: string;
+  /** Whether the consent page was shown (and allowed) on the way. */
+  consented: boolean;
+}
+
+/**
+ * Drives a browser from a response of the app (e.g. its /login redirect) through OrthID's hosted
+ * pages as a person would: signs in with the form, allows the consent page when it is shown,
+ * submits a form_post callback as its script would, and returns once the app serves a page (or,
+ * with `stopAt`, once OrthID redirects there: a redirect URI no server listens on).
+ */
+export async function throughHostedPages(
+  browser: CookieBrowser,
+  start: { response: Response; url: string },
+  credentials: { email: string; password: string },
+  appOrigin: string,
+  stopAt?: string,
+): Promise<ThroughHostedPages> {
+  let consented = false;
+  let current = await browser.follow(start.response, start.url, stopAt);
+  for (let step = 0; step < 10; step++) {
+    if (new URL(current.url).origin === appOrigin) return { ...current, consented };
+    const page = await current.response.text();
+    if (!/<form/.test(page)) {
+      const main = page.slice(page.indexOf('<main'), page.indexOf('</main>'));
+      throw new Error(
+        `OrthID served no form at ${current.url} (${current.response.status}): ${main || page.slice(0, 800)}`,
+      );
+    }
+    const form = readForm(page);
+    const action = new URL(form.action, current.url).href;
+    let posted: Response;
+    if (/name="password"/.test(page)) {
+      posted = await browser.post(action, { ...form.fields, ...credentials });
+    } else if (/<h1>Allow /.test(page)) {
+      consented = true;
+      posted = await browser.post(action, form.fields);
+    } else if (new URL(action).origin === appOrigin) {
+      posted = await browser.post(action, form.fields);
+    } else {
+      throw new Error(
+        `unexpected page at ${current.url} (${current.response.status}):\n${page.slice(0, 800)}`,
+      );
+    }
+    current = await browser.follow(posted, action, stopAt);
+    if (current.response.status >= 400 && new URL(current.url).origin !== appOrigin) {
+      throw new Error(
+        `OrthID answered ${current.response.status} at ${current.url}:\n${await current.response.text()}`,
+      );
+    }
+  }
+  throw new Error('still on OrthID after ten pages');
+}
