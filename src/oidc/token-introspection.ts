@@ -144,9 +144,9 @@ const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] a
  * The provider refuses a JWT at both endpoints before looking it up. Once the caller's client is
  * known, a JWT parameter is wrapped in a prefix no client can know, which the provider does not
  * take for a JWT; only the token lookups of these two endpoints ever see it, and they read the
- * token back from its signature, issuer, type and expiry. A user's token comes back as the
- * access token of its grant (no grant claim, not found), a machine client's as its client
- * credentials token.
+ * token back from its signature, issuer, type and expiry. A user's token comes back as an
+ * access token of the grant its claim names (without that claim it is not found), a machine
+ * client's as its client credentials token.
  */
 export function acceptStructuredTokens(provider: Provider, deps: StructuredTokenDeps): void {
   const keys = createLocalJWKSet({
