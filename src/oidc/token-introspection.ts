@@ -33,14 +33,21 @@ function introspectedAudiences(client: Client): string[] {
  * RFC 7662 §4: the client a token was issued to, or a resource server of its audience, learns
  * that it is active; every other caller gets `active: false`, as for an unknown token.
  */
-export async function introspectionAllowed(_ctx: unknown, client: Client, token: Token): Promise<boolean> {
-  // Refused before any lookup (refusePublicIntrospection); kept here so a public client never
+export async function introspectionAllowed(
+  ctx: KoaContextWithOIDC,
+  client: Client,
+  token: Token,
+): Promise<boolean> {
+  // Refused before any lookup (acceptStructuredTokens); kept here so a public client never
   // learns about a token even if that step is bypassed.
   if (client.clientAuthMethod === 'none') return false;
   if (token.clientId === client.clientId) return true;
   const audiences = token.aud === undefined ? [] : [token.aud].flat();
   const served = introspectedAudiences(client);
-  return audiences.some((audience) => served.includes(audience));
+  if (!audiences.some((audience) => served.includes(audience))) return false;
+  // A deleted or disabled client's tokens are not active for its APIs either (and the provider
+  // reads the token's client to answer).
+  return !!token.clientId && !!(await ctx.oidc.provider.Client.find(token.clientId));
 }
 
 /** RFC 7009 §2.1: a client revokes only the tokens issued to it. */
@@ -137,9 +144,9 @@ const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] a
  * The provider refuses a JWT at both endpoints before looking it up. Once the caller's client is
  * known, a JWT parameter is wrapped in a prefix no client can know, which the provider does not
  * take for a JWT; only the token lookups of these two endpoints ever see it, and they read the
- * token back from its signature, issuer, type and expiry. A user's token comes back as the
- * access token of its grant (no grant claim, not found), a machine client's as its client
- * credentials token.
+ * token back from its signature, issuer, type and expiry. A user's token comes back as an
+ * access token of the grant its claim names (without that claim it is not found), a machine
+ * client's as its client credentials token.
  */
 export function acceptStructuredTokens(provider: Provider, deps: StructuredTokenDeps): void {
   const keys = createLocalJWKSet({

@@ -27,7 +27,7 @@ for (const driver of DRIVERS) {
     let tenantId: string;
     let userId: string;
     let redirectUri: string;
-    const clients: Record<'web' | 'other' | 'api' | 'spa' | 'worker', Registered> = {} as never;
+    const clients: Record<'web' | 'mobile' | 'other' | 'api' | 'spa' | 'worker', Registered> = {} as never;
     const configs: Record<keyof typeof clients, oidc.Configuration> = {} as never;
     // The deployment's clock runs with real time, moved forward only to look past an expiry.
     let ahead = 0;
@@ -53,6 +53,12 @@ for (const driver of DRIVERS) {
         clients.web = await create({
           name: 'Acme Web',
           grantTypes: ['authorization_code', 'refresh_token'],
+          redirectUris: [redirectUri],
+          resources: [API],
+        });
+        clients.mobile = await create({
+          name: 'Acme Mobile',
+          grantTypes: ['authorization_code'],
           redirectUris: [redirectUri],
           resources: [API],
         });
@@ -91,10 +97,10 @@ for (const driver of DRIVERS) {
     });
 
     /** Signs Ann in with Acme Web for the API: a JWT access token and a refresh token. */
-    async function tokensForApi() {
+    async function tokensForApi(as: 'web' | 'mobile' = 'web') {
       const signIn = await submitHostedSignIn({
         issuer,
-        client: { client_id: clients.web.clientId, client_secret: clients.web.clientSecret! },
+        client: { client_id: clients[as].clientId, client_secret: clients[as].clientSecret! },
         redirectUri,
         email: 'ann@acme.test',
         password: PASSWORD,
@@ -102,7 +108,7 @@ for (const driver of DRIVERS) {
       });
       assert.equal(signIn.posted.status, 303);
       const callback = await consentToCallback(signIn, redirectUri);
-      const tokens = await oidc.authorizationCodeGrant(configs.web, callback, {
+      const tokens = await oidc.authorizationCodeGrant(configs[as], callback, {
         pkceCodeVerifier: signIn.verifier,
         expectedState: signIn.state,
       });
@@ -191,6 +197,15 @@ for (const driver of DRIVERS) {
       const [header, payload] = tokens.access_token.split('.');
       const forged = `${header}.${payload}.${'A'.repeat(86)}`;
       assert.deepEqual(await introspect('web', forged), { active: false });
+    });
+
+    test("a deleted client's tokens are inactive for the API that serves them", async () => {
+      const { tokens } = await tokensForApi('mobile');
+      assert.equal((await introspect('api', tokens.access_token)).active, true);
+      await withTenant(app.db, tenantId, (tx) =>
+        app.clients.delete(tx, tenantId, clients.mobile.clientId, 'test'),
+      );
+      assert.deepEqual(await introspect('api', tokens.access_token), { active: false });
     });
 
     test('another client revoking a token is refused and changes nothing', async () => {
