@@ -16,10 +16,11 @@ const PLAIN_ID = new Set(['Grant']);
 /**
  * An interaction's payload carries other secrets besides its own id: the session cookie value
  * (`session.cookie`), the device code and PAR ids, the resume URL (which holds the id), and the
- * authorization request's parameters (a login_hint). It is only ever found by its id, so all of
- * it is sealed under a key only that id yields.
+ * authorization request's parameters (a login_hint). A pushed authorization request's payload is
+ * such a request. Both are only ever found by their id, so all of it is sealed under a key only
+ * that id yields.
  */
-const SEALED_WHOLE = new Set(['Interaction']);
+const SEALED_WHOLE = new Set(['Interaction', 'PushedAuthorizationRequest']);
 
 /** Stays readable in a sealed payload: the provider's own bookkeeping, no secret. */
 const OPEN_FIELDS = new Set(['kind', 'iat', 'exp']);
@@ -27,9 +28,10 @@ const OPEN_FIELDS = new Set(['kind', 'iat', 'exp']);
 /**
  * Secrets inside a payload besides its id, sealed under the id. A device code's user code is
  * what the user types to approve the device; the row is also found by it (findByUserCode), so
- * the device code itself is sealed a second time under a key only the user code yields.
+ * the device code itself is sealed a second time under a key only the user code yields. Its
+ * request's parameters and the device's address and user agent are personal data, sealed too.
  */
-const SECRET_FIELDS: Record<string, string[]> = { DeviceCode: ['userCode'] };
+const SECRET_FIELDS: Record<string, string[]> = { DeviceCode: ['userCode', 'params', 'deviceInfo'] };
 
 /** How a row was looked up: by the provider's id, by a user code, or by neither (a uid). */
 export type Lookup = { id: string } | { userCode: string } | undefined;

@@ -275,7 +275,7 @@ for (const driver of DRIVERS) {
       const normalized = device.user_code.replace('-', '');
       assert.ok(rows.length >= 1);
       for (const r of rows) {
-        for (const secret of [device.device_code, device.user_code, normalized])
+        for (const secret of [device.device_code, device.user_code, normalized, '"deviceInfo"', '"params"'])
           assert.ok(!r.row.includes(secret));
       }
 
@@ -439,6 +439,18 @@ for (const driver of DRIVERS) {
       assert.match(plain.description, /Pushed Authorization Request must be used/);
 
       const url = await oidc.buildAuthorizationUrlWithPAR(config, params);
+      // Stored by a keyed hash of its id, the request it holds sealed under that id.
+      const requestId = url.searchParams.get('request_uri')!.split(':').at(-1)!;
+      const { rows: pushed } = await app.db.ownerQuery<{ row: string }>(
+        `SELECT row_to_json(p)::text AS row FROM oidc_payloads p WHERE model = 'PushedAuthorizationRequest'`,
+      );
+      assert.ok(pushed.length >= 1);
+      for (const { row } of pushed) {
+        assert.ok(!row.includes(requestId));
+        // Only the engine's bookkeeping is readable: the request itself is in `sealed`.
+        const { payload } = JSON.parse(row) as { payload: Record<string, unknown> };
+        assert.deepEqual(Object.keys(payload).sort(), ['exp', 'iat', 'kind', 'sealed']);
+      }
       assert.ok(url.searchParams.get('request_uri')?.startsWith('urn:ietf:params:oauth:request_uri:'));
       assert.equal(url.searchParams.get('scope'), null);
       const flow = await codeFlow(config, url, verifier, state);
