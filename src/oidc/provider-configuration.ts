@@ -218,6 +218,22 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
             const { InvalidTarget } = (await import('oidc-provider')).errors;
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
+          // A machine client that asked only for permissions it does not hold would get a token
+          // that can do nothing, and a response that could not say so (RFC 6749 §3.3).
+          const requested = String(ctx.oidc.params?.scope ?? '')
+            .split(' ')
+            .filter(Boolean);
+          if (
+            ctx.oidc.params?.grant_type === 'client_credentials' &&
+            requested.length > 0 &&
+            !requested.some((p) => grant.permissions.includes(p))
+          ) {
+            const { InvalidScope } = (await import('oidc-provider')).errors;
+            throw new InvalidScope(
+              `this client holds none of the requested permissions at ${indicator}; grant it a role that holds them`,
+              requested.join(' '),
+            );
+          }
           return {
             audience: indicator,
             scope: grant.permissions.join(' '),

@@ -229,6 +229,7 @@ for (const driver of DRIVERS) {
           { name: 'orders:read' },
           'test',
         );
+        await app.rbac.permissions.create(tx, tenantId, created.id, { name: 'orders:write' }, 'test');
         const role = await app.rbac.roles.create(tx, tenantId, { name: 'reader' }, 'test');
         await app.rbac.roles.addPermission(tx, tenantId, role.id, read.id, 'test');
         return { created, role };
@@ -250,6 +251,16 @@ for (const driver of DRIVERS) {
       );
       const before = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'orders:read' });
       assert.equal(decodeProtectedHeader(before.access_token).alg, 'RS256');
+      const partly = await oidc.clientCredentialsGrant(config, {
+        resource: API,
+        scope: 'orders:read orders:write',
+      });
+      assert.equal(partly.scope, 'orders:read', 'a narrower grant than asked is said in the response');
+      await assert.rejects(
+        oidc.clientCredentialsGrant(config, { resource: API, scope: 'orders:write' }),
+        (e: oidc.ResponseBodyError) =>
+          e.error === 'invalid_scope' && /none of the requested/.test(e.error_description!),
+      );
 
       const rotated = (await runOperation(app, 'keystore.rotateSigning', { tenant: 'acme' })) as {
         keys: { alg: string; kid: string }[];
