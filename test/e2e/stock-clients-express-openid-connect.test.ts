@@ -120,6 +120,8 @@ describe('express-openid-connect on its defaults against a running OrthID', { ti
   /** A visitor of their own; the app's certificate is self-signed (OrthID is plain http on the loopback). */
   async function visitor(): Promise<Page> {
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    // Two cores shared with other work can take longer than Playwright's 30 s for one page.
+    context.setDefaultTimeout(120_000);
     return context.newPage();
   }
 

@@ -111,9 +111,17 @@ describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_0
     await orthid?.stop();
   });
 
+  async function newPage(): Promise<Page> {
+    const page = await browser.newPage();
+    // Two cores shared with other work can take longer than Playwright's 30 s for one page.
+    page.setDefaultTimeout(120_000);
+    return page;
+  }
+
   /** The status line once the app has settled on one. */
   async function status(page: Page): Promise<string> {
-    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'Loading');
+    // A string: it runs in the page, whose DOM the test's TypeScript does not type.
+    await page.waitForFunction("document.getElementById('status').textContent !== 'Loading'");
     return (await page.textContent('#status')) ?? '';
   }
 
@@ -139,17 +147,17 @@ describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_0
   }
 
   test('a person signs in and the app shows their name, e-mail and a refresh token; renewing uses it', async () => {
-    const page = await browser.newPage();
-    await signIn(page);
+    const page = await newPage();
+    assert.equal(await signIn(page), true, 'a third-party app asks for consent the first time');
     assert.equal(await status(page), `Signed in as ${USER.name} <${USER.email}>; refresh token: yes`);
     await page.click('#renew');
-    await page.waitForFunction(() => document.getElementById('status')?.dataset.renewed === 'yes');
+    await page.waitForFunction("document.getElementById('status').dataset.renewed === 'yes'");
     assert.equal(await status(page), `Signed in as ${USER.name} <${USER.email}>; refresh token: yes`);
     await page.close();
   });
 
-  test('signing out at OrthID returns to the app, signed out; signing in again keeps offline access', async () => {
-    const page = await browser.newPage();
+  test('signing out at OrthID returns to the app, signed out; signing in again brings offline access again', async () => {
+    const page = await newPage();
     await signIn(page);
     await page.click('#sign-out');
     await page.waitForURL((url) => url.href.startsWith(orthid.issuer));
@@ -157,7 +165,7 @@ describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_0
     await page.click('button[value=yes]');
     await page.waitForURL(`${appUrl}/`);
     assert.equal(await status(page), 'Signed out');
-    // The OrthID session is gone (the form asks for the password again), the consent is not.
+    // The OrthID session is gone: the form asks for the password again.
     await signIn(page);
     assert.equal(await status(page), `Signed in as ${USER.name} <${USER.email}>; refresh token: yes`);
     await page.close();
