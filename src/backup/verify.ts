@@ -7,7 +7,7 @@ import { PassThrough, pipeline, type Readable, type Transform } from 'node:strea
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
-import { pgRestoreList } from '../storage/db/dump.js';
+import { pgRestoreList } from '../storage/db/pg-restore-list.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { checkObjectsArchive } from './objects-archive.js';

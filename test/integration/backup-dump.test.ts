@@ -23,7 +23,7 @@ import { verifyBackupSet } from '../../src/backup/verify.js';
 import { systemClock } from '../../src/core/clock.js';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { withTenant } from '../../src/storage/db/database.js';
-import { assertPgDumpCanRead, openPostgresDumpSource } from '../../src/storage/db/dump.js';
+import { assertPgDumpCanRead, openPostgresDumpSource } from '../../src/storage/db/postgres-dump.js';
 import type { ObjectStore } from '../../src/storage/objects/object-store.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
