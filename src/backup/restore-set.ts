@@ -239,10 +239,11 @@ export async function restoreBackupSet<Checks = never>(
 
   announce(3, resumed ? 'already restored from this set; skipped' : manifest.database.format);
   if (!resumed) {
-    // Each part is opened only when its consumer is ready: a stream that fails before anyone
-    // listens would take the process down instead of failing the restore.
-    const { body } = await openPart(options, manifest, 'database');
-    await target.load(manifest.database.format, body).finally(() => body.destroy());
+    // The target opens the part once it can read it (see RestoreTarget.load).
+    await target.load(
+      manifest.database.format,
+      async () => (await openPart(options, manifest, 'database')).body,
+    );
     await target.promote(manifest.setId);
   }
 

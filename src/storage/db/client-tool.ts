@@ -156,6 +156,9 @@ export async function runClientToolOn(
   input: Readable,
   options: StartOptions & { what: string },
 ): Promise<void> {
+  // The input's failure is also seen by the feeding loop below; this keeps a failure that comes
+  // after the loop stopped (the tool exited first) from going unheard.
+  input.on('error', () => {});
   const run = startClientTool(tool, args, { ...options, stdin: true });
   // A tool that cannot start fails the restore with its own error, not the input's.
   const fed = feedClientTool(run, input);

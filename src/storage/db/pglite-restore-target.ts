@@ -60,9 +60,10 @@ export function embeddedRestoreTarget(dir: string | 'memory://'): RestoreTarget 
       }
       return { resumed: false };
     },
-    async load(_format, dump) {
+    async load(_format, openDump) {
       loaded = await openPglite(staging ?? 'memory://');
-      await loadSql(loaded, dump);
+      const dump = await openDump();
+      await loadSql(loaded, dump).finally(() => dump.destroy());
     },
     async promote() {
       if (!loaded) throw new OrthIdError('internal.unexpected', 'Nothing was loaded to promote.');

@@ -237,11 +237,12 @@ export function postgresRestoreTarget(url: string, options: PostgresTargetOption
       if (!resumed) checkRestoreTool(dump, options);
       return { resumed };
     },
-    async load(format, dump) {
+    async load(format, openDump) {
       await ensureAppRole(url);
       await withClient(admin, (client) => createDatabase(client, scratch));
       scratchCreated = true;
-      await load(format, dump);
+      const dump = await openDump();
+      await load(format, dump).finally(() => dump.destroy());
     },
     async promote(setId) {
       await withClient(admin, async (client) => {

@@ -36,8 +36,12 @@ export interface RestoreTarget {
    * `backup.tool_too_old` or `backup.format_unsupported`.
    */
   inspect(dump: DumpToRestore): Promise<TargetInspection>;
-  /** Loads the dump into the target's staging database; the target itself is not touched yet. */
-  load(format: DumpFormat, dump: Readable): Promise<void>;
+  /**
+   * Loads the dump into the target's staging database; the target itself is not touched yet.
+   * `openDump` is called once the staging database is ready to read it: a stream that fails
+   * before anyone listens would take the process down instead of failing the restore.
+   */
+  load(format: DumpFormat, openDump: () => Promise<Readable>): Promise<void>;
   /** Replaces the target with the staged database, marked as restored from `setId`. */
   promote(setId: string): Promise<void>;
   /** The target as a Database with up to `connections` connections; closed by close() or discard(). */
