@@ -12,7 +12,7 @@ import { pgliteDumpSource } from '../storage/db/pglite-dump.js';
 import { openPostgresDumpSource } from '../storage/db/postgres-dump.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
-import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump.js';
+import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump-set.js';
 import type { Manifest, ManifestAuditCheckpoint } from './manifest.js';
 
 /** The embedded default's dump lock, beside the database in the data directory. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import type { DumpOptions } from '../../src/backup/dump.js';
+import type { DumpOptions } from '../../src/backup/dump-set.js';
 import type { Manifest } from '../../src/backup/manifest.js';
 import { runBackupDump } from '../../src/backup/run-dump.js';
 import { findBackupSet, listBackupSets } from '../../src/backup/sets.js';
