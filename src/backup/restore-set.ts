@@ -3,7 +3,10 @@
 // restore the database, restore the objects, bring the schema up, verify. The database goes
 // through a RestoreTarget (storage/db), so this file never learns which driver restores it; step 6
 // is the caller's (it composes a deployment over what was restored). A drill is this same restore
-// with a throwaway target.
+// with a throwaway target. Nothing at the target changes before every part has been read and
+// checked: the keystore, the database and the objects are staged first, then promoted.
+import { randomBytes } from 'node:crypto';
+import { copyFile, rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
@@ -16,7 +19,7 @@ import type { RestoreTarget } from '../storage/db/restore-target.js';
 import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
-import { unpackObjectsArchive } from './objects-archive.js';
+import { checkObjectsArchive, unpackObjectsArchive } from './objects-archive.js';
 import { findBackupSet, listBackupSets } from './sets.js';
 
 /**
@@ -211,6 +214,21 @@ async function checkKeystoreTarget(options: RestorePlan<unknown>, contents: Keys
   }
 }
 
+/**
+ * Seals the restored keystore into `staged`, merged (as an import merges) with the keystore
+ * already at the target, if any; the target's own file is only read.
+ */
+async function stageKeystore(
+  options: RestorePlan<unknown>,
+  staged: string,
+  contents: KeystoreContents,
+): Promise<void> {
+  await copyFile(options.keystorePath, staged).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+  await ManagedKeystore.import(staged, options.masterSecret, contents);
+}
+
 export async function restoreBackupSet<Checks = never>(
   options: RestorePlan<Checks>,
 ): Promise<RestoreResult<Checks>> {
@@ -231,25 +249,45 @@ export async function restoreBackupSet<Checks = never>(
   await assertKeystoreHoldsSetKeys(manifest, contents, options.custody);
   await checkKeystoreTarget(options, contents);
 
-  announce(2, `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
-  const keystore = await ManagedKeystore.import(options.keystorePath, options.masterSecret, {
-    ...contents,
-    destroyedKeys: [...(contents.destroyedKeys ?? []), ...(options.destroyedKeys ?? [])],
-  });
+  // Nothing at the target changes until every part has been read and checked: the keystore is
+  // sealed into a staging file beside its place, the database loaded into the target's staging
+  // database, the objects archive read to its end; only then are they promoted, in that order.
+  const stagedKeystore = `${options.keystorePath}.restore-${randomBytes(4).toString('hex')}`;
+  let unpacked: { count: number };
+  try {
+    announce(2, `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
+    await stageKeystore(options, stagedKeystore, {
+      ...contents,
+      destroyedKeys: [...(contents.destroyedKeys ?? []), ...(options.destroyedKeys ?? [])],
+    });
 
-  announce(3, resumed ? 'already restored from this set; skipped' : manifest.database.format);
-  if (!resumed) {
-    // The target opens the part once it can read it (see RestoreTarget.load).
-    await target.load(
-      manifest.database.format,
-      async () => (await openPart(options, manifest, 'database')).body,
+    announce(3, resumed ? 'already restored from this set; skipped' : manifest.database.format);
+    if (!resumed) {
+      // The target opens the part once it can read it (see RestoreTarget.load).
+      await target.load(
+        manifest.database.format,
+        async () => (await openPart(options, manifest, 'database')).body,
+      );
+    }
+
+    announce(4, `${manifest.objects.count} objects`);
+    // Read once to check (the part's checksum, its decryption, every object's SHA-256), and again
+    // to put: a damaged archive is found before the first object is written.
+    await checkObjectsArchive((await openPart(options, manifest, 'objects')).body);
+    if (!resumed) await target.promote(manifest.setId);
+    await rename(stagedKeystore, options.keystorePath);
+    unpacked = await unpackObjectsArchive(
+      (await openPart(options, manifest, 'objects')).body,
+      options.objects,
     );
-    await target.promote(manifest.setId);
+  } catch (error) {
+    // The staging database goes too; the target itself was not touched.
+    await target.discard().catch(() => {});
+    throw error;
+  } finally {
+    await rm(stagedKeystore, { force: true });
   }
-
-  announce(4, `${manifest.objects.count} objects`);
-  const objectsPart = await openPart(options, manifest, 'objects');
-  const unpacked = await unpackObjectsArchive(objectsPart.body, options.objects);
+  const keystore = await ManagedKeystore.open(options.keystorePath, options.masterSecret);
 
   announce(5);
   const db = await target.open(options.connections ?? 1);
