@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { openBackupStores } from '../../src/backup/destination.js';
+import type { Manifest } from '../../src/backup/manifest.js';
 import { restoreBackupSet } from '../../src/backup/restore-set.js';
 import { runBackupDump } from '../../src/backup/run-dump.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -40,9 +41,11 @@ describe('a restore that fails on any part leaves the target as it found it', ()
   const targetDir = () => join(work, 'target');
   const keystorePath = () => join(targetDir(), 'keystore');
 
-  const restore = async (sets: string) =>
+  let latest: Manifest;
+
+  const restore = async (sets: string, set = 'latest') =>
     restoreBackupSet({
-      set: 'latest',
+      set,
       ...(await openBackupStores(pathToFileURL(sets).href, undefined)),
       identities: [identity],
       target: openRestoreTarget({ postgresUrl: targetUrl, clean: true }),
@@ -79,38 +82,43 @@ describe('a restore that fails on any part leaves the target as it found it', ()
     await app.objects.put('avatars/ann', Buffer.from('the avatar in the backup'));
     const key = ageKeygen(work);
     identity = key.identity;
-    await runBackupDump(
-      { config: app.config, db: app.db, objects: app.objects, keystore: app.keystore, clock: systemClock },
-      {
-        encrypt: true,
-        upload: false,
-        recipients: [key.recipient],
-        dest: pathToFileURL(join(work, 'sets')).href,
-        destConfigured: true,
-      },
-    );
-    // The target as an operator would find it: restored once, then changed since.
+    const dump = () =>
+      runBackupDump(
+        { config: app.config, db: app.db, objects: app.objects, keystore: app.keystore, clock: systemClock },
+        {
+          encrypt: true,
+          upload: false,
+          recipients: [key.recipient],
+          dest: pathToFileURL(join(work, 'sets')).href,
+          destConfigured: true,
+        },
+      );
+    const older = await dump();
+    // The target as an operator would find it: restored from an older set, then changed since.
     targetUrl = await createTestDatabase('orthid_staged');
-    const first = await restore(join(work, 'sets'));
+    const first = await restore(join(work, 'sets'), older.setId);
     await first.db.close();
     const live = await openObjectStore(pathToFileURL(join(targetDir(), 'objects')).href);
     await live.put('avatars/ann', Buffer.from('changed after the backup'));
     await live.put('avatars/bob', Buffer.from('written after the backup'));
+    await withTenant(app.db, tenant.id, (tx) =>
+      app.users.create(tx, tenant.id, { email: 'cy@acme.example', name: 'Cy' }, 'test'),
+    );
+    latest = await dump();
   });
   after(async () => {
     await app?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  for (const part of ['keystore.age', 'db.dump.age', 'objects.tar.age']) {
-    test(`a damaged ${part}: refused, and the keystore, database and objects are unchanged`, async () => {
+  for (const kind of ['keystore', 'database', 'objects'] as const) {
+    test(`a damaged ${kind} part: refused, and the keystore, database and objects are unchanged`, async () => {
       const before = await snapshot();
       assert.ok(Object.keys(before.files).some((f) => f.endsWith('keystore')));
       assert.ok(before.rows.users! > 0);
-      const sets = join(work, `sets-${part}`);
+      const sets = join(work, `sets-${kind}`);
       assert.equal(spawnSync('cp', ['-a', join(work, 'sets'), sets]).status, 0);
-      const file = spawnSync('find', [sets, '-name', part], { encoding: 'utf8' }).stdout.trim();
-      assert.ok(file, `no ${part} in the set`);
+      const file = join(sets, latest.parts.find((p) => p.kind === kind)!.key);
       const bytes = await readFile(file);
       bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
       await writeFile(file, bytes);
@@ -126,4 +134,15 @@ describe('a restore that fails on any part leaves the target as it found it', ()
       assert.deepEqual(await snapshot(), before);
     });
   }
+
+  test('the same set undamaged does replace them (so the checks above can see a change)', async () => {
+    const before = await snapshot();
+    const result = await restore(join(work, 'sets'));
+    await result.db.close();
+    const after = await snapshot();
+    assert.notDeepEqual(after.database, before.database);
+    assert.equal(after.rows.users, before.rows.users! + 1);
+    assert.notEqual(after.files['/objects/avatars/ann'], before.files['/objects/avatars/ann']);
+    assert.notEqual(after.files['/keystore'], undefined);
+  });
 });
