@@ -55,6 +55,27 @@ module.exports = {
       to: { path: 'node_modules/(pg|@electric-sql/pglite)/' },
     },
     {
+      name: 'backup-blind-to-drivers',
+      comment:
+        'backup/ reaches the database only through the driver-blind parts of storage/db (a Database, its migrations, a dump source, a restore target, pg_restore --list), never a driver or one kind of dump or target',
+      severity: 'error',
+      from: { path: '^src/backup/' },
+      to: {
+        path: '^src/storage/db/',
+        pathNot: [
+          '^src/storage/db/(database|migrate|dump-source|open-dump-source|restore-target|pg-restore-list)\\.ts$',
+        ],
+      },
+    },
+    {
+      name: 'restore-targets-and-dumps-by-interface',
+      comment:
+        'Outside storage/db, dump sources and restore targets are opened through open-dump-source.ts and open-restore-target.ts, never by their kind',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/storage/db/'] },
+      to: { path: '^src/storage/db/(pglite|postgres)-(dump|restore-target)\\.ts$' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

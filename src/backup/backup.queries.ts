@@ -1,6 +1,6 @@
 // The SQL backups run against the dumped database: read-only, on the backup connection (a role
-// that reads every tenant, as pg_dump itself must); and the restore's upkeep of the restored one.
-import type { Database, Queryable } from '../storage/db/database.js';
+// that reads every tenant, as pg_dump itself must).
+import type { Queryable } from '../storage/db/database.js';
 
 /** Root keys that wrap a live tenant data key: what a restore's keystore must hold. */
 export async function rootKeyIdsInUse(tx: Queryable): Promise<string[]> {
@@ -10,12 +10,4 @@ export async function rootKeyIdsInUse(tx: Queryable): Promise<string[]> {
     `SELECT DISTINCT root_key_id FROM tenant_keys WHERE status <> 'destroyed' ORDER BY root_key_id`,
   );
   return rows.map((r) => r.root_key_id);
-}
-
-/**
- * Gathers planner statistics for the whole restored database: a dump carries none, and without
- * them the first requests after a restore would get plans made blind.
- */
-export async function analyzeRestored(db: Database): Promise<void> {
-  await db.ownerQuery('ANALYZE');
 }

@@ -1,7 +1,7 @@
 // The manifest of a backup set: written last, so its presence is what makes a set complete. It
 // names everything a restore must match (versions, key ids, checksums) and never holds a secret.
 import { OrthIdError } from '../core/errors.js';
-import type { DumpSnapshotSource } from '../storage/db/dump.js';
+import type { DumpSnapshotSource } from '../storage/db/dump-source.js';
 
 export const MANIFEST_FORMAT = 'orthid-backup-manifest';
 export const MANIFEST_VERSION = 1;

@@ -7,10 +7,11 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Database } from '../storage/db/database.js';
-import { type DumpSource, openPostgresDumpSource, pgliteDumpSource } from '../storage/db/dump.js';
+import type { DumpSource } from '../storage/db/dump-source.js';
+import { openDumpSource } from '../storage/db/open-dump-source.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
-import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump.js';
+import { type DumpEvent, type DumpKeystore, type DumpOptions, dumpBackupSet } from './dump-set.js';
 import type { Manifest, ManifestAuditCheckpoint } from './manifest.js';
 
 /** The embedded default's dump lock, beside the database in the data directory. */
@@ -32,9 +33,9 @@ async function openSource(parts: RunDumpParts): Promise<DumpSource> {
   if (config.database.kind === 'embedded') {
     if (!parts.db)
       throw new OrthIdError('internal.unexpected', 'An embedded dump needs the open embedded database.');
-    return pgliteDumpSource(parts.db, join(config.dataDir, BACKUP_LOCK_FILE));
+    return openDumpSource({ embedded: parts.db, lockFile: join(config.dataDir, BACKUP_LOCK_FILE) });
   }
-  return openPostgresDumpSource({
+  return openDumpSource({
     // The app login cannot read every tenant (row-level security); the owner or a replica login can.
     dumpUrl: config.backupDatabaseUrl ?? config.database.migrationUrl,
     // One lock per deployment, on the primary every replica shares.

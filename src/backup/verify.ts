@@ -2,12 +2,12 @@
 // bytes match the manifest (size, SHA-256), that it decrypts with the operator's identity, and
 // that what it holds is readable (pg_restore --list, SQL text, objects against their checksums,
 // a keystore export holding the key ids the data needs). Decrypted bytes never touch disk.
-import { createHash } from 'node:crypto';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
-import { pgRestoreList } from '../storage/db/dump.js';
+import { pgRestoreList } from '../storage/db/pg-restore-list.js';
+import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { checkObjectsArchive } from './objects-archive.js';
@@ -78,7 +78,7 @@ async function checkPlainSql(plain: AsyncIterable<Buffer>): Promise<string> {
   return `plain SQL, ${bytes} bytes, complete`;
 }
 
-function checkKeystore(manifest: Manifest): ContentCheck {
+function keystoreExportCheck(manifest: Manifest): ContentCheck {
   return async (plain) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -122,7 +122,7 @@ function checkKeystore(manifest: Manifest): ContentCheck {
 }
 
 function contentCheckFor(part: ManifestPart, manifest: Manifest): ContentCheck {
-  if (part.kind === 'keystore') return checkKeystore(manifest);
+  if (part.kind === 'keystore') return keystoreExportCheck(manifest);
   if (part.kind === 'objects') {
     return async (plain) => {
       const stats = await checkObjectsArchive(plain);
@@ -155,8 +155,6 @@ async function readPart(
   checkError?: unknown;
   detail?: string;
 }> {
-  const hash = createHash('sha256');
-  let size = 0;
   const feed = new PassThrough();
   let decryptError: unknown;
   let checkError: unknown;
@@ -174,18 +172,19 @@ async function readPart(
       return undefined;
     },
   );
+  // The stored bytes are measured as they pass. A store whose own checksum fails at the end (or a
+  // read that breaks off) ends the measurement there, so every byte seen is still hashed.
+  const measured = new ChecksumStream();
   let sourceError: unknown;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      size += chunk.length;
-      if (!stopped && !feed.destroyed && !feed.write(chunk)) {
-        await Promise.race([new Promise((resolve) => feed.once('drain', resolve)), checked]);
-      }
-    }
-  } catch (error) {
-    // The store's own checksum failing at the end: every byte was still seen and hashed.
+  body.once('error', (error) => {
     sourceError = error;
+    measured.end();
+  });
+  body.pipe(measured);
+  for await (const chunk of measured as AsyncIterable<Buffer>) {
+    if (!stopped && !feed.destroyed && !feed.write(chunk)) {
+      await Promise.race([new Promise((resolve) => feed.once('drain', resolve)), checked]);
+    }
   }
   feed.end();
   const detail = await checked;
@@ -196,7 +195,7 @@ async function readPart(
   ) {
     checkError = undefined;
   }
-  return { sha256: hash.digest('hex'), size, sourceError, decryptError, checkError, detail };
+  return { sha256: measured.sha256, size: measured.byteCount, sourceError, decryptError, checkError, detail };
 }
 
 function fail(

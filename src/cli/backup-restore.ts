@@ -6,7 +6,12 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import { type DrillReport, drill, type RestoreOutcome, restoreDeployment } from '../ops/restore.js';
+import {
+  type DrillReport,
+  drill,
+  type RestoreOutcome,
+  restoreDeployment,
+} from '../ops/restore-deployment.js';
 import { type CheckResult, checkDeployment } from '../ops/verification-checks.js';
 import { action, cliConfig, operation, print, withOrthId } from './context.js';
 

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeDestination, openBackupStores } from '../backup/destination.js';
-import type { DumpEvent, DumpOptions } from '../backup/dump.js';
-import { planDump } from '../backup/dump.js';
+import type { DumpEvent, DumpOptions } from '../backup/dump-set.js';
+import { planDump } from '../backup/dump-set.js';
 import type { Manifest } from '../backup/manifest.js';
 import { pruneBackupSets } from '../backup/prune.js';
 import { DEFAULT_RETENTION } from '../backup/retention.js';

@@ -10,7 +10,7 @@ import { purgeExpired } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
-import { drill } from './restore.js';
+import { drill } from './restore-deployment.js';
 
 export interface Schedules {
   /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */

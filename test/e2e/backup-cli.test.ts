@@ -12,7 +12,7 @@ import { exitCodes } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import { openOrthId } from '../../src/main.js';
 import { withTenant } from '../../src/storage/db/database.js';
-import { BACKUP_LOCK } from '../../src/storage/db/dump.js';
+import { BACKUP_LOCK } from '../../src/storage/db/postgres-dump.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { CLI_TIMEOUT_MS, cliArgs, cliEnv, runCli } from '../helpers/cli.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { openBackupStores } from '../../src/backup/destination.js';
-import { restoreBackupSet } from '../../src/backup/restore.js';
+import { restoreBackupSet } from '../../src/backup/restore-set.js';
 import { runBackupDump } from '../../src/backup/run-dump.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
@@ -13,7 +13,7 @@ import { SHREDDED } from '../../src/crypto/tenant-keys.js';
 import { composeOrthId } from '../../src/main.js';
 import { shredTenant } from '../../src/ops/key-rotation.js';
 import { withTenant } from '../../src/storage/db/database.js';
-import { openPglite } from '../../src/storage/db/pglite-driver.js';
+import { throwawayRestoreTarget } from '../../src/storage/db/open-restore-target.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { SYSTEM_TENANT_SLUG } from '../../src/tenancy/admin-resource.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
@@ -50,13 +50,13 @@ describe('a backup taken before a tenant was shredded, restored afterwards', () 
     );
     await shredTenant(app, await app.tenants.get('acme'), 'test');
 
-    const target = await openPglite('memory://');
+    const target = throwawayRestoreTarget(undefined);
     const objects = await openObjectStore(pathToFileURL(join(work, 'restored-objects')).href);
     const result = await restoreBackupSet({
       set: 'latest',
       ...(await openBackupStores(dest, undefined)),
       identities: [key.identity],
-      target: { kind: 'pglite', db: target },
+      target,
       objects,
       keystorePath: join(work, 'restored-keystore'),
       masterSecret: TEST_MASTER_KEY,
@@ -67,7 +67,7 @@ describe('a backup taken before a tenant was shredded, restored afterwards', () 
       config: app.config,
       clock: systemClock,
       log: createLogger('silent'),
-      db: target,
+      db: result.db,
       keystore: result.keystore,
       objects,
     });

@@ -6,6 +6,8 @@ import { OrthIdError } from '../../core/errors.js';
 
 export interface ChecksumExpectation {
   sha256: string;
+  /** The byte count, when it is known too. */
+  size?: number;
   /** Builds the error to fail with; given the digest actually seen. */
   mismatch(actual: { sha256: string; size: number }): OrthIdError;
 }
@@ -45,7 +47,11 @@ export class ChecksumStream extends Transform {
   // error instead of the end of the data, so a multipart upload aborts and a temp file is dropped.
   override _flush(callback: TransformCallback): void {
     this.#digest = this.#hash.digest('hex');
-    if (this.#expected && this.#expected.sha256 !== this.#digest) {
+    if (
+      this.#expected &&
+      (this.#expected.sha256 !== this.#digest ||
+        (this.#expected.size !== undefined && this.#expected.size !== this.#size))
+    ) {
       callback(this.#expected.mismatch({ sha256: this.#digest, size: this.#size }));
       return;
     }

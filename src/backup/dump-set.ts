@@ -8,7 +8,7 @@ import { OrthIdError } from '../core/errors.js';
 import { encryptStream, parseRecipient, recipientFingerprint } from '../crypto/age/index.js';
 import { exportKeystore } from '../crypto/keystore-export.js';
 import type { KeystoreContents } from '../crypto/managed-keystore.js';
-import type { DumpSource } from '../storage/db/dump.js';
+import type { DumpSource } from '../storage/db/dump-source.js';
 import type { ObjectInfo, ObjectStore } from '../storage/objects/object-store.js';
 import { VERSION } from '../version.js';
 import { rootKeyIdsInUse } from './backup.queries.js';

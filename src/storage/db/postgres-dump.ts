@@ -1,22 +1,10 @@
-// Logical dumps of the OrthID database for backups: the real `pg_dump` (custom format, streamed)
-// against PostgreSQL, `pglite-tools` (plain SQL) on the embedded default, and the lock that keeps
-// one dump per deployment. The only place backup code learns which driver it is talking to.
-//
-// Embedded dumps run against a snapshot, not the live instance: PGlite has a single session, and
-// pg_dump run on it would interleave its protocol messages with the server's queries and leave
-// its session settings (row_security = off, search_path = '') behind. So the live database is
-// paused only for as long as copying its data directory takes, the copy is opened as a second
-// in-memory instance, and that is dumped. pglite-tools returns the dump as one string, so an
-// embedded dump is held in memory once; embedded databases are small by design, and production
-// (real PostgreSQL) streams end to end.
-import { spawn, spawnSync } from 'node:child_process';
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { PGlite } from '@electric-sql/pglite';
-import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
+// Logical dumps of a real PostgreSQL for backups: `pg_dump` in custom format, streamed, reading a
+// snapshot exported (and, on a standby, measured) beforehand; and the advisory lock that keeps one
+// dump per deployment.
+import { Transform, type TransformCallback } from 'node:stream';
 import pg from 'pg';
 import { OrthIdError } from '../../core/errors.js';
-import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
-import type { Database, Engine } from './database.js';
+import { clientToolVersion, startClientTool } from './client-tool.js';
 import {
   advisoryUnlock,
   endSnapshot,
@@ -28,9 +16,14 @@ import {
   replayPositionBefore,
   tryAdvisoryLock,
 } from './dump.queries.js';
+import {
+  type DatabaseDump,
+  type DumpLock,
+  type DumpSnapshotSource,
+  type DumpSource,
+  schemaVersionOf,
+} from './dump-source.js';
 import { libpqConnection } from './libpq.js';
-import type { PgliteDriver } from './pglite-driver.js';
-import { acquirePidLock } from './pid-lock.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 
 /** Advisory lock key shared by every OrthID process dumping a deployment ("orthid:b"). */
@@ -42,96 +35,6 @@ export const BACKUP_LOCK = 0x6f7274686964_62n;
  */
 export const PG_DUMP_COMPRESSION = 1;
 
-/**
- * The latest migration applied to `db` (0 before the first). Read directly rather than through
- * migrationStatus(): a backup must succeed even of a database a newer OrthID has migrated.
- */
-async function schemaVersionOf(db: Database): Promise<number> {
-  const { rows } = await db.ownerQuery<{ v: number | null }>(
-    `SELECT CASE WHEN to_regclass('orthid_migrations') IS NULL THEN 0
-            ELSE (SELECT coalesce(max(version), 0) FROM orthid_migrations) END AS v`,
-  );
-  return Number(rows[0]?.v ?? 0);
-}
-
-/** Settings newer pg_dump (17+, which PGlite embeds) writes but PostgreSQL 15 rejects. */
-const NEWER_SETTINGS = ['transaction_timeout'];
-
-export interface DumpSourceInfo {
-  engine: Engine;
-  /** `server_version`, e.g. "15.18". */
-  serverVersion: string;
-  serverVersionNum: number;
-  /** What writes the dump, e.g. "pg_dump (PostgreSQL) 15.18" or "pglite-tools pg_dump (PostgreSQL 17.5)". */
-  dumpTool: string;
-  /** Latest applied OrthID migration. */
-  schemaVersion: number;
-}
-
-/**
- * Where the snapshot a dump reads stands. A hot standby's snapshot sees exactly the primary's
- * transactions whose commit records it had replayed when the snapshot was taken, so a dump from
- * a standby stands at a WAL position of the primary: its recovery point.
- */
-export interface DumpSnapshotSource {
-  /** `pg_is_in_recovery()` on the connection the dump read from. */
-  standby: boolean;
-  /** When the snapshot was taken, by the database server's clock. */
-  snapshotAt: string;
-  /** Standby only. */
-  replay?: {
-    /** Every transaction the primary committed at or before this WAL position is in the dump. */
-    lsn: string;
-    /**
-     * No transaction the primary committed after this position is in the dump; equals `lsn`
-     * when the standby had replayed all it had received.
-     */
-    lsnAfter: string;
-    /**
-     * The primary's commit time of the last transaction replayed by then (null when the standby
-     * has replayed none since it started): the dump holds everything committed up to it. On a
-     * busy primary, `snapshotAt` minus this is how far the standby lagged; on an idle one it is
-     * only the time of the last write.
-     */
-    lastCommitAt: string | null;
-  };
-}
-
-export interface DatabaseDump {
-  /** `custom`: pg_dump's archive format (pg_restore); `plain`: SQL text (psql). */
-  format: 'custom' | 'plain';
-  /** e.g. "gzip:1", or "none". */
-  compression: string;
-  /** The dump's bytes; errors (never ends cleanly) when the dump tool fails. */
-  stream: Readable;
-  /** Where the dump's snapshot stands, when it is known. */
-  source?: DumpSnapshotSource;
-}
-
-export interface DumpLock {
-  release(): Promise<void>;
-}
-
-/** A database a backup can be taken from. */
-export interface DumpSource {
-  readonly engine: Engine;
-  /** The database, for the backup's own read-only queries (on the owner/backup connection). */
-  readonly db: Database;
-  /**
-   * Versions and schema; throws `backup.pg_dump_missing`, `backup.pg_dump_too_old` or
-   * `backup.dump_forbidden` before anything is written.
-   */
-  describe(): Promise<DumpSourceInfo>;
-  /** Takes the deployment's backup lock; `backup.locked` when another dump holds it. */
-  lock(): Promise<DumpLock>;
-  /** Starts the dump. */
-  dump(): Promise<DatabaseDump>;
-  close(): Promise<void>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Real PostgreSQL
-
 /** 150018 → 15; before 10 a major was two numbers (90624 → 9.6). */
 function majorOf(versionNum: number): number {
   const first = Math.floor(versionNum / 10000);
@@ -140,18 +43,7 @@ function majorOf(versionNum: number): number {
 
 /** `pg_dump --version`: its text and major version; `backup.pg_dump_missing` when it does not run. */
 export function pgDumpVersion(binary = 'pg_dump'): { text: string; major: number } {
-  const probe = spawnSync(binary, ['--version'], { encoding: 'utf8' });
-  const text = (probe.stdout ?? '').trim();
-  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(text);
-  if (probe.error || probe.status !== 0 || !match) {
-    throw new OrthIdError(
-      'backup.pg_dump_missing',
-      `${binary} is not installed or does not run. Install the PostgreSQL client of the server's major version or newer (Debian: apt-get install -y postgresql-client-NN from apt.postgresql.org).`,
-    );
-  }
-  const major = Number(match[1]);
-  // Before 10, majors were two numbers (9.6).
-  return { text, major: major >= 10 ? major : Number(`${match[1]}.${match[2] ?? 0}`) };
+  return clientToolVersion('pg_dump', binary);
 }
 
 /** Refuses a pg_dump older than the server: it can silently miss what it does not know (GitLab, 2017). */
@@ -168,16 +60,6 @@ export function assertPgDumpCanRead(
       { details: { pgDump: tool.text, server: serverVersion } },
     );
   }
-}
-
-/** Keeps only the end of a child's stderr, for the error message. */
-function tailOf(stream: Readable, limit = 4096): () => string {
-  let text = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    text = (text + chunk).slice(-limit);
-  });
-  return () => text.trim();
 }
 
 /**
@@ -388,8 +270,8 @@ export function spawnPgDump(
   snapshot?: ExportedSnapshot,
 ): DatabaseDump {
   const { dbname, env } = libpqConnection(url, 'orthid-backup');
-  const child = spawn(
-    binary,
+  const tool = startClientTool(
+    'pg_dump',
     [
       '--format=custom',
       '--no-owner',
@@ -401,46 +283,38 @@ export function spawnPgDump(
       ...(snapshot ? [`--snapshot=${snapshot.id}`] : []),
       `--dbname=${dbname}`,
     ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    { binary, env, stdout: true },
   );
-  const stderr = tailOf(child.stderr);
+  const stdout = tool.stdout!;
   if (snapshot) {
     // The custom format writes nothing before pg_dump has read every catalog, which it does
     // after importing the snapshot: from the first byte on, the exporting transaction is not needed.
-    child.stdout.once('data', () => void snapshot.release());
+    stdout.once('data', () => void snapshot.release());
   }
-  const exit = new Promise<void>((resolve, reject) => {
-    child.once('error', (cause) => {
-      void snapshot?.release();
-      reject(
-        new OrthIdError('backup.pg_dump_missing', `${binary} could not be started: ${cause.message}`, {
-          cause,
-        }),
-      );
-    });
-    child.once('close', async (code, signal) => {
+  const exit = tool.exit.then(
+    async ({ code, signal }) => {
       // A conflict can end the exporting session before pg_dump imported the snapshot; pg_dump
       // then only says the snapshot is gone, and the session's own error tells why.
       const lost = await snapshot?.release();
-      if (code === 0) return resolve();
-      const text = stderr();
+      if (code === 0) return;
+      const text = tool.stderr();
       const said = recoveryConflictIn(text) ? text : lost ? serverText(lost) : '';
       const conflict = recoveryConflictIn(said) ?? (await snapshot?.conflictSince());
-      if (conflict) return reject(recoveryConflictError(conflict, url, said || text));
-      reject(
-        new OrthIdError(
-          'backup.dump_failed',
-          `pg_dump of ${describeDatabaseUrl(url)} failed (${signal ?? `exit ${code}`}): ${text || 'no message'}`,
-        ),
+      if (conflict) throw recoveryConflictError(conflict, url, said || text);
+      throw new OrthIdError(
+        'backup.dump_failed',
+        `pg_dump of ${describeDatabaseUrl(url)} failed (${signal ?? `exit ${code}`}): ${text || 'no message'}`,
       );
-    });
-  });
+    },
+    (error: unknown) => {
+      void snapshot?.release();
+      throw error;
+    },
+  );
   const gate = new ExitGate(exit);
-  child.stdout.pipe(gate);
+  stdout.pipe(gate);
   // Whoever stops reading (a failed upload) must not leave pg_dump running.
-  gate.once('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
+  gate.once('close', () => tool.kill('SIGTERM'));
   return {
     format: 'custom',
     compression: `gzip:${compression}`,
@@ -572,194 +446,4 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
     },
     close: () => db.close(),
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Embedded (PGlite)
-
-function pgliteOf(db: Database): PGlite {
-  const pglite = (db as Partial<PgliteDriver>).pglite;
-  if (db.engine !== 'pglite' || !(pglite instanceof PGlite)) {
-    throw new OrthIdError('internal.unexpected', 'An embedded dump needs the embedded database.');
-  }
-  return pglite;
-}
-
-/**
- * A lock file holding the dumping process's pid. Unlike the database lock it is not re-entrant:
- * two dumps forwarded to the same server run in one process and must still exclude each other.
- */
-export function acquireDumpLockFile(path: string): Promise<DumpLock> {
-  return acquirePidLock(path, {
-    reentrant: false,
-    locked: (pid) =>
-      pid > 0
-        ? new OrthIdError(
-            'backup.locked',
-            `Another backup dump of this deployment is running (process ${pid} holds ${path}); wait for it to finish.`,
-            { details: { pid } },
-          )
-        : new OrthIdError(
-            'backup.locked',
-            `Could not take the backup lock ${path}; remove it if no dump is running.`,
-          ),
-  });
-}
-
-/** Drops settings PostgreSQL 15 does not know and stays line-oriented, so memory is one line at a time. */
-export function* pgliteSqlForPostgres15(sql: string): Generator<Buffer> {
-  const drop = new RegExp(`^SET (${NEWER_SETTINGS.join('|')}) = .*;$`);
-  // pg_dump never dumps roles; the policies and grants name the application role, so a fresh
-  // cluster gets it here exactly as migration 0001 creates it.
-  yield Buffer.from(
-    [
-      '-- Added by OrthID: the application role the grants below name (roles are global, so pg_dump omits them).',
-      `${CREATE_APP_ROLE_IF_MISSING};`,
-      '',
-      '',
-    ].join('\n'),
-  );
-  let batch: string[] = [];
-  let size = 0;
-  let start = 0;
-  while (start < sql.length) {
-    let end = sql.indexOf('\n', start);
-    if (end === -1) end = sql.length;
-    const line = sql.slice(start, end);
-    start = end + 1;
-    if (drop.test(line)) continue;
-    batch.push(line);
-    size += line.length + 1;
-    if (size >= 64 * 1024) {
-      yield Buffer.from(`${batch.join('\n')}\n`);
-      batch = [];
-      size = 0;
-    }
-  }
-  if (batch.length > 0) yield Buffer.from(`${batch.join('\n')}${sql.endsWith('\n') ? '\n' : ''}`);
-}
-
-/** A dump source over the embedded database `db`; `lockFile` lives in the data directory. */
-export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
-  const pglite = pgliteOf(db);
-  return {
-    engine: 'pglite',
-    db,
-    async describe() {
-      const { rows } = await db.ownerQuery<{ version: string; num: string }>(
-        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`,
-      );
-      const serverVersion = rows[0]!.version.split(' ')[0]!;
-      return {
-        engine: 'pglite',
-        serverVersion,
-        serverVersionNum: Number(rows[0]!.num),
-        dumpTool: `pglite-tools pg_dump (PostgreSQL ${serverVersion})`,
-        schemaVersion: await schemaVersionOf(db),
-      };
-    },
-    lock: () => acquireDumpLockFile(lockFile),
-    async dump() {
-      // Writes since the last checkpoint are in the WAL and replayed when the copy opens; the
-      // checkpoint only makes that replay short.
-      await pglite.exec('CHECKPOINT');
-      // The transaction mutex keeps every query and transaction out while the files are copied,
-      // so the copy is of committed state. (query/exec/transaction all take it first.)
-      const snapshot = await pglite._runExclusiveTransaction(() => pglite.dumpDataDir('none'));
-      const snapshotAt = new Date().toISOString();
-      const copy = await PGlite.create({ loadDataDir: snapshot });
-      let sql: string;
-      try {
-        const file = await pgliteDump({ pg: copy, args: ['--no-owner'] });
-        sql = await file.text();
-      } catch (cause) {
-        throw new OrthIdError(
-          'backup.dump_failed',
-          `The embedded database could not be dumped: ${(cause as Error).message}`,
-          { cause },
-        );
-      } finally {
-        await copy.close();
-      }
-      return {
-        format: 'plain',
-        compression: 'none',
-        stream: Readable.from(pgliteSqlForPostgres15(sql)),
-        source: { standby: false, snapshotAt },
-      };
-    },
-    // The caller owns `db`.
-    close: async () => {},
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading dumps back (verify)
-
-/** Resolves once `stream` can take more, or has closed (the reader went away). */
-function drained(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      stream.off('error', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-    stream.on('error', done);
-  });
-}
-
-/**
- * Feeds a custom-format archive to `pg_restore --list` and returns how many TOC entries it read;
- * `backup.dump_unreadable` when pg_restore cannot read it. The input is read to its end even
- * after pg_restore has what it needs, so a caller decrypting it still authenticates every byte.
- */
-export async function pgRestoreList(
-  archive: AsyncIterable<Buffer>,
-  binary = 'pg_restore',
-): Promise<{ entries: number }> {
-  const child = spawn(binary, ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const stderr = tailOf(child.stderr);
-  let entries = 0;
-  let partial = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    entries += lines.filter((line) => line !== '' && !line.startsWith(';')).length;
-  });
-  const exit = new Promise<number | null>((resolve, reject) => {
-    child.once('error', (cause) =>
-      reject(
-        new OrthIdError(
-          'backup.pg_dump_missing',
-          `${binary} could not be started (${cause.message}); install the PostgreSQL client.`,
-          { cause },
-        ),
-      ),
-    );
-    child.once('close', (code) => resolve(code));
-  });
-  exit.catch(() => {}); // awaited below, after the input is read
-  // pg_restore stops reading once it has the table of contents: later writes fail with EPIPE.
-  child.stdin.on('error', () => {});
-  try {
-    for await (const chunk of archive) {
-      if (child.stdin.writable && !child.stdin.write(chunk)) await drained(child.stdin);
-    }
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  child.stdin.end();
-  const code = await exit;
-  if (code !== 0) {
-    throw new OrthIdError(
-      'backup.dump_unreadable',
-      `pg_restore --list cannot read the dump: ${stderr() || `exit ${code}`}`,
-    );
-  }
-  return { entries };
 }
