@@ -168,6 +168,10 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
   if (code && redirectUris.length === 0)
     throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
   const responseTypes = checkResponseTypes(input, code);
+  if (responseTypes.some((t) => t !== 'code')) {
+    checkFrontChannelUris(redirectUris, 'redirectUris');
+    checkFrontChannelUris(input.postLogoutRedirectUris ?? [], 'postLogoutRedirectUris');
+  }
   const alg = input.idTokenSignedResponseAlg ?? DEFAULT_ID_TOKEN_ALG;
   if (!SIGNING_ALGS.includes(alg)) {
     throw invalid(
@@ -204,6 +208,22 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     ...(introspects.length > 0 ? { [INTROSPECTS_METADATA]: introspects } : {}),
     ...flowMetadata(input, grants),
   };
+}
+
+/**
+ * An ID token sent through the browser goes only to an https URL on a real host: the provider
+ * refuses http and localhost for such clients, so registering one could never sign anyone in.
+ */
+function checkFrontChannelUris(uris: string[], field: string): void {
+  for (const uri of uris) {
+    const url = new URL(uri);
+    if (url.protocol !== 'https:' || url.hostname === 'localhost') {
+      throw invalid(
+        `"${uri}" must be an https URL on a host other than localhost: an ID token is sent there through the browser (--response-type id_token or "code id_token").`,
+        field,
+      );
+    }
+  }
 }
 
 function checkResponseTypes(input: NewClient, code: boolean): ResponseType[] {

@@ -219,6 +219,13 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       authorizationSigningAlgValues: [...SIGNING_ALGS],
       requestObjectSigningAlgValues: [...REQUEST_OBJECT_ALGS],
     },
+    // A browser app (public client) calls the token, userinfo and revocation endpoints from the
+    // origins of its redirect URIs, and userinfo is called from those of any client; no other
+    // origin is answered with CORS headers. The engine's default, written out.
+    clientBasedCORS: (ctx, origin, client) =>
+      origin !== 'null' &&
+      (ctx.oidc.route === 'userinfo' || client.clientAuthMethod === 'none') &&
+      (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
     extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA, INTROSPECTS_METADATA] },
     pkce: { required: () => true },
     rotateRefreshToken: true,

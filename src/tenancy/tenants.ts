@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
-import { rotateSigningKey } from '../crypto/signing-keys.js';
+import { ensureSigningKeys, SIGNING_ALGS } from '../crypto/signing-keys.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { type Database, enterTenant, withSystem } from '../storage/db/database.js';
 import { ensureAdminResource } from './admin-resource.js';
@@ -79,7 +79,8 @@ export function createTenants(deps: TenantsDeps) {
         await enterTenant(tx, row.id);
         await deps.tenantKeys.create(tx, row.id);
         const keyring = await deps.tenantKeys.forTenant(tx, row.id);
-        await rotateSigningKey(tx, keyring, 'EdDSA', deps.clock.now(), 0);
+        // A key for every algorithm a client may choose, so serving never has to write one.
+        await ensureSigningKeys(tx, keyring, SIGNING_ALGS, deps.clock.now());
         await ensureAdminResource(tx, row.id, deps.publicUrl);
         await appendAudit(
           tx,
