@@ -6,6 +6,7 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
+import { composeOrthId } from '../main.js';
 import { type DrillReport, drill, type RestoreOutcome, restoreDeployment } from '../ops/restore.js';
 import { type CheckResult, checkDeployment } from '../ops/verification-checks.js';
 import { action, cliConfig, operation, print, withOrthId } from './context.js';
@@ -81,6 +82,7 @@ export function registerRestoreCommands(backup: Command): void {
             },
             systemClock,
             createLogger('warn', process.stderr),
+            composeOrthId,
           );
           print(outcome, Boolean(opts.json), (o: RestoreOutcome) => outcomeText(o, 'Restore'));
           return outcome.ok ? exitCodes.ok : exitCodes.checkFailed;
@@ -109,6 +111,7 @@ export function registerRestoreCommands(backup: Command): void {
           },
           systemClock,
           createLogger('warn', process.stderr),
+          composeOrthId,
         );
         // The live deployment records the drill in its audit log (through the running server when embedded).
         await operation('backup.recordDrill', { report }).catch((error: OrthIdError) =>

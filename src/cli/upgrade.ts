@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { openBackupStores } from '../backup/destination.js';
 import { listBackupSets } from '../backup/sets.js';
 import { OrthIdError } from '../core/errors.js';
-import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
+import { openDatabase } from '../storage/db/open-database.js';
 import { dump } from './backup.js';
 import { action, cliConfig, print } from './context.js';
 

@@ -4,7 +4,6 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
-import type { OrthId } from '../main.js';
 import { createClientsQueries } from '../oidc/clients.queries.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
@@ -18,6 +17,7 @@ import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
 import { recordChange } from '../tenancy/record-change.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { createCanary } from './canary.js';
+import type { OrthId } from './orthid.js';
 
 /** Written into the data directory on first start, mode 0600. */
 export const ADMIN_CREDENTIALS_FILE = 'admin-credentials.json';

@@ -3,8 +3,8 @@
 // restored deployment can prove it signs in, issues tokens, decrypts and serves blobs.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../core/sql.js';
-import type { OrthId } from '../main.js';
 import { adminResourceIndicator } from '../tenancy/admin-resource.js';
+import type { OrthId } from './orthid.js';
 
 /** Keystore secret under which the canary's expected values are kept. */
 export const CANARY_SECRET = 'backup.canary';

@@ -1,9 +1,10 @@
 // Deletes rows that have stopped meaning anything, so tables grow with use and not with time:
 // OIDC artefacts past their expiry (codes, tokens, sessions, grants; reads already ignore them)
 // and sign-in address counters past their reset window. Idempotent, so every replica may run it.
-import type { OrthId } from '../main.js';
+
 import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
 import { withTenantStatements } from '../storage/db/database.js';
+import type { OrthId } from './orthid.js';
 
 /**
  * Rows deleted per statement. Each batch is its own short transaction, so a backlog (a first run

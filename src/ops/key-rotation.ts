@@ -8,7 +8,6 @@ import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
 import { rotateSigningKeyIfAged } from '../crypto/signing-keys.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
-import type { OrthId } from '../main.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -16,6 +15,7 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { createKeyRotationQueries, RESEALABLE, type RotationRow } from './key-rotation.queries.js';
+import type { OrthId } from './orthid.js';
 
 const BATCH = 200;
 

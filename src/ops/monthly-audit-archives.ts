@@ -2,7 +2,7 @@
 // every tenant's audit events, one signed bundle each, skipped where that month is already archived.
 import { auditArchivePrefix, exportAuditArchive } from '../bundles/audit-archive.js';
 import { keyTime } from '../bundles/bundle-deps.js';
-import type { OrthId } from '../main.js';
+import type { OrthId } from './orthid.js';
 
 export interface MonthlyArchiveOutcome {
   tenant: string;

@@ -16,16 +16,17 @@ import type { Config } from '../config/config.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { openExternalCustody } from '../crypto/custody/deployment-custody.js';
 import type { KeyCustody } from '../crypto/key-custody.js';
 import { type DestroyedKey, ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { composeOrthId, openExternalCustody } from '../main.js';
 import type { Database } from '../storage/db/database.js';
 import { openPglite, type PgliteDriver } from '../storage/db/pglite-driver.js';
 import { openPostgres } from '../storage/db/postgres-driver.js';
 import { createDatabase, databaseUrlFor, dropDatabase } from '../storage/db/restore.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
+import type { ComposeOrthId } from './orthid.js';
 import { type CheckResult, runVerificationChecks } from './verification-checks.js';
 
 export interface RestoreRequest {
@@ -102,9 +103,10 @@ async function checkRestored(
   },
   clock: Clock,
   log: Logger,
+  compose: ComposeOrthId,
 ): Promise<CheckResult[]> {
   const { custody, ...rest } = parts;
-  const restored = composeOrthId({ config, clock, log, ...rest, ...(custody ? { custody } : {}) });
+  const restored = compose({ config, clock, log, ...rest, ...(custody ? { custody } : {}) });
   return runVerificationChecks(restored);
 }
 
@@ -134,6 +136,8 @@ export async function restoreDeployment(
   request: RestoreRequest,
   clock: Clock,
   log: Logger,
+  /** Composes the restored parts into a deployment for step 6 (the wiring's composeOrthId). */
+  compose: ComposeOrthId,
 ): Promise<RestoreOutcome> {
   const started = Date.now();
   const timer = stepTimer(request.onStep);
@@ -172,7 +176,7 @@ export async function restoreDeployment(
     try {
       // Statistics are gathered while the checks run, on a connection of their own.
       const [checks] = await Promise.all([
-        checkRestored(config, { db, keystore: result.keystore, objects, custody }, clock, log),
+        checkRestored(config, { db, keystore: result.keystore, objects, custody }, clock, log, compose),
         analyzeRestored(db),
       ]);
       return {
@@ -216,6 +220,8 @@ export async function drill(
   request: DrillRequest,
   clock: Clock,
   log: Logger,
+  /** Composes the restored parts into a deployment for the checks (the wiring's composeOrthId). */
+  compose: ComposeOrthId,
 ): Promise<DrillReport> {
   const startedAt = clock.now().toISOString();
   const started = Date.now();
@@ -262,6 +268,7 @@ export async function drill(
         { db, keystore: result.keystore, objects, custody },
         clock,
         log,
+        compose,
       );
       report = {
         ok: checks.every((c) => c.ok),
