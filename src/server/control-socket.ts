@@ -3,7 +3,7 @@
 // PGlite. It is a Fastify instance of its own, answering failures with the same problem details
 // as the HTTP API, and never reachable over the network.
 import { chmod, rm } from 'node:fs/promises';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../core/logger.js';
 import { checkInput } from '../ops/operation.js';
 import { operationNamed } from '../ops/operations.js';
@@ -18,7 +18,7 @@ export async function startControlSocket(app: OrthId, path: string, log: Logger)
   const server = Fastify({
     loggerInstance: log.child({ component: 'control-socket' }) as FastifyBaseLogger,
     // One line per CLI call would be noise; failures are logged by the problem-details handler.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY,
   });
   registerProblemDetails(server);
