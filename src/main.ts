@@ -15,7 +15,9 @@ import {
 import { openKeystore } from './crypto/open-keystore.js';
 import { createTenantKeys } from './crypto/tenant-keys.js';
 import { createAvatars } from './identity/avatars.js';
+import { createPasswordPool } from './identity/password-pool.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
+import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers } from './identity/users.js';
 import { createClients } from './oidc/clients.js';
@@ -99,7 +101,13 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
   const { custodyFor } = custodies;
   const tenantKeys = createTenantKeys({ custody: custodyFor, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });
-  const users = createUsers({ tenantKeys, clock });
+  // One pool of hashing threads per deployment, closed with it.
+  const passwordPool = createPasswordPool();
+  const users = createUsers({
+    tenantKeys,
+    clock,
+    passwords: createPasswordHasher(OWASP_PASSWORD_HASHING, passwordPool),
+  });
   const signInThrottle = createSignInThrottle();
   const signInDeps = { db, tenantKeys, clock, passwords: users.passwords, throttle: signInThrottle };
   const clients = createClients({ tenantKeys, clock });
@@ -137,6 +145,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
       await db.close();
       await custodies.close();
       await custody.close();
+      await passwordPool.close();
     },
   };
 }
