@@ -58,7 +58,7 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
     : configured;
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel);
-  const { keystore, masterGenerated } = await openKeystore(config, options.initKeystore ?? false);
+  const { keystore, masterGenerated } = await openKeystore(config, options.initKeystore ?? false, clock);
   if (masterGenerated) {
     log.warn(
       { path: config.masterKey.kind === 'generated' ? config.masterKey.path : undefined },

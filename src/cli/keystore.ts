@@ -4,6 +4,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { systemClock } from '../core/clock.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { CustodyInitResult } from '../crypto/custody/byok-custody.js';
 import { openExternalCustody } from '../crypto/custody/deployment-custody.js';
@@ -188,7 +189,7 @@ function registerKeystoreTransferCommands(keystore: Command): void {
     .action(
       action(async (opts: { recipient: string[]; output: string; threshold?: string; json?: boolean }) => {
         const { keystore: ks } = await openKeystore(cliConfig(), false);
-        const now = new Date();
+        const now = systemClock.now();
         let files: string[];
         if (opts.threshold === undefined) {
           await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, now));

@@ -1,5 +1,6 @@
 // Opens the configured keystore file, sealed with the master secret, or creates it on request.
 import type { Config } from '../config/config.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { ManagedKeystore } from './managed-keystore.js';
 import { resolveMasterSecret } from './master-secret.js';
 
@@ -10,11 +11,12 @@ import { resolveMasterSecret } from './master-secret.js';
 export async function openKeystore(
   config: Config,
   create: boolean,
+  clock: Clock = systemClock,
 ): Promise<{ keystore: ManagedKeystore; created: boolean; masterGenerated: boolean }> {
   const master = await resolveMasterSecret(config.masterKey);
   if (!create) {
     return {
-      keystore: await ManagedKeystore.open(config.keystorePath, master.value),
+      keystore: await ManagedKeystore.open(config.keystorePath, master.value, clock),
       created: false,
       masterGenerated: false,
     };
@@ -23,6 +25,11 @@ export async function openKeystore(
     config.custody.kind === 'managed'
       ? undefined
       : { kind: config.custody.kind, reference: config.custody.uri };
-  const { keystore, created } = await ManagedKeystore.init(config.keystorePath, master.value, external);
+  const { keystore, created } = await ManagedKeystore.init(
+    config.keystorePath,
+    master.value,
+    external,
+    clock,
+  );
   return { keystore, created, masterGenerated: master.generated };
 }
