@@ -6,6 +6,9 @@ import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
 import { withTenantStatements } from '../storage/db/database.js';
 import type { OrthId } from './orthid.js';
 
+/** What the purge uses of a deployment. */
+export type HousekeepingDeps = Pick<OrthId, 'db' | 'clock' | 'tenants' | 'signInThrottle'>;
+
 /**
  * Rows deleted per statement. Each batch is its own short transaction, so a backlog (a first run
  * on a busy deployment) never holds one long transaction or writes one burst of WAL.
@@ -31,7 +34,7 @@ async function drain(deleteBatch: () => Promise<number>, batch: number): Promise
 }
 
 /** Purges every tenant, one at a time; returns the tenants where something was deleted. */
-export async function purgeExpired(app: OrthId, batch = PURGE_BATCH): Promise<PurgeCount[]> {
+export async function purgeExpired(app: HousekeepingDeps, batch = PURGE_BATCH): Promise<PurgeCount[]> {
   const counts: PurgeCount[] = [];
   for (const tenant of await app.tenants.list()) {
     const { oidcPayloads, throttleCounters } = await withTenantStatements(app.db, tenant.id, async (q) => ({

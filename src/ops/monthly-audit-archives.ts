@@ -4,6 +4,12 @@ import { auditArchivePrefix, exportAuditArchive } from '../bundles/audit-archive
 import { keyTime } from '../bundles/bundle-deps.js';
 import type { OrthId } from './orthid.js';
 
+/** What the monthly archives use of a deployment. */
+export type MonthlyArchivesDeps = Pick<
+  OrthId,
+  'config' | 'clock' | 'log' | 'objects' | 'tenants' | 'db' | 'tenantKeys'
+>;
+
 export interface MonthlyArchiveOutcome {
   tenant: string;
   outcome: 'exported' | 'already_archived' | 'skipped' | 'failed';
@@ -27,7 +33,7 @@ export function previousMonth(now: Date): { from: Date; to: Date } {
  * One tenant's failure is logged and reported, and the others still run.
  */
 export async function archivePreviousMonth(
-  app: OrthId,
+  app: MonthlyArchivesDeps,
   actor = 'schedule',
 ): Promise<MonthlyArchiveOutcome[]> {
   const range = previousMonth(app.clock.now());
