@@ -10,8 +10,13 @@ import { logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
-import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
-import type { GrantType } from '../oidc/clients.js';
+import {
+  rotateEverySigningKey,
+  rotateSigningKey,
+  SIGNING_ALGS,
+  type SigningAlg,
+} from '../crypto/signing-keys.js';
+import type { GrantType, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -79,6 +84,44 @@ const tenantList = defineOperation({
   },
 });
 
+/** Changes a tenant's OpenID Connect policy; every replica's provider picks it up at once. */
+const tenantConfigure = defineOperation({
+  name: 'tenant.configure',
+  input: Type.Object({
+    slug: Text,
+    idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
+  }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.slug);
+    const idTokenClaims = nonEmpty(input.idTokenClaims);
+    if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
+      throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
+        details: { field: 'idTokenClaims' },
+      });
+    }
+    const settings = idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' };
+    await withTenant(app.db, tenant.id, async (tx) => {
+      if (Object.keys(settings).length === 0) return;
+      await app.tenants.setSettings(tx, tenant.id, settings);
+      await appendAudit(
+        tx,
+        await app.tenantKeys.forTenant(tx, tenant.id),
+        {
+          actor: 'cli',
+          action: 'tenant.configured',
+          target: `tenant:${tenant.id}`,
+          outcome: 'success',
+          details: settings,
+        },
+        app.clock,
+      );
+      await announceTenantChange(tx, tenant.id);
+    });
+    const current = await app.tenants.get(tenant.slug);
+    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+  },
+});
+
 /** `password` (optional) is checked against the policy and stored only as a hash; it is never echoed. */
 const userCreate = defineOperation({
   name: 'user.create',
@@ -114,6 +157,10 @@ const clientCreate = defineOperation({
     scope: Type.Optional(Type.String()),
     resources: Type.Optional(Strings),
     public: Type.Optional(Type.Boolean()),
+    responseTypes: Type.Optional(Strings),
+    idTokenSignedResponseAlg: Type.Optional(Type.String()),
+    tokenEndpointAuthMethod: Type.Optional(Type.String()),
+    firstParty: Type.Optional(Type.Boolean()),
   }),
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
@@ -130,6 +177,11 @@ const clientCreate = defineOperation({
           scope: nonEmpty(input.scope),
           resources: input.resources ?? [],
           public: input.public === true,
+          // Response types, algorithm and auth method are checked by the client registry too.
+          responseTypes: input.responseTypes as ResponseType[] | undefined,
+          idTokenSignedResponseAlg: nonEmpty(input.idTokenSignedResponseAlg) as SigningAlg | undefined,
+          tokenEndpointAuthMethod: nonEmpty(input.tokenEndpointAuthMethod) as SecretAuthMethod | undefined,
+          firstParty: input.firstParty === true,
         },
         'cli',
       ),
@@ -146,36 +198,52 @@ const clientList = defineOperation({
   },
 });
 
+/**
+ * With an algorithm: a new key of it, which becomes the tenant's default. Without: a new key
+ * for every algorithm the tenant signs with.
+ */
 const keystoreRotateSigning = defineOperation({
   name: 'keystore.rotateSigning',
   input: Type.Object({ tenant: Text, alg: Type.Optional(Type.String()) }),
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
-    const alg = nonEmpty(input.alg) ?? signingAlgOf(tenant);
-    if (!SIGNING_ALGS.includes(alg as SigningAlg)) {
+    const alg = nonEmpty(input.alg);
+    if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
       throw new OrthIdError('request.invalid', `--alg must be one of ${SIGNING_ALGS.join(', ')}.`);
     }
-    const kid = await withTenant(app.db, tenant.id, async (tx) => {
+    const keys = await withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
       const now = app.clock.now();
-      const newKid = await rotateSigningKey(
-        tx,
-        keyring,
-        alg as SigningAlg,
-        now,
-        maxTokenSeconds(DEFAULT_LIFETIMES),
-      );
-      await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
-      await appendAudit(
-        tx,
-        keyring,
-        { actor: 'cli', action: 'signing_key.rotated', target: `key:${newKid}`, outcome: 'success' },
-        app.clock,
-      );
+      const overlap = maxTokenSeconds(DEFAULT_LIFETIMES);
+      const rotated = alg
+        ? [
+            {
+              alg: alg as SigningAlg,
+              kid: await rotateSigningKey(tx, keyring, alg as SigningAlg, now, overlap),
+            },
+          ]
+        : await rotateEverySigningKey(tx, keyring, now, overlap);
+      if (alg) await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
+      for (const key of rotated) {
+        await appendAudit(
+          tx,
+          keyring,
+          {
+            actor: 'cli',
+            action: 'signing_key.rotated',
+            target: `key:${key.kid}`,
+            outcome: 'success',
+            details: { alg: key.alg },
+          },
+          app.clock,
+        );
+      }
       await announceTenantChange(tx, tenant.id);
-      return newKid;
+      return rotated;
     });
-    return { tenant: tenant.slug, kid, alg };
+    const defaultAlg = (alg as SigningAlg | undefined) ?? signingAlgOf(tenant);
+    const main = keys.find((k) => k.alg === defaultAlg) ?? keys[0]!;
+    return { tenant: tenant.slug, kid: main.kid, alg: main.alg, keys };
   },
 });
 
@@ -405,6 +473,7 @@ const userExport = defineOperation({
 export const operations = {
   [tenantCreate.name]: tenantCreate,
   [tenantList.name]: tenantList,
+  [tenantConfigure.name]: tenantConfigure,
   [tenantShred.name]: tenantShred,
   [userCreate.name]: userCreate,
   [userExport.name]: userExport,
