@@ -1,5 +1,18 @@
-// Dependency direction of OrthID (ARCHITECTURE.md), checked on every test run:
-// cli, server, web -> ops -> oidc, backup -> identity, tenancy -> audit -> crypto, storage -> config -> core.
+// Dependency direction of OrthID (ARCHITECTURE.md), checked on every test run over src/ and test/:
+// cli -> main.ts (the wiring) -> server -> ops -> bundles -> backup -> oidc -> identity, tenancy -> audit
+// -> crypto, storage -> config -> core; web (page templates) and verify (the token verifier) stand alone.
+const domain = [
+  'core',
+  'config',
+  'crypto',
+  'storage',
+  'audit',
+  'tenancy',
+  'identity',
+  'oidc',
+  'backup',
+  'bundles',
+];
 const layers = {
   core: ['core'],
   verify: ['verify'],
@@ -24,6 +37,16 @@ const layers = {
     'backup',
     'bundles',
   ],
+  web: ['core', 'web'],
+  ops: [...domain, 'ops'],
+  server: [...domain, 'ops', 'web', 'server'],
+  cli: [...domain, 'ops', 'web', 'server', 'cli'],
+};
+
+/** Files at the top of src/ a layer may import besides its folders. */
+const topLevel = {
+  // The CLI is the one caller of the wiring (src/main.ts): it builds OrthID for each command.
+  cli: ['version', 'main'],
 };
 
 const layerRules = Object.entries(layers).map(([layer, allowed]) => ({
@@ -33,7 +56,7 @@ const layerRules = Object.entries(layers).map(([layer, allowed]) => ({
   from: { path: `^src/${layer}/` },
   to: {
     path: '^src/',
-    pathNot: [`^src/(${allowed.join('|')})/`, '^src/version\\.ts$'],
+    pathNot: [`^src/(${allowed.join('|')})/`, `^src/(${(topLevel[layer] ?? ['version']).join('|')})\\.ts$`],
   },
 }));
 
@@ -42,17 +65,36 @@ module.exports = {
     ...layerRules,
     {
       name: 'domain-without-frameworks',
-      comment: 'Domain modules never import Fastify or commander',
+      comment: 'Domain modules, the operations and the page templates never import Fastify or commander',
       severity: 'error',
-      from: { path: '^src/(core|config|crypto|storage|audit|tenancy|identity|oidc|backup|bundles)/' },
+      from: {
+        path: '^src/(core|config|crypto|storage|audit|tenancy|identity|oidc|backup|bundles|ops|web|verify)/',
+      },
       to: { path: 'node_modules/(fastify|@fastify|commander)/' },
     },
     {
-      name: 'only-storage-knows-drivers',
-      comment: 'Only storage/db and the wiring (main.ts) know which database driver is in use',
+      name: 'only-cli-imports-the-wiring',
+      comment:
+        'src/main.ts builds the drivers and services; below the CLI, modules receive what they use (tests compose their own)',
       severity: 'error',
-      from: { path: '^src/', pathNot: ['^src/storage/db/', '^src/main\\.ts$'] },
-      to: { path: 'node_modules/(pg|@electric-sql/pglite)/' },
+      from: { path: '^src/', pathNot: ['^src/cli/', '^src/main\\.ts$'] },
+      to: { path: '^src/main\\.ts$' },
+    },
+    {
+      name: 'only-storage-knows-drivers',
+      comment:
+        'Only storage/db knows which database driver is in use: neither the driver packages nor its driver files are imported elsewhere in src (tests open their own databases)',
+      severity: 'error',
+      from: {
+        path: '^src/',
+        pathNot: ['^src/storage/db/'],
+      },
+      to: {
+        path: [
+          'node_modules/(pg|pg-[a-z-]+|@electric-sql/pglite[a-z-]*)/',
+          '^src/storage/db/(pglite|postgres)-driver\\.ts$',
+        ],
+      },
     },
     {
       name: 'backup-blind-to-drivers',
@@ -90,6 +132,5 @@ module.exports = {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default'],
     },
-    exclude: { path: '\\.test\\.ts$' },
   },
 };

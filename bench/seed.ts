@@ -21,7 +21,8 @@ import { newId } from '../src/core/ids.js';
 import { createLogger } from '../src/core/logger.js';
 import type { TenantKeyring } from '../src/crypto/tenant-keys.js';
 import { emailIndex } from '../src/identity/users.js';
-import { type OrthId, openOrthId } from '../src/main.js';
+import { openOrthId } from '../src/main.js';
+import type { OrthId } from '../src/ops/orthid.js';
 import { withTenant } from '../src/storage/db/database.js';
 import { copyFrom, copyLine } from './lib/copy-from.js';
 

@@ -6,6 +6,7 @@ import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
+import { composeOrthId } from '../main.js';
 import {
   type DrillReport,
   drill,
@@ -86,6 +87,7 @@ export function registerRestoreCommands(backup: Command): void {
             },
             systemClock,
             createLogger('warn', process.stderr),
+            composeOrthId,
           );
           print(outcome, Boolean(opts.json), (o: RestoreOutcome) => outcomeText(o, 'Restore'));
           return outcome.ok ? exitCodes.ok : exitCodes.checkFailed;
@@ -114,6 +116,7 @@ export function registerRestoreCommands(backup: Command): void {
           },
           systemClock,
           createLogger('warn', process.stderr),
+          composeOrthId,
         );
         // The live deployment records the drill in its audit log (through the running server when embedded).
         await operation('backup.recordDrill', { report }).catch((error: OrthIdError) =>

@@ -8,20 +8,18 @@ import { planDump } from '../backup/dump-set.js';
 import type { Manifest } from '../backup/manifest.js';
 import { pruneBackupSets } from '../backup/prune.js';
 import { DEFAULT_RETENTION } from '../backup/retention.js';
-import { logDumpEvent, runBackupDump } from '../backup/run-dump.js';
+import { logDumpEvent } from '../backup/run-dump.js';
 import { type BackupSet, findBackupSet, freshnessWarnings, listBackupSets } from '../backup/sets.js';
 import { recordVerifyReport, type VerifyReport, verifyBackupSet } from '../backup/verify.js';
 import { backupLocation, type Config } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
-import { exitCodes, isOrthIdError, OrthIdError } from '../core/errors.js';
+import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import { composeOrthId, openDatabase, openExternalCustody, openKeystore, openOrthId } from '../main.js';
-import { checkpointTenants } from '../ops/operations.js';
+import { dumpHere } from '../main.js';
+import type { OperationInput } from '../ops/operations.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
-import { openObjectStore } from '../storage/objects/open-object-store.js';
-import { action, cliConfig, controlSocketPath, print } from './context.js';
-import { callControlSocket } from './control-client.js';
+import { action, cliConfig, hereOrOnServer, print } from './context.js';
 
 export interface DumpFlags {
   encrypt?: boolean;
@@ -159,7 +157,7 @@ function dumpReporter(): (event: DumpEvent) => void {
 export async function dump(flags: DumpFlags): Promise<Manifest> {
   const config = cliConfig();
   const where = destinations(config, flags);
-  const options: DumpOptions = {
+  const options: DumpOptions & OperationInput<'backup.dump'> = {
     encrypt: flags.encrypt === true,
     upload: flags.upload === true,
     recipients: await recipientsFrom(config, flags),
@@ -174,70 +172,18 @@ export async function dump(flags: DumpFlags): Promise<Manifest> {
   };
   // Every refusal about the options comes before anything is opened.
   planDump(options);
-  const { keystore } = await openKeystore(config, false);
   const onEvent = dumpReporter();
-  if (config.database.kind === 'postgres') {
-    const objects = await openObjectStore(config.objectStore);
-    // The app login and the tenants' keys write each tenant's audit checkpoint for the manifest;
-    // the dump itself needs neither, so without them it goes on, warned.
-    const app = await openOrthId(config, { log: createLogger(config.logLevel, process.stderr) }).catch(
-      (error: unknown) => {
-        if (!isOrthIdError(error)) throw error;
-        onEvent({
-          step: 'warning',
-          message: `No audit checkpoints are written for this set (${error.code}): ${error.message}`,
-        });
-        return undefined;
-      },
-    );
-    try {
-      const auditCheckpoints = app ? () => checkpointTenants(app) : undefined;
-      return await runBackupDump(
-        { config, objects, keystore, clock: systemClock, auditCheckpoints },
-        options,
-        onEvent,
-      );
-    } finally {
-      await app?.close();
-    }
-  }
-  let db: Awaited<ReturnType<typeof openDatabase>>;
-  try {
-    db = await openDatabase(config);
-  } catch (error) {
-    if (!isOrthIdError(error, 'db.locked')) throw error;
+  return hereOrOnServer(
+    'backup.dump',
+    options,
+    () => dumpHere(config, options, onEvent, createLogger(config.logLevel, process.stderr)),
     // A running `orthid start` holds the embedded database: it takes the dump itself and
     // streams it to the destinations from its own process.
-    process.stderr.write(
-      'The running OrthID server holds the embedded database; it is taking the dump (progress is in its log).\n',
-    );
-    return (await callControlSocket(controlSocketPath(config), 'backup.dump', { ...options })) as Manifest;
-  }
-  try {
-    const objects = await openObjectStore(config.objectStore);
-    const custody = await openExternalCustody(config);
-    const app = composeOrthId({
-      config,
-      clock: systemClock,
-      log: createLogger(config.logLevel, process.stderr),
-      db,
-      keystore,
-      objects,
-      ...(custody ? { custody } : {}),
-    });
-    const auditCheckpoints = () => checkpointTenants(app);
-    try {
-      return await runBackupDump(
-        { config, db, objects, keystore, clock: systemClock, auditCheckpoints },
-        options,
-        onEvent,
-      );
-    } finally {
-      await custody?.close();
-    }
-  } finally {
-    await db.close();
-  }
+    () =>
+      process.stderr.write(
+        'The running OrthID server holds the embedded database; it is taking the dump (progress is in its log).\n',
+      ),
+  );
 }
 
 function addDumpOptions(command: Command): Command {

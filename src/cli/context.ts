@@ -1,5 +1,5 @@
 // What every CLI command shares: configuration read once from the environment, output as text
-// or JSON, typed errors turned into a message and a documented exit code, and operation dispatch.
+// or JSON, typed errors turned into a message and a documented exit code, and where an operation runs.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -9,8 +9,14 @@ import { pipeline } from 'node:stream/promises';
 import { type Config, loadConfig } from '../config/config.js';
 import { exitCodes, isOrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
-import { type OpenOptions, type OrthId, openOrthId } from '../main.js';
-import { type OperationName, runOperation } from '../ops/operations.js';
+import { type OpenOptions, openOrthId } from '../main.js';
+import {
+  type OperationInput,
+  type OperationName,
+  type OperationOutput,
+  runOperation,
+} from '../ops/operations.js';
+import type { OrthId } from '../ops/orthid.js';
 import { explainError } from '../storage/db/database-errors.js';
 import { callControlSocket } from './control-client.js';
 
@@ -42,15 +48,33 @@ export async function withOrthId<T>(fn: (app: OrthId) => Promise<T>, options: Op
 
 /**
  * Runs an operation in this process, or, when a running embedded server holds the database,
- * asks that server to run it.
+ * asks that server to run it. Input and output are the operation's own types.
  */
-export async function operation(name: OperationName, args: Record<string, unknown>): Promise<unknown> {
+export function operation<N extends OperationName>(
+  name: N,
+  input: OperationInput<N>,
+): Promise<OperationOutput<N>> {
+  return hereOrOnServer(name, input, () => withOrthId((app) => runOperation(app, name, input)));
+}
+
+/**
+ * The CLI's one fallback between this process and the control socket: runs `here`, and when it
+ * finds the embedded database held by a running server (`db.locked`), sends the same operation and
+ * input to that server instead. `onServer` is told before the call (e.g. to say where progress goes).
+ */
+export async function hereOrOnServer<N extends OperationName>(
+  name: N,
+  input: OperationInput<N>,
+  here: () => Promise<OperationOutput<N>>,
+  onServer?: () => void,
+): Promise<OperationOutput<N>> {
   try {
-    return await withOrthId((app) => runOperation(app, name, args));
+    return await here();
   } catch (error) {
     const c = cliConfig();
     if (c.database.kind === 'embedded' && isOrthIdError(error, 'db.locked')) {
-      return callControlSocket(controlSocketPath(c), name, args);
+      onServer?.();
+      return (await callControlSocket(controlSocketPath(c), name, input)) as OperationOutput<N>;
     }
     throw error;
   }

@@ -1,14 +1,19 @@
 // Sends an operation to a running embedded server over its control socket and returns the
-// result, re-raising the server's typed error as the same OrthIdError.
+// result, re-raising the server's problem details (src/server/plugins/problem-details.ts) as the
+// same OrthIdError.
 import { request } from 'node:http';
 import { ERROR_CODES, type ErrorCode, OrthIdError } from '../core/errors.js';
 
-export function callControlSocket(
-  socketPath: string,
-  operation: string,
-  args: Record<string, unknown>,
-): Promise<unknown> {
-  const body = JSON.stringify(args);
+interface Answer {
+  result?: unknown;
+  /** Problem details (RFC 9457) with OrthID's stable code. */
+  code?: string;
+  detail?: string;
+  errors?: Record<string, unknown>;
+}
+
+export function callControlSocket(socketPath: string, operation: string, input: unknown): Promise<unknown> {
+  const body = JSON.stringify(input);
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -22,17 +27,18 @@ export function callControlSocket(
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           try {
-            const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-              result?: unknown;
-              error?: { code: string; message: string; details?: Record<string, unknown> };
-            };
-            if (payload.error) {
+            const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Answer;
+            if ((res.statusCode ?? 500) >= 400) {
               const code = (
-                payload.error.code in ERROR_CODES ? payload.error.code : 'internal.unexpected'
+                answer.code && answer.code in ERROR_CODES ? answer.code : 'internal.unexpected'
               ) as ErrorCode;
-              reject(new OrthIdError(code, payload.error.message, { details: payload.error.details }));
+              reject(
+                new OrthIdError(code, answer.detail ?? 'The running OrthID refused the operation.', {
+                  details: answer.errors,
+                }),
+              );
             } else {
-              resolve(payload.result);
+              resolve(answer.result);
             }
           } catch (cause) {
             reject(

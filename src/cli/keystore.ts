@@ -4,15 +4,17 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { systemClock } from '../core/clock.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import type { CustodyInitResult } from '../crypto/custody/byok-custody.js';
+import { openExternalCustody } from '../crypto/custody/deployment-custody.js';
 import type { RootKeyInfo } from '../crypto/key-custody.js';
 import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
 import { exportKeystoreShares, readKeystoreShares } from '../crypto/keystore-shares.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
 import { ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { openExternalCustody, openKeystore } from '../main.js';
+import { openKeystore } from '../crypto/open-keystore.js';
 import type { RotationProgress } from '../ops/key-rotation.js';
 import { explainError } from '../storage/db/database-errors.js';
 import { action, CAUSE_HINT, cliConfig, operation, print, writeFileAtomically } from './context.js';
@@ -187,7 +189,7 @@ function registerKeystoreTransferCommands(keystore: Command): void {
     .action(
       action(async (opts: { recipient: string[]; output: string; threshold?: string; json?: boolean }) => {
         const { keystore: ks } = await openKeystore(cliConfig(), false);
-        const now = new Date();
+        const now = systemClock.now();
         let files: string[];
         if (opts.threshold === undefined) {
           await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, now));

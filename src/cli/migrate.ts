@@ -2,8 +2,8 @@
 // repair the application role and its grants (on every run, so a restored database is made whole).
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
-import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
+import { openDatabase } from '../storage/db/open-database.js';
 import { action, cliConfig, print } from './context.js';
 import { newestSetAgeHours } from './upgrade.js';
 

@@ -1,15 +1,13 @@
 // `orthid start`: serve OrthID. On the embedded default it creates what it needs on first run
 // (data directory, keystore, schema) and opens a control socket for the CLI.
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
-import { openOrthId } from '../main.js';
+import { composeOrthId, openOrthId } from '../main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
 import { resumeRotations } from '../ops/key-rotation.js';
 import { startSchedules } from '../ops/schedules.js';
-import { startControlSocket } from '../server/control-socket.js';
 import { action, cliConfig, controlSocketPath } from './context.js';
 
 export function registerStartCommand(program: Command): void {
@@ -24,13 +22,14 @@ export function registerStartCommand(program: Command): void {
         await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
         // The HTTP layer loads while the database opens (PGlite compiles its WebAssembly off
         // the main thread): start-up is the longer of the two, not their sum.
-        const [orthid, { buildServer }] = await Promise.all([
+        const [orthid, { buildServer }, { startControlSocket }] = await Promise.all([
           openOrthId(config, { initKeystore: embedded, log }),
           import('../server/app.js'),
+          import('../server/control-socket.js'),
         ]);
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
         const unsubscribe = await orthid.oidc.subscribe();
-        const schedules = startSchedules(orthid);
+        const schedules = startSchedules(orthid, { compose: composeOrthId });
         resumeRotations(orthid).then(
           (resumed) => resumed.length > 0 && log.info({ resumed }, 'finished interrupted key rotations'),
           (err) =>
@@ -40,7 +39,7 @@ export function registerStartCommand(program: Command): void {
             ),
         );
         const server = await buildServer(orthid);
-        let control: Server | undefined;
+        let control: Awaited<ReturnType<typeof startControlSocket>> | undefined;
         try {
           await server.listen({ host: config.host, port: config.port });
           if (embedded) control = await startControlSocket(orthid, controlSocketPath(config), log);
@@ -87,7 +86,7 @@ export function registerStartCommand(program: Command): void {
         });
         // Stop accepting, let in-flight requests and scheduled runs finish, then release the database.
         const scheduled = schedules.stop();
-        await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
+        await control?.close();
         await server.close();
         await scheduled;
         await unsubscribe();

@@ -3,14 +3,15 @@
 import type { Command } from 'commander';
 import { openBackupStores } from '../backup/destination.js';
 import { listBackupSets } from '../backup/sets.js';
+import { systemClock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
-import { openDatabase } from '../main.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
+import { openDatabase } from '../storage/db/open-database.js';
 import { dump } from './backup.js';
 import { action, cliConfig, print } from './context.js';
 
 /** Hours since the newest complete set, or undefined when there is none. */
-export async function newestSetAgeHours(now: Date = new Date()): Promise<number | undefined> {
+export async function newestSetAgeHours(now: Date = systemClock.now()): Promise<number | undefined> {
   const { backup } = cliConfig();
   const { dest, keystoreDest } = await openBackupStores(backup.dest, backup.keystoreDest);
   const newest = (await listBackupSets(dest, keystoreDest)).find((s) => s.status === 'complete');

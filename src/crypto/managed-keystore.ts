@@ -5,6 +5,7 @@ import { randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { type Clock, systemClock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { newId, randomToken } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
@@ -68,11 +69,11 @@ async function deriveKey(secret: string, kdf: SealedFile['kdf']): Promise<Buffer
   });
 }
 
-function newRootKey(scope: string): RootKey {
+function newRootKey(scope: string, now: Date): RootKey {
   return {
     id: `mk_${randomToken(12)}`,
     key: randomBytes(32).toString('base64'),
-    createdAt: new Date().toISOString(),
+    createdAt: now.toISOString(),
     status: 'active',
     ...(scope === DEPLOYMENT_SCOPE ? {} : { scope }),
   };
@@ -167,11 +168,13 @@ export class ManagedKeystore implements KeyCustody {
     readonly path: string,
     private readonly secret: string,
     private contents: KeystoreContents,
+    /** Dates the root keys it creates. */
+    private readonly clock: Clock,
   ) {}
 
   /** Opens an existing keystore; `keystore.not_initialised` when absent, `keystore.wrong_master_key` when the secret is wrong. */
-  static async open(path: string, secret: string): Promise<ManagedKeystore> {
-    return new ManagedKeystore(path, secret, await ManagedKeystore.read(path, secret));
+  static async open(path: string, secret: string, clock: Clock = systemClock): Promise<ManagedKeystore> {
+    return new ManagedKeystore(path, secret, await ManagedKeystore.read(path, secret), clock);
   }
 
   private static async read(path: string, secret: string): Promise<KeystoreContents> {
@@ -201,9 +204,10 @@ export class ManagedKeystore implements KeyCustody {
     path: string,
     secret: string,
     external?: ExternalCustodyRef,
+    clock: Clock = systemClock,
   ): Promise<{ keystore: ManagedKeystore; created: boolean }> {
     if (await readSealed(path)) {
-      const keystore = await ManagedKeystore.open(path, secret);
+      const keystore = await ManagedKeystore.open(path, secret, clock);
       if (external && keystore.contents.externalCustody?.reference !== external.reference) {
         await keystore.update((c) => ({ ...c, externalCustody: external }));
       }
@@ -211,13 +215,13 @@ export class ManagedKeystore implements KeyCustody {
     }
     const contents: KeystoreContents = {
       deploymentId: newId(),
-      createdAt: new Date().toISOString(),
-      rootKeys: external ? [] : [newRootKey(DEPLOYMENT_SCOPE)],
+      createdAt: clock.now().toISOString(),
+      rootKeys: external ? [] : [newRootKey(DEPLOYMENT_SCOPE, clock.now())],
       secrets: {},
       ...(external ? { externalCustody: external } : {}),
     };
     await writeAtomically(path, await seal(secret, contents));
-    return { keystore: new ManagedKeystore(path, secret, contents), created: true };
+    return { keystore: new ManagedKeystore(path, secret, contents, clock), created: true };
   }
 
   /**
@@ -225,7 +229,12 @@ export class ManagedKeystore implements KeyCustody {
    * keystore of the same deployment is merged (keys are only ever added, and a key this keystore
    * has destroyed never comes back); another deployment's is refused.
    */
-  static async import(path: string, secret: string, incoming: KeystoreContents): Promise<ManagedKeystore> {
+  static async import(
+    path: string,
+    secret: string,
+    incoming: KeystoreContents,
+    clock: Clock = systemClock,
+  ): Promise<ManagedKeystore> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     return withFileLock(path, async () => {
       let contents = incoming;
@@ -247,7 +256,7 @@ export class ManagedKeystore implements KeyCustody {
       const destroyed = new Set((contents.destroyedKeys ?? []).map((k) => k.id));
       contents = { ...contents, rootKeys: contents.rootKeys.filter((k) => !destroyed.has(k.id)) };
       await writeAtomically(path, await seal(secret, contents));
-      return new ManagedKeystore(path, secret, contents);
+      return new ManagedKeystore(path, secret, contents, clock);
     });
   }
 
@@ -311,7 +320,7 @@ export class ManagedKeystore implements KeyCustody {
       await this.update((c) =>
         c.rootKeys.some((k) => scopeOf(k) === scope && k.status === 'active')
           ? c
-          : { ...c, rootKeys: [...c.rootKeys, newRootKey(scope)] },
+          : { ...c, rootKeys: [...c.rootKeys, newRootKey(scope, this.clock.now())] },
       );
       root = this.activeRoot(scope)!;
     }
@@ -353,7 +362,7 @@ export class ManagedKeystore implements KeyCustody {
   }
 
   async rotate(scope: string): Promise<string> {
-    const next = newRootKey(scope);
+    const next = newRootKey(scope, this.clock.now());
     await this.update((c) => ({
       ...c,
       rootKeys: [

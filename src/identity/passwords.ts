@@ -1,11 +1,11 @@
-// Password hashing: argon2id on the process's hashing threads (never the event loop, and at a
-// lower CPU priority than it: password-threads.ts), parameters passed in by wiring, PHC strings
+// Password hashing: argon2id on the deployment's hashing threads (never the event loop, and at a
+// lower CPU priority than it: password-pool.ts), parameters passed in by wiring, PHC strings
 // that say how they were made so stale ones are re-hashed at sign-in.
 
 import { randomBytes } from 'node:crypto';
 import { type Algorithm, parseOptions, type Version } from '@node-rs/argon2';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
-import { hashOnThread, verifyOnThread } from './password-threads.js';
+import { createPasswordPool, type PasswordPool } from './password-pool.js';
 
 /** argon2id cost parameters; they are written into every hash, so changing them is safe. */
 export interface PasswordHashing {
@@ -68,17 +68,21 @@ function checkParameters(p: PasswordHashing): void {
  * const stored = await passwords.hash('correct horse battery staple');
  * await passwords.verify(stored, 'correct horse battery staple'); // true
  */
-export function createPasswordHasher(parameters: PasswordHashing = OWASP_PASSWORD_HASHING): PasswordHasher {
+export function createPasswordHasher(
+  parameters: PasswordHashing = OWASP_PASSWORD_HASHING,
+  /** The hashing threads; the wiring passes the deployment's, a hasher made alone gets its own. */
+  pool: PasswordPool = createPasswordPool(),
+): PasswordHasher {
   checkParameters(parameters);
   const options = { ...parameters, algorithm: ARGON2ID, version: V0X13 };
   let dummy: Promise<string> | undefined;
 
   const hasher: PasswordHasher = {
     parameters: Object.freeze({ ...parameters }),
-    hash: (password) => hashOnThread(normalisePassword(password), options),
+    hash: (password) => pool.hash(normalisePassword(password), options),
     async verify(stored, password) {
       try {
-        return await verifyOnThread(stored, normalisePassword(password));
+        return await pool.verify(stored, normalisePassword(password));
       } catch (error) {
         if (isOrthIdError(error)) throw error;
         // A malformed stored value must look like a wrong password, not like a different account state.
@@ -86,7 +90,7 @@ export function createPasswordHasher(parameters: PasswordHashing = OWASP_PASSWOR
       }
     },
     async verifyDummy(password) {
-      dummy ??= hashOnThread(randomBytes(32).toString('base64url'), options);
+      dummy ??= pool.hash(randomBytes(32).toString('base64url'), options);
       await hasher.verify(await dummy, password);
       return false;
     },

@@ -4,7 +4,6 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
-import type { OrthId } from '../main.js';
 import { createClientsQueries } from '../oidc/clients.queries.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
@@ -17,7 +16,12 @@ import {
 import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
 import { recordChange } from '../tenancy/record-change.js';
 import { issuerFor } from '../tenancy/tenants.js';
-import { createCanary } from './canary.js';
+import { type CanaryDeps, createCanary } from './canary.js';
+import type { OrthId } from './orthid.js';
+
+/** What bootstrapping uses of a deployment. */
+export type BootstrapDeps = CanaryDeps &
+  Pick<OrthId, 'db' | 'clock' | 'log' | 'tenants' | 'tenantKeys' | 'rbac'>;
 
 /** Written into the data directory on first start, mode 0600. */
 export const ADMIN_CREDENTIALS_FILE = 'admin-credentials.json';
@@ -45,7 +49,7 @@ export interface AdminCredentials {
  * is written, so a first start that fails or is killed part-way leaves no system tenant and the
  * next start begins again (overwriting the file that start may have left).
  */
-export async function bootstrap(app: OrthId, credentialsFile: string): Promise<BootstrapResult> {
+export async function bootstrap(app: BootstrapDeps, credentialsFile: string): Promise<BootstrapResult> {
   const issuer = issuerFor(app.config.publicUrl, SYSTEM_TENANT_SLUG);
   const moved = await followPublicUrl(app);
   if (moved.length > 0) {
@@ -80,7 +84,7 @@ export async function bootstrap(app: OrthId, credentialsFile: string): Promise<B
 
 /** The administrator role holding orthid:admin, and a client-credentials client holding it. */
 async function createAdminClient(
-  app: OrthId,
+  app: BootstrapDeps,
   tx: Queryable,
   tenantId: string,
   issuer: string,
@@ -127,7 +131,7 @@ export interface AdminResourceMove {
  * tenant goes last, and a start whose system tenant is current does nothing more (tenants are
  * created at the current address), so a pass cut short is finished by the next start.
  */
-export async function followPublicUrl(app: OrthId): Promise<AdminResourceMove[]> {
+export async function followPublicUrl(app: BootstrapDeps): Promise<AdminResourceMove[]> {
   const to = adminResourceIndicator(app.config.publicUrl);
   const tenants = (await app.tenants.list()).filter((t) => t.status !== 'shredded');
   const system = tenants.find((t) => t.slug === SYSTEM_TENANT_SLUG);

@@ -3,8 +3,11 @@
 // restored deployment can prove it signs in, issues tokens, decrypts and serves blobs.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../core/sql.js';
-import type { OrthId } from '../main.js';
 import { adminResourceIndicator } from '../tenancy/admin-resource.js';
+import type { OrthId } from './orthid.js';
+
+/** What planting the canary uses of a deployment. */
+export type CanaryDeps = Pick<OrthId, 'config' | 'keystore' | 'objects' | 'clients' | 'users'>;
 
 /** Keystore secret under which the canary's expected values are kept. */
 export const CANARY_SECRET = 'backup.canary';
@@ -29,7 +32,7 @@ export interface Canary {
  * in the keystore.
  */
 export async function createCanary(
-  app: OrthId,
+  app: CanaryDeps,
   tx: Queryable,
   systemTenantId: string,
   tenantSlug: string,

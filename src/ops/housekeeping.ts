@@ -1,9 +1,13 @@
 // Deletes rows that have stopped meaning anything, so tables grow with use and not with time:
 // OIDC artefacts past their expiry (codes, tokens, sessions, grants; reads already ignore them)
 // and sign-in address counters past their reset window. Idempotent, so every replica may run it.
-import type { OrthId } from '../main.js';
+
 import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
 import { withTenantStatements } from '../storage/db/database.js';
+import type { OrthId } from './orthid.js';
+
+/** What the purge uses of a deployment. */
+export type HousekeepingDeps = Pick<OrthId, 'db' | 'clock' | 'tenants' | 'signInThrottle'>;
 
 /**
  * Rows deleted per statement. Each batch is its own short transaction, so a backlog (a first run
@@ -30,7 +34,7 @@ async function drain(deleteBatch: () => Promise<number>, batch: number): Promise
 }
 
 /** Purges every tenant, one at a time; returns the tenants where something was deleted. */
-export async function purgeExpired(app: OrthId, batch = PURGE_BATCH): Promise<PurgeCount[]> {
+export async function purgeExpired(app: HousekeepingDeps, batch = PURGE_BATCH): Promise<PurgeCount[]> {
   const counts: PurgeCount[] = [];
   for (const tenant of await app.tenants.list()) {
     const { oidcPayloads, throttleCounters } = await withTenantStatements(app.db, tenant.id, async (q) => ({

@@ -8,7 +8,6 @@ import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
 import { rotateKeysOlderThan } from '../crypto/signing-keys.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
-import type { OrthId } from '../main.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -16,6 +15,10 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { createKeyRotationQueries, RESEALABLE, type RotationRow } from './key-rotation.queries.js';
+import type { OrthId } from './orthid.js';
+
+/** What key rotation and shredding use of a deployment. */
+export type KeyRotationDeps = Pick<OrthId, 'db' | 'clock' | 'keystore' | 'tenants' | 'tenantKeys'>;
 
 const BATCH = 200;
 
@@ -46,7 +49,7 @@ function present(row: RotationRow, slug: string): RotationProgress {
 }
 
 async function audit(
-  app: OrthId,
+  app: KeyRotationDeps,
   tenant: Tenant,
   action: string,
   actor: string,
@@ -66,7 +69,7 @@ async function audit(
  * A new root key version for the tenant, then every data and index key re-wrapped under it. A
  * rotation that stopped part-way resumes with the version it started instead of adding another.
  */
-export async function rotateRootKey(app: OrthId, tenant: Tenant, actor: string) {
+export async function rotateRootKey(app: KeyRotationDeps, tenant: Tenant, actor: string) {
   const custody = await withTenant(app.db, tenant.id, (tx) => app.tenantKeys.custodyOf(tx, tenant.id));
   let rotation = await withTenant(app.db, tenant.id, (tx) =>
     createKeyRotationQueries(tx).running(tenant.id, 'root'),
@@ -105,7 +108,7 @@ async function totalStale(tx: Queryable, keyId: string): Promise<number> {
 
 /** The tenant's keyring, loaded afresh if the cached one predates the rotation's data key. */
 async function activeKeyring(
-  app: OrthId,
+  app: KeyRotationDeps,
   tx: Queryable,
   tenant: Tenant,
   keyId: string,
@@ -156,7 +159,7 @@ async function resealBatch(tx: Queryable, keyring: TenantKeyring, keyId: string)
  * re-encryption pass; `resume` continues a pass that stopped without starting another version.
  */
 export async function rotateDataKey(
-  app: OrthId,
+  app: KeyRotationDeps,
   tenant: Tenant,
   actor: string,
   onProgress?: Progress,
@@ -185,7 +188,7 @@ export async function rotateDataKey(
   return reencrypt(app, tenant, rotation, onProgress);
 }
 
-async function reencrypt(app: OrthId, tenant: Tenant, rotation: RotationRow, onProgress?: Progress) {
+async function reencrypt(app: KeyRotationDeps, tenant: Tenant, rotation: RotationRow, onProgress?: Progress) {
   let done = rotation.done;
   for (;;) {
     const rewritten = await withTenant(app.db, tenant.id, async (tx) => {
@@ -230,7 +233,7 @@ export interface ShredResult {
  * for good. The keystore remembers the destroyed ids, so importing an older keystore export here
  * never brings them back. Re-running finishes a shred that stopped part-way.
  */
-export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): Promise<ShredResult> {
+export async function shredTenant(app: KeyRotationDeps, tenant: Tenant, actor: string): Promise<ShredResult> {
   if (tenant.slug === SYSTEM_TENANT_SLUG) {
     throw new OrthIdError(
       'tenant.protected',
@@ -272,7 +275,7 @@ export async function shredTenant(app: OrthId, tenant: Tenant, actor: string): P
 }
 
 /** Progress of the newest root and data key rotation of every tenant. */
-export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
+export async function rotationStatus(app: KeyRotationDeps): Promise<RotationProgress[]> {
   const progress: RotationProgress[] = [];
   for (const tenant of await app.tenants.list()) {
     const rows = await withTenant(app.db, tenant.id, (tx) => createKeyRotationQueries(tx).latest());
@@ -286,7 +289,7 @@ export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
  * stays in JWKS for the longest token lifetime, so no issued token stops verifying.
  */
 export async function rotateAgedSigningKeys(
-  app: OrthId,
+  app: KeyRotationDeps,
   maxAgeMs: number,
 ): Promise<{ tenant: string; kid: string }[]> {
   const rotated: { tenant: string; kid: string }[] = [];
@@ -329,7 +332,7 @@ export async function rotateAgedSigningKeys(
  * restart); `orthid start` runs it in the background. Replicas doing it at once is safe: each
  * batch locks its rows and skips those another pass holds.
  */
-export async function resumeRotations(app: OrthId): Promise<RotationProgress[]> {
+export async function resumeRotations(app: KeyRotationDeps): Promise<RotationProgress[]> {
   const tenants = new Map((await app.tenants.list()).map((t) => [t.id, t]));
   // Read inside each tenant: key_rotations forces row-level security, which hides every row
   // from a connection that is not a superuser (the least-privilege server login included).

@@ -2,7 +2,13 @@
 // every tenant's audit events, one signed bundle each, skipped where that month is already archived.
 import { auditArchivePrefix, exportAuditArchive } from '../bundles/audit-archive.js';
 import { keyTime } from '../bundles/bundle-deps.js';
-import type { OrthId } from '../main.js';
+import type { OrthId } from './orthid.js';
+
+/** What the monthly archives use of a deployment. */
+export type MonthlyArchivesDeps = Pick<
+  OrthId,
+  'config' | 'clock' | 'log' | 'objects' | 'tenants' | 'db' | 'tenantKeys'
+>;
 
 export interface MonthlyArchiveOutcome {
   tenant: string;
@@ -27,7 +33,7 @@ export function previousMonth(now: Date): { from: Date; to: Date } {
  * One tenant's failure is logged and reported, and the others still run.
  */
 export async function archivePreviousMonth(
-  app: OrthId,
+  app: MonthlyArchivesDeps,
   actor = 'schedule',
 ): Promise<MonthlyArchiveOutcome[]> {
   const range = previousMonth(app.clock.now());

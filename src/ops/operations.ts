@@ -1,10 +1,12 @@
-// Operator operations: one function per CLI verb that needs the database. The CLI runs them
-// in-process, or, when a running embedded server holds the database, through its control socket.
-
+// Operator operations: one typed entry per CLI verb that needs the database (src/ops/operation.ts).
+// The CLI runs them in this process or, when a running embedded server holds the database, through
+// its control socket; the schedules run the same entries. Inputs are checked against the entry's
+// schema wherever they come from.
+import { type Static, Type } from '@sinclair/typebox';
 import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
 import { appendAudit, readAudit } from '../audit/audit-log.js';
 import type { ManifestAuditCheckpoint } from '../backup/manifest.js';
-import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-dump.js';
+import { logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
@@ -14,7 +16,6 @@ import {
   SIGNING_ALGS,
   type SigningAlg,
 } from '../crypto/signing-keys.js';
-import type { OrthId } from '../main.js';
 import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
@@ -23,37 +24,22 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
+import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
+import type { OrthId } from './orthid.js';
 import { checkDeployment } from './verification-checks.js';
 
-type Args = Record<string, unknown>;
-
-function text(args: Args, name: string): string {
-  const value = args[name];
-  if (typeof value !== 'string' || value === '') {
-    throw new OrthIdError('request.invalid', `Missing required argument "${name}".`);
-  }
-  return value;
-}
-
-function optionalText(args: Args, name: string): string | undefined {
-  const value = args[name];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function list(args: Args, name: string): string[] {
-  const value = args[name];
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
-    throw new OrthIdError('request.invalid', `"${name}" must be a list of strings.`);
-  }
-  return value as string[];
-}
+/** A required text argument: present and not empty. */
+const Text = Type.String({ minLength: 1 });
+const Strings = Type.Array(Type.String());
+const TenantInput = Type.Object({ tenant: Text });
 
 /** `--request-object-jwks` is JSON text (a JWK Set or an array of JWKs); the registration checks its keys. */
-function requestObjectKeys(args: Args): Pick<NewClient, 'requestObjectJwks' | 'requestObjectSigningAlg'> {
-  const text = optionalText(args, 'requestObjectJwks');
-  const alg = optionalText(args, 'requestObjectSigningAlg') as NewClient['requestObjectSigningAlg'];
-  if (text === undefined) return alg === undefined ? {} : { requestObjectSigningAlg: alg };
+function requestObjectKeys(
+  text: string | undefined,
+  alg: string | undefined,
+): Pick<NewClient, 'requestObjectJwks' | 'requestObjectSigningAlg'> {
+  const signingAlg = alg as NewClient['requestObjectSigningAlg'];
+  if (text === undefined) return signingAlg === undefined ? {} : { requestObjectSigningAlg: signingAlg };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -67,7 +53,7 @@ function requestObjectKeys(args: Args): Pick<NewClient, 'requestObjectJwks' | 'r
     );
   }
   const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
-  return { requestObjectJwks: keys as NewClient['requestObjectJwks'], requestObjectSigningAlg: alg };
+  return { requestObjectJwks: keys as NewClient['requestObjectJwks'], requestObjectSigningAlg: signingAlg };
 }
 
 /**
@@ -95,25 +81,42 @@ export async function checkpointTenants(app: OrthId): Promise<ManifestAuditCheck
   return out;
 }
 
-export const operations = {
-  async 'tenant.create'(app: OrthId, args: Args) {
+const tenantCreate = defineOperation({
+  name: 'tenant.create',
+  input: Type.Object({
+    slug: Text,
+    displayName: Type.Optional(Type.String()),
+    custody: Type.Optional(Type.String()),
+  }),
+  async run(app, input) {
     const tenant = await app.tenants.create({
-      slug: text(args, 'slug'),
-      displayName: optionalText(args, 'displayName'),
-      keyCustody: optionalText(args, 'custody'),
+      slug: input.slug,
+      displayName: nonEmpty(input.displayName),
+      keyCustody: nonEmpty(input.custody),
       actor: 'cli',
     });
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
+});
 
-  async 'tenant.list'(app: OrthId) {
+const tenantList = defineOperation({
+  name: 'tenant.list',
+  input: Type.Object({}),
+  async run(app) {
     return (await app.tenants.list()).map((t) => ({ ...t, issuer: issuerFor(app.config.publicUrl, t.slug) }));
   },
+});
 
-  /** Changes a tenant's OpenID Connect policy; every replica's provider picks it up at once. */
-  async 'tenant.configure'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'slug'));
-    const idTokenClaims = optionalText(args, 'idTokenClaims');
+/** Changes a tenant's OpenID Connect policy; every replica's provider picks it up at once. */
+const tenantConfigure = defineOperation({
+  name: 'tenant.configure',
+  input: Type.Object({
+    slug: Text,
+    idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
+  }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.slug);
+    const idTokenClaims = nonEmpty(input.idTokenClaims);
     if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
       throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
         details: { field: 'idTokenClaims' },
@@ -140,73 +143,106 @@ export const operations = {
     const current = await app.tenants.get(tenant.slug);
     return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
   },
+});
 
-  /** `password` (optional) is checked against the policy and stored only as a hash; it is never echoed. */
-  async 'user.create'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
-    const password = args.password;
-    if (password !== undefined && typeof password !== 'string') {
-      throw new OrthIdError('request.invalid', 'The password must be text.', {
-        details: { field: 'password' },
-      });
-    }
+/** `password` (optional) is checked against the policy and stored only as a hash; it is never echoed. */
+const userCreate = defineOperation({
+  name: 'user.create',
+  input: Type.Object({
+    tenant: Text,
+    email: Text,
+    name: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ errorMessage: 'The password must be text.' })),
+  }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
       app.users.create(
         tx,
         tenant.id,
-        { email: text(args, 'email'), name: optionalText(args, 'name'), password },
+        { email: input.email, name: nonEmpty(input.name), password: input.password },
         'cli',
         // No tenant enforces MFA yet, so the single-factor minimum (15) applies.
         { mfaEnforced: false },
       ),
     );
   },
+});
 
-  async 'client.create'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
+const clientCreate = defineOperation({
+  name: 'client.create',
+  input: Type.Object({
+    tenant: Text,
+    name: Text,
+    grantTypes: Type.Optional(Strings),
+    redirectUris: Type.Optional(Strings),
+    postLogoutRedirectUris: Type.Optional(Strings),
+    scope: Type.Optional(Type.String()),
+    resources: Type.Optional(Strings),
+    public: Type.Optional(Type.Boolean()),
+    responseTypes: Type.Optional(Strings),
+    idTokenSignedResponseAlg: Type.Optional(Type.String()),
+    tokenEndpointAuthMethod: Type.Optional(Type.String()),
+    firstParty: Type.Optional(Type.Boolean()),
+    introspects: Type.Optional(Strings),
+    requirePushedAuthorizationRequests: Type.Optional(Type.Boolean()),
+    dpopBoundAccessTokens: Type.Optional(Type.Boolean()),
+    backchannelLogoutUri: Type.Optional(Type.String()),
+    requestObjectJwks: Type.Optional(Type.String()),
+    requestObjectSigningAlg: Type.Optional(Type.String()),
+  }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
       app.clients.create(
         tx,
         tenant.id,
         {
-          name: text(args, 'name'),
-          grantTypes: list(args, 'grantTypes') as GrantType[],
-          redirectUris: list(args, 'redirectUris'),
-          postLogoutRedirectUris: list(args, 'postLogoutRedirectUris'),
-          scope: optionalText(args, 'scope'),
-          resources: list(args, 'resources'),
-          public: args.public === true,
-          responseTypes:
-            args.responseTypes === undefined ? undefined : (list(args, 'responseTypes') as ResponseType[]),
-          idTokenSignedResponseAlg: optionalText(args, 'idTokenSignedResponseAlg') as SigningAlg | undefined,
-          tokenEndpointAuthMethod: optionalText(args, 'tokenEndpointAuthMethod') as
-            | SecretAuthMethod
-            | undefined,
-          firstParty: args.firstParty === true,
-          introspects: list(args, 'introspects'),
+          name: input.name,
+          // The grant types are checked by the client registry, with the same message as the API's.
+          grantTypes: (input.grantTypes ?? []) as GrantType[],
+          redirectUris: input.redirectUris ?? [],
+          postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+          scope: nonEmpty(input.scope),
+          resources: input.resources ?? [],
+          public: input.public === true,
+          // Response types, algorithm and auth method are checked by the client registry too.
+          responseTypes: input.responseTypes as ResponseType[] | undefined,
+          idTokenSignedResponseAlg: nonEmpty(input.idTokenSignedResponseAlg) as SigningAlg | undefined,
+          tokenEndpointAuthMethod: nonEmpty(input.tokenEndpointAuthMethod) as SecretAuthMethod | undefined,
+          firstParty: input.firstParty === true,
+          introspects: input.introspects ?? [],
           // Opt-in flows.
-          requirePushedAuthorizationRequests: args.requirePushedAuthorizationRequests === true,
-          dpopBoundAccessTokens: args.dpopBoundAccessTokens === true,
-          backchannelLogoutUri: optionalText(args, 'backchannelLogoutUri'),
-          ...requestObjectKeys(args),
+          requirePushedAuthorizationRequests: input.requirePushedAuthorizationRequests === true,
+          dpopBoundAccessTokens: input.dpopBoundAccessTokens === true,
+          backchannelLogoutUri: nonEmpty(input.backchannelLogoutUri),
+          ...requestObjectKeys(nonEmpty(input.requestObjectJwks), nonEmpty(input.requestObjectSigningAlg)),
         },
         'cli',
       ),
     );
   },
+});
 
-  async 'client.list'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
+const clientList = defineOperation({
+  name: 'client.list',
+  input: TenantInput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, async (tx) => (await app.clients.list(tx, { limit: 200 })).items);
   },
+});
 
-  /**
-   * With an algorithm: a new key of it, which becomes the tenant's default. Without: a new key
-   * for every algorithm the tenant signs with.
-   */
-  async 'keystore.rotateSigning'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
-    const alg = optionalText(args, 'alg');
+/**
+ * With an algorithm: a new key of it, which becomes the tenant's default. Without: a new key
+ * for every algorithm the tenant signs with.
+ */
+const keystoreRotateSigning = defineOperation({
+  name: 'keystore.rotateSigning',
+  input: Type.Object({ tenant: Text, alg: Type.Optional(Type.String()) }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    const alg = nonEmpty(input.alg);
     if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
       throw new OrthIdError('request.invalid', `--alg must be one of ${SIGNING_ALGS.join(', ')}.`);
     }
@@ -244,15 +280,20 @@ export const operations = {
     const main = keys.find((k) => k.alg === defaultAlg) ?? keys[0]!;
     return { tenant: tenant.slug, kid: main.kid, alg: main.alg, keys };
   },
+});
 
-  /** Records a drill's outcome in the live deployment's audit log (system tenant). */
-  async 'backup.recordDrill'(app: OrthId, args: Args) {
-    const report = args.report as {
-      ok: boolean;
-      set: string;
-      restore_seconds: number;
-      checks: { name: string; ok: boolean }[];
-    };
+/** Records a drill's outcome in the live deployment's audit log (system tenant). */
+const backupRecordDrill = defineOperation({
+  name: 'backup.recordDrill',
+  input: Type.Object({
+    report: Type.Object({
+      ok: Type.Boolean(),
+      set: Type.String(),
+      restore_seconds: Type.Number(),
+      checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean() })),
+    }),
+  }),
+  async run(app, { report }) {
     const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
     await withTenant(app.db, tenant.id, async (tx) =>
       appendAudit(
@@ -273,13 +314,19 @@ export const operations = {
     );
     return { recorded: true };
   },
+});
 
-  async 'backup.check'(app: OrthId) {
-    return checkDeployment(app);
-  },
+const backupCheck = defineOperation({
+  name: 'backup.check',
+  input: Type.Object({}),
+  run: (app) => checkDeployment(app),
+});
 
-  async 'audit.verify'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
+const auditVerify = defineOperation({
+  name: 'audit.verify',
+  input: TenantInput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
       const report = await verifyAnchored(tx, keyring, app.objects);
@@ -291,21 +338,48 @@ export const operations = {
       return { tenant: tenant.slug, ...report, ...(written ? { written } : {}) };
     });
   },
+});
 
-  async 'audit.tail'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
-    const limit = Number(args.limit ?? 20);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new OrthIdError('request.invalid', '--limit must be a whole number from 1 to 1000.');
-    }
+const LIMIT_MESSAGE = '--limit must be a whole number from 1 to 1000.';
+
+const auditTail = defineOperation({
+  name: 'audit.tail',
+  input: Type.Object({
+    tenant: Text,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, errorMessage: LIMIT_MESSAGE })),
+  }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    const limit = input.limit ?? 20;
     return withTenant(app.db, tenant.id, async (tx) =>
       readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit }),
     );
   },
+});
 
-  /** Runs inside a running embedded server, which holds the database; writes straight to the destinations. */
-  async 'backup.dump'(app: OrthId, args: Args) {
-    return runBackupDump(
+/** What a dump is asked for (src/backup/dump.ts DumpOptions), as it crosses the control socket. */
+export const DumpInput = Type.Object({
+  encrypt: Type.Optional(Type.Boolean()),
+  upload: Type.Optional(Type.Boolean()),
+  recipients: Strings,
+  dest: Text,
+  destConfigured: Type.Optional(Type.Boolean()),
+  keystoreDest: Type.Optional(Text),
+  sse: Type.Optional(
+    Type.Object(
+      { type: Type.String(), kmsKeyId: Type.Optional(Type.String()) },
+      { errorMessage: '"sse" must be {type, kmsKeyId?}.' },
+    ),
+  ),
+  allowPlaintextUpload: Type.Optional(Type.Boolean()),
+});
+
+/** Runs inside a running embedded server, which holds the database; writes straight to the destinations. */
+const backupDump = defineOperation({
+  name: 'backup.dump',
+  input: DumpInput,
+  run: (app, input) =>
+    runBackupDump(
       {
         config: app.config,
         db: app.db,
@@ -314,72 +388,103 @@ export const operations = {
         clock: app.clock,
         auditCheckpoints: () => checkpointTenants(app),
       },
-      dumpOptionsFromArgs(args),
+      {
+        encrypt: input.encrypt === true,
+        upload: input.upload === true,
+        recipients: input.recipients,
+        dest: input.dest,
+        destConfigured: input.destConfigured === true,
+        keystoreDest: input.keystoreDest,
+        sse: input.sse,
+        allowPlaintextUpload: input.allowPlaintextUpload === true,
+      },
       (event) => logDumpEvent(app.log, event),
-    );
-  },
+    ),
+});
 
-  /** Writes a signed audit archive of `from`..`to` (ISO dates, optional) to object storage. */
-  async 'audit.export'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
+/** Writes a signed audit archive of `from`..`to` (ISO dates, optional) to object storage. */
+const auditExport = defineOperation({
+  name: 'audit.export',
+  input: Type.Object({ tenant: Text, from: Type.Optional(Type.String()), to: Type.Optional(Type.String()) }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
     const range = {
-      from: archiveDate(optionalText(args, 'from'), 'from'),
-      to: archiveDate(optionalText(args, 'to'), 'to'),
+      from: archiveDate(nonEmpty(input.from), 'from'),
+      to: archiveDate(nonEmpty(input.to), 'to'),
     };
     return exportAuditArchive({ ...app, publicUrl: app.config.publicUrl }, tenant, range, 'cli');
   },
+});
 
-  async 'audit.exports'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
-    return listAuditArchives(app, tenant);
+const auditExports = defineOperation({
+  name: 'audit.exports',
+  input: TenantInput,
+  async run(app, input) {
+    return listAuditArchives(app, await app.tenants.get(input.tenant));
   },
+});
 
-  /**
-   * `root`: a new root key version for every tenant (or `tenant`), data keys re-wrapped under it.
-   * Otherwise a new data key version for `tenant` and the re-encryption pass, run to the end.
-   */
-  async 'keystore.rotate'(app: OrthId, args: Args) {
-    const slug = optionalText(args, 'tenant');
-    if (args.root === true) {
+/**
+ * `root`: a new root key version for every tenant (or `tenant`), data keys re-wrapped under it.
+ * Otherwise a new data key version for `tenant` and the re-encryption pass, run to the end.
+ */
+const keystoreRotate = defineOperation({
+  name: 'keystore.rotate',
+  input: Type.Object({ root: Type.Optional(Type.Boolean()), tenant: Type.Optional(Type.String()) }),
+  async run(app, input) {
+    const slug = nonEmpty(input.tenant);
+    if (input.root === true) {
       const tenants = slug ? [await app.tenants.get(slug)] : await app.tenants.list();
       const live = tenants.filter((t) => t.status !== 'shredded');
       const rotated = [];
       for (const tenant of live) rotated.push(await rotateRootKey(app, tenant, 'cli'));
-      return { kind: 'root', tenants: rotated };
+      return { kind: 'root' as const, tenants: rotated };
     }
     if (!slug)
       throw new OrthIdError('request.invalid', 'Pass --root, or --tenant SLUG to rotate its data key.');
     return rotateDataKey(app, await app.tenants.get(slug), 'cli');
   },
+});
 
-  /** Progress of the newest root and data key rotation of every tenant. */
-  async 'keystore.rotations'(app: OrthId) {
-    return rotationStatus(app);
-  },
+/** Progress of the newest root and data key rotation of every tenant. */
+const keystoreRotations = defineOperation({
+  name: 'keystore.rotations',
+  input: Type.Object({}),
+  run: (app) => rotationStatus(app),
+});
 
-  /** Records a keystore export or import (by the CLI, which holds the keystore) in the system log. */
-  async 'keystore.audit'(app: OrthId, args: Args) {
-    const action = text(args, 'action');
+/** Records a keystore export or import (by the CLI, which holds the keystore) in the system log. */
+const keystoreAudit = defineOperation({
+  name: 'keystore.audit',
+  input: Type.Object({
+    action: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+  async run(app, input) {
+    const { action } = input;
     if (action !== 'keystore.exported' && action !== 'keystore.imported') {
       throw new OrthIdError('request.invalid', `"${action}" is not a keystore event.`);
     }
     const system = await app.tenants.get(SYSTEM_TENANT_SLUG);
-    const details = (args.details ?? {}) as Record<string, unknown>;
     await withTenant(app.db, system.id, async (tx) =>
       appendAudit(
         tx,
         await app.tenantKeys.forTenant(tx, system.id),
-        { actor: 'cli', action, outcome: 'success', details },
+        { actor: 'cli', action, outcome: 'success', details: input.details ?? {} },
         app.clock,
       ),
     );
     return { recorded: action };
   },
+});
 
-  /** Crypto-shreds a tenant; `confirm` must repeat its slug. */
-  async 'tenant.shred'(app: OrthId, args: Args) {
-    const slug = text(args, 'tenant');
-    if (args.confirm !== slug) {
+/** Crypto-shreds a tenant; `confirm` must repeat its slug. */
+const tenantShred = defineOperation({
+  name: 'tenant.shred',
+  input: Type.Object({ tenant: Text, confirm: Type.Optional(Type.String()) }),
+  async run(app, input) {
+    const slug = input.tenant;
+    if (input.confirm !== slug) {
       throw new OrthIdError(
         'tenant.confirmation_required',
         `Shredding destroys tenant ${slug}'s keys for good, in every backup too. Confirm with: --confirm ${slug}`,
@@ -387,23 +492,66 @@ export const operations = {
     }
     return shredTenant(app, await app.tenants.get(slug), 'cli');
   },
+});
 
-  /** Writes a user's signed data-export bundle to object storage. */
-  async 'user.export'(app: OrthId, args: Args) {
-    const tenant = await app.tenants.get(text(args, 'tenant'));
-    return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, text(args, 'id'), 'cli');
+/** Writes a user's signed data-export bundle to object storage. */
+const userExport = defineOperation({
+  name: 'user.export',
+  input: Type.Object({ tenant: Text, id: Text }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, input.id, 'cli');
   },
-} satisfies Record<string, (app: OrthId, args: Args) => Promise<unknown>>;
+});
 
-export type OperationName = keyof typeof operations;
+/** Every operation, by name: what the control socket serves and the CLI and schedules call. */
+export const operations = {
+  [tenantCreate.name]: tenantCreate,
+  [tenantList.name]: tenantList,
+  [tenantConfigure.name]: tenantConfigure,
+  [tenantShred.name]: tenantShred,
+  [userCreate.name]: userCreate,
+  [userExport.name]: userExport,
+  [clientCreate.name]: clientCreate,
+  [clientList.name]: clientList,
+  [keystoreRotateSigning.name]: keystoreRotateSigning,
+  [keystoreRotate.name]: keystoreRotate,
+  [keystoreRotations.name]: keystoreRotations,
+  [keystoreAudit.name]: keystoreAudit,
+  [backupDump.name]: backupDump,
+  [backupCheck.name]: backupCheck,
+  [backupRecordDrill.name]: backupRecordDrill,
+  [auditVerify.name]: auditVerify,
+  [auditTail.name]: auditTail,
+  [auditExport.name]: auditExport,
+  [auditExports.name]: auditExports,
+} as const;
+
+type Operations = typeof operations;
+export type OperationName = keyof Operations;
+/** What an operation takes, as its caller writes it (the schema's static type). */
+export type OperationInput<N extends OperationName> = Static<Operations[N]['input']>;
+/** What an operation returns in this process (over the control socket, its JSON). */
+export type OperationOutput<N extends OperationName> = Awaited<ReturnType<Operations[N]['run']>>;
 
 export function isOperation(name: string): name is OperationName {
   return Object.hasOwn(operations, name);
 }
 
-export async function runOperation(app: OrthId, name: string, args: Args): Promise<unknown> {
+/** The entry named `name`; `control.unknown_operation` when there is none. */
+export function operationNamed(name: string): AnyOperation {
   if (!isOperation(name)) {
     throw new OrthIdError('control.unknown_operation', `Unknown operation "${name}".`);
   }
-  return operations[name](app, args);
+  return operations[name];
+}
+
+/** Runs `name` with `input`, checked against its schema first (input from the CLI, the socket, a schedule). */
+export async function runOperation<N extends OperationName>(
+  app: OrthId,
+  name: N,
+  input: OperationInput<N>,
+): Promise<OperationOutput<N>> {
+  const operation = operationNamed(name);
+  return operation.run(app, checkInput(operation, input)) as Promise<OperationOutput<N>>;
 }

@@ -22,14 +22,15 @@ import type { Config } from '../config/config.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { openExternalCustody } from '../crypto/custody/deployment-custody.js';
 import type { KeyCustody } from '../crypto/key-custody.js';
 import { type DestroyedKey, ManagedKeystore } from '../crypto/managed-keystore.js';
 import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { composeOrthId, openExternalCustody } from '../main.js';
 import { openRestoreTarget, throwawayRestoreTarget } from '../storage/db/open-restore-target.js';
 import type { RestoreTarget } from '../storage/db/restore-target.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
+import type { ComposeOrthId } from './orthid.js';
 import { type CheckResult, runVerificationChecks } from './verification-checks.js';
 
 export interface RestoreRequest {
@@ -104,6 +105,8 @@ export interface RestoreDeps {
   backups: BackupStores;
   /** Under BYOK: the deployment's token or KMS (the caller closes it). */
   custody: KeyCustody | undefined;
+  /** Composes the restored parts into a deployment for step 6 (the wiring's composeOrthId). */
+  compose: ComposeOrthId;
 }
 
 /** Where a plan puts what it restores, besides the database. */
@@ -129,10 +132,10 @@ async function runRestorePlan(
   plan: PlanTarget,
   timer: ReturnType<typeof stepTimer>,
 ): Promise<RestoreOutcome> {
-  const { config, clock, log, custody } = deps;
+  const { config, clock, log, custody, compose } = deps;
   const verify = (restored: RestoredSet) =>
     runVerificationChecks(
-      composeOrthId({
+      compose({
         config,
         clock,
         log,
@@ -166,6 +169,7 @@ export async function restoreDeployment(
   request: RestoreRequest,
   clock: Clock,
   log: Logger,
+  compose: ComposeOrthId,
 ): Promise<RestoreOutcome> {
   const timer = stepTimer(request.onStep);
   // Under BYOK the token or KMS is opened (and reached) first: where it is unreachable, the restore
@@ -185,7 +189,7 @@ export async function restoreDeployment(
     );
     try {
       const outcome = await runRestorePlan(
-        { config, clock, log, backups, custody },
+        { config, clock, log, backups, custody, compose },
         {
           set: request.set,
           identities: request.identities,
@@ -313,12 +317,13 @@ export async function drill(
   request: DrillRequest,
   clock: Clock,
   log: Logger,
+  compose: ComposeOrthId,
 ): Promise<DrillReport> {
   const custody = await openExternalCustody(config);
   try {
     const backups = await openBackupStores(config.backup.dest, config.backup.keystoreDest);
     return await drillWith(
-      { config, clock, log, backups, custody, destroyedKeys: await destroyedKeys(config) },
+      { config, clock, log, backups, custody, compose, destroyedKeys: await destroyedKeys(config) },
       request,
     );
   } finally {

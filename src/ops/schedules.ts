@@ -1,15 +1,16 @@
 // In-process schedules for single-node deployments (ORTHID_BACKUP_SCHEDULE, ORTHID_DRILL_SCHEDULE,
 // ORTHID_AUDIT_EXPORT_SCHEDULE): the same dump, drill and audit archive the CLI runs, logged and
-// audited; and, on every replica, the purge of expired rows.
+// audited; and, on every replica, the purge of expired rows. Runs call the same typed operations
+// (src/ops/operations.ts) as the CLI and the control socket.
 import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
 import { OrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
-import type { OrthId } from '../main.js';
 import { purgeExpired } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
+import type { ComposeOrthId, OrthId } from './orthid.js';
 import { drill } from './restore-deployment.js';
 
 export interface Schedules {
@@ -29,6 +30,8 @@ const cronTicker: Ticker = (pattern, _variable, fire) => new Cron(pattern, { tim
 export interface ScheduleOptions {
   /** What fires the runs: cron times in UTC, unless a caller drives them itself. */
   ticker?: Ticker;
+  /** Composes the restored copy a scheduled drill checks (the wiring's composeOrthId). */
+  compose?: ComposeOrthId;
 }
 
 export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Schedules {
@@ -94,7 +97,18 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
       const databaseUrl =
         backup.drillDatabaseUrl ??
         (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
-      const report = await drill(app.config, { set: 'latest', identities, databaseUrl }, app.clock, app.log);
+      if (!options.compose)
+        throw new OrthIdError(
+          'internal.unexpected',
+          'Scheduled drills need the wiring to compose the restored copy (ScheduleOptions.compose).',
+        );
+      const report = await drill(
+        app.config,
+        { set: 'latest', identities, databaseUrl },
+        app.clock,
+        app.log,
+        options.compose,
+      );
       await runOperation(app, 'backup.recordDrill', { report });
       app.log[report.ok ? 'info' : 'error'](
         { set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds },

@@ -8,11 +8,11 @@ import { type AnchoredReport, holdAgainstCheckpoints } from '../audit/audit-chec
 import { type ChainReport, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { isOrthIdError } from '../core/errors.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
-import type { OrthId } from '../main.js';
 import { assertActsAsAppRole } from '../storage/db/app-role-probe.js';
 import { type Queryable, withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { CANARY_SECRET, type Canary, readCanary } from './canary.js';
+import type { OrthId } from './orthid.js';
 
 export interface CheckResult {
   name: 'sign-in' | 'token' | 'audit-log' | 'decrypted-fields' | 'object-store';

@@ -1,7 +1,7 @@
 // The Fastify application: plugins in layers (errors, then routes), built from a wired OrthId.
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { OrthId } from '../main.js';
+import type { OrthId } from '../ops/orthid.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';

@@ -4,6 +4,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { callControlSocket } from '../../src/cli/control-client.js';
+import { ERROR_CODES, exitCodes, isOrthIdError } from '../../src/core/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
@@ -57,6 +59,28 @@ describe('orthid start on the embedded defaults', () => {
       ORTHID_DATA_DIR: dir,
     });
     assert.equal(JSON.parse(verified.stdout).events, 1);
+  });
+
+  test('a refusal through the running server keeps its code and exit code, as when the CLI runs alone', async () => {
+    // Refusals only: the tenants the shutdown test lists stay as they are.
+    const env = { ORTHID_DATA_DIR: dir, ORTHID_PUBLIC_URL: server.url };
+    const taken = await runCli(['tenant', 'create', 'system'], env);
+    assert.match(taken.stderr, /^error\[tenant\.slug_taken\]/);
+    assert.equal(taken.code, exitCodes[ERROR_CODES['tenant.slug_taken']]);
+    const invalid = await runCli(['audit', 'tail', '--tenant', 'system', '--limit', '0'], env);
+    assert.match(
+      invalid.stderr,
+      /^error\[request\.invalid\]: --limit must be a whole number from 1 to 1000\./,
+    );
+    assert.equal(invalid.code, exitCodes.invalid);
+    // The socket itself answers problem details, which the client turns back into the same error.
+    await assert.rejects(callControlSocket(join(dir, 'control.sock'), 'tenant.nope', {}), (e: unknown) =>
+      isOrthIdError(e, 'control.unknown_operation'),
+    );
+    await assert.rejects(
+      callControlSocket(join(dir, 'control.sock'), 'tenant.create', { slug: 5 }),
+      (e: unknown) => isOrthIdError(e, 'request.invalid') && e.details?.field === 'slug',
+    );
   });
 
   test('bootstraps an admin client whose token manages tenants through the admin API', async () => {

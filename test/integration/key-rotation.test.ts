@@ -4,7 +4,7 @@ import { readAudit } from '../../src/audit/audit-log.js';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { SHREDDED } from '../../src/crypto/tenant-keys.js';
-import { composeOrthId, type OrthId } from '../../src/main.js';
+import { composeOrthId } from '../../src/main.js';
 import {
   resumeRotations,
   rotateAgedSigningKeys,
@@ -13,6 +13,7 @@ import {
   rotationStatus,
   shredTenant,
 } from '../../src/ops/key-rotation.js';
+import type { OrthId } from '../../src/ops/orthid.js';
 import { APP_ROLE, type Database, withTenant } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import { SYSTEM_TENANT_SLUG } from '../../src/tenancy/admin-resource.js';

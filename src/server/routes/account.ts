@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Queryable } from '../../core/sql.js';
-import type { OrthId } from '../../main.js';
+import type { OrthId } from '../../ops/orthid.js';
 import { withTenant } from '../../storage/db/database.js';
 import type { Tenant } from '../../tenancy/tenants.js';
 import { imageBodyOf, registerImageBody, sendAvatar } from '../plugins/media.js';

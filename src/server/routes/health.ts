@@ -2,7 +2,7 @@
 // the schema is current and the keystore is unsealed). Orchestrators route traffic on /readyz.
 import type { FastifyInstance } from 'fastify';
 import { OrthIdError } from '../../core/errors.js';
-import type { OrthId } from '../../main.js';
+import type { OrthId } from '../../ops/orthid.js';
 import { classifyDatabaseError } from '../../storage/db/database-errors.js';
 import { migrationStatus } from '../../storage/db/migrate.js';
 import { problemFrom } from '../plugins/problem-details.js';

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { openBackupStores } from '../../backup/destination.js';
 import { type BackupSet, listBackupSets } from '../../backup/sets.js';
-import type { OrthId } from '../../main.js';
+import type { OrthId } from '../../ops/orthid.js';
 
 const CACHE_MS = 60_000;
 

@@ -1,7 +1,7 @@
 // Admin API: the tenant's audit log, newest first, with details opened.
 import { Type } from '@sinclair/typebox';
 import { readAudit } from '../../../audit/audit-log.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import { AuditEvent, PageOf, PageQuery, Params, PROBLEMS } from './schemas.js';
 

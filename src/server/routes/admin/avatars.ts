@@ -3,7 +3,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Avatars } from '../../../identity/avatars.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { IMAGE_BODY_TYPES, imageBodyOf, registerImageBody, sendAvatar } from '../../plugins/media.js';
 import { type AdminApi, inTenant } from './context.js';
 import { NoContent, Params, PROBLEMS, Uuid } from './schemas.js';

@@ -1,5 +1,5 @@
 // Admin API: roles held by machine clients (what their client-credentials tokens may do).
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import { IdPageQuery, NoContent, PageOf, Params, PROBLEMS, Role, Text, Uuid } from './schemas.js';
 

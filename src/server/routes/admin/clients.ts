@@ -1,13 +1,13 @@
 // Admin API: OIDC clients of a tenant (list, register, get, delete). A new client's secret is
 // in the creation response only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
-import type { OrthId } from '../../../main.js';
 import {
   GRANT_TYPES,
   REQUEST_OBJECT_ALGS,
   RESPONSE_TYPES,
   SECRET_AUTH_METHODS,
 } from '../../../oidc/clients.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   NoContent,

@@ -10,7 +10,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Queryable } from '../../../core/sql.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { withTenant } from '../../../storage/db/database.js';
 import { type AdminRequestContext, adminContextOf } from '../../plugins/admin-auth.js';
 

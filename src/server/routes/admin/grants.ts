@@ -1,7 +1,7 @@
 // Admin API: effective grants, i.e. what a user (in an organisation) or a client may do on an
 // API resource, computed by resolveGrants exactly as token claims are.
 import { Type } from '@sinclair/typebox';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { resolveGrants } from '../../../tenancy/permissions.js';
 import { type AdminApi, inTenant } from './context.js';
 import { Grants, Params, PROBLEMS, Text, Uuid } from './schemas.js';

@@ -3,7 +3,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isOrthIdError } from '../../../core/errors.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { VERSION } from '../../../version.js';
 import { deferredSchemaController } from '../../lazy-schemas.js';
 import { createAccessTokenVerifier, registerAdminAuth } from '../../plugins/admin-auth.js';

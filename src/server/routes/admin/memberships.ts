@@ -1,5 +1,5 @@
 // Admin API: memberships (a user in an organisation) and the roles granted within them.
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   IdPageQuery,

@@ -1,5 +1,5 @@
 // Admin API: organisations of a tenant (list, create, get, rename, delete).
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   IdPageQuery,

@@ -1,5 +1,5 @@
 // Admin API: permissions of an API resource (the scopes its tokens may carry).
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   IdPageQuery,

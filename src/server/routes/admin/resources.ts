@@ -1,5 +1,5 @@
 // Admin API: API resources (audiences named by a resource indicator).
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   ApiResource,

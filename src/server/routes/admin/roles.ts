@@ -1,5 +1,5 @@
 // Admin API: roles (tenant-wide bundles of permissions) and the permissions each carries.
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
   IdPageQuery,

@@ -1,6 +1,6 @@
 // Admin API: a user's sign-in sessions: list, revoke one, or sign out everywhere.
 import { Type } from '@sinclair/typebox';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { type AdminApi, inTenant } from './context.js';
 import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Session, Uuid } from './schemas.js';
 

@@ -2,7 +2,7 @@
 // (stored in object storage), then download it by the id the creation returned.
 import { Type } from '@sinclair/typebox';
 import { exportUserData, openUserExport } from '../../../bundles/user-export.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import type { AdminApi } from './context.js';
 import { Params, PROBLEMS, Timestamp, Uuid } from './schemas.js';

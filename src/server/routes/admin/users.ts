@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { deleteUserExports } from '../../../bundles/user-export.js';
 import { isOrthIdError } from '../../../core/errors.js';
 import type { Avatars } from '../../../identity/avatars.js';
-import type { OrthId } from '../../../main.js';
+import type { OrthId } from '../../../ops/orthid.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant } from './context.js';
 import {
