@@ -137,6 +137,12 @@ describe('the objects archive format (pax tar)', () => {
     await assert.rejects(read(Buffer.concat([data, tail])), (e) =>
       isOrthIdError(e, 'backup.archive_invalid'),
     );
+    // A block that is zero but for its checksum field reads as no header at all to tar-stream.
+    const checksumOnly = Buffer.alloc(1024);
+    checksumOnly[512 + 150] = 0x31;
+    await assert.rejects(read(Buffer.concat([data, checksumOnly])), (e) =>
+      isOrthIdError(e, 'backup.archive_invalid'),
+    );
   });
 
   test("a failure of the source itself (e.g. a failed decryption) passes through as the source's own error", async () => {
