@@ -42,7 +42,7 @@ function damage(error: unknown): OrthIdError {
  * connection) passes through unchanged.
  */
 export async function* readTar(
-  source: AsyncIterable<Buffer | Uint8Array | string>,
+  source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>,
 ): AsyncGenerator<TarEntry> {
   let length = 0;
   /** Offset of the last non-zero byte seen: the end marker and any padding after it are zeros. */
