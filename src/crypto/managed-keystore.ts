@@ -6,60 +6,28 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { OrthIdError } from '../core/errors.js';
+import { parseJson } from '../core/file-format.js';
 import { newId, randomToken } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { DEPLOYMENT_SCOPE, type KeyCustody, type RootKeyInfo, type WrappedKey } from './key-custody.js';
+import {
+  type DestroyedKey,
+  type ExternalCustodyRef,
+  KEYSTORE_CONTENTS,
+  type KeystoreContents,
+  type RootKey,
+  SEALED_KEYSTORE,
+  type SealedKeystore,
+} from './keystore-format.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, o: object) => Promise<Buffer>;
 
-export interface RootKey {
-  id: string;
-  /** base64 of 32 random bytes. */
-  key: string;
-  createdAt: string;
-  status: 'active' | 'retired';
-  /** A tenant id, or absent for the deployment's own key (keystores written before scopes). */
-  scope?: string;
-}
-
-/** What remains of a destroyed root key: enough to say what was shredded, when and by whom. */
-export interface DestroyedKey {
-  id: string;
-  scope: string;
-  destroyedAt: string;
-  by: string;
-}
-
-/** Under BYOK the root keys live outside OrthID; the keystore only names where. */
-export interface ExternalCustodyRef {
-  kind: 'pkcs11' | 'awskms';
-  reference: string;
-}
-
-/** What the keystore protects; also the body of a keystore export. */
-export interface KeystoreContents {
-  deploymentId: string;
-  createdAt: string;
-  rootKeys: RootKey[];
-  /** Small named secrets the deployment keeps with its keys (e.g. the canary's password). */
-  secrets: Record<string, string>;
-  /** Destroyed root keys; an import never brings them back. */
-  destroyedKeys?: DestroyedKey[];
-  /** The external custody (PKCS#11 token, KMS key) holding the root keys, when not managed here. */
-  externalCustody?: ExternalCustodyRef;
-}
-
-interface SealedFile {
-  format: 'orthid-keystore';
-  version: 1;
-  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
-  sealed: string;
-}
+export type { DestroyedKey, ExternalCustodyRef, KeystoreContents, RootKey } from './keystore-format.js';
 
 const KDF = { N: 2 ** 15, r: 8, p: 1 };
 const AAD = Buffer.from('orthid-keystore/v1');
 
-async function deriveKey(secret: string, kdf: SealedFile['kdf']): Promise<Buffer> {
+async function deriveKey(secret: string, kdf: SealedKeystore['kdf']): Promise<Buffer> {
   return scrypt(secret, Buffer.from(kdf.salt, 'base64'), 32, {
     N: kdf.N,
     r: kdf.r,
@@ -134,11 +102,16 @@ async function seal(secret: string, contents: KeystoreContents): Promise<string>
   const kdf = { name: 'scrypt' as const, ...KDF, salt: randomBytes(16).toString('base64') };
   const key = await deriveKey(secret, kdf);
   const sealed = aeadSeal(key, Buffer.from(JSON.stringify(contents)), AAD);
-  const file: SealedFile = { format: 'orthid-keystore', version: 1, kdf, sealed: sealed.toString('base64') };
+  const file: SealedKeystore = {
+    format: 'orthid-keystore',
+    version: 1,
+    kdf,
+    sealed: sealed.toString('base64'),
+  };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
-async function readSealed(path: string): Promise<SealedFile | undefined> {
+async function readSealed(path: string): Promise<SealedKeystore | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -146,15 +119,15 @@ async function readSealed(path: string): Promise<SealedFile | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  try {
-    const file = JSON.parse(text) as SealedFile;
-    if (file.format !== 'orthid-keystore' || file.version !== 1) throw new Error('unknown format');
-    return file;
-  } catch (cause) {
-    throw new OrthIdError('keystore.corrupt', `The keystore at ${path} is not an OrthID keystore file.`, {
-      cause,
-    });
+  const parsed = parseJson(text);
+  const problem = parsed === undefined ? 'it is not JSON' : SEALED_KEYSTORE.problem(parsed.value);
+  if (parsed === undefined || problem !== undefined || !SEALED_KEYSTORE.is(parsed.value)) {
+    throw new OrthIdError(
+      'keystore.corrupt',
+      `The keystore at ${path} is not an OrthID keystore file (${problem}). Restore it from a keystore export.`,
+    );
   }
+  return parsed.value;
 }
 
 /** The keystore file, opened with the master secret; also the managed custody of root keys. */
@@ -190,7 +163,15 @@ export class ManagedKeystore implements KeyCustody {
         `The master secret does not open the keystore at ${path}. Check ORTHID_MASTER_KEY / ORTHID_MASTER_KEY_FILE; the keystore was left unchanged.`,
       );
     }
-    return JSON.parse(plain.toString('utf8')) as KeystoreContents;
+    const contents = parseJson(plain.toString('utf8'));
+    const problem = contents === undefined ? 'it is not JSON' : KEYSTORE_CONTENTS.problem(contents.value);
+    if (contents === undefined || problem !== undefined || !KEYSTORE_CONTENTS.is(contents.value)) {
+      throw new OrthIdError(
+        'keystore.corrupt',
+        `The keystore at ${path} opens but its contents are not a keystore (${problem}). Restore it from a keystore export.`,
+      );
+    }
+    return contents.value;
   }
 
   /**
