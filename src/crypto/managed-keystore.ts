@@ -2,11 +2,13 @@
 // keys, sealed (AES-256-GCM) under a key derived from the master secret with scrypt. Writes are
 // atomic and serialised by a lock file, since replicas sharing the file each add keys to it.
 import { randomBytes, scrypt as scryptCb } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { writeFileAtomically } from '../core/atomic-file.js';
 import { OrthIdError } from '../core/errors.js';
 import { parseJson } from '../core/file-format.js';
+import { withFileLock } from '../core/file-lock.js';
 import { newId, randomToken } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { DEPLOYMENT_SCOPE, type KeyCustody, type RootKeyInfo, type WrappedKey } from './key-custody.js';
@@ -48,54 +50,20 @@ function newRootKey(scope: string): RootKey {
 
 const scopeOf = (key: RootKey): string => key.scope ?? DEPLOYMENT_SCOPE;
 
-/** Serialises read-modify-write of the keystore between processes with an exclusive lock file. */
-async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const lockPath = `${path}.lock`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // A lock older than the deadline belongs to a process that died mid-write.
-      const age = await stat(lockPath).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > 30_000) await rm(lockPath, { force: true });
-      else if (Date.now() > deadline) {
-        throw new OrthIdError(
-          'keystore.custody_unavailable',
-          `The keystore at ${path} stays locked by another process (${lockPath}).`,
-        );
-      } else await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockPath, { force: true });
-  }
-}
-
-async function writeAtomically(path: string, data: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomToken(6)}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+/**
+ * Serialises read-modify-write of the keystore between processes, also replicas on other hosts
+ * sharing the file on a network volume: a lock file beside it (src/core/file-lock.ts says how
+ * it stays safe there). A database advisory lock would not do: the keystore is opened before the
+ * database, and embedded deployments have no shared database at all.
+ */
+function withKeystoreLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(`${path}.lock`, fn, {
+    onTimeout: (lockPath) =>
+      new OrthIdError(
+        'keystore.custody_unavailable',
+        `The keystore at ${path} stays locked by another process (${lockPath}).`,
+      ),
+  });
 }
 
 async function seal(secret: string, contents: KeystoreContents): Promise<string> {
@@ -197,7 +165,7 @@ export class ManagedKeystore implements KeyCustody {
       secrets: {},
       ...(external ? { externalCustody: external } : {}),
     };
-    await writeAtomically(path, await seal(secret, contents));
+    await writeFileAtomically(path, await seal(secret, contents), { createDirectory: true });
     return { keystore: new ManagedKeystore(path, secret, contents), created: true };
   }
 
@@ -208,7 +176,7 @@ export class ManagedKeystore implements KeyCustody {
    */
   static async import(path: string, secret: string, incoming: KeystoreContents): Promise<ManagedKeystore> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return withFileLock(path, async () => {
+    return withKeystoreLock(path, async () => {
       let contents = incoming;
       if (await readSealed(path)) {
         const existing = await ManagedKeystore.read(path, secret);
@@ -227,7 +195,7 @@ export class ManagedKeystore implements KeyCustody {
       }
       const destroyed = new Set((contents.destroyedKeys ?? []).map((k) => k.id));
       contents = { ...contents, rootKeys: contents.rootKeys.filter((k) => !destroyed.has(k.id)) };
-      await writeAtomically(path, await seal(secret, contents));
+      await writeFileAtomically(path, await seal(secret, contents), { createDirectory: true });
       return new ManagedKeystore(path, secret, contents);
     });
   }
@@ -379,10 +347,11 @@ export class ManagedKeystore implements KeyCustody {
   /** Re-reads the file under the lock, applies `change` and writes the result. */
   private async update(change: (contents: KeystoreContents) => KeystoreContents): Promise<void> {
     try {
-      await withFileLock(this.path, async () => {
+      await withKeystoreLock(this.path, async () => {
         const current = await ManagedKeystore.read(this.path, this.secret);
         const next = change(current);
-        if (next !== current) await writeAtomically(this.path, await seal(this.secret, next));
+        if (next !== current)
+          await writeFileAtomically(this.path, await seal(this.secret, next), { createDirectory: true });
         this.contents = next;
       });
     } catch (error) {

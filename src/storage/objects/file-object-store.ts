@@ -33,6 +33,7 @@ import { pipeline as pipeCallback, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Static, Type } from '@sinclair/typebox';
+import { syncDirectory } from '../../core/atomic-file.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { fileFormat, parseJson } from '../../core/file-format.js';
 import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
@@ -106,19 +107,6 @@ async function writeFileSynced(path: string, text: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/** Makes the renames in `dir` durable; filesystems that cannot fsync a directory are left as they are. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(errnoCode(err) ?? '')) throw err;
-  } finally {
-    await handle?.close();
   }
 }
 
