@@ -5,7 +5,13 @@ import type { AesGCM, Mechanism, PKCS11, Template } from 'pkcs11js';
 import pkcs11js from 'pkcs11js';
 import type { Pkcs11Uri } from '../../config/pkcs11-uri.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
+import {
+  checkScope,
+  DEPLOYMENT_SCOPE,
+  isKeyScope,
+  type RootKeyInfo,
+  type WrappedKey,
+} from '../key-custody.js';
 import type { ByokCustody, CustodyInitResult, RootKeyProtection } from './byok-custody.js';
 
 type Lib = PKCS11;
@@ -19,7 +25,6 @@ export interface Pkcs11CustodyOptions {
 
 const NONCE = 12;
 const TAG = 16;
-const SCOPE = /^[A-Za-z0-9_.:-]{1,128}$/;
 const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z$/;
 
 // Results after which a fresh session (and, for a module we alone use, a fresh C_Initialize)
@@ -146,12 +151,6 @@ function stampOf(date: Date): string {
 function createdAtOf(stamp: string): string {
   const m = STAMP.exec(stamp);
   return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : '';
-}
-
-function checkScope(scope: string): void {
-  if (!SCOPE.test(scope)) {
-    throw new OrthIdError('request.invalid', `"${scope}" is not a key scope (a tenant id, or "deployment").`);
-  }
 }
 
 /** Compares root keys of one scope, oldest first: the adopted `<object>` key, then by stamp. */
@@ -574,7 +573,7 @@ export class Pkcs11Custody implements ByokCustody {
         keys.push({ handle, id: text, scope: DEPLOYMENT_SCOPE, stamp: STAMP.test(stamp) ? stamp : '' });
       } else if (text.startsWith(prefix)) {
         const parts = text.slice(prefix.length).split('/');
-        if (parts.length === 2 && SCOPE.test(parts[0]!) && STAMP.test(parts[1]!)) {
+        if (parts.length === 2 && isKeyScope(parts[0]!) && STAMP.test(parts[1]!)) {
           keys.push({ handle, id: text, scope: parts[0]!, stamp: parts[1]! });
         }
       }
