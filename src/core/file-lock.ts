@@ -35,12 +35,13 @@ async function readOwner(lockPath: string): Promise<Owner | undefined> {
   }
 }
 
-function processGone(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
+    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -102,7 +103,8 @@ export async function withFileLock<T>(
       if (watched === undefined || watched.token !== current?.token || watched.mtimeMs !== info.mtimeMs) {
         watched = { token: current?.token, mtimeMs: info.mtimeMs, since: now };
       }
-      const deadOnThisHost = current !== undefined && current.host === owner.host && processGone(current.pid);
+      const deadOnThisHost =
+        current !== undefined && current.host === owner.host && !processAlive(current.pid);
       if (deadOnThisHost || now - watched.since > staleMs) {
         await breakLock(lockPath, watched);
         watched = undefined;
