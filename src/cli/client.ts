@@ -36,6 +36,15 @@ export function registerClientCommands(program: Command): void {
       [],
     )
     .option('--public', 'a public client (SPA, native app): no secret, PKCE required')
+    .option(
+      '--response-type <type>',
+      'code (default), id_token or "code id_token" (repeatable); the last two for relying parties that sign in with an ID token posted back (form_post)',
+      collect,
+      [],
+    )
+    .option('--id-token-alg <alg>', 'RS256 (default), ES256 or EdDSA')
+    .option('--token-auth-method <method>', 'client_secret_basic (default) or client_secret_post')
+    .option('--first-party', "the tenant's own application: users are not asked to consent to it")
     .option('--json', 'print JSON')
     .action(
       action(
@@ -48,6 +57,10 @@ export function registerClientCommands(program: Command): void {
           scope?: string;
           resource: string[];
           public?: boolean;
+          responseType: string[];
+          idTokenAlg?: string;
+          tokenAuthMethod?: string;
+          firstParty?: boolean;
           json?: boolean;
         }) => {
           const created = (await operation('client.create', {
@@ -59,6 +72,10 @@ export function registerClientCommands(program: Command): void {
             scope: opts.scope,
             resources: opts.resource,
             public: Boolean(opts.public),
+            responseTypes: opts.responseType.length > 0 ? opts.responseType : undefined,
+            idTokenSignedResponseAlg: opts.idTokenAlg,
+            tokenEndpointAuthMethod: opts.tokenAuthMethod,
+            firstParty: Boolean(opts.firstParty),
           })) as Created;
           print(
             { ...created, client_id: created.clientId, client_secret: created.clientSecret },

@@ -38,6 +38,28 @@ export function registerTenantCommands(program: Command): void {
     );
 
   tenant
+    .command('configure')
+    .description("Change a tenant's OpenID Connect policy (prints it when given no option)")
+    .argument('<slug>', 'the tenant')
+    .option(
+      '--id-token-claims <on|off>',
+      'on (default): the claims of granted scopes (name, e-mail, phone) are in ID tokens as well as userinfo; off: userinfo only',
+    )
+    .option('--json', 'print JSON')
+    .action(
+      action(async (slug: string, opts: { idTokenClaims?: string; json?: boolean }) => {
+        const result = (await operation('tenant.configure', { slug, idTokenClaims: opts.idTokenClaims })) as {
+          idTokenClaims: string;
+        };
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}.`,
+        );
+      }),
+    );
+
+  tenant
     .command('list')
     .description('List tenants')
     .option('--json', 'print JSON')

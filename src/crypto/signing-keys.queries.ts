@@ -41,23 +41,26 @@ export function createSigningKeysQueries(tx: Queryable) {
       );
     },
     /**
-     * Serialises scheduled rotation of this tenant's keys between replicas (until commit), then
-     * says when the active key was created.
+     * Serialises changes to this tenant's active keys between replicas (until commit): a
+     * scheduled rotation, or a provider adding the key of an algorithm it lacks.
      */
-    async lockActiveCreatedAt(tenantId: string): Promise<Date | undefined> {
+    async lock(tenantId: string): Promise<void> {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('orthid-signing:' || $1, 0))`, [
         tenantId,
       ]);
-      const { rows } = await tx.query<{ created_at: Date }>(
-        `SELECT created_at FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1`,
-      );
-      return rows[0]?.created_at;
     },
-    /** Moves every active key to retiring; tokens it signed keep verifying until `retireAfter`. */
-    async retireActive(retireAfter: Date): Promise<number> {
+    /** When each algorithm's active key was created (the newest, should there be two). */
+    async activeCreatedAt(): Promise<Map<SigningKeyRow['alg'], Date>> {
+      const { rows } = await tx.query<{ alg: SigningKeyRow['alg']; created_at: Date }>(
+        `SELECT alg, max(created_at) AS created_at FROM signing_keys WHERE status = 'active' GROUP BY alg`,
+      );
+      return new Map(rows.map((r) => [r.alg, new Date(r.created_at)]));
+    },
+    /** Moves the active key of `alg` to retiring; tokens it signed keep verifying until `retireAfter`. */
+    async retireActive(alg: SigningKeyRow['alg'], retireAfter: Date): Promise<number> {
       const { rowCount } = await tx.query(
-        `UPDATE signing_keys SET status = 'retiring', retire_after = $1 WHERE status = 'active'`,
-        [retireAfter],
+        `UPDATE signing_keys SET status = 'retiring', retire_after = $1 WHERE status = 'active' AND alg = $2`,
+        [retireAfter, alg],
       );
       return rowCount;
     },

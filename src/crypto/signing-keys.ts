@@ -51,8 +51,18 @@ export async function usableSigningKeys(
 }
 
 /**
- * Creates a new active key; any previous active key keeps verifying (in JWKS) until
- * `overlapSeconds` from now, the longest lifetime of a token it may have signed.
+ * The active key of `alg` among `keys`. A tenant holds one active key per algorithm it signs
+ * with: its default (settings.signingAlg: bundles, audit checkpoints, access tokens) and RS256,
+ * the algorithm every OpenID provider must offer, with ES256 and EdDSA for clients that ask.
+ */
+export function activeKeyOf(keys: TenantSigningKey[], alg: SigningAlg): TenantSigningKey | undefined {
+  return keys.find((k) => k.status === 'active' && k.alg === alg);
+}
+
+/**
+ * Creates a new active key of `alg`; the previous active key of that algorithm keeps verifying
+ * (in JWKS) until `overlapSeconds` from now, the longest lifetime of a token it may have signed.
+ * Keys of other algorithms are left as they are.
  */
 export async function rotateSigningKey(
   tx: Queryable,
@@ -63,7 +73,7 @@ export async function rotateSigningKey(
 ): Promise<string> {
   const queries = createSigningKeysQueries(tx);
   await queries.markRetired(now);
-  await queries.retireActive(new Date(now.getTime() + overlapSeconds * 1000));
+  await queries.retireActive(alg, new Date(now.getTime() + overlapSeconds * 1000));
   const key = await generate(alg);
   await queries.insert(keyring.tenantId, {
     kid: key.kid,
@@ -77,18 +87,57 @@ export async function rotateSigningKey(
 }
 
 /**
- * Rotates the tenant's signing key when the active one is older than `maxAgeMs`; returns the new
- * kid, or undefined when the key is young enough (or another replica just rotated it).
+ * Rotates each of the tenant's active keys older than `maxAgeMs`, whatever its algorithm;
+ * returns the new kids (none when every key is young enough, or another replica just rotated).
  */
-export async function rotateSigningKeyIfAged(
+export async function rotateKeysOlderThan(
   tx: Queryable,
   keyring: TenantKeyring,
-  alg: SigningAlg,
   now: Date,
   maxAgeMs: number,
   overlapSeconds: number,
-): Promise<string | undefined> {
-  const createdAt = await createSigningKeysQueries(tx).lockActiveCreatedAt(keyring.tenantId);
-  if (!createdAt || now.getTime() - new Date(createdAt).getTime() < maxAgeMs) return undefined;
-  return rotateSigningKey(tx, keyring, alg, now, overlapSeconds);
+): Promise<string[]> {
+  const queries = createSigningKeysQueries(tx);
+  await queries.lock(keyring.tenantId);
+  const kids: string[] = [];
+  for (const [alg, createdAt] of await queries.activeCreatedAt()) {
+    if (now.getTime() - createdAt.getTime() < maxAgeMs) continue;
+    kids.push(await rotateSigningKey(tx, keyring, alg, now, overlapSeconds));
+  }
+  return kids;
+}
+
+/** Rotates every algorithm the tenant signs with now; returns the new kids. */
+export async function rotateEverySigningKey(
+  tx: Queryable,
+  keyring: TenantKeyring,
+  now: Date,
+  overlapSeconds: number,
+): Promise<{ alg: SigningAlg; kid: string }[]> {
+  const queries = createSigningKeysQueries(tx);
+  await queries.lock(keyring.tenantId);
+  const rotated: { alg: SigningAlg; kid: string }[] = [];
+  for (const alg of (await queries.activeCreatedAt()).keys()) {
+    rotated.push({ alg, kid: await rotateSigningKey(tx, keyring, alg, now, overlapSeconds) });
+  }
+  return rotated;
+}
+
+/**
+ * Adds an active key for each of `algs` the tenant lacks; true when it added one. Replicas
+ * building the same tenant's provider at once add each key once (the tenant's signing lock).
+ */
+export async function ensureSigningKeys(
+  tx: Queryable,
+  keyring: TenantKeyring,
+  algs: readonly SigningAlg[],
+  now: Date,
+): Promise<boolean> {
+  const queries = createSigningKeysQueries(tx);
+  const missing = (present: Map<SigningAlg, Date>) => algs.filter((alg) => !present.has(alg));
+  if (missing(await queries.activeCreatedAt()).length === 0) return false;
+  await queries.lock(keyring.tenantId);
+  const toAdd = missing(await queries.activeCreatedAt());
+  for (const alg of toAdd) await rotateSigningKey(tx, keyring, alg, now, 0);
+  return toAdd.length > 0;
 }

@@ -5,13 +5,30 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { randomToken } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
+import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
 import { type Page, type PageRequest, pageOf } from '../tenancy/page.js';
 import { type ClientRow, createClientsQueries } from './clients.queries.js';
+import { checkRegisteredUri } from './redirect-uris.js';
 import { announceTenantChange } from './tenant-changes.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/**
+ * Response types a client may register: the code flow, and for a relying party that signs in
+ * with an ID token alone (express-openid-connect's default, with form_post) `id_token` or the
+ * hybrid `code id_token`. Neither hands out an access token in the front channel.
+ */
+export const RESPONSE_TYPES = ['code', 'id_token', 'code id_token'] as const;
+export type ResponseType = (typeof RESPONSE_TYPES)[number];
+
+/** How a confidential client authenticates at the token endpoint (a public one: `none`). */
+export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export type SecretAuthMethod = (typeof SECRET_AUTH_METHODS)[number];
+
+/** The ID token algorithm of a client that does not choose: the one every OpenID provider supports. */
+export const DEFAULT_ID_TOKEN_ALG: SigningAlg = 'RS256';
 
 export interface NewClient {
   name: string;
@@ -24,6 +41,14 @@ export interface NewClient {
   resources?: string[];
   /** A public client (SPA, native app) has no secret and must use PKCE. */
   public?: boolean;
+  /** Default `code`; `id_token` and `code id_token` also need authorization_code. */
+  responseTypes?: ResponseType[];
+  /** Default RS256. */
+  idTokenSignedResponseAlg?: SigningAlg;
+  /** A confidential client's; default client_secret_basic. */
+  tokenEndpointAuthMethod?: SecretAuthMethod;
+  /** The tenant's own application: its users are not asked to consent to it. */
+  firstParty?: boolean;
 }
 
 export interface RegisteredClient {
@@ -35,12 +60,18 @@ export interface RegisteredClient {
   scope: string;
   resources: string[];
   public: boolean;
+  responseTypes: ResponseType[];
+  idTokenSignedResponseAlg: SigningAlg;
+  tokenEndpointAuthMethod: SecretAuthMethod | 'none';
+  firstParty: boolean;
   disabled: boolean;
   createdAt: string;
 }
 
 /** Client metadata key holding the resource indicators a client may ask for. */
 export const RESOURCES_METADATA = 'orthid_resources';
+/** Client metadata key marking the tenant's own application (no consent page). */
+export const FIRST_PARTY_METADATA = 'orthid_first_party';
 
 /**
  * The OpenID scopes the provider serves, and so the only values a client's `scope` may hold: the
@@ -56,21 +87,6 @@ export function hashClientSecret(keyring: TenantKeyring, secret: string): string
 
 function invalid(message: string, field: string): OrthIdError {
   return new OrthIdError('request.invalid', message, { details: { field } });
-}
-
-function checkUri(uri: string, field: string): string {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    throw invalid(`"${uri}" is not an absolute URI.`, field);
-  }
-  if (url.hash) throw invalid(`"${uri}" must not contain a fragment.`, field);
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  if (url.protocol === 'http:' && !loopback) {
-    throw invalid(`"${uri}" must use https (http is allowed only for localhost).`, field);
-  }
-  return uri;
 }
 
 /**
@@ -106,23 +122,64 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
   if (input.public && grants.includes('client_credentials')) {
     throw invalid('A public client cannot use client_credentials: it has no secret.', 'grantTypes');
   }
-  const redirectUris = (input.redirectUris ?? []).map((u) => checkUri(u, 'redirectUris'));
+  const redirectUris = (input.redirectUris ?? []).map((u) => checkRegisteredUri(u, 'redirectUris'));
   if (code && redirectUris.length === 0)
     throw invalid('authorization_code needs at least one redirect URI.', 'redirectUris');
+  const responseTypes = checkResponseTypes(input, code);
+  const alg = input.idTokenSignedResponseAlg ?? DEFAULT_ID_TOKEN_ALG;
+  if (!SIGNING_ALGS.includes(alg)) {
+    throw invalid(
+      `idTokenSignedResponseAlg must be one of ${SIGNING_ALGS.join(', ')}.`,
+      'idTokenSignedResponseAlg',
+    );
+  }
+  const authMethod = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+  if (!SECRET_AUTH_METHODS.includes(authMethod)) {
+    throw invalid(
+      `tokenEndpointAuthMethod must be one of ${SECRET_AUTH_METHODS.join(', ')}.`,
+      'tokenEndpointAuthMethod',
+    );
+  }
+  if (input.public && input.tokenEndpointAuthMethod) {
+    throw invalid('A public client has no secret to authenticate with.', 'tokenEndpointAuthMethod');
+  }
   return {
     client_id: clientId,
     client_name: input.name,
     ...(secretHash ? { client_secret: secretHash } : {}),
-    grant_types: grants,
-    response_types: code ? ['code'] : [],
+    // The provider requires `implicit` of a client whose response type returns an ID token.
+    grant_types: responseTypes.some((t) => t !== 'code') ? [...grants, 'implicit'] : grants,
+    response_types: responseTypes,
     redirect_uris: redirectUris,
     post_logout_redirect_uris: (input.postLogoutRedirectUris ?? []).map((u) =>
-      checkUri(u, 'postLogoutRedirectUris'),
+      checkRegisteredUri(u, 'postLogoutRedirectUris'),
     ),
-    token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: input.public ? 'none' : authMethod,
+    id_token_signed_response_alg: alg,
     scope,
-    [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkUri(u, 'resources')),
+    [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkRegisteredUri(u, 'resources')),
+    ...(input.firstParty ? { [FIRST_PARTY_METADATA]: true } : {}),
   };
+}
+
+function checkResponseTypes(input: NewClient, code: boolean): ResponseType[] {
+  const types = [...new Set<string>(input.responseTypes ?? (code ? ['code'] : []))];
+  for (const t of types) {
+    if (!(RESPONSE_TYPES as readonly string[]).includes(t)) {
+      throw invalid(
+        `Unknown response type "${t}"; use ${RESPONSE_TYPES.map((r) => `"${r}"`).join(', ')}.`,
+        'responseTypes',
+      );
+    }
+  }
+  if (types.length > 0 && !code) {
+    throw invalid('A response type needs the authorization_code grant.', 'responseTypes');
+  }
+  if (code && types.length === 0) throw invalid('authorization_code needs a response type.', 'responseTypes');
+  if (input.public && types.some((t) => t !== 'code')) {
+    throw invalid('A public client signs in with the code flow and PKCE only.', 'responseTypes');
+  }
+  return types as ResponseType[];
 }
 
 function present(row: ClientRow): RegisteredClient {
@@ -130,12 +187,17 @@ function present(row: ClientRow): RegisteredClient {
   return {
     clientId: row.client_id,
     name: row.name,
-    grantTypes: m.grant_types,
+    grantTypes: (m.grant_types as string[]).filter((g) => g !== 'implicit') as GrantType[],
     redirectUris: m.redirect_uris,
     postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
     scope: m.scope,
     resources: m[RESOURCES_METADATA] ?? [],
     public: m.token_endpoint_auth_method === 'none',
+    responseTypes: m.response_types ?? [],
+    // Clients registered before the choice existed sign their ID tokens as the provider does by default.
+    idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? DEFAULT_ID_TOKEN_ALG,
+    tokenEndpointAuthMethod: m.token_endpoint_auth_method,
+    firstParty: m[FIRST_PARTY_METADATA] === true,
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };

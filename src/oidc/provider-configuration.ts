@@ -3,8 +3,14 @@
 
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import type { SigningAlg } from '../crypto/signing-keys.js';
-import { OIDC_SCOPES } from './clients.js';
+import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import {
+  FIRST_PARTY_METADATA,
+  OIDC_SCOPES,
+  RESOURCES_METADATA,
+  RESPONSE_TYPES,
+  SECRET_AUTH_METHODS,
+} from './clients.js';
 
 /** What a token's audience grants: the permissions and roles the subject holds there. */
 export interface ResourceGrant {
@@ -12,6 +18,12 @@ export interface ResourceGrant {
   roles: string[];
   /** Organisations (ids) whose roles grant those permissions, for user tokens. */
   organisations?: string[];
+}
+
+/** What the provider needs of an API resource: its name, and the algorithm its tokens use if not the default. */
+export interface ApiResourceInfo {
+  name: string;
+  accessTokenAlg?: SigningAlg;
 }
 
 export type TokenSubject = { kind: 'user'; userId: string } | { kind: 'client'; clientId: string };
@@ -45,9 +57,12 @@ export interface TenantProviderInput {
   tenantName: string;
   /** Path of the tenant's issuer on the public URL, e.g. /t/acme: hosted pages are linked under it. */
   mountPath: string;
+  /** The tenant's default algorithm: access tokens of APIs that name none, and old clients' ID tokens. */
   alg: SigningAlg;
-  /** Private JWKs, the active key first. */
+  /** Private JWKs, each algorithm's active key before its retiring ones. */
   signingKeys: JWK[];
+  /** Standard claims of the granted scopes go in the ID token too (false: userinfo only). */
+  claimsInIdToken: boolean;
   cookieKeys: string[];
   lifetimes: Lifetimes;
   adapter: NonNullable<Configuration['adapter']>;
@@ -59,7 +74,7 @@ export interface TenantProviderInput {
   resourceGrant(
     subject: TokenSubject,
     indicator: string,
-  ): Promise<{ resource: { name: string } | undefined; grant: ResourceGrant }>;
+  ): Promise<{ resource: ApiResourceInfo | undefined; grant: ResourceGrant }>;
   /** Indicators a client may request; the only one is its default. */
   clientResources(client: { metadata(): Record<string, unknown> }): string[];
 }
@@ -114,25 +129,35 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       phone: ['phone_number'],
     },
     scopes: [...OIDC_SCOPES],
+    // Every client's metadata names these; the defaults only fill in for clients registered
+    // before a choice existed, and keep what they had.
     clientDefaults: {
       grant_types: ['authorization_code'],
       id_token_signed_response_alg: alg,
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    // Discovery lists exactly these: what a client of this tenant can register and use. Client
+    // secrets are stored as a keyed hash, so client_secret_jwt (which needs the secret) is not one.
+    responseTypes: [...RESPONSE_TYPES],
+    clientAuthMethods: [...SECRET_AUTH_METHODS, 'none'],
+    // The tenant holds an active key for each (providers.ts), RS256 among them: the algorithm
+    // every OpenID provider must offer (OpenID Connect Core §15.1) and what clients assume.
     enabledJWA: {
-      idTokenSigningAlgValues: [alg],
-      userinfoSigningAlgValues: [alg],
-      introspectionSigningAlgValues: [alg],
-      authorizationSigningAlgValues: [alg],
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
     },
-    extraClientMetadata: { properties: ['orthid_resources'] },
+    extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA] },
     pkce: { required: () => true },
     rotateRefreshToken: true,
     // Refresh tokens outlive the browser session only when offline_access was granted.
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
-    conformIdTokenClaims: true,
+    // Off: the claims of the granted scopes are in the ID token as well as userinfo, where relying
+    // parties (express-openid-connect's req.oidc.user, openid-client's claims()) look for them.
+    conformIdTokenClaims: !input.claimsInIdToken,
     ttl: {
       AccessToken: () => lifetimes.accessTokenSeconds,
       ClientCredentials: () => lifetimes.accessTokenSeconds,
@@ -193,12 +218,28 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
             const { InvalidTarget } = (await import('oidc-provider')).errors;
             throw new InvalidTarget(`this client may not request tokens for ${indicator}`);
           }
+          // A machine client that asked only for permissions it does not hold would get a token
+          // that can do nothing, and a response that could not say so (RFC 6749 §3.3).
+          const requested = String(ctx.oidc.params?.scope ?? '')
+            .split(' ')
+            .filter(Boolean);
+          if (
+            ctx.oidc.params?.grant_type === 'client_credentials' &&
+            requested.length > 0 &&
+            !requested.some((p) => grant.permissions.includes(p))
+          ) {
+            const { InvalidScope } = (await import('oidc-provider')).errors;
+            throw new InvalidScope(
+              `this client holds none of the requested permissions at ${indicator}; grant it a role that holds them`,
+              requested.join(' '),
+            );
+          }
           return {
             audience: indicator,
             scope: grant.permissions.join(' '),
             accessTokenTTL: lifetimes.accessTokenSeconds,
             accessTokenFormat: 'jwt',
-            jwt: { sign: { alg } },
+            jwt: { sign: { alg: resource.accessTokenAlg ?? alg } },
           };
         },
       },

@@ -8,7 +8,12 @@ import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Queryable } from '../core/sql.js';
-import { rotateSigningKey, type SigningAlg, usableSigningKeys } from '../crypto/signing-keys.js';
+import {
+  ensureSigningKeys,
+  SIGNING_ALGS,
+  type SigningAlg,
+  usableSigningKeys,
+} from '../crypto/signing-keys.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { createSignInThrottle, type SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
@@ -18,9 +23,11 @@ import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { throttledClientSecretCheck } from './client-auth-throttle.js';
 import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { keepOfflineAccessWithoutPrompt } from './offline-access.js';
 import { guardAdapterIds, refuseControlCharacters } from './parameter-guard.js';
 import { createPostgresAdapter, providerRequestStep } from './postgres-adapter.js';
 import {
+  type ApiResourceInfo,
   DEFAULT_LIFETIMES,
   type Lifetimes,
   type ProviderPages,
@@ -29,6 +36,7 @@ import {
   tenantProviderConfiguration,
 } from './provider-configuration.js';
 import { pinPublicOrigin } from './public-origin.js';
+import { matchOriginOnlyUris } from './redirect-uris.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 
@@ -47,7 +55,10 @@ export interface OidcDeps {
   signInThrottle?: SignInThrottle;
   pages: ProviderPages;
   grantsFor(tx: Queryable, subject: TokenSubject, indicator: string): Promise<ResourceGrant>;
-  resourceExists(tx: Queryable, indicator: string): Promise<{ name: string } | undefined>;
+  resourceExists(
+    tx: Queryable,
+    indicator: string,
+  ): Promise<{ name: string; access_token_alg: SigningAlg | null } | undefined>;
 }
 
 export interface TenantProvider {
@@ -87,12 +98,9 @@ export function createOidcProviders(deps: OidcDeps) {
           `Tenant ${slug} was crypto-shredded; it no longer signs in anyone.`,
         );
       }
-      let keys = await usableSigningKeys(tx, ring, deps.clock.now());
-      if (!keys.some((k) => k.status === 'active' && k.alg === alg)) {
-        await rotateSigningKey(tx, ring, alg, deps.clock.now(), maxTokenSeconds(lifetimes));
-        keys = await usableSigningKeys(tx, ring, deps.clock.now());
-      }
-      return { keyring: ring, signingKeys: keys };
+      // Every algorithm a client may choose has a key before the provider offers it.
+      await ensureSigningKeys(tx, ring, SIGNING_ALGS, deps.clock.now());
+      return { keyring: ring, signingKeys: await usableSigningKeys(tx, ring, deps.clock.now()) };
     });
     const inTenant = <T>(fn: (tx: Queryable) => Promise<T>) => withTenant(deps.db, tenant.id, fn);
     // A new provider starts with an empty cache, so MAX_AGE_MS bounds a missed notification here too.
@@ -116,6 +124,7 @@ export function createOidcProviders(deps: OidcDeps) {
       mountPath: new URL(issuer).pathname,
       alg,
       signingKeys: signingKeys.map((k) => k.privateJwk),
+      claimsInIdToken: tenant.settings.claimsInIdToken !== false,
       cookieKeys: [keyring.index('oidc.cookies', 'v1')],
       lifetimes,
       adapter,
@@ -144,10 +153,16 @@ export function createOidcProviders(deps: OidcDeps) {
         grants.get(
           `${subject.kind}:${subject.kind === 'user' ? subject.userId : subject.clientId}|${indicator}`,
           () =>
-            inTenant(async (tx) => ({
-              resource: await deps.resourceExists(tx, indicator),
-              grant: await deps.grantsFor(tx, subject, indicator),
-            })),
+            inTenant(async (tx) => {
+              const resource = await deps.resourceExists(tx, indicator);
+              return {
+                resource: resource && {
+                  name: resource.name,
+                  ...(resource.access_token_alg ? { accessTokenAlg: resource.access_token_alg } : {}),
+                },
+                grant: await deps.grantsFor(tx, subject, indicator),
+              };
+            }),
         ),
       clientResources: (client) => (client.metadata()[RESOURCES_METADATA] as string[] | undefined) ?? [],
     });
@@ -157,6 +172,8 @@ export function createOidcProviders(deps: OidcDeps) {
     const provider = new ProviderClass(issuer, configuration);
     pinPublicOrigin(provider, issuer);
     refuseControlCharacters(provider, errors.InvalidRequest);
+    keepOfflineAccessWithoutPrompt(provider);
+    matchOriginOnlyUris(provider);
     providerRequestStep(provider, adapter);
     // Secrets are stored as a keyed HMAC; the presented secret's HMAC is compared in constant
     // time, and only when neither the client nor the address is blocked by failures.
@@ -284,7 +301,7 @@ export function createOidcProviders(deps: OidcDeps) {
 
 export type OidcProviders = ReturnType<typeof createOidcProviders>;
 
-type ResourceLookup = { resource: { name: string } | undefined; grant: ResourceGrant };
+type ResourceLookup = { resource: ApiResourceInfo | undefined; grant: ResourceGrant };
 
 /** Past this many entries (clients, or subjects × resources) a cache starts over rather than grow. */
 const MAX_CACHED_LOOKUPS = 10_000;

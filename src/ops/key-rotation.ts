@@ -6,11 +6,11 @@ import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
-import { rotateSigningKeyIfAged } from '../crypto/signing-keys.js';
+import { rotateKeysOlderThan } from '../crypto/signing-keys.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import type { OrthId } from '../main.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
-import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
+import { maxTokenSeconds } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
@@ -282,7 +282,7 @@ export async function rotationStatus(app: OrthId): Promise<RotationProgress[]> {
 }
 
 /**
- * Replaces every live tenant's signing key older than ORTHID_SIGNING_KEY_ROTATION. The old key
+ * Replaces every live tenant's signing keys older than ORTHID_SIGNING_KEY_ROTATION. An old key
  * stays in JWKS for the longest token lifetime, so no issued token stops verifying.
  */
 export async function rotateAgedSigningKeys(
@@ -292,36 +292,34 @@ export async function rotateAgedSigningKeys(
   const rotated: { tenant: string; kid: string }[] = [];
   for (const tenant of await app.tenants.list()) {
     if (tenant.status !== 'active') continue;
-    const kid = await withTenant(app.db, tenant.id, async (tx) => {
+    const kids = await withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
-      if (keyring.shredded) return undefined;
-      const now = app.clock.now();
-      const alg = signingAlgOf(tenant);
-      const newKid = await rotateSigningKeyIfAged(
+      if (keyring.shredded) return [];
+      const newKids = await rotateKeysOlderThan(
         tx,
         keyring,
-        alg,
-        now,
+        app.clock.now(),
         maxAgeMs,
         maxTokenSeconds(DEFAULT_LIFETIMES),
       );
-      if (!newKid) return undefined;
-      await appendAudit(
-        tx,
-        keyring,
-        {
-          actor: 'system',
-          action: 'signing_key.rotated',
-          target: `key:${newKid}`,
-          outcome: 'success',
-          details: { reason: 'schedule' },
-        },
-        app.clock,
-      );
-      await announceTenantChange(tx, tenant.id);
-      return newKid;
+      for (const kid of newKids) {
+        await appendAudit(
+          tx,
+          keyring,
+          {
+            actor: 'system',
+            action: 'signing_key.rotated',
+            target: `key:${kid}`,
+            outcome: 'success',
+            details: { reason: 'schedule' },
+          },
+          app.clock,
+        );
+      }
+      if (newKids.length > 0) await announceTenantChange(tx, tenant.id);
+      return newKids;
     });
-    if (kid) rotated.push({ tenant: tenant.slug, kid });
+    for (const kid of kids) rotated.push({ tenant: tenant.slug, kid });
   }
   return rotated;
 }

@@ -8,9 +8,14 @@ import { dumpOptionsFromArgs, logDumpEvent, runBackupDump } from '../backup/run-
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
-import { rotateSigningKey, SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import {
+  rotateEverySigningKey,
+  rotateSigningKey,
+  SIGNING_ALGS,
+  type SigningAlg,
+} from '../crypto/signing-keys.js';
 import type { OrthId } from '../main.js';
-import type { GrantType } from '../oidc/clients.js';
+import type { GrantType, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -84,6 +89,37 @@ export const operations = {
     return (await app.tenants.list()).map((t) => ({ ...t, issuer: issuerFor(app.config.publicUrl, t.slug) }));
   },
 
+  /** Changes a tenant's OpenID Connect policy; every replica's provider picks it up at once. */
+  async 'tenant.configure'(app: OrthId, args: Args) {
+    const tenant = await app.tenants.get(text(args, 'slug'));
+    const idTokenClaims = optionalText(args, 'idTokenClaims');
+    if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
+      throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
+        details: { field: 'idTokenClaims' },
+      });
+    }
+    const settings = idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' };
+    await withTenant(app.db, tenant.id, async (tx) => {
+      if (Object.keys(settings).length === 0) return;
+      await app.tenants.setSettings(tx, tenant.id, settings);
+      await appendAudit(
+        tx,
+        await app.tenantKeys.forTenant(tx, tenant.id),
+        {
+          actor: 'cli',
+          action: 'tenant.configured',
+          target: `tenant:${tenant.id}`,
+          outcome: 'success',
+          details: settings,
+        },
+        app.clock,
+      );
+      await announceTenantChange(tx, tenant.id);
+    });
+    const current = await app.tenants.get(tenant.slug);
+    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+  },
+
   /** `password` (optional) is checked against the policy and stored only as a hash; it is never echoed. */
   async 'user.create'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
@@ -119,6 +155,13 @@ export const operations = {
           scope: optionalText(args, 'scope'),
           resources: list(args, 'resources'),
           public: args.public === true,
+          responseTypes:
+            args.responseTypes === undefined ? undefined : (list(args, 'responseTypes') as ResponseType[]),
+          idTokenSignedResponseAlg: optionalText(args, 'idTokenSignedResponseAlg') as SigningAlg | undefined,
+          tokenEndpointAuthMethod: optionalText(args, 'tokenEndpointAuthMethod') as
+            | SecretAuthMethod
+            | undefined,
+          firstParty: args.firstParty === true,
         },
         'cli',
       ),
@@ -130,33 +173,49 @@ export const operations = {
     return withTenant(app.db, tenant.id, async (tx) => (await app.clients.list(tx, { limit: 200 })).items);
   },
 
+  /**
+   * With an algorithm: a new key of it, which becomes the tenant's default. Without: a new key
+   * for every algorithm the tenant signs with.
+   */
   async 'keystore.rotateSigning'(app: OrthId, args: Args) {
     const tenant = await app.tenants.get(text(args, 'tenant'));
-    const alg = optionalText(args, 'alg') ?? signingAlgOf(tenant);
-    if (!SIGNING_ALGS.includes(alg as SigningAlg)) {
+    const alg = optionalText(args, 'alg');
+    if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
       throw new OrthIdError('request.invalid', `--alg must be one of ${SIGNING_ALGS.join(', ')}.`);
     }
-    const kid = await withTenant(app.db, tenant.id, async (tx) => {
+    const keys = await withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
       const now = app.clock.now();
-      const newKid = await rotateSigningKey(
-        tx,
-        keyring,
-        alg as SigningAlg,
-        now,
-        maxTokenSeconds(DEFAULT_LIFETIMES),
-      );
-      await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
-      await appendAudit(
-        tx,
-        keyring,
-        { actor: 'cli', action: 'signing_key.rotated', target: `key:${newKid}`, outcome: 'success' },
-        app.clock,
-      );
+      const overlap = maxTokenSeconds(DEFAULT_LIFETIMES);
+      const rotated = alg
+        ? [
+            {
+              alg: alg as SigningAlg,
+              kid: await rotateSigningKey(tx, keyring, alg as SigningAlg, now, overlap),
+            },
+          ]
+        : await rotateEverySigningKey(tx, keyring, now, overlap);
+      if (alg) await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
+      for (const key of rotated) {
+        await appendAudit(
+          tx,
+          keyring,
+          {
+            actor: 'cli',
+            action: 'signing_key.rotated',
+            target: `key:${key.kid}`,
+            outcome: 'success',
+            details: { alg: key.alg },
+          },
+          app.clock,
+        );
+      }
       await announceTenantChange(tx, tenant.id);
-      return newKid;
+      return rotated;
     });
-    return { tenant: tenant.slug, kid, alg };
+    const defaultAlg = (alg as SigningAlg | undefined) ?? signingAlgOf(tenant);
+    const main = keys.find((k) => k.alg === defaultAlg) ?? keys[0]!;
+    return { tenant: tenant.slug, kid: main.kid, alg: main.alg, keys };
   },
 
   /** Records a drill's outcome in the live deployment's audit log (system tenant). */

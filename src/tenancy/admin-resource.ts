@@ -24,8 +24,12 @@ export async function ensureAdminResource(tx: Queryable, tenantId: string, publi
   const resources = createApiResourcesQueries(tx);
   const indicator = adminResourceIndicator(publicUrl);
   const resource =
-    (await resources.insert(tenantId, { id: newId(), indicator, name: 'OrthID admin API' })) ??
-    (await resources.byIndicator(indicator))!;
+    (await resources.insert(tenantId, {
+      id: newId(),
+      indicator,
+      name: 'OrthID admin API',
+      access_token_alg: null,
+    })) ?? (await resources.byIndicator(indicator))!;
   await createResourcePermissionsQueries(tx).insert(tenantId, {
     id: newId(),
     resource_id: resource.id,

@@ -5,22 +5,23 @@ export interface ApiResourceRow {
   id: string;
   indicator: string;
   name: string;
+  access_token_alg: 'EdDSA' | 'ES256' | 'RS256' | null;
   created_at: Date;
 }
 
-const COLUMNS = 'id, indicator, name, created_at';
+const COLUMNS = 'id, indicator, name, access_token_alg, created_at';
 
 export function createApiResourcesQueries(tx: Queryable) {
   return {
     /** Undefined when the indicator is taken. */
     async insert(
       tenantId: string,
-      row: Pick<ApiResourceRow, 'id' | 'indicator' | 'name'>,
+      row: Pick<ApiResourceRow, 'id' | 'indicator' | 'name' | 'access_token_alg'>,
     ): Promise<ApiResourceRow | undefined> {
       const { rows } = await tx.query<ApiResourceRow>(
-        `INSERT INTO api_resources (tenant_id, id, indicator, name) VALUES ($1, $2, $3, $4)
+        `INSERT INTO api_resources (tenant_id, id, indicator, name, access_token_alg) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, indicator) DO NOTHING RETURNING ${COLUMNS}`,
-        [tenantId, row.id, row.indicator, row.name],
+        [tenantId, row.id, row.indicator, row.name, row.access_token_alg],
       );
       return rows[0];
     },
@@ -43,7 +44,7 @@ export function createApiResourcesQueries(tx: Queryable) {
      */
     async elsewhereWith(permission: string, current: string): Promise<ApiResourceRow[]> {
       const { rows } = await tx.query<ApiResourceRow>(
-        `SELECT r.id, r.indicator, r.name, r.created_at
+        `SELECT r.id, r.indicator, r.name, r.access_token_alg, r.created_at
            FROM api_resources r
           WHERE r.indicator LIKE '%/api' AND r.indicator <> $2
             AND EXISTS (SELECT 1 FROM permissions p WHERE p.resource_id = r.id AND p.name = $1)

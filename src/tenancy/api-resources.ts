@@ -4,6 +4,7 @@
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
+import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import { adminResourceIndicator } from './admin-resource.js';
 import { type ApiResourceRow, createApiResourcesQueries } from './api-resources.queries.js';
 import { type Page, type PageRequest, pageOf } from './page.js';
@@ -13,6 +14,8 @@ export interface ApiResource {
   id: string;
   indicator: string;
   name: string;
+  /** The algorithm its access tokens are signed with; absent: the tenant's default. */
+  accessTokenAlg?: SigningAlg;
   createdAt: string;
 }
 
@@ -25,6 +28,7 @@ function present(row: ApiResourceRow): ApiResource {
     id: row.id,
     indicator: row.indicator,
     name: row.name,
+    ...(row.access_token_alg ? { accessTokenAlg: row.access_token_alg } : {}),
     createdAt: new Date(row.created_at).toISOString(),
   };
 }
@@ -52,9 +56,18 @@ export function createApiResources(deps: ApiResourcesDeps) {
     async create(
       tx: Queryable,
       tenantId: string,
-      input: { indicator: string; name: string },
+      input: { indicator: string; name: string; accessTokenAlg?: SigningAlg },
       actor: string,
     ): Promise<ApiResource> {
+      if (input.accessTokenAlg !== undefined && !SIGNING_ALGS.includes(input.accessTokenAlg)) {
+        throw new OrthIdError(
+          'request.invalid',
+          `accessTokenAlg must be one of ${SIGNING_ALGS.join(', ')}.`,
+          {
+            details: { fields: [{ path: '/accessTokenAlg', message: 'is not a signing algorithm' }] },
+          },
+        );
+      }
       if (!isResourceIndicator(input.indicator)) {
         throw new OrthIdError(
           'api_resource.indicator_invalid',
@@ -66,7 +79,12 @@ export function createApiResources(deps: ApiResourcesDeps) {
           },
         );
       }
-      const row = await createApiResourcesQueries(tx).insert(tenantId, { id: newId(), ...input });
+      const row = await createApiResourcesQueries(tx).insert(tenantId, {
+        id: newId(),
+        indicator: input.indicator,
+        name: input.name,
+        access_token_alg: input.accessTokenAlg ?? null,
+      });
       if (!row) {
         throw new OrthIdError(
           'api_resource.indicator_taken',
@@ -80,7 +98,11 @@ export function createApiResources(deps: ApiResourcesDeps) {
         actor,
         action: 'api_resource.created',
         target: `api_resource:${row.id}`,
-        details: { indicator: row.indicator, name: row.name },
+        details: {
+          indicator: row.indicator,
+          name: row.name,
+          ...(row.access_token_alg ? { accessTokenAlg: row.access_token_alg } : {}),
+        },
       });
       return present(row);
     },

@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
+import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
@@ -75,9 +76,30 @@ export async function interactionRoutes(
     return `${new URL(tp.provider.issuer).pathname}/interaction/${encodeURIComponent(uid)}`;
   }
 
-  async function clientName(tp: TenantProvider, clientId: unknown): Promise<string> {
+  async function clientOf(tp: TenantProvider, clientId: unknown) {
     const client = await tp.provider.Client.find(String(clientId));
-    return client?.clientName ?? String(clientId);
+    return {
+      name: client?.clientName ?? String(clientId),
+      firstParty: client?.metadata()[FIRST_PARTY_METADATA] === true,
+    };
+  }
+
+  /** Grants what the consent prompt found missing, in the user's grant for this client. */
+  async function grantMissing(tp: TenantProvider, details: Interaction): Promise<string> {
+    const { Grant } = tp.provider;
+    const owner = { accountId: details.session!.accountId, clientId: String(details.params.client_id) };
+    const grant = (details.grantId && (await Grant.find(details.grantId))) || new Grant(owner);
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    return grant.save();
   }
 
   function renderSignIn(tp: TenantProvider, uid: string, name: string, email?: string, error?: string) {
@@ -106,7 +128,12 @@ export async function interactionRoutes(
 
   app.get<{ Params: Params }>('/t/:tenant/interaction/:uid', async (request, reply) => {
     const { tp, details } = await load(request, reply);
-    const name = await clientName(tp, details.params.client_id);
+    const { name, firstParty } = await clientOf(tp, details.params.client_id);
+    if (details.prompt.name === 'consent' && firstParty && details.session) {
+      // The tenant's own application: what it asks for is granted without a page.
+      const grantId = await grantMissing(tp, details);
+      return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    }
     if (details.prompt.name === 'login') {
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
       return page(reply, renderSignIn(tp, details.uid, name, hint));
@@ -138,7 +165,7 @@ export async function interactionRoutes(
       throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
     }
     const email = request.body?.email ?? '';
-    const name = await clientName(tp, details.params.client_id);
+    const { name } = await clientOf(tp, details.params.client_id);
     try {
       const { userId } = await opts.signIn({
         tenantId: tp.tenant.id,
@@ -174,22 +201,7 @@ export async function interactionRoutes(
         'There is nothing to consent to; start again from the application.',
       );
     }
-    const { Grant } = tp.provider;
-    const grant = details.grantId
-      ? ((await Grant.find(details.grantId)) ??
-        new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) }))
-      : new Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingOIDCClaims?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-      grant.addResourceScope(indicator, scopes.join(' '));
-    }
-    const grantId = await grant.save();
+    const grantId = await grantMissing(tp, details);
     return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 

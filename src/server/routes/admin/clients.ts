@@ -2,9 +2,18 @@
 // in the creation response only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
 import type { OrthId } from '../../../main.js';
-import { GRANT_TYPES } from '../../../oidc/clients.js';
+import { GRANT_TYPES, RESPONSE_TYPES, SECRET_AUTH_METHODS } from '../../../oidc/clients.js';
 import { type AdminApi, inTenant } from './context.js';
-import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Text, Timestamp } from './schemas.js';
+import {
+  NoContent,
+  PageOf,
+  PageQuery,
+  Params,
+  PROBLEMS,
+  SigningAlgorithm,
+  Text,
+  Timestamp,
+} from './schemas.js';
 
 const tags = ['clients'];
 const ClientId = Text({ minLength: 1, maxLength: 64 });
@@ -20,6 +29,10 @@ const Client = Type.Object({
   scope: Type.String(),
   resources: Type.Array(Type.String()),
   public: Type.Boolean(),
+  responseTypes: Type.Array(Type.String()),
+  idTokenSignedResponseAlg: Type.String(),
+  tokenEndpointAuthMethod: Type.String(),
+  firstParty: Type.Boolean(),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -41,6 +54,12 @@ const ClientInput = Type.Object(
     scope: Type.Optional(Text({ maxLength: 1000 })),
     resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     public: Type.Optional(Type.Boolean()),
+    responseTypes: Type.Optional(
+      Type.Array(Type.Union(RESPONSE_TYPES.map((t) => Type.Literal(t))), { minItems: 1, uniqueItems: true }),
+    ),
+    idTokenSignedResponseAlg: Type.Optional(SigningAlgorithm),
+    tokenEndpointAuthMethod: Type.Optional(Type.Union(SECRET_AUTH_METHODS.map((m) => Type.Literal(m)))),
+    firstParty: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

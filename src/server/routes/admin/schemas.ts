@@ -2,6 +2,7 @@
 // the resource shapes. One schema validates the request, types the handler and documents it.
 import { type StringOptions, type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { NO_CONTROL_CHARACTERS } from '../../../core/text.js';
+import { SIGNING_ALGS } from '../../../crypto/signing-keys.js';
 
 export const Uuid = Type.String({ format: 'uuid' });
 
@@ -85,10 +86,16 @@ export const OrganisationInput = Type.Object({ name: Name }, { additionalPropert
 export const Membership = Type.Object({ id: Uuid, organisationId: Uuid, userId: Uuid, createdAt: Timestamp });
 export const MembershipInput = Type.Object({ userId: Uuid }, { additionalProperties: false });
 
+export const SigningAlgorithm = Type.Union(
+  SIGNING_ALGS.map((alg) => Type.Literal(alg)),
+  { description: 'A JWS algorithm the tenant signs with.' },
+);
+
 export const ApiResource = Type.Object({
   id: Uuid,
   indicator: Type.String(),
   name: Type.String(),
+  accessTokenAlg: Type.Optional(SigningAlgorithm),
   createdAt: Timestamp,
 });
 export const ApiResourceInput = Type.Object(
@@ -100,6 +107,7 @@ export const ApiResourceInput = Type.Object(
         'Resource indicator (RFC 8707): an absolute URI without a fragment; the audience of its tokens.',
     }),
     name: Name,
+    accessTokenAlg: Type.Optional(SigningAlgorithm),
   },
   { additionalProperties: false },
 );
