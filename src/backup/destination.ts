@@ -4,6 +4,7 @@
 import { OrthIdError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
+import { isServerSideEncryption, SSE_TYPES } from '../storage/objects/s3-location.js';
 
 export type OpenStore = (url: string) => Promise<ObjectStore>;
 
@@ -32,8 +33,6 @@ export interface ServerSideEncryptionOption {
   kmsKeyId?: string | undefined;
 }
 
-const SSE_TYPES = ['AES256', 'aws:kms', 'aws:kms:dsse'];
-
 export function isRemote(url: string): boolean {
   return /^s3:\/\//i.test(url);
 }
@@ -49,7 +48,7 @@ export function describeDestination(url: string): string {
  */
 export function withServerSideEncryption(url: string, sse: ServerSideEncryptionOption | undefined): string {
   if (sse === undefined) return url;
-  if (!SSE_TYPES.includes(sse.type)) {
+  if (!isServerSideEncryption(sse.type)) {
     throw new OrthIdError('backup.destination_invalid', `--sse must be one of ${SSE_TYPES.join(', ')}.`);
   }
   if (sse.kmsKeyId !== undefined && sse.type === 'AES256') {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { isOrthIdError } from '../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { readTar } from './tar-reader.js';
 import { TAR_END, tarEntryHeader, tarPadding } from './tar-writer.js';
 
@@ -127,5 +127,35 @@ describe('the objects archive format (pax tar)', () => {
       names.push(entry.path);
     }
     assert.deepEqual(names, ['a', 'b']);
+  });
+
+  test('zero padding after the end marker is accepted, any other byte after it is refused', async () => {
+    const data = archive([{ path: 'a', data: Buffer.from('a') }]);
+    assert.equal((await read(Buffer.concat([data, Buffer.alloc(10 * 512)]))).length, 1);
+    const tail = Buffer.alloc(1024);
+    tail[700] = 1;
+    await assert.rejects(read(Buffer.concat([data, tail])), (e) =>
+      isOrthIdError(e, 'backup.archive_invalid'),
+    );
+    // A block that is zero but for its checksum field reads as no header at all to tar-stream.
+    const checksumOnly = Buffer.alloc(1024);
+    checksumOnly[512 + 150] = 0x31;
+    await assert.rejects(read(Buffer.concat([data, checksumOnly])), (e) =>
+      isOrthIdError(e, 'backup.archive_invalid'),
+    );
+  });
+
+  test("a failure of the source itself (e.g. a failed decryption) passes through as the source's own error", async () => {
+    const data = archive([{ path: 'a', data: Buffer.alloc(5000, 1) }]);
+    const failing = async function* () {
+      yield data.subarray(0, 2048);
+      throw new OrthIdError('age.decrypt_failed', 'chunk 1 failed authentication');
+    };
+    await assert.rejects(
+      (async () => {
+        for await (const entry of readTar(failing())) for await (const _ of entry.body);
+      })(),
+      (e) => isOrthIdError(e, 'age.decrypt_failed'),
+    );
   });
 });

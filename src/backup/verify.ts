@@ -6,6 +6,7 @@ import { PassThrough, pipeline, type Readable, type Transform } from 'node:strea
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
+import { decodeKeystoreExport } from '../crypto/keystore-export.js';
 import { pgRestoreList } from '../storage/db/pg-restore-list.js';
 import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
@@ -88,26 +89,13 @@ function keystoreExportCheck(manifest: Manifest): ContentCheck {
         throw new OrthIdError('keystore.corrupt', 'The keystore export is implausibly large.');
       chunks.push(chunk);
     }
-    let parsed: { format?: string; keystore?: { deploymentId?: string; rootKeys?: { id: string }[] } };
-    try {
-      parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      throw new OrthIdError(
-        'keystore.corrupt',
-        'The keystore part decrypts but is not an OrthID keystore export.',
-      );
-    }
-    const ids = parsed.keystore?.rootKeys?.map((k) => k.id);
-    if (parsed.format !== 'orthid-keystore-export' || ids === undefined) {
-      throw new OrthIdError(
-        'keystore.corrupt',
-        'The keystore part decrypts but is not an OrthID keystore export.',
-      );
-    }
-    if (parsed.keystore?.deploymentId !== manifest.deploymentId) {
+    // The same format check (version included) that restore and `keystore import` apply.
+    const keystore = decodeKeystoreExport(Buffer.concat(chunks));
+    const ids = keystore.rootKeys.map((k) => k.id);
+    if (keystore.deploymentId !== manifest.deploymentId) {
       throw new OrthIdError(
         'backup.keystore_mismatch',
-        `The keystore export belongs to deployment ${parsed.keystore?.deploymentId}, the set to ${manifest.deploymentId}.`,
+        `The keystore export belongs to deployment ${keystore.deploymentId}, the set to ${manifest.deploymentId}.`,
       );
     }
     const missing = manifest.keys.rootKeyIds.filter((id) => !ids.includes(id));

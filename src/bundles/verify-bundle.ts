@@ -3,12 +3,14 @@
 // against the given JWKS, and every file matches the manifest's SHA-256 and size, none missing
 // or extra. Any failure is `bundle.invalid` with `details.file` naming the damaged entry.
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors, type JSONWebKeySet } from 'jose';
-import { BLOCK, TAR_END, tarEntryHeader } from '../backup/tar-writer.js';
-import { OrthIdError } from '../core/errors.js';
+import { readTar } from '../backup/tar-reader.js';
+import { TAR_END, tarEntryHeader, tarPadding } from '../backup/tar-writer.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { parseJson } from '../core/file-format.js';
 import {
   BUNDLE_FORMAT,
   BUNDLE_JWS_TYPE,
-  BUNDLE_KINDS,
+  BUNDLE_MANIFEST,
   BUNDLE_VERSION,
   type BundleManifest,
   MANIFEST_PATH,
@@ -56,73 +58,80 @@ interface Entry {
   path: string;
   body: Buffer;
   records: Record<string, string>;
+  /** Where the entry (its headers) starts and where its padding ends, in the archive. */
+  start: number;
+  end: number;
 }
 
-function parsePax(data: Buffer): Record<string, string> | undefined {
-  const records: Record<string, string> = {};
-  let offset = 0;
-  while (offset < data.length) {
-    const space = data.indexOf(0x20, offset);
-    const length = Number(data.subarray(offset, space).toString('ascii'));
-    if (space === -1 || !Number.isSafeInteger(length) || length <= 0 || offset + length > data.length)
-      return undefined;
-    if (data[offset + length - 1] !== 0x0a) return undefined;
-    const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq === -1) return undefined;
-    records[record.slice(0, eq)] = record.slice(eq + 1);
-    offset += length;
-  }
-  return records;
+/** The bytes writeBundle writes for one entry: its headers, its body and its padding. */
+function layout(entry: Pick<Entry, 'path' | 'body' | 'records'>, mtime: Date): Buffer {
+  return Buffer.concat([
+    tarEntryHeader({ path: entry.path, size: entry.body.length, mtime, records: entry.records }),
+    entry.body,
+    tarPadding(entry.body.length),
+  ]);
 }
 
-const padded = (size: number) => Math.ceil(size / BLOCK) * BLOCK;
+/** The files a manifest lists, before it is verified: used only to name a damaged entry. */
+function listedPaths(body: Buffer): string[] {
+  const parsed = parseJson(body.toString('utf8'));
+  return parsed !== undefined && BUNDLE_MANIFEST.is(parsed.value)
+    ? parsed.value.files.map((f) => f.path)
+    : [];
+}
 
-/** Reads the entries, insisting every header byte is the one writeBundle would have written. */
-function readEntries(bytes: Buffer): Entry[] {
+/**
+ * Reads the entries with the one tar reader, then insists every header, padding and end-marker
+ * byte is the one writeBundle would have written; an entry whose header is too damaged to read
+ * is named by its place in the manifest.
+ */
+async function readEntries(bytes: Buffer): Promise<Entry[]> {
   const entries: Entry[] = [];
   let offset = 0;
-  for (;;) {
-    const at = entries.length === 0 ? MANIFEST_PATH : `the entry after ${entries.at(-1)!.path}`;
-    const remaining = bytes.length - offset;
-    if (remaining === TAR_END.length && bytes.subarray(offset).equals(TAR_END)) return entries;
-    if (remaining < 2 * BLOCK)
-      throw invalid(at, 'archive_damaged', 'is cut short (the archive has no proper end)');
-    const block = bytes.subarray(offset, offset + BLOCK);
-    const paxSize = Number.parseInt(block.subarray(124, 135).toString('ascii'), 8);
-    if (
-      block[156] !== 0x78 ||
-      !Number.isSafeInteger(paxSize) ||
-      paxSize <= 0 ||
-      offset + BLOCK + paxSize > bytes.length
-    ) {
-      throw invalid(at, 'archive_damaged', 'has a damaged tar header');
+  /** The order writeBundle writes entries in, once manifest.json was read (for naming only). */
+  let order: string[] = [MANIFEST_PATH, SIGNATURE_PATH];
+  const next = () =>
+    entries.every((entry, i) => entry.path === order[i]) && order[entries.length] !== undefined
+      ? order[entries.length]!
+      : `the entry after ${entries.at(-1)!.path}`;
+  try {
+    for await (const entry of readTar([bytes])) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry.body) chunks.push(chunk);
+      const { path: _p, size: _s, mtime: _m, ...records } = entry.records;
+      const read = { path: entry.path, body: Buffer.concat(chunks), records };
+      const expected = layout(read, entry.mtime);
+      const end = offset + expected.length;
+      if (!bytes.subarray(offset, end).equals(expected)) {
+        const bodyEnd = entry.bodyOffset + read.body.length;
+        const inPadding = bytes.subarray(offset, bodyEnd).equals(expected.subarray(0, bodyEnd - offset));
+        throw invalid(
+          entry.path,
+          'archive_damaged',
+          inPadding ? 'has damaged padding after its content' : 'has a damaged tar header',
+        );
+      }
+      entries.push({ ...read, start: offset, end });
+      offset = end;
+      if (entries.length === 1) order = [...order, ...listedPaths(read.body)];
     }
-    const records = parsePax(bytes.subarray(offset + BLOCK, offset + BLOCK + paxSize));
-    const path = records?.path;
-    const size = Number(records?.size);
-    const mtime = Number(records?.mtime);
-    if (!records || !path || !Number.isSafeInteger(size) || size < 0 || !Number.isFinite(mtime)) {
-      throw invalid(at, 'archive_damaged', 'has a damaged tar header');
+  } catch (error) {
+    if (isOrthIdError(error, 'backup.archive_invalid')) {
+      throw invalid(
+        offset === bytes.length - TAR_END.length ? 'the end of the archive' : next(),
+        'archive_damaged',
+        /end-of-archive|ends/.test(error.message)
+          ? 'is cut short (the archive has no proper end)'
+          : 'has a damaged tar header',
+        error,
+      );
     }
-    const { path: _p, size: _s, mtime: _m, ...extra } = records;
-    const expected = tarEntryHeader({
-      path,
-      size,
-      mtime: new Date(Math.round(mtime * 1000)),
-      records: extra,
-    });
-    const bodyStart = offset + expected.length;
-    const end = bodyStart + padded(size);
-    if (!bytes.subarray(offset, bodyStart).equals(expected) || end > bytes.length) {
-      throw invalid(path, 'archive_damaged', 'has a damaged tar header');
-    }
-    if (!bytes.subarray(bodyStart + size, end).every((b) => b === 0)) {
-      throw invalid(path, 'archive_damaged', 'has damaged padding after its content');
-    }
-    entries.push({ path, body: bytes.subarray(bodyStart, bodyStart + size), records: extra });
-    offset = end;
+    throw error;
   }
+  if (!bytes.subarray(offset).equals(TAR_END)) {
+    throw invalid('the end of the archive', 'archive_damaged', 'is not exactly the end-of-archive marker');
+  }
+  return entries;
 }
 
 async function collect(source: Uint8Array | AsyncIterable<Uint8Array | string>): Promise<Buffer> {
@@ -212,25 +221,17 @@ async function checkSignature(
 }
 
 function parseManifest(body: Buffer): BundleManifest {
-  let manifest: BundleManifest;
-  try {
-    manifest = JSON.parse(body.toString('utf8')) as BundleManifest;
-  } catch (error) {
-    throw invalid(MANIFEST_PATH, 'manifest_malformed', 'is not JSON', error);
-  }
-  if (
-    manifest?.format !== BUNDLE_FORMAT ||
-    manifest.version !== BUNDLE_VERSION ||
-    !BUNDLE_KINDS.includes(manifest.kind) ||
-    !Array.isArray(manifest.files)
-  ) {
+  const parsed = parseJson(body.toString('utf8'));
+  if (parsed === undefined) throw invalid(MANIFEST_PATH, 'manifest_malformed', 'is not JSON');
+  const problem = BUNDLE_MANIFEST.problem(parsed.value);
+  if (problem !== undefined || !BUNDLE_MANIFEST.is(parsed.value)) {
     throw invalid(
       MANIFEST_PATH,
       'manifest_malformed',
-      `is not an ${BUNDLE_FORMAT} version ${BUNDLE_VERSION} manifest`,
+      `is not an ${BUNDLE_FORMAT} version ${BUNDLE_VERSION} manifest (${problem})`,
     );
   }
-  return manifest;
+  return parsed.value;
 }
 
 /**
@@ -244,7 +245,7 @@ export async function verifyBundle(
   source: Uint8Array | AsyncIterable<Uint8Array | string>,
   jwks: JSONWebKeySet,
 ): Promise<BundleReport> {
-  const entries = readEntries(await collect(source));
+  const entries = await readEntries(await collect(source));
   const [manifestEntry, signatureEntry, ...rest] = entries;
   if (manifestEntry?.path !== MANIFEST_PATH)
     throw invalid(MANIFEST_PATH, 'missing', 'is missing (it must be the first entry)');

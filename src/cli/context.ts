@@ -1,11 +1,6 @@
 // What every CLI command shares: configuration read once from the environment, output as text
 // or JSON, typed errors turned into a message and a documented exit code, and where an operation runs.
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type Config, loadConfig } from '../config/config.js';
 import { exitCodes, isOrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
@@ -108,14 +103,5 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
   };
 }
 
-/** Streams `source` to `path` through a temporary name (mode 0600), so a failure leaves no partial file. */
-export async function writeFileAtomically(path: string, source: Readable): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.partial`;
-  try {
-    await pipeline(source, createWriteStream(temp, { mode: 0o600, flags: 'wx' }));
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
+/** Streams to a file through a temporary name (mode 0600), so a failure leaves no partial file. */
+export { writeFileAtomically } from '../core/atomic-file.js';

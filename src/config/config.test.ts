@@ -98,3 +98,34 @@ test('a PIN in the PKCS#11 URI, or a token without a PIN, is refused without ech
     /ORTHID_PKCS11_PIN\(_FILE\) is set but ORTHID_KEYSTORE is not a pkcs11: URI/,
   );
 });
+
+test('an invalid cron expression is reported by the config loader with every other problem, naming the variable', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        ORTHID_BACKUP_SCHEDULE: '0 2 * *',
+        ORTHID_DRILL_SCHEDULE: 'every sunday',
+        ORTHID_AUDIT_EXPORT_SCHEDULE: '61 3 1 * *',
+        ORTHID_PORT: 'eighty',
+      }),
+    (error: unknown) => {
+      assert.ok(isOrthIdError(error, 'config.invalid'));
+      const problems = (error.details as { problems: string[] }).problems;
+      assert.equal(problems.length, 4, problems.join('\n'));
+      for (const name of [
+        'ORTHID_BACKUP_SCHEDULE',
+        'ORTHID_DRILL_SCHEDULE',
+        'ORTHID_AUDIT_EXPORT_SCHEDULE',
+      ]) {
+        assert.ok(
+          problems.some((p) => p.startsWith(`${name} `) && /is not a cron expression/.test(p)),
+          name,
+        );
+      }
+      return true;
+    },
+  );
+  const config = loadConfig({ ORTHID_BACKUP_SCHEDULE: '0 2 * * *', ORTHID_DRILL_SCHEDULE: '0 3 1 * *' });
+  assert.equal(config.backup.schedule, '0 2 * * *');
+  assert.equal(config.backup.drillSchedule, '0 3 1 * *');
+});

@@ -2,6 +2,7 @@
 // nothing else in OrthID reads process.env.
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Cron } from 'croner';
 import { OrthIdError } from '../core/errors.js';
 import { type AwsKmsUri, parseAwsKmsUri } from './awskms-uri.js';
 import { type Pkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
@@ -212,7 +213,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   // Embedded means one process, so exactly one scheduler; with PostgreSQL several replicas may run.
   const auditExport =
     get('ORTHID_AUDIT_EXPORT_SCHEDULE') ?? (database.kind === 'embedded' ? '0 3 1 * *' : 'off');
-  const auditExportSchedule = auditExport.toLowerCase() === 'off' ? undefined : auditExport;
+  const auditExportSchedule =
+    auditExport.toLowerCase() === 'off'
+      ? undefined
+      : cronSchedule('ORTHID_AUDIT_EXPORT_SCHEDULE', auditExport, problems);
 
   const signingRotation = (get('ORTHID_SIGNING_KEY_ROTATION') ?? '90d').toLowerCase();
   const rotationMatch = /^(\d+)([dh])$/.exec(signingRotation);
@@ -406,9 +410,20 @@ function readBackupConfig(
     maxAgeHours: positive('ORTHID_BACKUP_MAX_AGE_HOURS', 26),
     maxDrillAgeDays: positive('ORTHID_BACKUP_MAX_DRILL_AGE_DAYS', 35),
     drillDatabaseUrl: drillDatabaseUrl(get, problems),
-    schedule: get('ORTHID_BACKUP_SCHEDULE'),
-    drillSchedule: get('ORTHID_DRILL_SCHEDULE'),
+    schedule: cronSchedule('ORTHID_BACKUP_SCHEDULE', get('ORTHID_BACKUP_SCHEDULE'), problems),
+    drillSchedule: cronSchedule('ORTHID_DRILL_SCHEDULE', get('ORTHID_DRILL_SCHEDULE'), problems),
   };
+}
+
+/** A cron expression checked by croner, the scheduler `orthid start` runs it with, so a typo is reported here. */
+function cronSchedule(name: string, pattern: string | undefined, problems: string[]): string | undefined {
+  if (pattern === undefined) return undefined;
+  try {
+    new Cron(pattern, { timezone: 'UTC', paused: true }).stop();
+  } catch {
+    problems.push(`${name} "${pattern}" is not a cron expression (e.g. "0 2 * * *").`);
+  }
+  return pattern;
 }
 
 function drillDatabaseUrl(get: (name: string) => string | undefined, problems: string[]): string | undefined {

@@ -1,5 +1,6 @@
 // The one interface behind which root keys live: wrap and unwrap tenant data keys. The managed
 // keystore, a PKCS#11 token and a cloud KMS implement it; callers never see key material.
+import { OrthIdError } from '../core/errors.js';
 
 /** A data key wrapped by a root key; stored in Postgres beside the tenant's rows. */
 export interface WrappedKey {
@@ -45,3 +46,18 @@ export interface KeyCustody {
 
 /** The scope of root keys that belong to no tenant. */
 export const DEPLOYMENT_SCOPE = 'deployment';
+
+/** A scope as the custodies store it (a tenant id, or "deployment"): safe in key labels and tags. */
+const SCOPE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Whether `text` is a key scope (a label or tag read back from a token or KMS may not be). */
+export function isKeyScope(text: string): boolean {
+  return SCOPE.test(text);
+}
+
+/** `request.invalid` unless `scope` is a key scope; every custody checks with this one rule. */
+export function checkScope(scope: string): void {
+  if (!isKeyScope(scope)) {
+    throw new OrthIdError('request.invalid', `"${scope}" is not a key scope (a tenant id, or "deployment").`);
+  }
+}

@@ -3,15 +3,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OrthIdError } from '../core/errors.js';
+import { parseJson } from '../core/file-format.js';
 import { decryptStream, encryptStream } from './age/index.js';
-import type { KeystoreContents } from './managed-keystore.js';
-
-interface ExportFile {
-  format: 'orthid-keystore-export';
-  version: 1;
-  exportedAt: string;
-  keystore: KeystoreContents;
-}
+import { KEYSTORE_EXPORT, type KeystoreContents, type KeystoreExport } from './keystore-format.js';
 
 /** An age-encrypted export of `contents`; recipients are checked before any byte is produced. */
 export function exportKeystore(
@@ -25,7 +19,7 @@ export function exportKeystore(
 
 /** The plaintext body of an export (before age encryption); keystore shares seal the same bytes. */
 export function encodeKeystoreExport(contents: KeystoreContents, exportedAt: Date): Buffer {
-  const body: ExportFile = {
+  const body: KeystoreExport = {
     format: 'orthid-keystore-export',
     version: 1,
     exportedAt: exportedAt.toISOString(),
@@ -46,21 +40,18 @@ export async function readKeystoreExport(
   return decodeKeystoreExport(Buffer.concat(chunks));
 }
 
-/** Parses and validates a decrypted export body; `keystore.corrupt` when it is not one. */
+/**
+ * Parses and validates a decrypted export body against the export format (version included);
+ * `keystore.corrupt`, naming the field, when it is not one.
+ */
 export function decodeKeystoreExport(bytes: Buffer): KeystoreContents {
-  let parsed: ExportFile;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8')) as ExportFile;
-  } catch (cause) {
-    throw new OrthIdError('keystore.corrupt', 'The file decrypted but is not an OrthID keystore export.', {
-      cause,
-    });
-  }
-  if (parsed.format !== 'orthid-keystore-export' || parsed.version !== 1 || !parsed.keystore?.rootKeys) {
+  const parsed = parseJson(bytes.toString('utf8'));
+  const problem = parsed === undefined ? 'it is not JSON' : KEYSTORE_EXPORT.problem(parsed.value);
+  if (parsed === undefined || problem !== undefined || !KEYSTORE_EXPORT.is(parsed.value)) {
     throw new OrthIdError(
       'keystore.corrupt',
-      'The file decrypted but is not an OrthID keystore export (version 1).',
+      `The file decrypted but is not an OrthID keystore export (version 1): ${problem}.`,
     );
   }
-  return parsed.keystore;
+  return parsed.value.keystore;
 }

@@ -4,46 +4,73 @@
 // and fewer learn nothing.
 //
 // A share file is an age v1 file (opens with the stock `age -d`) to one recipient, holding JSON:
-//   { format: 'orthid-keystore-share', version: 1, setId, index, threshold, total, deploymentId,
+//   { format: 'orthid-keystore-share', version: 2, setId, index, threshold, total, deploymentId,
 //     exportedAt, share: base64, sealed: base64 }
-// `share` is a GF(2^8) Shamir share (src/crypto/shamir.ts: x-coordinate byte `index`, then 32
-// bytes) of the AES key; `sealed` (nonce 12 ‖ ciphertext ‖ tag 16, identical in every share of a
-// set) opens under that key with AAD = UTF-8 of
-//   JSON.stringify(['orthid-keystore-share', 1, setId, deploymentId, threshold, total, exportedAt])
+// `index` (1…total) names the custodian's share; `share` is a GF(2^8) Shamir share of the AES key
+// as the `shamir-secret-sharing` package lays it out (32 bytes, then its x-coordinate byte);
+// `sealed` (nonce 12 ‖ ciphertext ‖ tag 16, identical in every share of a set) opens under that
+// key with AAD = UTF-8 of
+//   JSON.stringify(['orthid-keystore-share', version, setId, deploymentId, threshold, total, exportedAt])
 // into the body of a plain keystore export (src/crypto/keystore-export.ts).
+// Version 1 files (still read) are the same but for `share`: its x-coordinate byte comes first
+// and equals `index`.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type Static, Type } from '@sinclair/typebox';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { fileFormat, parseJson } from '../core/file-format.js';
 import { newId } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { decryptStream, encryptStream, parseRecipient } from './age/index.js';
 import { decodeKeystoreExport, encodeKeystoreExport } from './keystore-export.js';
 import type { KeystoreContents } from './managed-keystore.js';
-import { combine, split } from './shamir.js';
+import { combine, fromV1Layout, shareX, split } from './shamir.js';
 
 const FORMAT = 'orthid-keystore-share';
+/** The version new share files are written in; version 1 files are still read. */
+const VERSION = 2;
 const KEY_SIZE = 32;
 
-interface ShareFile {
-  format: typeof FORMAT;
-  version: 1;
-  setId: string;
-  index: number;
-  threshold: number;
-  total: number;
-  deploymentId: string;
-  exportedAt: string;
-  share: string;
-  sealed: string;
-}
+const Count = Type.Integer({ minimum: 1, maximum: 255 });
+const Text = Type.String({ minLength: 1 });
+const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+const SHARE_FILE = fileFormat(
+  Type.Object({
+    format: Type.Literal(FORMAT),
+    version: Type.Union([Type.Literal(1), Type.Literal(VERSION)]),
+    setId: Text,
+    index: Count,
+    threshold: Type.Integer({ minimum: 2, maximum: 255 }),
+    total: Count,
+    deploymentId: Text,
+    exportedAt: Text,
+    share: Base64,
+    sealed: Base64,
+  }),
+);
+type ShareFile = Static<typeof SHARE_FILE.schema>;
 
-type SetFields = Pick<ShareFile, 'setId' | 'deploymentId' | 'threshold' | 'total' | 'exportedAt'>;
+type SetFields = Pick<ShareFile, 'version' | 'setId' | 'deploymentId' | 'threshold' | 'total' | 'exportedAt'>;
 
 function aad(set: SetFields): Buffer {
   return Buffer.from(
-    JSON.stringify([FORMAT, 1, set.setId, set.deploymentId, set.threshold, set.total, set.exportedAt]),
+    JSON.stringify([
+      FORMAT,
+      set.version,
+      set.setId,
+      set.deploymentId,
+      set.threshold,
+      set.total,
+      set.exportedAt,
+    ]),
   );
+}
+
+/** A share's bytes in the Shamir package's layout, whichever version wrote them. */
+function shareBytes(file: ShareFile): Buffer {
+  const bytes = Buffer.from(file.share, 'base64');
+  return file.version === 1 ? fromV1Layout(bytes) : bytes;
 }
 
 /** One export split into share files: `shares[i]` is for `recipients[i]` and holds share i + 1. */
@@ -82,32 +109,40 @@ export function exportKeystoreShares(
     seen.set(recipient, i);
   }
   const key = randomBytes(KEY_SIZE);
+  const set: SetFields = {
+    version: VERSION,
+    setId: newId(exportedAt.getTime()),
+    deploymentId: contents.deploymentId,
+    threshold,
+    total: recipients.length,
+    exportedAt: exportedAt.toISOString(),
+  };
+  let pieces: Promise<Buffer[]>;
+  let sealed: string;
   try {
-    const pieces = split(key, recipients.length, threshold);
-    const set: SetFields = {
-      setId: newId(exportedAt.getTime()),
-      deploymentId: contents.deploymentId,
-      threshold,
-      total: recipients.length,
-      exportedAt: exportedAt.toISOString(),
-    };
-    const sealed = aeadSeal(key, encodeKeystoreExport(contents, exportedAt), aad(set)).toString('base64');
-    const shares = recipients.map((recipient, i) => {
-      const file: ShareFile = {
-        format: FORMAT,
-        version: 1,
-        ...set,
-        index: pieces[i]![0]!,
-        share: pieces[i]!.toString('base64'),
-        sealed,
-      };
-      pieces[i]!.fill(0);
-      return Readable.from([Buffer.from(JSON.stringify(file))]).pipe(encryptStream([recipient]));
-    });
-    return { setId: set.setId, shares };
+    // Throws keystore.shares_invalid at once for an impossible threshold, before any byte exists.
+    pieces = split(key, recipients.length, threshold);
+    sealed = aeadSeal(key, encodeKeystoreExport(contents, exportedAt), aad(set)).toString('base64');
   } finally {
     key.fill(0);
   }
+  // The Shamir package splits asynchronously; each share file's stream waits for its piece.
+  const shares = recipients.map((recipient, i) => {
+    const body = async function* () {
+      const piece = (await pieces)[i]!;
+      const file: ShareFile = {
+        format: FORMAT,
+        ...set,
+        index: i + 1,
+        share: piece.toString('base64'),
+        sealed,
+      };
+      piece.fill(0);
+      yield Buffer.from(JSON.stringify(file));
+    };
+    return Readable.from(body()).pipe(encryptStream([recipient]));
+  });
+  return { setId: set.setId, shares };
 }
 
 /**
@@ -151,6 +186,7 @@ export async function readKeystoreShares(
       );
     }
     if (
+      file.version !== first.version ||
       file.threshold !== first.threshold ||
       file.total !== first.total ||
       file.exportedAt !== first.exportedAt ||
@@ -183,7 +219,7 @@ export async function readKeystoreShares(
     );
   }
 
-  const key = combine(files.map((file) => Buffer.from(file.share, 'base64')));
+  const key = await combine(files.map(shareBytes));
   let body: Buffer | undefined;
   try {
     body = aeadOpen(key, Buffer.from(first.sealed, 'base64'), aad(first));
@@ -229,39 +265,25 @@ async function decryptShareFile(
 }
 
 function parseShareFile(bytes: Buffer, i: number): ShareFile {
-  const notAShare = (cause?: unknown) =>
-    new OrthIdError(
+  const parsed = parseJson(bytes.toString('utf8'));
+  const problem = parsed === undefined ? 'it is not JSON' : SHARE_FILE.problem(parsed.value);
+  if (problem !== undefined || parsed === undefined || !SHARE_FILE.is(parsed.value)) {
+    throw new OrthIdError(
       'keystore.shares_invalid',
-      `Share file ${i + 1} decrypted but is not an OrthID keystore share (version 1). A whole keystore export is imported on its own, not as a share.`,
-      cause === undefined ? {} : { cause },
+      `Share file ${i + 1} decrypted but is not an OrthID keystore share (version 1 or ${VERSION}): ${problem}. A whole keystore export is imported on its own, not as a share.`,
     );
-  let file: ShareFile;
-  try {
-    file = JSON.parse(bytes.toString('utf8')) as ShareFile;
-  } catch (cause) {
-    throw notAShare(cause);
   }
-  const wellFormed =
-    typeof file === 'object' &&
-    file !== null &&
-    file.format === FORMAT &&
-    file.version === 1 &&
-    typeof file.setId === 'string' &&
-    typeof file.deploymentId === 'string' &&
-    typeof file.exportedAt === 'string' &&
-    typeof file.share === 'string' &&
-    typeof file.sealed === 'string' &&
-    Number.isInteger(file.threshold) &&
-    Number.isInteger(file.total) &&
-    Number.isInteger(file.index) &&
-    file.threshold >= 2 &&
-    file.total >= file.threshold &&
-    file.total <= 255 &&
-    file.index >= 1 &&
-    file.index <= file.total;
-  if (!wellFormed) throw notAShare();
+  const file = parsed.value;
+  if (file.total < file.threshold || file.index > file.total) {
+    throw new OrthIdError(
+      'keystore.shares_invalid',
+      `Share file ${i + 1} says it is share ${file.index} of ${file.total} with a threshold of ${file.threshold}, which no export writes: it was altered. Use the custodian's original copy.`,
+    );
+  }
   const share = Buffer.from(file.share, 'base64');
-  if (share.length !== KEY_SIZE + 1 || share[0] !== file.index) {
+  // Version 1 put the index in the share's first byte; version 2 draws x-coordinates at random.
+  const xMatches = file.version === 1 ? share[0] === file.index : shareX(share) !== 0;
+  if (share.length !== KEY_SIZE + 1 || !xMatches) {
     throw new OrthIdError(
       'keystore.shares_invalid',
       `Share file ${i + 1} says it is share ${file.index} but its share bytes do not match: it was altered. Use the custodian's original copy.`,

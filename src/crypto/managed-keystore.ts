@@ -2,65 +2,35 @@
 // keys, sealed (AES-256-GCM) under a key derived from the master secret with scrypt. Writes are
 // atomic and serialised by a lock file, since replicas sharing the file each add keys to it.
 import { randomBytes, scrypt as scryptCb } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { writeFileAtomically } from '../core/atomic-file.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
+import { parseJson } from '../core/file-format.js';
+import { withFileLock } from '../core/file-lock.js';
 import { newId, randomToken } from '../core/ids.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { DEPLOYMENT_SCOPE, type KeyCustody, type RootKeyInfo, type WrappedKey } from './key-custody.js';
+import {
+  type DestroyedKey,
+  type ExternalCustodyRef,
+  KEYSTORE_CONTENTS,
+  type KeystoreContents,
+  type RootKey,
+  SEALED_KEYSTORE,
+  type SealedKeystore,
+} from './keystore-format.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, o: object) => Promise<Buffer>;
 
-export interface RootKey {
-  id: string;
-  /** base64 of 32 random bytes. */
-  key: string;
-  createdAt: string;
-  status: 'active' | 'retired';
-  /** A tenant id, or absent for the deployment's own key (keystores written before scopes). */
-  scope?: string;
-}
-
-/** What remains of a destroyed root key: enough to say what was shredded, when and by whom. */
-export interface DestroyedKey {
-  id: string;
-  scope: string;
-  destroyedAt: string;
-  by: string;
-}
-
-/** Under BYOK the root keys live outside OrthID; the keystore only names where. */
-export interface ExternalCustodyRef {
-  kind: 'pkcs11' | 'awskms';
-  reference: string;
-}
-
-/** What the keystore protects; also the body of a keystore export. */
-export interface KeystoreContents {
-  deploymentId: string;
-  createdAt: string;
-  rootKeys: RootKey[];
-  /** Small named secrets the deployment keeps with its keys (e.g. the canary's password). */
-  secrets: Record<string, string>;
-  /** Destroyed root keys; an import never brings them back. */
-  destroyedKeys?: DestroyedKey[];
-  /** The external custody (PKCS#11 token, KMS key) holding the root keys, when not managed here. */
-  externalCustody?: ExternalCustodyRef;
-}
-
-interface SealedFile {
-  format: 'orthid-keystore';
-  version: 1;
-  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
-  sealed: string;
-}
+export type { DestroyedKey, ExternalCustodyRef, KeystoreContents, RootKey } from './keystore-format.js';
 
 const KDF = { N: 2 ** 15, r: 8, p: 1 };
 const AAD = Buffer.from('orthid-keystore/v1');
 
-async function deriveKey(secret: string, kdf: SealedFile['kdf']): Promise<Buffer> {
+async function deriveKey(secret: string, kdf: SealedKeystore['kdf']): Promise<Buffer> {
   return scrypt(secret, Buffer.from(kdf.salt, 'base64'), 32, {
     N: kdf.N,
     r: kdf.r,
@@ -81,65 +51,36 @@ function newRootKey(scope: string, now: Date): RootKey {
 
 const scopeOf = (key: RootKey): string => key.scope ?? DEPLOYMENT_SCOPE;
 
-/** Serialises read-modify-write of the keystore between processes with an exclusive lock file. */
-async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const lockPath = `${path}.lock`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // A lock older than the deadline belongs to a process that died mid-write.
-      const age = await stat(lockPath).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > 30_000) await rm(lockPath, { force: true });
-      else if (Date.now() > deadline) {
-        throw new OrthIdError(
-          'keystore.custody_unavailable',
-          `The keystore at ${path} stays locked by another process (${lockPath}).`,
-        );
-      } else await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockPath, { force: true });
-  }
-}
-
-async function writeAtomically(path: string, data: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomToken(6)}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+/**
+ * Serialises read-modify-write of the keystore between processes, also replicas on other hosts
+ * sharing the file on a network volume: a lock file beside it (src/core/file-lock.ts says how
+ * it stays safe there). A database advisory lock would not do: the keystore is opened before the
+ * database, and embedded deployments have no shared database at all.
+ */
+function withKeystoreLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(`${path}.lock`, fn, {
+    onTimeout: (lockPath) =>
+      new OrthIdError(
+        'keystore.custody_unavailable',
+        `The keystore at ${path} stays locked by another process (${lockPath}).`,
+      ),
+  });
 }
 
 async function seal(secret: string, contents: KeystoreContents): Promise<string> {
   const kdf = { name: 'scrypt' as const, ...KDF, salt: randomBytes(16).toString('base64') };
   const key = await deriveKey(secret, kdf);
   const sealed = aeadSeal(key, Buffer.from(JSON.stringify(contents)), AAD);
-  const file: SealedFile = { format: 'orthid-keystore', version: 1, kdf, sealed: sealed.toString('base64') };
+  const file: SealedKeystore = {
+    format: 'orthid-keystore',
+    version: 1,
+    kdf,
+    sealed: sealed.toString('base64'),
+  };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
-async function readSealed(path: string): Promise<SealedFile | undefined> {
+async function readSealed(path: string): Promise<SealedKeystore | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -147,15 +88,15 @@ async function readSealed(path: string): Promise<SealedFile | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  try {
-    const file = JSON.parse(text) as SealedFile;
-    if (file.format !== 'orthid-keystore' || file.version !== 1) throw new Error('unknown format');
-    return file;
-  } catch (cause) {
-    throw new OrthIdError('keystore.corrupt', `The keystore at ${path} is not an OrthID keystore file.`, {
-      cause,
-    });
+  const parsed = parseJson(text);
+  const problem = parsed === undefined ? 'it is not JSON' : SEALED_KEYSTORE.problem(parsed.value);
+  if (parsed === undefined || problem !== undefined || !SEALED_KEYSTORE.is(parsed.value)) {
+    throw new OrthIdError(
+      'keystore.corrupt',
+      `The keystore at ${path} is not an OrthID keystore file (${problem}). Restore it from a keystore export.`,
+    );
   }
+  return parsed.value;
 }
 
 /** The keystore file, opened with the master secret; also the managed custody of root keys. */
@@ -193,7 +134,15 @@ export class ManagedKeystore implements KeyCustody {
         `The master secret does not open the keystore at ${path}. Check ORTHID_MASTER_KEY / ORTHID_MASTER_KEY_FILE; the keystore was left unchanged.`,
       );
     }
-    return JSON.parse(plain.toString('utf8')) as KeystoreContents;
+    const contents = parseJson(plain.toString('utf8'));
+    const problem = contents === undefined ? 'it is not JSON' : KEYSTORE_CONTENTS.problem(contents.value);
+    if (contents === undefined || problem !== undefined || !KEYSTORE_CONTENTS.is(contents.value)) {
+      throw new OrthIdError(
+        'keystore.corrupt',
+        `The keystore at ${path} opens but its contents are not a keystore (${problem}). Restore it from a keystore export.`,
+      );
+    }
+    return contents.value;
   }
 
   /**
@@ -220,7 +169,7 @@ export class ManagedKeystore implements KeyCustody {
       secrets: {},
       ...(external ? { externalCustody: external } : {}),
     };
-    await writeAtomically(path, await seal(secret, contents));
+    await writeFileAtomically(path, await seal(secret, contents), { createDirectory: true });
     return { keystore: new ManagedKeystore(path, secret, contents, clock), created: true };
   }
 
@@ -236,7 +185,7 @@ export class ManagedKeystore implements KeyCustody {
     clock: Clock = systemClock,
   ): Promise<ManagedKeystore> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    return withFileLock(path, async () => {
+    return withKeystoreLock(path, async () => {
       let contents = incoming;
       if (await readSealed(path)) {
         const existing = await ManagedKeystore.read(path, secret);
@@ -255,7 +204,7 @@ export class ManagedKeystore implements KeyCustody {
       }
       const destroyed = new Set((contents.destroyedKeys ?? []).map((k) => k.id));
       contents = { ...contents, rootKeys: contents.rootKeys.filter((k) => !destroyed.has(k.id)) };
-      await writeAtomically(path, await seal(secret, contents));
+      await writeFileAtomically(path, await seal(secret, contents), { createDirectory: true });
       return new ManagedKeystore(path, secret, contents, clock);
     });
   }
@@ -407,10 +356,11 @@ export class ManagedKeystore implements KeyCustody {
   /** Re-reads the file under the lock, applies `change` and writes the result. */
   private async update(change: (contents: KeystoreContents) => KeystoreContents): Promise<void> {
     try {
-      await withFileLock(this.path, async () => {
+      await withKeystoreLock(this.path, async () => {
         const current = await ManagedKeystore.read(this.path, this.secret);
         const next = change(current);
-        if (next !== current) await writeAtomically(this.path, await seal(this.secret, next));
+        if (next !== current)
+          await writeFileAtomically(this.path, await seal(this.secret, next), { createDirectory: true });
         this.contents = next;
       });
     } catch (error) {

@@ -1,36 +1,10 @@
-// Shamir secret sharing over GF(2^8), byte by byte, with the AES field polynomial
-// x^8 + x^4 + x^3 + x + 1 (0x11b) — the scheme of HashiCorp Vault's `shamir` package. Each
-// secret byte is the constant term of its own random polynomial of degree threshold − 1; a
-// share is one x-coordinate byte followed by that polynomial's value at x for every byte.
-import { randomBytes } from 'node:crypto';
+// Shamir secret sharing over GF(2^8) through the audited `shamir-secret-sharing` package (the
+// AES field polynomial x^8 + x^4 + x^3 + x + 1, HashiCorp Vault's scheme). This file only checks
+// arguments with OrthID's error codes and converts the share layout: the package writes a share
+// as the polynomial values ‖ one x-coordinate byte; version 1 share files (written by OrthID's
+// earlier hand-written code over the same field) put the x-coordinate first.
+import { combine as combineShares, split as splitSecret } from 'shamir-secret-sharing';
 import { OrthIdError } from '../core/errors.js';
-
-/** exp[i] = 3^i and log[3^i] = i in GF(2^8); 3 generates the multiplicative group under 0x11b. */
-const EXP = new Uint8Array(510);
-const LOG = new Uint8Array(256);
-{
-  let value = 1;
-  for (let i = 0; i < 255; i++) {
-    EXP[i] = value;
-    LOG[value] = i;
-    // value *= 3, i.e. value ^ (value * 2), reducing by 0x11b when bit 8 is set.
-    const doubled = value << 1;
-    value ^= doubled & 0x100 ? doubled ^ 0x11b : doubled;
-  }
-  // Doubled so exp[log a + log b] needs no modulo.
-  for (let i = 255; i < 510; i++) EXP[i] = EXP[i - 255]!;
-}
-
-function mul(a: number, b: number): number {
-  if (a === 0 || b === 0) return 0;
-  return EXP[LOG[a]! + LOG[b]!]!;
-}
-
-/** a / b for b ≠ 0. */
-function div(a: number, b: number): number {
-  if (a === 0) return 0;
-  return EXP[LOG[a]! + 255 - LOG[b]!]!;
-}
 
 function invalid(message: string): OrthIdError {
   return new OrthIdError('keystore.shares_invalid', message);
@@ -38,14 +12,14 @@ function invalid(message: string): OrthIdError {
 
 /**
  * Splits `secret` into `shares` shares, any `threshold` of which rebuild it and fewer of which
- * reveal nothing about it. Share i (0-based) has x-coordinate i + 1 in its first byte, so each
- * share is one byte longer than the secret. `keystore.shares_invalid` unless
- * 2 ≤ threshold ≤ shares ≤ 255 and the secret is not empty.
+ * reveal nothing about it. Each share is the secret's length plus one byte: its x-coordinate,
+ * last, drawn at random and distinct within a split. `keystore.shares_invalid` (thrown before
+ * the promise) unless 2 ≤ threshold ≤ shares ≤ 255 and the secret is not empty.
  *
  * @example
- * const shares = split(key, 5, 3); // combine(shares.slice(2)) equals key
+ * const shares = await split(key, 5, 3); // await combine(shares.slice(2)) equals key
  */
-export function split(secret: Buffer, shares: number, threshold: number): Buffer[] {
+export function split(secret: Uint8Array, shares: number, threshold: number): Promise<Buffer[]> {
   if (!Number.isInteger(shares) || !Number.isInteger(threshold)) {
     throw invalid(`The share count (${shares}) and threshold (${threshold}) must be whole numbers.`);
   }
@@ -63,27 +37,26 @@ export function split(secret: Buffer, shares: number, threshold: number): Buffer
     throw invalid(`GF(2^8) has room for at most 255 shares, not ${shares}.`);
   }
   if (secret.length === 0) throw invalid('There is nothing to split: the secret is empty.');
+  // The package insists on a plain Uint8Array (not a Buffer subclass).
+  const plain = Uint8Array.from(secret);
+  return splitSecret(plain, shares, threshold)
+    .then(
+      (out) => out.map((share) => Buffer.from(share.buffer, share.byteOffset, share.byteLength)),
+      (cause: unknown) => {
+        throw invalid(`The secret could not be split: ${(cause as Error).message}.`);
+      },
+    )
+    .finally(() => plain.fill(0));
+}
 
-  const out = Array.from({ length: shares }, (_, i) => {
-    const share = Buffer.alloc(secret.length + 1);
-    share[0] = i + 1;
-    return share;
-  });
-  // One random polynomial per secret byte: threshold − 1 random coefficients, the byte as constant.
-  const degree = threshold - 1;
-  const coefficients = randomBytes(degree * secret.length);
-  for (let byte = 0; byte < secret.length; byte++) {
-    const base = byte * degree;
-    for (const share of out) {
-      const x = share[0]!;
-      // Horner's rule from the highest coefficient down to the secret byte.
-      let y = 0;
-      for (let k = degree - 1; k >= 0; k--) y = mul(y, x) ^ coefficients[base + k]!;
-      share[byte + 1] = mul(y, x) ^ secret[byte]!;
-    }
-  }
-  coefficients.fill(0);
-  return out;
+/** The x-coordinate of a share in the package's layout (its last byte). */
+export function shareX(share: Uint8Array): number {
+  return share[share.length - 1]!;
+}
+
+/** A version 1 share (x-coordinate first) in the package's layout (x-coordinate last). */
+export function fromV1Layout(share: Uint8Array): Buffer {
+  return Buffer.concat([share.subarray(1), share.subarray(0, 1)]);
 }
 
 /**
@@ -92,10 +65,11 @@ export function split(secret: Buffer, shares: number, threshold: number): Buffer
  * x-coordinate of 0 or the same x-coordinate twice. Given fewer shares than the threshold it
  * returns bytes unrelated to the secret: callers must authenticate the result.
  */
-export function combine(shares: readonly Buffer[]): Buffer {
+export async function combine(shares: readonly Uint8Array[]): Promise<Buffer> {
   if (shares.length < 2) {
     throw invalid(`At least two shares are needed to rebuild a secret; ${shares.length} given.`);
   }
+  if (shares.length > 255) throw invalid(`GF(2^8) has room for at most 255 shares, not ${shares.length}.`);
   const length = shares[0]!.length;
   if (length < 2) throw invalid('A share must hold its x-coordinate and at least one byte.');
   const xs: number[] = [];
@@ -105,7 +79,7 @@ export function combine(shares: readonly Buffer[]): Buffer {
         `Share ${i + 1} is ${share.length} bytes but share 1 is ${length}: they do not come from one split.`,
       );
     }
-    const x = share[0]!;
+    const x = shareX(share);
     if (x === 0) throw invalid(`Share ${i + 1} has x-coordinate 0, which no split produces.`);
     const first = xs.indexOf(x);
     if (first !== -1) {
@@ -113,17 +87,11 @@ export function combine(shares: readonly Buffer[]): Buffer {
     }
     xs.push(x);
   }
-  // Lagrange basis at 0: l_i = Π_{j≠i} x_j / (x_j − x_i), and subtraction is XOR in GF(2^8).
-  const basis = xs.map((xi, i) => {
-    let l = 1;
-    for (const [j, xj] of xs.entries()) if (j !== i) l = mul(l, div(xj, xj ^ xi));
-    return l;
-  });
-  const secret = Buffer.alloc(length - 1);
-  for (let byte = 0; byte < secret.length; byte++) {
-    let value = 0;
-    for (const [i, share] of shares.entries()) value ^= mul(basis[i]!, share[byte + 1]!);
-    secret[byte] = value;
+  const plain = shares.map((share) => Uint8Array.from(share));
+  try {
+    const secret = await combineShares(plain);
+    return Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
+  } finally {
+    for (const share of plain) share.fill(0);
   }
-  return secret;
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { combine as shamirCombine } from 'shamir-secret-sharing';
 import { isOrthIdError } from '../../src/core/errors.js';
 import { encryptStream } from '../../src/crypto/age/index.js';
 import { exportKeystore } from '../../src/crypto/keystore-export.js';
@@ -49,54 +51,61 @@ function rejectsWith(code: Parameters<typeof isOrthIdError>[1], pattern?: RegExp
 }
 
 describe('Shamir secret sharing over GF(2^8)', () => {
-  test('uses the AES field: {57}·{83} = {c1} and {53}·{ca} = {01}, read back through interpolation', () => {
+  test('uses the AES field: {57}·{83} = {c1} and {53}·{ca} = {01}, read back through interpolation', async () => {
     // Degree-1 polynomials y = a·x + s: the share at x = 1 is a ^ s, the share at x = b is a·b ^ s.
+    // Shares are laid out value ‖ x-coordinate.
     const s = 0x42;
-    assert.deepEqual(combine([Buffer.from([1, 0x57 ^ s]), Buffer.from([0x83, 0xc1 ^ s])]), Buffer.from([s]));
-    assert.deepEqual(combine([Buffer.from([1, 0x53 ^ s]), Buffer.from([0xca, 0x01 ^ s])]), Buffer.from([s]));
+    assert.deepEqual(
+      await combine([Buffer.from([0x57 ^ s, 1]), Buffer.from([0xc1 ^ s, 0x83])]),
+      Buffer.from([s]),
+    );
+    assert.deepEqual(
+      await combine([Buffer.from([0x53 ^ s, 1]), Buffer.from([0x01 ^ s, 0xca])]),
+      Buffer.from([s]),
+    );
   });
 
-  test('any K of N shares recover the secret, in any order, for every K-subset of 3-of-5 and 4-of-6', () => {
+  test('any K of N shares recover the secret, in any order, for every K-subset of 3-of-5 and 4-of-6', async () => {
     for (const [n, k] of [
       [5, 3],
       [6, 4],
     ] as const) {
       const secret = randomBytes(32);
-      const shares = split(secret, n, k);
+      const shares = await split(secret, n, k);
       assert.equal(shares.length, n);
-      for (const [i, share] of shares.entries()) {
-        assert.equal(share.length, 33);
-        assert.equal(share[0], i + 1);
-      }
+      for (const share of shares) assert.equal(share.length, 33);
+      const xs = shares.map((share) => share[32]!);
+      assert.equal(new Set(xs).size, n, 'every share has its own x-coordinate');
+      assert.ok(!xs.includes(0), 'no share sits at x = 0, where the secret is');
       for (const subset of subsets(shares, k)) {
-        assert.deepEqual(combine(subset), secret);
-        assert.deepEqual(combine([...subset].reverse()), secret);
+        assert.deepEqual(await combine(subset), secret);
+        assert.deepEqual(await combine([...subset].reverse()), secret);
       }
       // More than K shares lie on the same polynomial, so they recover it too.
-      assert.deepEqual(combine(shares), secret);
+      assert.deepEqual(await combine(shares), secret);
     }
   });
 
-  test('the extremes work: 2-of-2, 2-of-255 and 255-of-255', () => {
+  test('the extremes work: 2-of-2, 2-of-255 and 255-of-255', async () => {
     const secret = randomBytes(17);
-    assert.deepEqual(combine(split(secret, 2, 2)), secret);
-    const wide = split(secret, 255, 2);
-    assert.deepEqual(combine([wide[254]!, wide[0]!]), secret);
-    assert.deepEqual(combine(split(secret, 255, 255)), secret);
+    assert.deepEqual(await combine(await split(secret, 2, 2)), secret);
+    const wide = await split(secret, 255, 2);
+    assert.deepEqual(await combine([wide[254]!, wide[0]!]), secret);
+    assert.deepEqual(await combine(await split(secret, 255, 255)), secret);
   });
 
-  test('K − 1 shares do not recover the secret', () => {
+  test('K − 1 shares do not recover the secret', async () => {
     for (let trial = 0; trial < 50; trial++) {
       const secret = randomBytes(32);
-      const shares = split(secret, 5, 3);
-      for (const subset of subsets(shares, 2)) assert.notDeepEqual(combine(subset), secret);
+      const shares = await split(secret, 5, 3);
+      for (const subset of subsets(shares, 2)) assert.notDeepEqual(await combine(subset), secret);
     }
   });
 
-  test('each split draws fresh coefficients, so splitting the same secret twice gives different shares', () => {
+  test('each split draws fresh coefficients, so splitting the same secret twice gives different shares', async () => {
     const secret = randomBytes(32);
-    const a = split(secret, 3, 2);
-    const b = split(secret, 3, 2);
+    const a = await split(secret, 3, 2);
+    const b = await split(secret, 3, 2);
     for (let i = 0; i < 3; i++) assert.notDeepEqual(a[i], b[i]);
   });
 
@@ -109,23 +118,23 @@ describe('Shamir secret sharing over GF(2^8)', () => {
     assert.throws(() => split(Buffer.alloc(0), 5, 3), rejectsWith('keystore.shares_invalid', /empty/));
   });
 
-  test('combine refuses duplicate shares, shares of different lengths, x = 0 and a lone share', () => {
-    const shares = split(randomBytes(32), 5, 3);
-    assert.throws(
-      () => combine([shares[0]!, shares[1]!, shares[0]!]),
+  test('combine refuses duplicate shares, shares of different lengths, x = 0 and a lone share', async () => {
+    const shares = await split(randomBytes(32), 5, 3);
+    await assert.rejects(
+      combine([shares[0]!, shares[1]!, shares[0]!]),
       rejectsWith('keystore.shares_invalid', /Shares 1 and 3 are the same share/),
     );
-    assert.throws(
-      () => combine([shares[0]!, shares[1]!, split(randomBytes(16), 5, 3)[2]!]),
+    await assert.rejects(
+      combine([shares[0]!, shares[1]!, (await split(randomBytes(16), 5, 3))[2]!]),
       rejectsWith('keystore.shares_invalid', /do not come from one split/),
     );
     const zero = Buffer.from(shares[2]!);
-    zero[0] = 0;
-    assert.throws(
-      () => combine([shares[0]!, zero]),
+    zero[32] = 0;
+    await assert.rejects(
+      combine([shares[0]!, zero]),
       rejectsWith('keystore.shares_invalid', /x-coordinate 0/),
     );
-    assert.throws(() => combine([shares[0]!]), rejectsWith('keystore.shares_invalid', /At least two/));
+    await assert.rejects(combine([shares[0]!]), rejectsWith('keystore.shares_invalid', /At least two/));
   });
 });
 
@@ -160,7 +169,7 @@ describe('keystore shares', () => {
         if (i === j) {
           const share = JSON.parse(age(['-d', '-i', custodian.file, path]).toString('utf8'));
           assert.equal(share.format, 'orthid-keystore-share');
-          assert.equal(share.version, 1);
+          assert.equal(share.version, 2);
           assert.equal(share.setId, setId);
           assert.equal(share.index, i + 1);
           assert.equal(share.threshold, 3);
@@ -177,7 +186,7 @@ describe('keystore shares', () => {
     }
   });
 
-  test('the documented format recovers without OrthID code from K shares, and K − 1 shares do not open it', () => {
+  test('the documented format recovers without OrthID code from K shares, and K − 1 shares do not open it', async () => {
     const opened = files.map((file, i) =>
       JSON.parse(age(['-d', '-i', custodians[i]!.file], file).toString('utf8')),
     );
@@ -186,7 +195,7 @@ describe('keystore shares', () => {
     const aad = Buffer.from(
       JSON.stringify([
         'orthid-keystore-share',
-        1,
+        2,
         first.setId,
         first.deploymentId,
         first.threshold,
@@ -201,12 +210,15 @@ describe('keystore shares', () => {
       decipher.setAuthTag(sealed.subarray(sealed.length - 16));
       return Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
     };
-    const shareOf = (i: number) => Buffer.from(opened[i]!.share, 'base64');
-    const body = JSON.parse(open(combine([shareOf(4), shareOf(1), shareOf(2)])).toString('utf8'));
+    // The audited Shamir package, called directly.
+    const shareOf = (i: number) => Uint8Array.from(Buffer.from(opened[i]!.share, 'base64'));
+    const combineKey = async (shares: Uint8Array[]) => Buffer.from(await shamirCombine(shares));
+    const body = JSON.parse(open(await combineKey([shareOf(4), shareOf(1), shareOf(2)])).toString('utf8'));
     assert.equal(body.format, 'orthid-keystore-export');
     assert.deepEqual(body.keystore, keystore);
     for (const pair of subsets([0, 1, 2, 3, 4], 2)) {
-      assert.throws(() => open(combine(pair.map(shareOf))), /auth/i, `shares ${pair} opened the keystore`);
+      const key = await combineKey(pair.map(shareOf));
+      assert.throws(() => open(key), /auth/i, `shares ${pair} opened the keystore`);
     }
   });
 
@@ -337,6 +349,36 @@ describe('keystore shares', () => {
     assert.throws(
       () => exportKeystoreShares(keystore, [recipients[0]!, 'age1nope'], 2, exportedAt),
       rejectsWith('age.recipient_invalid', /Recipient 2 of 2/),
+    );
+  });
+});
+
+describe('keystore shares written by earlier OrthID versions', () => {
+  // Written by the hand-written Shamir code (format version 1: x-coordinate first) before the
+  // audited package replaced it; the identities are test-only keys made for this fixture.
+  const dir = new URL('../fixtures/keystore-shares-v1/', import.meta.url);
+  const file = (name: string) => readFileSync(new URL(name, dir));
+  const identity = (i: number) =>
+    file(`custodian-${i}.txt`)
+      .toString('utf8')
+      .split('\n')
+      .find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+  const keystore = JSON.parse(file('keystore.json').toString('utf8')) as KeystoreContents;
+
+  test('any 2 of the 3 version 1 shares still rebuild the keystore', async () => {
+    for (const chosen of subsets([1, 2, 3], 2)) {
+      const restored = await readKeystoreShares(
+        chosen.map((i) => Readable.from([file(`share-${i}.age`)])),
+        chosen.map(identity),
+      );
+      assert.deepEqual(restored, keystore, `shares ${chosen}`);
+    }
+  });
+
+  test('one version 1 share alone is refused with shares_insufficient', async () => {
+    await assert.rejects(
+      readKeystoreShares([Readable.from([file('share-2.age')])], [identity(2)]),
+      rejectsWith('keystore.shares_insufficient', /needs 2 of its 3 shares but only 1 \(2\)/),
     );
   });
 });

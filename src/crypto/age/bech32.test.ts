@@ -51,4 +51,19 @@ describe('bech32', () => {
       assert.ok(decoded.ok && decoded.hrp === hrp && decoded.bytes.equals(bytes));
     }
   });
+
+  test('a failure never repeats the text it was given, which for an identity is a secret key', () => {
+    const text = encodeBech32('AGE-SECRET-KEY-', randomBytes(32));
+    for (const damaged of [
+      `${text.slice(0, -1)}${text.endsWith('Q') ? 'P' : 'Q'}`,
+      `${text.slice(0, 20)}${text.slice(20).toLowerCase()}`,
+      `${text.slice(0, 20)}B${text.slice(21)}`,
+    ]) {
+      const decoded = decodeBech32(damaged);
+      assert.equal(decoded.ok, false);
+      const reason = decoded.ok ? '' : decoded.reason;
+      assert.ok(!reason.includes(damaged.slice(16, 40)), reason);
+      assert.ok(!reason.toLowerCase().includes(damaged.slice(16, 40).toLowerCase()), reason);
+    }
+  });
 });

@@ -193,15 +193,23 @@ class AgeDecryptTransform extends Transform {
     }
   }
 
-  /** Tells a modified chunk apart from the two structural failures the last-chunk flag exposes. */
+  /**
+   * Tells a modified chunk apart from the two structural failures the last-chunk flag exposes.
+   * A chunk that authenticates under the other flag is released before the error, as the
+   * reference implementation does (the C2SP vectors check exactly what was released).
+   */
   #diagnose(pieces: readonly Buffer[], length: number, last: boolean): OrthIdError {
     const chunk = this.#nonce.counter;
-    if (!last && this.#tryOpen(pieces, length, true) !== null) {
+    const asLast = last ? null : this.#tryOpen(pieces, length, true);
+    if (asLast !== null) {
+      for (const piece of asLast) this.push(piece);
       return failed(
         `The age file has unexpected data after its last chunk (chunk ${chunk}): it was appended to or concatenated. ${RESTORE}`,
       );
     }
-    if (last && length === ENCRYPTED_CHUNK_SIZE && this.#tryOpen(pieces, length, false) !== null) {
+    const asMiddle = last && length === ENCRYPTED_CHUNK_SIZE ? this.#tryOpen(pieces, length, false) : null;
+    if (asMiddle !== null) {
+      for (const piece of asMiddle) this.push(piece);
       return failed(
         `The age file is truncated: it ends after chunk ${chunk} without its final chunk. ${RESTORE}`,
       );

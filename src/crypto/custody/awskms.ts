@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-kms';
 import type { AwsKmsUri } from '../../config/awskms-uri.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
+import { checkScope, DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
 import type { ByokCustody, CustodyInitResult } from './byok-custody.js';
 
 export interface AwsKmsCustodyOptions {
@@ -28,7 +28,6 @@ export interface AwsKmsCustodyOptions {
   connectionTimeoutMs?: number;
 }
 
-const SCOPE = /^[A-Za-z0-9_.:-]{1,128}$/;
 const BLOB_VERSION = 1;
 /** Tags on the KMS keys OrthID creates; destroy() schedules deletion only of keys carrying them. */
 const MANAGED_TAG = 'orthid:managed-by';
@@ -382,12 +381,6 @@ export function unwrapFailure(error: unknown, rootKeyId: string): OrthIdError | 
     );
   }
   return undefined;
-}
-
-function checkScope(scope: string): void {
-  if (!SCOPE.test(scope)) {
-    throw new OrthIdError('request.invalid', `"${scope}" is not a key scope (a tenant id, or "deployment").`);
-  }
 }
 
 function encryptionContext(context: string, scope: string): Record<string, string> {

@@ -1,161 +1,38 @@
 // Key custody in a PKCS#11 token (an HSM; SoftHSM2 in tests): root keys are AES-256 keys generated
 // inside the token, never extractable; data keys are wrapped and unwrapped there with AES-GCM.
 import { randomBytes } from 'node:crypto';
-import type { AesGCM, Mechanism, PKCS11, Template } from 'pkcs11js';
 import pkcs11js from 'pkcs11js';
 import type { Pkcs11Uri } from '../../config/pkcs11-uri.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
+import { checkScope, DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
 import type { ByokCustody, CustodyInitResult, RootKeyProtection } from './byok-custody.js';
-
-type Lib = PKCS11;
-type Handle = Buffer;
+import {
+  findObjects,
+  GCM_NONCE,
+  GCM_TAG,
+  gcm,
+  generateRootKey,
+  listRootKeys,
+} from './pkcs11-key-operations.js';
+import { byAge, createdAtOf, labelOf, stampOf, type TokenKey } from './pkcs11-labels.js';
+import {
+  acquireModule,
+  ckr,
+  type Handle,
+  initialise,
+  isCkr,
+  type Lib,
+  type LoadedModule,
+  RECONNECT,
+  releaseModule,
+  unavailable,
+} from './pkcs11-module.js';
 
 export interface Pkcs11CustodyOptions {
   uri: Pkcs11Uri;
   /** The token's user PIN; kept in memory to log in again after the token comes back. */
   pin: string;
 }
-
-const NONCE = 12;
-const TAG = 16;
-const SCOPE = /^[A-Za-z0-9_.:-]{1,128}$/;
-const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z$/;
-
-// Results after which a fresh session (and, for a module we alone use, a fresh C_Initialize)
-// may succeed: the token was pulled and put back, the session timed out, the HSM restarted.
-// SoftHSM2 answers CKR_GENERAL_ERROR when its token directory has gone.
-const RECONNECT = new Set(
-  [
-    'CKR_SESSION_HANDLE_INVALID',
-    'CKR_SESSION_CLOSED',
-    'CKR_DEVICE_REMOVED',
-    'CKR_DEVICE_ERROR',
-    'CKR_TOKEN_NOT_PRESENT',
-    'CKR_TOKEN_NOT_RECOGNIZED',
-    'CKR_USER_NOT_LOGGED_IN',
-    'CKR_GENERAL_ERROR',
-    'CKR_CRYPTOKI_NOT_INITIALIZED',
-  ].map((name) => (pkcs11js as unknown as Record<string, number>)[name]),
-);
-
-const ckr = (error: unknown): string =>
-  error instanceof pkcs11js.Pkcs11Error ? error.message : 'native error';
-const isCkr = (error: unknown, name: string): boolean =>
-  error instanceof pkcs11js.Pkcs11Error &&
-  error.code === (pkcs11js as unknown as Record<string, number>)[name];
-
-// --- one loaded module per library path and process -------------------------------------------
-// A PKCS#11 library keeps process-wide state: a second C_Initialize fails, and C_Finalize ends
-// every user's sessions. So custodies share the loaded module and finalize it with the last one.
-
-interface LoadedModule {
-  path: string;
-  lib: Lib;
-  refs: number;
-  initialized: boolean;
-  /** False when someone else in this process initialised the library: we never finalize it. */
-  owned: boolean;
-}
-
-const modules = new Map<string, LoadedModule>();
-
-function unavailable(message: string, cause?: unknown): OrthIdError {
-  return new OrthIdError('keystore.custody_unavailable', message, cause === undefined ? {} : { cause });
-}
-
-function initialise(module: LoadedModule): void {
-  if (module.initialized) return;
-  try {
-    module.lib.C_Initialize();
-    module.owned = true;
-  } catch (error) {
-    if (!isCkr(error, 'CKR_CRYPTOKI_ALREADY_INITIALIZED')) {
-      throw unavailable(
-        `The PKCS#11 module ${module.path} failed to initialise (${ckr(error)}). Check that the HSM is reachable; for SoftHSM2, that SOFTHSM2_CONF names a config whose tokendir exists.`,
-        error,
-      );
-    }
-    module.owned = false;
-  }
-  module.initialized = true;
-}
-
-function acquireModule(path: string): LoadedModule {
-  let module = modules.get(path);
-  if (module === undefined) {
-    const lib = new pkcs11js.PKCS11();
-    try {
-      lib.load(path);
-    } catch (error) {
-      throw unavailable(
-        `Could not load the PKCS#11 module ${path} (${(error as Error).message}). Install the HSM vendor's library there (SoftHSM2: apt-get install softhsm2) or fix module-path in ORTHID_KEYSTORE.`,
-        error,
-      );
-    }
-    module = { path, lib, refs: 0, initialized: false, owned: false };
-    modules.set(path, module);
-  }
-  try {
-    initialise(module);
-  } catch (error) {
-    if (module.refs === 0) {
-      modules.delete(path);
-      module.lib.close();
-    }
-    throw error;
-  }
-  module.refs += 1;
-  return module;
-}
-
-function releaseModule(module: LoadedModule): void {
-  module.refs -= 1;
-  if (module.refs > 0) return;
-  modules.delete(module.path);
-  try {
-    if (module.initialized && module.owned) module.lib.C_Finalize();
-  } catch {
-    // Finalizing a module whose token has gone can fail; the library is unloaded either way.
-  }
-  module.lib.close();
-}
-
-// --- labels -------------------------------------------------------------------------------------
-// The deployment's first root key is labelled exactly `<object>` (so an operator can create it
-// beforehand, e.g. with pkcs11-tool, and OrthID adopts it). Every other root key is labelled
-// `<object>/<scope>/<stamp>`, the stamp being its UTC creation time (20261125T211900123Z), so
-// labels are unique for good: a shredded tenant's key id is never reused. The label is the root
-// key id; CKA_ID holds the stamp.
-
-interface TokenKey {
-  handle: Handle;
-  id: string;
-  scope: string;
-  /** '' for an adopted `<object>` key whose creation time the token does not tell. */
-  stamp: string;
-}
-
-function stampOf(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:.]/g, '')
-    .replace(/(\d{6})(\d{3})Z$/, '$1$2Z');
-}
-
-function createdAtOf(stamp: string): string {
-  const m = STAMP.exec(stamp);
-  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : '';
-}
-
-function checkScope(scope: string): void {
-  if (!SCOPE.test(scope)) {
-    throw new OrthIdError('request.invalid', `"${scope}" is not a key scope (a tenant id, or "deployment").`);
-  }
-}
-
-/** Compares root keys of one scope, oldest first: the adopted `<object>` key, then by stamp. */
-const byAge = (a: TokenKey, b: TokenKey): number => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0);
 
 export class Pkcs11Custody implements ByokCustody {
   readonly kind = 'pkcs11' as const;
@@ -186,14 +63,14 @@ export class Pkcs11Custody implements ByokCustody {
     const id = this.run((lib, session) => {
       const existing = this.activeKey(lib, session, DEPLOYMENT_SCOPE);
       if (existing !== undefined) return { id: existing.id, created: false };
-      this.generate(lib, session, this.uri.object, stampOf(new Date()));
+      generateRootKey(lib, session, this.uri.object, stampOf(new Date()));
       return { id: this.uri.object, created: true };
     });
     return { rootKeyId: id.id, created: id.created, protection: await this.protection(id.id) };
   }
 
   async rootKeys(): Promise<RootKeyInfo[]> {
-    const keys = this.run((lib, session) => this.listKeys(lib, session));
+    const keys = this.run((lib, session) => listRootKeys(lib, session, this.uri.object));
     const scopes = new Map<string, TokenKey[]>();
     for (const key of keys) scopes.set(key.scope, [...(scopes.get(key.scope) ?? []), key]);
     return [...scopes.values()].flatMap((versions) =>
@@ -209,7 +86,7 @@ export class Pkcs11Custody implements ByokCustody {
   async wrap(key: Buffer, context: string, scope: string): Promise<WrappedKey> {
     checkScope(scope);
     const aad = Buffer.from(context, 'utf8');
-    const nonce = randomBytes(NONCE);
+    const nonce = randomBytes(GCM_NONCE);
     try {
       return this.run((lib, session) => {
         let root = this.activeKey(lib, session, scope);
@@ -218,14 +95,14 @@ export class Pkcs11Custody implements ByokCustody {
           // between replicas); a first key made here gets a unique versioned label.
           const label = this.newLabel(lib, session, scope);
           root = {
-            handle: this.generate(lib, session, label.id, label.stamp),
+            handle: generateRootKey(lib, session, label.id, label.stamp),
             id: label.id,
             scope,
             stamp: label.stamp,
           };
         }
         lib.C_EncryptInit(session, gcm(nonce, aad), root.handle);
-        const sealed = lib.C_Encrypt(session, key, Buffer.alloc(key.length + TAG));
+        const sealed = lib.C_Encrypt(session, key, Buffer.alloc(key.length + GCM_TAG));
         return {
           custody: this.kind,
           rootKeyId: root.id,
@@ -245,7 +122,7 @@ export class Pkcs11Custody implements ByokCustody {
       );
     }
     const blob = Buffer.from(wrapped.wrapped, 'base64url');
-    if (blob.length < NONCE + TAG + 1) {
+    if (blob.length < GCM_NONCE + GCM_TAG + 1) {
       throw new OrthIdError(
         'crypto.decrypt_failed',
         `The wrapped data key under ${wrapped.rootKeyId} is truncated.`,
@@ -255,8 +132,8 @@ export class Pkcs11Custody implements ByokCustody {
     return this.withRoot(
       wrapped.rootKeyId,
       (lib, session, handle) => {
-        lib.C_DecryptInit(session, gcm(blob.subarray(0, NONCE), aad), handle);
-        return Buffer.from(lib.C_Decrypt(session, blob.subarray(NONCE), Buffer.alloc(blob.length)));
+        lib.C_DecryptInit(session, gcm(blob.subarray(0, GCM_NONCE), aad), handle);
+        return Buffer.from(lib.C_Decrypt(session, blob.subarray(GCM_NONCE), Buffer.alloc(blob.length)));
       },
       // The token says only "failed" (SoftHSM2: CKR_GENERAL_ERROR) for a wrong tag; with the
       // token still answering and the key found, that is a decryption failure.
@@ -274,7 +151,7 @@ export class Pkcs11Custody implements ByokCustody {
     try {
       return this.run((lib, session) => {
         const label = this.newLabel(lib, session, scope);
-        this.generate(lib, session, label.id, label.stamp);
+        generateRootKey(lib, session, label.id, label.stamp);
         return label.id;
       });
     } catch (error) {
@@ -289,7 +166,7 @@ export class Pkcs11Custody implements ByokCustody {
   async check(): Promise<void> {
     const keys = this.run((lib, session) => {
       lib.C_GetTokenInfo(this.slot!);
-      return this.listKeys(lib, session);
+      return listRootKeys(lib, session, this.uri.object);
     });
     if (keys.length === 0) {
       throw new OrthIdError(
@@ -529,7 +406,7 @@ export class Pkcs11Custody implements ByokCustody {
 
   private findByLabel(lib: Lib, session: Handle, label: string): Handle | undefined {
     if (label !== this.uri.object && !label.startsWith(`${this.uri.object}/`)) return undefined;
-    const handles = this.find(lib, session, [
+    const handles = findObjects(lib, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_LABEL, value: label },
     ]);
@@ -542,96 +419,21 @@ export class Pkcs11Custody implements ByokCustody {
     return handles[0];
   }
 
-  private find(lib: Lib, session: Handle, template: Template): Handle[] {
-    lib.C_FindObjectsInit(session, template);
-    try {
-      const handles: Handle[] = [];
-      for (;;) {
-        const batch = lib.C_FindObjects(session, 64);
-        if (batch.length === 0) return handles;
-        handles.push(...batch);
-      }
-    } finally {
-      lib.C_FindObjectsFinal(session);
-    }
-  }
-
-  private listKeys(lib: Lib, session: Handle): TokenKey[] {
-    const handles = this.find(lib, session, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-    ]);
-    const keys: TokenKey[] = [];
-    const prefix = `${this.uri.object}/`;
-    for (const handle of handles) {
-      const [label, id] = lib.C_GetAttributeValue(session, handle, [
-        { type: pkcs11js.CKA_LABEL },
-        { type: pkcs11js.CKA_ID },
-      ]);
-      const text = label!.value.toString('utf8');
-      if (text === this.uri.object) {
-        const stamp = id!.value.toString('utf8');
-        keys.push({ handle, id: text, scope: DEPLOYMENT_SCOPE, stamp: STAMP.test(stamp) ? stamp : '' });
-      } else if (text.startsWith(prefix)) {
-        const parts = text.slice(prefix.length).split('/');
-        if (parts.length === 2 && SCOPE.test(parts[0]!) && STAMP.test(parts[1]!)) {
-          keys.push({ handle, id: text, scope: parts[0]!, stamp: parts[1]! });
-        }
-      }
-    }
-    return keys;
-  }
-
   private activeKey(lib: Lib, session: Handle, scope: string): TokenKey | undefined {
-    return this.listKeys(lib, session)
+    return listRootKeys(lib, session, this.uri.object)
       .filter((key) => key.scope === scope)
       .sort(byAge)
       .at(-1);
   }
 
   private newLabel(lib: Lib, session: Handle, scope: string): { id: string; stamp: string } {
-    const existing = new Set(this.listKeys(lib, session).map((key) => key.id));
+    const existing = new Set(listRootKeys(lib, session, this.uri.object).map((key) => key.id));
     for (let t = Date.now(); ; t++) {
       const stamp = stampOf(new Date(t));
-      const id = `${this.uri.object}/${scope}/${stamp}`;
+      const id = labelOf(this.uri.object, scope, stamp);
       if (!existing.has(id)) return { id, stamp };
     }
   }
-
-  private generate(lib: Lib, session: Handle, label: string, stamp: string): Handle {
-    return lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-      { type: pkcs11js.CKA_LABEL, value: label },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(stamp, 'utf8') },
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_ENCRYPT, value: true },
-      { type: pkcs11js.CKA_DECRYPT, value: true },
-      // Least privilege: the key wraps by encryption only; it cannot export other keys or sign.
-      { type: pkcs11js.CKA_WRAP, value: false },
-      { type: pkcs11js.CKA_UNWRAP, value: false },
-      { type: pkcs11js.CKA_SIGN, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: false },
-      { type: pkcs11js.CKA_DERIVE, value: false },
-    ]);
-  }
-}
-
-function gcm(nonce: Buffer, aad: Buffer): Mechanism {
-  return {
-    mechanism: pkcs11js.CKM_AES_GCM,
-    parameter: {
-      type: pkcs11js.CK_PARAMS_GCM,
-      iv: nonce,
-      aad,
-      ivBits: NONCE * 8,
-      tagBits: TAG * 8,
-    } as AesGCM,
-  };
 }
 
 /**

@@ -2,6 +2,7 @@
 // data directory (open PGlite, take a dump). A lock left by a dead process is taken over.
 import { open, readFile, rm } from 'node:fs/promises';
 import type { OrthIdError } from '../../core/errors.js';
+import { processAlive } from '../../core/file-lock.js';
 
 export interface PidLock {
   release(): Promise<void>;
@@ -12,15 +13,6 @@ export interface PidLockOptions {
   reentrant: boolean;
   /** The error when a live process (its pid given, or 0 when unknown) holds the lock. */
   locked(pid: number): OrthIdError;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function acquirePidLock(path: string, options: PidLockOptions): Promise<PidLock> {
@@ -34,7 +26,7 @@ export async function acquirePidLock(path: string, options: PidLockOptions): Pro
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       const ours = pid === process.pid && options.reentrant;
-      if (pid > 0 && !ours && alive(pid)) throw options.locked(pid);
+      if (pid > 0 && !ours && processAlive(pid)) throw options.locked(pid);
       await rm(path, { force: true });
     }
   }

@@ -32,7 +32,10 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline as pipeCallback, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type Static, Type } from '@sinclair/typebox';
+import { syncDirectory } from '../../core/atomic-file.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import { fileFormat, parseJson } from '../../core/file-format.js';
 import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
 import { toListOptions } from './list-options.js';
 import { mapConcurrently } from './map-concurrently.js';
@@ -46,16 +49,19 @@ const SIDECAR_SUFFIX = '.json';
 /** Filesystems allow 255-byte names; the sidecar adds 18 bytes, and a margin keeps copies to other filesystems working. */
 const MAX_SEGMENT_BYTES = 200;
 
-interface Sidecar {
-  version: 1;
-  sha256: string;
-  size: number;
-  contentType: string;
-  metadata: Record<string, string>;
-  /** The described file's inode number and mtime in nanoseconds, as decimal strings. */
-  ino: string;
-  mtimeNs: string;
-}
+const SIDECAR = fileFormat(
+  Type.Object({
+    version: Type.Literal(1),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    size: Type.Number(),
+    contentType: Type.String(),
+    metadata: Type.Record(Type.String(), Type.String()),
+    /** The described file's inode number and mtime in nanoseconds, as decimal strings. */
+    ino: Type.String(),
+    mtimeNs: Type.String(),
+  }),
+);
+type Sidecar = Static<typeof SIDECAR.schema>;
 
 function errnoCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -80,27 +86,10 @@ function describes(sidecar: Sidecar, stats: BigIntStats): boolean {
   return sidecar.size === Number(stats.size) && sidecar.mtimeNs === stats.mtimeNs.toString();
 }
 
+/** A torn or hand-edited sidecar only costs the checksum, never the object: it reads as none. */
 function parseSidecar(text: string): Sidecar | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<Sidecar>;
-    if (
-      value.version !== 1 ||
-      typeof value.sha256 !== 'string' ||
-      !/^[0-9a-f]{64}$/.test(value.sha256) ||
-      typeof value.size !== 'number' ||
-      typeof value.contentType !== 'string' ||
-      typeof value.metadata !== 'object' ||
-      value.metadata === null ||
-      typeof value.ino !== 'string' ||
-      typeof value.mtimeNs !== 'string'
-    ) {
-      return undefined;
-    }
-    return value as Sidecar;
-  } catch {
-    // A torn or hand-edited sidecar only costs the checksum, never the object.
-    return undefined;
-  }
+  const parsed = parseJson(text);
+  return parsed !== undefined && SIDECAR.is(parsed.value) ? parsed.value : undefined;
 }
 
 async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
@@ -118,19 +107,6 @@ async function writeFileSynced(path: string, text: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/** Makes the renames in `dir` durable; filesystems that cannot fsync a directory are left as they are. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(errnoCode(err) ?? '')) throw err;
-  } finally {
-    await handle?.close();
   }
 }
 

@@ -3,7 +3,14 @@
 import { OrthIdError } from '../../core/errors.js';
 import { assertValidKey } from './object-key.js';
 
-export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+/** The S3 server-side encryption types OrthID passes on (the URL's `sse=` and `--sse`). */
+export const SSE_TYPES = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
+export type ServerSideEncryption = (typeof SSE_TYPES)[number];
+
+/** Whether `text` names one of SSE_TYPES. */
+export function isServerSideEncryption(text: string): text is ServerSideEncryption {
+  return (SSE_TYPES as readonly string[]).includes(text);
+}
 
 export interface S3Location {
   bucket: string;
@@ -17,7 +24,6 @@ export interface S3Location {
 }
 
 const PARAMETERS = new Set(['region', 'endpoint', 'forcePathStyle', 'sse', 'sseKmsKeyId']);
-const SSE_TYPES: readonly ServerSideEncryption[] = ['AES256', 'aws:kms', 'aws:kms:dsse'];
 // AWS's naming rules; S3-compatible stores accept at least these names.
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const REGION = /^[a-z0-9-]{1,64}$/;
@@ -106,7 +112,7 @@ export function parseS3Location(url: string): S3Location {
   const sseText = params.get('sse');
   const kmsKeyId = params.get('sseKmsKeyId') ?? undefined;
   if (sseText !== null) {
-    const type = SSE_TYPES.find((candidate) => candidate === sseText);
+    const type = isServerSideEncryption(sseText) ? sseText : undefined;
     if (type === undefined) invalid(`sse must be one of ${SSE_TYPES.join(', ')}`);
     if (kmsKeyId !== undefined && type === 'AES256')
       invalid('sseKmsKeyId needs sse=aws:kms or sse=aws:kms:dsse');
