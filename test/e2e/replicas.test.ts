@@ -174,7 +174,9 @@ describe('OrthID as two stateless replicas on one PostgreSQL', () => {
   test('a signing-key rotation announced by the CLI reaches both replicas at once', async () => {
     const rotated = await runCli(['keystore', 'rotate-signing', '--tenant', 'acme', '--json'], env);
     assert.equal(rotated.code, 0, rotated.stderr);
-    const { kid } = JSON.parse(rotated.stdout);
+    // The relying party's ID tokens are RS256, one of the algorithms the rotation renewed.
+    const { keys } = JSON.parse(rotated.stdout) as { keys: { alg: string; kid: string }[] };
+    const kid = keys.find((k) => k.alg === 'RS256')!.kid;
     for (const replica of [a, b]) {
       let seen: string[] = [];
       for (let attempt = 0; attempt < 50 && !seen.includes(kid); attempt++) {
