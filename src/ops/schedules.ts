@@ -4,6 +4,7 @@
 // (src/ops/operations.ts) as the CLI and the control socket.
 import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
+import { openBackupStores } from '../backup/destination.js';
 import { OrthIdError } from '../core/errors.js';
 import { parseIdentityFile } from '../crypto/age/index.js';
 import { purgeExpired } from './housekeeping.js';
@@ -11,7 +12,7 @@ import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
 import type { ComposeOrthId, OrthId } from './orthid.js';
-import { drill } from './restore-deployment.js';
+import { drillWith } from './restore-deployment.js';
 
 export interface Schedules {
   /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */
@@ -102,12 +103,18 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
           'internal.unexpected',
           'Scheduled drills need the wiring to compose the restored copy (ScheduleOptions.compose).',
         );
-      const report = await drill(
-        app.config,
+      // The running deployment's own custody and destroyed-key list, not copies opened again.
+      const report = await drillWith(
+        {
+          config: app.config,
+          clock: app.clock,
+          log: app.log,
+          backups: await openBackupStores(backup.dest, backup.keystoreDest),
+          custody: app.custody === app.keystore ? undefined : app.custody,
+          compose: options.compose,
+          destroyedKeys: app.keystore.destroyedKeys(),
+        },
         { set: 'latest', identities, databaseUrl },
-        app.clock,
-        app.log,
-        options.compose,
       );
       await runOperation(app, 'backup.recordDrill', { report });
       app.log[report.ok ? 'info' : 'error'](
