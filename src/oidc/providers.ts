@@ -188,13 +188,16 @@ export function createOidcProviders(deps: OidcDeps) {
     });
     // Secrets are stored as a keyed HMAC; the presented secret's HMAC is compared in constant
     // time, and only when neither the client nor the address is blocked by failures.
-    provider.Client.prototype.compareClientSecret = throttledClientSecretCheck({
+    const throttling = {
       db: deps.db,
       tenantId: tenant.id,
       keyring,
       throttle: signInThrottle,
       clock: deps.clock,
       providerClass: ProviderClass,
+    };
+    provider.Client.prototype.compareClientSecret = throttledClientSecretCheck({
+      ...throttling,
       invalidClient: errors.InvalidClientAuth,
       matches: (stored, actual) => {
         const expected = Buffer.from(stored);
@@ -202,14 +205,7 @@ export function createOidcProviders(deps: OidcDeps) {
         return expected.length === presented.length && timingSafeEqual(expected, presented);
       },
     });
-    throttleUserCodes(provider, {
-      db: deps.db,
-      tenantId: tenant.id,
-      keyring,
-      throttle: signInThrottle,
-      clock: deps.clock,
-      providerClass: ProviderClass,
-    });
+    throttleUserCodes(provider, throttling);
     paceDevicePolling(provider, {
       providerClass: ProviderClass,
       rowId: (id) => secrets.rowId('DeviceCode', id),

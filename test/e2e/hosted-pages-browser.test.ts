@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
 import { freePort } from '../helpers/postgres.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'signed in by a real browser, twice over';
 
 /** The hosted pages in real Chromium: what a person sees and clicks, without any JavaScript of ours. */
@@ -22,8 +21,6 @@ describe('hosted sign-in and consent pages in Chromium', () => {
   let redirectUri: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error('Chromium is required for this test: apt-get install -y chromium');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     redirectUri = `${base}/callback`;
@@ -54,18 +51,7 @@ describe('hosted sign-in and consent pages in Chromium', () => {
         execute: [oidc.allowInsecureRequests],
       },
     );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

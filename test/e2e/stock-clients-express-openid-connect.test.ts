@@ -5,7 +5,6 @@
 // Chromium, so the form post, its cross-site cookie and the redirects are a browser's own.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,11 +13,11 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import express from 'express';
 import { auth } from 'express-openid-connect';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { freePort } from '../helpers/postgres.js';
 import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const USER = {
   email: 'erin@acme.test',
   name: 'Erin Express',
@@ -59,8 +58,6 @@ describe('express-openid-connect on its defaults against a running OrthID', { ti
   let dir: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error('Chromium is required for this test: apt-get install -y chromium');
     dir = await mkdtemp(join(tmpdir(), 'orthid-express-'));
     orthid = await startRunningOrthId(USER);
     const port = await freePort();
@@ -96,18 +93,7 @@ describe('express-openid-connect on its defaults against a running OrthID', { ti
     });
     server = createServer(await loopbackCertificate(dir), app);
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -3,15 +3,14 @@
 // from the ID token (the library's default), a refresh token for offline_access without
 // prompt=consent, silent renewal with it, and logout back to the app.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { freePort } from '../helpers/postgres.js';
 import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const USER = { email: 'sam@acme.test', name: 'Sam Spa', password: 'a single page, signed in for a while' };
 
 /** The app's script: the library's documented settings, and a status line a person reads. */
@@ -50,8 +49,6 @@ describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_0
   let appUrl: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error('Chromium is required for this test: apt-get install -y chromium');
     orthid = await startRunningOrthId(USER);
     const port = await freePort();
     appUrl = `http://127.0.0.1:${port}`;
@@ -91,18 +88,7 @@ describe('oidc-client-ts in Chromium against a running OrthID', { timeout: 300_0
       }
     });
     await new Promise<void>((resolve) => spa.listen(port, '127.0.0.1', resolve));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
