@@ -7,7 +7,7 @@
 // checked: the keystore, the database and the objects are staged first, then promoted.
 import { randomBytes } from 'node:crypto';
 import { copyFile, rename, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
 import type { KeyCustody } from '../crypto/key-custody.js';
@@ -110,8 +110,19 @@ async function openPart(
   const checked = body.pipe(checkedAgainstManifest(part));
   body.on('error', (error) => checked.destroy(error));
   if (raw || !part.encrypted) return { part, body: checked };
-  const plain = checked.pipe(decryptStream(options.identities));
+  const decrypt = decryptStream(options.identities);
+  const plain = new PassThrough();
+  checked.pipe(decrypt).pipe(plain);
   checked.on('error', (error) => plain.destroy(error));
+  decrypt.on('error', (error) => {
+    // A damaged part fails authentication before its checksum is complete. The rest is read
+    // first, so that the error names the damage (checksum_mismatch, from `checked`) rather
+    // than suggesting a wrong identity; an intact part keeps the decryption error.
+    checked.unpipe(decrypt);
+    if (checked.readableEnded) return plain.destroy(error);
+    checked.once('end', () => plain.destroy(error));
+    checked.resume();
+  });
   return { part, body: plain };
 }
 

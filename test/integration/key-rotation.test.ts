@@ -275,22 +275,29 @@ for (const driver of DRIVERS) {
 
     test('scheduled signing rotation replaces only keys older than the configured age, skipping shredded tenants', async () => {
       assert.deepEqual(await rotateAgedSigningKeys(app, 3_600_000), []);
-      const before = await app.db.ownerQuery<{ kid: string }>(
-        `SELECT kid FROM signing_keys WHERE tenant_id = $1 AND status = 'active'`,
+      const before = await app.db.ownerQuery<{ kid: string; alg: string }>(
+        `SELECT kid, alg FROM signing_keys WHERE tenant_id = $1 AND status = 'active'`,
         [globex.id],
       );
+      assert.deepEqual(before.rows.map((r) => r.alg).sort(), ['ES256', 'EdDSA', 'RS256']);
       const rotated = await rotateAgedSigningKeys(app, 0);
-      assert.deepEqual(rotated.map((r) => r.tenant).sort(), ['globex', SYSTEM_TENANT_SLUG].sort());
-      const { rows } = await app.db.ownerQuery<{ kid: string; status: string }>(
-        `SELECT kid, status FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at`,
+      // Every algorithm's key of every live tenant, once.
+      assert.deepEqual(
+        rotated.map((r) => r.tenant).sort(),
+        ['globex', 'globex', 'globex', SYSTEM_TENANT_SLUG, SYSTEM_TENANT_SLUG, SYSTEM_TENANT_SLUG].sort(),
+      );
+      const { rows } = await app.db.ownerQuery<{ kid: string; alg: string; status: string }>(
+        `SELECT kid, alg, status FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at`,
         [globex.id],
       );
-      assert.deepEqual(
-        rows.map((r) => r.status),
-        ['retiring', 'active'],
-        'the previous key keeps verifying tokens it signed',
-      );
-      assert.equal(rows[0]!.kid, before.rows[0]!.kid);
+      for (const { alg, kid } of before.rows) {
+        assert.deepEqual(
+          rows.filter((r) => r.alg === alg).map((r) => r.status),
+          ['retiring', 'active'],
+          `the previous ${alg} key keeps verifying tokens it signed`,
+        );
+        assert.equal(rows.find((r) => r.alg === alg)!.kid, kid);
+      }
     });
 
     test('the system tenant cannot be shredded', async () => {
