@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { callControlSocket } from '../../src/cli/control-client.js';
 import { ERROR_CODES, exitCodes, isOrthIdError } from '../../src/core/errors.js';
+import { adminTokenFrom, readBootstrapCredentials } from '../helpers/bootstrap-credentials.js';
 import { runCli } from '../helpers/cli.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
@@ -86,26 +87,13 @@ describe('orthid start on the embedded defaults', () => {
   test('bootstraps an admin client whose token manages tenants through the admin API', async () => {
     const file = join(dir, 'admin-credentials.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    const credentials = JSON.parse(await readFile(file, 'utf8'));
+    const credentials = await readBootstrapCredentials(file);
     assert.equal(
       server.output().includes(credentials.client_secret),
       false,
       'the secret must not be printed',
     );
-    const tokenResponse = await fetch(credentials.token_endpoint, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: credentials.scope,
-        resource: credentials.resource,
-      }),
-    });
-    assert.equal(tokenResponse.status, 200);
-    const { access_token } = (await tokenResponse.json()) as { access_token: string };
+    const access_token = await adminTokenFrom(credentials);
     const users = await fetch(`${server.url}/api/v1/tenants/acme/users`, {
       headers: { authorization: `Bearer ${access_token}` },
     });

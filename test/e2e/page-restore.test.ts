@@ -4,7 +4,7 @@
 // `orthid migrate`, served by the least-privilege login and verified as the page's step 6 says.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
+import { adminTokenFrom, readBootstrapCredentials } from '../helpers/bootstrap-credentials.js';
 import { runCli } from '../helpers/cli.js';
 import { consentToCallback, submitHostedSignIn } from '../helpers/hosted-sign-in.js';
 import { type Cluster, freePort, query, startCluster } from '../helpers/postgres.js';
@@ -382,21 +383,9 @@ describe("the product page's backup and restore commands, verbatim", { timeout: 
     assert.deepEqual(userCreated?.details, { password: true }, 'audit details decrypt');
 
     // Decrypted fields render through the admin API, with the credentials the first start wrote.
-    const credentials = JSON.parse(await readFile(join(dir, 'source', 'admin-credentials.json'), 'utf8'));
-    const tokenResponse = await fetch(credentials.token_endpoint, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: credentials.scope,
-        resource: credentials.resource,
-      }),
-    });
-    assert.equal(tokenResponse.status, 200, await tokenResponse.clone().text());
-    const { access_token } = (await tokenResponse.json()) as { access_token: string };
+    const access_token = await adminTokenFrom(
+      await readBootstrapCredentials(join(dir, 'source', 'admin-credentials.json')),
+    );
     const users = await fetch(`${sourceEnv.ORTHID_PUBLIC_URL}/api/v1/tenants/acme/users`, {
       headers: { authorization: `Bearer ${access_token}` },
     });

@@ -1,9 +1,10 @@
 // A running `orthid start` on the embedded database, set up as an operator would: a tenant, a
 // user and clients registered with the `orthid` command. Stock relying parties use it over HTTP.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { adminTokenFrom, readBootstrapCredentials } from './bootstrap-credentials.js';
 import { type CliResult, runCli } from './cli.js';
 import { type ServerProcess, startServer } from './server-process.js';
 
@@ -62,27 +63,7 @@ export async function startRunningOrthId(
       return { client_id, ...(client_secret ? { client_secret } : {}) };
     },
     async adminToken() {
-      const credentials = JSON.parse(await readFile(join(dir, 'admin-credentials.json'), 'utf8')) as {
-        client_id: string;
-        client_secret: string;
-        token_endpoint: string;
-        scope: string;
-        resource: string;
-      };
-      const response = await fetch(credentials.token_endpoint, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          scope: credentials.scope,
-          resource: credentials.resource,
-        }),
-      });
-      assert.equal(response.status, 200, await response.clone().text());
-      return ((await response.json()) as { access_token: string }).access_token;
+      return adminTokenFrom(await readBootstrapCredentials(join(dir, 'admin-credentials.json')));
     },
     async stop() {
       try {
