@@ -87,37 +87,22 @@ export async function rotateSigningKey(
 }
 
 /**
- * Rotates each of the tenant's active keys older than `maxAgeMs`, whatever its algorithm;
- * returns the new kids (none when every key is young enough, or another replica just rotated).
+ * Rotates each of the tenant's active keys at least `maxAgeMs` old, whatever its algorithm (all of
+ * them when `maxAgeMs` is omitted); returns the new keys (none when every key is young enough, or
+ * another replica just rotated).
  */
-export async function rotateKeysOlderThan(
-  tx: Queryable,
-  keyring: TenantKeyring,
-  now: Date,
-  maxAgeMs: number,
-  overlapSeconds: number,
-): Promise<string[]> {
-  const queries = createSigningKeysQueries(tx);
-  await queries.lock(keyring.tenantId);
-  const kids: string[] = [];
-  for (const [alg, createdAt] of await queries.activeCreatedAt()) {
-    if (now.getTime() - createdAt.getTime() < maxAgeMs) continue;
-    kids.push(await rotateSigningKey(tx, keyring, alg, now, overlapSeconds));
-  }
-  return kids;
-}
-
-/** Rotates every algorithm the tenant signs with now; returns the new kids. */
-export async function rotateEverySigningKey(
+export async function rotateSigningKeys(
   tx: Queryable,
   keyring: TenantKeyring,
   now: Date,
   overlapSeconds: number,
+  maxAgeMs = Number.NEGATIVE_INFINITY,
 ): Promise<{ alg: SigningAlg; kid: string }[]> {
   const queries = createSigningKeysQueries(tx);
   await queries.lock(keyring.tenantId);
   const rotated: { alg: SigningAlg; kid: string }[] = [];
-  for (const alg of (await queries.activeCreatedAt()).keys()) {
+  for (const [alg, createdAt] of await queries.activeCreatedAt()) {
+    if (now.getTime() - createdAt.getTime() < maxAgeMs) continue;
     rotated.push({ alg, kid: await rotateSigningKey(tx, keyring, alg, now, overlapSeconds) });
   }
   return rotated;

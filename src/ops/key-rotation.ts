@@ -6,7 +6,7 @@ import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
-import { rotateKeysOlderThan } from '../crypto/signing-keys.js';
+import { rotateSigningKeys } from '../crypto/signing-keys.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds } from '../oidc/providers.js';
@@ -298,14 +298,14 @@ export async function rotateAgedSigningKeys(
     const kids = await withTenant(app.db, tenant.id, async (tx) => {
       const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
       if (keyring.shredded) return [];
-      const newKids = await rotateKeysOlderThan(
+      const newKeys = await rotateSigningKeys(
         tx,
         keyring,
         app.clock.now(),
-        maxAgeMs,
         maxTokenSeconds(DEFAULT_LIFETIMES),
+        maxAgeMs,
       );
-      for (const kid of newKids) {
+      for (const { alg, kid } of newKeys) {
         await appendAudit(
           tx,
           keyring,
@@ -314,15 +314,15 @@ export async function rotateAgedSigningKeys(
             action: 'signing_key.rotated',
             target: `key:${kid}`,
             outcome: 'success',
-            details: { reason: 'schedule' },
+            details: { reason: 'schedule', alg },
           },
           app.clock,
         );
       }
-      if (newKids.length > 0) await announceTenantChange(tx, tenant.id);
-      return newKids;
+      if (newKeys.length > 0) await announceTenantChange(tx, tenant.id);
+      return newKeys;
     });
-    for (const kid of kids) rotated.push({ tenant: tenant.slug, kid });
+    for (const { kid } of kids) rotated.push({ tenant: tenant.slug, kid });
   }
   return rotated;
 }

@@ -11,8 +11,8 @@ import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/a
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import {
-  rotateEverySigningKey,
   rotateSigningKey,
+  rotateSigningKeys,
   SIGNING_ALGS,
   type SigningAlg,
 } from '../crypto/signing-keys.js';
@@ -257,7 +257,7 @@ const keystoreRotateSigning = defineOperation({
               kid: await rotateSigningKey(tx, keyring, alg as SigningAlg, now, overlap),
             },
           ]
-        : await rotateEverySigningKey(tx, keyring, now, overlap);
+        : await rotateSigningKeys(tx, keyring, now, overlap);
       if (alg) await app.tenants.setSettings(tx, tenant.id, { signingAlg: alg });
       for (const key of rotated) {
         await appendAudit(
