@@ -4,18 +4,6 @@
 import type { Readable } from 'node:stream';
 import type { Database, Engine } from './database.js';
 
-/**
- * The latest migration applied to `db` (0 before the first). Read directly rather than through
- * migrationStatus(): a backup must succeed even of a database a newer OrthID has migrated.
- */
-export async function schemaVersionOf(db: Database): Promise<number> {
-  const { rows } = await db.ownerQuery<{ v: number | null }>(
-    `SELECT CASE WHEN to_regclass('orthid_migrations') IS NULL THEN 0
-            ELSE (SELECT coalesce(max(version), 0) FROM orthid_migrations) END AS v`,
-  );
-  return Number(rows[0]?.v ?? 0);
-}
-
 export interface DumpSourceInfo {
   engine: Engine;
   /** `server_version`, e.g. "15.18". */

@@ -1,6 +1,36 @@
-// The SQL a PostgreSQL dump runs around pg_dump on the backup connection (a primary or a hot
-// standby): where the dump's snapshot stands in the primary's history, and the backup lock.
+// The SQL a dump runs besides the dump itself: what it dumps (schema version, server version,
+// whether the login reads every tenant) and, on PostgreSQL around pg_dump on the backup connection
+// (a primary or a hot standby), where the snapshot stands in the primary's history and the lock.
 import type { QueryResult } from '../../core/sql.js';
+
+/** The owner-level statements of a Database (ownerQuery), for the reads below. */
+export interface OwnerQueryable {
+  ownerQuery<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<Row>>;
+}
+
+/**
+ * The latest migration applied (0 before the first). Read directly rather than through
+ * migrationStatus(): a backup must succeed even of a database a newer OrthID has migrated.
+ */
+export async function schemaVersion(db: OwnerQueryable): Promise<number> {
+  const { rows } = await db.ownerQuery<{ v: number | null }>(
+    `SELECT CASE WHEN to_regclass('orthid_migrations') IS NULL THEN 0
+            ELSE (SELECT coalesce(max(version), 0) FROM orthid_migrations) END AS v`,
+  );
+  return Number(rows[0]?.v ?? 0);
+}
+
+/** The server's version, and whether the current login reads every tenant (superuser or BYPASSRLS). */
+export async function serverInfo(
+  db: OwnerQueryable,
+): Promise<{ version: string; versionNum: number; readsEveryTenant: boolean }> {
+  const { rows } = await db.ownerQuery<{ version: string; num: string; can: boolean }>(
+    `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+            (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS can`,
+  );
+  const row = rows[0]!;
+  return { version: row.version, versionNum: Number(row.num), readsEveryTenant: row.can === true };
+}
 
 /** A connection of its own (not a pooled one): these statements hold session state. */
 export interface SessionQueryable {

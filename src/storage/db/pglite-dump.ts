@@ -14,7 +14,8 @@ import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
 import { OrthIdError } from '../../core/errors.js';
 import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
 import type { Database } from './database.js';
-import { type DumpLock, type DumpSource, schemaVersionOf } from './dump-source.js';
+import { schemaVersion, serverInfo } from './dump.queries.js';
+import type { DumpLock, DumpSource } from './dump-source.js';
 import type { PgliteDriver } from './pglite-driver.js';
 import { acquirePidLock } from './pid-lock.js';
 
@@ -90,16 +91,14 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
     engine: 'pglite',
     db,
     async describe() {
-      const { rows } = await db.ownerQuery<{ version: string; num: string }>(
-        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`,
-      );
-      const serverVersion = rows[0]!.version.split(' ')[0]!;
+      const server = await serverInfo(db);
+      const serverVersion = server.version.split(' ')[0]!;
       return {
         engine: 'pglite',
         serverVersion,
-        serverVersionNum: Number(rows[0]!.num),
+        serverVersionNum: server.versionNum,
         dumpTool: `pglite-tools pg_dump (PostgreSQL ${serverVersion})`,
-        schemaVersion: await schemaVersionOf(db),
+        schemaVersion: await schemaVersion(db),
       };
     },
     lock: () => acquireDumpLockFile(lockFile),

@@ -14,15 +14,11 @@ import {
   recoveryConflictCounts,
   replayedPast,
   replayPositionBefore,
+  schemaVersion,
+  serverInfo,
   tryAdvisoryLock,
 } from './dump.queries.js';
-import {
-  type DatabaseDump,
-  type DumpLock,
-  type DumpSnapshotSource,
-  type DumpSource,
-  schemaVersionOf,
-} from './dump-source.js';
+import type { DatabaseDump, DumpLock, DumpSnapshotSource, DumpSource } from './dump-source.js';
 import { libpqConnection } from './libpq.js';
 import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 
@@ -416,14 +412,10 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
     db,
     async describe() {
       const tool = pgDumpVersion(binary);
-      const { rows } = await db.ownerQuery<{ version: string; num: string; can: boolean }>(
-        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
-                (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS can`,
-      );
-      const row = rows[0]!;
-      const serverVersion = row.version.split(' ')[0]!;
-      assertPgDumpCanRead(tool, Number(row.num), serverVersion);
-      if (!row.can) {
+      const server = await serverInfo(db);
+      const serverVersion = server.version.split(' ')[0]!;
+      assertPgDumpCanRead(tool, server.versionNum, serverVersion);
+      if (!server.readsEveryTenant) {
         // Tenant tables FORCE row-level security, so only such a role can read every tenant.
         throw new OrthIdError(
           'backup.dump_forbidden',
@@ -433,9 +425,9 @@ export async function openPostgresDumpSource(options: PostgresDumpOptions): Prom
       return {
         engine: 'postgres',
         serverVersion,
-        serverVersionNum: Number(row.num),
+        serverVersionNum: server.versionNum,
         dumpTool: tool.text,
-        schemaVersion: await schemaVersionOf(db),
+        schemaVersion: await schemaVersion(db),
       };
     },
     lock: () => advisoryLock(options.lockUrl),
