@@ -1,6 +1,7 @@
 // Where backup sets go and come from: a file:// directory (local to the deployment) or an s3://
 // bucket (uploaded, with optional SSE-KMS), opened as an object store; plus the region rule that
 // keeps backups in the deployment's region.
+import { backupLocation, type Config } from '../config/config.js';
 import { OrthIdError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
@@ -26,6 +27,49 @@ export async function openBackupStores(
     keystoreDest:
       keystoreDest === undefined || keystoreDest === dest ? sets : await openObjectStore(keystoreDest),
   };
+}
+
+/** Where an operator named the sets and keystore exports (flags); unnamed ones are the configured ones. */
+export interface NamedDestinations {
+  dest?: string | undefined;
+  keystoreDest?: string | undefined;
+}
+
+export interface ResolvedDestinations {
+  dest: string;
+  /** Whether the sets' place was named (flag or ORTHID_BACKUP_DEST) rather than the local default. */
+  destConfigured: boolean;
+  keystoreDest: string | undefined;
+}
+
+/** A location an operator typed as a URL; `backup.destination_invalid` naming `flag` when it is none. */
+function location(value: string, flag: string): string {
+  const url = backupLocation(value);
+  if (url === undefined) {
+    throw new OrthIdError(
+      'backup.destination_invalid',
+      `${flag} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`,
+    );
+  }
+  return url;
+}
+
+/** Destinations as named, falling back to ORTHID_BACKUP_DEST / ORTHID_BACKUP_KEYSTORE_DEST. */
+export function resolveDestinations(config: Config, named: NamedDestinations = {}): ResolvedDestinations {
+  return {
+    dest: named.dest === undefined ? config.backup.dest : location(named.dest, '--dest'),
+    destConfigured: named.dest !== undefined || config.backup.destConfigured,
+    keystoreDest:
+      named.keystoreDest === undefined
+        ? config.backup.keystoreDest
+        : location(named.keystoreDest, '--keystore-dest'),
+  };
+}
+
+/** Opens the stores of the destinations as named (or configured). */
+export function openDestinations(config: Config, named: NamedDestinations = {}): Promise<BackupStores> {
+  const where = resolveDestinations(config, named);
+  return openBackupStores(where.dest, where.keystoreDest);
 }
 
 export interface ServerSideEncryptionOption {

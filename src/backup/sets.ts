@@ -3,7 +3,7 @@
 // reports kept beside it. `latest` means the newest complete set; incomplete ones are never offered.
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
-import { describeDestination } from './destination.js';
+import { type BackupStores, describeDestination } from './destination.js';
 import { type Manifest, parseManifest } from './manifest.js';
 import { FILES, parseSetId, parseSetKey } from './set-layout.js';
 
@@ -223,4 +223,67 @@ export function freshnessWarnings(sets: readonly BackupSet[], options: Freshness
     );
   }
   return warnings;
+}
+
+/** One set as `orthid backup list` shows it: what it holds, never its parts' keys. */
+export interface SetListEntry {
+  id: string;
+  path: string;
+  time: string;
+  status: SetStatus;
+  problem?: string;
+  size: number;
+  encrypted: boolean | null;
+  database: string | null;
+  /** What the dump read (primary or standby) and, from a standby, the recovery point it holds. */
+  source: NonNullable<Manifest['database']['source']> | null;
+  verified: SetReport | null;
+  drill: SetReport | null;
+}
+
+function listEntry(set: BackupSet): SetListEntry {
+  return {
+    id: set.id,
+    path: set.path,
+    time: set.time,
+    status: set.status,
+    ...(set.problem === undefined ? {} : { problem: set.problem }),
+    size: set.size,
+    encrypted: set.manifest?.encrypted ?? null,
+    database: set.manifest
+      ? `${set.manifest.database.engine} ${set.manifest.database.serverVersion} (${set.manifest.database.format})`
+      : null,
+    source: set.manifest?.database.source ?? null,
+    verified: set.verified,
+    drill: set.drill,
+  };
+}
+
+export interface SetListing {
+  /** The destination, described (no query string). */
+  dest: string;
+  sets: SetListEntry[];
+  /** The freshness warnings (freshnessWarnings). */
+  warnings: string[];
+}
+
+/** Every set in `stores`, newest first, with the freshness warnings. */
+export async function listBackupSetsWithWarnings(
+  stores: BackupStores,
+  options: FreshnessWarningsOptions,
+): Promise<SetListing> {
+  const sets = await listBackupSets(stores.dest, stores.keystoreDest);
+  const warnings = freshnessWarnings(sets, options);
+  return { dest: describeDestination(stores.dest.url), sets: sets.map(listEntry), warnings };
+}
+
+/** Hours from `now` back to the newest complete set in `stores`; undefined when there is none. */
+export async function newestCompleteSetAgeHours(
+  stores: BackupStores,
+  now: Date,
+): Promise<number | undefined> {
+  const newest = (await listBackupSets(stores.dest, stores.keystoreDest)).find(
+    (s) => s.status === 'complete',
+  );
+  return newest ? (now.getTime() - new Date(newest.time).getTime()) / 3_600_000 : undefined;
 }

@@ -5,15 +5,16 @@
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../core/errors.js';
-import { decryptStream } from '../crypto/age/index.js';
+import { decryptStream, readIdentityFile } from '../crypto/age/index.js';
 import { decodeKeystoreExport } from '../crypto/keystore-export.js';
 import { pgRestoreList } from '../storage/db/pg-restore-list.js';
 import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
+import type { BackupStores } from './destination.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { checkObjectsArchive } from './objects-archive.js';
 import { FILES } from './set-layout.js';
-import type { BackupSet } from './sets.js';
+import { type BackupSet, findBackupSet } from './sets.js';
 
 export interface VerifyCheck {
   name: 'present' | 'checksum' | 'decrypts' | 'readable';
@@ -294,4 +295,41 @@ export async function recordVerifyReport(
       contentType: 'application/json',
     },
   );
+}
+
+/** What `verifyNamedSet` found, and whether the report could be written beside the set. */
+export interface NamedSetVerification {
+  report: VerifyReport;
+  /** False when the destination refused the report (read-only?); the outcome stands. */
+  recorded: boolean;
+}
+
+/**
+ * Verifies the set `ref` names (an id or `latest`) in `stores`, opening it with the identities in
+ * `identityFile` when it is encrypted, and records the outcome beside it.
+ */
+export async function verifyNamedSet(
+  stores: BackupStores,
+  ref: string,
+  identityFile: string | undefined,
+  clock: Clock,
+): Promise<NamedSetVerification> {
+  const { dest, keystoreDest: keystoreStore } = stores;
+  const set = await findBackupSet(dest, ref, keystoreStore);
+  let identities: string[] = [];
+  if (set.manifest.encrypted) {
+    if (identityFile === undefined) {
+      throw new OrthIdError(
+        'backup.identity_required',
+        'The set is encrypted: pass --identity FILE (or set ORTHID_BACKUP_AGE_IDENTITY_FILE).',
+      );
+    }
+    identities = await readIdentityFile(identityFile);
+  }
+  const report = await verifyBackupSet({ dest, keystoreStore, identities, clock }, set);
+  const recorded = await recordVerifyReport(dest, set, report).then(
+    () => true,
+    () => false,
+  );
+  return { report, recorded };
 }

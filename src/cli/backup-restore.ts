@@ -1,15 +1,15 @@
 // `orthid backup restore|drill|check`: the restore half of the backup page. Steps are printed as
 // they run; `--json` prints the outcome for scripts; the exit code is 0 only when every check passed.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
-import { parseIdentityFile } from '../crypto/age/index.js';
+import { readIdentityFile } from '../crypto/age/index.js';
 import { composeOrthId } from '../main.js';
 import {
   type DrillReport,
   drill,
+  drillDatabaseUrl,
   type RestoreOutcome,
   restoreDeployment,
 } from '../ops/restore-deployment.js';
@@ -24,7 +24,7 @@ async function identities(file: string | undefined): Promise<string[]> {
       'Pass --identity FILE (an age identity file, e.g. from age-keygen) or set ORTHID_BACKUP_AGE_IDENTITY_FILE.',
     );
   }
-  return parseIdentityFile(await readFile(path, 'utf8'), path);
+  return readIdentityFile(path);
 }
 
 /** Steps go to stderr, so stdout stays machine-readable under --json. */
@@ -109,9 +109,7 @@ export function registerRestoreCommands(backup: Command): void {
           {
             set: opts.from,
             identities: await identities(opts.identity),
-            databaseUrl:
-              config.backup.drillDatabaseUrl ??
-              (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined),
+            databaseUrl: drillDatabaseUrl(config),
             onStep: printStep,
           },
           systemClock,

@@ -1,24 +1,19 @@
 // `orthid backup …`: dump a backup set (also as `orthid dump …`, which the container image's
 // CronJob runs), list sets, verify one, prune by the retention policy. Restore and drill build on these.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { describeDestination, openBackupStores } from '../backup/destination.js';
-import type { DumpEvent, DumpOptions } from '../backup/dump-set.js';
-import { planDump } from '../backup/dump-set.js';
+import { describeDestination, openDestinations } from '../backup/destination.js';
+import { resolveDumpOptions } from '../backup/dump-request.js';
+import { type DumpEvent, planDump } from '../backup/dump-set.js';
 import type { Manifest } from '../backup/manifest.js';
 import { pruneBackupSets } from '../backup/prune.js';
 import { DEFAULT_RETENTION } from '../backup/retention.js';
 import { logDumpEvent } from '../backup/run-dump.js';
-import { type BackupSet, findBackupSet, freshnessWarnings, listBackupSets } from '../backup/sets.js';
-import { recordVerifyReport, type VerifyReport, verifyBackupSet } from '../backup/verify.js';
-import { backupLocation, type Config } from '../config/config.js';
+import { type BackupSet, listBackupSetsWithWarnings, type SetListEntry } from '../backup/sets.js';
+import { type VerifyReport, verifyNamedSet } from '../backup/verify.js';
 import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
-import { parseIdentityFile } from '../crypto/age/index.js';
 import { dumpHere } from '../main.js';
-import type { OperationInput } from '../ops/operations.js';
-import type { ObjectStore } from '../storage/objects/object-store.js';
 import { action, cliConfig, hereOrOnServer, print } from './context.js';
 
 export interface DumpFlags {
@@ -41,62 +36,6 @@ interface WhereFlags {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
-}
-
-function location(value: string, flag: string): string {
-  const url = backupLocation(value);
-  if (url === undefined) {
-    throw new OrthIdError(
-      'backup.destination_invalid',
-      `${flag} must be a file:///absolute/path, a path, or an s3://bucket/prefix URL.`,
-    );
-  }
-  return url;
-}
-
-/** Destinations from flags, falling back to ORTHID_BACKUP_DEST / ORTHID_BACKUP_KEYSTORE_DEST. */
-function destinations(
-  config: Config,
-  flags: WhereFlags,
-): { dest: string; destConfigured: boolean; keystoreDest: string | undefined } {
-  return {
-    dest: flags.dest === undefined ? config.backup.dest : location(flags.dest, '--dest'),
-    destConfigured: flags.dest !== undefined || config.backup.destConfigured,
-    keystoreDest:
-      flags.keystoreDest === undefined
-        ? config.backup.keystoreDest
-        : location(flags.keystoreDest, '--keystore-dest'),
-  };
-}
-
-async function openStores(
-  config: Config,
-  flags: WhereFlags,
-): Promise<{ dest: ObjectStore; keystoreStore: ObjectStore }> {
-  const where = destinations(config, flags);
-  const stores = await openBackupStores(where.dest, where.keystoreDest);
-  return { dest: stores.dest, keystoreStore: stores.keystoreDest };
-}
-
-/** Recipients from `-r`/`-R` (age's own flags), else ORTHID_BACKUP_AGE_RECIPIENTS. */
-async function recipientsFrom(config: Config, flags: DumpFlags): Promise<string[]> {
-  const given = [...(flags.recipient ?? [])];
-  if (flags.recipientsFile !== undefined) {
-    const text = await readFile(flags.recipientsFile, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-      throw new OrthIdError(
-        'backup.no_recipients',
-        `Cannot read the recipients file ${flags.recipientsFile} (${cause.code}).`,
-        { cause },
-      );
-    });
-    given.push(
-      ...text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#')),
-    );
-  }
-  return given.length > 0 ? given : config.backup.ageRecipients;
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -156,21 +95,18 @@ function dumpReporter(): (event: DumpEvent) => void {
 
 export async function dump(flags: DumpFlags): Promise<Manifest> {
   const config = cliConfig();
-  const where = destinations(config, flags);
-  const options: DumpOptions & OperationInput<'backup.dump'> = {
-    encrypt: flags.encrypt === true,
-    upload: flags.upload === true,
-    recipients: await recipientsFrom(config, flags),
-    ...where,
-    sse:
-      flags.sse === undefined
-        ? flags.sseKmsKeyId === undefined
-          ? undefined
-          : { type: 'aws:kms', kmsKeyId: flags.sseKmsKeyId }
-        : { type: flags.sse, kmsKeyId: flags.sseKmsKeyId },
-    allowPlaintextUpload: flags.allowPlaintextUpload === true,
-  };
   // Every refusal about the options comes before anything is opened.
+  const options = await resolveDumpOptions(config, {
+    encrypt: flags.encrypt,
+    upload: flags.upload,
+    recipients: flags.recipient,
+    recipientsFile: flags.recipientsFile,
+    dest: flags.dest,
+    keystoreDest: flags.keystoreDest,
+    sse: flags.sse,
+    sseKmsKeyId: flags.sseKmsKeyId,
+    allowPlaintextUpload: flags.allowPlaintextUpload,
+  });
   planDump(options);
   const onEvent = dumpReporter();
   return hereOrOnServer(
@@ -231,41 +167,8 @@ function addDumpOptions(command: Command): Command {
     );
 }
 
-interface ListEntry {
-  id: string;
-  path: string;
-  time: string;
-  status: BackupSet['status'];
-  problem?: string;
-  size: number;
-  encrypted: boolean | null;
-  database: string | null;
-  /** What the dump read (primary or standby) and, from a standby, the recovery point it holds. */
-  source: NonNullable<Manifest['database']['source']> | null;
-  verified: BackupSet['verified'];
-  drill: BackupSet['drill'];
-}
-
-function listEntry(set: BackupSet): ListEntry {
-  return {
-    id: set.id,
-    path: set.path,
-    time: set.time,
-    status: set.status,
-    ...(set.problem === undefined ? {} : { problem: set.problem }),
-    size: set.size,
-    encrypted: set.manifest?.encrypted ?? null,
-    database: set.manifest
-      ? `${set.manifest.database.engine} ${set.manifest.database.serverVersion} (${set.manifest.database.format})`
-      : null,
-    source: set.manifest?.database.source ?? null,
-    verified: set.verified,
-    drill: set.drill,
-  };
-}
-
 /** `primary`, or `standby@LSN` with the recovery point a set from a replica holds. */
-function sourceText(source: ListEntry['source']): string {
+function sourceText(source: SetListEntry['source']): string {
   if (source === null) return '-';
   return source.replay ? `standby@${source.replay.lsn}` : source.standby ? 'standby' : 'primary';
 }
@@ -323,15 +226,12 @@ export function registerBackupCommands(program: Command): void {
       action(
         async (flags: WhereFlags & { maxAgeHours?: number; maxDrillAgeDays?: number; json?: boolean }) => {
           const config = cliConfig();
-          const { dest, keystoreStore } = await openStores(config, flags);
-          const sets = await listBackupSets(dest, keystoreStore);
-          const warnings = freshnessWarnings(sets, {
+          const result = await listBackupSetsWithWarnings(await openDestinations(config, flags), {
             now: systemClock.now(),
             maxAgeHours: flags.maxAgeHours ?? config.backup.maxAgeHours,
             maxDrillAgeDays: flags.maxDrillAgeDays ?? config.backup.maxDrillAgeDays,
           });
-          for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-          const result = { dest: describeDestination(dest.url), sets: sets.map(listEntry), warnings };
+          for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
           print(result, Boolean(flags.json), (r: typeof result) =>
             r.sets.length === 0
               ? `No backup sets in ${r.dest}.`
@@ -363,25 +263,14 @@ export function registerBackupCommands(program: Command): void {
     .action(
       action(async (ref: string, flags: WhereFlags & { identity?: string; json?: boolean }) => {
         const config = cliConfig();
-        const { dest, keystoreStore } = await openStores(config, flags);
-        const set = await findBackupSet(dest, ref, keystoreStore);
+        const stores = await openDestinations(config, flags);
         const identityFile = flags.identity ?? config.backup.ageIdentityFile;
-        let identities: string[] = [];
-        if (set.manifest.encrypted) {
-          if (identityFile === undefined) {
-            throw new OrthIdError(
-              'backup.identity_required',
-              'The set is encrypted: pass --identity FILE (or set ORTHID_BACKUP_AGE_IDENTITY_FILE).',
-            );
-          }
-          identities = parseIdentityFile(await readFile(identityFile, 'utf8'), identityFile);
-        }
-        const report = await verifyBackupSet({ dest, keystoreStore, identities, clock: systemClock }, set);
-        await recordVerifyReport(dest, set, report).catch(() => {
+        const { report, recorded } = await verifyNamedSet(stores, ref, identityFile, systemClock);
+        if (!recorded) {
           process.stderr.write(
-            `warning: could not record the result beside the set in ${describeDestination(dest.url)} (read-only?).\n`,
+            `warning: could not record the result beside the set in ${describeDestination(stores.dest.url)} (read-only?).\n`,
           );
-        });
+        }
         print(report, Boolean(flags.json), verifyText);
         return report.ok ? exitCodes.ok : exitCodes.checkFailed;
       }),
@@ -411,9 +300,8 @@ export function registerBackupCommands(program: Command): void {
         async (
           flags: WhereFlags & { dryRun?: boolean; keepDaily: number; keepWeekly: number; json?: boolean },
         ) => {
-          const config = cliConfig();
-          const { dest, keystoreStore } = await openStores(config, flags);
-          const result = await pruneBackupSets(dest, keystoreStore, {
+          const { dest, keystoreDest } = await openDestinations(cliConfig(), flags);
+          const result = await pruneBackupSets(dest, keystoreDest, {
             policy: { keepDaily: flags.keepDaily, keepWeekly: flags.keepWeekly },
             now: systemClock.now(),
             dryRun: flags.dryRun === true,

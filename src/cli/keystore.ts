@@ -1,23 +1,17 @@
 // `orthid keystore ...`: create, inspect, export and import the managed keystore that holds
 // the root keys. Exports are age-encrypted to the operator's recipients.
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../core/clock.js';
-import { parseIdentityFile } from '../crypto/age/index.js';
-import type { CustodyInitResult } from '../crypto/custody/byok-custody.js';
-import { openExternalCustody } from '../crypto/custody/deployment-custody.js';
-import type { RootKeyInfo } from '../crypto/key-custody.js';
-import { exportKeystore, readKeystoreExport } from '../crypto/keystore-export.js';
-import { exportKeystoreShares, readKeystoreShares } from '../crypto/keystore-shares.js';
-import type { DestroyedKey } from '../crypto/managed-keystore.js';
-import { ManagedKeystore } from '../crypto/managed-keystore.js';
-import { resolveMasterSecret } from '../crypto/master-secret.js';
-import { openKeystore } from '../crypto/open-keystore.js';
-import type { RotationProgress } from '../ops/key-rotation.js';
+import {
+  exportKeystoreFiles,
+  importKeystoreFiles,
+  initKeystore,
+  type KeystoreStatus,
+  type KeystoreTransferDeps,
+  keystoreStatus,
+} from '../ops/keystore-files.js';
 import { explainError } from '../storage/db/database-errors.js';
-import { action, CAUSE_HINT, cliConfig, operation, print, writeFileAtomically } from './context.js';
+import { action, CAUSE_HINT, cliConfig, operation, print } from './context.js';
 
 export function registerKeystoreCommands(program: Command): void {
   const keystore = program.command('keystore').description('Manage the keys that protect the data');
@@ -31,40 +25,14 @@ export function registerKeystoreCommands(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = cliConfig();
-        // The custody opens first: a token or binding that is not there refuses before any file
-        // is written, and a ceremony that fails takes back the keystore this run created.
-        const custody = await openExternalCustody(config);
-        let opened: Awaited<ReturnType<typeof openKeystore>>;
-        let ceremony: CustodyInitResult | undefined;
-        try {
-          await mkdir(dirname(config.keystorePath), { recursive: true, mode: 0o700 });
-          opened = await openKeystore(config, true);
-          try {
-            ceremony = await custody?.init();
-          } catch (error) {
-            if (opened.created) await rm(opened.keystore.path, { force: true });
-            if (opened.masterGenerated && config.masterKey.kind === 'generated')
-              await rm(config.masterKey.path, { force: true });
-            throw error;
-          }
-        } finally {
-          await custody?.close();
-        }
-        const { keystore: ks, created, masterGenerated } = opened;
-        const result = {
-          created,
-          path: ks.path,
-          deploymentId: ks.deploymentId,
-          custody: custody
-            ? { kind: custody.kind, reference: custody.reference, ...ceremony }
-            : { kind: 'managed' },
-          rootKeyIds: ceremony ? [ceremony.rootKeyId] : ks.rootKeyIds(),
-        };
+        const { result, ceremony, masterGenerated } = await initKeystore(config);
         print(result, Boolean(opts.json), () =>
           [
-            created ? `Created keystore ${ks.path}` : `Keystore ${ks.path} already exists; left unchanged.`,
+            result.created
+              ? `Created keystore ${result.path}`
+              : `Keystore ${result.path} already exists; left unchanged.`,
             ceremony
-              ? `${ceremony.created ? 'Generated' : 'Adopted'} root key ${ceremony.rootKeyId} in ${custody!.kind} custody ${custody!.reference}; it never leaves it.`
+              ? `${ceremony.created ? 'Generated' : 'Adopted'} root key ${ceremony.rootKeyId} in ${ceremony.kind} custody ${ceremony.reference}; it never leaves it.`
               : '',
             masterGenerated
               ? `Generated a master secret in ${config.dataDir}/master.key: back it up separately.`
@@ -82,21 +50,8 @@ export function registerKeystoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { json?: boolean }) => {
-        const config = cliConfig();
-        const { keystore: ks } = await openKeystore(config, false);
-        const custody = (await openExternalCustody(config)) ?? ks;
-        const rootKeys = await custody.rootKeys().finally(() => custody.close());
-        // Rotation progress lives in the database; a host that only holds the keystore has none.
-        const hasDatabase = config.database.kind === 'postgres' || existsSync(config.database.dir);
-        const result: KeystoreStatus = {
-          custody: custody.kind,
-          reference: custody.reference,
-          deploymentId: ks.deploymentId,
-          rootKeyIds: rootKeys.map((k) => k.id),
-          rootKeys,
-          destroyedKeys: ks.destroyedKeys(),
-          rotations: hasDatabase ? ((await operation('keystore.rotations', {})) as RotationProgress[]) : [],
-        };
+        // Rotation progress lives in the database (through a running server when embedded).
+        const result = await keystoreStatus(cliConfig(), () => operation('keystore.rotations', {}));
         print(result, Boolean(opts.json), (r: KeystoreStatus) =>
           [
             `Custody:      ${r.custody} (${r.reference})`,
@@ -124,12 +79,10 @@ export function registerKeystoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { root?: boolean; tenant?: string; json?: boolean }) => {
-        const result = (await operation('keystore.rotate', {
+        const result = await operation('keystore.rotate', {
           root: Boolean(opts.root),
           tenant: opts.tenant,
-        })) as
-          | { kind: 'root'; tenants: { tenant: string; rootKeyId: string; rewrapped: number }[] }
-          | RotationProgress;
+        });
         print(result, Boolean(opts.json), () =>
           'tenants' in result
             ? result.tenants
@@ -150,13 +103,7 @@ export function registerKeystoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { tenant: string; alg?: string; json?: boolean }) => {
-        const result = (await operation('keystore.rotateSigning', {
-          tenant: opts.tenant,
-          alg: opts.alg,
-        })) as {
-          kid: string;
-          alg: string;
-        };
+        const result = await operation('keystore.rotateSigning', { tenant: opts.tenant, alg: opts.alg });
         print(
           result,
           Boolean(opts.json),
@@ -188,29 +135,17 @@ function registerKeystoreTransferCommands(keystore: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: { recipient: string[]; output: string; threshold?: string; json?: boolean }) => {
-        const { keystore: ks } = await openKeystore(cliConfig(), false);
-        const now = systemClock.now();
-        let files: string[];
-        if (opts.threshold === undefined) {
-          await writeFileAtomically(opts.output, exportKeystore(ks.exportContents(), opts.recipient, now));
-          files = [opts.output];
-        } else {
-          const threshold = Number(opts.threshold);
-          const set = exportKeystoreShares(ks.exportContents(), opts.recipient, threshold, now);
-          files = set.shares.map((_, i) => `${opts.output}.share-${i + 1}-of-${set.shares.length}.age`);
-          for (const [i, share] of set.shares.entries()) await writeFileAtomically(files[i]!, share);
-        }
-        const result = {
-          files,
-          threshold: opts.threshold === undefined ? undefined : Number(opts.threshold),
-          deploymentId: ks.deploymentId,
-          rootKeyIds: ks.rootKeyIds(),
-        };
-        await auditKeystoreTransfer('keystore.exported', {
-          files: files.length,
-          threshold: result.threshold ?? null,
-          recipients: opts.recipient.length,
-        });
+        const result = await exportKeystoreFiles(
+          cliConfig(),
+          {
+            recipients: opts.recipient,
+            output: opts.output,
+            threshold: opts.threshold === undefined ? undefined : Number(opts.threshold),
+          },
+          systemClock,
+          transferAudit,
+        );
+        const { files } = result;
         print(result, Boolean(opts.json), () =>
           result.threshold === undefined
             ? `Wrote the keystore export to ${opts.output} (${result.rootKeyIds.length} root key(s)).`
@@ -234,53 +169,25 @@ function registerKeystoreTransferCommands(keystore: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (files: string[], opts: { identity: string[]; json?: boolean }) => {
-        const config = cliConfig();
-        const identities: string[] = [];
-        for (const file of opts.identity)
-          identities.push(...parseIdentityFile(await readFile(file, 'utf8'), file));
-        const contents =
-          files.length === 1
-            ? await readKeystoreExport(createReadStream(files[0]!), identities)
-            : await readKeystoreShares(
-                files.map((f) => createReadStream(f)),
-                identities,
-              );
-        const master = await resolveMasterSecret(config.masterKey);
-        const ks = await ManagedKeystore.import(config.keystorePath, master.value, contents);
-        const result = { path: ks.path, deploymentId: ks.deploymentId, rootKeyIds: ks.rootKeyIds() };
-        await auditKeystoreTransfer('keystore.imported', { files: files.length });
+        const result = await importKeystoreFiles(cliConfig(), files, opts.identity, transferAudit);
         print(
           result,
           Boolean(opts.json),
           () =>
-            `Imported ${result.rootKeyIds.length} root key(s) of deployment ${ks.deploymentId} into ${ks.path}.`,
+            `Imported ${result.rootKeyIds.length} root key(s) of deployment ${result.deploymentId} into ${result.path}.`,
         );
       }),
     );
 }
 
-/**
- * Records an export or import in the system tenant's audit log. Importing onto a new host comes
- * before its database is restored; then there is no log yet, and the operator is told so.
- */
-async function auditKeystoreTransfer(action: string, details: Record<string, unknown>): Promise<void> {
-  try {
-    await operation('keystore.audit', { action, details });
-  } catch (error) {
+/** Keystore transfers are recorded in the audit log; when they cannot be, the operator is warned. */
+const transferAudit: KeystoreTransferDeps = {
+  record: (event) => operation('keystore.audit', event),
+  notRecorded(error) {
     const e = explainError(error, CAUSE_HINT);
     process.stderr.write(`warning: not recorded in the audit log (${e.code}): ${e.message}\n`);
-  }
-}
-
-interface KeystoreStatus {
-  custody: string;
-  reference: string;
-  deploymentId: string;
-  rootKeyIds: string[];
-  rootKeys: RootKeyInfo[];
-  destroyedKeys: DestroyedKey[];
-  rotations: RotationProgress[];
-}
+  },
+};
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

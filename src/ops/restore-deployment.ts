@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BackupStores, openBackupStores } from '../backup/destination.js';
+import { type BackupStores, openDestinations } from '../backup/destination.js';
 import {
   type RestoredSet,
   type RestorePlan,
@@ -176,7 +176,7 @@ export async function restoreDeployment(
   // fails with keystore.custody_unavailable before touching the target.
   const custody = await openExternalCustody(config);
   try {
-    const backups = await openBackupStores(config.backup.dest, config.backup.keystoreDest);
+    const backups = await openDestinations(config);
     const master = await resolveMasterSecret(config.masterKey);
     const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
     const { database } = config;
@@ -226,6 +226,17 @@ export interface DrillRequest {
   /** Server on which a throwaway database is created; unset on the embedded default = in-memory PGlite. */
   databaseUrl?: string;
   onStep?: RestoreRequest['onStep'];
+}
+
+/**
+ * Where a drill creates its throwaway database: ORTHID_DRILL_DATABASE_URL, else the configured
+ * PostgreSQL server; on the embedded default none (an in-memory PGlite).
+ */
+export function drillDatabaseUrl(config: Config): string | undefined {
+  return (
+    config.backup.drillDatabaseUrl ??
+    (config.database.kind === 'postgres' ? config.database.migrationUrl : undefined)
+  );
 }
 
 /**
@@ -321,7 +332,7 @@ export async function drill(
 ): Promise<DrillReport> {
   const custody = await openExternalCustody(config);
   try {
-    const backups = await openBackupStores(config.backup.dest, config.backup.keystoreDest);
+    const backups = await openDestinations(config);
     return await drillWith(
       { config, clock, log, backups, custody, compose, destroyedKeys: await destroyedKeys(config) },
       request,

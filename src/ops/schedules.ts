@@ -2,17 +2,16 @@
 // ORTHID_AUDIT_EXPORT_SCHEDULE): the same dump, drill and audit archive the CLI runs, logged and
 // audited; and, on every replica, the purge of expired rows. Runs call the same typed operations
 // (src/ops/operations.ts) as the CLI and the control socket.
-import { readFile } from 'node:fs/promises';
 import { Cron } from 'croner';
-import { openBackupStores } from '../backup/destination.js';
+import { openDestinations } from '../backup/destination.js';
 import { OrthIdError } from '../core/errors.js';
-import { parseIdentityFile } from '../crypto/age/index.js';
+import { readIdentityFile } from '../crypto/age/index.js';
 import { purgeExpired } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
 import type { ComposeOrthId, OrthId } from './orthid.js';
-import { drillWith } from './restore-deployment.js';
+import { drillDatabaseUrl, drillWith } from './restore-deployment.js';
 
 export interface Schedules {
   /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */
@@ -91,13 +90,8 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
           'backup.identity_required',
           'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.',
         );
-      const identities = parseIdentityFile(
-        await readFile(backup.ageIdentityFile, 'utf8'),
-        backup.ageIdentityFile,
-      );
-      const databaseUrl =
-        backup.drillDatabaseUrl ??
-        (app.config.database.kind === 'postgres' ? app.config.database.migrationUrl : undefined);
+      const identities = await readIdentityFile(backup.ageIdentityFile);
+      const databaseUrl = drillDatabaseUrl(app.config);
       if (!options.compose)
         throw new OrthIdError(
           'internal.unexpected',
@@ -109,7 +103,7 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
           config: app.config,
           clock: app.clock,
           log: app.log,
-          backups: await openBackupStores(backup.dest, backup.keystoreDest),
+          backups: await openDestinations(app.config),
           custody: app.custody === app.keystore ? undefined : app.custody,
           compose: options.compose,
           destroyedKeys: app.keystore.destroyedKeys(),

@@ -1,5 +1,6 @@
 // Reads the text of an age identity file (the format `age-keygen` writes): one identity per
 // line, `#` comments and blank lines ignored. Validates every line; never echoes one.
+import { readFile } from 'node:fs/promises';
 import { OrthIdError } from '../../core/errors.js';
 import { parseIdentity } from './identity.js';
 
@@ -24,4 +25,9 @@ export function parseIdentityFile(text: string, fileName = 'the identity file'):
     );
   }
   return identities;
+}
+
+/** Reads and parses the identity file at `path` (errors name the file, never a line's content). */
+export async function readIdentityFile(path: string): Promise<string[]> {
+  return parseIdentityFile(await readFile(path, 'utf8'), path);
 }

@@ -3,6 +3,6 @@
 export { decryptStream } from './decrypt-stream.js';
 export { encryptStream } from './encrypt-stream.js';
 export { generateIdentity, recipientOf } from './identity.js';
-export { parseIdentityFile } from './identity-file.js';
+export { parseIdentityFile, readIdentityFile } from './identity-file.js';
 export type { X25519Recipient } from './recipient.js';
 export { parseRecipient, recipientFingerprint } from './recipient.js';
