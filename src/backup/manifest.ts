@@ -38,7 +38,7 @@ const ManifestAuditCheckpointSchema = Type.Object({
 });
 export type ManifestAuditCheckpoint = Static<typeof ManifestAuditCheckpointSchema>;
 
-const ManifestSchema = Type.Object({
+export const ManifestSchema = Type.Object({
   format: Type.Literal(MANIFEST_FORMAT),
   formatVersion: Type.Literal(MANIFEST_VERSION),
   setId: Text,

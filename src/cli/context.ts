@@ -5,10 +5,12 @@ import { type Config, loadConfig } from '../config/config.js';
 import { exitCodes, isOrthIdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { type OpenOptions, openOrthId } from '../main.js';
+import { checkOutput } from '../ops/operation.js';
 import {
   type OperationInput,
   type OperationName,
   type OperationOutput,
+  operationNamed,
   runOperation,
 } from '../ops/operations.js';
 import type { OrthId } from '../ops/orthid.js';
@@ -69,7 +71,8 @@ export async function hereOrOnServer<N extends OperationName>(
     const c = cliConfig();
     if (c.database.kind === 'embedded' && isOrthIdError(error, 'db.locked')) {
       onServer?.();
-      return (await callControlSocket(controlSocketPath(c), name, input)) as OperationOutput<N>;
+      const answer = await callControlSocket(controlSocketPath(c), name, input);
+      return checkOutput(operationNamed(name), answer, 'received') as OperationOutput<N>;
     }
     throw error;
   }

@@ -1,22 +1,24 @@
 // One operator operation as a typed entry: its name, the schema of its input (checked wherever
-// the input comes from: CLI flags in this process, JSON over the control socket, a schedule), and
-// what it runs. The output is the run's return type; over the control socket it travels as JSON.
+// the input comes from: CLI flags in this process, JSON over the control socket, a schedule), the
+// schema of its output (what its run returns; checked where a result crosses the control socket,
+// as JSON), and what it runs.
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { OrthIdError } from '../core/errors.js';
 import type { OrthId } from './orthid.js';
 
-export interface Operation<Name extends string, Input extends TSchema, Output> {
+export interface Operation<Name extends string, Input extends TSchema, Output extends TSchema> {
   name: Name;
   input: Input;
-  run(app: OrthId, input: Static<Input>): Promise<Output>;
+  output: Output;
+  run(app: OrthId, input: Static<Input>): Promise<Static<Output>>;
 }
 
 /** Any operation, whatever its input and output (what a name looks up). */
-export type AnyOperation = Operation<string, TSchema, unknown>;
+export type AnyOperation = Operation<string, TSchema, TSchema>;
 
-/** Declares an operation; the input type of `run` is the schema's static type. */
-export function defineOperation<const Name extends string, Input extends TSchema, Output>(
+/** Declares an operation; `run` takes its input schema's static type and returns its output schema's. */
+export function defineOperation<const Name extends string, Input extends TSchema, Output extends TSchema>(
   operation: Operation<Name, Input, Output>,
 ): Operation<Name, Input, Output> {
   return operation;
@@ -28,7 +30,7 @@ export function defineOperation<const Name extends string, Input extends TSchema
  * mismatch names the field.
  */
 export function checkInput<Input extends TSchema>(
-  operation: Operation<string, Input, unknown>,
+  operation: Operation<string, Input, TSchema>,
   value: unknown,
 ): Static<Input> {
   if (Value.Check(operation.input, value)) return value;
@@ -43,6 +45,36 @@ export function checkInput<Input extends TSchema>(
         ? `Missing required argument "${field}".`
         : `"${field}" is invalid for ${operation.name}: ${first?.message ?? 'unexpected value'}.`;
   throw new OrthIdError('request.invalid', message, { details: { field } });
+}
+
+/** Where a result was found not to match its operation's output schema. */
+export type OutputBoundary = 'sent' | 'received';
+
+/**
+ * Checks a result against the operation's output schema where it crosses the control socket: a
+ * running server checks what it sends (a mismatch is a fault in that server: `internal.unexpected`),
+ * the CLI what it receives (a server of another version: `control.unavailable`). Names the field.
+ */
+export function checkOutput<Output extends TSchema>(
+  operation: Operation<string, TSchema, Output>,
+  value: unknown,
+  boundary: OutputBoundary,
+): Static<Output> {
+  if (Value.Check(operation.output, value)) return value;
+  const first = Value.Errors(operation.output, value).First();
+  const field = first?.path.replace(/^\//, '').replaceAll('/', '.') || '(the result)';
+  if (boundary === 'sent') {
+    throw new OrthIdError(
+      'internal.unexpected',
+      `The result of ${operation.name} does not match its schema at "${field}": a fault in this OrthID; report it with its version.`,
+      { details: { field } },
+    );
+  }
+  throw new OrthIdError(
+    'control.unavailable',
+    `The running OrthID answered ${operation.name} with a result this command does not read ("${field}": ${first?.message ?? 'unexpected value'}). Run the same OrthID version as the server.`,
+    { details: { field } },
+  );
 }
 
 /** An optional text argument: absent and empty are the same. */

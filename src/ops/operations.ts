@@ -25,6 +25,26 @@ import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
+import {
+  AuditArchiveOutput,
+  AuditEventOutput,
+  AuditVerifyOutput,
+  CheckOutput,
+  ClientOutput,
+  DumpOutput,
+  KeyRotationOutput,
+  KeystoreAuditOutput,
+  RecordedOutput,
+  RegisteredClientOutput,
+  RotationProgressOutput,
+  ShredOutput,
+  SigningRotationOutput,
+  StoredAuditArchiveOutput,
+  TenantOutput,
+  TenantSettingsOutput,
+  UserExportOutput,
+  UserOutput,
+} from './operation-outputs.js';
 import type { OrthId } from './orthid.js';
 import { checkDeployment } from './verification-checks.js';
 
@@ -88,6 +108,7 @@ const tenantCreate = defineOperation({
     displayName: Type.Optional(Type.String()),
     custody: Type.Optional(Type.String()),
   }),
+  output: TenantOutput,
   async run(app, input) {
     const tenant = await app.tenants.create({
       slug: input.slug,
@@ -102,6 +123,7 @@ const tenantCreate = defineOperation({
 const tenantList = defineOperation({
   name: 'tenant.list',
   input: Type.Object({}),
+  output: Type.Array(TenantOutput),
   async run(app) {
     return (await app.tenants.list()).map((t) => ({ ...t, issuer: issuerFor(app.config.publicUrl, t.slug) }));
   },
@@ -114,6 +136,7 @@ const tenantConfigure = defineOperation({
     slug: Text,
     idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
   }),
+  output: TenantSettingsOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.slug);
     const idTokenClaims = nonEmpty(input.idTokenClaims);
@@ -141,7 +164,10 @@ const tenantConfigure = defineOperation({
       await announceTenantChange(tx, tenant.id);
     });
     const current = await app.tenants.get(tenant.slug);
-    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+    return {
+      tenant: tenant.slug,
+      idTokenClaims: current.settings.claimsInIdToken === false ? ('off' as const) : ('on' as const),
+    };
   },
 });
 
@@ -154,6 +180,7 @@ const userCreate = defineOperation({
     name: Type.Optional(Type.String()),
     password: Type.Optional(Type.String({ errorMessage: 'The password must be text.' })),
   }),
+  output: UserOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
@@ -191,6 +218,7 @@ const clientCreate = defineOperation({
     requestObjectJwks: Type.Optional(Type.String()),
     requestObjectSigningAlg: Type.Optional(Type.String()),
   }),
+  output: RegisteredClientOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
@@ -227,6 +255,7 @@ const clientCreate = defineOperation({
 const clientList = defineOperation({
   name: 'client.list',
   input: TenantInput,
+  output: Type.Array(ClientOutput),
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, async (tx) => (await app.clients.list(tx, { limit: 200 })).items);
@@ -240,6 +269,7 @@ const clientList = defineOperation({
 const keystoreRotateSigning = defineOperation({
   name: 'keystore.rotateSigning',
   input: Type.Object({ tenant: Text, alg: Type.Optional(Type.String()) }),
+  output: SigningRotationOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     const alg = nonEmpty(input.alg);
@@ -293,6 +323,7 @@ const backupRecordDrill = defineOperation({
       checks: Type.Array(Type.Object({ name: Type.String(), ok: Type.Boolean() })),
     }),
   }),
+  output: RecordedOutput,
   async run(app, { report }) {
     const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
     await withTenant(app.db, tenant.id, async (tx) =>
@@ -312,19 +343,21 @@ const backupRecordDrill = defineOperation({
         app.clock,
       ),
     );
-    return { recorded: true };
+    return { recorded: true as const };
   },
 });
 
 const backupCheck = defineOperation({
   name: 'backup.check',
   input: Type.Object({}),
+  output: Type.Array(CheckOutput),
   run: (app) => checkDeployment(app),
 });
 
 const auditVerify = defineOperation({
   name: 'audit.verify',
   input: TenantInput,
+  output: AuditVerifyOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, async (tx) => {
@@ -348,6 +381,7 @@ const auditTail = defineOperation({
     tenant: Text,
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, errorMessage: LIMIT_MESSAGE })),
   }),
+  output: Type.Array(AuditEventOutput),
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     const limit = input.limit ?? 20;
@@ -378,6 +412,7 @@ export const DumpInput = Type.Object({
 const backupDump = defineOperation({
   name: 'backup.dump',
   input: DumpInput,
+  output: DumpOutput,
   run: (app, input) =>
     runBackupDump(
       {
@@ -406,6 +441,7 @@ const backupDump = defineOperation({
 const auditExport = defineOperation({
   name: 'audit.export',
   input: Type.Object({ tenant: Text, from: Type.Optional(Type.String()), to: Type.Optional(Type.String()) }),
+  output: AuditArchiveOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     const range = {
@@ -419,6 +455,7 @@ const auditExport = defineOperation({
 const auditExports = defineOperation({
   name: 'audit.exports',
   input: TenantInput,
+  output: Type.Array(StoredAuditArchiveOutput),
   async run(app, input) {
     return listAuditArchives(app, await app.tenants.get(input.tenant));
   },
@@ -431,6 +468,7 @@ const auditExports = defineOperation({
 const keystoreRotate = defineOperation({
   name: 'keystore.rotate',
   input: Type.Object({ root: Type.Optional(Type.Boolean()), tenant: Type.Optional(Type.String()) }),
+  output: KeyRotationOutput,
   async run(app, input) {
     const slug = nonEmpty(input.tenant);
     if (input.root === true) {
@@ -450,6 +488,7 @@ const keystoreRotate = defineOperation({
 const keystoreRotations = defineOperation({
   name: 'keystore.rotations',
   input: Type.Object({}),
+  output: Type.Array(RotationProgressOutput),
   run: (app) => rotationStatus(app),
 });
 
@@ -460,6 +499,7 @@ const keystoreAudit = defineOperation({
     action: Type.String(),
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   }),
+  output: KeystoreAuditOutput,
   async run(app, input) {
     const { action } = input;
     if (action !== 'keystore.exported' && action !== 'keystore.imported') {
@@ -474,7 +514,8 @@ const keystoreAudit = defineOperation({
         app.clock,
       ),
     );
-    return { recorded: action };
+    const recorded: Static<typeof KeystoreAuditOutput>['recorded'] = action;
+    return { recorded };
   },
 });
 
@@ -482,6 +523,7 @@ const keystoreAudit = defineOperation({
 const tenantShred = defineOperation({
   name: 'tenant.shred',
   input: Type.Object({ tenant: Text, confirm: Type.Optional(Type.String()) }),
+  output: ShredOutput,
   async run(app, input) {
     const slug = input.tenant;
     if (input.confirm !== slug) {
@@ -498,6 +540,7 @@ const tenantShred = defineOperation({
 const userExport = defineOperation({
   name: 'user.export',
   input: Type.Object({ tenant: Text, id: Text }),
+  output: UserExportOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, input.id, 'cli');
@@ -531,8 +574,8 @@ type Operations = typeof operations;
 export type OperationName = keyof Operations;
 /** What an operation takes, as its caller writes it (the schema's static type). */
 export type OperationInput<N extends OperationName> = Static<Operations[N]['input']>;
-/** What an operation returns in this process (over the control socket, its JSON). */
-export type OperationOutput<N extends OperationName> = Awaited<ReturnType<Operations[N]['run']>>;
+/** What an operation returns (the output schema's static type; over the control socket, the same as JSON). */
+export type OperationOutput<N extends OperationName> = Static<Operations[N]['output']>;
 
 export function isOperation(name: string): name is OperationName {
   return Object.hasOwn(operations, name);

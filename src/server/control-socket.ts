@@ -5,7 +5,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../core/logger.js';
-import { checkInput } from '../ops/operation.js';
+import { checkInput, checkOutput } from '../ops/operation.js';
 import { operationNamed } from '../ops/operations.js';
 import type { OrthId } from '../ops/orthid.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
@@ -24,7 +24,8 @@ export async function startControlSocket(app: OrthId, path: string, log: Logger)
   registerProblemDetails(server);
   server.post<{ Params: { name: string }; Body: unknown }>('/ops/:name', async (request) => {
     const operation = operationNamed(request.params.name);
-    return { result: await operation.run(app, checkInput(operation, request.body ?? {})) };
+    const result = await operation.run(app, checkInput(operation, request.body ?? {}));
+    return { result: checkOutput(operation, result, 'sent') };
   });
   await server.listen({ path });
   await chmod(path, 0o600);
