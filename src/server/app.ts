@@ -30,7 +30,12 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });
-  await app.register(accountRoutes, { orthid });
+  await app.register(accountRoutes, {
+    db: orthid.db,
+    oidc: orthid.oidc,
+    users: orthid.users,
+    avatars: orthid.avatars,
+  });
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),

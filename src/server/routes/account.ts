@@ -3,8 +3,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Queryable } from '../../core/sql.js';
-import type { OrthId } from '../../ops/orthid.js';
-import { withTenant } from '../../storage/db/database.js';
+import type { Avatars } from '../../identity/avatars.js';
+import type { Users } from '../../identity/users.js';
+import type { OidcProviders } from '../../oidc/providers.js';
+import { type Database, withTenant } from '../../storage/db/database.js';
 import type { Tenant } from '../../tenancy/tenants.js';
 import { imageBodyOf, registerImageBody, sendAvatar } from '../plugins/media.js';
 
@@ -29,9 +31,16 @@ function challenge(reply: FastifyReply, error?: string, description?: string): v
   void reply.header('WWW-Authenticate', `Bearer ${params.join(', ')}`);
 }
 
-export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId }): Promise<void> {
-  const { orthid } = opts;
-  const { avatars } = orthid;
+/** What the account API uses: the tenants' providers (to find a token), the users and their avatars. */
+export interface AccountDeps {
+  db: Database;
+  oidc: Pick<OidcProviders, 'get'>;
+  users: Pick<Users, 'get'>;
+  avatars: Avatars;
+}
+
+export async function accountRoutes(app: FastifyInstance, deps: AccountDeps): Promise<void> {
+  const { avatars } = deps;
   registerImageBody(app);
 
   /**
@@ -56,7 +65,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId
         'Send the access token your application received at sign-in as "Authorization: Bearer <token>".',
       );
     }
-    const { tenant, provider } = await orthid.oidc.get(request.params.tenant);
+    const { tenant, provider } = await deps.oidc.get(request.params.tenant);
     const token = await provider.AccessToken.find(match[1]!);
     if (!token?.accountId || !token.grantId || !token.clientId) {
       throw invalid('The access token is unknown, expired or revoked; sign in again.');
@@ -87,8 +96,8 @@ export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId
     ) {
       throw invalid('The sign-in behind this access token has ended; sign in again.');
     }
-    const user = await withTenant(orthid.db, tenant.id, (tx) =>
-      orthid.users.get(tx, tenant.id, token.accountId!),
+    const user = await withTenant(deps.db, tenant.id, (tx) =>
+      deps.users.get(tx, tenant.id, token.accountId!),
     ).catch((error: unknown) => {
       throw isOrthIdError(error, 'user.not_found') ? invalid('This account no longer exists.') : error;
     });
@@ -103,7 +112,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { orthid: OrthId
   });
   const me = (request: FastifyRequest): AccountCaller => callers.get(request)!;
   const inTenant = <T>(caller: AccountCaller, fn: (tx: Queryable) => Promise<T>) =>
-    withTenant(orthid.db, caller.tenant.id, fn);
+    withTenant(deps.db, caller.tenant.id, fn);
 
   app.get('/t/:tenant/account/avatar', async (request, reply) => {
     const { tenant, userId } = me(request);

@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { openBackupStores } from '../../backup/destination.js';
 import { type BackupSet, listBackupSets } from '../../backup/sets.js';
-import type { OrthId } from '../../ops/orthid.js';
+import type { Config } from '../../config/config.js';
+import type { Clock } from '../../core/clock.js';
 
 const CACHE_MS = 60_000;
 
@@ -13,15 +14,22 @@ function seconds(iso: string | undefined): number {
   return iso ? Math.floor(new Date(iso).getTime() / 1000) : 0;
 }
 
-export async function registerMetricsRoute(app: FastifyInstance, orthid: OrthId): Promise<void> {
+/** What the metrics read: where the backup sets are, and the time (for the cache). */
+export interface MetricsDeps {
+  config: Pick<Config, 'backup'>;
+  clock: Clock;
+}
+
+export async function registerMetricsRoute(app: FastifyInstance, deps: MetricsDeps): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'orthid_' });
-  const { backup } = orthid.config;
+  const { backup } = deps.config;
+  const now = () => deps.clock.now().getTime();
   let cached: { at: number; sets: Promise<BackupSet[]> } | undefined;
   const sets = (): Promise<BackupSet[]> => {
-    if (!cached || Date.now() - cached.at > CACHE_MS) {
+    if (!cached || now() - cached.at > CACHE_MS) {
       cached = {
-        at: Date.now(),
+        at: now(),
         sets: openBackupStores(backup.dest, backup.keystoreDest).then((s) =>
           listBackupSets(s.dest, s.keystoreDest),
         ),

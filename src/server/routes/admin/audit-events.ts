@@ -1,8 +1,8 @@
 // Admin API: the tenant's audit log, newest first, with details opened.
 import { Type } from '@sinclair/typebox';
 import { readAudit } from '../../../audit/audit-log.js';
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { TenantKeys } from '../../../crypto/tenant-keys.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import { AuditEvent, PageOf, PageQuery, Params, PROBLEMS } from './schemas.js';
 
 // At most 15 digits: every such number is exact as a JavaScript number and fits PostgreSQL's bigint.
@@ -11,7 +11,12 @@ const Seq = Type.String({
   description: 'The `next` of the previous page (an event seq).',
 });
 
-export function registerAuditEventRoutes(api: AdminApi, orthid: OrthId): void {
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface AuditEventRoutesDeps extends TenantScope {
+  tenantKeys: TenantKeys;
+}
+
+export function registerAuditEventRoutes(api: AdminApi, deps: AuditEventRoutesDeps): void {
   api.get(
     '/audit-events',
     {
@@ -24,9 +29,9 @@ export function registerAuditEventRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant }) => {
+      inTenant(deps, request, async (tx, { tenant }) => {
         const { limit, after } = request.query;
-        const keyring = await orthid.tenantKeys.forTenant(tx, tenant.id);
+        const keyring = await deps.tenantKeys.forTenant(tx, tenant.id);
         const events = await readAudit(tx, keyring, {
           limit: limit + 1,
           ...(after ? { before: Number(after) } : {}),

@@ -3,9 +3,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Avatars } from '../../../identity/avatars.js';
-import type { OrthId } from '../../../ops/orthid.js';
 import { IMAGE_BODY_TYPES, imageBodyOf, registerImageBody, sendAvatar } from '../../plugins/media.js';
-import { type AdminApi, inTenant } from './context.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import { NoContent, Params, PROBLEMS, Uuid } from './schemas.js';
 import { adminValidatorCompiler } from './validation.js';
 
@@ -40,7 +39,11 @@ export const AVATAR_RESPONSES = {
 export const AVATAR_UPLOAD_NOTE =
   'Send the image bytes as the body (Content-Type image/* or application/octet-stream, at most 5 MiB, at most 8192 px a side and 25 megapixels, judged from the header before decoding). JPEG, PNG, WebP, GIF (first frame) and AVIF are accepted, detected from the bytes; anything else is refused with media.unsupported_type. Each caller may upload 10 images per 10 minutes (then 429 media.rate_limited with Retry-After); when too many images wait to be decoded, 503 media.busy with Retry-After. The image is re-encoded as WebP within 512x512 px, which drops EXIF, GPS and other metadata.';
 
-export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatars: Avatars): Promise<void> {
+export async function registerAvatarRoutes(
+  api: AdminApi,
+  deps: TenantScope,
+  avatars: Avatars,
+): Promise<void> {
   await api.register(async (media) => {
     registerImageBody(media);
     // The body schema below only documents the upload: its bytes are judged by avatars.prepare.
@@ -65,9 +68,9 @@ export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatar
       async (request) => {
         const body = imageBodyOf(request);
         // Counted (and committed) per admin actor before any decoding.
-        await inTenant(orthid, request, (tx, { tenant, actor }) => avatars.countUpload(tx, tenant.id, actor));
+        await inTenant(deps, request, (tx, { tenant, actor }) => avatars.countUpload(tx, tenant.id, actor));
         const prepared = await avatars.prepare(body);
-        return inTenant(orthid, request, (tx, { tenant, actor }) =>
+        return inTenant(deps, request, (tx, { tenant, actor }) =>
           avatars.set(tx, tenant.id, request.params.userId, prepared, actor),
         );
       },
@@ -84,7 +87,7 @@ export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatar
         },
       },
       async (request, reply) => {
-        const avatar = await inTenant(orthid, request, (tx, { tenant }) =>
+        const avatar = await inTenant(deps, request, (tx, { tenant }) =>
           avatars.get(tx, tenant.id, request.params.userId),
         );
         return sendAvatar(request, reply, avatar);
@@ -102,7 +105,7 @@ export async function registerAvatarRoutes(api: AdminApi, orthid: OrthId, avatar
         },
       },
       async (request, reply) => {
-        await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        await inTenant(deps, request, (tx, { tenant, actor }) =>
           avatars.delete(tx, tenant.id, request.params.userId, actor),
         );
         return reply.code(204).send(null);

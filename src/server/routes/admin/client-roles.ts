@@ -1,6 +1,6 @@
 // Admin API: roles held by machine clients (what their client-credentials tokens may do).
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import { IdPageQuery, NoContent, PageOf, Params, PROBLEMS, Role, Text, Uuid } from './schemas.js';
 
 const tags = ['client roles'];
@@ -12,8 +12,13 @@ const ClientId = Text({
 const OfClient = Params({ clientId: ClientId });
 const Grant = Params({ clientId: ClientId, roleId: Uuid });
 
-export function registerClientRoleRoutes(api: AdminApi, orthid: OrthId): void {
-  const clientRoles = orthid.rbac.clientRoles;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface ClientRoleRoutesDeps extends TenantScope {
+  clientRoles: Rbac['clientRoles'];
+}
+
+export function registerClientRoleRoutes(api: AdminApi, deps: ClientRoleRoutesDeps): void {
+  const clientRoles = deps.clientRoles;
 
   api.get(
     '/clients/:clientId/roles',
@@ -27,7 +32,7 @@ export function registerClientRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx) => clientRoles.list(tx, request.params.clientId, request.query)),
+      inTenant(deps, request, (tx) => clientRoles.list(tx, request.params.clientId, request.query)),
   );
 
   api.put(
@@ -41,7 +46,7 @@ export function registerClientRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         clientRoles.grant(tx, tenant.id, request.params.clientId, request.params.roleId, actor),
       );
       return reply.code(204).send(null);
@@ -59,7 +64,7 @@ export function registerClientRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         clientRoles.revoke(tx, tenant.id, request.params.clientId, request.params.roleId, actor),
       );
       return reply.code(204).send(null);

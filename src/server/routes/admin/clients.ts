@@ -1,14 +1,14 @@
 // Admin API: OIDC clients of a tenant (list, register, get, delete). A new client's secret is
 // in the creation response only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
+import type { Clients } from '../../../oidc/clients.js';
 import {
   GRANT_TYPES,
   REQUEST_OBJECT_ALGS,
   RESPONSE_TYPES,
   SECRET_AUTH_METHODS,
 } from '../../../oidc/clients.js';
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   NoContent,
   PageOf,
@@ -92,8 +92,13 @@ const ClientInput = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
-  const { clients } = orthid;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface ClientRoutesDeps extends TenantScope {
+  clients: Clients;
+}
+
+export function registerClientRoutes(api: AdminApi, deps: ClientRoutesDeps): void {
+  const { clients } = deps;
 
   api.get(
     '/clients',
@@ -106,7 +111,7 @@ export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: PageOf(Client), ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => clients.list(tx, request.query)),
+    (request) => inTenant(deps, request, (tx) => clients.list(tx, request.query)),
   );
 
   api.post(
@@ -121,7 +126,7 @@ export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         clients.create(tx, tenant.id, request.body, actor),
       );
       return reply.code(201).send(created);
@@ -131,7 +136,7 @@ export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
   api.get(
     '/clients/:clientId',
     { schema: { tags, summary: 'Get a client', params: ById, response: { 200: Client, ...PROBLEMS } } },
-    (request) => inTenant(orthid, request, (tx) => clients.get(tx, request.params.clientId)),
+    (request) => inTenant(deps, request, (tx) => clients.get(tx, request.params.clientId)),
   );
 
   api.delete(
@@ -145,7 +150,7 @@ export function registerClientRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         clients.delete(tx, tenant.id, request.params.clientId, actor),
       );
       return reply.code(204).send(null);

@@ -10,7 +10,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Queryable } from '../../../core/sql.js';
-import type { OrthId } from '../../../ops/orthid.js';
+import type { Database } from '../../../storage/db/database.js';
 import { withTenant } from '../../../storage/db/database.js';
 import { type AdminRequestContext, adminContextOf } from '../../plugins/admin-auth.js';
 
@@ -22,15 +22,20 @@ export type AdminApi = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** What running a route's work in the request's tenant needs: the database. */
+export interface TenantScope {
+  db: Database;
+}
+
 /**
  * Runs `fn` in one transaction scoped to the request's tenant (row-level security applies), so a
  * change and its audit event commit together and a rejected request writes nothing.
  */
 export function inTenant<T>(
-  orthid: OrthId,
+  scope: TenantScope,
   request: FastifyRequest,
   fn: (tx: Queryable, context: AdminRequestContext) => Promise<T>,
 ): Promise<T> {
   const context = adminContextOf(request);
-  return withTenant(orthid.db, context.tenant.id, (tx) => fn(tx, context));
+  return withTenant(scope.db, context.tenant.id, (tx) => fn(tx, context));
 }

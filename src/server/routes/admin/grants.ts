@@ -1,9 +1,10 @@
 // Admin API: effective grants, i.e. what a user (in an organisation) or a client may do on an
 // API resource, computed by resolveGrants exactly as token claims are.
 import { Type } from '@sinclair/typebox';
-import type { OrthId } from '../../../ops/orthid.js';
+import type { Users } from '../../../identity/users.js';
 import { resolveGrants } from '../../../tenancy/permissions.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import { Grants, Params, PROBLEMS, Text, Uuid } from './schemas.js';
 
 const tags = ['grants'];
@@ -13,7 +14,13 @@ const Resource = Type.String({
   description: 'Resource indicator of the API resource.',
 });
 
-export function registerGrantRoutes(api: AdminApi, orthid: OrthId): void {
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface GrantRoutesDeps extends TenantScope {
+  users: Pick<Users, 'get'>;
+  clientRoles: Pick<Rbac['clientRoles'], 'requireClient'>;
+}
+
+export function registerGrantRoutes(api: AdminApi, deps: GrantRoutesDeps): void {
   api.get(
     '/users/:userId/grants',
     {
@@ -28,9 +35,9 @@ export function registerGrantRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant }) => {
+      inTenant(deps, request, async (tx, { tenant }) => {
         const { userId } = request.params;
-        await orthid.users.get(tx, tenant.id, userId);
+        await deps.users.get(tx, tenant.id, userId);
         const { resource, organisationId } = request.query;
         return resolveGrants(
           tx,
@@ -52,9 +59,9 @@ export function registerGrantRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx) => {
+      inTenant(deps, request, async (tx) => {
         const { clientId } = request.params;
-        await orthid.rbac.clientRoles.requireClient(tx, clientId);
+        await deps.clientRoles.requireClient(tx, clientId);
         return resolveGrants(tx, { kind: 'client', clientId }, request.query.resource);
       }),
   );

@@ -89,20 +89,29 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerAdminAuth(scope, orthid.tenants, verifier);
       scope.setValidatorCompiler(adminValidatorCompiler);
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
-      const { avatars } = orthid;
-      registerUserRoutes(api, orthid, avatars);
-      await registerAvatarRoutes(api, orthid, avatars);
-      registerUserExportRoutes(api, orthid);
-      registerOrganisationRoutes(api, orthid);
-      registerMembershipRoutes(api, orthid);
-      registerResourceRoutes(api, orthid);
-      registerPermissionRoutes(api, orthid);
-      registerRoleRoutes(api, orthid);
-      registerClientRoutes(api, orthid);
-      registerClientRoleRoutes(api, orthid);
-      registerGrantRoutes(api, orthid);
-      registerSessionRoutes(api, orthid);
-      registerAuditEventRoutes(api, orthid);
+      // Each resource's routes get only the services they use, built here from the wired OrthID.
+      const { db, users, rbac, avatars } = orthid;
+      registerUserRoutes(api, { db, users, objects: orthid.objects }, avatars);
+      await registerAvatarRoutes(api, { db }, avatars);
+      registerUserExportRoutes(api, {
+        db,
+        objects: orthid.objects,
+        tenantKeys: orthid.tenantKeys,
+        clock: orthid.clock,
+        publicUrl: orthid.config.publicUrl,
+        users,
+        rbac,
+      });
+      registerOrganisationRoutes(api, { db, organisations: rbac.organisations });
+      registerMembershipRoutes(api, { db, memberships: rbac.memberships, users });
+      registerResourceRoutes(api, { db, resources: rbac.resources });
+      registerPermissionRoutes(api, { db, permissions: rbac.permissions });
+      registerRoleRoutes(api, { db, roles: rbac.roles });
+      registerClientRoutes(api, { db, clients: orthid.clients });
+      registerClientRoleRoutes(api, { db, clientRoles: rbac.clientRoles });
+      registerGrantRoutes(api, { db, users, clientRoles: rbac.clientRoles });
+      registerSessionRoutes(api, { db, sessions: rbac.sessions, users });
+      registerAuditEventRoutes(api, { db, tenantKeys: orthid.tenantKeys });
     },
     { prefix: ADMIN_API_PREFIX },
   );

@@ -1,6 +1,7 @@
 // Admin API: memberships (a user in an organisation) and the roles granted within them.
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Users } from '../../../identity/users.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   IdPageQuery,
   Membership,
@@ -17,8 +18,14 @@ const tags = ['memberships'];
 const ById = Params({ membershipId: Uuid });
 const RoleGrant = Params({ membershipId: Uuid, roleId: Uuid });
 
-export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
-  const memberships = orthid.rbac.memberships;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface MembershipRoutesDeps extends TenantScope {
+  memberships: Rbac['memberships'];
+  users: Pick<Users, 'get'>;
+}
+
+export function registerMembershipRoutes(api: AdminApi, deps: MembershipRoutesDeps): void {
+  const memberships = deps.memberships;
 
   api.get(
     '/organisations/:organisationId/memberships',
@@ -32,7 +39,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx) =>
+      inTenant(deps, request, (tx) =>
         memberships.listInOrganisation(tx, request.params.organisationId, request.query),
       ),
   );
@@ -49,7 +56,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         memberships.add(tx, tenant.id, request.params.organisationId, request.body.userId, actor),
       );
       return reply.code(201).send(created);
@@ -68,8 +75,8 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant }) => {
-        await orthid.users.get(tx, tenant.id, request.params.userId);
+      inTenant(deps, request, async (tx, { tenant }) => {
+        await deps.users.get(tx, tenant.id, request.params.userId);
         return memberships.listOfUser(tx, request.params.userId, request.query);
       }),
   );
@@ -79,7 +86,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
     {
       schema: { tags, summary: 'Get a membership', params: ById, response: { 200: Membership, ...PROBLEMS } },
     },
-    (request) => inTenant(orthid, request, (tx) => memberships.get(tx, request.params.membershipId)),
+    (request) => inTenant(deps, request, (tx) => memberships.get(tx, request.params.membershipId)),
   );
 
   api.delete(
@@ -93,7 +100,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         memberships.remove(tx, tenant.id, request.params.membershipId, actor),
       );
       return reply.code(204).send(null);
@@ -112,9 +119,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx) =>
-        memberships.listRoles(tx, request.params.membershipId, request.query),
-      ),
+      inTenant(deps, request, (tx) => memberships.listRoles(tx, request.params.membershipId, request.query)),
   );
 
   api.put(
@@ -128,7 +133,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         memberships.grantRole(tx, tenant.id, request.params.membershipId, request.params.roleId, actor),
       );
       return reply.code(204).send(null);
@@ -146,7 +151,7 @@ export function registerMembershipRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         memberships.revokeRole(tx, tenant.id, request.params.membershipId, request.params.roleId, actor),
       );
       return reply.code(204).send(null);

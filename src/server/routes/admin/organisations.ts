@@ -1,6 +1,6 @@
 // Admin API: organisations of a tenant (list, create, get, rename, delete).
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   IdPageQuery,
   NoContent,
@@ -15,8 +15,13 @@ import {
 const tags = ['organisations'];
 const ById = Params({ organisationId: Uuid });
 
-export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void {
-  const organisations = orthid.rbac.organisations;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface OrganisationRoutesDeps extends TenantScope {
+  organisations: Rbac['organisations'];
+}
+
+export function registerOrganisationRoutes(api: AdminApi, deps: OrganisationRoutesDeps): void {
+  const organisations = deps.organisations;
 
   api.get(
     '/organisations',
@@ -29,7 +34,7 @@ export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void 
         response: { 200: PageOf(Organisation), ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => organisations.list(tx, request.query)),
+    (request) => inTenant(deps, request, (tx) => organisations.list(tx, request.query)),
   );
 
   api.post(
@@ -44,7 +49,7 @@ export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void 
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         organisations.create(tx, tenant.id, request.body, actor),
       );
       return reply.code(201).send(created);
@@ -61,7 +66,7 @@ export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void 
         response: { 200: Organisation, ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => organisations.get(tx, request.params.organisationId)),
+    (request) => inTenant(deps, request, (tx) => organisations.get(tx, request.params.organisationId)),
   );
 
   api.patch(
@@ -76,7 +81,7 @@ export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void 
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         organisations.rename(tx, tenant.id, request.params.organisationId, request.body.name, actor),
       ),
   );
@@ -92,7 +97,7 @@ export function registerOrganisationRoutes(api: AdminApi, orthid: OrthId): void 
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         organisations.delete(tx, tenant.id, request.params.organisationId, actor),
       );
       return reply.code(204).send(null);

@@ -1,6 +1,6 @@
 // Admin API: permissions of an API resource (the scopes its tokens may carry).
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   IdPageQuery,
   NoContent,
@@ -17,8 +17,13 @@ const tags = ['permissions'];
 const OfResource = Params({ resourceId: Uuid });
 const ById = Params({ resourceId: Uuid, permissionId: Uuid });
 
-export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
-  const permissions = orthid.rbac.permissions;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface PermissionRoutesDeps extends TenantScope {
+  permissions: Rbac['permissions'];
+}
+
+export function registerPermissionRoutes(api: AdminApi, deps: PermissionRoutesDeps): void {
+  const permissions = deps.permissions;
 
   api.get(
     '/resources/:resourceId/permissions',
@@ -32,7 +37,7 @@ export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx) => permissions.list(tx, request.params.resourceId, request.query)),
+      inTenant(deps, request, (tx) => permissions.list(tx, request.params.resourceId, request.query)),
   );
 
   api.post(
@@ -47,7 +52,7 @@ export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         permissions.create(tx, tenant.id, request.params.resourceId, request.body, actor),
       );
       return reply.code(201).send(created);
@@ -60,7 +65,7 @@ export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
       schema: { tags, summary: 'Get a permission', params: ById, response: { 200: Permission, ...PROBLEMS } },
     },
     (request) =>
-      inTenant(orthid, request, (tx) =>
+      inTenant(deps, request, (tx) =>
         permissions.get(tx, request.params.resourceId, request.params.permissionId),
       ),
   );
@@ -77,7 +82,7 @@ export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         permissions.describe(
           tx,
           tenant.id,
@@ -100,7 +105,7 @@ export function registerPermissionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         permissions.delete(tx, tenant.id, request.params.resourceId, request.params.permissionId, actor),
       );
       return reply.code(204).send(null);

@@ -1,6 +1,6 @@
 // Admin API: API resources (audiences named by a resource indicator).
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   ApiResource,
   ApiResourceInput,
@@ -16,8 +16,13 @@ import {
 const tags = ['resources'];
 const ById = Params({ resourceId: Uuid });
 
-export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
-  const resources = orthid.rbac.resources;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface ResourceRoutesDeps extends TenantScope {
+  resources: Rbac['resources'];
+}
+
+export function registerResourceRoutes(api: AdminApi, deps: ResourceRoutesDeps): void {
+  const resources = deps.resources;
 
   api.get(
     '/resources',
@@ -30,7 +35,7 @@ export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: PageOf(ApiResource), ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => resources.list(tx, request.query)),
+    (request) => inTenant(deps, request, (tx) => resources.list(tx, request.query)),
   );
 
   api.post(
@@ -45,7 +50,7 @@ export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         resources.create(tx, tenant.id, request.body, actor),
       );
       return reply.code(201).send(created);
@@ -62,7 +67,7 @@ export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: ApiResource, ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => resources.get(tx, request.params.resourceId)),
+    (request) => inTenant(deps, request, (tx) => resources.get(tx, request.params.resourceId)),
   );
 
   api.patch(
@@ -77,7 +82,7 @@ export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         resources.rename(tx, tenant.id, request.params.resourceId, request.body.name, actor),
       ),
   );
@@ -93,7 +98,7 @@ export function registerResourceRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         resources.delete(tx, tenant.id, request.params.resourceId, actor),
       );
       return reply.code(204).send(null);

@@ -1,6 +1,6 @@
 // Admin API: roles (tenant-wide bundles of permissions) and the permissions each carries.
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   IdPageQuery,
   NoContent,
@@ -18,8 +18,13 @@ const tags = ['roles'];
 const ById = Params({ roleId: Uuid });
 const RolePermission = Params({ roleId: Uuid, permissionId: Uuid });
 
-export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
-  const roles = orthid.rbac.roles;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface RoleRoutesDeps extends TenantScope {
+  roles: Rbac['roles'];
+}
+
+export function registerRoleRoutes(api: AdminApi, deps: RoleRoutesDeps): void {
+  const roles = deps.roles;
 
   api.get(
     '/roles',
@@ -32,7 +37,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: PageOf(Role), ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => roles.list(tx, request.query)),
+    (request) => inTenant(deps, request, (tx) => roles.list(tx, request.query)),
   );
 
   api.post(
@@ -47,7 +52,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         roles.create(tx, tenant.id, request.body, actor),
       );
       return reply.code(201).send(created);
@@ -57,7 +62,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
   api.get(
     '/roles/:roleId',
     { schema: { tags, summary: 'Get a role', params: ById, response: { 200: Role, ...PROBLEMS } } },
-    (request) => inTenant(orthid, request, (tx) => roles.get(tx, request.params.roleId)),
+    (request) => inTenant(deps, request, (tx) => roles.get(tx, request.params.roleId)),
   );
 
   api.patch(
@@ -72,7 +77,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         roles.update(tx, tenant.id, request.params.roleId, request.body, actor),
       ),
   );
@@ -88,7 +93,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         roles.delete(tx, tenant.id, request.params.roleId, actor),
       );
       return reply.code(204).send(null);
@@ -107,7 +112,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx) => roles.listPermissions(tx, request.params.roleId, request.query)),
+      inTenant(deps, request, (tx) => roles.listPermissions(tx, request.params.roleId, request.query)),
   );
 
   api.put(
@@ -121,7 +126,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         roles.addPermission(tx, tenant.id, request.params.roleId, request.params.permissionId, actor),
       );
       return reply.code(204).send(null);
@@ -139,7 +144,7 @@ export function registerRoleRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         roles.removePermission(tx, tenant.id, request.params.roleId, request.params.permissionId, actor),
       );
       return reply.code(204).send(null);

@@ -1,15 +1,22 @@
 // Admin API: a user's sign-in sessions: list, revoke one, or sign out everywhere.
 import { Type } from '@sinclair/typebox';
-import type { OrthId } from '../../../ops/orthid.js';
-import { type AdminApi, inTenant } from './context.js';
+import type { Users } from '../../../identity/users.js';
+import type { Rbac } from '../../../tenancy/rbac.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import { NoContent, PageOf, PageQuery, Params, PROBLEMS, Session, Uuid } from './schemas.js';
 
 const tags = ['sessions'];
 const SessionUid = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' });
 const OfUser = Params({ userId: Uuid });
 
-export function registerSessionRoutes(api: AdminApi, orthid: OrthId): void {
-  const sessions = orthid.rbac.sessions;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface SessionRoutesDeps extends TenantScope {
+  sessions: Rbac['sessions'];
+  users: Pick<Users, 'get'>;
+}
+
+export function registerSessionRoutes(api: AdminApi, deps: SessionRoutesDeps): void {
+  const sessions = deps.sessions;
 
   api.get(
     '/users/:userId/sessions',
@@ -23,8 +30,8 @@ export function registerSessionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant }) => {
-        await orthid.users.get(tx, tenant.id, request.params.userId);
+      inTenant(deps, request, async (tx, { tenant }) => {
+        await deps.users.get(tx, tenant.id, request.params.userId);
         return sessions.list(tx, request.params.userId, request.query);
       }),
   );
@@ -40,7 +47,7 @@ export function registerSessionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         sessions.revoke(tx, tenant.id, request.params.userId, request.params.sessionUid, actor),
       );
       return reply.code(204).send(null);
@@ -58,8 +65,8 @@ export function registerSessionRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant, actor }) => {
-        await orthid.users.get(tx, tenant.id, request.params.userId);
+      inTenant(deps, request, async (tx, { tenant, actor }) => {
+        await deps.users.get(tx, tenant.id, request.params.userId);
         return sessions.revokeAll(tx, tenant.id, request.params.userId, actor);
       }),
   );

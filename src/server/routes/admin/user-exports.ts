@@ -1,8 +1,8 @@
 // Admin API: a user's signed data-export bundle for access and portability requests: create one
 // (stored in object storage), then download it by the id the creation returned.
 import { Type } from '@sinclair/typebox';
+import type { UserExportDeps } from '../../../bundles/bundle-deps.js';
 import { exportUserData, openUserExport } from '../../../bundles/user-export.js';
-import type { OrthId } from '../../../ops/orthid.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import type { AdminApi } from './context.js';
 import { Params, PROBLEMS, Timestamp, Uuid } from './schemas.js';
@@ -26,9 +26,8 @@ const UserExport = Type.Object({
   download: Type.String({ description: 'Path to GET the bundle from (same authentication).' }),
 });
 
-export function registerUserExportRoutes(api: AdminApi, orthid: OrthId): void {
-  const deps = { ...orthid, publicUrl: orthid.config.publicUrl };
-
+/** The bundles' dependencies (src/bundles/bundle-deps.ts), with the deployment's public URL. */
+export function registerUserExportRoutes(api: AdminApi, deps: UserExportDeps): void {
   api.post(
     '/users/:userId/export',
     {

@@ -4,9 +4,10 @@ import { Type } from '@sinclair/typebox';
 import { deleteUserExports } from '../../../bundles/user-export.js';
 import { isOrthIdError } from '../../../core/errors.js';
 import type { Avatars } from '../../../identity/avatars.js';
-import type { OrthId } from '../../../ops/orthid.js';
+import type { Users } from '../../../identity/users.js';
+import type { ObjectStore } from '../../../storage/objects/object-store.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
-import { type AdminApi, inTenant } from './context.js';
+import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
   IdPageQuery,
   NoContent,
@@ -29,8 +30,15 @@ const PasswordInput = Type.Object(
 // No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
 const PASSWORD_CONTEXT = { mfaEnforced: false };
 
-export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avatars): void {
-  const users = orthid.users;
+/** What the routes use: the database for the tenant's transaction, and their services. */
+export interface UserRoutesDeps extends TenantScope {
+  users: Users;
+  /** Where the deleted users' data exports are removed from. */
+  objects: ObjectStore;
+}
+
+export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars: Avatars): void {
+  const users = deps.users;
 
   /**
    * Removes a deleted user's objects (avatar, data exports). The object store cannot join the
@@ -41,7 +49,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
     const { tenant } = adminContextOf(request);
     try {
       await avatars.purgeUser(tenant.id, userId);
-      await deleteUserExports(orthid, tenant, userId);
+      await deleteUserExports(deps, tenant, userId);
     } catch (err) {
       request.log.error(
         { err, tenant: tenant.slug, userId },
@@ -62,7 +70,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant }) => {
+      inTenant(deps, request, async (tx, { tenant }) => {
         const page = await users.list(tx, tenant.id, request.query);
         return { items: page.users, next: page.next };
       }),
@@ -80,7 +88,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
         users.create(tx, tenant.id, request.body, actor, PASSWORD_CONTEXT),
       );
       return reply.code(201).send(created);
@@ -90,8 +98,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
   api.get(
     '/users/:userId',
     { schema: { tags, summary: 'Get a user', params: ById, response: { 200: User, ...PROBLEMS } } },
-    (request) =>
-      inTenant(orthid, request, (tx, { tenant }) => users.get(tx, tenant.id, request.params.userId)),
+    (request) => inTenant(deps, request, (tx, { tenant }) => users.get(tx, tenant.id, request.params.userId)),
   );
 
   api.patch(
@@ -106,7 +113,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         users.update(tx, tenant.id, request.params.userId, request.body, actor),
       ),
   );
@@ -123,7 +130,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         users.setPassword(tx, tenant.id, request.params.userId, request.body.password, {
           ...PASSWORD_CONTEXT,
           actor,
@@ -140,7 +147,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       `/users/:userId/${action}`,
       { schema: { tags, summary, params: ById, response: { 200: User, ...PROBLEMS } } },
       (request) =>
-        inTenant(orthid, request, (tx, { tenant, actor }) =>
+        inTenant(deps, request, (tx, { tenant, actor }) =>
           users[action](tx, tenant.id, request.params.userId, actor),
         ),
     );
@@ -159,7 +166,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
     },
     async (request, reply) => {
       try {
-        await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        await inTenant(deps, request, (tx, { tenant, actor }) =>
           users.delete(tx, tenant.id, request.params.userId, actor),
         );
       } catch (error) {
