@@ -85,8 +85,8 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
     throw error;
   }
   try {
-    const objects = await openObjectStore(config.objectStore);
-    const custody = await openExternalCustody(config);
+    const objects = await openObjectStore(config.objectStore, clock);
+    const custody = await openExternalCustody(config, { clock });
     return composeOrthId({ config, clock, log, db, keystore, objects, ...(custody ? { custody } : {}) });
   } catch (error) {
     await db.close();
@@ -98,7 +98,7 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
 export function composeOrthId(parts: OrthIdParts): OrthId {
   const { db, clock, keystore, media, ...rest } = parts;
   const custody = parts.custody ?? keystore;
-  const custodies = createCustodies(custody, (uri) => openTenantCustody(parts.config, uri));
+  const custodies = createCustodies(custody, (uri) => openTenantCustody(parts.config, uri, { clock }));
   const { custodyFor } = custodies;
   const tenantKeys = createTenantKeys({ custody: custodyFor, clock });
   const tenants = createTenants({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl });

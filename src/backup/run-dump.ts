@@ -33,7 +33,11 @@ async function openSource(parts: RunDumpParts): Promise<DumpSource> {
   if (config.database.kind === 'embedded') {
     if (!parts.db)
       throw new OrthIdError('internal.unexpected', 'An embedded dump needs the open embedded database.');
-    return openDumpSource({ embedded: parts.db, lockFile: join(config.dataDir, BACKUP_LOCK_FILE) });
+    return openDumpSource({
+      embedded: parts.db,
+      lockFile: join(config.dataDir, BACKUP_LOCK_FILE),
+      clock: parts.clock,
+    });
   }
   return openDumpSource({
     // The app login cannot read every tenant (row-level security); the owner or a replica login can.

@@ -16,6 +16,7 @@ import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 
 const TENANT_A = '0193a5f0-0000-7000-8000-00000000000a';
 const TENANT_B = '0193a5f0-0000-7000-8000-00000000000b';
+const TENANT_C = '0193a5f0-0000-7000-8000-00000000000c';
 
 /** Each token gets its own SOFTHSM2_CONF, which SoftHSM2 reads when the module initialises. */
 function useToken(options?: { label?: string; object?: string }): SoftHsmToken {
@@ -204,6 +205,21 @@ describe('PKCS#11 custody on a SoftHSM2 token', () => {
       await other.close();
     }
     await custody.check();
+  });
+
+  test("a root key generated in the token is dated by the custody's clock", async () => {
+    const at = new Date('2031-03-04T05:06:07.089Z');
+    const parsed = parsePkcs11Uri(token.uri);
+    assert.ok(parsed.ok);
+    const dated = await openPkcs11Custody({ uri: parsed.value, pin: token.pin, clock: { now: () => at } });
+    try {
+      const id = await dated.rotate(TENANT_C);
+      assert.equal(id, `${token.object}/${TENANT_C}/20310304T050607089Z`);
+      const key = (await dated.rootKeys()).find((k) => k.id === id);
+      assert.equal(key?.createdAt, at.toISOString());
+    } finally {
+      await dated.close();
+    }
   });
 
   test('a scope that could be mistaken for a label path is refused', async () => {

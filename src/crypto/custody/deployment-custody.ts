@@ -6,23 +6,30 @@ import { parsePkcs11Uri } from '../../config/pkcs11-uri.js';
 import { OrthIdError } from '../../core/errors.js';
 import type { KeyCustody } from '../key-custody.js';
 import type { ByokCustody } from './byok-custody.js';
-import { openCustody } from './open-custody.js';
+import { type OpenCustodyOptions, openCustody } from './open-custody.js';
 
 /** Opens the deployment's BYOK custody, or undefined when the keystore itself holds the root keys. */
-export async function openExternalCustody(config: Config): Promise<ByokCustody | undefined> {
-  return config.custody.kind === 'managed' ? undefined : openCustody(config.custody);
+export async function openExternalCustody(
+  config: Config,
+  options: OpenCustodyOptions = {},
+): Promise<ByokCustody | undefined> {
+  return config.custody.kind === 'managed' ? undefined : openCustody(config.custody, options);
 }
 
 /**
  * A tenant's own custody: an AWS KMS key of its own, or another key object in the deployment's
  * PKCS#11 token (logged in with the deployment's PIN).
  */
-export async function openTenantCustody(config: Config, uri: string): Promise<KeyCustody> {
+export async function openTenantCustody(
+  config: Config,
+  uri: string,
+  options: OpenCustodyOptions = {},
+): Promise<KeyCustody> {
   const kms = /^awskms:/i.test(uri) ? parseAwsKmsUri(uri) : undefined;
-  if (kms?.ok) return openCustody({ kind: 'awskms', ...kms.value });
+  if (kms?.ok) return openCustody({ kind: 'awskms', ...kms.value }, options);
   const p11 = /^pkcs11:/i.test(uri) ? parsePkcs11Uri(uri) : undefined;
   if (p11?.ok && config.custody.kind === 'pkcs11') {
-    return openCustody({ kind: 'pkcs11', ...p11.value, pin: config.custody.pin });
+    return openCustody({ kind: 'pkcs11', ...p11.value, pin: config.custody.pin }, options);
   }
   throw new OrthIdError(
     'keystore.custody_unavailable',

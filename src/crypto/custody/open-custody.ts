@@ -2,6 +2,7 @@
 // keystore is opened by the wiring itself; this module knows only the external providers.
 import { readFile } from 'node:fs/promises';
 import type { AwsKmsCustodyConfig, Pkcs11CustodyConfig, SecretSource } from '../../config/config.js';
+import type { Clock } from '../../core/clock.js';
 import { OrthIdError } from '../../core/errors.js';
 import type { AwsKmsCustodyOptions } from './awskms.js';
 import type { ByokCustody } from './byok-custody.js';
@@ -9,6 +10,8 @@ import type { ByokCustody } from './byok-custody.js';
 export interface OpenCustodyOptions {
   /** AWS only: credentials instead of the standard chain (tests); production leaves it unset. */
   awsCredentials?: AwsKmsCustodyOptions['credentials'];
+  /** PKCS#11 only: dates the root keys generated in the token (the system clock by default). */
+  clock?: Clock;
 }
 
 /** Reads the PIN from its source; a PIN file may end in one newline, as `echo` writes it. */
@@ -54,6 +57,7 @@ export async function openCustody(
       return openPkcs11Custody({
         uri: { uri, token, object, modulePath, serial, manufacturer, model },
         pin: await resolvePin(spec.pin),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
       });
     }
     case 'awskms': {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { Pkcs11Uri } from '../../config/pkcs11-uri.js';
+import { type Clock, systemClock } from '../../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { checkScope, DEPLOYMENT_SCOPE, type RootKeyInfo, type WrappedKey } from '../key-custody.js';
 import type { ByokCustody, CustodyInitResult, RootKeyProtection } from './byok-custody.js';
@@ -24,6 +25,8 @@ export interface Pkcs11CustodyOptions {
   uri: Pkcs11Uri;
   /** The token's user PIN; kept in memory to log in again after the token comes back. */
   pin: string;
+  /** Dates the root keys it generates (their labels carry the time); the system clock by default. */
+  clock?: Clock;
 }
 
 export class Pkcs11Custody implements ByokCustody {
@@ -31,9 +34,11 @@ export class Pkcs11Custody implements ByokCustody {
   readonly reference: string;
   private readonly uri: Pkcs11Uri;
   private readonly token: Pkcs11Session;
+  private readonly clock: Clock;
 
   constructor(options: Pkcs11CustodyOptions) {
     this.uri = options.uri;
+    this.clock = options.clock ?? systemClock;
     this.reference = options.uri.uri;
     this.token = new Pkcs11Session(options.uri, options.pin);
   }
@@ -64,7 +69,7 @@ export class Pkcs11Custody implements ByokCustody {
     const id = this.run((lib, session) => {
       const existing = this.activeKey(lib, session, DEPLOYMENT_SCOPE);
       if (existing !== undefined) return { id: existing.id, created: false };
-      generateRootKey(lib, session, this.uri.object, stampOf(new Date()));
+      generateRootKey(lib, session, this.uri.object, stampOf(this.clock.now()));
       return { id: this.uri.object, created: true };
     });
     return { rootKeyId: id.id, created: id.created, protection: await this.protection(id.id) };
@@ -266,7 +271,7 @@ export class Pkcs11Custody implements ByokCustody {
 
   private newLabel(lib: Lib, session: Handle, scope: string): { id: string; stamp: string } {
     const existing = new Set(listRootKeys(lib, session, this.uri.object).map((key) => key.id));
-    for (let t = Date.now(); ; t++) {
+    for (let t = this.clock.now().getTime(); ; t++) {
       const stamp = stampOf(new Date(t));
       const id = labelOf(this.uri.object, scope, stamp);
       if (!existing.has(id)) return { id, stamp };

@@ -11,6 +11,7 @@
 import { Readable } from 'node:stream';
 import { PGlite } from '@electric-sql/pglite';
 import { pgDump as pgliteDump } from '@electric-sql/pglite-tools/pg_dump';
+import { type Clock, systemClock } from '../../core/clock.js';
 import { OrthIdError } from '../../core/errors.js';
 import { CREATE_APP_ROLE_IF_MISSING } from './app-role.queries.js';
 import type { Database } from './database.js';
@@ -85,7 +86,7 @@ export function* pgliteSqlForPostgres15(sql: string): Generator<Buffer> {
 }
 
 /** A dump source over the embedded database `db`; `lockFile` lives in the data directory. */
-export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
+export function pgliteDumpSource(db: Database, lockFile: string, clock: Clock = systemClock): DumpSource {
   const pglite = pgliteOf(db);
   return {
     engine: 'pglite',
@@ -109,7 +110,7 @@ export function pgliteDumpSource(db: Database, lockFile: string): DumpSource {
       // The transaction mutex keeps every query and transaction out while the files are copied,
       // so the copy is of committed state. (query/exec/transaction all take it first.)
       const snapshot = await pglite._runExclusiveTransaction(() => pglite.dumpDataDir('none'));
-      const snapshotAt = new Date().toISOString();
+      const snapshotAt = clock.now().toISOString();
       const copy = await PGlite.create({ loadDataDir: snapshot });
       let sql: string;
       try {

@@ -30,6 +30,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { Clock } from '../../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
 import { toListOptions } from './list-options.js';
@@ -70,12 +71,15 @@ class S3ObjectStore implements ObjectStore {
   readonly url: string;
   readonly #location: S3Location;
   readonly #client: S3Client;
+  /** The modification time of a write when the server's answer gives none. */
+  readonly #clock: Clock;
   #region: Promise<string | undefined> | undefined;
 
-  constructor(url: string, location: S3Location, client: S3Client) {
+  constructor(url: string, location: S3Location, client: S3Client, clock: Clock) {
     this.url = url;
     this.#location = location;
     this.#client = client;
+    this.#clock = clock;
   }
 
   get #context() {
@@ -144,7 +148,7 @@ class S3ObjectStore implements ObjectStore {
     }
     const sha256 = checksum.sha256;
     const size = checksum.byteCount;
-    let lastModified = new Date();
+    let lastModified = this.#clock.now();
     if (!direct) {
       try {
         lastModified = await this.#copyInto(target, this.#fullKey(key), size, {
@@ -190,7 +194,7 @@ class S3ObjectStore implements ObjectStore {
           ...this.#encryption,
         }),
       );
-      return result.CopyObjectResult?.LastModified ?? new Date();
+      return result.CopyObjectResult?.LastModified ?? this.#clock.now();
     }
     const { UploadId } = await this.#client.send(
       new CreateMultipartUploadCommand({ Bucket: bucket, Key: to, ...attributes, ...this.#encryption }),
@@ -221,7 +225,7 @@ class S3ObjectStore implements ObjectStore {
           MultipartUpload: { Parts: parts },
         }),
       );
-      return new Date();
+      return this.#clock.now();
     } catch (err) {
       await this.#client
         .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: to, UploadId }))
@@ -365,7 +369,7 @@ async function createClient(location: S3Location): Promise<S3Client> {
 }
 
 /** Opens an `s3://bucket/prefix?…` store; credentials come from the standard AWS chain. */
-export async function openS3ObjectStore(url: string): Promise<ObjectStore> {
+export async function openS3ObjectStore(url: string, clock: Clock): Promise<ObjectStore> {
   const location = parseS3Location(url);
-  return new S3ObjectStore(url, location, await createClient(location));
+  return new S3ObjectStore(url, location, await createClient(location), clock);
 }
