@@ -226,20 +226,15 @@ export function freshnessWarnings(sets: readonly BackupSet[], options: Freshness
 }
 
 /** One set as `orthid backup list` shows it: what it holds, never its parts' keys. */
-export interface SetListEntry {
-  id: string;
-  path: string;
-  time: string;
-  status: SetStatus;
-  problem?: string;
-  size: number;
+export type SetListEntry = Pick<
+  BackupSet,
+  'id' | 'path' | 'time' | 'status' | 'problem' | 'size' | 'verified' | 'drill'
+> & {
   encrypted: boolean | null;
   database: string | null;
   /** What the dump read (primary or standby) and, from a standby, the recovery point it holds. */
   source: NonNullable<Manifest['database']['source']> | null;
-  verified: SetReport | null;
-  drill: SetReport | null;
-}
+};
 
 function listEntry(set: BackupSet): SetListEntry {
   return {
