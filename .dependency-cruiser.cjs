@@ -70,6 +70,25 @@ module.exports = {
       to: { path: '^src/main\\.ts$' },
     },
     {
+      name: 'routes-take-narrow-dependencies',
+      comment:
+        'A route module receives the services it uses; only the admin API composition point (routes/admin/index.ts) and the health checks build them from the wired OrthID or reach into ops/',
+      severity: 'error',
+      from: { path: '^src/server/routes/', pathNot: ['^src/server/routes/(admin/index|health)\\.ts$'] },
+      to: { path: '^src/ops/' },
+    },
+    {
+      name: 'operations-run-from-the-cli-socket-and-schedules',
+      comment:
+        'The typed operations are dispatched by the CLI, the control socket and the schedules (and the wiring, for the dump it takes in this process); nothing else in src runs them by name',
+      severity: 'error',
+      from: {
+        path: '^src/',
+        pathNot: ['^src/cli/', '^src/main\\.ts$', '^src/server/control-socket\\.ts$', '^src/ops/'],
+      },
+      to: { path: '^src/ops/operations\\.ts$' },
+    },
+    {
       name: 'only-storage-knows-drivers',
       comment:
         'Only storage/db knows which database driver is in use: neither the driver packages nor its driver files are imported elsewhere in src (tests open their own databases)',
