@@ -271,14 +271,3 @@ export async function listBackupSetsWithWarnings(
   const warnings = freshnessWarnings(sets, options);
   return { dest: describeDestination(stores.dest.url), sets: sets.map(listEntry), warnings };
 }
-
-/** Hours from `now` back to the newest complete set in `stores`; undefined when there is none. */
-export async function newestCompleteSetAgeHours(
-  stores: BackupStores,
-  now: Date,
-): Promise<number | undefined> {
-  const newest = (await listBackupSets(stores.dest, stores.keystoreDest)).find(
-    (s) => s.status === 'complete',
-  );
-  return newest ? (now.getTime() - new Date(newest.time).getTime()) / 3_600_000 : undefined;
-}

@@ -1,8 +1,8 @@
 // `orthid upgrade`: take a backup before every upgrade, as the page says, then migrate. A complete
 // set newer than --max-backup-age counts as that backup; otherwise one is taken now, encrypted.
 import type { Command } from 'commander';
-import { openDestinations } from '../backup/destination.js';
-import { newestCompleteSetAgeHours } from '../backup/sets.js';
+import { openBackupStores } from '../backup/destination.js';
+import { listBackupSets } from '../backup/sets.js';
 import { systemClock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
@@ -11,8 +11,11 @@ import { dump } from './backup.js';
 import { action, cliConfig, print } from './context.js';
 
 /** Hours since the newest complete set, or undefined when there is none. */
-export async function newestSetAgeHours(): Promise<number | undefined> {
-  return newestCompleteSetAgeHours(await openDestinations(cliConfig()), systemClock.now());
+export async function newestSetAgeHours(now: Date = systemClock.now()): Promise<number | undefined> {
+  const { backup } = cliConfig();
+  const { dest, keystoreDest } = await openBackupStores(backup.dest, backup.keystoreDest);
+  const newest = (await listBackupSets(dest, keystoreDest)).find((s) => s.status === 'complete');
+  return newest ? (now.getTime() - new Date(newest.time).getTime()) / 3_600_000 : undefined;
 }
 
 export function registerUpgradeCommand(program: Command): void {

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BackupStores, openDestinations } from '../backup/destination.js';
+import { type BackupStores, openBackupStores } from '../backup/destination.js';
 import {
   type RestoredSet,
   type RestorePlan,
@@ -176,7 +176,7 @@ export async function restoreDeployment(
   // fails with keystore.custody_unavailable before touching the target.
   const custody = await openExternalCustody(config);
   try {
-    const backups = await openDestinations(config);
+    const backups = await openBackupStores(config.backup.dest, config.backup.keystoreDest);
     const master = await resolveMasterSecret(config.masterKey);
     const objects = await openObjectStore(request.objectStoreUrl ?? config.objectStore);
     const { database } = config;
@@ -332,7 +332,7 @@ export async function drill(
 ): Promise<DrillReport> {
   const custody = await openExternalCustody(config);
   try {
-    const backups = await openDestinations(config);
+    const backups = await openBackupStores(config.backup.dest, config.backup.keystoreDest);
     return await drillWith(
       { config, clock, log, backups, custody, compose, destroyedKeys: await destroyedKeys(config) },
       request,
