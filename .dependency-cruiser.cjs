@@ -72,10 +72,10 @@ module.exports = {
     {
       name: 'routes-take-narrow-dependencies',
       comment:
-        'A route module receives the services it uses; only the admin API composition point (routes/admin/index.ts) and the health checks build them from the wired OrthID or reach into ops/',
+        'A route module receives the services it uses; only the admin API composition point (routes/admin/index.ts) and the health checks build them from the wired OrthID',
       severity: 'error',
       from: { path: '^src/server/routes/', pathNot: ['^src/server/routes/(admin/index|health)\\.ts$'] },
-      to: { path: '^src/ops/' },
+      to: { path: '^src/ops/orthid\\.ts$' },
     },
     {
       name: 'operations-run-from-the-cli-socket-and-schedules',
