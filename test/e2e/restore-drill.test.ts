@@ -67,7 +67,10 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       ORTHID_DATABASE_URL: targetUrl,
       ORTHID_MASTER_KEY: `${MASTER}-on-another-host`,
     };
-    const restored = await runCli(['backup', 'restore', 'latest', '--into-live-stores', '--json'], restoredEnv);
+    const restored = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json'],
+      restoredEnv,
+    );
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);
     const outcome = JSON.parse(restored.stdout);
     assert.equal(outcome.ok, true, restored.stdout);
@@ -216,7 +219,10 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       const targetUrl = await createTestDatabase('orthid_mismatch');
       const targetEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'mismatch'), ORTHID_DATABASE_URL: targetUrl };
 
-      const wrong = await runCli(['backup', 'restore', 'latest', '--into-live-stores', '--keystore-file', foreign], targetEnv);
+      const wrong = await runCli(
+        ['backup', 'restore', 'latest', '--into-live-stores', '--keystore-file', foreign],
+        targetEnv,
+      );
       assert.equal(wrong.code, exitCodes.conflict, wrong.stderr);
       assert.match(wrong.stderr, /error\[backup\.keystore_mismatch\]: The keystore belongs to deployment/);
 
