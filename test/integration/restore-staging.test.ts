@@ -338,7 +338,10 @@ describe('a restore that fails on any part leaves the target as it found it', { 
     const objects = join(target.dir, 'objects');
     // `reports` as an object: the set's reports/q1 cannot be written below it.
     await rm(join(objects, 'reports'), { recursive: true, force: true });
-    await (await openObjectStore(pathToFileURL(objects).href)).put('reports', Buffer.from('in the way'));
+    const store = await openObjectStore(pathToFileURL(objects).href);
+    await store.put('reports', Buffer.from('in the way'));
+    // An object the set overwrites (written before the one that fails): it must come back.
+    await store.put('avatars/ann', Buffer.from('changed again before this restore'));
     try {
       const before = await snapshot(target);
       let code = '';
@@ -350,7 +353,7 @@ describe('a restore that fails on any part leaves the target as it found it', { 
       assert.deepEqual(withoutFiles(await snapshot(target)), withoutFiles(before));
       matrix.push(`(none) | object store write fails at promotion | ${target.name} | ${code} | unchanged`);
     } finally {
-      await (await openObjectStore(pathToFileURL(objects).href)).delete('reports');
+      await store.delete('reports');
       await mkdir(objects, { recursive: true });
     }
   });
