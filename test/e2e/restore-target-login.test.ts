@@ -110,6 +110,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
         'backup',
         'restore',
         'latest',
+        '--into-live-stores',
         '--json',
         '--database-url',
         loginUrl(source, login, 'orthid_not_member'),
