@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { openBackupStores } from '../../src/backup/destination.js';
 import type { Manifest } from '../../src/backup/manifest.js';
 import { restoreBackupSet } from '../../src/backup/restore-set.js';
@@ -358,10 +359,16 @@ describe('a restore that fails on any part leaves the target as it found it', { 
     }
   });
 
-  test('the same set undamaged does replace them (so the checks above can see a change)', async () => {
+  test('the same set undamaged does replace them, though a session is connected (so the checks above can see a change)', async () => {
     for (const target of targets) {
       const before = await snapshot(target);
-      const result = await restore(target, join(work, 'sets'), latest.setId);
+      // As a server of the replaced database would be: its session is ended, not waited for.
+      const session = new pg.Client({ connectionString: target.url });
+      session.on('error', () => {});
+      await session.connect();
+      const result = await restore(target, join(work, 'sets'), latest.setId).finally(() =>
+        session.end().catch(() => {}),
+      );
       await result.db.close();
       const after = await snapshot(target);
       assert.notDeepEqual(after.databases, before.databases, target.name);
