@@ -126,11 +126,13 @@ export async function checkObjectsArchive(
 
 /**
  * Puts every object of an archive into `store` with its content type and metadata; each put is
- * checked against the recorded SHA-256, so a damaged entry is never stored.
+ * checked against the recorded SHA-256, so a damaged entry is never stored. `beforePut` sees each
+ * entry's key and SHA-256 first: returning false skips it (an object already there unchanged).
  */
 export async function unpackObjectsArchive(
   source: AsyncIterable<Buffer | Uint8Array | string>,
   store: ObjectStore,
+  beforePut?: (key: string, sha256: string | undefined) => Promise<boolean>,
 ): Promise<ArchiveStats> {
   const stats: ArchiveStats = { count: 0, bytes: 0 };
   for await (const entry of readTar(source)) {
@@ -140,11 +142,15 @@ export async function unpackObjectsArchive(
         metadata[name.slice(ARCHIVE_RECORDS.metadata.length)] = value;
     }
     const contentType = entry.records[ARCHIVE_RECORDS.contentType];
-    await store.put(entry.path, Readable.from(entry.body), {
-      sha256: entry.records[ARCHIVE_RECORDS.sha256],
-      metadata,
-      ...(contentType === undefined ? {} : { contentType }),
-    });
+    const sha256 = entry.records[ARCHIVE_RECORDS.sha256];
+    if (!beforePut || (await beforePut(entry.path, sha256))) {
+      await store.put(entry.path, Readable.from(entry.body), {
+        sha256,
+        metadata,
+        ...(contentType === undefined ? {} : { contentType }),
+      });
+    }
+    // A skipped entry's bytes are left unread: readTar skips them.
     stats.count += 1;
     stats.bytes += entry.size;
   }

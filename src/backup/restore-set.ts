@@ -4,9 +4,8 @@
 // through a RestoreTarget (storage/db), so this file never learns which driver restores it; step 6
 // is the caller's (it composes a deployment over what was restored). A drill is this same restore
 // with a throwaway target. Nothing at the target changes before every part has been read and
-// checked: the keystore, the database and the objects are staged first, then promoted.
-import { randomBytes } from 'node:crypto';
-import { copyFile, rename, rm } from 'node:fs/promises';
+// checked: the keystore, the database and the objects are staged first, then promoted together,
+// and a failure while promoting puts back what was already promoted.
 import { PassThrough, type Readable } from 'node:stream';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { decryptStream } from '../crypto/age/index.js';
@@ -19,7 +18,14 @@ import type { RestoreTarget } from '../storage/db/restore-target.js';
 import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
-import { checkObjectsArchive, unpackObjectsArchive } from './objects-archive.js';
+import { checkObjectsArchive } from './objects-archive.js';
+import {
+  assertObjectsTargetEmpty,
+  notPutBack,
+  type ObjectsPromotion,
+  objectsTarget,
+  promoteObjects,
+} from './restore-objects.js';
 import { findBackupSet, listBackupSets } from './sets.js';
 
 /**
@@ -48,6 +54,8 @@ export interface RestorePlan<Checks = never> {
   /** Where the database goes; the caller owns it (closes or discards it afterwards). */
   target: RestoreTarget;
   objects: ObjectStore;
+  /** Replace the objects of a target object store that is not empty (`--clean`). */
+  cleanObjects?: boolean;
   /** A keystore export to use instead of the set's own (e.g. kept apart by the operator). */
   keystoreFile?: () => Readable;
   /** Where the restored keystore is written, and the secret that seals it there. */
@@ -225,21 +233,6 @@ async function checkKeystoreTarget(options: RestorePlan<unknown>, contents: Keys
   }
 }
 
-/**
- * Seals the restored keystore into `staged`, merged (as an import merges) with the keystore
- * already at the target, if any; the target's own file is only read.
- */
-async function stageKeystore(
-  options: RestorePlan<unknown>,
-  staged: string,
-  contents: KeystoreContents,
-): Promise<void> {
-  await copyFile(options.keystorePath, staged).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  await ManagedKeystore.import(staged, options.masterSecret, contents);
-}
-
 export async function restoreBackupSet<Checks = never>(
   options: RestorePlan<Checks>,
 ): Promise<RestoreResult<Checks>> {
@@ -250,27 +243,31 @@ export async function restoreBackupSet<Checks = never>(
 
   announce(1, target.kind);
   // Everything the restore will need is asked here, before anything is written: a refusal leaves
-  // no database, no role and no keystore file behind.
+  // no database, no role, no object and no keystore file behind.
   const { resumed } = await target.inspect({
     setId: manifest.setId,
     format: manifest.database.format,
     dumpTool: manifest.database.dumpTool,
   });
+  const objects = objectsTarget(options.objects, [options.dest, options.keystoreDest]);
+  // A resumed restore promoted its objects before its database.
+  if (!resumed && !options.cleanObjects) await assertObjectsTargetEmpty(objects);
   const contents = await readKeystore(options, manifest);
   await assertKeystoreHoldsSetKeys(manifest, contents, options.custody);
   await checkKeystoreTarget(options, contents);
 
   // Nothing at the target changes until every part has been read and checked: the keystore is
-  // sealed into a staging file beside its place, the database loaded into the target's staging
-  // database, the objects archive read to its end; only then are they promoted, in that order.
-  const stagedKeystore = `${options.keystorePath}.restore-${randomBytes(4).toString('hex')}`;
-  let unpacked: { count: number };
+  // held in memory, the database loaded into the target's staging database, the objects archive
+  // read to its end. Only then are the objects, the database and the keystore promoted, in that
+  // order: the objects are the slowest to write and the most likely to fail (a full disk, a store
+  // gone), the keystore one atomic file. A failure while promoting puts back what was promoted.
+  let promotedObjects: ObjectsPromotion | undefined;
   try {
     announce(2, `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
-    await stageKeystore(options, stagedKeystore, {
+    const staged: KeystoreContents = {
       ...contents,
       destroyedKeys: [...(contents.destroyedKeys ?? []), ...(options.destroyedKeys ?? [])],
-    });
+    };
 
     announce(3, resumed ? 'already restored from this set; skipped' : manifest.database.format);
     if (!resumed) {
@@ -285,25 +282,36 @@ export async function restoreBackupSet<Checks = never>(
     // Read once to check (the part's checksum, its decryption, every object's SHA-256), and again
     // to put: a damaged archive is found before the first object is written.
     await checkObjectsArchive((await openPart(options, manifest, 'objects')).body);
+    promotedObjects = await promoteObjects(objects, (await openPart(options, manifest, 'objects')).body, {
+      clean: options.cleanObjects ?? false,
+    });
     if (!resumed) await target.promote(manifest.setId);
-    await rename(stagedKeystore, options.keystorePath);
-    unpacked = await unpackObjectsArchive(
-      (await openPart(options, manifest, 'objects')).body,
-      options.objects,
-    );
+    // The atomic write merges, under the keystore's lock, with a keystore written meanwhile.
+    await ManagedKeystore.import(options.keystorePath, options.masterSecret, staged);
   } catch (error) {
-    // The staging database goes too; the target itself was not touched.
+    // The staging database goes, a promoted one gives its place back to the previous database.
     await target.discard().catch(() => {});
+    await promotedObjects?.rollback().catch((cause) => {
+      throw notPutBack(objects, error, cause);
+    });
     throw error;
-  } finally {
-    await rm(stagedKeystore, { force: true });
   }
+  // Promoted: what the restore replaced goes now.
+  await target.release();
+  await promotedObjects.finish();
   const keystore = await ManagedKeystore.open(options.keystorePath, options.masterSecret);
 
   announce(5);
   const db = await target.open(options.connections ?? 1);
   const migrated = await migrate(db);
-  const restored: RestoredSet = { manifest, keystore, db, migrated, objects: unpacked.count, resumed };
+  const restored: RestoredSet = {
+    manifest,
+    keystore,
+    db,
+    migrated,
+    objects: promotedObjects.count,
+    resumed,
+  };
   if (!options.verify) return { ...restored, checks: undefined };
 
   announce(6);

@@ -56,7 +56,8 @@ export function registerRestoreCommands(backup: Command): void {
     .option('--object-store <url>', 'target object store (default ORTHID_OBJECT_STORE)')
     .option('--keystore <url>', 'target keystore file as file:///path (default ORTHID_KEYSTORE)')
     .option('--keystore-file <file>', "a keystore export to restore instead of the set's keystore.age")
-    .option('--clean', 'replace a target database that is not empty')
+    .option('--clean', 'replace a target database or object store that is not empty')
+    .option('--into-live-stores', "restore into this deployment's own (configured) database and object store")
     .option('--json', 'print JSON')
     .action(
       action(
@@ -69,6 +70,7 @@ export function registerRestoreCommands(backup: Command): void {
             keystore?: string;
             keystoreFile?: string;
             clean?: boolean;
+            intoLiveStores?: boolean;
             json?: boolean;
           },
         ) => {
@@ -83,6 +85,7 @@ export function registerRestoreCommands(backup: Command): void {
               keystorePath: opts.keystore ? new URL(opts.keystore).pathname : undefined,
               keystoreFile: opts.keystoreFile,
               clean: opts.clean,
+              intoLiveStores: opts.intoLiveStores,
               onStep: printStep,
             },
             systemClock,

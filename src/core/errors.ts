@@ -115,6 +115,7 @@ export const ERROR_CODES = {
   'backup.keystore_mismatch': 'conflict',
   'backup.format_unsupported': 'invalid',
   'backup.target_not_empty': 'conflict',
+  'backup.target_live': 'conflict',
   'backup.target_invalid': 'invalid',
   'backup.target_forbidden': 'unavailable',
   'backup.tool_missing': 'unavailable',

@@ -1,15 +1,15 @@
 // `orthid backup restore` and `orthid backup drill`: one restore plan through the page's six steps
 // (backup/restore-set.ts), step 6 being the checks against the restored parts composed as a
-// deployment of their own. A restore writes to the configured (or given) target; a drill is the
-// same plan with a throwaway target, whose result is recorded beside the set and which is removed
-// whatever happened.
+// deployment of their own. A restore writes to the given target, or to the configured (live)
+// stores only when told so; a drill is the same plan with a throwaway target, whose result is
+// recorded beside the set and which is removed whatever happened.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BackupStores, openBackupStores } from '../backup/destination.js';
+import { type BackupStores, openBackupStores, sameDestination } from '../backup/destination.js';
 import {
   type RestoredSet,
   type RestorePlan,
@@ -42,7 +42,10 @@ export interface RestoreRequest {
   keystorePath?: string;
   /** A keystore export to restore instead of the set's own. */
   keystoreFile?: string;
+  /** Replace a target database or object store that is not empty. */
   clean?: boolean;
+  /** The target may be this deployment's own database and object store (the configured ones). */
+  intoLiveStores?: boolean;
   onStep?: (step: number, title: string, detail?: string) => void;
 }
 
@@ -115,6 +118,7 @@ interface PlanTarget {
   identities: string[];
   target: RestoreTarget;
   objects: ObjectStore;
+  cleanObjects?: boolean;
   keystorePath: string;
   masterSecret: string;
   keystoreFile?: () => ReturnType<typeof createReadStream>;
@@ -164,6 +168,34 @@ async function runRestorePlan(
   };
 }
 
+/** Same server, port and database name: the URLs may differ in login, password or options. */
+function sameDatabase(a: string, b: string): boolean {
+  const [x, y] = [new URL(a), new URL(b)];
+  const port = (u: URL) => u.port || '5432';
+  return x.hostname === y.hostname && port(x) === port(y) && x.pathname === y.pathname;
+}
+
+/**
+ * The configured database and object store are the live deployment's: a restore replaces them
+ * only when told so (`--into-live-stores`), e.g. on a host provisioned for the restore.
+ */
+function assertTargetsChosen(config: Config, request: RestoreRequest): void {
+  if (request.intoLiveStores) return;
+  const { database } = config;
+  const live: string[] = [];
+  const configuredUrls = database.kind === 'postgres' ? [database.url, database.migrationUrl] : [];
+  if (request.databaseUrl === undefined || configuredUrls.some((u) => sameDatabase(u, request.databaseUrl!)))
+    live.push(database.kind === 'postgres' ? 'database (ORTHID_DATABASE_URL)' : `database (${database.dir})`);
+  if (request.objectStoreUrl === undefined || sameDestination(request.objectStoreUrl, config.objectStore))
+    live.push('object store (ORTHID_OBJECT_STORE)');
+  if (live.length === 0) return;
+  throw new OrthIdError(
+    'backup.target_live',
+    `The restore would write into this deployment's own ${live.join(' and ')}. Pass --database-url and --object-store to restore beside it, or --into-live-stores when these are the stores to restore into (a deployment provisioned for the restore; --clean replaces them when they are not empty). Nothing was restored.`,
+    { details: { live } },
+  );
+}
+
 export async function restoreDeployment(
   config: Config,
   request: RestoreRequest,
@@ -171,6 +203,7 @@ export async function restoreDeployment(
   log: Logger,
   compose: ComposeOrthId,
 ): Promise<RestoreOutcome> {
+  assertTargetsChosen(config, request);
   const timer = stepTimer(request.onStep);
   // Under BYOK the token or KMS is opened (and reached) first: where it is unreachable, the restore
   // fails with keystore.custody_unavailable before touching the target.
@@ -195,6 +228,7 @@ export async function restoreDeployment(
           identities: request.identities,
           target,
           objects,
+          cleanObjects: request.clean ?? false,
           keystorePath: request.keystorePath ?? config.keystorePath,
           masterSecret: master.value,
           ...(request.keystoreFile ? { keystoreFile: () => createReadStream(request.keystoreFile!) } : {}),

@@ -213,7 +213,7 @@ describe('bring your own key: a PKCS#11 token holds the root keys, end to end', 
 
     const targetUrl = await createTestDatabase('orthid_byok_restored');
     const restored = await runCli(
-      ['backup', 'restore', 'latest', '--json'],
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json'],
       elsewhere('restored', targetUrl),
     );
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);
@@ -318,7 +318,10 @@ describe('bring your own key: a PKCS#11 token holds the root keys, end to end', 
     assert.equal(json<{ code: string }>(body).code, 'keystore.custody_unavailable', body);
 
     const targetUrl = await createTestDatabase('orthid_byok_no_token');
-    const restore = await runCli(['backup', 'restore', 'latest'], elsewhere('no-token', targetUrl));
+    const restore = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores'],
+      elsewhere('no-token', targetUrl),
+    );
     assert.equal(restore.code, exitCodes.unavailable, restore.stderr);
     assert.equal(restore.code, 6);
     assert.match(restore.stderr, /error\[keystore\.custody_unavailable\]/);

@@ -68,7 +68,10 @@ describe('backup, drill and restore on the embedded default', () => {
 
   test('a restore into a new data directory serves the same tenant and passes every check', async () => {
     const restoredEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'restored') };
-    const restored = await runCli(['backup', 'restore', 'latest', '--json'], restoredEnv);
+    const restored = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json'],
+      restoredEnv,
+    );
     assert.equal(restored.code, 0, restored.stdout + restored.stderr);
     assert.equal(JSON.parse(restored.stdout).ok, true);
     const second = await startServer(restoredEnv);

@@ -67,7 +67,10 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       ORTHID_DATABASE_URL: targetUrl,
       ORTHID_MASTER_KEY: `${MASTER}-on-another-host`,
     };
-    const restored = await runCli(['backup', 'restore', 'latest', '--json'], restoredEnv);
+    const restored = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json'],
+      restoredEnv,
+    );
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);
     const outcome = JSON.parse(restored.stdout);
     assert.equal(outcome.ok, true, restored.stdout);
@@ -134,7 +137,7 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       assert.equal(dumped.code, 0, dumped.stderr);
       assert.equal(JSON.parse(dumped.stdout).region, 'au-syd-1');
       const targetUrl = await createTestDatabase('orthid_from_s3');
-      const restored = await runCli(['backup', 'restore', 'latest', '--json'], {
+      const restored = await runCli(['backup', 'restore', 'latest', '--into-live-stores', '--json'], {
         ...s3Env,
         ORTHID_DATA_DIR: join(dir, 'from-s3'),
         ORTHID_DATABASE_URL: targetUrl,
@@ -216,12 +219,15 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       const targetUrl = await createTestDatabase('orthid_mismatch');
       const targetEnv = { ...env, ORTHID_DATA_DIR: join(dir, 'mismatch'), ORTHID_DATABASE_URL: targetUrl };
 
-      const wrong = await runCli(['backup', 'restore', 'latest', '--keystore-file', foreign], targetEnv);
+      const wrong = await runCli(
+        ['backup', 'restore', 'latest', '--into-live-stores', '--keystore-file', foreign],
+        targetEnv,
+      );
       assert.equal(wrong.code, exitCodes.conflict, wrong.stderr);
       assert.match(wrong.stderr, /error\[backup\.keystore_mismatch\]: The keystore belongs to deployment/);
 
       await rename(keystoreFile, withheld);
-      const without = await runCli(['backup', 'restore', 'latest'], targetEnv);
+      const without = await runCli(['backup', 'restore', 'latest', '--into-live-stores'], targetEnv);
       assert.equal(without.code, exitCodes.conflict, without.stderr);
       assert.match(without.stderr, /error\[backup\.keystore_mismatch\]: The set's keystore export is not at/);
 

@@ -3,6 +3,7 @@
 // keystore export older than the data, lacking a root key the database names. And the restore's
 // client tools never get the target's password on their command line.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -102,7 +103,7 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
       );
 
       const targetUrl = await createTestDatabase('orthid_swapped');
-      const restored = await runCli(['backup', 'restore', newer, '--json'], {
+      const restored = await runCli(['backup', 'restore', newer, '--json', '--into-live-stores'], {
         ...env,
         ORTHID_DATA_DIR: join(dir, 'swapped'),
         ORTHID_DATABASE_URL: targetUrl,
@@ -122,15 +123,112 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
     }
   });
 
+  describe('a restore writes only where it was told to', () => {
+    const liveObjects = () => `file://${join(dir, 'live', 'objects')}`;
+    /** The store's keys with the SHA-256 of their bytes. */
+    const listing = async (url: string) => {
+      const store = await openObjectStore(url);
+      const out: Record<string, string> = {};
+      for (const { key } of (await store.list('')).items) {
+        out[key] = createHash('sha256')
+          .update(await readAll((await store.get(key)).body))
+          .digest('hex');
+      }
+      return out;
+    };
+
+    before(async () => {
+      // Written after the sets: a restore into this store would bring back the backup's state.
+      await (await openObjectStore(liveObjects())).put(
+        'avatars/ann',
+        Buffer.from('changed after the backup'),
+      );
+    });
+
+    test("the README's example, leaving --object-store at this deployment's own, is refused with backup.target_live", async () => {
+      const targetUrl = await createTestDatabase('orthid_beside');
+      const before = await listing(liveObjects());
+      assert.ok(Object.keys(before).includes('avatars/ann'));
+      const refused = await runCli(['backup', 'restore', newer, '--database-url', targetUrl], env);
+      assert.equal(refused.code, exitCodes.conflict, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /error\[backup\.target_live\]: The restore would write into this deployment's own object store \(ORTHID_OBJECT_STORE\)\. Pass --database-url and --object-store/,
+      );
+      // Naming the same store explicitly is the same store.
+      const named = await runCli(
+        ['backup', 'restore', newer, '--database-url', targetUrl, '--object-store', `${liveObjects()}/`],
+        env,
+      );
+      assert.equal(named.code, exitCodes.conflict, named.stderr);
+      assert.match(named.stderr, /error\[backup\.target_live\]/);
+      // And the configured database, by default, too.
+      const database = await runCli(
+        ['backup', 'restore', newer, '--object-store', `file://${join(dir, 'x')}`],
+        env,
+      );
+      assert.match(database.stderr, /error\[backup\.target_live\]: .* own database \(ORTHID_DATABASE_URL\)/);
+      assert.deepEqual(await listing(liveObjects()), before);
+      assert.deepEqual(await rowCounts(targetUrl), {});
+      assert.deepEqual(await scratchDatabases('orthid_beside_'), [
+        { datname: new URL(targetUrl).pathname.slice(1) },
+      ]);
+    });
+
+    test('an object store that is not empty is refused with backup.target_not_empty, and replaced with --clean', async () => {
+      const targetUrl = await createTestDatabase('orthid_into_used');
+      const used = `file://${join(dir, 'used-objects')}`;
+      await (await openObjectStore(used)).put('avatars/zed', Buffer.from('not in the set'));
+      const before = await listing(used);
+      const args = [
+        'backup',
+        'restore',
+        newer,
+        '--json',
+        '--database-url',
+        targetUrl,
+        '--object-store',
+        used,
+      ];
+      const refused = await runCli(args, { ...env, ORTHID_MASTER_KEY: `${MASTER}-used` });
+      assert.equal(refused.code, exitCodes.conflict, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /error\[backup\.target_not_empty\]: The target object store file:\/\/\S+ is not empty\. .*--clean/,
+      );
+      assert.deepEqual(await listing(used), before);
+      assert.deepEqual(await rowCounts(targetUrl), {});
+      assert.deepEqual(await scratchDatabases('orthid_into_used_'), [
+        { datname: new URL(targetUrl).pathname.slice(1) },
+      ]);
+
+      const keystorePath = join(dir, 'used-keystore');
+      const cleaned = await runCli([...args, '--clean', '--keystore', `file://${keystorePath}`], {
+        ...env,
+        ORTHID_MASTER_KEY: `${MASTER}-used`,
+      });
+      assert.equal(cleaned.code, exitCodes.ok, cleaned.stderr + cleaned.stdout);
+      assert.equal(JSON.parse(cleaned.stdout).ok, true, cleaned.stdout);
+      const after = await listing(used);
+      // Exactly the set's objects: the live store's, less what was written after the set.
+      const { 'avatars/ann': _changedSince, ...inSet } = await listing(liveObjects());
+      assert.deepEqual(after, inSet);
+      assert.equal(after['avatars/zed'], undefined, 'an object the set does not hold is gone');
+    });
+  });
+
   test('a keystore export lacking a root key the database names is refused with backup.keystore_mismatch before anything is written', async () => {
     const targetUrl = await createTestDatabase('orthid_old_keys');
     const targetDir = join(dir, 'old-keys');
-    const restored = await runCli(['backup', 'restore', newer, '--keystore-file', oldKeystore], {
-      ...env,
-      ORTHID_DATA_DIR: targetDir,
-      ORTHID_DATABASE_URL: targetUrl,
-      ORTHID_MASTER_KEY: `${MASTER}-old-keys`,
-    });
+    const restored = await runCli(
+      ['backup', 'restore', newer, '--into-live-stores', '--keystore-file', oldKeystore],
+      {
+        ...env,
+        ORTHID_DATA_DIR: targetDir,
+        ORTHID_DATABASE_URL: targetUrl,
+        ORTHID_MASTER_KEY: `${MASTER}-old-keys`,
+      },
+    );
     assert.equal(restored.code, exitCodes.conflict, restored.stderr);
     assert.match(restored.stderr, /error\[backup\.keystore_mismatch\]: The keystore lacks root key\(s\) \S+/);
     assert.deepEqual(await rowCounts(targetUrl), {});
@@ -181,7 +279,7 @@ describe('restore protections that nothing else masks', { timeout: 240_000 }, ()
       target.password = encodeURIComponent(password);
       target.pathname = `/${name}`;
       await writeFile(argvLog, '');
-      const restored = await runCli(['backup', 'restore', set, '--json'], {
+      const restored = await runCli(['backup', 'restore', set, '--json', '--into-live-stores'], {
         ...from,
         PATH: `${bin}:${process.env.PATH}`,
         ORTHID_DATA_DIR: join(dir, name),

@@ -75,7 +75,14 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const before = await databases(clean);
     const target = targetEnv();
     const result = await runCli(
-      ['backup', 'restore', 'latest', '--database-url', loginUrl(clean, login, 'orthid_restored')],
+      [
+        'backup',
+        'restore',
+        'latest',
+        '--into-live-stores',
+        '--database-url',
+        loginUrl(clean, login, 'orthid_restored'),
+      ],
       target,
     );
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
@@ -103,6 +110,7 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
         'backup',
         'restore',
         'latest',
+        '--into-live-stores',
         '--json',
         '--database-url',
         loginUrl(source, login, 'orthid_not_member'),
@@ -120,7 +128,14 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const login = `restore_createdb_${env.SUFFIX}`;
     await query(clean.url, 'CREATE DATABASE orthid_owned_elsewhere');
     const result = await runCli(
-      ['backup', 'restore', 'latest', '--database-url', loginUrl(clean, login, 'orthid_owned_elsewhere')],
+      [
+        'backup',
+        'restore',
+        'latest',
+        '--into-live-stores',
+        '--database-url',
+        loginUrl(clean, login, 'orthid_owned_elsewhere'),
+      ],
       targetEnv(),
     );
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
@@ -135,7 +150,14 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const before = await databases(source);
     const target = { ...targetEnv(), PATH: join(dir, 'no-tools') };
     const result = await runCli(
-      ['backup', 'restore', 'latest', '--database-url', loginUrl(source, 'postgres', 'orthid_no_tools')],
+      [
+        'backup',
+        'restore',
+        'latest',
+        '--into-live-stores',
+        '--database-url',
+        loginUrl(source, 'postgres', 'orthid_no_tools'),
+      ],
       target,
     );
     assert.equal(result.code, exitCodes.unavailable, result.stderr);
@@ -164,7 +186,10 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     const login = `restore_nocreatedb_${env.SUFFIX}`;
     const url = loginUrl(clean, login, 'orthid_fixed');
     const target = targetEnv();
-    const refused = await runCli(['backup', 'restore', 'latest', '--json', '--database-url', url], target);
+    const refused = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json', '--database-url', url],
+      target,
+    );
     assert.equal(refused.code, exitCodes.unavailable, refused.stderr);
     // The lines after "run:", as a DBA would paste them into psql.
     const sql = refused.stderr
@@ -174,7 +199,10 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     assert.ok(sql.length > 0, refused.stderr);
     await query(clean.url, sql.join('\n'));
 
-    const restored = await runCli(['backup', 'restore', 'latest', '--json', '--database-url', url], target);
+    const restored = await runCli(
+      ['backup', 'restore', 'latest', '--into-live-stores', '--json', '--database-url', url],
+      target,
+    );
     assert.equal(restored.code, 0, restored.stderr + restored.stdout);
     assert.equal(JSON.parse(restored.stdout).ok, true, restored.stdout);
 
@@ -196,7 +224,15 @@ describe('restore, drill and check as least-privilege logins', { timeout: 600_00
     try {
       await query(other.url, 'CREATE ROLE restorer LOGIN CREATEDB CREATEROLE');
       const restored = await runCli(
-        ['backup', 'restore', 'latest', '--json', '--database-url', loginUrl(other, 'restorer', 'orthid')],
+        [
+          'backup',
+          'restore',
+          'latest',
+          '--into-live-stores',
+          '--json',
+          '--database-url',
+          loginUrl(other, 'restorer', 'orthid'),
+        ],
         targetEnv(),
       );
       assert.equal(restored.code, 0, restored.stderr + restored.stdout);

@@ -1,6 +1,7 @@
 // The embedded database (PGlite) as a restore target: a data directory, or an in-memory instance
 // for a drill. A data directory is restored into a staging directory beside it, which takes its
-// place only once the whole dump has loaded; embedded sets are plain SQL, which PGlite runs itself.
+// place only once the whole dump has loaded (the directory it replaces waits beside it until the
+// restore is released); embedded sets are plain SQL, which PGlite runs itself.
 import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -31,11 +32,13 @@ async function loadSql(db: PgliteDriver, dump: Readable): Promise<void> {
 /** The embedded database in `dir` as a restore target; `memory://` is a throwaway in-memory one. */
 export function embeddedRestoreTarget(dir: string | 'memory://'): RestoreTarget {
   const memory = dir === 'memory://';
-  const staging = memory
-    ? undefined
-    : join(dirname(dir), `.${basename(dir)}.restore-${randomBytes(4).toString('hex')}`);
+  const suffix = randomBytes(4).toString('hex');
+  const staging = memory ? undefined : join(dirname(dir), `.${basename(dir)}.restore-${suffix}`);
+  const previous = memory ? undefined : join(dirname(dir), `.${basename(dir)}.previous-${suffix}`);
   let loaded: PgliteDriver | undefined;
   let promoted = false;
+  let released = false;
+  let previousAside = false;
   let opened: Database | undefined;
   return {
     kind: 'embedded database',
@@ -67,14 +70,27 @@ export function embeddedRestoreTarget(dir: string | 'memory://'): RestoreTarget 
     },
     async promote() {
       if (!loaded) throw new OrthIdError('internal.unexpected', 'Nothing was loaded to promote.');
-      if (staging) {
+      if (staging && previous) {
         await loaded.close();
         loaded = undefined;
-        // The target was found empty (or absent) by inspect: the staged directory replaces it.
-        await rm(dir, { recursive: true, force: true });
-        await rename(staging, dir);
+        // The target was found empty (or absent) by inspect; it waits aside until release().
+        if (await exists(dir)) {
+          await rename(dir, previous);
+          previousAside = true;
+        }
+        await rename(staging, dir).catch(async (error) => {
+          if (previousAside) await rename(previous, dir);
+          previousAside = false;
+          throw error;
+        });
       }
       promoted = true;
+    },
+    async release() {
+      // Released first: a removal that fails must not put the previous directory back.
+      released = true;
+      if (previous && previousAside) await rm(previous, { recursive: true, force: true });
+      previousAside = false;
     },
     async open() {
       if (memory) {
@@ -103,6 +119,13 @@ export function embeddedRestoreTarget(dir: string | 'memory://'): RestoreTarget 
       await loaded?.close().catch(() => {});
       loaded = undefined;
       if (staging) await rm(staging, { recursive: true, force: true });
+      if (promoted && !released && !memory && previous) {
+        // The restore failed after the staged directory took the target's place.
+        await rm(dir, { recursive: true, force: true });
+        if (previousAside) await rename(previous, dir);
+        previousAside = false;
+        promoted = false;
+      }
     },
   };
 }

@@ -1,7 +1,9 @@
 // A PostgreSQL database as a restore target. The dump is loaded into a fresh scratch database
 // on the same server first (an age stream reveals truncation only at its end) and renamed to the
 // target's name only once pg_restore or psql finished cleanly; a failed load leaves the target as
-// it was. A throwaway target (a drill's) is dropped when discarded.
+// it was. A database the restore replaces (--clean) is renamed aside, not dropped, until the
+// whole restore is promoted, so a failure up to then puts it back. A throwaway target (a drill's)
+// is dropped when discarded.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import pg from 'pg';
@@ -14,10 +16,14 @@ import { describeDatabaseUrl, openPostgres } from './postgres-driver.js';
 import type { DumpFormat, DumpToRestore, RestoreTarget } from './restore-target.js';
 import {
   analyzeDatabase,
+  closeDatabase,
   createDatabase,
+  databaseExists,
   dropDatabase,
+  moveDatabase,
   publicTableCount,
   renameDatabase,
+  reopenDatabase,
 } from './restore-target.queries.js';
 import { canActAsAppRole, joinAppRole, targetLogin } from './target-login.queries.js';
 
@@ -173,6 +179,15 @@ function targetForbidden(login: string, database: string, problems: TargetProble
   );
 }
 
+/** The refusal when the database to replace cannot be moved aside, e.g. a server still connected to it. */
+function inUse(database: string, cause: unknown): OrthIdError {
+  return new OrthIdError(
+    'backup.restore_failed',
+    `Cannot move the database ${database} aside to replace it (${(cause as Error)?.message ?? cause}): stop the deployment still connected to it, or restore as a login that may end its sessions, then run the restore again. The target was left as it was.`,
+    { cause },
+  );
+}
+
 /** The client tool that loads `format`; `backup.tool_missing` when it does not run. */
 function loaderOf(format: DumpFormat): 'pg_restore' | 'psql' {
   return format === 'custom' ? 'pg_restore' : 'psql';
@@ -204,10 +219,15 @@ export interface PostgresTargetOptions {
 /** The database at `url` (created when missing) as a restore target. */
 export function postgresRestoreTarget(url: string, options: PostgresTargetOptions = {}): RestoreTarget {
   const target = databaseName(url);
-  const scratch = `${target.slice(0, 40)}_restore_${randomBytes(4).toString('hex')}`;
+  const suffix = randomBytes(4).toString('hex');
+  const scratch = `${target.slice(0, 40)}_restore_${suffix}`;
+  /** Where the database a --clean restore replaces waits until release() or discard(). */
+  const previous = `${target.slice(0, 40)}_previous_${suffix}`;
   const admin = databaseUrlFor(url, 'postgres');
   let scratchCreated = false;
   let promoted = false;
+  let released = false;
+  let previousAside = false;
   let opened: Database | undefined;
   const load = async (format: DumpFormat, dump: Readable) => {
     const tool = loaderOf(format);
@@ -246,10 +266,34 @@ export function postgresRestoreTarget(url: string, options: PostgresTargetOption
     },
     async promote(setId) {
       await withClient(admin, async (client) => {
-        await dropDatabase(client, target);
-        await renameDatabase(client, scratch, target, RESTORED_FROM + setId);
+        if (await databaseExists(client, target)) {
+          try {
+            await closeDatabase(client, target);
+            await moveDatabase(client, target, previous);
+          } catch (cause) {
+            await reopenDatabase(client, target).catch(() => {});
+            throw inUse(target, cause);
+          }
+          previousAside = true;
+        }
+        try {
+          await renameDatabase(client, scratch, target, RESTORED_FROM + setId);
+        } catch (error) {
+          if (previousAside) {
+            await moveDatabase(client, previous, target);
+            await reopenDatabase(client, target);
+            previousAside = false;
+          }
+          throw error;
+        }
       });
       promoted = true;
+    },
+    async release() {
+      // Released first: a drop that fails must not put the previous database back.
+      released = true;
+      if (previousAside) await withClient(admin, (client) => dropDatabase(client, previous));
+      previousAside = false;
     },
     async open(connections) {
       opened ??= await openPostgres(url, { max: connections });
@@ -268,6 +312,18 @@ export function postgresRestoreTarget(url: string, options: PostgresTargetOption
       await this.close().catch(() => {});
       if (scratchCreated && !promoted)
         await withClient(admin, (client) => dropDatabase(client, scratch)).catch(() => {});
+      if (promoted && !released && !options.throwaway) {
+        // The restore failed after this database took the target's place: the previous one returns.
+        await withClient(admin, async (client) => {
+          await dropDatabase(client, target);
+          if (previousAside) {
+            await moveDatabase(client, previous, target);
+            await reopenDatabase(client, target);
+          }
+        });
+        previousAside = false;
+        promoted = false;
+      }
       if (options.throwaway && promoted) await withClient(admin, (client) => dropDatabase(client, target));
     },
   };

@@ -1,5 +1,6 @@
 // The SQL a restore target runs: how full a database is, the scratch database's life (create,
-// rename into place, mark, drop) and the statistics gathered after a restore.
+// rename into place, mark, drop), the previous database moved aside and back, and the
+// statistics gathered after a restore.
 import pg from 'pg';
 
 /** Anything with node-postgres's query signature: a pg.Client, or a Queryable. */
@@ -28,6 +29,37 @@ export async function dropDatabase(sql: Sql, name: string): Promise<void> {
 export async function renameDatabase(sql: Sql, from: string, to: string, comment: string): Promise<void> {
   await sql.query(`ALTER DATABASE ${pg.escapeIdentifier(from)} RENAME TO ${pg.escapeIdentifier(to)}`);
   await sql.query(`COMMENT ON DATABASE ${pg.escapeIdentifier(to)} IS ${pg.escapeLiteral(comment)}`);
+}
+
+/** Whether a database named `name` exists on the server. */
+export async function databaseExists(sql: Sql, name: string): Promise<boolean> {
+  const { rows } = await sql.query<{ n: string }>(
+    'SELECT count(*) AS n FROM pg_database WHERE datname = $1',
+    [name],
+  );
+  return Number(rows[0]!.n) > 0;
+}
+
+/**
+ * Closes `name` to new sessions and ends those connected (a server still using it), so that it
+ * can be renamed: PostgreSQL renames no database another session is connected to.
+ */
+export async function closeDatabase(sql: Sql, name: string): Promise<void> {
+  await sql.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} ALLOW_CONNECTIONS false`);
+  await sql.query(
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+    [name],
+  );
+}
+
+/** Opens `name` to sessions again (a previous database put back in its place). */
+export async function reopenDatabase(sql: Sql, name: string): Promise<void> {
+  await sql.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} ALLOW_CONNECTIONS true`);
+}
+
+/** Renames a database, keeping its comment (the set a previous database was restored from). */
+export async function moveDatabase(sql: Sql, from: string, to: string): Promise<void> {
+  await sql.query(`ALTER DATABASE ${pg.escapeIdentifier(from)} RENAME TO ${pg.escapeIdentifier(to)}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 // The database a backup set is restored into, for every driver: asked first (inspect), loaded
 // from a dump into a place of its own (load), put in the target's place only once the load
-// finished cleanly (promote), then handed back as a Database for the migrations and the checks
-// (open, analyze) and let go (close), or removed with everything it created (discard).
+// finished cleanly (promote, with the previous database kept aside until release), then handed
+// back as a Database for the migrations and the checks (open, analyze) and let go (close), or
+// removed with everything it created, the previous database put back (discard).
 // postgres-restore-target.ts and pglite-restore-target.ts are the two kinds; backup code sees
 // only this interface.
 import type { Readable } from 'node:stream';
@@ -42,8 +43,13 @@ export interface RestoreTarget {
    * before anyone listens would take the process down instead of failing the restore.
    */
   load(format: DumpFormat, openDump: () => Promise<Readable>): Promise<void>;
-  /** Replaces the target with the staged database, marked as restored from `setId`. */
+  /**
+   * Replaces the target with the staged database, marked as restored from `setId`. The database
+   * it replaces (with `--clean`) is only moved aside: release() drops it, discard() puts it back.
+   */
   promote(setId: string): Promise<void>;
+  /** Ends the promotion: the database the target replaced is dropped. */
+  release(): Promise<void>;
   /** The target as a Database with up to `connections` connections; closed by close() or discard(). */
   open(connections: number): Promise<Database>;
   /** Gathers planner statistics on the opened target, on a connection of its own. */
@@ -51,8 +57,9 @@ export interface RestoreTarget {
   /** Closes what open() opened; the restored target stays. */
   close(): Promise<void>;
   /**
-   * Removes what this restore created and did not promote (the staging database); a throwaway
-   * target (a drill's) is removed entirely. Safe to call after close(), promote() or a failure.
+   * Removes what this restore created and did not keep: the staging database, or a promoted one
+   * not yet released, whose place the previous database takes again; a throwaway target (a
+   * drill's) is removed entirely. Safe to call after close(), promote(), release() or a failure.
    */
   discard(): Promise<void>;
 }
