@@ -20,6 +20,7 @@ import { ChecksumStream } from '../storage/objects/checksum-stream.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { checkObjectsArchive, unpackObjectsArchive } from './objects-archive.js';
+import { assertSetKeystoreMatches } from './set-binding.js';
 import { findBackupSet, listBackupSets } from './sets.js';
 
 /**
@@ -257,6 +258,7 @@ export async function restoreBackupSet<Checks = never>(
     dumpTool: manifest.database.dumpTool,
   });
   const contents = await readKeystore(options, manifest);
+  assertSetKeystoreMatches(manifest, contents);
   await assertKeystoreHoldsSetKeys(manifest, contents, options.custody);
   await checkKeystoreTarget(options, contents);
 
@@ -302,7 +304,7 @@ export async function restoreBackupSet<Checks = never>(
 
   announce(5);
   const db = await target.open(options.connections ?? 1);
-  const migrated = await migrate(db);
+  const migrated = await migrate(db, undefined, { deploymentId: keystore.deploymentId });
   const restored: RestoredSet = { manifest, keystore, db, migrated, objects: unpacked.count, resumed };
   if (!options.verify) return { ...restored, checks: undefined };
 
