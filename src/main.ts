@@ -87,7 +87,7 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
       }
     }
     // The keystore must be this database's before anything is served (deployment-binding.ts).
-    await assertDeploymentBinding(db, keystore.deploymentId);
+    await assertDeploymentBinding(db, keystore.deploymentId, 'Nothing was served or changed.');
   } catch (error) {
     await db.close();
     throw error;
@@ -183,8 +183,9 @@ export async function dumpHere(
   if (config.database.kind === 'postgres') {
     const objects = await openObjectStore(config.objectStore);
     const app = await openOrthId(config, { log }).catch((error: unknown) => {
-      // Another deployment's keystore is refused outright: nothing is written for it.
-      if (!isOrthIdError(error) || error.code === 'keystore.deployment_mismatch') throw error;
+      if (!isOrthIdError(error)) throw error;
+      // Another deployment's keystore: the dump's own check refuses it before writing anything.
+      if (error.code === 'keystore.deployment_mismatch') return undefined;
       onEvent({
         step: 'warning',
         message: `No audit checkpoints are written for this set (${error.code}): ${error.message}`,

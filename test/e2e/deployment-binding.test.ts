@@ -15,19 +15,15 @@ import pg from 'pg';
 import type { Manifest } from '../../src/backup/manifest.js';
 import { listBackupSets } from '../../src/backup/sets.js';
 import { loadConfig } from '../../src/config/config.js';
-import { systemClock } from '../../src/core/clock.js';
 import { exitCodes } from '../../src/core/errors.js';
-import { createLogger } from '../../src/core/logger.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
-import { composeOrthId } from '../../src/main.js';
-import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../../src/ops/bootstrap.js';
-import { loadMigrations } from '../../src/storage/db/migrate.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
 import { backupDeploymentEnv, initDeployment } from '../helpers/deployment.js';
 import { createTestDatabase, freePort, query, rowCounts } from '../helpers/postgres.js';
+import { preBindingDeployment } from '../helpers/pre-binding.js';
 import { startServer } from '../helpers/server-process.js';
 
 const MASTER_A = 'binding-test-master-secret-of-deployment-a-0123';
@@ -130,7 +126,7 @@ describe("another deployment's keystore is refused before anything is served or 
     const { result, answers } = await startUntilExit(mixed);
     assertRefused(result, 'keystore.deployment_mismatch', exitCodes.conflict);
     assert.ok(result.stderr.includes(idA) && result.stderr.includes(idB), result.stderr);
-    assert.match(result.stderr, /Nothing was served\./);
+    assert.match(result.stderr, /Nothing was served or changed\./);
     assert.deepEqual(answers, []);
   });
 
@@ -302,41 +298,8 @@ describe('a deployment migrated before the binding existed upgrades cleanly', { 
       ORTHID_MASTER_KEY: MASTER_A,
       ORTHID_LOG_LEVEL: 'silent',
     };
-    // The database as the previous release left it: every migration before 0009, a bootstrapped
-    // system tenant and a tenant with users' keys, and a keystore — but no deployment id recorded.
-    const db = await openPostgres(url);
-    await db.ownerTransaction((tx) =>
-      tx.exec(`CREATE TABLE orthid_migrations (
-        version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())`),
-    );
-    for (const m of (await loadMigrations()).filter((m) => m.version < 9)) {
-      await db.ownerTransaction(async (tx) => {
-        await tx.exec(m.sql);
-        await tx.query('INSERT INTO orthid_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-          m.version,
-          m.name,
-          m.checksum,
-        ]);
-      });
-    }
-    const config = loadConfig(env);
-    const { keystore } = await ManagedKeystore.init(config.keystorePath, MASTER_A);
-    deploymentId = keystore.deploymentId;
-    const app = composeOrthId({
-      config,
-      clock: systemClock,
-      log: createLogger('silent'),
-      db,
-      keystore,
-      objects: await openObjectStore(config.objectStore),
-    });
-    try {
-      await bootstrap(app, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
-      await app.tenants.create({ slug: 'acme', displayName: 'Acme', actor: 'cli' });
-    } finally {
-      await app.close();
-    }
+    // The database as the previous release left it: no deployment id recorded.
+    deploymentId = await preBindingDeployment(await openPostgres(url), loadConfig(env), MASTER_A);
   });
 
   after(async () => {

@@ -16,7 +16,7 @@ export function deploymentMismatch(
   databaseId: string,
   keystoreId: string,
   outcome: string,
-  next = `Point ORTHID_KEYSTORE_FILE (or ORTHID_DATA_DIR) and the master secret at deployment ${databaseId}'s keystore, or import it from one of that deployment's backup sets (orthid keystore import), and run the command again.`,
+  next = `Point ORTHID_KEYSTORE (ORTHID_KEYSTORE_FILE under pkcs11: or awskms: custody) and the master secret at deployment ${databaseId}'s keystore, or import it from one of that deployment's backup sets (orthid keystore import), and run the command again.`,
 ): OrthIdError {
   return new OrthIdError(
     'keystore.deployment_mismatch',
@@ -79,7 +79,7 @@ export async function bindDeployment(
 export async function assertDeploymentBinding(
   db: Database,
   keystoreId: string,
-  outcome = 'Nothing was served.',
+  outcome: string,
 ): Promise<RecordedDeployment> {
   const recorded = await withSystem(db, recordedDeployment);
   if (!recorded) {
