@@ -165,7 +165,7 @@ describe("another deployment's keystore is refused before anything is served or 
       ORTHID_KEYSTORE: pathToFileURL(staleKeystoreA).href,
     });
     assertRefused(dumped, 'backup.keystore_mismatch', exitCodes.conflict);
-    assert.match(dumped.stderr, /lacks root key\(s\) \S+ that wrap the database's tenant keys[^\n]*Nothing was written\./);
+    assert.match(dumped.stderr, /lacks root key\(s\) [^:]+ that wrap the database's tenant keys[^\n]*Nothing was written\./);
     const listed = await runCli(['backup', 'list', '--json'], envA);
     assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual(JSON.parse(listed.stdout).sets, []);
