@@ -107,13 +107,13 @@ module.exports = {
     {
       name: 'backup-blind-to-drivers',
       comment:
-        'backup/ reaches the database only through the driver-blind parts of storage/db (a Database, its migrations, a dump source, a restore target, pg_restore --list), never a driver or one kind of dump or target',
+        'backup/ reaches the database only through the driver-blind parts of storage/db (a Database, its migrations, its deployment binding, a dump source, a restore target, pg_restore --list), never a driver or one kind of dump or target',
       severity: 'error',
       from: { path: '^src/backup/' },
       to: {
         path: '^src/storage/db/',
         pathNot: [
-          '^src/storage/db/(database|migrate|dump-source|open-dump-source|restore-target|pg-restore-list)\\.ts$',
+          '^src/storage/db/(database|migrate|deployment-binding|dump-source|open-dump-source|restore-target|pg-restore-list)\\.ts$',
         ],
       },
     },

@@ -24,6 +24,7 @@ import { createClients } from './oidc/clients.js';
 import { createOidcProviders } from './oidc/providers.js';
 import { checkpointTenants } from './ops/operations.js';
 import type { OrthId, OrthIdParts } from './ops/orthid.js';
+import { assertDeploymentBinding } from './storage/db/deployment-binding.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openDatabase } from './storage/db/open-database.js';
 import { openObjectStore } from './storage/objects/open-object-store.js';
@@ -70,7 +71,12 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
   try {
     const shouldMigrate = options.migrate ?? config.database.kind === 'embedded';
     if (shouldMigrate) {
-      for (const version of await migrate(db)) log.info({ version }, 'applied migration');
+      const applied = await migrate(db, undefined, {
+        deploymentId: keystore.deploymentId,
+        onBind: (binding) =>
+          log.info({ deploymentId: binding.id }, "recorded the keystore's deployment id in the database"),
+      });
+      for (const version of applied) log.info({ version }, 'applied migration');
     } else {
       const status = await migrationStatus(db);
       if (status.pending.length > 0) {
@@ -80,6 +86,8 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
         );
       }
     }
+    // The keystore must be this database's before anything is served (deployment-binding.ts).
+    await assertDeploymentBinding(db, keystore.deploymentId, 'Nothing was served or changed.');
   } catch (error) {
     await db.close();
     throw error;
@@ -176,6 +184,8 @@ export async function dumpHere(
     const objects = await openObjectStore(config.objectStore);
     const app = await openOrthId(config, { log }).catch((error: unknown) => {
       if (!isOrthIdError(error)) throw error;
+      // Another deployment's keystore: the dump's own check refuses it before writing anything.
+      if (error.code === 'keystore.deployment_mismatch') return undefined;
       onEvent({
         step: 'warning',
         message: `No audit checkpoints are written for this set (${error.code}): ${error.message}`,

@@ -11,7 +11,7 @@ import type { KeystoreContents } from '../crypto/managed-keystore.js';
 import type { DumpSource } from '../storage/db/dump-source.js';
 import type { ObjectInfo, ObjectStore } from '../storage/objects/object-store.js';
 import { VERSION } from '../version.js';
-import { rootKeyIdsInUse } from './backup.queries.js';
+import { rootKeysInUse } from './backup.queries.js';
 import {
   assertInRegion,
   describeDestination,
@@ -31,6 +31,7 @@ import {
   type PartKind,
 } from './manifest.js';
 import { type ArchiveStats, objectsArchive } from './objects-archive.js';
+import { assertExportHoldsKeys, checkDumpKeystore } from './set-binding.js';
 import { FILES, partFileName, setIdFor, setPathFor } from './set-layout.js';
 
 export interface DumpOptions {
@@ -176,6 +177,8 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
 
   // Versions, the pg_dump check and the backup role's reach: refusals that need no destination.
   const info = await source.describe();
+  // The keystore must be the database's and hold every key it names (set-binding.ts).
+  const { databaseDeploymentId } = await checkDumpKeystore(source.db, keystore);
   const dest = await deps.openStore(plan.dest);
   const keystoreStore = sameDestination(plan.dest, plan.keystoreDest)
     ? dest
@@ -257,7 +260,8 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
     // 1. The database, first: it is what the set is of. The audit checkpoints come just before,
     // so the dumped chains hold every head they name, and the objects archive holds them.
     const checkpoints = deps.auditCheckpoints ? await deps.auditCheckpoints() : undefined;
-    const rootKeyIds = await source.db.ownerTransaction(rootKeyIdsInUse);
+    const rootKeys = await source.db.ownerTransaction(rootKeysInUse);
+    const rootKeyIds = [...new Set(rootKeys.map((k) => k.id))];
     const dbDump = await source.dump();
     const dbName = partFileName(dbDump.format === 'custom' ? FILES.dbCustom : FILES.dbPlain, plan.encrypt);
     const mode = plan.encrypt ? 'encrypt' : 'plain';
@@ -272,11 +276,12 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
     // are only ever added, so an export taken after the dump holds every key the dump needs.
     const contents = keystore.exportContents();
     const keystoreRootKeyIds = contents.rootKeys.map((k) => k.id);
+    assertExportHoldsKeys(contents, rootKeys);
     const missing = rootKeyIds.filter((id) => !keystoreRootKeyIds.includes(id));
     if (missing.length > 0) {
       emit({
         step: 'warning',
-        message: `The database uses root key(s) ${missing.join(', ')} that this keystore does not hold (custody outside OrthID?); back them up where they live.`,
+        message: `The database uses root key(s) ${missing.join(', ')} held outside OrthID (a PKCS#11 token or KMS); back them up where they live.`,
       });
     }
     if (plan.encrypt) {
@@ -304,6 +309,7 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
         format: dbDump.format,
         dumpTool: info.dumpTool,
         compression: dbDump.compression,
+        ...(databaseDeploymentId ? { deploymentId: databaseDeploymentId } : {}),
         ...(dbDump.source ? { source: dbDump.source } : {}),
       },
       keys: { custody: keystore.kind, rootKeyIds, keystoreRootKeyIds, keystoreIncluded: plan.encrypt },

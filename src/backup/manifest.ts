@@ -61,6 +61,11 @@ export const ManifestSchema = Type.Object({
     dumpTool: Type.String(),
     compression: Type.String(),
     /**
+     * The deployment the dumped database records (the keystore's, checked at the dump). Absent in
+     * sets written before OrthID recorded it, or of a database that records none yet.
+     */
+    deploymentId: Type.Optional(Text),
+    /**
      * What the dump read: a primary or a standby, when its snapshot was taken and, on a standby,
      * the primary's WAL position and commit time it is consistent with (its recovery point).
      * Absent in sets written before OrthID recorded it.

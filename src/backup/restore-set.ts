@@ -26,6 +26,7 @@ import {
   objectsTarget,
   promoteObjects,
 } from './restore-objects.js';
+import { assertSetKeystoreMatches } from './set-binding.js';
 import { findBackupSet, listBackupSets } from './sets.js';
 
 /**
@@ -253,6 +254,7 @@ export async function restoreBackupSet<Checks = never>(
   // A resumed restore promoted its objects before its database.
   if (!resumed && !options.cleanObjects) await assertObjectsTargetEmpty(objects);
   const contents = await readKeystore(options, manifest);
+  assertSetKeystoreMatches(manifest, contents);
   await assertKeystoreHoldsSetKeys(manifest, contents, options.custody);
   await checkKeystoreTarget(options, contents);
 
@@ -303,7 +305,7 @@ export async function restoreBackupSet<Checks = never>(
 
   announce(5);
   const db = await target.open(options.connections ?? 1);
-  const migrated = await migrate(db);
+  const migrated = await migrate(db, undefined, { deploymentId: keystore.deploymentId });
   const restored: RestoredSet = {
     manifest,
     keystore,

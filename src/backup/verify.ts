@@ -13,6 +13,7 @@ import type { ObjectStore } from '../storage/objects/object-store.js';
 import type { BackupStores } from './destination.js';
 import type { Manifest, ManifestPart } from './manifest.js';
 import { checkObjectsArchive } from './objects-archive.js';
+import { assertSetKeystoreMatches } from './set-binding.js';
 import { FILES } from './set-layout.js';
 import { type BackupSet, findBackupSet } from './sets.js';
 
@@ -93,6 +94,7 @@ function keystoreExportCheck(manifest: Manifest): ContentCheck {
     // The same format check (version included) that restore and `keystore import` apply.
     const keystore = decodeKeystoreExport(Buffer.concat(chunks));
     const ids = keystore.rootKeys.map((k) => k.id);
+    assertSetKeystoreMatches(manifest, keystore);
     if (keystore.deploymentId !== manifest.deploymentId) {
       throw new OrthIdError(
         'backup.keystore_mismatch',

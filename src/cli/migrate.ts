@@ -2,10 +2,11 @@
 // repair the application role and its grants (on every run, so a restored database is made whole).
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
+import { readRecordedDeployment } from '../storage/db/deployment-binding.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
 import { openDatabase } from '../storage/db/open-database.js';
 import { action, cliConfig, print } from './context.js';
-import { newestSetAgeHours } from './upgrade.js';
+import { keystoreDeploymentId, newestSetAgeHours } from './upgrade.js';
 
 export function registerMigrateCommand(program: Command): void {
   program
@@ -15,6 +16,7 @@ export function registerMigrateCommand(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = cliConfig();
+        const deploymentId = await keystoreDeploymentId(config);
         const db = await openDatabase(config, 'migrations');
         try {
           const status = await migrationStatus(db);
@@ -27,6 +29,7 @@ export function registerMigrateCommand(program: Command): void {
             }
           }
           let repaired: string[] = [];
+          let recorded: string | undefined;
           const applied = await migrate(
             db,
             (m) => {
@@ -38,17 +41,30 @@ export function registerMigrateCommand(program: Command): void {
                 repaired = changes;
               },
               onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+              ...(deploymentId ? { deploymentId } : {}),
+              onBind: (binding) => {
+                recorded = binding.id;
+              },
             },
           );
-          print({ applied, repaired }, Boolean(opts.json), () =>
-            [
-              applied.length === 0
-                ? 'The database schema is current.'
-                : `Applied migrations ${applied.join(', ')}.`,
-              ...(repaired.length > 0
-                ? [`Repaired the application role: ${repaired.join('; ')}.`]
-                : ['The application role and its grants are as OrthID needs them.']),
-            ].join('\n'),
+          if (!deploymentId && !(await readRecordedDeployment(db))) {
+            process.stderr.write(
+              `warning: no keystore at ${config.keystorePath}, so the database is not bound to a deployment yet and orthid start refuses it; run orthid keystore init (or import), then orthid migrate again.\n`,
+            );
+          }
+          print(
+            { applied, repaired, ...(recorded ? { deploymentRecorded: recorded } : {}) },
+            Boolean(opts.json),
+            () =>
+              [
+                ...(recorded ? [`Recorded deployment ${recorded} (this keystore's) in the database.`] : []),
+                applied.length === 0
+                  ? 'The database schema is current.'
+                  : `Applied migrations ${applied.join(', ')}.`,
+                ...(repaired.length > 0
+                  ? [`Repaired the application role: ${repaired.join('; ')}.`]
+                  : ['The application role and its grants are as OrthID needs them.']),
+              ].join('\n'),
           );
         } finally {
           await db.close();

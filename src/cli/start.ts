@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../core/logger.js';
 import { composeOrthId, openOrthId } from '../main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../ops/bootstrap.js';
+import { auditDeploymentBinding } from '../ops/deployment-binding.js';
 import { resumeRotations } from '../ops/key-rotation.js';
 import { startSchedules } from '../ops/schedules.js';
 import { action, cliConfig, controlSocketPath } from './context.js';
@@ -28,6 +29,9 @@ export function registerStartCommand(program: Command): void {
           import('../server/control-socket.js'),
         ]);
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
+        if (await auditDeploymentBinding(orthid)) {
+          log.info({ deploymentId: orthid.keystore.deploymentId }, 'audited the deployment binding');
+        }
         const unsubscribe = await orthid.oidc.subscribe();
         const schedules = startSchedules(orthid, { compose: composeOrthId });
         resumeRotations(orthid).then(

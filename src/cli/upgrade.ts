@@ -1,10 +1,13 @@
 // `orthid upgrade`: take a backup before every upgrade, as the page says, then migrate. A complete
 // set newer than --max-backup-age counts as that backup; otherwise one is taken now, encrypted.
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openBackupStores } from '../backup/destination.js';
 import { listBackupSets } from '../backup/sets.js';
+import type { Config } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
+import { openKeystore } from '../crypto/open-keystore.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
 import { openDatabase } from '../storage/db/open-database.js';
 import { dump } from './backup.js';
@@ -16,6 +19,16 @@ export async function newestSetAgeHours(now: Date = systemClock.now()): Promise<
   const { dest, keystoreDest } = await openBackupStores(backup.dest, backup.keystoreDest);
   const newest = (await listBackupSets(dest, keystoreDest)).find((s) => s.status === 'complete');
   return newest ? (now.getTime() - new Date(newest.time).getTime()) / 3_600_000 : undefined;
+}
+
+/**
+ * The deployment id of the configured keystore, which migrate checks the database against and
+ * records in it; undefined where no keystore is (a migrate run before `orthid keystore init`).
+ * Looked up first, so that an absent keystore never makes a master secret be generated.
+ */
+export async function keystoreDeploymentId(config: Config): Promise<string | undefined> {
+  if (!existsSync(config.keystorePath)) return undefined;
+  return (await openKeystore(config, false)).keystore.deploymentId;
 }
 
 export function registerUpgradeCommand(program: Command): void {
@@ -64,10 +77,13 @@ export function registerUpgradeCommand(program: Command): void {
           process.stderr.write('Taking a backup before the upgrade.\n');
           backup = (await dump({ encrypt: true, upload: config.backup.destConfigured })).setId;
         }
+        const deploymentId = await keystoreDeploymentId(config);
         const owner = await openDatabase(config, 'migrations');
         try {
-          const applied = await migrate(owner, (m) =>
-            process.stderr.write(`applying ${m.version} ${m.name}\n`),
+          const applied = await migrate(
+            owner,
+            (m) => process.stderr.write(`applying ${m.version} ${m.name}\n`),
+            deploymentId ? { deploymentId } : {},
           );
           print(
             { backup, applied },

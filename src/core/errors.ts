@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   'keystore.custody_unavailable': 'unavailable',
   'keystore.destroy_refused': 'forbidden',
   'keystore.import_conflict': 'conflict',
+  'keystore.deployment_mismatch': 'conflict',
   'keystore.read_only': 'unavailable',
   'keystore.rotation_superseded': 'conflict',
   'keystore.shares_invalid': 'invalid',

@@ -7,6 +7,7 @@ import { OrthIdError } from '../../core/errors.js';
 import { type AppRoleChanges, ensureAppRoleExists, repairAppRoleGrants } from './app-role.js';
 import type { Database, Queryable } from './database.js';
 import { classifyDatabaseError, requireSupportedServer } from './database-errors.js';
+import { assertMigratableWith, bindDeployment, type RecordedDeployment } from './deployment-binding.js';
 
 /** Advisory lock key shared by every OrthID process migrating a database ("orthid:m"). */
 const MIGRATION_LOCK = 0x6f7274686964_6dn.toString();
@@ -101,6 +102,13 @@ export interface MigrateOptions {
   onRepair?: (changes: AppRoleChanges) => void;
   /** Hears what migrate could not do itself, with the statement a superuser runs. */
   onWarning?: (message: string) => void;
+  /**
+   * The keystore's deployment id: a database bound to another is refused before anything is
+   * applied, and one that records none is bound to this one (deployment-binding.ts).
+   */
+  deploymentId?: string;
+  /** Hears the binding when this run recorded it. */
+  onBind?: (binding: RecordedDeployment) => void;
 }
 
 export async function migrate(
@@ -114,6 +122,7 @@ export async function migrate(
   // told what to run before anything is applied.
   const role = await db.ownerTransaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    if (options.deploymentId) await assertMigratableWith(tx, options.deploymentId);
     return ensureAppRoleExists(tx, options.members);
   });
   for (const warning of role.warnings) options.onWarning?.(warning);
@@ -154,6 +163,10 @@ export async function migrate(
   }
   const grantChanges = await db.ownerTransaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    if (options.deploymentId) {
+      const { binding, recorded } = await bindDeployment(tx, options.deploymentId);
+      if (recorded) options.onBind?.(binding);
+    }
     return repairAppRoleGrants(tx);
   });
   const changes = [...role.changes, ...grantChanges];
