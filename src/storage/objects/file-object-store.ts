@@ -73,6 +73,52 @@ function isAbsent(err: unknown): boolean {
   return ['ENOENT', 'ENOTDIR', 'ENAMETOOLONG'].includes(errnoCode(err) ?? '');
 }
 
+/** What an operator does about a filesystem error, by its errno. */
+function whatToDo(code: string | undefined): string {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'the filesystem is full. Free space on it (for backups: orthid backup prune) and try again.';
+    case 'EROFS':
+      return 'the filesystem is mounted read-only. Remount it read-write or use another directory, and try again.';
+    case 'EACCES':
+    case 'EPERM':
+      return "this process may not write there. Fix the directory's owner or mode, and try again.";
+    default:
+      return 'check that the directory exists, is writable by this process and has free space.';
+  }
+}
+
+/**
+ * Creates `dir` (mode 0700) with its parents. Node's recursive mkdir reports a parent it could
+ * not create (read-only filesystem, no permission) as ENOENT; one level at a time tells the real errno.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const missing: string[] = [];
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      await stat(current);
+      break;
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' || dirname(current) === current) throw err;
+      missing.unshift(current);
+    }
+  }
+  for (const level of missing) {
+    try {
+      await mkdir(level, { mode: 0o700 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  }
+}
+
 function sidecarPathOf(path: string): string {
   return join(dirname(path), `${SIDECAR_PREFIX}${basename(path)}${SIDECAR_SUFFIX}`);
 }
@@ -139,8 +185,8 @@ class FileObjectStore implements ObjectStore {
     }
     return new OrthIdError(
       'objects.unavailable',
-      `Could not ${doing} in the object store ${this.url} (${code ?? 'unknown error'}). Check that the directory exists, is writable by this process and has free space.`,
-      { cause: err },
+      `Could not ${doing} in the object store ${this.url} (${code ?? 'unknown error'}): ${whatToDo(code)}`,
+      { cause: err, ...(code === undefined ? {} : { details: { cause: code } }) },
     );
   }
 
@@ -178,7 +224,7 @@ class FileObjectStore implements ObjectStore {
   /** Opens a fresh temp file in `dir`, creating the directory; retried because a concurrent delete may prune it. */
   async #openTemp(dir: string): Promise<{ path: string; handle: FileHandle }> {
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirectory(dir);
       const path = tempPathIn(dir);
       try {
         return { path, handle: await open(path, 'wx', 0o600) };
@@ -205,16 +251,27 @@ class FileObjectStore implements ObjectStore {
     request.body.once('error', (err) => {
       sourceError = err;
     });
+    // The store's own failure (a full disk) wins over what it does to the source: the stages
+    // destroyed after it report AbortError or a premature close, which would hide the cause.
+    let storeError: unknown;
+    const io = async <T>(step: Promise<T>): Promise<T> => {
+      try {
+        return await step;
+      } catch (err) {
+        storeError ??= err;
+        throw err;
+      }
+    };
     let dataTemp: string | undefined;
     const sidecarTemp = tempPathIn(dir);
     try {
-      const temp = await this.#openTemp(dir);
+      const temp = await io(this.#openTemp(dir));
       dataTemp = temp.path;
       try {
         await pipeline(request.body, checksum, async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) await writeAll(temp.handle, chunk);
+          for await (const chunk of source) await io(writeAll(temp.handle, chunk));
         });
-        await temp.handle.sync();
+        await io(temp.handle.sync());
       } finally {
         await temp.handle.close();
       }
@@ -228,11 +285,11 @@ class FileObjectStore implements ObjectStore {
         ino: stats.ino.toString(),
         mtimeNs: stats.mtimeNs.toString(),
       };
-      await writeFileSynced(sidecarTemp, JSON.stringify(sidecar));
-      await rename(dataTemp, path);
+      await io(writeFileSynced(sidecarTemp, JSON.stringify(sidecar)));
+      await io(rename(dataTemp, path));
       dataTemp = undefined;
-      await rename(sidecarTemp, sidecarPathOf(path));
-      await syncDirectory(dir);
+      await io(rename(sidecarTemp, sidecarPathOf(path)));
+      await io(syncDirectory(dir));
       return this.#info(key, stats, sidecar);
     } catch (err) {
       request.body.destroy();
@@ -240,6 +297,7 @@ class FileObjectStore implements ObjectStore {
         dataTemp === undefined ? undefined : rm(dataTemp, { force: true }),
         rm(sidecarTemp, { force: true }),
       ]).catch(() => undefined);
+      if (storeError !== undefined) throw this.#failure(storeError, `write "${key}"`, key);
       // The caller's own stream failing is the caller's error, not the store's.
       if (sourceError !== undefined && !isOrthIdError(err)) throw sourceError;
       throw this.#failure(err, `write "${key}"`, key);
@@ -401,7 +459,7 @@ export async function openFileObjectStore(url: string): Promise<ObjectStore> {
     );
   }
   try {
-    await mkdir(root, { recursive: true, mode: 0o700 });
+    await makeDirectory(root);
     if (!(await stat(root)).isDirectory())
       throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
