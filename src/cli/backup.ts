@@ -9,7 +9,14 @@ import type { Manifest } from '../backup/manifest.js';
 import { pruneBackupSets } from '../backup/prune.js';
 import { DEFAULT_RETENTION } from '../backup/retention.js';
 import { logDumpEvent } from '../backup/run-dump.js';
-import { type BackupSet, findBackupSet, freshnessWarnings, listBackupSets } from '../backup/sets.js';
+import {
+  type BackupSet,
+  describeInterruptedDumpFiles,
+  findBackupSet,
+  freshnessWarnings,
+  interruptedDumpFiles,
+  listBackupSets,
+} from '../backup/sets.js';
 import { recordVerifyReport, type VerifyReport, verifyBackupSet } from '../backup/verify.js';
 import { backupLocation, type Config } from '../config/config.js';
 import { systemClock } from '../core/clock.js';
@@ -331,17 +338,27 @@ export function registerBackupCommands(program: Command): void {
             maxDrillAgeDays: flags.maxDrillAgeDays ?? config.backup.maxDrillAgeDays,
           });
           for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-          const result = { dest: describeDestination(dest.url), sets: sets.map(listEntry), warnings };
+          const temporaryFiles = await interruptedDumpFiles(dest, keystoreStore, { reclaim: false });
+          const result = {
+            dest: describeDestination(dest.url),
+            sets: sets.map(listEntry),
+            temporaryFiles,
+            warnings,
+          };
+          const leftovers = describeInterruptedDumpFiles(temporaryFiles);
           print(result, Boolean(flags.json), (r: typeof result) =>
-            r.sets.length === 0
-              ? `No backup sets in ${r.dest}.`
-              : [
-                  `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'SOURCE'.padEnd(20)} ${'VERIFIED'.padEnd(17)} DRILL`,
-                  ...r.sets.map(
-                    (s) =>
-                      `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${sourceText(s.source).padEnd(20)} ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
-                  ),
-                ].join('\n'),
+            [
+              r.sets.length === 0
+                ? `No backup sets in ${r.dest}.`
+                : [
+                    `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'SOURCE'.padEnd(20)} ${'VERIFIED'.padEnd(17)} DRILL`,
+                    ...r.sets.map(
+                      (s) =>
+                        `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${sourceText(s.source).padEnd(20)} ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
+                    ),
+                  ].join('\n'),
+              ...(leftovers ? [leftovers] : []),
+            ].join('\n'),
           );
         },
       ),
@@ -426,6 +443,11 @@ export function registerBackupCommands(program: Command): void {
               ),
               ...r.kept.map((k) => `kept          ${k.id}  (${k.reasons.join(', ')})`),
               `${r.dryRun ? 'Would delete' : 'Deleted'} ${r.deleted.length} set(s); kept ${r.kept.length}.`,
+              ...(r.temporaryFiles.count > 0
+                ? [
+                    `${r.dryRun ? 'Would reclaim' : 'Reclaimed'} ${r.temporaryFiles.count} temporary file(s) of interrupted dumps (${formatBytes(r.temporaryFiles.bytes)}).`,
+                  ]
+                : []),
             ].join('\n'),
           );
         },
