@@ -33,6 +33,7 @@ import {
 import { type ArchiveStats, objectsArchive } from './objects-archive.js';
 import { assertExportHoldsKeys, checkDumpKeystore } from './set-binding.js';
 import { FILES, partFileName, setIdFor, setPathFor } from './set-layout.js';
+import { interruptedDumpFiles } from './sets.js';
 
 export interface DumpOptions {
   encrypt: boolean;
@@ -199,6 +200,8 @@ export async function dumpBackupSet(deps: DumpDeps, options: DumpOptions): Promi
 
   const lock = await source.lock();
   try {
+    // What killed dumps left behind goes first, so a destination filled by them has room again.
+    await interruptedDumpFiles(dest, keystoreStore, { reclaim: true });
     let started = deps.clock.now();
     let setId = setIdFor(keystore.deploymentId, started);
     // Set ids have one-second resolution; a dump re-run within the second after a killed one

@@ -1,14 +1,17 @@
 // `orthid backup prune`: applies the retention policy to the sets in a destination. A set is
 // removed manifest first, so one interrupted half-way lists as incomplete, never as complete.
-import type { ObjectStore } from '../storage/objects/object-store.js';
+// It also reclaims the temporary files of dumps that were killed.
+import type { ObjectStore, TemporaryFiles } from '../storage/objects/object-store.js';
 import { applyRetention, type RetentionDecision, type RetentionPolicy } from './retention.js';
 import { FILES } from './set-layout.js';
-import { type BackupSet, listBackupSets } from './sets.js';
+import { type BackupSet, interruptedDumpFiles, listBackupSets } from './sets.js';
 
 export interface PruneResult {
   dryRun: boolean;
   kept: (RetentionDecision & { time: string; status: BackupSet['status'] })[];
   deleted: (RetentionDecision & { time: string; status: BackupSet['status']; size: number })[];
+  /** Temporary files of interrupted dumps: removed, or with `dryRun` found. */
+  temporaryFiles: TemporaryFiles;
 }
 
 async function deletePrefix(store: ObjectStore, prefix: string, first?: string): Promise<void> {
@@ -46,7 +49,12 @@ export async function pruneBackupSets(
     options.policy,
     options.now,
   );
-  const result: PruneResult = { dryRun: options.dryRun, kept: [], deleted: [] };
+  const result: PruneResult = {
+    dryRun: options.dryRun,
+    kept: [],
+    deleted: [],
+    temporaryFiles: await interruptedDumpFiles(dest, keystoreStore, { reclaim: !options.dryRun }),
+  };
   for (const [i, decision] of decisions.entries()) {
     const set = sets[i]!;
     if (decision.keep) {

@@ -2,7 +2,7 @@
 // its manifest is present and every part it names exists), size, and the verify and drill
 // reports kept beside it. `latest` means the newest complete set; incomplete ones are never offered.
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
-import type { ObjectStore } from '../storage/objects/object-store.js';
+import type { ObjectStore, TemporaryFiles } from '../storage/objects/object-store.js';
 import { type BackupStores, describeDestination } from './destination.js';
 import { type Manifest, parseManifest } from './manifest.js';
 import { FILES, parseSetId, parseSetKey } from './set-layout.js';
@@ -258,6 +258,8 @@ export interface SetListing {
   /** The destination, described (no query string). */
   dest: string;
   sets: SetListEntry[];
+  /** Temporary files interrupted dumps left behind (interruptedDumpFiles), not reclaimed here. */
+  temporaryFiles: TemporaryFiles;
   /** The freshness warnings (freshnessWarnings). */
   warnings: string[];
 }
@@ -269,5 +271,29 @@ export async function listBackupSetsWithWarnings(
 ): Promise<SetListing> {
   const sets = await listBackupSets(stores.dest, stores.keystoreDest);
   const warnings = freshnessWarnings(sets, options);
-  return { dest: describeDestination(stores.dest.url), sets: sets.map(listEntry), warnings };
+  const temporaryFiles = await interruptedDumpFiles(stores.dest, stores.keystoreDest, { reclaim: false });
+  return { dest: describeDestination(stores.dest.url), sets: sets.map(listEntry), temporaryFiles, warnings };
+}
+
+/**
+ * The temporary files that killed or failed dumps left in the sets' and the keystore exports'
+ * destinations (a part being written when the process died), removed with `reclaim`. Files of a
+ * dump still running are never counted: its process holds their locks.
+ */
+export async function interruptedDumpFiles(
+  dest: ObjectStore,
+  keystoreStore: ObjectStore,
+  options: { reclaim: boolean },
+): Promise<TemporaryFiles> {
+  const found = await dest.temporaryFiles(options);
+  if (keystoreStore === dest) return found;
+  const more = await keystoreStore.temporaryFiles(options);
+  return { count: found.count + more.count, bytes: found.bytes + more.bytes };
+}
+
+/** The line `backup list` prints about them; undefined when there are none. */
+export function describeInterruptedDumpFiles(files: TemporaryFiles): string | undefined {
+  if (files.count === 0) return undefined;
+  const mib = (files.bytes / (1024 * 1024)).toFixed(1);
+  return `temporary files from interrupted dumps: ${files.count} file${files.count === 1 ? '' : 's'}, ${mib} MiB (reclaimed by the next dump or \`orthid backup prune\`)`;
 }

@@ -8,7 +8,12 @@ import type { Manifest } from '../backup/manifest.js';
 import { pruneBackupSets } from '../backup/prune.js';
 import { DEFAULT_RETENTION } from '../backup/retention.js';
 import { logDumpEvent } from '../backup/run-dump.js';
-import { type BackupSet, listBackupSetsWithWarnings, type SetListEntry } from '../backup/sets.js';
+import {
+  type BackupSet,
+  describeInterruptedDumpFiles,
+  listBackupSetsWithWarnings,
+  type SetListEntry,
+} from '../backup/sets.js';
 import { type VerifyReport, verifyNamedSet } from '../backup/verify.js';
 import { systemClock } from '../core/clock.js';
 import { exitCodes, OrthIdError } from '../core/errors.js';
@@ -232,16 +237,20 @@ export function registerBackupCommands(program: Command): void {
             maxDrillAgeDays: flags.maxDrillAgeDays ?? config.backup.maxDrillAgeDays,
           });
           for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+          const leftovers = describeInterruptedDumpFiles(result.temporaryFiles);
           print(result, Boolean(flags.json), (r: typeof result) =>
-            r.sets.length === 0
-              ? `No backup sets in ${r.dest}.`
-              : [
-                  `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'SOURCE'.padEnd(20)} ${'VERIFIED'.padEnd(17)} DRILL`,
-                  ...r.sets.map(
-                    (s) =>
-                      `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${sourceText(s.source).padEnd(20)} ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
-                  ),
-                ].join('\n'),
+            [
+              r.sets.length === 0
+                ? `No backup sets in ${r.dest}.`
+                : [
+                    `${'SET'.padEnd(56)} ${'STATUS'.padEnd(10)} ${'TIME (UTC)'.padEnd(20)} ${'SIZE'.padStart(10)}  ${'SOURCE'.padEnd(20)} ${'VERIFIED'.padEnd(17)} DRILL`,
+                    ...r.sets.map(
+                      (s) =>
+                        `${s.id.padEnd(56)} ${s.status.padEnd(10)} ${s.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(s.size).padStart(10)}  ${sourceText(s.source).padEnd(20)} ${reportOutcome(s.verified).padEnd(17)} ${reportOutcome(s.drill)}${s.problem ? `  (${s.problem})` : ''}`,
+                    ),
+                  ].join('\n'),
+              ...(leftovers ? [leftovers] : []),
+            ].join('\n'),
           );
         },
       ),
@@ -314,6 +323,11 @@ export function registerBackupCommands(program: Command): void {
               ),
               ...r.kept.map((k) => `kept          ${k.id}  (${k.reasons.join(', ')})`),
               `${r.dryRun ? 'Would delete' : 'Deleted'} ${r.deleted.length} set(s); kept ${r.kept.length}.`,
+              ...(r.temporaryFiles.count > 0
+                ? [
+                    `${r.dryRun ? 'Would reclaim' : 'Reclaimed'} ${r.temporaryFiles.count} temporary file(s) of interrupted dumps (${formatBytes(r.temporaryFiles.bytes)}).`,
+                  ]
+                : []),
             ].join('\n'),
           );
         },

@@ -13,6 +13,9 @@ export function acquireEmbeddedLock(path: string): Promise<EmbeddedLock> {
         ? new OrthIdError('db.locked', `The embedded database is in use by OrthID process ${pid}.`, {
             details: { pid },
           })
-        : new OrthIdError('db.locked', `Could not lock ${path}; remove it if no OrthID process is running.`),
+        : new OrthIdError(
+            'db.locked',
+            `The embedded database is in use by another OrthID process (it holds ${path}); stop it or wait for it to finish.`,
+          ),
   });
 }

@@ -32,8 +32,9 @@ function pgliteOf(db: Database): PGlite {
 }
 
 /**
- * A lock file holding the dumping process's pid. Unlike the database lock it is not re-entrant:
- * two dumps forwarded to the same server run in one process and must still exclude each other.
+ * The dump's lock file (a kernel lock, gone with its process). Unlike the database lock it is not
+ * re-entrant: two dumps forwarded to the same server run in one process and must still exclude
+ * each other.
  */
 export function acquireDumpLockFile(path: string): Promise<DumpLock> {
   return acquirePidLock(path, {
@@ -47,7 +48,7 @@ export function acquireDumpLockFile(path: string): Promise<DumpLock> {
           )
         : new OrthIdError(
             'backup.locked',
-            `Could not take the backup lock ${path}; remove it if no dump is running.`,
+            `Another backup dump of this deployment holds ${path}; wait for it to finish.`,
           ),
   });
 }

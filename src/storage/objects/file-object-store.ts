@@ -7,7 +7,9 @@
 //   fsync and one rmdir walk cover both, and nothing can drift between two trees.
 // - A put streams into `<dir>/.orthid-tmp-<random>` and fsyncs it, writes the sidecar the same
 //   way, then renames the file and then the sidecar into place and fsyncs the directory. Readers
-//   never see a partial file; a crash leaves only `.orthid-*` temp files, which list ignores.
+//   never see a partial file; a crash leaves only `.orthid-*` temp files, which list ignores
+//   and temporaryFiles reclaims. The writer holds a kernel lock on its temp file until the
+//   rename, so one still being written is never taken for a dead one.
 // - Two renames are not one atomic step, so the sidecar names the file it describes (inode, and
 //   size plus mtime for copies made with `cp -a`/`rsync -a`, which keep those but not the inode).
 //   A sidecar that describes another file (a crash or a race between the renames, a plain copy)
@@ -36,11 +38,19 @@ import { type Static, Type } from '@sinclair/typebox';
 import { syncDirectory } from '../../core/atomic-file.js';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { fileFormat, parseJson } from '../../core/file-format.js';
+import { tryLockDescriptor } from '../../core/kernel-lock.js';
 import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.js';
 import { toListOptions } from './list-options.js';
 import { mapConcurrently } from './map-concurrently.js';
 import { assertValidKey, assertValidPrefix, compareKeys, RESERVED_SEGMENT_PREFIX } from './object-key.js';
-import type { ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+import type {
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  TemporaryFiles,
+} from './object-store.js';
 import { toPutRequest } from './put-request.js';
 
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}-tmp-`;
@@ -71,6 +81,104 @@ function errnoCode(err: unknown): string | undefined {
 /** Errors meaning "no object at this path": nothing there, a file where a directory would be, a name no file can have. */
 function isAbsent(err: unknown): boolean {
   return ['ENOENT', 'ENOTDIR', 'ENAMETOOLONG'].includes(errnoCode(err) ?? '');
+}
+
+/** What an operator does about a filesystem error, by its errno. */
+function whatToDo(code: string | undefined): string {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'the filesystem is full. Free space on it (for backups: orthid backup prune) and try again.';
+    case 'EROFS':
+      return 'the filesystem is mounted read-only. Remount it read-write or use another directory, and try again.';
+    case 'EACCES':
+    case 'EPERM':
+      return "this process may not write there. Fix the directory's owner or mode, and try again.";
+    default:
+      return 'check that the directory exists, is writable by this process and has free space.';
+  }
+}
+
+/**
+ * Creates `dir` (mode 0700) with its parents. Node's recursive mkdir reports a parent it could
+ * not create (read-only filesystem, no permission) as ENOENT; one level at a time tells the real errno.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const missing: string[] = [];
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      await stat(current);
+      break;
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' || dirname(current) === current) throw err;
+      missing.unshift(current);
+    }
+  }
+  for (const level of missing) {
+    try {
+      await mkdir(level, { mode: 0o700 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
+ * How long a temporary file must go unwritten before it counts as abandoned, on top of no
+ * process holding its lock: covers the instants before the writer takes the lock, and writers
+ * that hold none (an older version; a source stalled on a database lock writes nothing for minutes).
+ */
+const ABANDONED_AFTER_MS = 15 * 60_000;
+/** Where the filesystem has no locks, only a long silence tells a dead writer. */
+const ABANDONED_WITHOUT_LOCKS_AFTER_MS = 24 * 3_600_000;
+
+/** Marks a temporary file as being written, for as long as `handle` stays open. */
+function claimTemporaryFile(handle: FileHandle): void {
+  try {
+    tryLockDescriptor(handle.fd);
+  } catch {
+    // A filesystem without locks: the writer's silence alone tells it is gone (see abandonedSize).
+  }
+}
+
+/**
+ * The size of the temporary file at `path` when its writer is gone (no process holds its lock
+ * and it has not been written for a while), removing it with `reclaim`; undefined while it may
+ * be live. The lock taken to look is held while removing, so no writer can claim it meanwhile.
+ */
+async function abandonedSize(path: string, reclaim: boolean): Promise<number | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    if (!['EROFS', 'EACCES', 'EPERM'].includes(errnoCode(err) ?? '')) throw err;
+    // Not writable here (a read-only mount of the backups): reported by age, left in place.
+    const stats = await stat(path);
+    return Date.now() - stats.mtimeMs > ABANDONED_WITHOUT_LOCKS_AFTER_MS ? stats.size : undefined;
+  }
+  try {
+    const stats = await handle.stat();
+    let free: boolean;
+    let idleNeeded = ABANDONED_AFTER_MS;
+    try {
+      free = tryLockDescriptor(handle.fd);
+    } catch {
+      free = true;
+      idleNeeded = ABANDONED_WITHOUT_LOCKS_AFTER_MS;
+    }
+    if (!free || Date.now() - stats.mtimeMs < idleNeeded) return undefined;
+    if (reclaim) await rm(path, { force: true });
+    return stats.size;
+  } finally {
+    await handle.close();
+  }
 }
 
 function sidecarPathOf(path: string): string {
@@ -139,8 +247,8 @@ class FileObjectStore implements ObjectStore {
     }
     return new OrthIdError(
       'objects.unavailable',
-      `Could not ${doing} in the object store ${this.url} (${code ?? 'unknown error'}). Check that the directory exists, is writable by this process and has free space.`,
-      { cause: err },
+      `Could not ${doing} in the object store ${this.url} (${code ?? 'unknown error'}): ${whatToDo(code)}`,
+      { cause: err, ...(code === undefined ? {} : { details: { cause: code } }) },
     );
   }
 
@@ -178,7 +286,7 @@ class FileObjectStore implements ObjectStore {
   /** Opens a fresh temp file in `dir`, creating the directory; retried because a concurrent delete may prune it. */
   async #openTemp(dir: string): Promise<{ path: string; handle: FileHandle }> {
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirectory(dir);
       const path = tempPathIn(dir);
       try {
         return { path, handle: await open(path, 'wx', 0o600) };
@@ -205,19 +313,29 @@ class FileObjectStore implements ObjectStore {
     request.body.once('error', (err) => {
       sourceError = err;
     });
+    // The store's own failure (a full disk) wins over what it does to the source: the stages
+    // destroyed after it report AbortError or a premature close, which would hide the cause.
+    let storeError: unknown;
+    const io = async <T>(step: Promise<T>): Promise<T> => {
+      try {
+        return await step;
+      } catch (err) {
+        storeError ??= err;
+        throw err;
+      }
+    };
     let dataTemp: string | undefined;
+    let tempHandle: FileHandle | undefined;
     const sidecarTemp = tempPathIn(dir);
     try {
-      const temp = await this.#openTemp(dir);
+      const temp = await io(this.#openTemp(dir));
       dataTemp = temp.path;
-      try {
-        await pipeline(request.body, checksum, async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) await writeAll(temp.handle, chunk);
-        });
-        await temp.handle.sync();
-      } finally {
-        await temp.handle.close();
-      }
+      tempHandle = temp.handle;
+      claimTemporaryFile(temp.handle);
+      await pipeline(request.body, checksum, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) await io(writeAll(temp.handle, chunk));
+      });
+      await io(temp.handle.sync());
       const stats = await stat(dataTemp, { bigint: true });
       const sidecar: Sidecar = {
         version: 1,
@@ -228,11 +346,11 @@ class FileObjectStore implements ObjectStore {
         ino: stats.ino.toString(),
         mtimeNs: stats.mtimeNs.toString(),
       };
-      await writeFileSynced(sidecarTemp, JSON.stringify(sidecar));
-      await rename(dataTemp, path);
+      await io(writeFileSynced(sidecarTemp, JSON.stringify(sidecar)));
+      await io(rename(dataTemp, path));
       dataTemp = undefined;
-      await rename(sidecarTemp, sidecarPathOf(path));
-      await syncDirectory(dir);
+      await io(rename(sidecarTemp, sidecarPathOf(path)));
+      await io(syncDirectory(dir));
       return this.#info(key, stats, sidecar);
     } catch (err) {
       request.body.destroy();
@@ -240,9 +358,13 @@ class FileObjectStore implements ObjectStore {
         dataTemp === undefined ? undefined : rm(dataTemp, { force: true }),
         rm(sidecarTemp, { force: true }),
       ]).catch(() => undefined);
+      if (storeError !== undefined) throw this.#failure(storeError, `write "${key}"`, key);
       // The caller's own stream failing is the caller's error, not the store's.
       if (sourceError !== undefined && !isOrthIdError(err)) throw sourceError;
       throw this.#failure(err, `write "${key}"`, key);
+    } finally {
+      // Closed only now: the lock on the temporary file marks the write live until its rename.
+      await tempHandle?.close();
     }
   }
 
@@ -383,6 +505,36 @@ class FileObjectStore implements ObjectStore {
   async region(): Promise<string | undefined> {
     return undefined;
   }
+
+  async temporaryFiles(options: { reclaim: boolean }): Promise<TemporaryFiles> {
+    const found: TemporaryFiles = { count: 0, bytes: 0 };
+    const visit = async (dir: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isAbsent(err)) return;
+        throw err;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) await visit(path);
+        else if (entry.isFile() && entry.name.startsWith(TEMP_PREFIX)) {
+          const size = await abandonedSize(path, options.reclaim);
+          if (size !== undefined) {
+            found.count += 1;
+            found.bytes += size;
+          }
+        }
+      }
+    };
+    try {
+      await visit(this.#root);
+    } catch (err) {
+      throw this.#failure(err, options.reclaim ? 'remove temporary files' : 'list temporary files');
+    }
+    return found;
+  }
 }
 
 /** Opens (creating if needed, mode 0700) the directory named by a `file:///absolute/path` URL. */
@@ -401,7 +553,7 @@ export async function openFileObjectStore(url: string): Promise<ObjectStore> {
     );
   }
   try {
-    await mkdir(root, { recursive: true, mode: 0o700 });
+    await makeDirectory(root);
     if (!(await stat(root)).isDirectory())
       throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {

@@ -45,6 +45,12 @@ export interface ListPage {
   cursor?: string;
 }
 
+/** Leftovers of writes that never finished: how many, and the bytes they hold. */
+export interface TemporaryFiles {
+  count: number;
+  bytes: number;
+}
+
 /**
  * A place to keep blobs (backups, exports). Keys are `/`-separated relative paths; `..`, `.`,
  * absolute keys, empty segments, backslashes, NUL and segments starting with `.orthid` (the
@@ -77,4 +83,9 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Where the bytes live: the S3 region, or undefined for a local directory. */
   region(): Promise<string | undefined>;
+  /**
+   * The temporary files (S3: staging objects) of writes whose process died, counted, and removed
+   * with `reclaim`. A write still in progress, here or in another process, is never counted.
+   */
+  temporaryFiles(options: { reclaim: boolean }): Promise<TemporaryFiles>;
 }

@@ -10,8 +10,8 @@
 // costs a server-side copy but keeps the rule simple: an object is never visible without its
 // checksum, and a failed put leaves an existing object untouched. A checksum sidecar object was
 // rejected: it doubles deletes, can be orphaned, and leaves a window with bytes but no digest.
-// A crash can leave staging objects behind; list hides them, and a bucket lifecycle rule on
-// `.orthid-staging/` expires them.
+// A crash can leave staging objects behind; list hides them, temporaryFiles reclaims those a
+// day old, and a bucket lifecycle rule on `.orthid-staging/` expires them too.
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import {
@@ -36,7 +36,14 @@ import { ChecksumStream, expectStored, expectUploaded } from './checksum-stream.
 import { toListOptions } from './list-options.js';
 import { mapConcurrently } from './map-concurrently.js';
 import { assertValidKey, assertValidPrefix, RESERVED_SEGMENT_PREFIX } from './object-key.js';
-import type { ListOptions, ListPage, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+import type {
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  TemporaryFiles,
+} from './object-store.js';
 import { SHA256_METADATA_KEY, toPutRequest } from './put-request.js';
 import { isS3NotFound, s3Failure } from './s3-failure.js';
 import { parseS3Location, type S3Location } from './s3-location.js';
@@ -48,6 +55,7 @@ const QUEUE_SIZE = 2;
 const MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024;
 const COPY_PART_SIZE = 1024 * 1024 * 1024;
 const STAGING_PREFIX = `${RESERVED_SEGMENT_PREFIX}-staging/`;
+const STAGING_ABANDONED_AFTER_MS = 24 * 3_600_000;
 /** HEADs in flight while a list page fills in checksums and metadata. */
 const HEAD_CONCURRENCY = 8;
 
@@ -321,6 +329,43 @@ class S3ObjectStore implements ObjectStore {
       if (isS3NotFound(err)) return;
       throw s3Failure(err, this.#context, `delete "${key}"`);
     }
+  }
+
+  /**
+   * Staging objects left by a put that died between its upload and its copy. A live put keeps
+   * one for the length of a server-side copy at most, so a day-old one is abandoned.
+   */
+  async temporaryFiles(options: { reclaim: boolean }): Promise<TemporaryFiles> {
+    const { bucket } = this.#location;
+    const found: TemporaryFiles = { count: 0, bytes: 0 };
+    const before = Date.now() - STAGING_ABANDONED_AFTER_MS;
+    let token: string | undefined;
+    try {
+      do {
+        const output = await this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: `${this.#location.prefix}${STAGING_PREFIX}`,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        );
+        for (const object of output.Contents ?? []) {
+          if (object.Key === undefined || (object.LastModified?.getTime() ?? 0) > before) continue;
+          if (options.reclaim)
+            await this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key: object.Key }));
+          found.count += 1;
+          found.bytes += object.Size ?? 0;
+        }
+        token = output.IsTruncated === true ? output.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (err) {
+      throw s3Failure(
+        err,
+        this.#context,
+        options.reclaim ? 'remove staging objects' : 'list staging objects',
+      );
+    }
+    return found;
   }
 
   region(): Promise<string | undefined> {
