@@ -74,17 +74,21 @@ export function createHttpDrain(): HttpDrain {
   const state = { draining: false, hurried: false };
   const waiting = new Set<() => void>();
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
+  /** Resolves after `ms`, or at once when hurried; `cancel` clears the timer, which would keep the process alive. */
+  const pause = (ms: number) => {
+    let cancel = () => {};
+    const done = new Promise<void>((resolve) => {
       if (state.hurried || ms <= 0) return resolve();
-      const done = () => {
+      const timer = setTimeout(() => cancel(), ms);
+      cancel = () => {
         clearTimeout(timer);
-        waiting.delete(done);
+        waiting.delete(cancel);
         resolve();
       };
-      const timer = setTimeout(done, ms);
-      waiting.add(done);
+      waiting.add(cancel);
     });
+    return { done, cancel: () => cancel() };
+  };
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const entry: InFlight = { req, res, bytesRead: req.socket.bytesRead, progressAt: Date.now() };
@@ -123,8 +127,13 @@ export function createHttpDrain(): HttpDrain {
             'OrthID is shutting down and the request body stopped arriving; send the request again.',
           ),
         );
-        res.writeHead(problem.status, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
-        res.end(JSON.stringify(problem));
+        const body = JSON.stringify(problem);
+        res.writeHead(problem.status, {
+          'Content-Type': 'application/problem+json',
+          'Content-Length': Buffer.byteLength(body),
+          'Retry-After': '1',
+        });
+        res.end(body);
       }
     }
   }
@@ -152,10 +161,12 @@ export function createHttpDrain(): HttpDrain {
       }
       const watcher = setInterval(answerStalledBodies, WATCH_INTERVAL_MS);
       try {
-        await pause(drainMs);
+        await pause(drainMs).done;
         onClosing?.(inFlight.size);
         const closed = close();
-        const drained = await Promise.race([closed.then(() => true), pause(graceMs).then(() => false)]);
+        const grace = pause(graceMs);
+        const drained = await Promise.race([closed.then(() => true), grace.done.then(() => false)]);
+        grace.cancel();
         if (drained) return { cut: 0 };
         const cut = sockets.size;
         for (const socket of sockets) socket.destroy();
