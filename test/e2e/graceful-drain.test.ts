@@ -189,6 +189,7 @@ function steadyLoad(url: string, credentials: BootstrapCredentials, workers: num
 }
 
 interface Probe {
+  sentAt: number;
   at: number;
   status?: number;
   code?: string;
@@ -201,17 +202,23 @@ function probe(url: string, path: string) {
   let running = true;
   const once = () =>
     new Promise<Probe>((resolve) => {
+      const sentAt = performance.now();
       const request = http.get(`${url}${path}`, { agent: false, timeout: 5_000 }, (response) => {
         let body = '';
         response.on('data', (d) => (body += d));
         response.on('end', () => {
           const code = (JSON.parse(body) as { code?: string }).code;
-          resolve({ at: performance.now(), status: response.statusCode ?? 0, ...(code ? { code } : {}) });
+          resolve({
+            sentAt,
+            at: performance.now(),
+            status: response.statusCode ?? 0,
+            ...(code ? { code } : {}),
+          });
         });
       });
       request.on('timeout', () => request.destroy(new Error('timeout')));
       request.on('error', (error: NodeJS.ErrnoException) =>
-        resolve({ at: performance.now(), error: error.code ?? error.message }),
+        resolve({ sentAt, at: performance.now(), error: error.code ?? error.message }),
       );
     });
   const loop = (async () => {
@@ -246,20 +253,26 @@ describe('orthid start shuts down gracefully on SIGTERM', () => {
     const live = probe(server.url, '/healthz');
     await sleep(1_000);
 
-    // A client uploading its token request slowly, but steadily: in flight across the whole drain.
-    const form = tokenForm(credentials);
+    // A client uploading its token request slowly, but steadily (a byte every 100 ms of a
+    // parameter the provider ignores): in flight across the whole drain, and finished only once
+    // the listener is seen closed, so the order is the test's, not the scheduler's.
     const slow = rawConnection(server.port);
     await slow.opened;
-    slow.write(tokenHead(credentials, form.length));
+    slow.write(tokenHead(credentials, 'chunked'));
+    const first = `${tokenForm(credentials)}&pad=`;
+    slow.write(`${first.length.toString(16)}\r\n${first}\r\n`);
+    let sigterm = Number.POSITIVE_INFINITY;
+    const listenerClosed = () => ready.seen.some((p) => p.at > sigterm && p.error !== undefined);
     const trickle = (async () => {
-      for (let i = 0; i < form.length; i += 4) {
-        slow.write(form.slice(i, i + 4));
-        await sleep(Math.max(50, (drainSeconds * 1000 + 1_500) / (form.length / 4)));
+      while (!listenerClosed()) {
+        slow.write('1\r\nx\r\n');
+        await sleep(100);
       }
+      slow.write('0\r\n\r\n');
     })();
     await sleep(200);
 
-    const sigterm = performance.now();
+    sigterm = performance.now();
     server.child.kill('SIGTERM');
     const [{ code, at: exitAt }, slowResponse] = await Promise.all([exited, slow.response, trickle]);
     await Promise.all([load.stop(), ready.stop(), live.stop()]);
@@ -269,9 +282,13 @@ describe('orthid start shuts down gracefully on SIGTERM', () => {
     const unready = ready.seen.find((p) => p.at > sigterm && p.status === 503);
     assert.ok(unready, 'the readiness probe saw 503 after SIGTERM');
     assert.equal(unready.code, 'server.shutting_down');
+    // A connection made just as the listener closes may be reset rather than refused.
     const refusedProbe = ready.seen.find((p) => p.at > sigterm && p.error !== undefined);
     assert.ok(refusedProbe, 'the readiness probe was refused once the listener closed');
-    assert.equal(refusedProbe.error, 'ECONNREFUSED');
+    assert.ok(
+      ready.seen.every((p) => p.error === undefined || ['ECONNREFUSED', 'ECONNRESET'].includes(p.error)),
+    );
+    assert.ok(ready.seen.some((p) => p.error === 'ECONNREFUSED'));
     assert.ok(unready.at < refusedProbe.at);
     assert.ok(
       ready.seen.filter((p) => p.at > unready.at && p.status !== undefined).every((p) => p.status === 503),
@@ -326,6 +343,7 @@ describe('orthid start shuts down gracefully on SIGTERM', () => {
       servedWhileUnready: duringDrain.length,
       refusedOrReset: failed.length,
       toUnready: seconds(unready.at - sigterm),
+      unreadyProbeSentAt: seconds(unready.sentAt - sigterm),
       toRefused: seconds(refusedProbe.at - sigterm),
       toLastResponse: seconds(lastResponse - sigterm),
       toExit: seconds(exitAt - sigterm),
@@ -377,7 +395,7 @@ describe('orthid start shuts down gracefully on SIGTERM', () => {
     assert.equal(answer.status, 503);
     assert.equal((JSON.parse(answer.body) as { code: string }).code, 'server.shutting_down');
     assert.equal(answer.headers.connection, 'close');
-    assert.ok(closed.at >= answer.at && closed.at <= exitAt);
+    assert.ok(closed.at >= answer.at);
     // Not cut at the end of the grace period: answered, closed, and the process left long before.
     assert.match(server.output(), /every request in flight finished/);
     assert.doesNotMatch(server.output(), /grace period over/);
