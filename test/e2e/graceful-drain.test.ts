@@ -443,4 +443,38 @@ describe('orthid start shuts down gracefully on SIGTERM', () => {
       `endless request: cut ${seconds(closed.at - sigterm)}, exit ${seconds(exitAt - sigterm)} after SIGTERM (grace ${graceSeconds} s)`,
     );
   });
+
+  test('a second SIGTERM cuts what is still open at once instead of waiting out the grace period', {
+    timeout: 300_000,
+  }, async () => {
+    const graceSeconds = 120;
+    const { server, credentials, exited } = await start({
+      ORTHID_SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
+    });
+    const endless = rawConnection(server.port);
+    await endless.opened;
+    endless.write(tokenHead(credentials, 50_000));
+    let sending = true;
+    const trickle = (async () => {
+      while (sending) {
+        endless.write('a');
+        await sleep(100);
+      }
+    })();
+    await sleep(300);
+    server.child.kill('SIGTERM');
+    await server.waitForOutput(/stopped accepting connections/);
+    const second = performance.now();
+    server.child.kill('SIGTERM');
+    const [{ code, at: exitAt }] = await Promise.all([exited, endless.closed]);
+    sending = false;
+    await trickle;
+    assert.equal(code, 0, server.output());
+    assert.match(server.output(), /shutting down now: cutting open connections/);
+    assert.match(server.output(), /grace period over: cut 1 connection\(s\) still open/);
+    assert.ok(
+      exitAt - second < (graceSeconds * 1000) / 2,
+      `exited ${seconds(exitAt - second)} after the second SIGTERM`,
+    );
+  });
 });
