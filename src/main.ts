@@ -159,10 +159,11 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     clients,
     oidc,
     close: async () => {
-      await db.close();
       await custodies.close();
       await custody.close();
       await passwordPool.close();
+      // Last: work still finishing (a request cut by the shutdown's grace period) may need it.
+      await db.close();
     },
   };
 }

@@ -23,10 +23,11 @@ export function registerStartCommand(program: Command): void {
         await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
         // The HTTP layer loads while the database opens (PGlite compiles its WebAssembly off
         // the main thread): start-up is the longer of the two, not their sum.
-        const [orthid, { buildServer }, { startControlSocket }] = await Promise.all([
+        const [orthid, { buildServer }, { startControlSocket }, { createHttpDrain }] = await Promise.all([
           openOrthId(config, { initKeystore: embedded, log }),
           import('../server/app.js'),
           import('../server/control-socket.js'),
+          import('../server/http-drain.js'),
         ]);
         const boot = await bootstrap(orthid, join(config.dataDir, ADMIN_CREDENTIALS_FILE));
         if (await auditDeploymentBinding(orthid)) {
@@ -42,7 +43,8 @@ export function registerStartCommand(program: Command): void {
               'could not finish interrupted key rotations; run orthid keystore rotate again',
             ),
         );
-        const server = await buildServer(orthid);
+        const drain = createHttpDrain();
+        const server = await buildServer(orthid, { drain });
         let control: Awaited<ReturnType<typeof startControlSocket>> | undefined;
         try {
           await server.listen({ host: config.host, port: config.port });
@@ -80,19 +82,45 @@ export function registerStartCommand(program: Command): void {
           ].join('\n'),
         );
 
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string) => {
-            log.info({ signal }, 'shutting down');
-            resolve();
+        const signal = await new Promise<string>((resolve) => {
+          const onSignal = (name: string) => {
+            // A second signal (Ctrl-C again) ends the wait: connections still open are cut now.
+            if (drain.draining) {
+              log.warn({ signal: name }, 'shutting down now: cutting open connections');
+              drain.hurry();
+            } else resolve(name);
           };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => onSignal('SIGTERM'));
+          process.on('SIGINT', () => onSignal('SIGINT'));
         });
-        // Stop accepting, let in-flight requests and scheduled runs finish, then release the database.
+        const { drainMs, graceMs } = config.shutdown;
+        log.info(
+          { signal, drainSeconds: drainMs / 1000, graceSeconds: graceMs / 1000 },
+          'shutting down: /readyz answers 503',
+        );
+        // Order: unready, no new scheduled runs, stop accepting, requests in flight finish (or are
+        // cut at the grace period's end), scheduled runs in progress finish, then the database closes.
+        let controlClosed: Promise<unknown> | undefined;
+        const drained = drain.drain({
+          drainMs,
+          graceMs,
+          close: async () => {
+            // The CLI's socket closes with the listener; an operation it runs (a dump) is waited
+            // for below, like a scheduled one, and never holds the HTTP listener open.
+            controlClosed = control?.close();
+            await server.close();
+          },
+          onClosing: (inFlight) => log.info({ inFlight }, 'stopped accepting connections'),
+        });
         const scheduled = schedules.stop();
-        await control?.close();
-        await server.close();
-        await scheduled;
+        const { cut } = await drained;
+        if (cut > 0) {
+          log.warn({ cut }, `grace period over: cut ${cut} connection(s) still open`);
+        } else log.info({ cut }, 'every request in flight finished');
+        if (schedules.running().length > 0) {
+          log.info({ running: schedules.running() }, 'waiting for scheduled runs in progress');
+        }
+        await Promise.all([scheduled, controlClosed]);
         await unsubscribe();
         await orthid.close();
       }),

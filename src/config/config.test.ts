@@ -129,3 +129,35 @@ test('an invalid cron expression is reported by the config loader with every oth
   assert.equal(config.backup.schedule, '0 2 * * *');
   assert.equal(config.backup.drillSchedule, '0 3 1 * *');
 });
+
+test('the shutdown drain and grace come from seconds in the environment, and bad values are reported with every other problem', () => {
+  assert.deepEqual(loadConfig({}).shutdown, { drainMs: 0, graceMs: 20_000 });
+  assert.deepEqual(
+    loadConfig({ ORTHID_DATABASE_URL: 'postgres://db/orthid', ORTHID_MASTER_KEY: 'x'.repeat(32) }).shutdown,
+    { drainMs: 5_000, graceMs: 20_000 },
+  );
+  assert.deepEqual(
+    loadConfig({ ORTHID_SHUTDOWN_DRAIN_SECONDS: '0.5', ORTHID_SHUTDOWN_GRACE_SECONDS: '0' }).shutdown,
+    { drainMs: 500, graceMs: 0 },
+  );
+  assert.throws(
+    () =>
+      loadConfig({
+        ORTHID_SHUTDOWN_DRAIN_SECONDS: '-1',
+        ORTHID_SHUTDOWN_GRACE_SECONDS: 'thirty',
+        ORTHID_PORT: 'eighty',
+      }),
+    (error: unknown) => {
+      assert.ok(isOrthIdError(error, 'config.invalid'));
+      const problems = (error.details as { problems: string[] }).problems;
+      assert.equal(problems.length, 3, problems.join('\n'));
+      for (const name of ['ORTHID_SHUTDOWN_DRAIN_SECONDS', 'ORTHID_SHUTDOWN_GRACE_SECONDS']) {
+        assert.ok(
+          problems.some((p) => p.startsWith(`${name} must be a number of seconds`)),
+          name,
+        );
+      }
+      return true;
+    },
+  );
+});

@@ -89,6 +89,16 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How a client's address appears in the request log (the audit log seals it either way). */
   logClientAddress: LogClientAddress;
+  /** What `orthid start` does on SIGTERM or SIGINT. */
+  shutdown: ShutdownConfig;
+}
+
+/** On SIGTERM: /readyz answers 503 for `drainMs` while serving, then the listener closes and requests in flight get `graceMs`. */
+export interface ShutdownConfig {
+  /** Time for load balancers to see /readyz fail before the listener closes. */
+  drainMs: number;
+  /** Time requests in flight may still take once the listener has closed; then their connections are cut. */
+  graceMs: number;
 }
 
 /** `truncate`: IPv4 /24, IPv6 /48; `omit`: not logged; `full`: as received (personal data). */
@@ -143,6 +153,10 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent.',
   ORTHID_LOG_CLIENT_ADDRESS:
     'Client addresses in the request log: truncate (default; IPv4 /24, IPv6 /48), omit, or full.',
+  ORTHID_SHUTDOWN_DRAIN_SECONDS:
+    'On SIGTERM, seconds /readyz answers 503 while requests are still served, so load balancers stop sending (default 5 with PostgreSQL, 0 embedded).',
+  ORTHID_SHUTDOWN_GRACE_SECONDS:
+    'Seconds requests in flight may still take once the listener has closed; then their connections are cut (default 20).',
 };
 
 function isPostgresUrl(value: string): boolean {
@@ -286,6 +300,12 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     problems.push(`ORTHID_LOG_CLIENT_ADDRESS must be one of ${LOG_CLIENT_ADDRESS.join(', ')}.`);
   }
 
+  // Embedded means one node: no load balancer has another replica to send traffic to meanwhile.
+  const shutdown: ShutdownConfig = {
+    drainMs: seconds('ORTHID_SHUTDOWN_DRAIN_SECONDS', database.kind === 'embedded' ? 0 : 5, get, problems),
+    graceMs: seconds('ORTHID_SHUTDOWN_GRACE_SECONDS', 20, get, problems),
+  };
+
   if (problems.length > 0) {
     throw new OrthIdError('config.invalid', `Invalid configuration:\n  - ${problems.join('\n  - ')}`, {
       details: { problems },
@@ -309,7 +329,27 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     trustProxy,
     logLevel,
     logClientAddress,
+    shutdown,
   };
+}
+
+/** Longer than any orchestrator waits before it kills a process anyway. */
+const MAX_SHUTDOWN_SECONDS = 3600;
+
+/** A duration in seconds (fractions allowed, 0 for none), as milliseconds. */
+function seconds(
+  name: string,
+  fallback: number,
+  get: (name: string) => string | undefined,
+  problems: string[],
+): number {
+  const text = get(name);
+  const value = text === undefined ? fallback : Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > MAX_SHUTDOWN_SECONDS) {
+    problems.push(`${name} must be a number of seconds from 0 to ${MAX_SHUTDOWN_SECONDS}, e.g. "20".`);
+    return fallback * 1000;
+  }
+  return Math.round(value * 1000);
 }
 
 function readCustody(

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   'config.invalid': 'invalid',
   'request.invalid': 'invalid',
   'request.not_found': 'not_found',
+  'server.shutting_down': 'unavailable',
   'auth.unauthenticated': 'unauthenticated',
   'auth.forbidden': 'forbidden',
   'db.unavailable': 'unavailable',

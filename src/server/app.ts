@@ -2,6 +2,7 @@
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../ops/orthid.js';
+import { createHttpDrain, type HttpDrain } from './http-drain.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';
@@ -13,7 +14,13 @@ import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { oidcRoutes } from './routes/oidc.js';
 
-export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
+export interface ServerOptions {
+  /** The shutdown state /readyz reports and every response follows (`orthid start` drives it). */
+  drain?: HttpDrain;
+}
+
+export async function buildServer(orthid: OrthId, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const drain = options.drain ?? createHttpDrain();
   const app = Fastify({
     // Fastify's default request serializer would log the full URL (tokens, hints) and address.
     loggerInstance: orthid.log.child(
@@ -23,10 +30,19 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
     trustProxy: orthid.config.trustProxy,
     bodyLimit: 1024 * 1024,
     schemaController: deferredSchemaController(),
+    // A request arriving on a kept-alive connection while draining is served, with
+    // `Connection: close` (http-drain.ts), not refused with Fastify's bare 503.
+    return503OnClosing: false,
+    // Every body here is small (token requests, admin JSON, avatars of at most 5 MiB): a request
+    // still arriving after 60 s, or headers after 15 s, is answered 408 and closed rather than
+    // held open (Fastify's default is never). Node checks these every second, not every 30 s.
+    requestTimeout: 60_000,
+    http: { headersTimeout: 15_000, connectionsCheckingInterval: 1_000 },
   });
+  drain.attach(app.server);
   registerProblemDetails(app);
   registerPublicOrigin(app, orthid.config.publicUrl);
-  registerHealthRoutes(app, orthid);
+  registerHealthRoutes(app, orthid, drain);
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });

@@ -75,6 +75,24 @@ describe('the deployment files', () => {
     assert.deepEqual(containersOf(cron)[0]!.envFrom, [{ secretRef: { name: 'orthid-drill-env' } }]);
   });
 
+  test('the Deployment gives a SIGTERM more time than its drain and grace periods, and probes readiness and liveness apart', () => {
+    const deployment = all.get('deployment.yaml')!;
+    const pod = podOf(deployment) as PodSpec & { terminationGracePeriodSeconds?: number };
+    const [server] = containersOf(deployment) as (Container & {
+      env?: { name: string; value: string }[];
+      readinessProbe?: { httpGet: { path: string } };
+      livenessProbe?: { httpGet: { path: string } };
+    })[];
+    const env = new Map((server!.env ?? []).map((e) => [e.name, Number(e.value)]));
+    const drain = env.get('ORTHID_SHUTDOWN_DRAIN_SECONDS');
+    const grace = env.get('ORTHID_SHUTDOWN_GRACE_SECONDS');
+    assert.ok(drain !== undefined && drain > 0, 'a drain delay, so the Service stops sending first');
+    assert.ok(grace !== undefined && grace > 0);
+    assert.ok((pod.terminationGracePeriodSeconds ?? 30) > drain + grace, 'the kubelet waits out the drain');
+    assert.equal(server!.readinessProbe?.httpGet.path, '/readyz');
+    assert.equal(server!.livenessProbe?.httpGet.path, '/healthz');
+  });
+
   test('every manifest runs the same image as a non-root user in namespace orthid', () => {
     const images = new Set<string>();
     for (const [file, manifest] of all) {

@@ -1,5 +1,6 @@
-// Liveness (/healthz: the process answers) and readiness (/readyz: the database is reachable,
-// the schema is current and the keystore is unsealed). Orchestrators route traffic on /readyz.
+// Liveness (/healthz: the process answers, until it exits) and readiness (/readyz: not shutting
+// down, the database is reachable, the schema is current and the keystore is unsealed).
+// Orchestrators route traffic on /readyz.
 import type { FastifyInstance } from 'fastify';
 import { OrthIdError } from '../../core/errors.js';
 import type { OrthId } from '../../ops/orthid.js';
@@ -20,10 +21,25 @@ async function check(fn: () => Promise<string | undefined>): Promise<Check> {
   }
 }
 
-export function registerHealthRoutes(app: FastifyInstance, orthid: OrthId): void {
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  orthid: OrthId,
+  shutdown: { readonly draining: boolean },
+): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (request, reply) => {
+    // First thing a shutdown changes, so load balancers stop sending before the listener closes.
+    if (shutdown.draining) {
+      const problem = problemFrom(
+        new OrthIdError('server.shutting_down', 'OrthID is shutting down; send requests to another replica.'),
+        request.url,
+      );
+      return reply
+        .status(503)
+        .type('application/problem+json')
+        .send({ ...problem, checks: { shutdown: { ok: false, detail: 'shutting down' } } });
+    }
     const checks = {
       database: await check(async () => {
         await orthid.db.ownerQuery('SELECT 1');
