@@ -17,11 +17,11 @@ export function enrolOfferPage(p: EnrolOfferPage): string {
     p.tenantName,
     html`<h1>Protect your account</h1>
 <p class="sub">Add a second step to your sign-in: a code from an authenticator app on your phone.</p>
-<form method="post" action="${p.startAction}">
+<form id="enrol-start" method="post" action="${p.startAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit">Set up an authenticator app</button>
 </form>
-<form method="post" action="${p.skipAction}">
+<form id="enrol-skip" method="post" action="${p.skipAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit" class="secondary">Not now</button>
 </form>`,
@@ -61,7 +61,7 @@ export function enrolTotpPage(p: EnrolTotpPage): string {
 <p>Cannot scan? Enter this key in the app:</p>
 <p class="code" id="secret">${grouped(p.secret)}</p>
 <p><a href="${p.uri}">Open in an authenticator app on this device</a></p>
-<form method="post" action="${p.action}">
+<form id="enrol-confirm" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="factor" value="${p.factorId}">
 <label for="code">Code from your authenticator app</label>
@@ -71,7 +71,7 @@ ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">
 </form>
 ${
   !p.required && p.skipAction
-    ? html`<form method="post" action="${p.skipAction}">
+    ? html`<form id="enrol-skip" method="post" action="${p.skipAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit" class="secondary">Not now</button>
 </form>`
@@ -94,7 +94,7 @@ export function recoveryCodesPage(p: RecoveryCodesPage): string {
     html`<h1>Save your recovery codes</h1>
 <p class="sub">If you lose your phone, each of these codes signs you in once. Keep them somewhere safe: they are shown only now.</p>
 <ul class="scopes" id="recovery-codes">${p.codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
-<form method="post" action="${p.action}">
+<form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit">I have saved them, continue</button>
 </form>`,
@@ -122,7 +122,7 @@ export function recoveryNoticePage(p: RecoveryNoticePage): string {
     p.tenantName,
     html`<h1>Recovery code used</h1>
 <p class="sub" id="remaining">${left}</p>
-<form method="post" action="${p.action}">
+<form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit">Continue</button>
 </form>`,

@@ -22,7 +22,7 @@ export interface SecondFactorPage {
 
 export function secondFactorPage(p: SecondFactorPage): string {
   const form = p.recovery
-    ? html`<form method="post" action="${p.action}">
+    ? html`<form id="recovery-code-form" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="method" value="recovery_code">
 <label for="recovery-code">Recovery code</label>
@@ -31,7 +31,7 @@ ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">
 <button type="submit">Continue</button>
 </form>
 <p><a href="${p.otherLink}">Use your authenticator app instead</a></p>`
-    : html`<form method="post" action="${p.action}">
+    : html`<form id="totp-form" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="method" value="totp">
 <label for="code">Code from your authenticator app</label>
