@@ -362,9 +362,11 @@ export function createMfa(deps: MfaDeps) {
      */
     async verifyTotp(
       attempt: Attempt & { code: string },
+      /** Checks the code without spending it (the deployment's own canary check, run at any rate). */
+      options: { probe?: boolean } = {},
     ): Promise<{ factorId: string; method: SecondFactorMethod }> {
       const action = 'user.mfa_verified';
-      const details = { factor: 'totp' };
+      const details = options.probe ? { factor: 'totp', probe: true } : { factor: 'totp' };
       const code = await parse(
         () => normaliseTotpCode(attempt.code),
         (e) => malformed(attempt, action, details, e),
@@ -381,6 +383,7 @@ export function createMfa(deps: MfaDeps) {
           for (const factor of factors) {
             const step = matchTotpStep(openSecret(keyring, factor), code, now);
             if (step === null) continue;
+            if (options.probe) return { ok: { factorId: factor.id, method: 'totp' as const } };
             if (factor.last_step !== null && step <= Number(factor.last_step)) {
               return { reason: 'replayed_code', error: replayedCode() };
             }
@@ -425,6 +428,34 @@ export function createMfa(deps: MfaDeps) {
           ),
         };
       });
+    },
+
+    /**
+     * Gives a user a confirmed TOTP factor without an enrolment, inside the caller's transaction:
+     * for a factor whose secret an operator holds (the backup canary's), never for people.
+     */
+    async provisionTotp(tx: Queryable, tenantId: string, userId: string, actor: string): Promise<string> {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const queries = createMfaQueries(tx);
+      const id = newId();
+      const secret = newTotpSecret();
+      await queries.insertPending({
+        tenant_id: tenantId,
+        id,
+        user_id: userId,
+        kind: 'totp',
+        name: 'Provisioned',
+        secret: keyring.seal(secret, { table: FACTORS, column: SECRET, rowId: id }),
+        binding: 'provisioned',
+      });
+      await queries.confirm(id, null, clock.now());
+      await audit(tx, keyring, {
+        actor,
+        action: 'user.mfa_enrolled',
+        userId,
+        details: { factor: 'totp', factorId: id },
+      });
+      return secret;
     },
 
     /** A new set of recovery codes for a user with a factor; the old set stops working. */
