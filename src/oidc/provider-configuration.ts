@@ -4,6 +4,7 @@
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import { ACR_VALUES } from '../identity/mfa-factors.js';
 import {
   FIRST_PARTY_METADATA,
   INTROSPECTS_METADATA,
@@ -192,12 +193,16 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       long: { httpOnly: true, sameSite: 'lax', path: `${input.mountPath}/` },
     },
     claims: {
-      openid: ['sub'],
+      // How the user signed in (RFC 8176 methods, the context class) goes in every ID token, not
+      // only when a client asks for it by the claims parameter.
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
       phone: ['phone_number'],
     },
     scopes: [...OIDC_SCOPES],
+    // A password alone, or with a second factor (the hosted sign-in sets one of them with amr).
+    acrValues: [...ACR_VALUES],
     // Every client's metadata names these; the defaults only fill in for clients registered
     // before a choice existed, and keep what they had.
     clientDefaults: {

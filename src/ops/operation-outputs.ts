@@ -25,6 +25,11 @@ export const TenantOutput = Type.Object({
 export const TenantSettingsOutput = Type.Object({
   tenant: Type.String(),
   idTokenClaims: Type.Union([Type.Literal('on'), Type.Literal('off')]),
+  mfa: Type.Object({
+    mode: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')]),
+    organisations: Strings,
+    roles: Strings,
+  }),
 });
 
 export const ShredOutput = Type.Object({

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../ops/orthid.js';
 import { createHttpDrain, type HttpDrain } from './http-drain.js';
+import { withTenant } from '../storage/db/database.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';
@@ -55,6 +56,12 @@ export async function buildServer(orthid: OrthId, options: ServerOptions = {}): 
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),
+    mfa: {
+      mfa: orthid.mfa,
+      db: orthid.db,
+      accountName: (tenantId, userId) =>
+        withTenant(orthid.db, tenantId, async (tx) => (await orthid.users.get(tx, tenantId, userId)).email),
+    },
   });
   await app.ready();
   return app;

@@ -4,6 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { Mfa } from '../../identity/mfa.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
@@ -11,6 +12,7 @@ import { PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
+import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -30,7 +32,12 @@ function sameToken(a: string | undefined, b: string): boolean {
 
 export async function interactionRoutes(
   app: FastifyInstance,
-  opts: { providers: OidcProviders; signIn: PasswordSignIn },
+  opts: {
+    providers: OidcProviders;
+    signIn: PasswordSignIn;
+    /** The second-factor steps after the password (src/server/routes/mfa-steps.ts). */
+    mfa: Omit<MfaStepsOptions, 'mfa'> & { mfa: Mfa };
+  },
 ): Promise<void> {
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -113,6 +120,25 @@ export async function interactionRoutes(
     });
   }
 
+  function checkCsrf(tp: TenantProvider, uid: string, form: Form | undefined) {
+    if (!sameToken(form?.csrf, tp.csrfToken(uid))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
+    }
+  }
+
+  const steps = mfaSteps(
+    app,
+    {
+      load,
+      finish,
+      page,
+      base,
+      checkCsrf,
+      clientName: async (tp, clientId) => (await clientOf(tp, clientId)).name,
+    },
+    opts.mfa,
+  );
+
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
     const known = isOrthIdError(error)
@@ -135,6 +161,8 @@ export async function interactionRoutes(
       return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }
     if (details.prompt.name === 'login') {
+      const pending = pendingOf(details);
+      if (pending) return steps.render(reply, tp, details, pending);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
       return page(reply, renderSignIn(tp, details.uid, name, hint));
     }
@@ -175,12 +203,7 @@ export async function interactionRoutes(
         userAgent: request.headers['user-agent'],
         clientId: String(details.params.client_id),
       });
-      return await finish(
-        reply,
-        details,
-        { login: { accountId: userId, amr: ['pwd'], remember: true } },
-        { mergeWithLastSubmission: false },
-      );
+      return await steps.afterPassword(reply, tp, details, userId);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;

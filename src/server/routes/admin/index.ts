@@ -19,6 +19,7 @@ import { registerResourceRoutes } from './resources.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerUserExportRoutes } from './user-exports.js';
+import { registerUserFactorRoutes } from './user-factors.js';
 import { registerUserRoutes } from './users.js';
 import { adminValidatorCompiler } from './validation.js';
 
@@ -91,7 +92,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
       // Each resource's routes get only the services they use, built here from the wired OrthID.
       const { db, users, rbac, avatars } = orthid;
-      registerUserRoutes(api, { db, users, objects: orthid.objects }, avatars);
+      registerUserRoutes(api, { db, users, objects: orthid.objects, mfa: orthid.mfa }, avatars);
       await registerAvatarRoutes(api, { db }, avatars);
       registerUserExportRoutes(api, {
         db,
@@ -102,6 +103,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
         users,
         rbac,
       });
+      registerUserFactorRoutes(api, orthid);
       registerOrganisationRoutes(api, { db, organisations: rbac.organisations });
       registerMembershipRoutes(api, { db, memberships: rbac.memberships, users });
       registerResourceRoutes(api, { db, resources: rbac.resources });

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { deleteUserExports } from '../../../bundles/user-export.js';
 import { isOrthIdError } from '../../../core/errors.js';
 import type { Avatars } from '../../../identity/avatars.js';
+import type { Mfa } from '../../../identity/mfa.js';
 import type { Users } from '../../../identity/users.js';
 import type { ObjectStore } from '../../../storage/objects/object-store.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
@@ -27,14 +28,14 @@ const PasswordInput = Type.Object(
   { password: Text({ minLength: 1, maxLength: 1024, writeOnly: true }) },
   { additionalProperties: false },
 );
-// No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
-const PASSWORD_CONTEXT = { mfaEnforced: false };
 
 /** What the routes use: the database for the tenant's transaction, and their services. */
 export interface UserRoutesDeps extends TenantScope {
   users: Users;
   /** Where the deleted users' data exports are removed from. */
   objects: ObjectStore;
+  /** Whether the tenant's MFA policy applies to a user (the password minimum depends on it). */
+  mfa: Pick<Mfa, 'enforcedFor'>;
 }
 
 export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars: Avatars): void {
@@ -88,8 +89,11 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
       },
     },
     async (request, reply) => {
-      const created = await inTenant(deps, request, (tx, { tenant, actor }) =>
-        users.create(tx, tenant.id, request.body, actor, PASSWORD_CONTEXT),
+      // A new user belongs to no organisation yet: only a tenant-wide MFA requirement counts.
+      const created = await inTenant(deps, request, async (tx, { tenant, actor }) =>
+        users.create(tx, tenant.id, request.body, actor, {
+          mfaEnforced: await deps.mfa.enforcedFor(tx, tenant.id),
+        }),
       );
       return reply.code(201).send(created);
     },
@@ -130,9 +134,9 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
       },
     },
     (request) =>
-      inTenant(deps, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, async (tx, { tenant, actor }) =>
         users.setPassword(tx, tenant.id, request.params.userId, request.body.password, {
-          ...PASSWORD_CONTEXT,
+          mfaEnforced: await deps.mfa.enforcedFor(tx, tenant.id, request.params.userId),
           actor,
         }),
       ),
