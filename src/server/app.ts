@@ -34,6 +34,7 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),
+    passkeys: orthid.passkeys,
   });
   await app.ready();
   return app;

@@ -4,13 +4,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
-import { PAGE_HEADERS } from '../../web/layout.js';
+import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
+import { passkeyScriptPath, registerPasskeySteps } from './passkey-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -30,7 +32,7 @@ function sameToken(a: string | undefined, b: string): boolean {
 
 export async function interactionRoutes(
   app: FastifyInstance,
-  opts: { providers: OidcProviders; signIn: PasswordSignIn },
+  opts: { providers: OidcProviders; signIn: PasswordSignIn; passkeys?: Passkeys },
 ): Promise<void> {
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -67,8 +69,11 @@ export async function interactionRoutes(
     return reply.redirect(interaction.returnTo, 303);
   }
 
-  function page(reply: FastifyReply, body: string, status = 200) {
-    return reply.status(status).headers(PAGE_HEADERS).send(body);
+  function page(reply: FastifyReply, body: string, status = 200, scripted = false) {
+    return reply
+      .status(status)
+      .headers(scripted ? SCRIPTED_PAGE_HEADERS : PAGE_HEADERS)
+      .send(body);
   }
 
   /** Form actions: the issuer's path on the public URL, never a Host the request named. */
@@ -110,6 +115,15 @@ export async function interactionRoutes(
       csrf: tp.csrfToken(uid),
       email,
       error,
+      ...(opts.passkeys
+        ? {
+            passkey: {
+              action: `${base(tp, uid)}/passkey`,
+              options: `${base(tp, uid)}/passkey/options`,
+              script: passkeyScriptPath(tp),
+            },
+          }
+        : {}),
     });
   }
 
@@ -136,7 +150,7 @@ export async function interactionRoutes(
     }
     if (details.prompt.name === 'login') {
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      return page(reply, renderSignIn(tp, details.uid, name, hint));
+      return page(reply, renderSignIn(tp, details.uid, name, hint), 200, opts.passkeys !== undefined);
     }
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];
@@ -186,9 +200,42 @@ export async function interactionRoutes(
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
       if (error.details?.retryAfterSeconds)
         reply.header('retry-after', String(error.details.retryAfterSeconds));
-      return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
+      return page(
+        reply,
+        renderSignIn(tp, details.uid, name, email, message),
+        error.httpStatus,
+        opts.passkeys !== undefined,
+      );
     }
   });
+
+  if (opts.passkeys) {
+    registerPasskeySteps(app, {
+      passkeys: opts.passkeys,
+      load,
+      checkCsrf(tp, uid, token) {
+        if (!sameToken(token, tp.csrfToken(uid)))
+          throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
+      },
+      signedIn(reply, details, accountId, amr) {
+        return finish(
+          reply,
+          details,
+          { login: { accountId, amr, remember: true } },
+          { mergeWithLastSubmission: false },
+        );
+      },
+      async signInAgain(reply, tp, details, error) {
+        const { name } = await clientOf(tp, details.params.client_id);
+        return page(
+          reply,
+          renderSignIn(tp, details.uid, name, undefined, error.message),
+          error.httpStatus,
+          true,
+        );
+      },
+    });
+  }
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {
     const { tp, details } = await load(request, reply);
