@@ -51,6 +51,9 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   oidc_clients: ALL,
   oidc_payloads: ALL,
   sign_in_throttle: ALL,
+  passkey_user_handles: ALL,
+  passkey_credentials: ALL,
+  passkey_challenges: ALL,
   // Append-only: a trigger also refuses updates and deletes from anyone.
   audit_events: APPEND,
 };

@@ -50,5 +50,3 @@ CREATE INDEX passkey_challenges_expiry ON passkey_challenges (expires_at);
 
 SELECT orthid_protect_tenant_table(t)
   FROM unnest(ARRAY['passkey_user_handles', 'passkey_credentials', 'passkey_challenges']::regclass[]) AS t;
-
-GRANT SELECT, INSERT, UPDATE, DELETE ON passkey_user_handles, passkey_credentials, passkey_challenges TO orthid_app;
