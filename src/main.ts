@@ -15,6 +15,7 @@ import {
 import { openKeystore } from './crypto/open-keystore.js';
 import { createTenantKeys } from './crypto/tenant-keys.js';
 import { createAvatars } from './identity/avatars.js';
+import { createMfa } from './identity/mfa.js';
 import { createPasskeys } from './identity/passkeys.js';
 import { createPasswordPool } from './identity/password-pool.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
@@ -148,6 +149,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     avatars: createAvatars({ objects: parts.objects, tenantKeys, clock }, media),
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
     signInThrottle,
+    mfa: createMfa({ db, tenantKeys, clock, throttle: signInThrottle }),
     passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,

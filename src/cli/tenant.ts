@@ -1,11 +1,20 @@
 // `orthid tenant ...`: create and list tenants.
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { MfaPolicy } from '../identity/mfa-policy.js';
 import type { ShredResult } from '../ops/key-rotation.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { action, operation, print } from './context.js';
 
 type Listed = Tenant & { issuer: string };
+
+/** A comma-separated list; an empty value is an empty list (it clears the setting). */
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
 
 export function registerTenantCommands(program: Command): void {
   const tenant = program
@@ -39,24 +48,62 @@ export function registerTenantCommands(program: Command): void {
 
   tenant
     .command('configure')
-    .description("Change a tenant's OpenID Connect policy (prints it when given no option)")
+    .description("Change a tenant's OpenID Connect and MFA policy (prints it when given no option)")
     .argument('<slug>', 'the tenant')
     .option(
       '--id-token-claims <on|off>',
       'on (default): the claims of granted scopes (name, e-mail, phone) are in ID tokens as well as userinfo; off: userinfo only',
     )
+    .option(
+      '--mfa <off|optional|required>',
+      'second factor at sign-in: off, optional (offered, skippable) or required (users without one enrol at their next sign-in)',
+    )
+    .option(
+      '--mfa-organisations <names>',
+      'with --mfa required: only members of these organisations (comma-separated names or ids; "" for everyone)',
+      list,
+    )
+    .option(
+      '--mfa-roles <names>',
+      'with --mfa required: only holders of these roles (comma-separated names or ids; "" for everyone)',
+      list,
+    )
     .option('--json', 'print JSON')
     .action(
-      action(async (slug: string, opts: { idTokenClaims?: string; json?: boolean }) => {
-        const result = (await operation('tenant.configure', { slug, idTokenClaims: opts.idTokenClaims })) as {
-          idTokenClaims: string;
-        };
-        print(
-          result,
-          Boolean(opts.json),
-          () => `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}.`,
-        );
-      }),
+      action(
+        async (
+          slug: string,
+          opts: {
+            idTokenClaims?: string;
+            mfa?: string;
+            mfaOrganisations?: string[];
+            mfaRoles?: string[];
+            json?: boolean;
+          },
+        ) => {
+          const result = (await operation('tenant.configure', {
+            slug,
+            idTokenClaims: opts.idTokenClaims,
+            mfa: opts.mfa,
+            mfaOrganisations: opts.mfaOrganisations,
+            mfaRoles: opts.mfaRoles,
+          })) as { idTokenClaims: string; mfa: MfaPolicy };
+          const scope = [
+            ...(result.mfa.organisations.length
+              ? [`organisations ${result.mfa.organisations.join(', ')}`]
+              : []),
+            ...(result.mfa.roles.length ? [`roles ${result.mfa.roles.join(', ')}`] : []),
+          ];
+          print(
+            result,
+            Boolean(opts.json),
+            () =>
+              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; MFA ${result.mfa.mode}${
+                result.mfa.mode === 'required' && scope.length ? ` for members of ${scope.join(' or ')}` : ''
+              }.`,
+          );
+        },
+      ),
     );
 
   tenant

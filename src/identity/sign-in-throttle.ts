@@ -99,6 +99,18 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}) {
     },
 
     /**
+     * Keys for a second factor's code, asked only after a correct password: the account's own
+     * counter (a correct password clears the password counter, never this one) and the address
+     * counter sign-in uses, so an address guessing either is slowed for both.
+     */
+    secondFactorKeys(keyring: TenantKeyring, userId: string, ip: string): ThrottleKeys {
+      return {
+        account: `mfa:${accountThrottleKey(userId)}`,
+        ip: `ip:${keyring.index('sign-in.ip', throttledAddress(ip))}`,
+      };
+    },
+
+    /**
      * Keys for a client authentication (a client secret at the token, introspection or
      * revocation endpoint): the client and the address, apart from sign-in's counters.
      */

@@ -4,6 +4,7 @@
 import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
+import { ACR_VALUES } from '../identity/mfa-factors.js';
 import {
   FIRST_PARTY_METADATA,
   INTROSPECTS_METADATA,
@@ -198,6 +199,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       phone: ['phone_number'],
     },
     scopes: [...OIDC_SCOPES],
+    // A password alone, or with a second factor (the hosted sign-in sets one of them with amr).
+    acrValues: [...ACR_VALUES],
     // Every client's metadata names these; the defaults only fill in for clients registered
     // before a choice existed, and keep what they had.
     clientDefaults: {

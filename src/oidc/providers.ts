@@ -41,6 +41,7 @@ import {
 } from './provider-configuration.js';
 import { pinPublicOrigin } from './public-origin.js';
 import { matchOriginOnlyUris } from './redirect-uris.js';
+import { stepUpPolicy } from './step-up.js';
 import { createStoredSecrets } from './stored-secrets.js';
 import { TENANT_CHANGES_CHANNEL } from './tenant-changes.js';
 import { acceptStructuredTokens } from './token-introspection.js';
@@ -174,7 +175,8 @@ export function createOidcProviders(deps: OidcDeps) {
     });
 
     // Loaded on first use, so CLI commands that never serve OIDC do not load the provider.
-    const { default: ProviderClass, errors } = await import('oidc-provider');
+    const { default: ProviderClass, errors, interactionPolicy } = await import('oidc-provider');
+    configuration.interactions = { ...configuration.interactions, policy: stepUpPolicy(interactionPolicy) };
     const provider = new ProviderClass(issuer, configuration);
     pinPublicOrigin(provider, issuer);
     refuseControlCharacters(provider, errors.InvalidRequest);

@@ -24,6 +24,7 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
+import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
 import type { OrthId } from './orthid.js';
 import { checkDeployment } from './verification-checks.js';
@@ -113,9 +114,21 @@ const tenantConfigure = defineOperation({
   input: Type.Object({
     slug: Text,
     idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
+    mfa: Type.Optional(Type.String()),
+    mfaOrganisations: Type.Optional(Strings),
+    mfaRoles: Type.Optional(Strings),
   }),
   async run(app, input) {
-    const tenant = await app.tenants.get(input.slug);
+    let tenant = await app.tenants.get(input.slug);
+    if (input.mfa !== undefined || input.mfaOrganisations !== undefined || input.mfaRoles !== undefined) {
+      await configureMfaPolicy(
+        app,
+        tenant,
+        { mode: nonEmpty(input.mfa), organisations: input.mfaOrganisations, roles: input.mfaRoles },
+        'cli',
+      );
+      tenant = await app.tenants.get(input.slug);
+    }
     const idTokenClaims = nonEmpty(input.idTokenClaims);
     if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
       throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
@@ -141,7 +154,11 @@ const tenantConfigure = defineOperation({
       await announceTenantChange(tx, tenant.id);
     });
     const current = await app.tenants.get(tenant.slug);
-    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+    return {
+      tenant: tenant.slug,
+      idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on',
+      mfa: app.mfa.policyOf(current),
+    };
   },
 });
 
@@ -156,14 +173,14 @@ const userCreate = defineOperation({
   }),
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
-    return withTenant(app.db, tenant.id, (tx) =>
+    return withTenant(app.db, tenant.id, async (tx) =>
       app.users.create(
         tx,
         tenant.id,
         { email: input.email, name: nonEmpty(input.name), password: input.password },
         'cli',
-        // No tenant enforces MFA yet, so the single-factor minimum (15) applies.
-        { mfaEnforced: false },
+        // A new user belongs to no organisation yet: only a tenant-wide requirement counts.
+        { mfaEnforced: await app.mfa.enforcedFor(tx, tenant) },
       ),
     );
   },

@@ -8,6 +8,7 @@ import type { KeyCustody } from '../crypto/key-custody.js';
 import type { ManagedKeystore } from '../crypto/managed-keystore.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { AvatarLimits, Avatars } from '../identity/avatars.js';
+import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
@@ -41,6 +42,8 @@ export interface OrthId {
   signInWithPassword(input: PasswordSignInInput): Promise<SignInResult>;
   /** The sign-in throttling policy and its counters (housekeeping deletes the stale ones). */
   signInThrottle: SignInThrottle;
+  /** Second factors: TOTP, recovery codes, the tenant's MFA policy (src/identity/mfa.ts). */
+  mfa: Mfa;
   /** Passkey (WebAuthn) ceremonies, credentials and their removal (src/identity/passkeys.ts). */
   passkeys: Passkeys;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */

@@ -2,6 +2,7 @@
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../ops/orthid.js';
+import { withTenant } from '../storage/db/database.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';
@@ -35,6 +36,12 @@ export async function buildServer(orthid: OrthId): Promise<FastifyInstance> {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),
     passkeys: orthid.passkeys,
+    mfa: {
+      mfa: orthid.mfa,
+      db: orthid.db,
+      accountName: (tenantId, userId) =>
+        withTenant(orthid.db, tenantId, async (tx) => (await orthid.users.get(tx, tenantId, userId)).email),
+    },
   });
   await app.ready();
   return app;

@@ -4,6 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { Mfa } from '../../identity/mfa.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
@@ -12,6 +13,7 @@ import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
+import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, registerPasskeySteps } from './passkey-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
@@ -32,7 +34,13 @@ function sameToken(a: string | undefined, b: string): boolean {
 
 export async function interactionRoutes(
   app: FastifyInstance,
-  opts: { providers: OidcProviders; signIn: PasswordSignIn; passkeys?: Passkeys },
+  opts: {
+    providers: OidcProviders;
+    signIn: PasswordSignIn;
+    /** The second-factor steps after the password (src/server/routes/mfa-steps.ts). */
+    mfa: Omit<MfaStepsOptions, 'mfa'> & { mfa: Mfa };
+    passkeys?: Passkeys;
+  },
 ): Promise<void> {
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -127,6 +135,25 @@ export async function interactionRoutes(
     });
   }
 
+  function checkCsrf(tp: TenantProvider, uid: string, form: Form | undefined) {
+    if (!sameToken(form?.csrf, tp.csrfToken(uid))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
+    }
+  }
+
+  const steps = mfaSteps(
+    app,
+    {
+      load,
+      finish,
+      page,
+      base,
+      checkCsrf,
+      clientName: async (tp, clientId) => (await clientOf(tp, clientId)).name,
+    },
+    opts.mfa,
+  );
+
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
     const known = isOrthIdError(error)
@@ -149,6 +176,8 @@ export async function interactionRoutes(
       return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }
     if (details.prompt.name === 'login') {
+      const pending = pendingOf(details);
+      if (pending) return steps.render(reply, tp, details, pending);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
       return page(reply, renderSignIn(tp, details.uid, name, hint), 200, opts.passkeys !== undefined);
     }
@@ -189,12 +218,7 @@ export async function interactionRoutes(
         userAgent: request.headers['user-agent'],
         clientId: String(details.params.client_id),
       });
-      return await finish(
-        reply,
-        details,
-        { login: { accountId: userId, amr: ['pwd'], remember: true } },
-        { mergeWithLastSubmission: false },
-      );
+      return await steps.afterPassword(reply, tp, details, userId);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;

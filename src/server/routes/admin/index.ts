@@ -19,6 +19,7 @@ import { registerResourceRoutes } from './resources.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './sessions.js';
 import { registerUserExportRoutes } from './user-exports.js';
+import { registerUserFactorRoutes } from './user-factors.js';
 import { registerUserRoutes } from './users.js';
 import { adminValidatorCompiler } from './validation.js';
 
@@ -93,6 +94,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerUserRoutes(api, orthid, avatars);
       await registerAvatarRoutes(api, orthid, avatars);
       registerUserExportRoutes(api, orthid);
+      registerUserFactorRoutes(api, orthid);
       registerOrganisationRoutes(api, orthid);
       registerMembershipRoutes(api, orthid);
       registerResourceRoutes(api, orthid);

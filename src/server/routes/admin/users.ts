@@ -26,8 +26,6 @@ const PasswordInput = Type.Object(
   { password: Text({ minLength: 1, maxLength: 1024, writeOnly: true }) },
   { additionalProperties: false },
 );
-// No tenant-wide MFA policy exists yet, so passwords meet the stricter no-MFA minimum.
-const PASSWORD_CONTEXT = { mfaEnforced: false };
 
 export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avatars): void {
   const users = orthid.users;
@@ -80,8 +78,11 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     async (request, reply) => {
-      const created = await inTenant(orthid, request, (tx, { tenant, actor }) =>
-        users.create(tx, tenant.id, request.body, actor, PASSWORD_CONTEXT),
+      // A new user belongs to no organisation yet: only a tenant-wide MFA requirement counts.
+      const created = await inTenant(orthid, request, async (tx, { tenant, actor }) =>
+        users.create(tx, tenant.id, request.body, actor, {
+          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant),
+        }),
       );
       return reply.code(201).send(created);
     },
@@ -123,9 +124,9 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(orthid, request, async (tx, { tenant, actor }) =>
         users.setPassword(tx, tenant.id, request.params.userId, request.body.password, {
-          ...PASSWORD_CONTEXT,
+          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant, request.params.userId),
           actor,
         }),
       ),

@@ -1,0 +1,150 @@
+// Admin API: a user's second factors (listed without secrets, removed when lost), requiring
+// re-enrolment, new recovery codes, and the tenant's MFA policy. Every change is audited by the
+// MFA service or the policy operation, with the caller as actor.
+import { Type } from '@sinclair/typebox';
+import { configureMfaPolicy } from '../../../ops/mfa-policy.js';
+import type { OrthId } from '../../../ops/orthid.js';
+import { adminContextOf } from '../../plugins/admin-auth.js';
+import { type AdminApi, inTenant } from './context.js';
+import { NoContent, Params, PROBLEMS, Text, Timestamp, Uuid } from './schemas.js';
+
+const tags = ['users'];
+const ById = Params({ userId: Uuid });
+
+const Factor = Type.Object({
+  id: Uuid,
+  kind: Type.String({ description: 'What verifies it, e.g. totp.' }),
+  name: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp,
+  lastUsedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+const Factors = Type.Object({
+  factors: Type.Array(Factor),
+  recoveryCodesLeft: Type.Integer({ description: 'Unused recovery codes.' }),
+  mustReenrol: Type.Boolean({ description: 'The user is walked through enrolment at their next sign-in.' }),
+});
+
+const MfaPolicy = Type.Object({
+  mode: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')]),
+  organisations: Type.Array(Uuid, { description: 'With required: only members of these (empty: everyone).' }),
+  roles: Type.Array(Uuid, { description: 'With required: only holders of these roles (empty: everyone).' }),
+});
+
+const Names = Type.Array(Text({ minLength: 1, maxLength: 200 }), { maxItems: 100 });
+const MfaPolicyInput = Type.Object(
+  {
+    mode: Type.Optional(
+      Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')]),
+    ),
+    organisations: Type.Optional(Names),
+    roles: Type.Optional(Names),
+  },
+  { additionalProperties: false },
+);
+
+export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
+  const { mfa } = orthid;
+
+  api.get(
+    '/users/:userId/factors',
+    {
+      schema: {
+        tags,
+        summary: "List a user's second factors (never their secrets)",
+        params: ById,
+        response: { 200: Factors, ...PROBLEMS },
+      },
+    },
+    (request) => inTenant(orthid, request, (tx) => mfa.listFactors(tx, request.params.userId)),
+  );
+
+  api.delete(
+    '/users/:userId/factors/:factorId',
+    {
+      schema: {
+        tags,
+        summary: "Remove a user's (lost) factor; with the last one go their recovery codes",
+        params: Params({ userId: Uuid, factorId: Uuid }),
+        response: { 204: NoContent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      // The refusal is audited too, so its event must commit before the error is answered.
+      const outcome = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+        mfa.removeFactor(tx, tenant.id, request.params.userId, request.params.factorId, actor),
+      );
+      if ('error' in outcome) throw outcome.error;
+      return reply.code(204).send(null);
+    },
+  );
+
+  api.post(
+    '/users/:userId/mfa/reenrol',
+    {
+      schema: {
+        tags,
+        summary:
+          'Require re-enrolment: removes every factor and recovery code; the user sets up a new factor at their next sign-in',
+        params: ById,
+        response: {
+          200: Type.Object({ mustReenrol: Type.Boolean(), factorsRemoved: Type.Integer() }),
+          ...PROBLEMS,
+        },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, (tx, { tenant, actor }) =>
+        mfa.requireReenrolment(tx, tenant.id, request.params.userId, actor),
+      ),
+  );
+
+  api.post(
+    '/users/:userId/recovery-codes',
+    {
+      schema: {
+        tags,
+        summary:
+          'New recovery codes for a user with a factor (the old set stops working); shown only in this response',
+        params: ById,
+        response: { 200: Type.Object({ codes: Type.Array(Type.String()) }), ...PROBLEMS },
+      },
+    },
+    (request) =>
+      inTenant(orthid, request, async (tx, { tenant, actor }) => ({
+        codes: await mfa.regenerateRecoveryCodes(tx, tenant.id, request.params.userId, actor),
+      })),
+  );
+
+  api.get(
+    '/mfa-policy',
+    {
+      schema: {
+        tags: ['tenant'],
+        summary: "The tenant's MFA policy",
+        params: Params({}),
+        response: { 200: MfaPolicy, ...PROBLEMS },
+      },
+    },
+    async (request) => mfa.policyOf(await orthid.tenants.get(adminContextOf(request).tenant.slug)),
+  );
+
+  api.put(
+    '/mfa-policy',
+    {
+      schema: {
+        tags: ['tenant'],
+        summary: "Set the tenant's MFA policy (organisations and roles by name or id; omitted fields stay)",
+        params: Params({}),
+        body: MfaPolicyInput,
+        response: { 200: MfaPolicy, ...PROBLEMS },
+      },
+    },
+    async (request) => {
+      const { tenant, actor } = adminContextOf(request);
+      // The cached tenant of the request may predate a change just made on another replica.
+      const current = await orthid.tenants.get(tenant.slug);
+      return configureMfaPolicy(orthid, current, request.body, actor);
+    },
+  );
+}

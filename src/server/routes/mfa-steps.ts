@@ -1,0 +1,361 @@
+// The second-factor steps of the hosted sign-in, after a correct password: verify a factor the
+// user has, or enrol one (required by the tenant, demanded by the client's acr_values, or offered),
+// show the recovery codes once, then finish the login with amr and acr. The step in progress is
+// kept in the interaction (sealed at rest, bound to its browser by the interaction cookie).
+//
+// Another kind of factor plugs in by: a section on the second-factor page (`extraSections`), its
+// own routes under /t/:tenant/interaction/:uid/, and `complete(…, method)` once it verified.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { Mfa } from '../../identity/mfa.js';
+import { authenticationContext, demandsMfa, type SecondFactorMethod } from '../../identity/mfa-factors.js';
+import type { TenantProvider } from '../../oidc/providers.js';
+import { type Database, withTenant } from '../../storage/db/database.js';
+import type { SafeHtml } from '../../web/html.js';
+import {
+  enrolOfferPage,
+  enrolTotpPage,
+  recoveryCodesPage,
+  recoveryNoticePage,
+} from '../../web/pages/enrol-totp.js';
+import { secondFactorPage } from '../../web/pages/second-factor.js';
+
+type Params = { tenant: string; uid: string };
+type Form = Record<string, string | undefined>;
+type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
+type InteractionResults = NonNullable<Interaction['result']>;
+
+/** Where a sign-in stands between a correct password and the finished login. */
+export interface PendingSignIn {
+  accountId: string;
+  /** When the password was checked (epoch seconds): the login's auth_time. */
+  passwordAt: number;
+  step: 'second_factor' | 'offer' | 'enrol_totp' | 'recovery_codes' | 'recovery_notice';
+  /** The tenant or the client requires a second factor: enrolment cannot be skipped. */
+  required: boolean;
+  /** The pending TOTP enrolment this interaction began. */
+  factorId?: string;
+  /** The second factor proved, once it was. */
+  method?: SecondFactorMethod;
+}
+
+/** How long after the password the second factor may be given. */
+const STEP_SECONDS = 10 * 60;
+const KEY = 'pendingSignIn';
+
+/** What the interaction routes share with these steps. */
+export interface InteractionKit {
+  load(
+    request: FastifyRequest<{ Params: Params }>,
+    reply: FastifyReply,
+  ): Promise<{ tp: TenantProvider; details: Interaction }>;
+  finish(
+    reply: FastifyReply,
+    interaction: Interaction,
+    result: InteractionResults,
+    options: { mergeWithLastSubmission: boolean },
+  ): Promise<FastifyReply>;
+  page(reply: FastifyReply, body: string, status?: number): FastifyReply;
+  /** The interaction's path on the public URL. */
+  base(tp: TenantProvider, uid: string): string;
+  /** Throws `auth.forbidden` unless the form carries the interaction's CSRF token. */
+  checkCsrf(tp: TenantProvider, uid: string, form: Form | undefined): void;
+  clientName(tp: TenantProvider, clientId: unknown): Promise<string>;
+}
+
+export interface MfaStepsOptions {
+  mfa: Mfa;
+  db: Database;
+  /** The name an authenticator app lists the account under (the user's email). */
+  accountName(tenantId: string, userId: string): Promise<string>;
+  /** Sections another factor kind adds to the second-factor page, for this user. */
+  extraSections?: (tp: TenantProvider, details: Interaction, accountId: string) => Promise<SafeHtml[]>;
+}
+
+export function pendingOf(details: Interaction): PendingSignIn | undefined {
+  const pending = (details.result as Record<string, unknown> | undefined)?.[KEY] as PendingSignIn | undefined;
+  return pending && typeof pending.accountId === 'string' ? pending : undefined;
+}
+
+export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaStepsOptions) {
+  const { mfa } = opts;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  async function save(details: Interaction, pending: PendingSignIn | undefined) {
+    details.result = pending ? { [KEY]: pending } : undefined;
+    await details.save(details.exp - now());
+  }
+
+  /** Finishes the login with what was proved. */
+  async function complete(reply: FastifyReply, details: Interaction, pending: PendingSignIn) {
+    const { amr, acr } = authenticationContext(pending.method);
+    return kit.finish(
+      reply,
+      details,
+      { login: { accountId: pending.accountId, amr, acr, remember: true, ts: pending.passwordAt } },
+      { mergeWithLastSubmission: false },
+    );
+  }
+
+  function errorStatus(
+    error: unknown,
+    reply: FastifyReply,
+  ): { message: string; code: string; status: number } {
+    if (!isOrthIdError(error) || error.kind === 'internal') throw error;
+    if (error.details?.retryAfterSeconds)
+      reply.header('retry-after', String(error.details.retryAfterSeconds));
+    return { message: error.message, code: error.code, status: error.httpStatus };
+  }
+
+  async function render(
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    pending: PendingSignIn,
+    options: { error?: { message: string; code: string; status: number }; recovery?: boolean } = {},
+  ) {
+    const base = kit.base(tp, details.uid);
+    const csrf = tp.csrfToken(details.uid);
+    const status = options.error?.status ?? 200;
+    const error = options.error?.message;
+    const errorCode = options.error?.code;
+    switch (pending.step) {
+      case 'second_factor':
+        return kit.page(
+          reply,
+          secondFactorPage({
+            tenantName: tp.tenant.displayName,
+            clientName: await kit.clientName(tp, details.params.client_id),
+            csrf,
+            action: `${base}/second-factor`,
+            recovery: options.recovery ?? false,
+            otherLink: options.recovery ? `${base}/second-factor` : `${base}/second-factor?recovery=1`,
+            error,
+            errorCode,
+            extra: (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
+          }),
+          status,
+        );
+      case 'offer':
+        return kit.page(
+          reply,
+          enrolOfferPage({
+            tenantName: tp.tenant.displayName,
+            csrf,
+            startAction: `${base}/enrol/totp`,
+            skipAction: `${base}/enrol/skip`,
+          }),
+          status,
+        );
+      case 'enrol_totp': {
+        const account = await opts.accountName(tp.tenant.id, pending.accountId);
+        const enrolment = await mfa.beginTotpEnrolment({
+          tenantId: tp.tenant.id,
+          userId: pending.accountId,
+          interactionUid: details.uid,
+          issuer: tp.tenant.displayName,
+          account,
+          factorId: pending.factorId,
+        });
+        if (enrolment.factorId !== pending.factorId) {
+          pending.factorId = enrolment.factorId;
+          await save(details, pending);
+        }
+        return kit.page(
+          reply,
+          enrolTotpPage({
+            tenantName: tp.tenant.displayName,
+            csrf,
+            action: `${base}/enrol/totp/confirm`,
+            factorId: enrolment.factorId,
+            qrSvg: enrolment.qrSvg,
+            uri: enrolment.uri,
+            secret: enrolment.secret,
+            required: pending.required,
+            skipAction: `${base}/enrol/skip`,
+            error,
+            errorCode,
+          }),
+          status,
+        );
+      }
+      default:
+        // Recovery codes are shown once, in the response that made them; what is left is going on.
+        return kit.page(
+          reply,
+          recoveryNoticePage({
+            tenantName: tp.tenant.displayName,
+            csrf,
+            action: `${base}/continue`,
+          }),
+          status,
+        );
+    }
+  }
+
+  /** The pending step of this interaction, or `mfa.step_expired` when there is none (or it is too old). */
+  async function current(request: FastifyRequest<{ Params: Params; Body?: Form }>, reply: FastifyReply) {
+    const { tp, details } = await kit.load(request, reply);
+    if (request.method === 'POST') kit.checkCsrf(tp, details.uid, request.body);
+    const pending = pendingOf(details);
+    if (!pending || details.prompt.name !== 'login' || pending.passwordAt + STEP_SECONDS < now()) {
+      throw new OrthIdError(
+        'mfa.step_expired',
+        'This sign-in step has expired. Start again from the application and sign in with your password.',
+      );
+    }
+    return { tp, details, pending };
+  }
+
+  const attemptOf = (request: FastifyRequest, tp: TenantProvider, details: Interaction, userId: string) => ({
+    tenantId: tp.tenant.id,
+    userId,
+    ip: request.ip,
+    userAgent: request.headers['user-agent'],
+    clientId: String(details.params.client_id),
+  });
+
+  app.get<{ Params: Params; Querystring: { recovery?: string } }>(
+    '/t/:tenant/interaction/:uid/second-factor',
+    async (request, reply) => {
+      const { tp, details, pending } = await current(request, reply);
+      return render(reply, tp, details, pending, { recovery: request.query.recovery === '1' });
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/second-factor',
+    async (request, reply) => {
+      const { tp, details, pending } = await current(request, reply);
+      if (pending.step !== 'second_factor') return render(reply, tp, details, pending);
+      const recovery = request.body?.method === 'recovery_code';
+      const attempt = attemptOf(request, tp, details, pending.accountId);
+      try {
+        if (recovery) {
+          const { remaining } = await mfa.useRecoveryCode({
+            ...attempt,
+            code: request.body?.recovery_code ?? '',
+          });
+          const next: PendingSignIn = { ...pending, step: 'recovery_notice', method: 'recovery_code' };
+          await save(details, next);
+          return kit.page(
+            reply,
+            recoveryNoticePage({
+              tenantName: tp.tenant.displayName,
+              csrf: tp.csrfToken(details.uid),
+              action: `${kit.base(tp, details.uid)}/continue`,
+              remaining,
+            }),
+          );
+        }
+        await mfa.verifyTotp({ ...attempt, code: request.body?.code ?? '' });
+        return await complete(reply, details, { ...pending, method: 'totp' });
+      } catch (error) {
+        return render(reply, tp, details, pending, { error: errorStatus(error, reply), recovery });
+      }
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/enrol/totp',
+    async (request, reply) => {
+      const { tp, details, pending } = await current(request, reply);
+      if (pending.step !== 'offer' && pending.step !== 'enrol_totp')
+        return render(reply, tp, details, pending);
+      const next: PendingSignIn = { ...pending, step: 'enrol_totp' };
+      await save(details, next);
+      return render(reply, tp, details, next);
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/enrol/totp/confirm',
+    async (request, reply) => {
+      const { tp, details, pending } = await current(request, reply);
+      if (pending.step !== 'enrol_totp') return render(reply, tp, details, pending);
+      try {
+        const { recoveryCodes } = await mfa.confirmTotpEnrolment({
+          ...attemptOf(request, tp, details, pending.accountId),
+          factorId: request.body?.factor ?? '',
+          interactionUid: details.uid,
+          code: request.body?.code ?? '',
+        });
+        const next: PendingSignIn = {
+          ...pending,
+          step: 'recovery_codes',
+          method: 'totp',
+          factorId: undefined,
+        };
+        await save(details, next);
+        return kit.page(
+          reply,
+          recoveryCodesPage({
+            tenantName: tp.tenant.displayName,
+            csrf: tp.csrfToken(details.uid),
+            action: `${kit.base(tp, details.uid)}/continue`,
+            codes: recoveryCodes,
+          }),
+        );
+      } catch (error) {
+        return render(reply, tp, details, pending, { error: errorStatus(error, reply) });
+      }
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/enrol/skip',
+    async (request, reply) => {
+      const { tp, details, pending } = await current(request, reply);
+      if (pending.required || (pending.step !== 'offer' && pending.step !== 'enrol_totp')) {
+        return render(reply, tp, details, pending, {
+          error: {
+            message: 'A second step is required to sign in to this account; set up your authenticator app.',
+            code: 'auth.forbidden',
+            status: 403,
+          },
+        });
+      }
+      return complete(reply, details, { ...pending, method: undefined });
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/continue', async (request, reply) => {
+    const { tp, details, pending } = await current(request, reply);
+    if ((pending.step !== 'recovery_codes' && pending.step !== 'recovery_notice') || !pending.method) {
+      return render(reply, tp, details, pending);
+    }
+    return complete(reply, details, pending);
+  });
+
+  return {
+    /** The GET of an interaction with a step in progress shows that step again. */
+    render: (reply: FastifyReply, tp: TenantProvider, details: Interaction, pending: PendingSignIn) =>
+      render(reply, tp, details, pending),
+
+    /**
+     * After a correct password: the second-factor step when the user has a factor, enrolment when
+     * one is required (by the tenant, an administrator or the client's acr_values), the offer when
+     * optional, else the login finishes with the password alone.
+     */
+    async afterPassword(reply: FastifyReply, tp: TenantProvider, details: Interaction, accountId: string) {
+      const demanded = demandsMfa(details.params.acr_values as string | undefined);
+      const { kinds, requirement } = await withTenant(opts.db, tp.tenant.id, async (tx) => ({
+        kinds: await mfa.activeKinds(tx, accountId),
+        requirement: await mfa.requirement(tx, tp.tenant, accountId),
+      }));
+      const extra = (await opts.extraSections?.(tp, details, accountId)) ?? [];
+      const base: Omit<PendingSignIn, 'step'> = {
+        accountId,
+        passwordAt: now(),
+        required: demanded || requirement === 'required',
+      };
+      let pending: PendingSignIn | undefined;
+      if (kinds.length > 0 || extra.length > 0) pending = { ...base, step: 'second_factor' };
+      else if (base.required) pending = { ...base, step: 'enrol_totp' };
+      else if (requirement === 'optional') pending = { ...base, step: 'offer' };
+      if (!pending) return complete(reply, details, { ...base, step: 'second_factor' });
+      await save(details, pending);
+      return render(reply, tp, details, pending);
+    },
+  };
+}
