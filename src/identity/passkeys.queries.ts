@@ -1,5 +1,6 @@
-// SQL for passkeys: credentials, the per-user random handle, and single-use ceremony challenges
-// (taken by DELETE ... RETURNING, so two replicas can never both accept one challenge).
+// SQL for passkeys: credentials (each with its user_factors row, which holds the name and the
+// times), the per-user random handle, and single-use ceremony challenges (taken by DELETE ...
+// RETURNING, so two replicas can never both accept one challenge).
 import type { Queryable } from '../core/sql.js';
 
 export interface PasskeyRow {
@@ -29,7 +30,6 @@ export interface NewPasskeyRow {
   backed_up: boolean;
   aaguid: string | null;
   name: string;
-  created_at: Date;
 }
 
 export interface ChallengeRow {
@@ -40,8 +40,9 @@ export interface ChallengeRow {
 
 export type ChallengePurpose = 'register' | 'authenticate';
 
-const COLUMNS =
-  'id, user_id, credential_id, public_key, sign_count, transports, backup_eligible, backed_up, aaguid, name, created_at, last_used_at';
+const COLUMNS = `f.id, c.user_id, c.credential_id, c.public_key, c.sign_count, c.transports, c.backup_eligible,
+  c.backed_up, c.aaguid, f.name, f.created_at, f.last_used_at`;
+const JOINED = 'passkey_credentials c JOIN user_factors f ON f.id = c.factor_id';
 
 export function createPasskeysQueries(tx: Queryable) {
   return {
@@ -77,7 +78,7 @@ export function createPasskeysQueries(tx: Queryable) {
 
     async forUser(userId: string): Promise<PasskeyRow[]> {
       const { rows } = await tx.query<PasskeyRow>(
-        `SELECT ${COLUMNS} FROM passkey_credentials WHERE user_id = $1 ORDER BY created_at, id`,
+        `SELECT ${COLUMNS} FROM ${JOINED} WHERE c.user_id = $1 ORDER BY f.created_at, f.id`,
         [userId],
       );
       return rows;
@@ -85,20 +86,30 @@ export function createPasskeysQueries(tx: Queryable) {
 
     async byCredentialId(credentialId: string, lock = false): Promise<PasskeyRow | undefined> {
       const { rows } = await tx.query<PasskeyRow>(
-        `SELECT ${COLUMNS} FROM passkey_credentials WHERE credential_id = $1${lock ? ' FOR UPDATE' : ''}`,
+        `SELECT ${COLUMNS} FROM ${JOINED} WHERE c.credential_id = $1${lock ? ' FOR UPDATE OF c, f' : ''}`,
         [credentialId],
       );
       return rows[0];
     },
 
-    /** Inserts a credential; undefined when its credential id is registered already. */
-    async insert(row: NewPasskeyRow): Promise<PasskeyRow | undefined> {
+    /**
+     * Inserts a credential and its factor row; undefined when its credential id is registered
+     * already. A new factor clears the user's re-enrolment flag, as any completed enrolment does.
+     */
+    async insert(row: NewPasskeyRow, now: Date): Promise<PasskeyRow | undefined> {
       const { rows } = await tx.query<PasskeyRow>(
-        `INSERT INTO passkey_credentials (tenant_id, id, user_id, credential_id, public_key, sign_count,
-           transports, backup_eligible, backed_up, aaguid, name, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (tenant_id, credential_id) DO NOTHING
-         RETURNING ${COLUMNS}`,
+        `WITH f AS (
+           INSERT INTO user_factors (tenant_id, id, user_id, kind, status, name, created_at, confirmed_at)
+           SELECT $1, $2, $3, 'passkey', 'active', $11, $12, $12
+            WHERE NOT EXISTS (SELECT 1 FROM passkey_credentials WHERE credential_id = $4)
+           RETURNING id, name, created_at, last_used_at),
+         c AS (
+           INSERT INTO passkey_credentials (tenant_id, factor_id, user_id, credential_id, public_key, sign_count,
+             transports, backup_eligible, backed_up, aaguid)
+           SELECT $1, f.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM f
+           RETURNING *),
+         u AS (UPDATE users SET mfa_reenrol = false WHERE id = $3 AND mfa_reenrol AND EXISTS (SELECT 1 FROM c))
+         SELECT ${COLUMNS} FROM c JOIN f ON f.id = c.factor_id`,
         [
           row.tenant_id,
           row.id,
@@ -111,7 +122,7 @@ export function createPasskeysQueries(tx: Queryable) {
           row.backed_up,
           row.aaguid,
           row.name,
-          row.created_at,
+          now,
         ],
       );
       return rows[0];
@@ -119,18 +130,10 @@ export function createPasskeysQueries(tx: Queryable) {
 
     async recordUse(id: string, signCount: number, backedUp: boolean, now: Date): Promise<void> {
       await tx.query(
-        'UPDATE passkey_credentials SET sign_count = $2, backed_up = $3, last_used_at = $4 WHERE id = $1',
+        `WITH c AS (UPDATE passkey_credentials SET sign_count = $2, backed_up = $3 WHERE factor_id = $1)
+         UPDATE user_factors SET last_used_at = $4 WHERE id = $1`,
         [id, signCount, backedUp, now],
       );
-    },
-
-    /** Removes one of a user's passkeys; the removed row, or undefined if it was not theirs. */
-    async remove(userId: string, id: string): Promise<PasskeyRow | undefined> {
-      const { rows } = await tx.query<PasskeyRow>(
-        `DELETE FROM passkey_credentials WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
-        [userId, id],
-      );
-      return rows[0];
     },
 
     /** Sets the one outstanding challenge for a binding and purpose, replacing an older one. */

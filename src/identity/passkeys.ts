@@ -30,7 +30,7 @@ export interface PasskeysDeps {
   publicUrl: string;
 }
 
-/** What a user and an administrator see of a passkey: never the key itself. */
+/** What a user and an administrator see of a passkey (a factor id): never the key itself. */
 export interface PasskeySummary {
   id: string;
   name: string;
@@ -333,20 +333,22 @@ export function createPasskeys(deps: PasskeysDeps) {
         }
         if (!verified.verified) return refuse('invalid_response');
         const info = verified.registrationInfo;
-        const row = await queries.insert({
-          tenant_id: ctx.tenantId,
-          id: newId(),
-          user_id: input.userId,
-          credential_id: info.credential.id,
-          public_key: info.credential.publicKey,
-          sign_count: info.credential.counter,
-          transports: (info.credential.transports ?? []).filter((t) => /^[a-z-]{1,32}$/.test(t)),
-          backup_eligible: info.credentialDeviceType === 'multiDevice',
-          backed_up: info.credentialBackedUp,
-          aaguid: info.aaguid,
-          name,
-          created_at: deps.clock.now(),
-        });
+        const row = await queries.insert(
+          {
+            tenant_id: ctx.tenantId,
+            id: newId(),
+            user_id: input.userId,
+            credential_id: info.credential.id,
+            public_key: info.credential.publicKey,
+            sign_count: info.credential.counter,
+            transports: (info.credential.transports ?? []).filter((t) => /^[a-z-]{1,32}$/.test(t)),
+            backup_eligible: info.credentialDeviceType === 'multiDevice',
+            backed_up: info.credentialBackedUp,
+            aaguid: info.aaguid,
+            name,
+          },
+          deps.clock.now(),
+        );
         if (!row) return refuse('already_registered');
         await audit(tx, keyring, ctx, {
           action: 'passkey.registered',
@@ -385,7 +387,10 @@ export function createPasskeys(deps: PasskeysDeps) {
      * Verifies an assertion against the stored challenge: a passwordless sign-in when the
      * challenge named no user (user verification required), else a second factor for that user.
      */
-    async authenticate(ctx: CeremonyContext, input: { response: unknown }): Promise<PasskeyAssertion> {
+    async authenticate(
+      ctx: CeremonyContext,
+      input: { response: unknown /** The second factor's user; absent: passwordless. */; userId?: string },
+    ): Promise<PasskeyAssertion> {
       const outcome = await withTenant(deps.db, ctx.tenantId, async (tx) => {
         const keyring = await deps.tenantKeys.forTenant(tx, ctx.tenantId);
         const queries = createPasskeysQueries(tx);
@@ -394,8 +399,11 @@ export function createPasskeys(deps: PasskeysDeps) {
           return failure(reason);
         };
         const challenge = await queries.takeChallenge(ctx.binding, 'authenticate', deps.clock.now());
-        if (!challenge) return refuse('challenge_missing');
-        const expectedUser = challenge.user_id ?? undefined;
+        // A challenge serves the ceremony it was made for: a second factor for that user, or a
+        // passwordless sign-in, never the one in place of the other.
+        if (!challenge || (challenge.user_id ?? undefined) !== input.userId)
+          return refuse('challenge_missing', input.userId);
+        const expectedUser = input.userId;
         const response = parseResponse(input.response, 'get');
         if (!response) return refuse('malformed', expectedUser);
         const r = response.response as { authenticatorData: string; userHandle?: string | null };
@@ -472,38 +480,6 @@ export function createPasskeys(deps: PasskeysDeps) {
     async list(tx: Queryable, userId: string): Promise<PasskeySummary[]> {
       if (!isUuid(userId)) return [];
       return (await createPasskeysQueries(tx).forUser(userId)).map(summarise);
-    },
-
-    /** Removes one of a user's passkeys, audited; `passkey.not_found` if it is not theirs. */
-    async remove(
-      tx: Queryable,
-      tenantId: string,
-      input: { userId: string; passkeyId: string; actor: string },
-    ): Promise<PasskeySummary> {
-      const row =
-        isUuid(input.userId) && isUuid(input.passkeyId)
-          ? await createPasskeysQueries(tx).remove(input.userId, input.passkeyId)
-          : undefined;
-      if (!row) {
-        throw new OrthIdError(
-          'passkey.not_found',
-          'No such passkey for this user. List the user’s passkeys to find its id.',
-        );
-      }
-      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      await appendAudit(
-        tx,
-        keyring,
-        {
-          actor: input.actor,
-          action: 'passkey.removed',
-          target: `user:${input.userId}`,
-          outcome: 'success',
-          details: { passkey: row.id },
-        },
-        deps.clock,
-      );
-      return summarise(row);
     },
   };
 }

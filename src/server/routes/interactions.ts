@@ -14,7 +14,7 @@ import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
-import { passkeyScriptPath, registerPasskeySteps } from './passkey-steps.js';
+import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -77,7 +77,8 @@ export async function interactionRoutes(
     return reply.redirect(interaction.returnTo, 303);
   }
 
-  function page(reply: FastifyReply, body: string, status = 200, scripted = false) {
+  // With passkeys on, every interaction page may load the passkey script from this origin.
+  function page(reply: FastifyReply, body: string, status = 200, scripted = opts.passkeys !== undefined) {
     return reply
       .status(status)
       .headers(scripted ? SCRIPTED_PAGE_HEADERS : PAGE_HEADERS)
@@ -115,7 +116,14 @@ export async function interactionRoutes(
     return grant.save();
   }
 
-  function renderSignIn(tp: TenantProvider, uid: string, name: string, email?: string, error?: string) {
+  function renderSignIn(
+    tp: TenantProvider,
+    uid: string,
+    name: string,
+    email?: string,
+    error?: string,
+    errorCode?: string,
+  ) {
     return signInPage({
       tenantName: tp.tenant.displayName,
       clientName: name,
@@ -123,6 +131,7 @@ export async function interactionRoutes(
       csrf: tp.csrfToken(uid),
       email,
       error,
+      errorCode,
       ...(opts.passkeys
         ? {
             passkey: {
@@ -141,18 +150,37 @@ export async function interactionRoutes(
     }
   }
 
+  const kit = {
+    load,
+    finish,
+    page,
+    base,
+    checkCsrf,
+    clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
+  };
+  const passkeyKind = opts.passkeys ? passkeySteps(kit, { ...opts.mfa, passkeys: opts.passkeys }) : undefined;
   const steps = mfaSteps(
     app,
-    {
-      load,
-      finish,
-      page,
-      base,
-      checkCsrf,
-      clientName: async (tp, clientId) => (await clientOf(tp, clientId)).name,
-    },
-    opts.mfa,
+    kit,
+    passkeyKind
+      ? {
+          ...opts.mfa,
+          extraSections: passkeyKind.extraSections,
+          enrolSections: passkeyKind.enrolSections,
+          renderStep: passkeyKind.renderStep,
+        }
+      : opts.mfa,
   );
+  passkeyKind?.attach(app, steps, {
+    async again(reply, tp, details, error) {
+      const { name } = await clientOf(tp, details.params.client_id);
+      return page(
+        reply,
+        renderSignIn(tp, details.uid, name, undefined, error.message, error.code),
+        error.httpStatus,
+      );
+    },
+  });
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
@@ -179,7 +207,7 @@ export async function interactionRoutes(
       const pending = pendingOf(details);
       if (pending) return steps.render(reply, tp, details, pending);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      return page(reply, renderSignIn(tp, details.uid, name, hint), 200, opts.passkeys !== undefined);
+      return page(reply, renderSignIn(tp, details.uid, name, hint));
     }
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];
@@ -224,42 +252,9 @@ export async function interactionRoutes(
       const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
       if (error.details?.retryAfterSeconds)
         reply.header('retry-after', String(error.details.retryAfterSeconds));
-      return page(
-        reply,
-        renderSignIn(tp, details.uid, name, email, message),
-        error.httpStatus,
-        opts.passkeys !== undefined,
-      );
+      return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
     }
   });
-
-  if (opts.passkeys) {
-    registerPasskeySteps(app, {
-      passkeys: opts.passkeys,
-      load,
-      checkCsrf(tp, uid, token) {
-        if (!sameToken(token, tp.csrfToken(uid)))
-          throw new OrthIdError('auth.forbidden', 'The form expired. Go back and sign in again.');
-      },
-      signedIn(reply, details, accountId, amr) {
-        return finish(
-          reply,
-          details,
-          { login: { accountId, amr, remember: true } },
-          { mergeWithLastSubmission: false },
-        );
-      },
-      async signInAgain(reply, tp, details, error) {
-        const { name } = await clientOf(tp, details.params.client_id);
-        return page(
-          reply,
-          renderSignIn(tp, details.uid, name, undefined, error.message),
-          error.httpStatus,
-          true,
-        );
-      },
-    });
-  }
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {
     const { tp, details } = await load(request, reply);

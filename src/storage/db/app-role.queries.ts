@@ -51,6 +51,8 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   oidc_clients: ALL,
   oidc_payloads: ALL,
   sign_in_throttle: ALL,
+  user_factors: ALL,
+  user_recovery_codes: ALL,
   passkey_user_handles: ALL,
   passkey_credentials: ALL,
   passkey_challenges: ALL,

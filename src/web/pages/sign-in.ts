@@ -11,6 +11,8 @@ export interface SignInPage {
   csrf: string;
   email?: string;
   error?: string;
+  /** The error's stable code, for scripts reading the page. */
+  errorCode?: string;
   /** Passkey sign-in: where the script fetches options, posts the assertion, and loads from. */
   passkey?: { action: string; options: string; script: string };
 }
@@ -27,12 +29,12 @@ export function signInPage(p: SignInPage): string {
 <input id="email" name="email" type="email" autocomplete="${p.passkey ? 'username webauthn' : 'username'}" required autofocus value="${p.email ?? ''}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${p.error ? html`<p class="error" role="alert"${p.errorCode ? html` data-code="${p.errorCode}"` : ''}>${p.error}</p>` : ''}
 <button type="submit">Sign in</button>
 </form>
 ${
   p.passkey
-    ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in">
+    ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in" data-autofill="on">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="response" value="">
 <p id="passkey-status" class="error" role="status" hidden></p>

@@ -62,6 +62,7 @@
     return;
   }
   button.addEventListener('click', () => signIn(false).catch(failed));
+  if (form.dataset.autofill !== 'on') return;
   lib
     .browserSupportsWebAuthnAutofill()
     .then((supported) => (supported ? signIn(true) : undefined))

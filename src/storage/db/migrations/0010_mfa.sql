@@ -45,5 +45,3 @@ ALTER TABLE users ADD COLUMN IF NOT EXISTS mfa_reenrol boolean NOT NULL DEFAULT 
 
 SELECT orthid_protect_tenant_table('user_factors');
 SELECT orthid_protect_tenant_table('user_recovery_codes');
-
-GRANT SELECT, INSERT, UPDATE, DELETE ON user_factors, user_recovery_codes TO orthid_app;

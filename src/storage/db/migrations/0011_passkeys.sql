@@ -1,9 +1,14 @@
--- Passkeys (WebAuthn credentials): public keys, sign counters and backup flags per user, the
--- random user handle authenticators store for discoverable sign-in, and single-use ceremony
--- challenges kept in the database so every replica sees (and consumes) the same one.
+-- Passkeys (WebAuthn credentials) as a kind of second factor: each is a user_factors row (its
+-- name, when it was made and last used; removing the factor removes the credential) with its
+-- public key, sign counter and backup flags here; the random user handle authenticators store
+-- for discoverable sign-in; and single-use ceremony challenges kept in the database so every
+-- replica sees (and consumes) the same one.
 
--- The handle is random, never the user id: an authenticator shows it to any site that asks for
--- discoverable credentials of this RP, so it must say nothing about the account.
+ALTER TABLE user_factors DROP CONSTRAINT user_factors_kind;
+ALTER TABLE user_factors ADD CONSTRAINT user_factors_kind CHECK (kind IN ('totp', 'passkey'));
+
+-- The handle is random, never the user id: an authenticator shows it to any page of this RP
+-- that asks for discoverable credentials, so it must say nothing about the account.
 CREATE TABLE passkey_user_handles (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   user_id uuid NOT NULL,
@@ -13,11 +18,11 @@ CREATE TABLE passkey_user_handles (
   FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 
--- A public key is not a secret; the name is the user's own label ("laptop", "phone").
--- backup_eligible cannot change over a credential's life; backed_up may (sync turned on).
+-- A public key is not a secret. backup_eligible (BE) cannot change over a credential's life;
+-- backed_up (BS) may, when the user turns sync on or off.
 CREATE TABLE passkey_credentials (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-  id uuid NOT NULL,
+  factor_id uuid NOT NULL,
   user_id uuid NOT NULL,
   credential_id text NOT NULL,
   public_key bytea NOT NULL,
@@ -26,17 +31,16 @@ CREATE TABLE passkey_credentials (
   backup_eligible boolean NOT NULL,
   backed_up boolean NOT NULL,
   aaguid text,
-  name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
-  created_at timestamptz NOT NULL DEFAULT now(),
-  last_used_at timestamptz,
-  PRIMARY KEY (tenant_id, id),
+  PRIMARY KEY (tenant_id, factor_id),
   UNIQUE (tenant_id, credential_id),
+  FOREIGN KEY (tenant_id, factor_id) REFERENCES user_factors (tenant_id, id) ON DELETE CASCADE,
   FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX passkey_credentials_user ON passkey_credentials (tenant_id, user_id);
 
--- One outstanding challenge per binding (an interaction, or a signed-in account page) and
--- purpose; taking it deletes it, so a response can be checked against it once.
+-- One outstanding challenge per binding (an interaction) and purpose; taking it deletes it, so
+-- a response is checked against it once. user_id: the user a second factor or a registration
+-- is for (NULL for a passwordless sign-in).
 CREATE TABLE passkey_challenges (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   binding text NOT NULL,
