@@ -165,6 +165,15 @@ export function createMfaQueries(tx: Queryable) {
       return (rowCount ?? 0) > 0;
     },
 
+    /** The tenant's settings as committed (its MFA policy among them), read in this transaction. */
+    async tenantSettings(tenantId: string): Promise<Record<string, unknown>> {
+      const { rows } = await tx.query<{ settings: Record<string, unknown> }>(
+        'SELECT settings FROM tenants WHERE id = $1',
+        [tenantId],
+      );
+      return rows[0]?.settings ?? {};
+    },
+
     /** Whether the user belongs to one of `organisations` or holds one of `roles` through a membership. */
     async inScope(userId: string, organisations: string[], roles: string[]): Promise<boolean> {
       const { rows } = await tx.query<{ hit: boolean }>(

@@ -227,14 +227,11 @@ export function createMfa(deps: MfaDeps) {
      * What the tenant asks of this user at sign-in: `required` (enrol if they have no factor),
      * `optional` (offer it) or `off`. An administrator's "must re-enrol" makes it `required`.
      */
-    async requirement(
-      tx: Queryable,
-      tenant: { settings?: Record<string, unknown> },
-      userId: string,
-    ): Promise<MfaRequirement> {
+    async requirement(tx: Queryable, tenantId: string, userId: string): Promise<MfaRequirement> {
       const queries = createMfaQueries(tx);
       if (await queries.reenrolFlag(userId)) return 'required';
-      const policy = mfaPolicyOf(tenant);
+      // Read in the transaction, not from a cached tenant: a policy change applies at once.
+      const policy = mfaPolicyOf({ settings: await queries.tenantSettings(tenantId) });
       if (policy.mode !== 'required') return policy.mode;
       if (requiredForEveryone(policy)) return 'required';
       return (await queries.inScope(userId, policy.organisations, policy.roles)) ? 'required' : 'off';
@@ -244,12 +241,8 @@ export function createMfa(deps: MfaDeps) {
      * Whether a second factor is enforced for this user (or, without one, for every user of the
      * tenant), so the password policy's shorter minimum applies.
      */
-    async enforcedFor(
-      tx: Queryable,
-      tenant: { settings?: Record<string, unknown> },
-      userId?: string,
-    ): Promise<boolean> {
-      const policy = mfaPolicyOf(tenant);
+    async enforcedFor(tx: Queryable, tenantId: string, userId?: string): Promise<boolean> {
+      const policy = mfaPolicyOf({ settings: await createMfaQueries(tx).tenantSettings(tenantId) });
       if (requiredForEveryone(policy)) return true;
       if (policy.mode !== 'required' || userId === undefined) return false;
       return createMfaQueries(tx).inScope(userId, policy.organisations, policy.roles);

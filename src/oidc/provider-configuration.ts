@@ -193,7 +193,9 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       long: { httpOnly: true, sameSite: 'lax', path: `${input.mountPath}/` },
     },
     claims: {
-      openid: ['sub'],
+      // How the user signed in (RFC 8176 methods, the context class) goes in every ID token, not
+      // only when a client asks for it by the claims parameter.
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
       phone: ['phone_number'],

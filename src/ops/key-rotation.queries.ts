@@ -6,6 +6,7 @@ import type { Queryable } from '../core/sql.js';
 export const RESEALABLE = [
   { table: 'users', key: 'id', columns: ['email', 'name', 'phone', 'profile'] },
   { table: 'signing_keys', key: 'kid', columns: ['private_jwk'] },
+  { table: 'user_factors', key: 'id', columns: ['secret'] },
 ] as const;
 
 export type Resealable = (typeof RESEALABLE)[number];

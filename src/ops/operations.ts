@@ -180,7 +180,7 @@ const userCreate = defineOperation({
         { email: input.email, name: nonEmpty(input.name), password: input.password },
         'cli',
         // A new user belongs to no organisation yet: only a tenant-wide requirement counts.
-        { mfaEnforced: await app.mfa.enforcedFor(tx, tenant) },
+        { mfaEnforced: await app.mfa.enforcedFor(tx, tenant.id) },
       ),
     );
   },

@@ -372,7 +372,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       const demanded = demandsMfa(details.params.acr_values as string | undefined);
       const { kinds, requirement } = await withTenant(opts.db, tp.tenant.id, async (tx) => ({
         kinds: await mfa.activeKinds(tx, accountId),
-        requirement: await mfa.requirement(tx, tp.tenant, accountId),
+        requirement: await mfa.requirement(tx, tp.tenant.id, accountId),
       }));
       const extra = (await opts.extraSections?.(tp, details, accountId)) ?? [];
       const base: Omit<PendingSignIn, 'step'> = {

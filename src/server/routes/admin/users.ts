@@ -81,7 +81,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
       // A new user belongs to no organisation yet: only a tenant-wide MFA requirement counts.
       const created = await inTenant(orthid, request, async (tx, { tenant, actor }) =>
         users.create(tx, tenant.id, request.body, actor, {
-          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant),
+          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant.id),
         }),
       );
       return reply.code(201).send(created);
@@ -126,7 +126,7 @@ export function registerUserRoutes(api: AdminApi, orthid: OrthId, avatars: Avata
     (request) =>
       inTenant(orthid, request, async (tx, { tenant, actor }) =>
         users.setPassword(tx, tenant.id, request.params.userId, request.body.password, {
-          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant, request.params.userId),
+          mfaEnforced: await orthid.mfa.enforcedFor(tx, tenant.id, request.params.userId),
           actor,
         }),
       ),
