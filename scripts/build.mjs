@@ -1,5 +1,5 @@
 // Compiles src/ to dist/ and copies the assets (SQL migrations, templates, the plain-JavaScript
-// password hashing task) the runtime reads.
+// password hashing task, the hosted pages' browser scripts) the runtime reads.
 import { execFileSync } from 'node:child_process';
 import { cpSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -9,7 +9,7 @@ execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconf
   stdio: 'inherit',
 });
 
-const ASSET = /\.(sql|html|css|txt|svg|cjs)$/;
+const ASSET = /\.(sql|html|css|txt|svg|cjs)$|\.browser\.js$/;
 function copyAssets(dir) {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);

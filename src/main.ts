@@ -16,6 +16,7 @@ import { openKeystore } from './crypto/open-keystore.js';
 import { createTenantKeys } from './crypto/tenant-keys.js';
 import { createAvatars } from './identity/avatars.js';
 import { createMfa } from './identity/mfa.js';
+import { createPasskeys } from './identity/passkeys.js';
 import { createPasswordPool } from './identity/password-pool.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
@@ -157,6 +158,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
     signInThrottle,
     mfa: createMfa({ db, tenantKeys, clock, throttle: signInThrottle }),
+    passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,

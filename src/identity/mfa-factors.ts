@@ -3,9 +3,9 @@
 // constraint, and as a step of the hosted sign-in (src/server/routes/mfa-steps.ts).
 
 /** A kind of factor stored in user_factors. */
-export type FactorKind = 'totp';
+export type FactorKind = 'totp' | 'passkey';
 
-export const FACTOR_KINDS: readonly FactorKind[] = ['totp'];
+export const FACTOR_KINDS: readonly FactorKind[] = ['totp', 'passkey'];
 
 /** How a second factor was proved at sign-in; a recovery code stands in for a lost factor. */
 export type SecondFactorMethod = FactorKind | 'recovery_code';
@@ -13,6 +13,8 @@ export type SecondFactorMethod = FactorKind | 'recovery_code';
 /** RFC 8176 values each method contributes besides `mfa`. */
 const METHOD_AMR: Record<SecondFactorMethod, string[]> = {
   totp: ['otp'],
+  // A device-bound key and its presence test; a synced passkey says swk instead (methodAmr).
+  passkey: ['hwk', 'user'],
   // A look-up secret (NIST SP 800-63B §5.1.2) has no RFC 8176 value of its own.
   recovery_code: [],
 };
@@ -29,9 +31,12 @@ export interface AuthenticationContext {
 }
 
 /** What a sign-in with a password and, optionally, one second factor carries into tokens. */
-export function authenticationContext(secondFactor?: SecondFactorMethod): AuthenticationContext {
+export function authenticationContext(
+  secondFactor?: SecondFactorMethod,
+  methodAmr?: string[],
+): AuthenticationContext {
   if (!secondFactor) return { amr: ['pwd'], acr: ACR_PASSWORD };
-  return { amr: ['pwd', ...METHOD_AMR[secondFactor], 'mfa'], acr: ACR_MFA };
+  return { amr: ['pwd', ...(methodAmr ?? METHOD_AMR[secondFactor]), 'mfa'], acr: ACR_MFA };
 }
 
 /** Whether an authorization request's acr_values can only be met by a second factor. */

@@ -9,6 +9,7 @@ import type { ManagedKeystore } from '../crypto/managed-keystore.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { AvatarLimits, Avatars } from '../identity/avatars.js';
 import type { Mfa } from '../identity/mfa.js';
+import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
@@ -43,6 +44,8 @@ export interface OrthId {
   signInThrottle: SignInThrottle;
   /** Second factors: TOTP, recovery codes, the tenant's MFA policy (src/identity/mfa.ts). */
   mfa: Mfa;
+  /** Passkey (WebAuthn) ceremonies, credentials and their removal (src/identity/passkeys.ts). */
+  passkeys: Passkeys;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

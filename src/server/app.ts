@@ -56,6 +56,7 @@ export async function buildServer(orthid: OrthId, options: ServerOptions = {}): 
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),
+    passkeys: orthid.passkeys,
     mfa: {
       mfa: orthid.mfa,
       db: orthid.db,

@@ -1,5 +1,5 @@
-// The frame every hosted page shares: no scripts, no third-party requests, a strict CSP, so
-// the pages work without JavaScript and leak nothing to other origins.
+// The frame every hosted page shares: no inline scripts, no third-party requests, a strict CSP,
+// so the pages work without JavaScript and leak nothing to other origins.
 import { html, SafeHtml } from './html.js';
 
 export const PAGE_HEADERS = {
@@ -12,6 +12,15 @@ export const PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 } as const;
 
+/**
+ * For a page that loads OrthID's own passkey script: scripts and fetches from this origin only
+ * (never inline), everything else as strict as PAGE_HEADERS.
+ */
+export const SCRIPTED_PAGE_HEADERS = {
+  ...PAGE_HEADERS,
+  'content-security-policy': `${PAGE_HEADERS['content-security-policy']}; script-src 'self'; connect-src 'self'`,
+} as const;
+
 /** Static and ours: inserted as markup, not escaped. */
 const STYLE = new SafeHtml(`
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1d2433}
@@ -20,11 +29,11 @@ h1{font-size:1.4rem;margin:0 0 .25rem}p.sub{margin:0 0 1.5rem;color:#5b6478}labe
 input{width:100%;padding:.65rem .75rem;border:1px solid #c5cad3;border-radius:8px;font:inherit}
 input:focus{outline:2px solid #3b5bdb;border-color:#3b5bdb}
 button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:8px;background:#3b5bdb;color:#fff;font:600 1rem system-ui,sans-serif;cursor:pointer}
-button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}
+button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}[hidden]{display:none!important}
 .error{margin:1rem 0 0;padding:.75rem;border-radius:8px;background:#fdecec;color:#9b1c1c}
 ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#8a91a1;text-align:center}`);
 
-export function layout(title: string, tenantName: string, body: SafeHtml): string {
+export function layout(title: string, tenantName: string, body: SafeHtml, script?: string): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -32,7 +41,7 @@ export function layout(title: string, tenantName: string, body: SafeHtml): strin
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${tenantName}</title>
 <style>${STYLE}</style>
-</head>
+${script ? html`<script src="${script}" defer></script>\n` : ''}</head>
 <body><main>${body}<footer>${tenantName} · secured by OrthID</footer></main></body>
 </html>`.value;
 }

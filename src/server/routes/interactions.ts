@@ -5,14 +5,16 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Mfa } from '../../identity/mfa.js';
+import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
-import { PAGE_HEADERS } from '../../web/layout.js';
+import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
+import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -37,6 +39,7 @@ export async function interactionRoutes(
     signIn: PasswordSignIn;
     /** The second-factor steps after the password (src/server/routes/mfa-steps.ts). */
     mfa: Omit<MfaStepsOptions, 'mfa'> & { mfa: Mfa };
+    passkeys?: Passkeys;
   },
 ): Promise<void> {
   app.addContentTypeParser(
@@ -74,8 +77,12 @@ export async function interactionRoutes(
     return reply.redirect(interaction.returnTo, 303);
   }
 
-  function page(reply: FastifyReply, body: string, status = 200) {
-    return reply.status(status).headers(PAGE_HEADERS).send(body);
+  // With passkeys on, every interaction page may load the passkey script from this origin.
+  function page(reply: FastifyReply, body: string, status = 200, scripted = opts.passkeys !== undefined) {
+    return reply
+      .status(status)
+      .headers(scripted ? SCRIPTED_PAGE_HEADERS : PAGE_HEADERS)
+      .send(body);
   }
 
   /** Form actions: the issuer's path on the public URL, never a Host the request named. */
@@ -109,7 +116,14 @@ export async function interactionRoutes(
     return grant.save();
   }
 
-  function renderSignIn(tp: TenantProvider, uid: string, name: string, email?: string, error?: string) {
+  function renderSignIn(
+    tp: TenantProvider,
+    uid: string,
+    name: string,
+    email?: string,
+    error?: string,
+    errorCode?: string,
+  ) {
     return signInPage({
       tenantName: tp.tenant.displayName,
       clientName: name,
@@ -117,6 +131,16 @@ export async function interactionRoutes(
       csrf: tp.csrfToken(uid),
       email,
       error,
+      errorCode,
+      ...(opts.passkeys
+        ? {
+            passkey: {
+              action: `${base(tp, uid)}/passkey`,
+              options: `${base(tp, uid)}/passkey/options`,
+              script: passkeyScriptPath(tp),
+            },
+          }
+        : {}),
     });
   }
 
@@ -126,18 +150,37 @@ export async function interactionRoutes(
     }
   }
 
+  const kit = {
+    load,
+    finish,
+    page,
+    base,
+    checkCsrf,
+    clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
+  };
+  const passkeyKind = opts.passkeys ? passkeySteps(kit, { ...opts.mfa, passkeys: opts.passkeys }) : undefined;
   const steps = mfaSteps(
     app,
-    {
-      load,
-      finish,
-      page,
-      base,
-      checkCsrf,
-      clientName: async (tp, clientId) => (await clientOf(tp, clientId)).name,
-    },
-    opts.mfa,
+    kit,
+    passkeyKind
+      ? {
+          ...opts.mfa,
+          extraSections: passkeyKind.extraSections,
+          enrolSections: passkeyKind.enrolSections,
+          renderStep: passkeyKind.renderStep,
+        }
+      : opts.mfa,
   );
+  passkeyKind?.attach(app, steps, {
+    async again(reply, tp, details, error) {
+      const { name } = await clientOf(tp, details.params.client_id);
+      return page(
+        reply,
+        renderSignIn(tp, details.uid, name, undefined, error.message, error.code),
+        error.httpStatus,
+      );
+    },
+  });
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';

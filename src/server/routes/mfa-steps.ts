@@ -30,13 +30,15 @@ export interface PendingSignIn {
   accountId: string;
   /** When the password was checked (epoch seconds): the login's auth_time. */
   passwordAt: number;
-  step: 'second_factor' | 'offer' | 'enrol_totp' | 'recovery_codes' | 'recovery_notice';
+  step: 'second_factor' | 'offer' | 'enrol_totp' | 'enrol_passkey' | 'recovery_codes' | 'recovery_notice';
   /** The tenant or the client requires a second factor: enrolment cannot be skipped. */
   required: boolean;
   /** The pending TOTP enrolment this interaction began. */
   factorId?: string;
   /** The second factor proved, once it was. */
   method?: SecondFactorMethod;
+  /** RFC 8176 values of that proof when they vary by factor (a synced passkey: swk). */
+  methodAmr?: string[];
 }
 
 /** How long after the password the second factor may be given. */
@@ -70,6 +72,16 @@ export interface MfaStepsOptions {
   accountName(tenantId: string, userId: string): Promise<string>;
   /** Sections another factor kind adds to the second-factor page, for this user. */
   extraSections?: (tp: TenantProvider, details: Interaction, accountId: string) => Promise<SafeHtml[]>;
+  /** Sections another kind adds to the enrolment pages: set that kind up instead. */
+  enrolSections?: (tp: TenantProvider, details: Interaction, pending: PendingSignIn) => SafeHtml[];
+  /** Renders a step another kind owns (`enrol_passkey`). */
+  renderStep?: (
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    pending: PendingSignIn,
+    error?: { message: string; code: string; status: number },
+  ) => Promise<FastifyReply>;
 }
 
 export function pendingOf(details: Interaction): PendingSignIn | undefined {
@@ -88,7 +100,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
 
   /** Finishes the login with what was proved. */
   async function complete(reply: FastifyReply, details: Interaction, pending: PendingSignIn) {
-    const { amr, acr } = authenticationContext(pending.method);
+    const { amr, acr } = authenticationContext(pending.method, pending.methodAmr);
     return kit.finish(
       reply,
       details,
@@ -144,6 +156,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             csrf,
             startAction: `${base}/enrol/totp`,
             skipAction: `${base}/enrol/skip`,
+            extra: opts.enrolSections?.(tp, details, pending) ?? [],
           }),
           status,
         );
@@ -175,10 +188,13 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             skipAction: `${base}/enrol/skip`,
             error,
             errorCode,
+            extra: opts.enrolSections?.(tp, details, pending) ?? [],
           }),
           status,
         );
       }
+      case 'enrol_passkey':
+        return opts.renderStep!(reply, tp, details, pending, options.error);
       default:
         // Recovery codes are shown once, in the response that made them; what is left is going on.
         return kit.page(
@@ -328,6 +344,21 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
   });
 
   return {
+    /** Another kind's steps: the pending step (or `mfa.step_expired`), saving it, finishing. */
+    current,
+    save,
+    complete,
+    errorStatus,
+
+    /** A step again, with the refusal that kept the user on it. */
+    renderWith: (
+      reply: FastifyReply,
+      tp: TenantProvider,
+      details: Interaction,
+      pending: PendingSignIn,
+      error: { message: string; code: string; status: number },
+    ) => render(reply, tp, details, pending, { error }),
+
     /** The GET of an interaction with a step in progress shows that step again. */
     render: (reply: FastifyReply, tp: TenantProvider, details: Interaction, pending: PendingSignIn) =>
       render(reply, tp, details, pending),

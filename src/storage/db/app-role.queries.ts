@@ -53,6 +53,9 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   sign_in_throttle: ALL,
   user_factors: ALL,
   user_recovery_codes: ALL,
+  passkey_user_handles: ALL,
+  passkey_credentials: ALL,
+  passkey_challenges: ALL,
   // Append-only: a trigger also refuses updates and deletes from anyone.
   audit_events: APPEND,
 };

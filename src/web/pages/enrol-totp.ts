@@ -1,7 +1,7 @@
 // Setting up an authenticator app during sign-in: the offer (when the tenant makes it optional),
 // the QR code with the otpauth:// URI and the secret as text for those who cannot scan, the
 // confirmation code, and the recovery codes, shown once.
-import { html } from '../html.js';
+import { html, type SafeHtml } from '../html.js';
 import { layout } from '../layout.js';
 
 export interface EnrolOfferPage {
@@ -9,6 +9,8 @@ export interface EnrolOfferPage {
   csrf: string;
   startAction: string;
   skipAction: string;
+  /** Other kinds of factor the user may set up instead (a passkey). */
+  extra?: SafeHtml[];
 }
 
 export function enrolOfferPage(p: EnrolOfferPage): string {
@@ -21,6 +23,7 @@ export function enrolOfferPage(p: EnrolOfferPage): string {
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit">Set up an authenticator app</button>
 </form>
+${p.extra ?? []}
 <form id="enrol-skip" method="post" action="${p.skipAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit" class="secondary">Not now</button>
@@ -43,6 +46,8 @@ export interface EnrolTotpPage {
   error?: string;
   /** The error's stable code, for scripts reading the page. */
   errorCode?: string;
+  /** Other kinds of factor the user may set up instead (a passkey). */
+  extra?: SafeHtml[];
 }
 
 /** The secret in groups of four, as authenticator apps ask for it to be typed. */
@@ -69,6 +74,7 @@ export function enrolTotpPage(p: EnrolTotpPage): string {
 ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
 <button type="submit">Turn on two-step verification</button>
 </form>
+${p.extra ?? []}
 ${
   !p.required && p.skipAction
     ? html`<form id="enrol-skip" method="post" action="${p.skipAction}">

@@ -1,5 +1,6 @@
 // The hosted sign-in page: email and password, a CSRF token bound to the interaction, and one
-// generic error whichever of the two was wrong.
+// generic error whichever of the two was wrong. With JavaScript, passkeys as well: autofill on
+// the email field where the browser supports conditional mediation, and a button.
 import { html } from '../html.js';
 import { layout } from '../layout.js';
 
@@ -10,6 +11,10 @@ export interface SignInPage {
   csrf: string;
   email?: string;
   error?: string;
+  /** The error's stable code, for scripts reading the page. */
+  errorCode?: string;
+  /** Passkey sign-in: where the script fetches options, posts the assertion, and loads from. */
+  passkey?: { action: string; options: string; script: string };
 }
 
 export function signInPage(p: SignInPage): string {
@@ -21,11 +26,22 @@ export function signInPage(p: SignInPage): string {
 <form method="post" action="${p.action}" autocomplete="on">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${p.email ?? ''}">
+<input id="email" name="email" type="email" autocomplete="${p.passkey ? 'username webauthn' : 'username'}" required autofocus value="${p.email ?? ''}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${p.error ? html`<p class="error" role="alert"${p.errorCode ? html` data-code="${p.errorCode}"` : ''}>${p.error}</p>` : ''}
 <button type="submit">Sign in</button>
-</form>`,
+</form>
+${
+  p.passkey
+    ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in" data-autofill="on">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="response" value="">
+<p id="passkey-status" class="error" role="status" hidden></p>
+<button type="button" id="passkey-button" class="secondary" hidden>Sign in with a passkey</button>
+</form>`
+    : ''
+}`,
+    p.passkey?.script,
   );
 }

@@ -1,0 +1,70 @@
+// The hosted pages' passkey script, served after @simplewebauthn/browser's bundle from OrthID's
+// own origin (the pages' CSP allows no inline script). It only ever fills and submits a form the
+// server rendered: the server checks the response and answers with a page, as for a password.
+(() => {
+  const lib = window.SimpleWebAuthnBrowser;
+  const form = document.getElementById('passkey-form');
+  if (!lib || !form || !lib.browserSupportsWebAuthn()) return;
+  const button = document.getElementById('passkey-button');
+  const status = document.getElementById('passkey-status');
+
+  function say(message) {
+    status.textContent = message;
+    status.hidden = false;
+  }
+
+  async function options() {
+    const res = await fetch(form.dataset.options, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ csrf: form.elements.csrf.value }),
+    });
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).detail || 'options');
+    return res.json();
+  }
+
+  function submit(response) {
+    form.elements.response.value = JSON.stringify(response);
+    form.submit();
+  }
+
+  async function signIn(autofill) {
+    const optionsJSON = await options();
+    submit(await lib.startAuthentication({ optionsJSON, useBrowserAutofill: autofill }));
+  }
+
+  async function register() {
+    const optionsJSON = await options();
+    submit(await lib.startRegistration({ optionsJSON }));
+  }
+
+  function failed(error) {
+    // The person closed the browser's dialog, or a newer request replaced this one.
+    if (error && (error.name === 'AbortError' || error.code === 'ERROR_CEREMONY_ABORTED')) return;
+    if (error && error.name === 'NotAllowedError') {
+      say('The passkey request was cancelled or timed out. Try again.');
+      return;
+    }
+    if (
+      error &&
+      (error.name === 'InvalidStateError' || error.code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED')
+    ) {
+      say('This authenticator holds a passkey for this account already. Use another one.');
+      return;
+    }
+    say('Your browser could not use a passkey here. Try again, or use another way.');
+  }
+
+  button.hidden = false;
+  if (form.dataset.mode === 'register') {
+    button.addEventListener('click', () => register().catch(failed));
+    return;
+  }
+  button.addEventListener('click', () => signIn(false).catch(failed));
+  if (form.dataset.autofill !== 'on') return;
+  lib
+    .browserSupportsWebAuthnAutofill()
+    .then((supported) => (supported ? signIn(true) : undefined))
+    .catch(failed);
+})();

@@ -1,0 +1,447 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import * as oidc from 'openid-client';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import { type AuditEvent, readAudit } from '../../src/audit/audit-log.js';
+import { buildServer } from '../../src/server/app.js';
+import { withTenant } from '../../src/storage/db/database.js';
+import { launchChromium } from '../helpers/chromium.js';
+import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { freePort } from '../helpers/postgres.js';
+
+const PASSWORD = 'a passkey is better than this password';
+
+/** A credential as Chromium's virtual authenticator holds it (CDP WebAuthn.Credential). */
+interface VirtualCredential {
+  credentialId: string;
+  isResidentCredential: boolean;
+  rpId?: string;
+  privateKey: string;
+  userHandle?: string;
+  signCount: number;
+  backupEligibility?: boolean;
+  backupState?: boolean;
+}
+
+interface Device {
+  context: BrowserContext;
+  page: Page;
+  cdp: CDPSession;
+  authenticatorId: string;
+}
+
+/** Makes the page's browser one without conditional mediation (no passkey autofill). */
+const NO_AUTOFILL =
+  "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: async () => false });";
+
+/**
+ * Passkeys in real Chromium with its virtual authenticator (CDP WebAuthn domain): enrolment in
+ * the second-factor steps, passwordless sign-in with a discoverable credential (autofill and the
+ * button), a passkey as the second factor after the password, and the refusals a user would meet.
+ * The public URL is http://localhost:<port>: WebAuthn needs a secure context and a domain as RP
+ * ID, and localhost is both. One browser for the file; each "device" is a fresh profile.
+ */
+describe('passkeys in Chromium with a virtual authenticator', () => {
+  let app: TestOrthId;
+  let server: FastifyInstance;
+  let browser: Browser;
+  let base: string;
+  let port: number;
+  let tenantId: string;
+  let userId: string;
+  let config: oidc.Configuration;
+  let redirectUri: string;
+  /** Pat's "Laptop" passkey, copied out of the authenticator that registered it. */
+  let laptop: VirtualCredential;
+  let laptopId: string;
+
+  before(async () => {
+    port = await freePort();
+    base = `http://localhost:${port}`;
+    redirectUri = `${base}/callback`;
+    app = await createTestOrthId('pglite', { env: { ORTHID_PUBLIC_URL: base } });
+    server = await buildServer(app);
+    await server.listen({ host: '127.0.0.1', port });
+    const tenant = await app.tenants.create({ slug: 'acme', displayName: 'Acme Corp', actor: 'test' });
+    tenantId = tenant.id;
+    const client = await withTenant(app.db, tenant.id, async (tx) => {
+      await app.tenants.setSettings(tx, tenant.id, { mfa: { mode: 'optional' } });
+      userId = (
+        await app.users.create(
+          tx,
+          tenant.id,
+          { email: 'pat@acme.test', name: 'Pat', password: PASSWORD },
+          'test',
+        )
+      ).id;
+      await app.users.create(
+        tx,
+        tenant.id,
+        { email: 'sam@acme.test', name: 'Sam', password: PASSWORD },
+        'test',
+      );
+      return app.clients.create(
+        tx,
+        tenant.id,
+        {
+          name: 'Acme Portal',
+          grantTypes: ['authorization_code'],
+          redirectUris: [redirectUri],
+          firstParty: true,
+        },
+        'test',
+      );
+    });
+    config = await oidc.discovery(
+      new URL(`${base}/t/acme`),
+      client.clientId,
+      client.clientSecret,
+      undefined,
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await app?.close();
+  });
+
+  async function addAuthenticator(cdp: CDPSession): Promise<string> {
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    return authenticatorId;
+  }
+
+  /** A fresh browser profile with one virtual platform authenticator that verifies its user. */
+  async function device(options: { autofill?: boolean; holding?: VirtualCredential } = {}): Promise<Device> {
+    const context = await browser.newContext();
+    if (options.autofill === false) await context.addInitScript(NO_AUTOFILL);
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const authenticatorId = await addAuthenticator(cdp);
+    if (options.holding) {
+      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: options.holding });
+    }
+    return { context, page, cdp, authenticatorId };
+  }
+
+  async function credentials(d: Device): Promise<VirtualCredential[]> {
+    const { credentials } = await d.cdp.send('WebAuthn.getCredentials', {
+      authenticatorId: d.authenticatorId,
+    });
+    return credentials as VirtualCredential[];
+  }
+
+  async function startSignIn(page: Page) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid email profile',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const response = await page.goto(url.href);
+    return { verifier, response };
+  }
+
+  async function claimsAt(page: Page, verifier: string) {
+    return (
+      await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier })
+    ).claims()!;
+  }
+
+  async function events(action: string): Promise<AuditEvent[]> {
+    return withTenant(app.db, tenantId, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenantId);
+      return (await readAudit(tx, keyring, { limit: 1000 })).filter(
+        (e) => e.action === action && (e.details?.method === 'passkey' || action !== 'user.sign_in'),
+      );
+    });
+  }
+
+  async function storedLaptop() {
+    return withTenant(app.db, tenantId, async (tx) =>
+      (await app.passkeys.list(tx, userId)).find((k) => k.name === 'Laptop'),
+    );
+  }
+
+  async function storedCount(): Promise<number> {
+    return withTenant(app.db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ sign_count: string }>(
+        'SELECT sign_count FROM passkey_credentials WHERE factor_id = $1',
+        [laptopId],
+      );
+      return Number(rows[0]!.sign_count);
+    });
+  }
+
+  async function passwordStep(page: Page, email = 'pat@acme.test') {
+    await page.fill('#email', email);
+    await page.fill('#password', PASSWORD);
+    await page.click('form[action$="/login"] button[type=submit]');
+  }
+
+  test('the sign-in page offers passkey autofill through a same-origin script, under a CSP without inline scripts', async () => {
+    const d = await device();
+    try {
+      const { response } = await startSignIn(d.page);
+      const csp = response!.headers()['content-security-policy'] ?? '';
+      assert.match(csp, /script-src 'self'/);
+      assert.doesNotMatch(csp, /unsafe-inline'?[^;]*script|script-src[^;]*unsafe-inline/);
+      assert.equal(await d.page.getAttribute('#email', 'autocomplete'), 'username webauthn');
+      assert.equal(await d.page.locator('script:not([src])').count(), 0);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      assert.equal((await d.page.textContent('#passkey-button'))?.trim(), 'Sign in with a passkey');
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('Pat adds two named passkeys at the enrolment step, removes one, and the ID token says pwd, hwk, user and mfa', async () => {
+    const d = await device({ autofill: false });
+    try {
+      const { verifier } = await startSignIn(d.page);
+      await passwordStep(d.page);
+      assert.match((await d.page.textContent('h1')) ?? '', /Protect your account/);
+      await d.page.click('#enrol-passkey button');
+      assert.equal(await d.page.textContent('h1'), 'Your passkeys');
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      await d.page.fill('#passkey-name', 'Laptop');
+      await d.page.click('#passkey-button');
+      await d.page.waitForSelector('text=Passkey “Laptop” added.');
+
+      // The same authenticator again: the browser refuses it (excludeCredentials), the page says so.
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      await d.page.fill('#passkey-name', 'Laptop again');
+      await d.page.click('#passkey-button');
+      await d.page.waitForSelector('#passkey-status:not([hidden])');
+      assert.match(
+        (await d.page.textContent('#passkey-status')) ?? '',
+        /holds a passkey for this account already/,
+      );
+
+      // A second authenticator (a security key): the laptop's is set aside, then put back.
+      [laptop] = await credentials(d);
+      assert.ok(laptop?.isResidentCredential, 'a discoverable credential');
+      await d.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: d.authenticatorId });
+      d.authenticatorId = await addAuthenticator(d.cdp);
+      await d.page.fill('#passkey-name', 'Security key');
+      await d.page.click('#passkey-button');
+      await d.page.waitForSelector('text=Passkey “Security key” added.');
+      assert.equal(await d.page.locator('#passkeys li').count(), 2);
+      assert.match((await d.page.textContent('#passkeys')) ?? '', /Laptop · this device only · added/);
+
+      await d.page.click('button:has-text("Remove Security key")');
+      await d.page.waitForSelector('text=Passkey “Security key” removed.');
+      assert.equal(await d.page.locator('#passkeys li').count(), 1);
+      const removed = (await events('user.mfa_factor_removed'))[0];
+      assert.equal(removed?.actor, `user:${userId}`);
+      assert.equal(removed?.details?.factor, 'passkey');
+
+      await d.page.click('#passkeys-done button');
+      assert.match((await d.page.textContent('h1')) ?? '', /recovery codes/i);
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.click('button[type=submit]');
+      await landed;
+      const claims = await claimsAt(d.page, verifier);
+      assert.deepEqual(claims.amr, ['pwd', 'hwk', 'user', 'mfa']);
+      const stored = await storedLaptop();
+      assert.ok(stored);
+      laptopId = stored.id;
+      assert.equal(stored.backupEligible, false);
+      assert.equal(stored.backedUp, false);
+      const registered = (await events('passkey.registered')).filter((e) => e.outcome === 'success');
+      assert.equal(registered.length, 2);
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('passkey autofill signs Pat in without a password: the ID token says hwk, user and mfa', async () => {
+    const d = await device({ holding: laptop });
+    try {
+      // Conditional mediation: the virtual authenticator answers the autofill request itself,
+      // as a person picking their passkey from the email field's suggestions would.
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      const { verifier } = await startSignIn(d.page);
+      await landed;
+      const claims = await claimsAt(d.page, verifier);
+      assert.equal(claims.sub, userId);
+      assert.deepEqual(claims.amr, ['hwk', 'user', 'mfa']);
+      assert.equal(claims.acr, 'urn:orthid:acr:aal2');
+      const last = (await events('user.sign_in'))[0];
+      assert.equal(last?.outcome, 'success');
+      assert.equal(last?.details?.passkey, laptopId);
+      assert.ok((await storedLaptop())?.lastUsedAt, 'last use recorded');
+      laptop = (await credentials(d))[0]!;
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('where the browser offers no autofill, the "Sign in with a passkey" button signs Pat in', async () => {
+    const d = await device({ autofill: false, holding: laptop });
+    try {
+      const { verifier } = await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      assert.ok(d.page.url().includes('/interaction/'), 'nothing happened before the click');
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.click('#passkey-button');
+      await landed;
+      assert.deepEqual((await claimsAt(d.page, verifier)).amr, ['hwk', 'user', 'mfa']);
+      laptop = (await credentials(d))[0]!;
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('after the password, the passkey is the second factor', async () => {
+    const d = await device({ autofill: false, holding: laptop });
+    try {
+      const { verifier } = await startSignIn(d.page);
+      await passwordStep(d.page);
+      assert.equal(await d.page.textContent('h1'), 'Two-step verification');
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.click('#passkey-button');
+      await landed;
+      const claims = await claimsAt(d.page, verifier);
+      assert.deepEqual(claims.amr, ['pwd', 'hwk', 'user', 'mfa']);
+      assert.equal((await events('user.sign_in'))[0]?.details?.step, 'second_factor');
+      laptop = (await credentials(d))[0]!;
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  /** Signs in with the button on a device holding `credential`; returns the refusal shown. */
+  async function refusedWith(credential: VirtualCredential) {
+    const d = await device({ autofill: false, holding: credential });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      await d.page.click('#passkey-button');
+      const alert = await d.page.waitForSelector('[role=alert]');
+      assert.ok(d.page.url().includes('/interaction/'), 'still on the sign-in page');
+      return { code: await alert.getAttribute('data-code'), message: (await alert.textContent()) ?? '' };
+    } finally {
+      await d.context.close();
+    }
+  }
+
+  test('a passkey this deployment never registered is refused with a clear message, audited', async () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const stranger: VirtualCredential = {
+      credentialId: randomBytes(16).toString('base64'),
+      isResidentCredential: true,
+      rpId: 'localhost',
+      privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+      userHandle: randomBytes(32).toString('base64'),
+      signCount: 0,
+    };
+    const refusal = await refusedWith(stranger);
+    assert.equal(refusal.code, 'passkey.unknown_credential');
+    assert.match(refusal.message, /not registered here/);
+    const last = (await events('user.sign_in'))[0];
+    assert.equal(last?.outcome, 'failure');
+    assert.equal(last?.details?.reason, 'unknown_credential');
+  });
+
+  test('a copy of the passkey whose counter went backwards is refused as a cloned authenticator; nothing changes', async () => {
+    const before = await storedCount();
+    const lastUsed = (await storedLaptop())?.lastUsedAt;
+    assert.ok(before >= 2, `the stored counter moved with each sign-in (${before})`);
+    const refusal = await refusedWith({ ...laptop, signCount: 0 });
+    assert.equal(refusal.code, 'passkey.counter_regressed');
+    assert.match(refusal.message, /may have been copied/);
+    const last = (await events('user.sign_in'))[0];
+    assert.equal(last?.details?.reason, 'counter_regressed');
+    assert.equal(last?.details?.storedCount, before);
+    assert.equal(await storedCount(), before);
+    assert.equal((await storedLaptop())?.lastUsedAt, lastUsed);
+  });
+
+  test('the same key claiming to be backup-eligible now is refused as inconsistent', async () => {
+    const before = await storedCount();
+    const refusal = await refusedWith({ ...laptop, backupEligibility: true, backupState: true });
+    assert.equal(refusal.code, 'passkey.flags_inconsistent');
+    assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'flags_inconsistent');
+    assert.equal(await storedCount(), before);
+  });
+
+  test('an assertion made on another origin (a look-alike site) is refused, even with the right challenge', async () => {
+    // The look-alike site gets the same key under its own RP ID, as a phished user's would.
+    const d = await device({ autofill: false, holding: { ...laptop, rpId: 'evil.localhost' } });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const options = (await d.page.evaluate(`(async () => {
+        const form = document.getElementById('passkey-form');
+        const res = await fetch(form.dataset.options, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ csrf: form.elements.csrf.value }),
+        });
+        return res.json();
+      })()`)) as { challenge: string };
+      const evil = await d.context.newPage();
+      await evil.goto(`http://evil.localhost:${port}/healthz`);
+      const forged = (await evil.evaluate(`(async () => {
+        const bytes = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+        const credential = await navigator.credentials.get({
+          publicKey: {
+            challenge: bytes(${JSON.stringify(options.challenge)}),
+            rpId: 'evil.localhost',
+            allowCredentials: [{ type: 'public-key', id: bytes(${JSON.stringify(laptop.credentialId)}) }],
+            userVerification: 'required',
+          },
+        });
+        return JSON.stringify(credential.toJSON());
+      })()`)) as string;
+      await evil.close();
+      await d.page.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(forged)};
+        form.submit();
+      })()`);
+      const alert = await d.page.waitForSelector('[role=alert]');
+      assert.equal(await alert.getAttribute('data-code'), 'passkey.origin_mismatch');
+      assert.match((await alert.textContent()) ?? '', /made for another website/);
+      assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'origin_mismatch');
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('without JavaScript the password path still works: no passkey button, the offer skipped, amr pwd', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    try {
+      const page = await context.newPage();
+      const { verifier } = await startSignIn(page);
+      assert.equal(await page.isVisible('#passkey-button'), false);
+      await passwordStep(page, 'sam@acme.test');
+      assert.match((await page.textContent('h1')) ?? '', /Protect your account/);
+      const landed = page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await page.click('#enrol-skip button');
+      await landed;
+      assert.deepEqual((await claimsAt(page, verifier)).amr, ['pwd']);
+    } finally {
+      await context.close();
+    }
+  });
+});
