@@ -19,7 +19,10 @@ export interface BuildServerOptions {
   drain?: HttpDrain;
 }
 
-export async function buildServer(orthid: OrthId, options: BuildServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  orthid: OrthId,
+  options: BuildServerOptions = {},
+): Promise<FastifyInstance> {
   const drain = options.drain ?? createHttpDrain();
   const app = Fastify({
     // Fastify's default request serializer would log the full URL (tokens, hints) and address.
