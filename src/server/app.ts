@@ -15,12 +15,15 @@ import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { oidcRoutes } from './routes/oidc.js';
 
-export interface ServerOptions {
+export interface BuildServerOptions {
   /** The shutdown state /readyz reports and every response follows (`orthid start` drives it). */
   drain?: HttpDrain;
 }
 
-export async function buildServer(orthid: OrthId, options: ServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  orthid: OrthId,
+  options: BuildServerOptions = {},
+): Promise<FastifyInstance> {
   const drain = options.drain ?? createHttpDrain();
   const app = Fastify({
     // Fastify's default request serializer would log the full URL (tokens, hints) and address.

@@ -7,7 +7,7 @@ import { OrthIdError } from '../core/errors.js';
 import { problemFrom } from './plugins/problem-details.js';
 
 /** During a drain, a request body from which nothing arrives for this long is answered and closed. */
-export const STALLED_BODY_MS = 2_000;
+const STALLED_BODY_MS = 2_000;
 /** After answering a request whose body is still arriving, how long its rest is read and dropped before the socket is destroyed. */
 const LINGER_MS = 2_000;
 const WATCH_INTERVAL_MS = 250;
