@@ -145,11 +145,20 @@ export async function promoteObjects(
   }
 }
 
-/** A failure the store could not be put back from: the operator must know it changed. */
-export function notPutBack(target: ObjectsTarget, error: unknown, cause: unknown): OrthIdError {
+/**
+ * A failure the target could not be put back from: the operator must know it changed. `database`
+ * names the target database when it may have been promoted too.
+ */
+export function notPutBack(
+  target: ObjectsTarget,
+  error: unknown,
+  cause: unknown,
+  database?: string,
+): OrthIdError {
+  const where = `${database ? `the database ${database} or ` : ''}the object store ${describeDestination(target.store.url)}`;
   return new OrthIdError(
     'backup.restore_failed',
-    `The restore failed (${(error as Error)?.message ?? error}) and the objects it had written to ${describeDestination(target.store.url)} could not all be put back (${(cause as Error)?.message ?? cause}); run the restore again with --clean once the store is reachable.`,
+    `The restore failed (${(error as Error)?.message ?? error}), and what it had already put in place could not all be put back (${(cause as Error)?.message ?? cause}): ${where} may hold part of the set. Run the restore again with --clean once it is reachable.`,
     { cause },
   );
 }

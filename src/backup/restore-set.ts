@@ -264,6 +264,7 @@ export async function restoreBackupSet<Checks = never>(
   // order: the objects are the slowest to write and the most likely to fail (a full disk, a store
   // gone), the keystore one atomic file. A failure while promoting puts back what was promoted.
   let promotedObjects: ObjectsPromotion | undefined;
+  let databasePromoted = false;
   try {
     announce(2, `root keys ${manifest.keys.rootKeyIds.join(', ')}`);
     const staged: KeystoreContents = {
@@ -287,15 +288,22 @@ export async function restoreBackupSet<Checks = never>(
     promotedObjects = await promoteObjects(objects, (await openPart(options, manifest, 'objects')).body, {
       clean: options.cleanObjects ?? false,
     });
-    if (!resumed) await target.promote(manifest.setId);
+    if (!resumed) {
+      databasePromoted = true;
+      await target.promote(manifest.setId);
+    }
     // The atomic write merges, under the keystore's lock, with a keystore written meanwhile.
     await ManagedKeystore.import(options.keystorePath, options.masterSecret, staged);
   } catch (error) {
-    // The staging database goes, a promoted one gives its place back to the previous database.
-    await target.discard().catch(() => {});
-    await promotedObjects?.rollback().catch((cause) => {
-      throw notPutBack(objects, error, cause);
+    // The staging database goes, a promoted one gives its place back to the previous database;
+    // the objects written go, those overwritten come back.
+    const failures: unknown[] = [];
+    await target.discard().catch((cause) => {
+      // Before the promotion, a staging database left behind changes nothing at the target.
+      if (databasePromoted) failures.push(cause);
     });
+    await promotedObjects?.rollback().catch((cause) => failures.push(cause));
+    if (failures.length > 0) throw notPutBack(objects, error, failures[0], target.description);
     throw error;
   }
   // Promoted: what the restore replaced goes now.
