@@ -1,50 +1,13 @@
 // `orthid bundle verify` (offline, against a JWKS file or URL) and `orthid user export` (a user's
 // signed data-export bundle, optionally copied to a local file).
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { JSONWebKeySet } from 'jose';
+import { loadJwks } from '../bundles/jwks-source.js';
 import type { UserExportInfo } from '../bundles/user-export.js';
 import { type BundleReport, verifyBundle } from '../bundles/verify-bundle.js';
-import { exitCodes, isOrthIdError, OrthIdError } from '../core/errors.js';
+import { exitCodes, isOrthIdError } from '../core/errors.js';
 import { openObjectStore } from '../storage/objects/open-object-store.js';
 import { action, cliConfig, operation, print, writeFileAtomically } from './context.js';
-
-async function loadJwks(source: string): Promise<JSONWebKeySet> {
-  let text: string;
-  if (/^https?:\/\//i.test(source)) {
-    const response = await fetch(source, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(10_000),
-    }).catch((error: unknown) => {
-      throw new OrthIdError(
-        'bundle.jwks_unavailable',
-        `Could not fetch the JWKS from ${source}; check the URL or pass a saved JWKS file.`,
-        { cause: error },
-      );
-    });
-    if (!response.ok) {
-      throw new OrthIdError(
-        'bundle.jwks_unavailable',
-        `Fetching the JWKS from ${source} answered HTTP ${response.status}.`,
-      );
-    }
-    text = await response.text();
-  } else {
-    text = await readFile(source, 'utf8').catch((error: unknown) => {
-      throw new OrthIdError('request.invalid', `Cannot read the JWKS file ${source}.`, { cause: error });
-    });
-  }
-  try {
-    return JSON.parse(text) as JSONWebKeySet;
-  } catch (error) {
-    throw new OrthIdError(
-      'bundle.jwks_invalid',
-      `${source} is not JSON; pass the tenant's JWKS ({"keys": [...]}).`,
-      { cause: error },
-    );
-  }
-}
 
 export function registerBundleCommands(program: Command): void {
   const bundle = program

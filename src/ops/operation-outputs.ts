@@ -2,7 +2,7 @@
 // must produce, and what the CLI checks an answer from the control socket against (JSON: every
 // time is an ISO string). The domain types they describe are checked against them where the
 // operations are defined (src/ops/operations.ts), so a field added to one shows here.
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { ManifestSchema } from '../backup/manifest.js';
 import { SIGNING_ALGS } from '../crypto/signing-keys.js';
 import { GRANT_TYPES, RESPONSE_TYPES, SECRET_AUTH_METHODS } from '../oidc/clients.js';
@@ -21,6 +21,7 @@ export const TenantOutput = Type.Object({
   createdAt: Type.String(),
   issuer: Type.String(),
 });
+export type TenantOutput = Static<typeof TenantOutput>;
 
 export const TenantSettingsOutput = Type.Object({
   tenant: Type.String(),
@@ -31,6 +32,7 @@ export const TenantSettingsOutput = Type.Object({
     roles: Strings,
   }),
 });
+export type TenantSettingsOutput = Static<typeof TenantSettingsOutput>;
 
 export const ShredOutput = Type.Object({
   tenant: Type.String(),
@@ -39,6 +41,7 @@ export const ShredOutput = Type.Object({
   destroyedAt: Type.String(),
   by: Type.String(),
 });
+export type ShredOutput = Static<typeof ShredOutput>;
 
 export const UserOutput = Type.Object({
   id: Type.String(),
@@ -52,6 +55,7 @@ export const UserOutput = Type.Object({
   lastSignInAt: Nullable(Type.String()),
   createdAt: Type.String(),
 });
+export type UserOutput = Static<typeof UserOutput>;
 
 export const UserExportOutput = Type.Object({
   key: Type.String(),
@@ -62,6 +66,7 @@ export const UserExportOutput = Type.Object({
   userId: Type.String(),
   files: Strings,
 });
+export type UserExportOutput = Static<typeof UserExportOutput>;
 
 export const ClientOutput = Type.Object({
   clientId: Type.String(),
@@ -87,12 +92,14 @@ export const ClientOutput = Type.Object({
   disabled: Type.Boolean(),
   createdAt: Type.String(),
 });
+export type ClientOutput = Static<typeof ClientOutput>;
 
 /** A new client: the secret is in this answer only, once. */
 export const RegisteredClientOutput = Type.Composite([
   ClientOutput,
   Type.Object({ clientSecret: Type.Optional(Type.String()) }),
 ]);
+export type RegisteredClientOutput = Static<typeof RegisteredClientOutput>;
 
 const SigningKey = Type.Object({ alg: SigningAlg, kid: Type.String() });
 
@@ -102,6 +109,7 @@ export const SigningRotationOutput = Type.Object({
   alg: SigningAlg,
   keys: Type.Array(SigningKey),
 });
+export type SigningRotationOutput = Static<typeof SigningRotationOutput>;
 
 export const RotationProgressOutput = Type.Object({
   tenant: Type.String(),
@@ -113,6 +121,7 @@ export const RotationProgressOutput = Type.Object({
   startedAt: Type.String(),
   finishedAt: Nullable(Type.String()),
 });
+export type RotationProgressOutput = Static<typeof RotationProgressOutput>;
 
 export const KeyRotationOutput = Type.Union([
   Type.Object({
@@ -123,14 +132,18 @@ export const KeyRotationOutput = Type.Union([
   }),
   RotationProgressOutput,
 ]);
+export type KeyRotationOutput = Static<typeof KeyRotationOutput>;
 
 export const RecordedOutput = Type.Object({ recorded: Type.Literal(true) });
+export type RecordedOutput = Static<typeof RecordedOutput>;
 
 export const KeystoreAuditOutput = Type.Object({
   recorded: Type.Union([Type.Literal('keystore.exported'), Type.Literal('keystore.imported')]),
 });
+export type KeystoreAuditOutput = Static<typeof KeystoreAuditOutput>;
 
 export const DumpOutput = ManifestSchema;
+export type DumpOutput = Static<typeof DumpOutput>;
 
 export const CheckOutput = Type.Object({
   name: Type.Union([
@@ -144,6 +157,7 @@ export const CheckOutput = Type.Object({
   detail: Type.String(),
   seconds: Type.Number(),
 });
+export type CheckOutput = Static<typeof CheckOutput>;
 
 const CheckpointRef = Type.Object({
   key: Type.String(),
@@ -166,6 +180,7 @@ export const AuditVerifyOutput = Type.Object({
   /** The checkpoint written after an intact chain was verified. */
   written: Type.Optional(CheckpointRef),
 });
+export type AuditVerifyOutput = Static<typeof AuditVerifyOutput>;
 
 export const AuditEventOutput = Type.Object({
   seq: Type.Number(),
@@ -180,6 +195,7 @@ export const AuditEventOutput = Type.Object({
   details: Nullable(Type.Record(Type.String(), Type.Unknown())),
   hash: Type.String(),
 });
+export type AuditEventOutput = Static<typeof AuditEventOutput>;
 
 export const AuditArchiveOutput = Type.Object({
   key: Type.String(),
@@ -191,9 +207,11 @@ export const AuditArchiveOutput = Type.Object({
   events: Type.Number(),
   chain: Type.Object({ ok: Type.Boolean(), events: Type.Number(), headHash: Type.String() }),
 });
+export type AuditArchiveOutput = Static<typeof AuditArchiveOutput>;
 
 export const StoredAuditArchiveOutput = Type.Object({
   key: Type.String(),
   size: Type.Number(),
   storedAt: Type.String(),
 });
+export type StoredAuditArchiveOutput = Static<typeof StoredAuditArchiveOutput>;
