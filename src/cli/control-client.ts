@@ -52,7 +52,7 @@ export function callControlSocket(socketPath: string, operation: string, input: 
       reject(
         new OrthIdError(
           'control.unavailable',
-          `The running OrthID did not answer on ${socketPath}. If no OrthID is running, remove the stale lock file and retry.`,
+          `The embedded database is held, but no OrthID server answered on ${socketPath}: another OrthID command may be using it, or the server is still starting. Retry once it has finished.`,
           { cause },
         ),
       ),

@@ -1,10 +1,13 @@
 // The one way OrthID replaces a file: write a temporary file beside it (mode 0600, created
 // exclusively), fsync it, rename it over the target and fsync the directory, so a reader sees the
-// old file or the new one and a crash or failure leaves no partial file behind.
+// old file or the new one and a failure leaves no partial file behind. A process killed mid-way
+// leaves its `.partial` file; the next write of the same target removes it (the writer's kernel
+// lock tells a dead writer's file from a live one's).
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { abandonedSize, claimTemporaryFile } from './temporary-files.js';
 
 /** Makes the renames in `dir` durable; filesystems that cannot fsync a directory are left as they are. */
 export async function syncDirectory(dir: string): Promise<void> {
@@ -47,6 +50,7 @@ export async function writeFileAtomically(
   const temp = `${path}.${randomBytes(6).toString('hex')}.partial`;
   try {
     const handle = await open(temp, 'wx', 0o600);
+    claimTemporaryFile(handle);
     try {
       if (typeof data === 'string' || data instanceof Uint8Array) {
         await writeAll(handle, Buffer.from(data));
@@ -65,4 +69,19 @@ export async function writeFileAtomically(
     throw error;
   }
   await syncDirectory(dir);
+  await removeAbandonedPartials(path);
+}
+
+/** Removes the `.partial` files of earlier writes of `path` whose process died; best effort. */
+async function removeAbandonedPartials(path: string): Promise<void> {
+  const dir = dirname(path);
+  const name = basename(path);
+  const partial = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f]{12}\\.partial$`);
+  try {
+    for (const entry of await readdir(dir)) {
+      if (partial.test(entry)) await abandonedSize(join(dir, entry), true);
+    }
+  } catch {
+    // The write itself succeeded; a leftover stays for the next one.
+  }
 }

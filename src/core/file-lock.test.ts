@@ -51,6 +51,43 @@ describe('the file lock shared by processes and hosts', () => {
     assert.equal(ran, 'ran');
   });
 
+  test('a holder killed with -9 is seen dead even when its pid runs again', async () => {
+    const lockPath = join(dir, 'killed.lock');
+    const module = new URL('./file-lock.ts', import.meta.url).href;
+    const script = `
+      import { withFileLock } from ${JSON.stringify(module)};
+      await withFileLock(${JSON.stringify(lockPath)}, async () => {
+        process.stdout.write('holding\\n');
+        await new Promise(() => setInterval(() => {}, 60_000));
+      }, { onTimeout: () => new Error('timeout') });
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    await new Promise<void>((resolve) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('holding')) resolve();
+      });
+    });
+    // Alive, it is waited for.
+    await assert.rejects(
+      withFileLock(lockPath, async () => 'early', { waitMs: 300, staleMs: 60_000, onTimeout: timeout }),
+      /timed out/,
+    );
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    // Its pid given to a live process (this one), as a container restart does.
+    const owner = JSON.parse(readFileSync(lockPath, 'utf8'));
+    assert.equal(owner.kernelLock, true);
+    writeFileSync(lockPath, JSON.stringify({ ...owner, pid: process.pid }));
+    const ran = await withFileLock(lockPath, async () => 'ran', {
+      waitMs: 500,
+      staleMs: 60_000,
+      onTimeout: timeout,
+    });
+    assert.equal(ran, 'ran');
+  });
+
   test("another host's lock is waited for while it is touched, and taken over once it stays unchanged", async () => {
     const lockPath = join(dir, 'remote.lock');
     writeFileSync(lockPath, JSON.stringify({ host: 'replica-elsewhere', pid: 1, token: 'remote' }));

@@ -5,9 +5,13 @@
 // its own clock (so clock skew between hosts does not matter), or at once when the owner is a
 // process on its own host that has died. Takeover renames the stale file away first, so two
 // waiters cannot both take it.
+// "Has died" is the kernel's word, not the pid's: the holder also keeps a kernel lock on its
+// lock file (src/core/kernel-lock.ts), gone with its process, so a holder killed with -9 whose
+// pid is in use again (in a container, the next start is often the same pid) is still seen dead.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { tryLockDescriptor } from './kernel-lock.js';
 
 export interface FileLockOptions {
   /** How long to wait for the lock before `onTimeout` (default 10 s). */
@@ -22,6 +26,8 @@ interface Owner {
   host: string;
   pid: number;
   token: string;
+  /** The holder keeps a kernel lock on the file (absent in files of older versions, judged by pid). */
+  kernelLock?: boolean;
 }
 
 async function readOwner(lockPath: string): Promise<Owner | undefined> {
@@ -45,20 +51,51 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Tries once to create the lock file; true when this process now holds it. */
-async function tryCreate(lockPath: string, owner: Owner): Promise<boolean> {
+/**
+ * Tries once to create the lock file; its handle (holding the kernel lock) when this process now
+ * holds it. The kernel lock comes before the owner is written, so a waiter that can read the
+ * owner and take the kernel lock knows the holder is gone.
+ */
+async function tryCreate(lockPath: string, owner: Owner): Promise<FileHandle | undefined> {
+  let handle: FileHandle;
   try {
-    const handle = await open(lockPath, 'wx', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(owner));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return true;
+    handle = await open(lockPath, 'wx', 0o600);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw error;
+  }
+  try {
+    let kernelLock = false;
+    try {
+      kernelLock = tryLockDescriptor(handle.fd);
+    } catch {
+      // A filesystem without locks: waiters judge this holder by its pid and heartbeat.
+    }
+    await handle.writeFile(JSON.stringify({ ...owner, kernelLock }));
+    await handle.sync();
+    return handle;
+  } catch (error) {
+    await handle.close();
+    await rm(lockPath, { force: true });
+    throw error;
+  }
+}
+
+/** Whether the holder of a lock file on this host is gone: its kernel lock is free, or (older files) its pid. */
+async function holderGone(lockPath: string, current: Owner): Promise<boolean> {
+  if (current.kernelLock !== true) return !processAlive(current.pid);
+  let probe: FileHandle;
+  try {
+    probe = await open(lockPath, 'r+');
+  } catch {
+    return false; // released or broken meanwhile: the next round sees
+  }
+  try {
+    return tryLockDescriptor(probe.fd);
+  } catch {
+    return !processAlive(current.pid);
+  } finally {
+    await probe.close();
   }
 }
 
@@ -96,7 +133,9 @@ export async function withFileLock<T>(
   const deadline = Date.now() + waitMs;
   /** The other owner's lock file as last seen, and since when (by this process's clock) it is unchanged. */
   let watched: { token: string | undefined; mtimeMs: number; since: number } | undefined;
-  while (!(await tryCreate(lockPath, owner))) {
+  for (;;) {
+    const created = await tryCreate(lockPath, owner);
+    if (created !== undefined) return holding(lockPath, created, owner, staleMs, fn);
     const [current, info] = await Promise.all([readOwner(lockPath), stat(lockPath).catch(() => undefined)]);
     if (info !== undefined) {
       const now = Date.now();
@@ -104,7 +143,7 @@ export async function withFileLock<T>(
         watched = { token: current?.token, mtimeMs: info.mtimeMs, since: now };
       }
       const deadOnThisHost =
-        current !== undefined && current.host === owner.host && !processAlive(current.pid);
+        current !== undefined && current.host === owner.host && (await holderGone(lockPath, current));
       if (deadOnThisHost || now - watched.since > staleMs) {
         await breakLock(lockPath, watched);
         watched = undefined;
@@ -114,6 +153,16 @@ export async function withFileLock<T>(
     if (Date.now() > deadline) throw options.onTimeout(lockPath);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Runs `fn` while holding the lock file `held` (open, with its kernel lock), then releases it. */
+async function holding<T>(
+  lockPath: string,
+  held: FileHandle,
+  owner: Owner,
+  staleMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   // The heartbeat tells waiters on other hosts the holder is alive, however long `fn` takes.
   const heartbeat = setInterval(
     () => {
@@ -129,5 +178,6 @@ export async function withFileLock<T>(
     clearInterval(heartbeat);
     // Remove only our own lock: a waiter may have broken it if this process stalled past staleMs.
     if ((await readOwner(lockPath))?.token === owner.token) await rm(lockPath, { force: true });
+    await held.close();
   }
 }
