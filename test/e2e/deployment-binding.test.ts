@@ -66,7 +66,7 @@ async function startUntilExit(
 }
 
 describe("another deployment's keystore is refused before anything is served or written", {
-  timeout: 400_000,
+  timeout: 600_000,
 }, () => {
   let dir: string;
   let urlA: string;
@@ -283,7 +283,7 @@ describe("another deployment's keystore is refused before anything is served or 
   });
 });
 
-describe('a deployment migrated before the binding existed upgrades cleanly', { timeout: 240_000 }, () => {
+describe('a deployment migrated before the binding existed upgrades cleanly', { timeout: 400_000 }, () => {
   let dir: string;
   let url: string;
   let env: Record<string, string>;
