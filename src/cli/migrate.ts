@@ -57,10 +57,10 @@ export function registerMigrateCommand(program: Command): void {
             Boolean(opts.json),
             () =>
               [
-                ...(recorded ? [`Recorded deployment ${recorded} (this keystore's) in the database.`] : []),
                 applied.length === 0
                   ? 'The database schema is current.'
                   : `Applied migrations ${applied.join(', ')}.`,
+                ...(recorded ? [`Recorded deployment ${recorded} (this keystore's) in the database.`] : []),
                 ...(repaired.length > 0
                   ? [`Repaired the application role: ${repaired.join('; ')}.`]
                   : ['The application role and its grants are as OrthID needs them.']),
