@@ -75,6 +75,7 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
     if (shouldMigrate) {
       const applied = await migrate(db, undefined, {
         deploymentId: keystore.deploymentId,
+        rootKeyIds: [...keystore.rootKeyIds(), ...keystore.destroyedKeys().map((k) => k.id)],
         onBind: (binding) =>
           log.info({ deploymentId: binding.id }, "recorded the keystore's deployment id in the database"),
       });

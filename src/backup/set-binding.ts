@@ -53,7 +53,7 @@ export async function checkDumpKeystore(
   if (missing.length > 0) {
     throw keysMissing(
       missing,
-      "it is an older copy of this deployment's keystore (from before a root key rotation) or another deployment's. Point ORTHID_KEYSTORE (ORTHID_KEYSTORE_FILE under BYOK custody) at the current keystore, or import its newest export (orthid keystore import), and run the dump again.",
+      "it is an older copy of this deployment's keystore (from before a tenant was created or a root key rotated) or another deployment's. Point ORTHID_KEYSTORE (ORTHID_KEYSTORE_FILE under BYOK custody) at the current keystore, or import its newest export (orthid keystore import), and run the dump again.",
       'Nothing was written.',
     );
   }

@@ -6,7 +6,7 @@ import { readRecordedDeployment } from '../storage/db/deployment-binding.js';
 import { migrate, migrationStatus } from '../storage/db/migrate.js';
 import { openDatabase } from '../storage/db/open-database.js';
 import { action, cliConfig, print } from './context.js';
-import { keystoreDeploymentId, newestSetAgeHours } from './upgrade.js';
+import { migratingKeystore, newestSetAgeHours } from './upgrade.js';
 
 export function registerMigrateCommand(program: Command): void {
   program
@@ -16,7 +16,7 @@ export function registerMigrateCommand(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = cliConfig();
-        const deploymentId = await keystoreDeploymentId(config);
+        const keystore = await migratingKeystore(config);
         const db = await openDatabase(config, 'migrations');
         try {
           const status = await migrationStatus(db);
@@ -41,13 +41,13 @@ export function registerMigrateCommand(program: Command): void {
                 repaired = changes;
               },
               onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-              ...(deploymentId ? { deploymentId } : {}),
+              ...keystore,
               onBind: (binding) => {
                 recorded = binding.id;
               },
             },
           );
-          if (!deploymentId && !(await readRecordedDeployment(db))) {
+          if (!keystore && !(await readRecordedDeployment(db))) {
             process.stderr.write(
               `warning: no keystore at ${config.keystorePath}, so the database is not bound to a deployment yet and orthid start refuses it; run orthid keystore init (or import), then orthid migrate again.\n`,
             );
@@ -57,10 +57,10 @@ export function registerMigrateCommand(program: Command): void {
             Boolean(opts.json),
             () =>
               [
-                ...(recorded ? [`Recorded deployment ${recorded} (this keystore's) in the database.`] : []),
                 applied.length === 0
                   ? 'The database schema is current.'
                   : `Applied migrations ${applied.join(', ')}.`,
+                ...(recorded ? [`Recorded deployment ${recorded} (this keystore's) in the database.`] : []),
                 ...(repaired.length > 0
                   ? [`Repaired the application role: ${repaired.join('; ')}.`]
                   : ['The application role and its grants are as OrthID needs them.']),

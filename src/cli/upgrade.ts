@@ -22,13 +22,19 @@ export async function newestSetAgeHours(now: Date = systemClock.now()): Promise<
 }
 
 /**
- * The deployment id of the configured keystore, which migrate checks the database against and
- * records in it; undefined where no keystore is (a migrate run before `orthid keystore init`).
- * Looked up first, so that an absent keystore never makes a master secret be generated.
+ * The configured keystore's deployment id and root keys, which migrate checks the database against
+ * and records its id in; undefined where no keystore is (a migrate run before `orthid keystore
+ * init`). Looked up first, so that an absent keystore never makes a master secret be generated.
  */
-export async function keystoreDeploymentId(config: Config): Promise<string | undefined> {
+export async function migratingKeystore(
+  config: Config,
+): Promise<{ deploymentId: string; rootKeyIds: string[] } | undefined> {
   if (!existsSync(config.keystorePath)) return undefined;
-  return (await openKeystore(config, false)).keystore.deploymentId;
+  const { keystore } = await openKeystore(config, false);
+  return {
+    deploymentId: keystore.deploymentId,
+    rootKeyIds: [...keystore.rootKeyIds(), ...keystore.destroyedKeys().map((k) => k.id)],
+  };
 }
 
 export function registerUpgradeCommand(program: Command): void {
@@ -77,13 +83,13 @@ export function registerUpgradeCommand(program: Command): void {
           process.stderr.write('Taking a backup before the upgrade.\n');
           backup = (await dump({ encrypt: true, upload: config.backup.destConfigured })).setId;
         }
-        const deploymentId = await keystoreDeploymentId(config);
+        const keystore = await migratingKeystore(config);
         const owner = await openDatabase(config, 'migrations');
         try {
           const applied = await migrate(
             owner,
             (m) => process.stderr.write(`applying ${m.version} ${m.name}\n`),
-            deploymentId ? { deploymentId } : {},
+            keystore ?? {},
           );
           print(
             { backup, applied },

@@ -21,6 +21,8 @@ import { preBindingDeployment } from '../helpers/pre-binding.js';
 import { startServer } from '../helpers/server-process.js';
 
 const MASTER = 'embedded-binding-test-master-secret-0123456789';
+/** A first embedded start creates and migrates PGlite: on a loaded shared machine it can take a minute. */
+const START_TIMEOUT_MS = 180_000;
 
 async function recordedIds(dataDir: string): Promise<string[]> {
   const db = await openPglite(join(dataDir, 'pgdata'));
@@ -40,7 +42,7 @@ async function keystoreId(dataDir: string): Promise<string> {
   return (await ManagedKeystore.open(config.keystorePath, master.value)).deploymentId;
 }
 
-describe('the embedded default binds its database to its keystore', { timeout: 300_000 }, () => {
+describe('the embedded default binds its database to its keystore', { timeout: 600_000 }, () => {
   let dir: string;
   let x: string;
   let y: string;
@@ -55,7 +57,7 @@ describe('the embedded default binds its database to its keystore', { timeout: 3
     x = join(dir, 'x');
     y = join(dir, 'y');
     for (const dataDir of [x, y]) {
-      const server = await startServer({ ORTHID_DATA_DIR: dataDir });
+      const server = await startServer({ ORTHID_DATA_DIR: dataDir }, START_TIMEOUT_MS);
       await server.stop();
     }
     mixed = {
@@ -114,7 +116,7 @@ describe('the embedded default binds its database to its keystore', { timeout: 3
     const env = { ORTHID_DATA_DIR: old, ORTHID_MASTER_KEY: MASTER };
     const id = await preBindingDeployment(await openPglite(join(old, 'pgdata')), loadConfig(env), MASTER);
     assert.deepEqual(await recordedIds(old), []);
-    const server = await startServer(env);
+    const server = await startServer(env, START_TIMEOUT_MS);
     try {
       const discovery = await fetch(`${server.url}/t/acme/.well-known/openid-configuration`);
       assert.equal(discovery.status, 200);

@@ -66,7 +66,7 @@ async function startUntilExit(
 }
 
 describe("another deployment's keystore is refused before anything is served or written", {
-  timeout: 400_000,
+  timeout: 600_000,
 }, () => {
   let dir: string;
   let urlA: string;
@@ -165,7 +165,10 @@ describe("another deployment's keystore is refused before anything is served or 
       ORTHID_KEYSTORE: pathToFileURL(staleKeystoreA).href,
     });
     assertRefused(dumped, 'backup.keystore_mismatch', exitCodes.conflict);
-    assert.match(dumped.stderr, /lacks root key\(s\) [^:]+ that wrap the database's tenant keys[^\n]*Nothing was written\./);
+    assert.match(
+      dumped.stderr,
+      /lacks root key\(s\) [^:]+ that wrap the database's tenant keys[^\n]*Nothing was written\./,
+    );
     const listed = await runCli(['backup', 'list', '--json'], envA);
     assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual(JSON.parse(listed.stdout).sets, []);
@@ -280,7 +283,7 @@ describe("another deployment's keystore is refused before anything is served or 
   });
 });
 
-describe('a deployment migrated before the binding existed upgrades cleanly', { timeout: 240_000 }, () => {
+describe('a deployment migrated before the binding existed upgrades cleanly', { timeout: 400_000 }, () => {
   let dir: string;
   let url: string;
   let env: Record<string, string>;
@@ -303,10 +306,23 @@ describe('a deployment migrated before the binding existed upgrades cleanly', { 
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('start refuses the old schema; migrate applies 0009 and records the keystore’s id; start then serves and audits the binding once', async () => {
+  test('start refuses the old schema; migrate refuses a keystore that is not its own, then applies 0009 and records its keystore’s id; start then serves and audits the binding once', async () => {
     const early = await runCli(['start'], env);
     assertRefused(early, 'db.migrations_pending', exitCodes.unavailable);
     assert.deepEqual(await query(url, 'SELECT id FROM deployment'), []);
+
+    // A keystore that is not this deployment's (here a new one) is not bound to it, nor anything applied.
+    const other = join(dir, 'other-keystore');
+    await ManagedKeystore.init(other, MASTER_B);
+    const wrong = await runCli(['migrate', '--json'], {
+      ...env,
+      ORTHID_KEYSTORE: pathToFileURL(other).href,
+      ORTHID_MASTER_KEY: MASTER_B,
+    });
+    assertRefused(wrong, 'keystore.deployment_mismatch', exitCodes.conflict);
+    assert.match(wrong.stderr, /records no deployment yet[^\n]*Nothing was changed\./);
+    assert.deepEqual(await query(url, 'SELECT id FROM deployment'), []);
+    assert.deepEqual(await query(url, `SELECT version FROM orthid_migrations WHERE version >= 9`), []);
 
     const migrated = await runCli(['migrate', '--json'], env);
     assert.equal(migrated.code, 0, migrated.stderr);

@@ -205,7 +205,7 @@ describe('backup, restore and drill on real PostgreSQL', () => {
     assert.equal(JSON.parse(checked.stdout).ok, true);
   });
 
-  test("a restore whose keystore is withheld, or is another deployment's, is refused with backup.keystore_mismatch and leaves the target untouched", async () => {
+  test("a restore whose keystore is withheld (backup.keystore_mismatch), or is another deployment's (keystore.deployment_mismatch), is refused and leaves the target untouched", async () => {
     const other = await mkdtemp(join(tmpdir(), 'orthid-other-'));
     const keystoreFile = spawnSync('find', [join(dir, 'keys'), '-name', 'keystore.age'], { encoding: 'utf8' })
       .stdout.trim()
@@ -227,7 +227,10 @@ describe('backup, restore and drill on real PostgreSQL', () => {
         targetEnv,
       );
       assert.equal(wrong.code, exitCodes.conflict, wrong.stderr);
-      assert.match(wrong.stderr, /error\[backup\.keystore_mismatch\]: The keystore belongs to deployment/);
+      assert.match(
+        wrong.stderr,
+        /error\[keystore\.deployment_mismatch\]: The keystore belongs to deployment/,
+      );
 
       await rename(keystoreFile, withheld);
       const without = await runCli(['backup', 'restore', 'latest', '--into-live-stores'], targetEnv);

@@ -4,7 +4,13 @@ import { OrthIdError } from '../../core/errors.js';
 import { isUuid } from '../../core/ids.js';
 import type { Queryable } from '../../core/sql.js';
 import { type Database, withSystem } from './database.js';
-import { type RecordedDeployment, recordDeployment, recordedDeployment } from './deployment.queries.js';
+import {
+  managedRootKeyIdsInUse,
+  type RecordedDeployment,
+  recordDeployment,
+  recordedDeployment,
+  tableExists,
+} from './deployment.queries.js';
 
 export type { RecordedDeployment } from './deployment.queries.js';
 
@@ -43,14 +49,34 @@ export function readRecordedDeployment(db: Database): Promise<RecordedDeployment
   return db.ownerTransaction(recordedDeployment);
 }
 
+/** The keystore a migrate runs with: its deployment id and the root keys it holds (destroyed ones too). */
+export interface MigratingKeystore {
+  deploymentId: string;
+  rootKeyIds?: readonly string[];
+}
+
 /**
  * Before migrating: a database bound to another deployment is refused before anything is applied.
- * A database that records none (new, or migrated before the binding existed) passes.
+ * One that records none (new, or migrated before the binding existed) is about to be bound, so its
+ * tenants' keys must be wrapped by root keys this keystore holds: else it is not its keystore.
  */
-export async function assertMigratableWith(tx: Queryable, keystoreId: string): Promise<void> {
+export async function assertMigratableWith(tx: Queryable, keystore: MigratingKeystore): Promise<void> {
   const recorded = await recordedDeployment(tx);
-  if (recorded && recorded.id !== checkedId(keystoreId)) {
-    throw deploymentMismatch(recorded.id, keystoreId, 'Nothing was changed.');
+  if (recorded) {
+    if (recorded.id !== checkedId(keystore.deploymentId)) {
+      throw deploymentMismatch(recorded.id, keystore.deploymentId, 'Nothing was changed.');
+    }
+    return;
+  }
+  if (!keystore.rootKeyIds || !(await tableExists(tx, 'tenant_keys'))) return;
+  const held = new Set(keystore.rootKeyIds);
+  const missing = (await managedRootKeyIdsInUse(tx)).filter((id) => !held.has(id));
+  if (missing.length > 0) {
+    throw new OrthIdError(
+      'keystore.deployment_mismatch',
+      `The database records no deployment yet, and its tenants' keys are wrapped by root key(s) ${missing.join(', ')} that the keystore of deployment ${keystore.deploymentId} does not hold: it is not this database's keystore (or an older copy of it), so the database is not bound to it. Point ORTHID_KEYSTORE and the master secret at the keystore this deployment ran with and run orthid migrate again. Nothing was changed.`,
+      { details: { keystoreDeploymentId: keystore.deploymentId, missingRootKeyIds: missing } },
+    );
   }
 }
 

@@ -8,10 +8,15 @@ export interface RecordedDeployment {
   recordedAt: Date;
 }
 
+/** Whether the schema has `table` yet (a new database has none). */
+export async function tableExists(tx: Queryable, table: string): Promise<boolean> {
+  const { rows } = await tx.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table]);
+  return Boolean(rows[0]?.t);
+}
+
 /** The deployment the database records, or undefined when none is (or the schema predates it). */
 export async function recordedDeployment(tx: Queryable): Promise<RecordedDeployment | undefined> {
-  const exists = await tx.query<{ t: string | null }>(`SELECT to_regclass('deployment')::text AS t`);
-  if (!exists.rows[0]?.t) return undefined;
+  if (!(await tableExists(tx, 'deployment'))) return undefined;
   const { rows } = await tx.query<{ id: string; created_at: Date }>(
     'SELECT id::text AS id, created_at FROM deployment LIMIT 1',
   );
@@ -26,4 +31,22 @@ export async function recordDeployment(tx: Queryable, id: string): Promise<boole
     [id],
   );
   return rowCount > 0;
+}
+
+/**
+ * Root keys of managed custody (the keystore's own) that wrap a live tenant data key, tenant by
+ * tenant: the owner login is subject to row-level security like every role but a superuser's.
+ */
+export async function managedRootKeyIdsInUse(tx: Queryable): Promise<string[]> {
+  const tenants = await tx.query<{ id: string }>('SELECT id::text AS id FROM tenants ORDER BY id');
+  const ids = new Set<string>();
+  for (const { id } of tenants.rows) {
+    await tx.query(`SELECT set_config('orthid.tenant_id', $1, true)`, [id]);
+    const { rows } = await tx.query<{ root_key_id: string }>(
+      `SELECT DISTINCT root_key_id FROM tenant_keys WHERE custody = 'managed' AND status <> 'destroyed'`,
+    );
+    for (const row of rows) ids.add(row.root_key_id);
+  }
+  await tx.query(`SELECT set_config('orthid.tenant_id', '', true)`);
+  return [...ids].sort();
 }

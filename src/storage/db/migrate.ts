@@ -107,6 +107,8 @@ export interface MigrateOptions {
    * applied, and one that records none is bound to this one (deployment-binding.ts).
    */
   deploymentId?: string;
+  /** The root keys that keystore holds: an unbound database naming others is not bound to it. */
+  rootKeyIds?: readonly string[];
   /** Hears the binding when this run recorded it. */
   onBind?: (binding: RecordedDeployment) => void;
 }
@@ -122,7 +124,12 @@ export async function migrate(
   // told what to run before anything is applied.
   const role = await db.ownerTransaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    if (options.deploymentId) await assertMigratableWith(tx, options.deploymentId);
+    if (options.deploymentId) {
+      await assertMigratableWith(tx, {
+        deploymentId: options.deploymentId,
+        ...(options.rootKeyIds ? { rootKeyIds: options.rootKeyIds } : {}),
+      });
+    }
     return ensureAppRoleExists(tx, options.members);
   });
   for (const warning of role.warnings) options.onWarning?.(warning);
