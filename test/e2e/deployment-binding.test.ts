@@ -244,7 +244,8 @@ describe("another deployment's keystore is refused before anything is served or 
     ): Promise<{ result: CliResult; url: string; dataDir: string }> => {
       const url = await createTestDatabase(name);
       const dataDir = join(dir, name);
-      const result = await runCli(['backup', 'restore', setId, '--json'], {
+      // A host provisioned for the restore: its own data directory, database and object store.
+      const result = await runCli(['backup', 'restore', setId, '--into-live-stores', '--json'], {
         ...envA,
         ORTHID_DATA_DIR: dataDir,
         ORTHID_DATABASE_URL: url,
