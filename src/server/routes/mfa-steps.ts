@@ -187,6 +187,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             tenantName: tp.tenant.displayName,
             csrf,
             action: `${base}/continue`,
+            enrolled: pending.step === 'recovery_codes',
           }),
           status,
         );
