@@ -503,21 +503,13 @@ export function createMfa(deps: MfaDeps) {
       };
     },
 
-    /** Removes a (lost) factor; with the user's last factor go their recovery codes. */
+    /** Removes a (lost) factor; with the user's last factor go their recovery codes. `mfa.factor_not_found` otherwise. */
     async removeFactor(tx: Queryable, tenantId: string, userId: string, factorId: string, actor: string) {
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
       const queries = createMfaQueries(tx);
       const removed = isUuid(userId) && isUuid(factorId) ? await queries.delete(userId, factorId) : undefined;
-      if (!removed) {
-        await audit(tx, keyring, {
-          actor,
-          action: 'user.mfa_factor_removed',
-          userId: isUuid(userId) ? userId : 'unknown',
-          failure: 'not_found',
-          details: { factorId: isUuid(factorId) ? factorId : 'invalid' },
-        });
-        return { error: factorNotFound() };
-      }
+      // Refused like every admin request that names nothing: not audited, nothing written.
+      if (!removed) throw factorNotFound();
       const left = await queries.ofUser(userId, 'active');
       const codes = left.length === 0 ? await queries.deleteRecoveryCodes(userId) : 0;
       await audit(tx, keyring, {
@@ -526,7 +518,7 @@ export function createMfa(deps: MfaDeps) {
         userId,
         details: { factor: removed.kind, factorId, recoveryCodesRemoved: codes },
       });
-      return { factor: present(removed) };
+      return present(removed);
     },
 
     /**
