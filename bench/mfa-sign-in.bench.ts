@@ -146,9 +146,11 @@ try {
         for (let run = 0; run < RUNS; run++) {
           const first = USERS - (run + 1) * VERIFY_USERS;
           const picked = emails.slice(first, first + VERIFY_USERS);
-          const users = await withTenant(app.db, tenant.id, async (tx) =>
-            Promise.all(picked.map(async (e) => (await app.users.findByEmail(tx, tenant.id, e))!.id)),
-          );
+          const users = await withTenant(app.db, tenant.id, async (tx) => {
+            const ids: string[] = [];
+            for (const e of picked) ids.push((await app.users.findByEmail(tx, tenant.id, e))!.id);
+            return ids;
+          });
           const mine = secrets.slice(first, first + VERIFY_USERS);
           const now = new Date();
           const codes = mine.map((secret) => totpCode(secret, now));
