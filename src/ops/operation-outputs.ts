@@ -57,6 +57,26 @@ export const UserOutput = Type.Object({
 });
 export type UserOutput = Static<typeof UserOutput>;
 
+/** A second factor as an administrator sees it: never its secret. */
+export const FactorOutput = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  name: Nullable(Type.String()),
+  createdAt: Type.String(),
+  lastUsedAt: Nullable(Type.String()),
+});
+export type FactorOutput = Static<typeof FactorOutput>;
+
+export const UserFactorsOutput = Type.Object({
+  factors: Type.Array(FactorOutput),
+  recoveryCodesLeft: Type.Integer(),
+  mustReenrol: Type.Boolean(),
+});
+export type UserFactorsOutput = Static<typeof UserFactorsOutput>;
+
+export const ReenrolmentOutput = Type.Object({ mustReenrol: Type.Boolean(), factorsRemoved: Type.Integer() });
+export type ReenrolmentOutput = Static<typeof ReenrolmentOutput>;
+
 export const UserExportOutput = Type.Object({
   key: Type.String(),
   id: Type.String(),

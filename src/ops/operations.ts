@@ -33,9 +33,11 @@ import {
   CheckOutput,
   ClientOutput,
   DumpOutput,
+  FactorOutput,
   KeyRotationOutput,
   KeystoreAuditOutput,
   RecordedOutput,
+  ReenrolmentOutput,
   RegisteredClientOutput,
   RotationProgressOutput,
   ShredOutput,
@@ -44,6 +46,7 @@ import {
   TenantOutput,
   TenantSettingsOutput,
   UserExportOutput,
+  UserFactorsOutput,
   UserOutput,
 } from './operation-outputs.js';
 import type { OrthId } from './orthid.js';
@@ -214,6 +217,7 @@ const userCreate = defineOperation({
 const userFactors = defineOperation({
   name: 'user.factors',
   input: Type.Object({ tenant: Text, id: Text }),
+  output: UserFactorsOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) => app.mfa.listFactors(tx, input.id));
@@ -224,6 +228,7 @@ const userFactors = defineOperation({
 const userRemoveFactor = defineOperation({
   name: 'user.remove-factor',
   input: Type.Object({ tenant: Text, id: Text, factor: Text }),
+  output: FactorOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
@@ -236,6 +241,7 @@ const userRemoveFactor = defineOperation({
 const userReenrol = defineOperation({
   name: 'user.reenrol',
   input: Type.Object({ tenant: Text, id: Text }),
+  output: ReenrolmentOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) => app.mfa.requireReenrolment(tx, tenant.id, input.id, 'cli'));

@@ -2,8 +2,8 @@
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../ops/orthid.js';
-import { createHttpDrain, type HttpDrain } from './http-drain.js';
 import { withTenant } from '../storage/db/database.js';
+import { createHttpDrain, type HttpDrain } from './http-drain.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';

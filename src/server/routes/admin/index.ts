@@ -103,7 +103,13 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
         users,
         rbac,
       });
-      registerUserFactorRoutes(api, orthid);
+      registerUserFactorRoutes(api, {
+        db,
+        mfa: orthid.mfa,
+        tenants: orthid.tenants,
+        tenantKeys: orthid.tenantKeys,
+        clock: orthid.clock,
+      });
       registerOrganisationRoutes(api, { db, organisations: rbac.organisations });
       registerMembershipRoutes(api, { db, memberships: rbac.memberships, users });
       registerResourceRoutes(api, { db, resources: rbac.resources });

@@ -3,7 +3,6 @@
 // MFA service or the policy operation, with the caller as actor.
 import { Type } from '@sinclair/typebox';
 import { configureMfaPolicy } from '../../../ops/mfa-policy.js';
-import type { OrthId } from '../../../ops/orthid.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant } from './context.js';
 import { NoContent, Params, PROBLEMS, Text, Timestamp, Uuid } from './schemas.js';
@@ -43,8 +42,11 @@ const MfaPolicyInput = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
-  const { mfa } = orthid;
+/** What the routes use: the factors and the services setting the tenant's policy needs. */
+export type UserFactorRoutesDeps = Parameters<typeof configureMfaPolicy>[0];
+
+export function registerUserFactorRoutes(api: AdminApi, deps: UserFactorRoutesDeps): void {
+  const { mfa } = deps;
 
   api.get(
     '/users/:userId/factors',
@@ -56,7 +58,7 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: Factors, ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => mfa.listFactors(tx, request.params.userId)),
+    (request) => inTenant(deps, request, (tx) => mfa.listFactors(tx, request.params.userId)),
   );
 
   api.delete(
@@ -70,7 +72,7 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(deps, request, (tx, { tenant, actor }) =>
         mfa.removeFactor(tx, tenant.id, request.params.userId, request.params.factorId, actor),
       );
       return reply.code(204).send(null);
@@ -92,7 +94,7 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, (tx, { tenant, actor }) =>
+      inTenant(deps, request, (tx, { tenant, actor }) =>
         mfa.requireReenrolment(tx, tenant.id, request.params.userId, actor),
       ),
   );
@@ -109,7 +111,7 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     (request) =>
-      inTenant(orthid, request, async (tx, { tenant, actor }) => ({
+      inTenant(deps, request, async (tx, { tenant, actor }) => ({
         codes: await mfa.regenerateRecoveryCodes(tx, tenant.id, request.params.userId, actor),
       })),
   );
@@ -124,7 +126,7 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: MfaPolicy, ...PROBLEMS },
       },
     },
-    async (request) => mfa.policyOf(await orthid.tenants.get(adminContextOf(request).tenant.slug)),
+    async (request) => mfa.policyOf(await deps.tenants.get(adminContextOf(request).tenant.slug)),
   );
 
   api.put(
@@ -141,8 +143,8 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
     async (request) => {
       const { tenant, actor } = adminContextOf(request);
       // The cached tenant of the request may predate a change just made on another replica.
-      const current = await orthid.tenants.get(tenant.slug);
-      return configureMfaPolicy(orthid, current, request.body, actor);
+      const current = await deps.tenants.get(tenant.slug);
+      return configureMfaPolicy(deps, current, request.body, actor);
     },
   );
 }
