@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
@@ -43,7 +43,7 @@ const NO_AUTOFILL =
  * The public URL is http://localhost:<port>: WebAuthn needs a secure context and a domain as RP
  * ID, and localhost is both. One browser for the file; each "device" is a fresh profile.
  */
-describe('passkeys in Chromium with a virtual authenticator', () => {
+describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000 }, () => {
   let app: TestOrthId;
   let server: FastifyInstance;
   let browser: Browser;
@@ -384,48 +384,137 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     assert.equal(await storedCount(), before);
   });
 
-  test('an assertion made on another origin (a look-alike site) is refused, even with the right challenge', async () => {
-    // The look-alike site gets the same key under its own RP ID, as a phished user's would.
-    const d = await device({ autofill: false, holding: { ...laptop, rpId: 'evil.localhost' } });
+  /**
+   * An assertion signed with the passkey's own private key, as an authenticator would make it for
+   * `origin` and `rpId`: what a look-alike site relaying a phished user's assertion would hold.
+   */
+  function signedAssertion(credential: VirtualCredential, challenge: string, origin: string, rpId: string) {
+    const clientDataJSON = Buffer.from(
+      JSON.stringify({ type: 'webauthn.get', challenge, origin, crossOrigin: false }),
+    );
+    const flags = Buffer.from([0x05]); // user present, user verified
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(credential.signCount + 100);
+    const authenticatorData = Buffer.concat([createHash('sha256').update(rpId).digest(), flags, counter]);
+    const key = createPrivateKey({
+      key: Buffer.from(credential.privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const signature = sign(
+      key.asymmetricKeyType === 'ed25519' ? null : 'sha256',
+      Buffer.concat([authenticatorData, createHash('sha256').update(clientDataJSON).digest()]),
+      key,
+    );
+    const id = Buffer.from(credential.credentialId, 'base64').toString('base64url');
+    return JSON.stringify({
+      id,
+      rawId: id,
+      type: 'public-key',
+      clientExtensionResults: {},
+      response: {
+        clientDataJSON: clientDataJSON.toString('base64url'),
+        authenticatorData: authenticatorData.toString('base64url'),
+        signature: signature.toString('base64url'),
+        userHandle: Buffer.from(credential.userHandle!, 'base64').toString('base64url'),
+      },
+    });
+  }
+
+  /** Asks the server for passwordless options, as the page's script does; returns them. */
+  async function challengeOf(page: Page) {
+    return (await page.evaluate(`(async () => {
+      const form = document.getElementById('passkey-form');
+      const res = await fetch(form.dataset.options, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ csrf: form.elements.csrf.value }),
+      });
+      return res.json();
+    })()`)) as { challenge: string };
+  }
+
+  /** Posts `assertion` through the sign-in page's own form, with a challenge the server issued. */
+  async function postThroughSignInPage(assertion: (challenge: string) => string, askForOptions = true) {
+    const d = await device({ autofill: false });
     try {
       await startSignIn(d.page);
       await d.page.waitForSelector('#passkey-button:not([hidden])');
-      const options = (await d.page.evaluate(`(async () => {
-        const form = document.getElementById('passkey-form');
-        const res = await fetch(form.dataset.options, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ csrf: form.elements.csrf.value }),
-        });
-        return res.json();
-      })()`)) as { challenge: string };
-      const evil = await d.context.newPage();
-      await evil.goto(`http://evil.localhost:${port}/healthz`);
-      const forged = (await evil.evaluate(`(async () => {
-        const bytes = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-        const credential = await navigator.credentials.get({
-          publicKey: {
-            challenge: bytes(${JSON.stringify(options.challenge)}),
-            rpId: 'evil.localhost',
-            allowCredentials: [{ type: 'public-key', id: bytes(${JSON.stringify(laptop.credentialId)}) }],
-            userVerification: 'required',
-          },
-        });
-        return JSON.stringify(credential.toJSON());
-      })()`)) as string;
-      await evil.close();
+      const options = askForOptions ? await challengeOf(d.page) : { challenge: '' };
       await d.page.evaluate(`(() => {
         const form = document.getElementById('passkey-form');
-        form.elements.response.value = ${JSON.stringify(forged)};
+        form.elements.response.value = ${JSON.stringify(assertion(options.challenge))};
         form.submit();
       })()`);
       const alert = await d.page.waitForSelector('[role=alert]');
-      assert.equal(await alert.getAttribute('data-code'), 'passkey.origin_mismatch');
-      assert.match((await alert.textContent()) ?? '', /made for another website/);
-      assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'origin_mismatch');
+      return { code: await alert.getAttribute('data-code'), message: (await alert.textContent()) ?? '' };
     } finally {
       await d.context.close();
     }
+  }
+
+  test('an assertion made for another origin (a look-alike site) is refused, even with the right challenge and key', async () => {
+    const before = await storedCount();
+    const refusal = await postThroughSignInPage((challenge) =>
+      signedAssertion(laptop, challenge, `http://evil.localhost:${port}`, 'localhost'),
+    );
+    assert.equal(refusal.code, 'passkey.origin_mismatch');
+    assert.match(refusal.message, /made for another website/);
+    assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'origin_mismatch');
+    assert.equal(await storedCount(), before);
+  });
+
+  test('an assertion for another RP ID is refused the same way', async () => {
+    const refusal = await postThroughSignInPage((challenge) =>
+      signedAssertion(laptop, challenge, base, 'evil.localhost'),
+    );
+    assert.equal(refusal.code, 'passkey.origin_mismatch');
+    assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'rp_id_mismatch');
+  });
+
+  test('a correctly made assertion through the same path is accepted (the forged ones failed for their origin alone)', async () => {
+    const d = await device({ autofill: false });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const options = await challengeOf(d.page);
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(signedAssertion(laptop, options.challenge, base, 'localhost'))};
+        form.submit();
+      })()`);
+      await landed;
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('a response sent twice is refused: the challenge was used', async () => {
+    let used = '';
+    const d = await device({ autofill: false });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const options = await challengeOf(d.page);
+      used = signedAssertion(
+        { ...laptop, signCount: laptop.signCount + 1000 },
+        options.challenge,
+        base,
+        'localhost',
+      );
+      await d.page.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(used)};
+        form.submit();
+      })()`);
+      await d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+    } finally {
+      await d.context.close();
+    }
+    // On a new sign-in page no challenge is outstanding; the old one was taken by its first use.
+    const refusal = await postThroughSignInPage(() => used, false);
+    assert.equal(refusal.code, 'passkey.challenge_missing');
   });
 
   test('without JavaScript the password path still works: no passkey button, the offer skipped, amr pwd', async () => {
