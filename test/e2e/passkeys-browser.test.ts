@@ -1,14 +1,39 @@
 import assert from 'node:assert/strict';
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+} from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { type AuditEvent, readAudit } from '../../src/audit/audit-log.js';
+import { openBackupStores } from '../../src/backup/destination.js';
+import { restoreBackupSet } from '../../src/backup/restore-set.js';
+import { runBackupDump } from '../../src/backup/run-dump.js';
+import { systemClock } from '../../src/core/clock.js';
+import { createLogger } from '../../src/core/logger.js';
+import { rotateSigningKey, usableSigningKeys } from '../../src/crypto/signing-keys.js';
+import { composeOrthId } from '../../src/main.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
+import { throwawayRestoreTarget } from '../../src/storage/db/open-restore-target.js';
+import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
+import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
+import { issuerFor } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient } from '../helpers/admin-principal.js';
+import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { createTestOrthId, TEST_MASTER_KEY, type TestOrthId } from '../helpers/orthid.js';
 import { freePort } from '../helpers/postgres.js';
 
 const PASSWORD = 'a passkey is better than this password';
@@ -532,5 +557,128 @@ describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000
     } finally {
       await context.close();
     }
+  });
+  test('a backup carries the passkeys: on the restored copy, under the same public URL, Pat signs in with the passkey', async () => {
+    requireAgeCli();
+    const work = mkdtempSync(join(tmpdir(), 'orthid-passkeys-restore-'));
+    try {
+      const key = ageKeygen(work);
+      const dest = pathToFileURL(join(work, 'sets')).href;
+      await runBackupDump(
+        { config: app.config, db: app.db, objects: app.objects, keystore: app.keystore, clock: systemClock },
+        { encrypt: true, upload: false, recipients: [key.recipient], dest, destConfigured: true },
+      );
+      const result = await restoreBackupSet({
+        set: 'latest',
+        ...(await openBackupStores(dest, undefined)),
+        identities: [key.identity],
+        target: throwawayRestoreTarget(undefined),
+        objects: await openObjectStore(pathToFileURL(join(work, 'restored-objects')).href),
+        keystorePath: join(work, 'restored-keystore'),
+        masterSecret: TEST_MASTER_KEY,
+        destroyedKeys: app.keystore.destroyedKeys(),
+      });
+      const restored = composeOrthId({
+        config: app.config,
+        clock: systemClock,
+        log: createLogger('silent'),
+        db: result.db,
+        keystore: result.keystore,
+        objects: app.objects,
+      });
+      // The restored copy answers on the original's address: a passkey belongs to its origin.
+      await server.close();
+      const copy = await buildServer(restored);
+      try {
+        await copy.listen({ host: '127.0.0.1', port });
+        const names = await withTenant(restored.db, tenantId, async (tx) =>
+          (await restored.passkeys.list(tx, userId)).map((k) => k.name),
+        );
+        assert.deepEqual(names, ['Laptop']);
+        const d = await device({
+          autofill: false,
+          holding: { ...laptop, signCount: laptop.signCount + 5000 },
+        });
+        try {
+          const { verifier } = await startSignIn(d.page);
+          await d.page.waitForSelector('#passkey-button:not([hidden])');
+          const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+          await d.page.click('#passkey-button');
+          await landed;
+          assert.equal((await claimsAt(d.page, verifier)).sub, userId);
+          laptop = (await credentials(d))[0]!;
+        } finally {
+          await d.context.close();
+        }
+      } finally {
+        await copy.close();
+        await restored.close();
+        server = await buildServer(app);
+        await server.listen({ host: '127.0.0.1', port });
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  /** The admin API as a tenant administrator's client calls it. */
+  async function admin(method: 'GET' | 'DELETE', path: string) {
+    const signing = await withTenant(app.db, tenantId, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenantId);
+      if ((await usableSigningKeys(tx, keyring, new Date())).length === 0) {
+        await rotateSigningKey(tx, keyring, 'EdDSA', new Date(), 0);
+      }
+      return (await usableSigningKeys(tx, keyring, new Date()))[0]!;
+    });
+    await ensureAdminClient(app.db, tenantId, 'admin-client', app.config.publicUrl);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ client_id: 'admin-client', scope: ADMIN_PERMISSION })
+      .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'at+jwt' })
+      .setIssuer(issuerFor(app.config.publicUrl, 'acme'))
+      .setSubject('admin-client')
+      .setAudience(adminResourceIndicator(app.config.publicUrl))
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .setJti(randomUUID())
+      .sign(await importJWK(signing.privateJwk, signing.alg));
+    return server.inject({
+      method,
+      url: `/api/v1/tenants/acme${path}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+  }
+
+  test('an administrator sees the passkey among the factors (name, times, backup flags, no key) and removes it; then it signs in no more', async () => {
+    const listed = await admin('GET', `/users/${userId}/factors`);
+    assert.equal(listed.statusCode, 200);
+    const factor = listed.json().factors.find((f: { kind: string }) => f.kind === 'passkey');
+    assert.deepEqual(Object.keys(factor).sort(), [
+      'createdAt',
+      'id',
+      'kind',
+      'lastUsedAt',
+      'name',
+      'passkey',
+    ]);
+    assert.equal(factor.name, 'Laptop');
+    assert.deepEqual(factor.passkey, { backupEligible: false, backedUp: false });
+    assert.ok(factor.lastUsedAt);
+    const publicKey = await withTenant(app.db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ public_key: Buffer }>('SELECT public_key FROM passkey_credentials');
+      return rows[0]!.public_key.toString('base64url');
+    });
+    assert.ok(!listed.body.includes(publicKey), 'the public key is not listed');
+
+    const removed = await admin('DELETE', `/users/${userId}/factors/${factor.id}`);
+    assert.equal(removed.statusCode, 204);
+    const event = (await events('user.mfa_factor_removed'))[0];
+    assert.equal(event?.details?.factor, 'passkey');
+    assert.equal(event?.outcome, 'success');
+    const rows = await withTenant(app.db, tenantId, async (tx) =>
+      Number((await tx.query<{ n: string }>('SELECT count(*) AS n FROM passkey_credentials')).rows[0]!.n),
+    );
+    assert.equal(rows, 0, 'the credential went with its factor');
+    const refusal = await refusedWith(laptop);
+    assert.equal(refusal.code, 'passkey.unknown_credential');
   });
 });

@@ -17,6 +17,15 @@ const Factor = Type.Object({
   name: Type.Union([Type.String(), Type.Null()]),
   createdAt: Timestamp,
   lastUsedAt: Type.Union([Timestamp, Type.Null()]),
+  passkey: Type.Optional(
+    Type.Object(
+      {
+        backupEligible: Type.Boolean({ description: 'BE: the credential may be synced to other devices.' }),
+        backedUp: Type.Boolean({ description: 'BS: it was backed up when last used.' }),
+      },
+      { description: 'Only for kind passkey: its backup flags (never its public key).' },
+    ),
+  ),
 });
 
 const Factors = Type.Object({
@@ -56,7 +65,18 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
         response: { 200: Factors, ...PROBLEMS },
       },
     },
-    (request) => inTenant(orthid, request, (tx) => mfa.listFactors(tx, request.params.userId)),
+    (request) =>
+      inTenant(orthid, request, async (tx) => {
+        const listed = await mfa.listFactors(tx, request.params.userId);
+        const passkeys = new Map((await orthid.passkeys.list(tx, request.params.userId)).map((k) => [k.id, k]));
+        return {
+          ...listed,
+          factors: listed.factors.map((f) => {
+            const k = passkeys.get(f.id);
+            return k ? { ...f, passkey: { backupEligible: k.backupEligible, backedUp: k.backedUp } } : f;
+          }),
+        };
+      }),
   );
 
   api.delete(
