@@ -68,7 +68,9 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
     (request) =>
       inTenant(orthid, request, async (tx) => {
         const listed = await mfa.listFactors(tx, request.params.userId);
-        const passkeys = new Map((await orthid.passkeys.list(tx, request.params.userId)).map((k) => [k.id, k]));
+        const passkeys = new Map(
+          (await orthid.passkeys.list(tx, request.params.userId)).map((k) => [k.id, k]),
+        );
         return {
           ...listed,
           factors: listed.factors.map((f) => {
