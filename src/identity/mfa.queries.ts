@@ -72,11 +72,15 @@ export function createMfaQueries(tx: Queryable) {
       );
     },
 
-    /** Pending enrolments of a user other than `keep` (an abandoned one is replaced by the next). */
-    async deletePending(userId: string, keep?: string): Promise<void> {
+    /**
+     * Pending enrolments of a user other than `keep`, or only those begun before `before` (an
+     * abandoned one, whose interaction has expired).
+     */
+    async deletePending(userId: string, options: { keep?: string; before?: Date } = {}): Promise<void> {
       await tx.query(
-        `DELETE FROM user_factors WHERE user_id = $1 AND status = 'pending' AND ($2::uuid IS NULL OR id <> $2)`,
-        [userId, keep ?? null],
+        `DELETE FROM user_factors WHERE user_id = $1 AND status = 'pending' AND ($2::uuid IS NULL OR id <> $2)
+            AND ($3::timestamptz IS NULL OR created_at < $3)`,
+        [userId, options.keep ?? null, options.before ?? null],
       );
     },
 

@@ -52,6 +52,8 @@ export interface TotpEnrolment {
 }
 
 const FACTORS = 'user_factors';
+/** As long as a sign-in interaction lives (oidc-provider's Interaction TTL). */
+const PENDING_MS = 60 * 60 * 1000;
 const SECRET = 'secret';
 
 const iso = (value: Date | null) => (value === null ? null : new Date(value).toISOString());
@@ -281,6 +283,8 @@ export function createMfa(deps: MfaDeps) {
             return { factorId: row.id, secret: openSecret(keyring, row) };
           }
         }
+        // Enrolments abandoned longer ago than an interaction lives can never be confirmed.
+        await queries.deletePending(input.userId, { before: new Date(clock.now().getTime() - PENDING_MS) });
         const id = newId();
         const secret = newTotpSecret();
         await queries.insertPending({
@@ -343,7 +347,7 @@ export function createMfa(deps: MfaDeps) {
         const step = matchTotpStep(openSecret(keyring, row), code, now);
         if (step === null) return { reason: 'invalid_code', error: invalidCode() };
         await queries.confirm(row.id, step, now);
-        await queries.deletePending(attempt.userId, row.id);
+        await queries.deletePending(attempt.userId, { keep: row.id });
         await queries.setReenrolFlag(attempt.userId, false);
         const recoveryCodes = newRecoveryCodes();
         await queries.replaceRecoveryCodes(
@@ -362,9 +366,11 @@ export function createMfa(deps: MfaDeps) {
      */
     async verifyTotp(
       attempt: Attempt & { code: string },
+      /** Checks the code without spending it (the deployment's own canary check, run at any rate). */
+      options: { probe?: boolean } = {},
     ): Promise<{ factorId: string; method: SecondFactorMethod }> {
       const action = 'user.mfa_verified';
-      const details = { factor: 'totp' };
+      const details = options.probe ? { factor: 'totp', probe: true } : { factor: 'totp' };
       const code = await parse(
         () => normaliseTotpCode(attempt.code),
         (e) => malformed(attempt, action, details, e),
@@ -381,6 +387,7 @@ export function createMfa(deps: MfaDeps) {
           for (const factor of factors) {
             const step = matchTotpStep(openSecret(keyring, factor), code, now);
             if (step === null) continue;
+            if (options.probe) return { ok: { factorId: factor.id, method: 'totp' as const } };
             if (factor.last_step !== null && step <= Number(factor.last_step)) {
               return { reason: 'replayed_code', error: replayedCode() };
             }
@@ -427,6 +434,34 @@ export function createMfa(deps: MfaDeps) {
       });
     },
 
+    /**
+     * Gives a user a confirmed TOTP factor without an enrolment, inside the caller's transaction:
+     * for a factor whose secret an operator holds (the backup canary's), never for people.
+     */
+    async provisionTotp(tx: Queryable, tenantId: string, userId: string, actor: string): Promise<string> {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const queries = createMfaQueries(tx);
+      const id = newId();
+      const secret = newTotpSecret();
+      await queries.insertPending({
+        tenant_id: tenantId,
+        id,
+        user_id: userId,
+        kind: 'totp',
+        name: 'Provisioned',
+        secret: keyring.seal(secret, { table: FACTORS, column: SECRET, rowId: id }),
+        binding: 'provisioned',
+      });
+      await queries.confirm(id, null, clock.now());
+      await audit(tx, keyring, {
+        actor,
+        action: 'user.mfa_enrolled',
+        userId,
+        details: { factor: 'totp', factorId: id },
+      });
+      return secret;
+    },
+
     /** A new set of recovery codes for a user with a factor; the old set stops working. */
     async regenerateRecoveryCodes(
       tx: Queryable,
@@ -468,21 +503,13 @@ export function createMfa(deps: MfaDeps) {
       };
     },
 
-    /** Removes a (lost) factor; with the user's last factor go their recovery codes. */
+    /** Removes a (lost) factor; with the user's last factor go their recovery codes. `mfa.factor_not_found` otherwise. */
     async removeFactor(tx: Queryable, tenantId: string, userId: string, factorId: string, actor: string) {
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
       const queries = createMfaQueries(tx);
       const removed = isUuid(userId) && isUuid(factorId) ? await queries.delete(userId, factorId) : undefined;
-      if (!removed) {
-        await audit(tx, keyring, {
-          actor,
-          action: 'user.mfa_factor_removed',
-          userId: isUuid(userId) ? userId : 'unknown',
-          failure: 'not_found',
-          details: { factorId: isUuid(factorId) ? factorId : 'invalid' },
-        });
-        return { error: factorNotFound() };
-      }
+      // Refused like every admin request that names nothing: not audited, nothing written.
+      if (!removed) throw factorNotFound();
       const left = await queries.ofUser(userId, 'active');
       const codes = left.length === 0 ? await queries.deleteRecoveryCodes(userId) : 0;
       await audit(tx, keyring, {
@@ -491,7 +518,7 @@ export function createMfa(deps: MfaDeps) {
         userId,
         details: { factor: removed.kind, factorId, recoveryCodesRemoved: codes },
       });
-      return { factor: present(removed) };
+      return present(removed);
     },
 
     /**

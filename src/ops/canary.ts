@@ -1,13 +1,14 @@
-// The deployment's canary: a user in the system tenant with a sealed profile, a client that can
-// obtain a token, and an object in the store. Their expected values live in the keystore, so a
-// restored deployment can prove it signs in, issues tokens, decrypts and serves blobs.
+// The deployment's canary: a user in the system tenant with a sealed profile and a TOTP factor, a
+// client that can obtain a token, and an object in the store. Their expected values live in the
+// keystore, so a restored deployment can prove it signs in (with a second factor), issues tokens,
+// decrypts and serves blobs.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../core/sql.js';
 import { adminResourceIndicator } from '../tenancy/admin-resource.js';
 import type { OrthId } from './orthid.js';
 
 /** What planting the canary uses of a deployment. */
-export type CanaryDeps = Pick<OrthId, 'config' | 'keystore' | 'objects' | 'clients' | 'users'>;
+export type CanaryDeps = Pick<OrthId, 'config' | 'keystore' | 'objects' | 'clients' | 'users' | 'mfa'>;
 
 /** Keystore secret under which the canary's expected values are kept. */
 export const CANARY_SECRET = 'backup.canary';
@@ -25,6 +26,8 @@ export interface Canary {
   resource: string;
   objectKey: string;
   objectSha256: string;
+  /** The canary user's TOTP secret (base32); absent from canaries made before second factors. */
+  totpSecret?: string;
 }
 
 /**
@@ -40,12 +43,13 @@ export async function createCanary(
   const password = randomBytes(32).toString('base64url');
   const name = `Canary ${randomBytes(6).toString('hex')}`;
   const resource = adminResourceIndicator(app.config.publicUrl);
-  await app.users.create(
+  const user = await app.users.create(
     tx,
     systemTenantId,
     { email: CANARY_EMAIL, name, password, emailVerified: true },
     'system',
   );
+  const totpSecret = await app.mfa.provisionTotp(tx, systemTenantId, user.id, 'system');
   const client = await app.clients.create(
     tx,
     systemTenantId,
@@ -66,6 +70,7 @@ export async function createCanary(
     resource,
     objectKey: CANARY_OBJECT_KEY,
     objectSha256: createHash('sha256').update(body).digest('hex'),
+    totpSecret,
   };
   await app.keystore.setSecret(CANARY_SECRET, JSON.stringify(canary));
   return canary;

@@ -8,6 +8,7 @@ import { type AnchoredReport, holdAgainstCheckpoints } from '../audit/audit-chec
 import { type ChainReport, readAudit, verifyAuditChain } from '../audit/audit-log.js';
 import { isOrthIdError } from '../core/errors.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
+import { totpCode } from '../identity/totp.js';
 import { assertActsAsAppRole } from '../storage/db/app-role-probe.js';
 import { type Queryable, withTenant } from '../storage/db/database.js';
 import { issuerFor } from '../tenancy/tenants.js';
@@ -47,7 +48,28 @@ async function signIn(app: OrthId, canary: Canary): Promise<string> {
     ip: '127.0.0.1',
     userAgent: 'orthid-backup-check',
   });
-  return `signed in as the canary user ${userId} in tenant ${canary.tenantSlug}`;
+  if (!canary.totpSecret) {
+    return `signed in as the canary user ${userId} in tenant ${canary.tenantSlug} (its canary predates second factors: no TOTP to check)`;
+  }
+  await secondFactor(app, tenant.id, userId, canary.totpSecret);
+  return `signed in as the canary user ${userId} in tenant ${canary.tenantSlug} with its password and a TOTP code`;
+}
+
+/**
+ * The canary's TOTP code for now, through the sign-in's verification (the sealed secret opens, the
+ * code matches). Probed, not spent: checks may run any number of times in one time step.
+ */
+async function secondFactor(app: OrthId, tenantId: string, userId: string, secret: string): Promise<void> {
+  await app.mfa.verifyTotp(
+    {
+      tenantId,
+      userId,
+      ip: '127.0.0.1',
+      userAgent: 'orthid-backup-check',
+      code: totpCode(secret, app.clock.now()),
+    },
+    { probe: true },
+  );
 }
 
 /** Asks the tenant's own token endpoint (in process, no socket) and verifies against its JWKS. */

@@ -75,6 +75,8 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       outcome.checks.map((c: { name: string }) => c.name),
       ['sign-in', 'token', 'audit-log', 'decrypted-fields', 'object-store'],
     );
+    // The canary's second factor: its sealed TOTP secret came back and verifies on the copy.
+    assert.match(outcome.checks[0].detail, /with its password and a TOTP code/);
     for (const step of ['[1/6]', '[2/6] Restore the keystore first', '[3/6]', '[4/6]', '[5/6]', '[6/6]']) {
       assert.ok(restored.stderr.includes(step), `missing step ${step} in:\n${restored.stderr}`);
     }
@@ -86,6 +88,7 @@ describe('backup, restore and drill on real PostgreSQL', () => {
       assert.equal(afterRestore[table], before[table], `row count of ${table}`);
     }
     assert.ok(afterRestore.audit_events! >= before.audit_events!);
+    assert.ok(afterRestore.user_factors! >= 1, 'factors are in the set');
     const analysed = await query<{ tablename: string }>(
       targetUrl,
       `SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('users', 'audit_events') ORDER BY 1`,

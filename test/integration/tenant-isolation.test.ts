@@ -27,7 +27,11 @@ const FIXTURE_SQL = `
            SELECT orthid_current_tenant(), c.client_id, r.id FROM c, r),
     op AS (INSERT INTO oidc_payloads (tenant_id, model, id, payload)
            VALUES (orthid_current_tenant(), 'Session', 'fixture', '{}')),
-    st AS (INSERT INTO sign_in_throttle (tenant_id, key) VALUES (orthid_current_tenant(), 'fixture'))
+    st AS (INSERT INTO sign_in_throttle (tenant_id, key) VALUES (orthid_current_tenant(), 'fixture')),
+    uf AS (INSERT INTO user_factors (tenant_id, id, user_id, kind, binding)
+           SELECT orthid_current_tenant(), gen_random_uuid(), u.id, 'totp', 'fixture' FROM u),
+    rc AS (INSERT INTO user_recovery_codes (tenant_id, user_id, code_hash)
+           SELECT orthid_current_tenant(), u.id, 'fixture' FROM u)
   INSERT INTO key_rotations (id, tenant_id, kind, status, target_key_id, actor)
     VALUES (gen_random_uuid(), orthid_current_tenant(), 'data', 'done', 'fixture', 'test')`;
 

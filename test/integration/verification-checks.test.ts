@@ -31,6 +31,12 @@ for (const driver of DRIVERS) {
         JSON.stringify(results, null, 2),
       );
       assert.match(results[1]!.detail, /EdDSA key/);
+      assert.match(results[0]!.detail, /with its password and a TOTP code/);
+    });
+
+    test("the sign-in check proves the canary's TOTP factor, also when run twice in one time step", async () => {
+      const [first, second] = [await runVerificationChecks(app), await runVerificationChecks(app)];
+      assert.equal(first[0]!.ok && second[0]!.ok, true, JSON.stringify([first[0], second[0]]));
     });
 
     test('a tampered audit log, a moved ciphertext and a missing object each fail their own check', async () => {
@@ -51,6 +57,16 @@ for (const driver of DRIVERS) {
       assert.match(results['decrypted-fields']!.detail, /crypto\.decrypt_failed/);
       assert.equal(results['object-store']!.ok, false);
       assert.equal(results['sign-in']!.ok, true);
+    });
+
+    test('a canary TOTP secret that does not open fails the sign-in check', async () => {
+      await app.db.ownerQuery(
+        'UPDATE user_factors SET secret = (SELECT email FROM users WHERE users.tenant_id = user_factors.tenant_id AND users.id = user_factors.user_id)',
+      );
+      app.tenantKeys.invalidate();
+      const [signIn] = await runVerificationChecks(app);
+      assert.equal(signIn!.ok, false);
+      assert.match(signIn!.detail, /crypto\.decrypt_failed: The sealed user_factors\.secret/);
     });
   });
 }

@@ -132,7 +132,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     const error = options.error?.message;
     const errorCode = options.error?.code;
     switch (pending.step) {
-      case 'second_factor':
+      case 'second_factor': {
+        const kinds = await withTenant(opts.db, tp.tenant.id, (tx) => mfa.activeKinds(tx, pending.accountId));
         return kit.page(
           reply,
           secondFactorPage({
@@ -140,7 +141,9 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             clientName: await kit.clientName(tp, details.params.client_id),
             csrf,
             action: `${base}/second-factor`,
-            recovery: options.recovery ?? false,
+            // A user whose only factors are of another kind is offered its section and recovery codes.
+            recovery: (options.recovery ?? false) || !kinds.includes('totp'),
+            totp: kinds.includes('totp'),
             otherLink: options.recovery ? `${base}/second-factor` : `${base}/second-factor?recovery=1`,
             error,
             errorCode,
@@ -148,6 +151,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           }),
           status,
         );
+      }
       case 'offer':
         return kit.page(
           reply,
@@ -203,6 +207,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             tenantName: tp.tenant.displayName,
             csrf,
             action: `${base}/continue`,
+            enrolled: pending.step === 'recovery_codes',
           }),
           status,
         );

@@ -113,10 +113,24 @@ export interface RecoveryNoticePage {
   action: string;
   /** Unknown when the page is shown again (the count was shown with the code). */
   remaining?: number;
+  /** Shown again after an enrolment whose recovery codes were on the page before. */
+  enrolled?: boolean;
 }
 
 /** After a recovery code: how many remain, before going on. */
 export function recoveryNoticePage(p: RecoveryNoticePage): string {
+  if (p.enrolled) {
+    return layout(
+      'Two-step verification is on',
+      p.tenantName,
+      html`<h1>Two-step verification is on</h1>
+<p class="sub">Your recovery codes were shown once, after your code was accepted.</p>
+<form id="continue" method="post" action="${p.action}">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit">Continue</button>
+</form>`,
+    );
+  }
   const left =
     p.remaining === undefined
       ? 'You signed in with a recovery code.'

@@ -11,6 +11,8 @@ export interface SecondFactorPage {
   action: string;
   /** Show the recovery-code form instead of the app-code form. */
   recovery: boolean;
+  /** The user has an authenticator app: the recovery form links back to its form. */
+  totp: boolean;
   /** The link between the two forms. */
   otherLink: string;
   error?: string;
@@ -30,7 +32,7 @@ export function secondFactorPage(p: SecondFactorPage): string {
 ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
 <button type="submit">Continue</button>
 </form>
-<p><a href="${p.otherLink}">Use your authenticator app instead</a></p>`
+${p.totp ? html`<p><a href="${p.otherLink}">Use your authenticator app instead</a></p>` : ''}`
     : html`<form id="totp-form" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="method" value="totp">

@@ -92,11 +92,9 @@ export function registerUserFactorRoutes(api: AdminApi, orthid: OrthId): void {
       },
     },
     async (request, reply) => {
-      // The refusal is audited too, so its event must commit before the error is answered.
-      const outcome = await inTenant(orthid, request, (tx, { tenant, actor }) =>
+      await inTenant(orthid, request, (tx, { tenant, actor }) =>
         mfa.removeFactor(tx, tenant.id, request.params.userId, request.params.factorId, actor),
       );
-      if ('error' in outcome) throw outcome.error;
       return reply.code(204).send(null);
     },
   );
