@@ -1,6 +1,7 @@
 // `orthid user ...`: manage a tenant's users from the command line.
 import type { Command } from 'commander';
 import { OrthIdError } from '../core/errors.js';
+import type { Factor } from '../identity/mfa.js';
 import type { User } from '../identity/users.js';
 import { action, operation, print } from './context.js';
 
@@ -61,5 +62,71 @@ export function registerUserCommands(program: Command): void {
           );
         },
       ),
+    );
+
+  user
+    .command('factors')
+    .description("List a user's second factors (never their secrets)")
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .requiredOption('--id <userId>', 'the user')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; id: string; json?: boolean }) => {
+        const listed = (await operation('user.factors', { tenant: opts.tenant, id: opts.id })) as {
+          factors: Factor[];
+          recoveryCodesLeft: number;
+          mustReenrol: boolean;
+        };
+        print(listed, Boolean(opts.json), () =>
+          [
+            ...(listed.factors.length === 0
+              ? ['No second factor.']
+              : listed.factors.map(
+                  (f) =>
+                    `${f.id}  ${f.kind.padEnd(8)} created ${f.createdAt}  last used ${f.lastUsedAt ?? 'never'}`,
+                )),
+            `Recovery codes left: ${listed.recoveryCodesLeft}${listed.mustReenrol ? '; must enrol again at the next sign-in' : ''}`,
+          ].join('\n'),
+        );
+      }),
+    );
+
+  user
+    .command('remove-factor')
+    .description("Remove a user's lost second factor (the last one takes the recovery codes along)")
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .requiredOption('--id <userId>', 'the user')
+    .requiredOption('--factor <factorId>', 'the factor, as `orthid user factors` lists it')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; id: string; factor: string; json?: boolean }) => {
+        const removed = (await operation('user.remove-factor', {
+          tenant: opts.tenant,
+          id: opts.id,
+          factor: opts.factor,
+        })) as Factor;
+        print(removed, Boolean(opts.json), () => `Removed ${removed.kind} factor ${removed.id}`);
+      }),
+    );
+
+  user
+    .command('reenrol')
+    .description(
+      'Require re-enrolment: remove every factor and recovery code; the user sets up a new factor at the next sign-in',
+    )
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .requiredOption('--id <userId>', 'the user')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; id: string; json?: boolean }) => {
+        const result = (await operation('user.reenrol', { tenant: opts.tenant, id: opts.id })) as {
+          factorsRemoved: number;
+        };
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Removed ${result.factorsRemoved} factor(s); the user enrols again at the next sign-in`,
+        );
+      }),
     );
 }

@@ -186,6 +186,38 @@ const userCreate = defineOperation({
   },
 });
 
+/** A user's second factors (never secrets), recovery codes left and whether they must re-enrol. */
+const userFactors = defineOperation({
+  name: 'user.factors',
+  input: Type.Object({ tenant: Text, id: Text }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) => app.mfa.listFactors(tx, input.id));
+  },
+});
+
+/** Removes a user's (lost) factor; the last one takes the recovery codes along. Audited. */
+const userRemoveFactor = defineOperation({
+  name: 'user.remove-factor',
+  input: Type.Object({ tenant: Text, id: Text, factor: Text }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) =>
+      app.mfa.removeFactor(tx, tenant.id, input.id, input.factor, 'cli'),
+    );
+  },
+});
+
+/** Removes every factor and recovery code; the user enrols again at their next sign-in. Audited. */
+const userReenrol = defineOperation({
+  name: 'user.reenrol',
+  input: Type.Object({ tenant: Text, id: Text }),
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) => app.mfa.requireReenrolment(tx, tenant.id, input.id, 'cli'));
+  },
+});
+
 const clientCreate = defineOperation({
   name: 'client.create',
   input: Type.Object({
@@ -529,6 +561,9 @@ export const operations = {
   [tenantShred.name]: tenantShred,
   [userCreate.name]: userCreate,
   [userExport.name]: userExport,
+  [userFactors.name]: userFactors,
+  [userRemoveFactor.name]: userRemoveFactor,
+  [userReenrol.name]: userReenrol,
   [clientCreate.name]: clientCreate,
   [clientList.name]: clientList,
   [keystoreRotateSigning.name]: keystoreRotateSigning,

@@ -104,5 +104,21 @@ describe('a second factor on a running OrthID with a stock relying party', { tim
     assert.equal(body.factors[0]!.kind, 'totp');
     assert.ok(body.factors[0]!.lastUsedAt);
     assert.ok(!JSON.stringify(body).includes(secret));
+
+    const cli = async (args: string[]) => {
+      const result = await orthid.cli(['user', ...args, '--tenant', 'acme', '--id', claims.sub, '--json']);
+      return { code: result.code, out: result.code === 0 ? JSON.parse(result.stdout) : result.stderr };
+    };
+    const factors = await cli(['factors']);
+    assert.equal(factors.out.factors.length, 1);
+    assert.ok(!JSON.stringify(factors.out).includes(secret));
+    const missing = await cli(['remove-factor', '--factor', '00000000-0000-7000-8000-000000000000']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.out, /mfa\.factor_not_found|No such factor/);
+    const reenrol = await cli(['reenrol']);
+    assert.deepEqual(reenrol.out, { mustReenrol: true, factorsRemoved: 1 });
+    assert.equal((await cli(['factors'])).out.mustReenrol, true);
+    const next = await submit(await start(), { email: USER.email, password: USER.password });
+    assert.match(next.html, /<h1>Set up your authenticator app<\/h1>/, 'walked through enrolment again');
   });
 });

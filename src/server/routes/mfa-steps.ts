@@ -8,7 +8,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Mfa } from '../../identity/mfa.js';
-import { authenticationContext, demandsMfa, type SecondFactorMethod } from '../../identity/mfa-factors.js';
+import {
+  authenticationContext,
+  demandsMfa,
+  type FactorKind,
+  type SecondFactorMethod,
+} from '../../identity/mfa-factors.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
 import type { SafeHtml } from '../../web/html.js';
@@ -124,7 +129,12 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     tp: TenantProvider,
     details: Interaction,
     pending: PendingSignIn,
-    options: { error?: { message: string; code: string; status: number }; recovery?: boolean } = {},
+    options: {
+      error?: { message: string; code: string; status: number };
+      recovery?: boolean;
+      /** The user's factor kinds, when the caller has just read them. */
+      kinds?: FactorKind[];
+    } = {},
   ) {
     const base = kit.base(tp, details.uid);
     const csrf = tp.csrfToken(details.uid);
@@ -133,7 +143,9 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     const errorCode = options.error?.code;
     switch (pending.step) {
       case 'second_factor': {
-        const kinds = await withTenant(opts.db, tp.tenant.id, (tx) => mfa.activeKinds(tx, pending.accountId));
+        const kinds =
+          options.kinds ??
+          (await withTenant(opts.db, tp.tenant.id, (tx) => mfa.activeKinds(tx, pending.accountId)));
         return kit.page(
           reply,
           secondFactorPage({
@@ -391,7 +403,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       else if (requirement === 'optional') pending = { ...base, step: 'offer' };
       if (!pending) return complete(reply, details, { ...base, step: 'second_factor' });
       await save(details, pending);
-      return render(reply, tp, details, pending);
+      return render(reply, tp, details, pending, { kinds });
     },
   };
 }
