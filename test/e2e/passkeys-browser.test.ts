@@ -542,6 +542,45 @@ describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000
     }
   });
 
+  test('a passkey made in one sign-in cannot complete the enrolment of another: refused, audited, nothing added', async () => {
+    const d = await device({ autofill: false });
+    try {
+      const toEnrolPage = async (page: Page) => {
+        await startSignIn(page);
+        await passwordStep(page, 'sam@acme.test');
+        await page.click('#enrol-passkey button');
+        await page.waitForSelector('#passkey-button:not([hidden])');
+      };
+      await toEnrolPage(d.page);
+      // The ceremony of the first sign-in, its response kept instead of posted.
+      const made = (await d.page.evaluate(`(async () => {
+        const form = document.getElementById('passkey-form');
+        const res = await fetch(form.dataset.options, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ csrf: form.elements.csrf.value }),
+        });
+        const optionsJSON = await res.json();
+        return JSON.stringify(await SimpleWebAuthnBrowser.startRegistration({ optionsJSON }));
+      })()`)) as string;
+      const other = await d.context.newPage();
+      await toEnrolPage(other);
+      await other.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(made)};
+        form.submit();
+      })()`);
+      const alert = await other.waitForSelector('[role=alert]');
+      assert.equal(await alert.getAttribute('data-code'), 'passkey.challenge_missing');
+      assert.equal(await other.isVisible('#no-passkeys'), true);
+      const refused = (await events('passkey.registered'))[0];
+      assert.equal(refused?.outcome, 'failure');
+      assert.equal(refused?.details?.reason, 'challenge_missing');
+    } finally {
+      await d.context.close();
+    }
+  });
+
   test('without JavaScript the password path still works: no passkey button, the offer skipped, amr pwd', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     try {
