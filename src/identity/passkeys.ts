@@ -420,8 +420,7 @@ export function createPasskeys(deps: PasskeysDeps) {
           return refuse('malformed');
         }
         const user = await createUsersQueries(tx).byId(row.user_id);
-        if (!user || user.status !== 'active' || user.locked_at !== null)
-          return refuse('disabled', row.user_id);
+        if (user?.status !== 'active' || user.locked_at !== null) return refuse('disabled', row.user_id);
 
         let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
         try {

@@ -1,7 +1,8 @@
 // Deletes rows that have stopped meaning anything, so tables grow with use and not with time:
 // OIDC artefacts past their expiry (codes, tokens, sessions, grants; reads already ignore them)
-// and sign-in address counters past their reset window. Idempotent, so every replica may run it.
+// sign-in address counters past their reset window, and passkey challenges nobody answered. Idempotent, so every replica may run it.
 
+import { createPasskeysQueries } from '../identity/passkeys.queries.js';
 import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
 import { withTenantStatements } from '../storage/db/database.js';
 import type { OrthId } from './orthid.js';
@@ -21,6 +22,8 @@ export interface PurgeCount {
   oidcPayloads: number;
   /** Stale sign-in address counters deleted. */
   throttleCounters: number;
+  /** Expired passkey ceremony challenges deleted. */
+  passkeyChallenges: number;
 }
 
 /** Repeats `deleteBatch` until a batch comes back short; returns the rows deleted in all. */
@@ -37,15 +40,19 @@ async function drain(deleteBatch: () => Promise<number>, batch: number): Promise
 export async function purgeExpired(app: HousekeepingDeps, batch = PURGE_BATCH): Promise<PurgeCount[]> {
   const counts: PurgeCount[] = [];
   for (const tenant of await app.tenants.list()) {
-    const { oidcPayloads, throttleCounters } = await withTenantStatements(app.db, tenant.id, async (q) => ({
+    const counted = await withTenantStatements(app.db, tenant.id, async (q) => ({
       oidcPayloads: await drain(() => createOidcPayloadsQueries(q).deleteExpired(batch), batch),
       throttleCounters: await drain(
         () => app.signInThrottle.purgeStaleAddresses(q, app.clock.now(), batch),
         batch,
       ),
+      passkeyChallenges: await drain(
+        () => createPasskeysQueries(q).deleteExpiredChallenges(app.clock.now(), batch),
+        batch,
+      ),
     }));
-    if (oidcPayloads + throttleCounters > 0)
-      counts.push({ tenant: tenant.slug, oidcPayloads, throttleCounters });
+    if (counted.oidcPayloads + counted.throttleCounters + counted.passkeyChallenges > 0)
+      counts.push({ tenant: tenant.slug, ...counted });
   }
   return counts;
 }

@@ -1,14 +1,39 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+} from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { type AuditEvent, readAudit } from '../../src/audit/audit-log.js';
+import { openBackupStores } from '../../src/backup/destination.js';
+import { restoreBackupSet } from '../../src/backup/restore-set.js';
+import { runBackupDump } from '../../src/backup/run-dump.js';
+import { systemClock } from '../../src/core/clock.js';
+import { createLogger } from '../../src/core/logger.js';
+import { rotateSigningKey, usableSigningKeys } from '../../src/crypto/signing-keys.js';
+import { composeOrthId } from '../../src/main.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
+import { throwawayRestoreTarget } from '../../src/storage/db/open-restore-target.js';
+import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
+import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
+import { issuerFor } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient } from '../helpers/admin-principal.js';
+import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { createTestOrthId, TEST_MASTER_KEY, type TestOrthId } from '../helpers/orthid.js';
 import { freePort } from '../helpers/postgres.js';
 
 const PASSWORD = 'a passkey is better than this password';
@@ -43,7 +68,7 @@ const NO_AUTOFILL =
  * The public URL is http://localhost:<port>: WebAuthn needs a secure context and a domain as RP
  * ID, and localhost is both. One browser for the file; each "device" is a fresh profile.
  */
-describe('passkeys in Chromium with a virtual authenticator', () => {
+describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000 }, () => {
   let app: TestOrthId;
   let server: FastifyInstance;
   let browser: Browser;
@@ -384,45 +409,173 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     assert.equal(await storedCount(), before);
   });
 
-  test('an assertion made on another origin (a look-alike site) is refused, even with the right challenge', async () => {
-    // The look-alike site gets the same key under its own RP ID, as a phished user's would.
-    const d = await device({ autofill: false, holding: { ...laptop, rpId: 'evil.localhost' } });
+  /**
+   * An assertion signed with the passkey's own private key, as an authenticator would make it for
+   * `origin` and `rpId`: what a look-alike site relaying a phished user's assertion would hold.
+   */
+  function signedAssertion(credential: VirtualCredential, challenge: string, origin: string, rpId: string) {
+    const clientDataJSON = Buffer.from(
+      JSON.stringify({ type: 'webauthn.get', challenge, origin, crossOrigin: false }),
+    );
+    const flags = Buffer.from([0x05]); // user present, user verified
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(credential.signCount + 100);
+    const authenticatorData = Buffer.concat([createHash('sha256').update(rpId).digest(), flags, counter]);
+    const key = createPrivateKey({
+      key: Buffer.from(credential.privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const signature = sign(
+      key.asymmetricKeyType === 'ed25519' ? null : 'sha256',
+      Buffer.concat([authenticatorData, createHash('sha256').update(clientDataJSON).digest()]),
+      key,
+    );
+    const id = Buffer.from(credential.credentialId, 'base64').toString('base64url');
+    return JSON.stringify({
+      id,
+      rawId: id,
+      type: 'public-key',
+      clientExtensionResults: {},
+      response: {
+        clientDataJSON: clientDataJSON.toString('base64url'),
+        authenticatorData: authenticatorData.toString('base64url'),
+        signature: signature.toString('base64url'),
+        userHandle: Buffer.from(credential.userHandle!, 'base64').toString('base64url'),
+      },
+    });
+  }
+
+  /** Asks the server for passwordless options, as the page's script does; returns them. */
+  async function challengeOf(page: Page) {
+    return (await page.evaluate(`(async () => {
+      const form = document.getElementById('passkey-form');
+      const res = await fetch(form.dataset.options, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ csrf: form.elements.csrf.value }),
+      });
+      return res.json();
+    })()`)) as { challenge: string };
+  }
+
+  /** Posts `assertion` through the sign-in page's own form, with a challenge the server issued. */
+  async function postThroughSignInPage(assertion: (challenge: string) => string, askForOptions = true) {
+    const d = await device({ autofill: false });
     try {
       await startSignIn(d.page);
       await d.page.waitForSelector('#passkey-button:not([hidden])');
-      const options = (await d.page.evaluate(`(async () => {
+      const options = askForOptions ? await challengeOf(d.page) : { challenge: '' };
+      await d.page.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(assertion(options.challenge))};
+        form.submit();
+      })()`);
+      const alert = await d.page.waitForSelector('[role=alert]');
+      return { code: await alert.getAttribute('data-code'), message: (await alert.textContent()) ?? '' };
+    } finally {
+      await d.context.close();
+    }
+  }
+
+  test('an assertion made for another origin (a look-alike site) is refused, even with the right challenge and key', async () => {
+    const before = await storedCount();
+    const refusal = await postThroughSignInPage((challenge) =>
+      signedAssertion(laptop, challenge, `http://evil.localhost:${port}`, 'localhost'),
+    );
+    assert.equal(refusal.code, 'passkey.origin_mismatch');
+    assert.match(refusal.message, /made for another website/);
+    assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'origin_mismatch');
+    assert.equal(await storedCount(), before);
+  });
+
+  test('an assertion for another RP ID is refused the same way', async () => {
+    const refusal = await postThroughSignInPage((challenge) =>
+      signedAssertion(laptop, challenge, base, 'evil.localhost'),
+    );
+    assert.equal(refusal.code, 'passkey.origin_mismatch');
+    assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'rp_id_mismatch');
+  });
+
+  test('a correctly made assertion through the same path is accepted (the forged ones failed for their origin alone)', async () => {
+    const d = await device({ autofill: false });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const options = await challengeOf(d.page);
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.evaluate(`(() => {
+        const form = document.getElementById('passkey-form');
+        form.elements.response.value = ${JSON.stringify(signedAssertion(laptop, options.challenge, base, 'localhost'))};
+        form.submit();
+      })()`);
+      await landed;
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('a challenge serves one response: after a refused one, a good response to it is refused too', async () => {
+    const d = await device({ autofill: false });
+    try {
+      await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const { challenge } = await challengeOf(d.page);
+      const submit = async (json: string) => {
+        await d.page.evaluate(`(() => {
+          const form = document.getElementById('passkey-form');
+          form.elements.response.value = ${JSON.stringify(json)};
+          form.submit();
+        })()`);
+        return d.page.waitForSelector('[role=alert]');
+      };
+      const first = await submit(
+        signedAssertion(laptop, challenge, `http://evil.localhost:${port}`, 'localhost'),
+      );
+      assert.equal(await first.getAttribute('data-code'), 'passkey.origin_mismatch');
+      const good = { ...laptop, signCount: laptop.signCount + 1000 };
+      const second = await submit(signedAssertion(good, challenge, base, 'localhost'));
+      assert.equal(await second.getAttribute('data-code'), 'passkey.challenge_missing');
+      assert.match((await second.textContent()) ?? '', /expired or was already used/);
+    } finally {
+      await d.context.close();
+    }
+  });
+
+  test('a passkey made in one sign-in cannot complete the enrolment of another: refused, audited, nothing added', async () => {
+    const d = await device({ autofill: false });
+    try {
+      const toEnrolPage = async (page: Page) => {
+        await startSignIn(page);
+        await passwordStep(page, 'sam@acme.test');
+        await page.click('#enrol-passkey button');
+        await page.waitForSelector('#passkey-button:not([hidden])');
+      };
+      await toEnrolPage(d.page);
+      // The ceremony of the first sign-in, its response kept instead of posted.
+      const made = (await d.page.evaluate(`(async () => {
         const form = document.getElementById('passkey-form');
         const res = await fetch(form.dataset.options, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ csrf: form.elements.csrf.value }),
         });
-        return res.json();
-      })()`)) as { challenge: string };
-      const evil = await d.context.newPage();
-      await evil.goto(`http://evil.localhost:${port}/healthz`);
-      const forged = (await evil.evaluate(`(async () => {
-        const bytes = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-        const credential = await navigator.credentials.get({
-          publicKey: {
-            challenge: bytes(${JSON.stringify(options.challenge)}),
-            rpId: 'evil.localhost',
-            allowCredentials: [{ type: 'public-key', id: bytes(${JSON.stringify(laptop.credentialId)}) }],
-            userVerification: 'required',
-          },
-        });
-        return JSON.stringify(credential.toJSON());
+        const optionsJSON = await res.json();
+        return JSON.stringify(await SimpleWebAuthnBrowser.startRegistration({ optionsJSON }));
       })()`)) as string;
-      await evil.close();
-      await d.page.evaluate(`(() => {
+      const other = await d.context.newPage();
+      await toEnrolPage(other);
+      await other.evaluate(`(() => {
         const form = document.getElementById('passkey-form');
-        form.elements.response.value = ${JSON.stringify(forged)};
+        form.elements.response.value = ${JSON.stringify(made)};
         form.submit();
       })()`);
-      const alert = await d.page.waitForSelector('[role=alert]');
-      assert.equal(await alert.getAttribute('data-code'), 'passkey.origin_mismatch');
-      assert.match((await alert.textContent()) ?? '', /made for another website/);
-      assert.equal((await events('user.sign_in'))[0]?.details?.reason, 'origin_mismatch');
+      const alert = await other.waitForSelector('[role=alert]');
+      assert.equal(await alert.getAttribute('data-code'), 'passkey.challenge_missing');
+      assert.equal(await other.isVisible('#no-passkeys'), true);
+      const refused = (await events('passkey.registered'))[0];
+      assert.equal(refused?.outcome, 'failure');
+      assert.equal(refused?.details?.reason, 'challenge_missing');
     } finally {
       await d.context.close();
     }
@@ -443,5 +596,128 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     } finally {
       await context.close();
     }
+  });
+  test('a backup carries the passkeys: on the restored copy, under the same public URL, Pat signs in with the passkey', async () => {
+    requireAgeCli();
+    const work = mkdtempSync(join(tmpdir(), 'orthid-passkeys-restore-'));
+    try {
+      const key = ageKeygen(work);
+      const dest = pathToFileURL(join(work, 'sets')).href;
+      await runBackupDump(
+        { config: app.config, db: app.db, objects: app.objects, keystore: app.keystore, clock: systemClock },
+        { encrypt: true, upload: false, recipients: [key.recipient], dest, destConfigured: true },
+      );
+      const result = await restoreBackupSet({
+        set: 'latest',
+        ...(await openBackupStores(dest, undefined)),
+        identities: [key.identity],
+        target: throwawayRestoreTarget(undefined),
+        objects: await openObjectStore(pathToFileURL(join(work, 'restored-objects')).href),
+        keystorePath: join(work, 'restored-keystore'),
+        masterSecret: TEST_MASTER_KEY,
+        destroyedKeys: app.keystore.destroyedKeys(),
+      });
+      const restored = composeOrthId({
+        config: app.config,
+        clock: systemClock,
+        log: createLogger('silent'),
+        db: result.db,
+        keystore: result.keystore,
+        objects: app.objects,
+      });
+      // The restored copy answers on the original's address: a passkey belongs to its origin.
+      await server.close();
+      const copy = await buildServer(restored);
+      try {
+        await copy.listen({ host: '127.0.0.1', port });
+        const names = await withTenant(restored.db, tenantId, async (tx) =>
+          (await restored.passkeys.list(tx, userId)).map((k) => k.name),
+        );
+        assert.deepEqual(names, ['Laptop']);
+        const d = await device({
+          autofill: false,
+          holding: { ...laptop, signCount: laptop.signCount + 5000 },
+        });
+        try {
+          const { verifier } = await startSignIn(d.page);
+          await d.page.waitForSelector('#passkey-button:not([hidden])');
+          const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+          await d.page.click('#passkey-button');
+          await landed;
+          assert.equal((await claimsAt(d.page, verifier)).sub, userId);
+          laptop = (await credentials(d))[0]!;
+        } finally {
+          await d.context.close();
+        }
+      } finally {
+        await copy.close();
+        await restored.close();
+        server = await buildServer(app);
+        await server.listen({ host: '127.0.0.1', port });
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  /** The admin API as a tenant administrator's client calls it. */
+  async function admin(method: 'GET' | 'DELETE', path: string) {
+    const signing = await withTenant(app.db, tenantId, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenantId);
+      if ((await usableSigningKeys(tx, keyring, new Date())).length === 0) {
+        await rotateSigningKey(tx, keyring, 'EdDSA', new Date(), 0);
+      }
+      return (await usableSigningKeys(tx, keyring, new Date()))[0]!;
+    });
+    await ensureAdminClient(app.db, tenantId, 'admin-client', app.config.publicUrl);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ client_id: 'admin-client', scope: ADMIN_PERMISSION })
+      .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'at+jwt' })
+      .setIssuer(issuerFor(app.config.publicUrl, 'acme'))
+      .setSubject('admin-client')
+      .setAudience(adminResourceIndicator(app.config.publicUrl))
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .setJti(randomUUID())
+      .sign(await importJWK(signing.privateJwk, signing.alg));
+    return server.inject({
+      method,
+      url: `/api/v1/tenants/acme${path}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+  }
+
+  test('an administrator sees the passkey among the factors (name, times, backup flags, no key) and removes it; then it signs in no more', async () => {
+    const listed = await admin('GET', `/users/${userId}/factors`);
+    assert.equal(listed.statusCode, 200);
+    const factor = listed.json().factors.find((f: { kind: string }) => f.kind === 'passkey');
+    assert.deepEqual(Object.keys(factor).sort(), [
+      'createdAt',
+      'id',
+      'kind',
+      'lastUsedAt',
+      'name',
+      'passkey',
+    ]);
+    assert.equal(factor.name, 'Laptop');
+    assert.deepEqual(factor.passkey, { backupEligible: false, backedUp: false });
+    assert.ok(factor.lastUsedAt);
+    const publicKey = await withTenant(app.db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ public_key: Buffer }>('SELECT public_key FROM passkey_credentials');
+      return rows[0]!.public_key.toString('base64url');
+    });
+    assert.ok(!listed.body.includes(publicKey), 'the public key is not listed');
+
+    const removed = await admin('DELETE', `/users/${userId}/factors/${factor.id}`);
+    assert.equal(removed.statusCode, 204);
+    const event = (await events('user.mfa_factor_removed'))[0];
+    assert.equal(event?.details?.factor, 'passkey');
+    assert.equal(event?.outcome, 'success');
+    const rows = await withTenant(app.db, tenantId, async (tx) =>
+      Number((await tx.query<{ n: string }>('SELECT count(*) AS n FROM passkey_credentials')).rows[0]!.n),
+    );
+    assert.equal(rows, 0, 'the credential went with its factor');
+    const refusal = await refusedWith(laptop);
+    assert.equal(refusal.code, 'passkey.unknown_credential');
   });
 });

@@ -55,14 +55,23 @@ for (const driver of DRIVERS) {
              ($1, 'account:old', 3, now() - interval '1 hour', NULL)`,
           [tenant.id],
         );
+        // Passkey challenges: three nobody answered before they expired, one still open.
+        await app.db.ownerQuery(
+          `INSERT INTO passkey_challenges (tenant_id, binding, purpose, challenge, expires_at) VALUES
+             ($1, 'interaction:a', 'authenticate', 'c1', now() - interval '1 minute'),
+             ($1, 'interaction:b', 'authenticate', 'c2', now() - interval '1 minute'),
+             ($1, 'interaction:b', 'register', 'c3', now() - interval '1 minute'),
+             ($1, 'interaction:open', 'authenticate', 'c4', now() + interval '5 minutes')`,
+          [tenant.id],
+        );
       }
 
       // A batch of 2 makes the three expired tokens take two statements.
       const purged = await purgeExpired(app, 2);
 
       assert.deepEqual(purged, [
-        { tenant: 'acme', oidcPayloads: 3, throttleCounters: 1 },
-        { tenant: 'globex', oidcPayloads: 3, throttleCounters: 1 },
+        { tenant: 'acme', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3 },
+        { tenant: 'globex', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3 },
       ]);
       for (const tenant of [acme, globex]) {
         assert.deepEqual(await ids(tenant, 'oidc_payloads'), ['live', 'no-expiry']);
@@ -71,6 +80,14 @@ for (const driver of DRIVERS) {
           'ip:recent',
           'ip:still-blocked',
         ]);
+        const { rows } = await app.db.ownerQuery<{ binding: string }>(
+          'SELECT binding FROM passkey_challenges WHERE tenant_id = $1',
+          [tenant.id],
+        );
+        assert.deepEqual(
+          rows.map((r) => r.binding),
+          ['interaction:open'],
+        );
       }
       assert.deepEqual(await purgeExpired(app, 2), [], 'a second run finds nothing');
     });

@@ -31,7 +31,17 @@ const FIXTURE_SQL = `
     uf AS (INSERT INTO user_factors (tenant_id, id, user_id, kind, binding)
            SELECT orthid_current_tenant(), gen_random_uuid(), u.id, 'totp', 'fixture' FROM u),
     rc AS (INSERT INTO user_recovery_codes (tenant_id, user_id, code_hash)
-           SELECT orthid_current_tenant(), u.id, 'fixture' FROM u)
+           SELECT orthid_current_tenant(), u.id, 'fixture' FROM u),
+    pf AS (INSERT INTO user_factors (tenant_id, id, user_id, kind, status, name, confirmed_at)
+           SELECT orthid_current_tenant(), gen_random_uuid(), u.id, 'passkey', 'active', 'fixture', now() FROM u
+           RETURNING id, user_id),
+    pc AS (INSERT INTO passkey_credentials (tenant_id, factor_id, user_id, credential_id, public_key,
+             backup_eligible, backed_up)
+           SELECT orthid_current_tenant(), pf.id, pf.user_id, 'fixture', decode('00', 'hex'), false, false FROM pf),
+    ph AS (INSERT INTO passkey_user_handles (tenant_id, user_id, handle)
+           SELECT orthid_current_tenant(), u.id, 'fixture' FROM u),
+    pch AS (INSERT INTO passkey_challenges (tenant_id, binding, purpose, challenge, expires_at)
+            VALUES (orthid_current_tenant(), 'fixture', 'authenticate', 'fixture', now() + interval '1 hour'))
   INSERT INTO key_rotations (id, tenant_id, kind, status, target_key_id, actor)
     VALUES (gen_random_uuid(), orthid_current_tenant(), 'data', 'done', 'fixture', 'test')`;
 

@@ -106,6 +106,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerUserFactorRoutes(api, {
         db,
         mfa: orthid.mfa,
+        passkeys: orthid.passkeys,
         tenants: orthid.tenants,
         tenantKeys: orthid.tenantKeys,
         clock: orthid.clock,

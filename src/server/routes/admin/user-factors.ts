@@ -2,6 +2,7 @@
 // re-enrolment, new recovery codes, and the tenant's MFA policy. Every change is audited by the
 // MFA service or the policy operation, with the caller as actor.
 import { Type } from '@sinclair/typebox';
+import type { Passkeys } from '../../../identity/passkeys.js';
 import { configureMfaPolicy } from '../../../ops/mfa-policy.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant } from './context.js';
@@ -16,6 +17,15 @@ const Factor = Type.Object({
   name: Type.Union([Type.String(), Type.Null()]),
   createdAt: Timestamp,
   lastUsedAt: Type.Union([Timestamp, Type.Null()]),
+  passkey: Type.Optional(
+    Type.Object(
+      {
+        backupEligible: Type.Boolean({ description: 'BE: the credential may be synced to other devices.' }),
+        backedUp: Type.Boolean({ description: 'BS: it was backed up when last used.' }),
+      },
+      { description: 'Only for kind passkey: its backup flags (never its public key).' },
+    ),
+  ),
 });
 
 const Factors = Type.Object({
@@ -43,7 +53,9 @@ const MfaPolicyInput = Type.Object(
 );
 
 /** What the routes use: the factors and the services setting the tenant's policy needs. */
-export type UserFactorRoutesDeps = Parameters<typeof configureMfaPolicy>[0];
+export type UserFactorRoutesDeps = Parameters<typeof configureMfaPolicy>[0] & {
+  passkeys: Pick<Passkeys, 'list'>;
+};
 
 export function registerUserFactorRoutes(api: AdminApi, deps: UserFactorRoutesDeps): void {
   const { mfa } = deps;
@@ -58,7 +70,18 @@ export function registerUserFactorRoutes(api: AdminApi, deps: UserFactorRoutesDe
         response: { 200: Factors, ...PROBLEMS },
       },
     },
-    (request) => inTenant(deps, request, (tx) => mfa.listFactors(tx, request.params.userId)),
+    (request) =>
+      inTenant(deps, request, async (tx) => {
+        const listed = await mfa.listFactors(tx, request.params.userId);
+        const passkeys = new Map((await deps.passkeys.list(tx, request.params.userId)).map((k) => [k.id, k]));
+        return {
+          ...listed,
+          factors: listed.factors.map((f) => {
+            const k = passkeys.get(f.id);
+            return k ? { ...f, passkey: { backupEligible: k.backupEligible, backedUp: k.backedUp } } : f;
+          }),
+        };
+      }),
   );
 
   api.delete(
