@@ -37,7 +37,12 @@ describe('operation results at the control socket', () => {
 
   test('a server whose result does not match its own schema fails as internal.unexpected', () => {
     assert.throws(
-      () => checkOutput(operations['tenant.configure'], { tenant: 'acme', idTokenClaims: 'maybe' }, 'sent'),
+      () =>
+        checkOutput(
+          operations['tenant.configure'],
+          { tenant: 'acme', idTokenClaims: 'maybe', mfa: { mode: 'off', organisations: [], roles: [] } },
+          'sent',
+        ),
       (e: unknown) => isOrthIdError(e, 'internal.unexpected') && e.details?.field === 'idTokenClaims',
     );
   });

@@ -10,6 +10,7 @@ import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { composeOrthId } from '../../src/main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../../src/ops/bootstrap.js';
 import type { Database } from '../../src/storage/db/database.js';
+import { repairAppRoleGrants } from '../../src/storage/db/app-role.js';
 import { loadMigrations } from '../../src/storage/db/migrate.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 
@@ -37,6 +38,8 @@ export async function preBindingDeployment(
       ]);
     });
   }
+  // What migrate does after every run: the application role's grants on the tables just made.
+  await db.ownerTransaction((tx) => repairAppRoleGrants(tx));
   const { keystore } = await ManagedKeystore.init(config.keystorePath, masterSecret);
   const app = composeOrthId({
     config,
