@@ -3,7 +3,9 @@
 // Orchestrators route traffic on /readyz.
 import type { FastifyInstance } from 'fastify';
 import { OrthIdError } from '../../core/errors.js';
-import type { OrthId } from '../../ops/orthid.js';
+import type { KeyCustody } from '../../crypto/key-custody.js';
+import type { ManagedKeystore } from '../../crypto/managed-keystore.js';
+import type { Database } from '../../storage/db/database.js';
 import { classifyDatabaseError } from '../../storage/db/database-errors.js';
 import { migrationStatus } from '../../storage/db/migrate.js';
 import { problemFrom } from '../plugins/problem-details.js';
@@ -21,9 +23,16 @@ async function check(fn: () => Promise<string | undefined>): Promise<Check> {
   }
 }
 
+/** What readiness checks: the database, the keystore and the custody of the root keys. */
+export interface HealthDeps {
+  db: Database;
+  keystore: ManagedKeystore;
+  custody: KeyCustody;
+}
+
 export function registerHealthRoutes(
   app: FastifyInstance,
-  orthid: OrthId,
+  orthid: HealthDeps,
   shutdown: { readonly draining: boolean },
 ): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
