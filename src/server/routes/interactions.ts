@@ -7,10 +7,12 @@ import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
+import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
+import { userFacingError } from '../../web/user-error.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -18,8 +20,6 @@ type Params = { tenant: string; uid: string };
 type Form = Record<string, string | undefined>;
 type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
 type InteractionResults = NonNullable<Interaction['result']>;
-
-const GENERIC_ERROR = 'The email or password is incorrect.';
 
 function sameToken(a: string | undefined, b: string): boolean {
   if (!a) return false;
@@ -67,6 +67,15 @@ export async function interactionRoutes(
     return reply.redirect(interaction.returnTo, 303);
   }
 
+  /** The page language: the authorization request's ui_locales, the browser's, the tenant's. */
+  function localeOf(request: FastifyRequest, tp?: TenantProvider, details?: Interaction): Locale {
+    return chooseLocale({
+      uiLocales: details?.params.ui_locales,
+      acceptLanguage: request.headers['accept-language'],
+      tenantDefault: tp?.tenant.settings.defaultLocale,
+    });
+  }
+
   function page(reply: FastifyReply, body: string, status = 200) {
     return reply.status(status).headers(PAGE_HEADERS).send(body);
   }
@@ -102,8 +111,16 @@ export async function interactionRoutes(
     return grant.save();
   }
 
-  function renderSignIn(tp: TenantProvider, uid: string, name: string, email?: string, error?: string) {
+  function renderSignIn(
+    locale: Locale,
+    tp: TenantProvider,
+    uid: string,
+    name: string,
+    email?: string,
+    error?: string,
+  ) {
     return signInPage({
+      locale,
       tenantName: tp.tenant.displayName,
       clientName: name,
       action: `${base(tp, uid)}/login`,
@@ -115,13 +132,14 @@ export async function interactionRoutes(
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
-    const known = isOrthIdError(error)
-      ? error.message
-      : 'This sign-in request has expired or is invalid. Start again from the application.';
+    // The tenant's default language when the tenant is there to ask (a refused slug has none).
+    const tp = await opts.providers.get(slug).catch(() => undefined);
+    const locale = localeOf(request, tp);
+    const known = isOrthIdError(error) ? userFacingError(locale, error) : locale.t('error.generic');
     request.log.info({ err: error }, 'interaction failed');
     return page(
       reply,
-      errorPage(slug, 'Cannot continue', known),
+      errorPage(locale, tp?.tenant.displayName ?? slug, locale.t('error.cannotContinue'), known),
       isOrthIdError(error) ? error.httpStatus : 400,
     );
   });
@@ -136,7 +154,7 @@ export async function interactionRoutes(
     }
     if (details.prompt.name === 'login') {
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      return page(reply, renderSignIn(tp, details.uid, name, hint));
+      return page(reply, renderSignIn(localeOf(request, tp, details), tp, details.uid, name, hint));
     }
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];
@@ -145,6 +163,7 @@ export async function interactionRoutes(
     return page(
       reply,
       consentPage({
+        locale: localeOf(request, tp, details),
         tenantName: tp.tenant.displayName,
         clientName: name,
         action: `${base(tp, details.uid)}/consent`,
@@ -183,10 +202,14 @@ export async function interactionRoutes(
       );
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
-      const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
+      const locale = localeOf(request, tp, details);
       if (error.details?.retryAfterSeconds)
         reply.header('retry-after', String(error.details.retryAfterSeconds));
-      return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
+      return page(
+        reply,
+        renderSignIn(locale, tp, details.uid, name, email, userFacingError(locale, error)),
+        error.httpStatus,
+      );
     }
   });
 
