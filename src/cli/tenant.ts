@@ -45,18 +45,30 @@ export function registerTenantCommands(program: Command): void {
       '--id-token-claims <on|off>',
       'on (default): the claims of granted scopes (name, e-mail, phone) are in ID tokens as well as userinfo; off: userinfo only',
     )
+    .option(
+      '--default-locale <en|de|fr>',
+      "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
+    )
     .option('--json', 'print JSON')
     .action(
-      action(async (slug: string, opts: { idTokenClaims?: string; json?: boolean }) => {
-        const result = (await operation('tenant.configure', { slug, idTokenClaims: opts.idTokenClaims })) as {
-          idTokenClaims: string;
-        };
-        print(
-          result,
-          Boolean(opts.json),
-          () => `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}.`,
-        );
-      }),
+      action(
+        async (slug: string, opts: { idTokenClaims?: string; defaultLocale?: string; json?: boolean }) => {
+          const result = (await operation('tenant.configure', {
+            slug,
+            idTokenClaims: opts.idTokenClaims,
+            defaultLocale: opts.defaultLocale,
+          })) as {
+            idTokenClaims: string;
+            defaultLocale: string;
+          };
+          print(
+            result,
+            Boolean(opts.json),
+            () =>
+              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}.`,
+          );
+        },
+      ),
     );
 
   tenant

@@ -10,6 +10,7 @@ import { logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { isSupportedLocale, SUPPORTED_LOCALES } from '../core/locales.js';
 import {
   rotateSigningKey,
   rotateSigningKeys,
@@ -113,6 +114,9 @@ const tenantConfigure = defineOperation({
   input: Type.Object({
     slug: Text,
     idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
+    defaultLocale: Type.Optional(
+      Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
+    ),
   }),
   async run(app, input) {
     const tenant = await app.tenants.get(input.slug);
@@ -122,7 +126,18 @@ const tenantConfigure = defineOperation({
         details: { field: 'idTokenClaims' },
       });
     }
-    const settings = idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' };
+    const defaultLocale = nonEmpty(input.defaultLocale)?.toLowerCase();
+    if (defaultLocale !== undefined && !isSupportedLocale(defaultLocale)) {
+      throw new OrthIdError(
+        'request.invalid',
+        `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}: the languages the hosted pages are translated into.`,
+        { details: { field: 'defaultLocale' } },
+      );
+    }
+    const settings = {
+      ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
+      ...(defaultLocale === undefined ? {} : { defaultLocale }),
+    };
     await withTenant(app.db, tenant.id, async (tx) => {
       if (Object.keys(settings).length === 0) return;
       await app.tenants.setSettings(tx, tenant.id, settings);
@@ -141,7 +156,13 @@ const tenantConfigure = defineOperation({
       await announceTenantChange(tx, tenant.id);
     });
     const current = await app.tenants.get(tenant.slug);
-    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+    return {
+      tenant: tenant.slug,
+      idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on',
+      defaultLocale: isSupportedLocale(current.settings.defaultLocale)
+        ? current.settings.defaultLocale
+        : 'en',
+    };
   },
 });
 

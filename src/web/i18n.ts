@@ -2,13 +2,12 @@
 // the reference), the choice of language for one request, and per-locale dates and numbers.
 import { IntlMessageFormat } from 'intl-messageformat';
 import Negotiator from 'negotiator';
+import { SUPPORTED_LOCALES, type SupportedLocale } from '../core/locales.js';
 import de from './locales/de.json' with { type: 'json' };
 import en from './locales/en.json' with { type: 'json' };
 import fr from './locales/fr.json' with { type: 'json' };
 
-/** The languages OrthID's pages are translated into; the first is the last resort. */
-export const SUPPORTED_LOCALES = ['en', 'de', 'fr'] as const;
-export type SupportedLocale = (typeof SUPPORTED_LOCALES)[number];
+export { SUPPORTED_LOCALES, type SupportedLocale };
 
 /** Every message key, from the English catalogue: a key that is not there does not compile. */
 export type MessageKey = keyof typeof en;
