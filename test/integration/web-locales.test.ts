@@ -8,6 +8,7 @@ import { type MessageFormatElement, parse, TYPE } from '@formatjs/icu-messagefor
 import {
   CATALOGUES,
   localeOf,
+  type MessageKey,
   negotiateLocale,
   SUPPORTED_LOCALES,
   supportedLocale,
@@ -67,7 +68,7 @@ describe('hosted page catalogues', () => {
   test('every message of every catalogue parses and formats', () => {
     for (const tag of SUPPORTED_LOCALES) {
       const locale = localeOf(tag);
-      for (const key of Object.keys(english) as (keyof typeof english)[]) {
+      for (const key of Object.keys(english) as MessageKey[]) {
         const text = locale.t(key, {
           client: 'Acme Web',
           tenant: 'Acme',
