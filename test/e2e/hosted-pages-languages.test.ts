@@ -3,17 +3,21 @@
 // the tenant's default language, then English; `<html lang>` says which; errors shown on the
 // pages are translated while the API's error codes stay as they are.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
-import { isOrthIdError } from '../../src/core/errors.js';
+import { exitCodes, isOrthIdError } from '../../src/core/errors.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { PAGE_HEADERS } from '../../src/web/layout.js';
+import { runCli } from '../helpers/cli.js';
 import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
-import { freePort } from '../helpers/postgres.js';
+import { createTestDatabase, freePort } from '../helpers/postgres.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 
@@ -272,5 +276,38 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     assert.equal(h1(page), 'Une erreur s’est produite');
     assert.match(page, /\(erreur invalid_redirect_uri\)/);
     assert.doesNotMatch(page, /redirect_uri did not match/);
+  });
+});
+
+describe('orthid tenant configure --default-locale', { timeout: 180_000 }, () => {
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'orthid-locale-cli-'));
+    env = {
+      ORTHID_DATA_DIR: dir,
+      ORTHID_DATABASE_URL: await createTestDatabase(),
+      ORTHID_MASTER_KEY: 'locale-cli-test-master-secret-0123456789-abcd',
+    };
+    assert.equal((await runCli(['keystore', 'init'], env)).code, 0);
+    assert.equal((await runCli(['migrate'], env)).code, 0);
+    assert.equal((await runCli(['tenant', 'create', 'paris'], env)).code, 0);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('sets, shows and checks the tenant default language', async () => {
+    const before = await runCli(['tenant', 'configure', 'paris'], env);
+    assert.equal(before.code, 0, before.stderr);
+    assert.match(before.stdout, /default language en\./);
+
+    const set = await runCli(['tenant', 'configure', 'paris', '--default-locale', 'FR', '--json'], env);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(JSON.parse(set.stdout).defaultLocale, 'fr');
+    assert.match((await runCli(['tenant', 'configure', 'paris'], env)).stdout, /default language fr\./);
+
+    const refused = await runCli(['tenant', 'configure', 'paris', '--default-locale', 'it'], env);
+    assert.equal(refused.code, exitCodes.invalid);
+    assert.match(refused.stderr, /error\[request\.invalid\].*en, de, fr/);
   });
 });
