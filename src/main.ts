@@ -34,9 +34,10 @@ import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac } from './tenancy/rbac.js';
 import { createTenants } from './tenancy/tenants.js';
+import { chooseLocale } from './web/i18n.js';
 import { PAGE_HEADERS } from './web/layout.js';
 import { deviceCodeConfirmPage, deviceCodeEntryPage, deviceSignedInPage } from './web/pages/device.js';
-import { errorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
+import { protocolErrorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
 
 export interface OpenOptions {
   /**
@@ -128,9 +129,10 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     publicUrl: parts.config.publicUrl,
     pages: {
       headers: PAGE_HEADERS,
+      locale: chooseLocale,
       signOut: signOutPage,
       signedOut: signedOutPage,
-      error: errorPage,
+      error: protocolErrorPage,
       deviceCodeEntry: deviceCodeEntryPage,
       deviceCodeConfirm: deviceCodeConfirmPage,
       deviceSignedIn: deviceSignedInPage,

@@ -68,6 +68,10 @@ export function registerTenantCommands(program: Command): void {
       'with --mfa required: only holders of these roles (comma-separated names or ids; "" for everyone)',
       list,
     )
+    .option(
+      '--default-locale <en|de|fr>',
+      "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -75,6 +79,7 @@ export function registerTenantCommands(program: Command): void {
           slug: string,
           opts: {
             idTokenClaims?: string;
+            defaultLocale?: string;
             mfa?: string;
             mfaOrganisations?: string[];
             mfaRoles?: string[];
@@ -84,10 +89,11 @@ export function registerTenantCommands(program: Command): void {
           const result = (await operation('tenant.configure', {
             slug,
             idTokenClaims: opts.idTokenClaims,
+            defaultLocale: opts.defaultLocale,
             mfa: opts.mfa,
             mfaOrganisations: opts.mfaOrganisations,
             mfaRoles: opts.mfaRoles,
-          })) as { idTokenClaims: string; mfa: MfaPolicy };
+          })) as { idTokenClaims: string; defaultLocale: string; mfa: MfaPolicy };
           const scope = [
             ...(result.mfa.organisations.length
               ? [`organisations ${result.mfa.organisations.join(', ')}`]
@@ -98,7 +104,7 @@ export function registerTenantCommands(program: Command): void {
             result,
             Boolean(opts.json),
             () =>
-              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; MFA ${result.mfa.mode}${
+              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}; MFA ${result.mfa.mode}${
                 result.mfa.mode === 'required' && scope.length ? ` for members of ${scope.join(' or ')}` : ''
               }.`,
           );

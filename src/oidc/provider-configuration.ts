@@ -53,20 +53,50 @@ export const DEFAULT_LIFETIMES: Lifetimes = {
   sessionAbsoluteSeconds: 14 * 24 * 60 * 60,
 };
 
-/** Hosted pages the provider renders itself; supplied by the web layer through the wiring. */
-export interface ProviderPages {
+/** What a request says about its language; the web layer chooses from it (ui_locales first). */
+export interface PageLocaleChoice {
+  uiLocales?: unknown;
+  acceptLanguage?: string | string[];
+  tenantDefault?: unknown;
+}
+
+/** Why a user code was refused; the page says it in the request's language. */
+export interface DeviceCodeProblem {
+  reason: 'no_code' | 'not_found' | 'expired' | 'already_used' | 'aborted' | 'other';
+  retryAfterSeconds?: number;
+}
+
+/**
+ * Hosted pages the provider renders itself; supplied by the web layer through the wiring. `L` is
+ * the web layer's per-request language, opaque here: `locale` makes it, every page takes it.
+ */
+export interface ProviderPages<L = unknown> {
   headers: Record<string, string>;
-  signOut(tenantName: string, providerForm: string): string;
-  signedOut(tenantName: string): string;
-  error(tenantName: string, title: string, detail: string): string;
+  locale(choice: PageLocaleChoice): L;
+  signOut(locale: L, tenantName: string, providerForm: string): string;
+  signedOut(locale: L, tenantName: string): string;
+  error(locale: L, tenantName: string, out: { error: string; error_description?: string }): string;
   /**
    * The device flow's user-code entry; `form` is the provider's (its action and xsrf token).
    * `startAgain`: the browser has no session to bind a form to, so the page links to a new one.
    */
-  deviceCodeEntry(tenantName: string, form: DeviceForm, error?: string, startAgain?: boolean): string;
+  deviceCodeEntry(
+    locale: L,
+    tenantName: string,
+    form: DeviceForm,
+    problem?: DeviceCodeProblem,
+    startAgain?: boolean,
+  ): string;
   /** The device flow's confirmation: the code the device shows and the client asking. */
-  deviceCodeConfirm(tenantName: string, form: DeviceForm, clientName: string, userCode: string): string;
-  deviceSignedIn(tenantName: string, clientName: string): string;
+  deviceCodeConfirm(
+    locale: L,
+    tenantName: string,
+    form: DeviceForm,
+    clientName: string,
+    userCode: string,
+  ): string;
+  /** `clientName` undefined: the provider does not know the client. */
+  deviceSignedIn(locale: L, tenantName: string, clientName?: string): string;
 }
 
 /** What the provider's device forms carry: where they post and the token binding them to the session. */
@@ -84,32 +114,32 @@ function deviceForm(providerForm: string): DeviceForm {
   return { action, xsrf };
 }
 
-/** Why a user code was refused, in words for the person typing it. */
-function userCodeError(err: unknown): string | undefined {
+/** Why a user code was refused, for the page to say in words. */
+function userCodeProblem(err: unknown): DeviceCodeProblem | undefined {
   if (!err) return undefined;
   const e = err as { name?: string; userCode?: string; retryAfterSeconds?: number };
-  if (e.retryAfterSeconds) {
-    return `Too many incorrect codes from this network. Try again in ${e.retryAfterSeconds} seconds.`;
-  }
+  if (e.retryAfterSeconds) return { reason: 'other', retryAfterSeconds: e.retryAfterSeconds };
   switch (e.name) {
     case 'NoCodeError':
-      return 'Enter the code your device shows.';
+      return { reason: 'no_code' };
     case 'NotFoundError':
-      return 'That code is not valid. Check the code on your device and try again.';
+      return { reason: 'not_found' };
     case 'ExpiredError':
-      return 'That code has expired. Start again on your device to get a new one.';
+      return { reason: 'expired' };
     case 'AlreadyUsedError':
-      return 'That code was already used. Start again on your device to get a new one.';
+      return { reason: 'already_used' };
     case 'AbortedError':
-      return 'The request was cancelled. Start again on your device if you want to sign in.';
+      return { reason: 'aborted' };
     default:
-      return 'This request cannot continue. Start again on your device.';
+      return { reason: 'other' };
   }
 }
 
 export interface TenantProviderInput {
   pages: ProviderPages;
   tenantName: string;
+  /** The tenant's default language for hosted pages (its `defaultLocale` setting), if set. */
+  defaultLocale?: string;
   /** Path of the tenant's issuer on the public URL, e.g. /t/acme: hosted pages are linked under it. */
   mountPath: string;
   /** The tenant's default algorithm: access tokens of APIs that name none, and old clients' ID tokens. */
@@ -178,8 +208,14 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
     ctx.set(pages.headers);
     ctx.body = body;
   };
-  const clientName = (ctx: KoaContextWithOIDC) =>
-    ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'the application';
+  const clientName = (ctx: KoaContextWithOIDC) => ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
+  // ui_locales of the request (the end-session request has one too), then the browser's, then the tenant's.
+  const locale = (ctx: KoaContextWithOIDC) =>
+    pages.locale({
+      uiLocales: ctx.oidc?.params?.ui_locales,
+      acceptLanguage: ctx.get('accept-language'),
+      tenantDefault: input.defaultLocale,
+    });
   return {
     adapter: input.adapter,
     findAccount: input.findAccount,
@@ -287,20 +323,28 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
           if (startAgain) session.touched = false;
           sendPage(
             ctx,
-            pages.deviceCodeEntry(input.tenantName, deviceForm(form), userCodeError(err), startAgain),
+            pages.deviceCodeEntry(
+              locale(ctx),
+              input.tenantName,
+              deviceForm(form),
+              userCodeProblem(err),
+              startAgain,
+            ),
           );
         },
         userCodeConfirmSource: async (ctx, form, client, _deviceInfo, userCode) =>
           sendPage(
             ctx,
             pages.deviceCodeConfirm(
+              locale(ctx),
               input.tenantName,
               deviceForm(form),
               client.clientName ?? client.clientId,
               userCode,
             ),
           ),
-        successSource: async (ctx) => sendPage(ctx, pages.deviceSignedIn(input.tenantName, clientName(ctx))),
+        successSource: async (ctx) =>
+          sendPage(ctx, pages.deviceSignedIn(locale(ctx), input.tenantName, clientName(ctx))),
       },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       dPoP: { enabled: true },
@@ -308,8 +352,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(input.tenantName, form)),
-        postLogoutSuccessSource: async (ctx) => sendPage(ctx, pages.signedOut(input.tenantName)),
+        logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(locale(ctx), input.tenantName, form)),
+        postLogoutSuccessSource: async (ctx) => sendPage(ctx, pages.signedOut(locale(ctx), input.tenantName)),
       },
       resourceIndicators: {
         enabled: true,
@@ -378,10 +422,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {
-      sendPage(
-        ctx,
-        pages.error(input.tenantName, 'Something went wrong', out.error_description ?? out.error),
-      );
+      sendPage(ctx, pages.error(locale(ctx), input.tenantName, out));
     },
   };
 }

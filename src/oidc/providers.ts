@@ -127,6 +127,8 @@ export function createOidcProviders(deps: OidcDeps) {
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
       tenantName: tenant.displayName,
+      defaultLocale:
+        typeof tenant.settings.defaultLocale === 'string' ? tenant.settings.defaultLocale : undefined,
       mountPath: new URL(issuer).pathname,
       alg,
       signingKeys: signingKeys.map((k) => k.privateJwk),

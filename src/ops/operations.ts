@@ -10,6 +10,7 @@ import { logDumpEvent, runBackupDump } from '../backup/run-dump.js';
 import { archiveDate, exportAuditArchive, listAuditArchives } from '../bundles/audit-archive.js';
 import { exportUserData } from '../bundles/user-export.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { isSupportedLocale, SUPPORTED_LOCALES } from '../core/locales.js';
 import {
   rotateSigningKey,
   rotateSigningKeys,
@@ -142,6 +143,9 @@ const tenantConfigure = defineOperation({
     mfa: Type.Optional(Type.String()),
     mfaOrganisations: Type.Optional(Strings),
     mfaRoles: Type.Optional(Strings),
+    defaultLocale: Type.Optional(
+      Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
+    ),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -161,7 +165,18 @@ const tenantConfigure = defineOperation({
         details: { field: 'idTokenClaims' },
       });
     }
-    const settings = idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' };
+    const defaultLocale = nonEmpty(input.defaultLocale)?.toLowerCase();
+    if (defaultLocale !== undefined && !isSupportedLocale(defaultLocale)) {
+      throw new OrthIdError(
+        'request.invalid',
+        `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}: the languages the hosted pages are translated into.`,
+        { details: { field: 'defaultLocale' } },
+      );
+    }
+    const settings = {
+      ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
+      ...(defaultLocale === undefined ? {} : { defaultLocale }),
+    };
     await withTenant(app.db, tenant.id, async (tx) => {
       if (Object.keys(settings).length === 0) return;
       await app.tenants.setSettings(tx, tenant.id, settings);
@@ -183,6 +198,9 @@ const tenantConfigure = defineOperation({
     return {
       tenant: tenant.slug,
       idTokenClaims: current.settings.claimsInIdToken === false ? ('off' as const) : ('on' as const),
+      defaultLocale: isSupportedLocale(current.settings.defaultLocale)
+        ? current.settings.defaultLocale
+        : 'en',
       mfa: app.mfa.policyOf(current),
     };
   },

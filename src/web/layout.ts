@@ -1,6 +1,7 @@
 // The frame every hosted page shares: no inline scripts, no third-party requests, a strict CSP,
 // so the pages work without JavaScript and leak nothing to other origins.
 import { html, SafeHtml } from './html.js';
+import { ENGLISH, type Locale } from './i18n.js';
 
 export const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -33,15 +34,25 @@ button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}[hidden]{disp
 .error{margin:1rem 0 0;padding:.75rem;border-radius:8px;background:#fdecec;color:#9b1c1c}
 ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#8a91a1;text-align:center}`);
 
-export function layout(title: string, tenantName: string, body: SafeHtml, script?: string): string {
+/**
+ * `locale`: the request's language (the `lang` attribute and the footer); a page not yet
+ * translated leaves it out and stays English. `script`: a same-origin script the page loads.
+ */
+export function layout(
+  title: string,
+  tenantName: string,
+  body: SafeHtml,
+  locale: Locale = ENGLISH,
+  script?: string,
+): string {
   return html`<!doctype html>
-<html lang="en">
+<html lang="${locale.tag}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${tenantName}</title>
 <style>${STYLE}</style>
 ${script ? html`<script src="${script}" defer></script>\n` : ''}</head>
-<body><main>${body}<footer>${tenantName} · secured by OrthID</footer></main></body>
+<body><main>${body}<footer>${locale.t('layout.footer', { tenant: tenantName })}</footer></main></body>
 </html>`.value;
 }

@@ -9,8 +9,8 @@ import { createLogger } from '../../src/core/logger.js';
 import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { composeOrthId } from '../../src/main.js';
 import { ADMIN_CREDENTIALS_FILE, bootstrap } from '../../src/ops/bootstrap.js';
-import type { Database } from '../../src/storage/db/database.js';
 import { repairAppRoleGrants } from '../../src/storage/db/app-role.js';
+import type { Database } from '../../src/storage/db/database.js';
 import { loadMigrations } from '../../src/storage/db/migrate.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
 

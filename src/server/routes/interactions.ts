@@ -9,10 +9,12 @@ import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
+import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
+import { userFacingError } from '../../web/user-error.js';
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 
@@ -22,8 +24,6 @@ type Params = { tenant: string; uid: string };
 type Form = Record<string, string | undefined>;
 type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
 type InteractionResults = NonNullable<Interaction['result']>;
-
-const GENERIC_ERROR = 'The email or password is incorrect.';
 
 function sameToken(a: string | undefined, b: string): boolean {
   if (!a) return false;
@@ -77,6 +77,15 @@ export async function interactionRoutes(
     return reply.redirect(interaction.returnTo, 303);
   }
 
+  /** The page language: the authorization request's ui_locales, the browser's, the tenant's. */
+  function localeOf(request: FastifyRequest, tp?: TenantProvider, details?: Interaction): Locale {
+    return chooseLocale({
+      uiLocales: details?.params.ui_locales,
+      acceptLanguage: request.headers['accept-language'],
+      tenantDefault: tp?.tenant.settings.defaultLocale,
+    });
+  }
+
   // With passkeys on, every interaction page may load the passkey script from this origin.
   function page(reply: FastifyReply, body: string, status = 200, scripted = opts.passkeys !== undefined) {
     return reply
@@ -117,6 +126,7 @@ export async function interactionRoutes(
   }
 
   function renderSignIn(
+    locale: Locale,
     tp: TenantProvider,
     uid: string,
     name: string,
@@ -125,6 +135,7 @@ export async function interactionRoutes(
     errorCode?: string,
   ) {
     return signInPage({
+      locale,
       tenantName: tp.tenant.displayName,
       clientName: name,
       action: `${base(tp, uid)}/login`,
@@ -174,9 +185,10 @@ export async function interactionRoutes(
   passkeyKind?.attach(app, steps, {
     async again(reply, tp, details, error) {
       const { name } = await clientOf(tp, details.params.client_id);
+      const locale = localeOf(reply.request, tp, details);
       return page(
         reply,
-        renderSignIn(tp, details.uid, name, undefined, error.message, error.code),
+        renderSignIn(locale, tp, details.uid, name, undefined, userFacingError(locale, error), error.code),
         error.httpStatus,
       );
     },
@@ -184,13 +196,14 @@ export async function interactionRoutes(
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
-    const known = isOrthIdError(error)
-      ? error.message
-      : 'This sign-in request has expired or is invalid. Start again from the application.';
+    // The tenant's default language when the tenant is there to ask (a refused slug has none).
+    const tp = await opts.providers.get(slug).catch(() => undefined);
+    const locale = localeOf(request, tp);
+    const known = isOrthIdError(error) ? userFacingError(locale, error) : locale.t('error.generic');
     request.log.info({ err: error }, 'interaction failed');
     return page(
       reply,
-      errorPage(slug, 'Cannot continue', known),
+      errorPage(locale, tp?.tenant.displayName ?? slug, locale.t('error.cannotContinue'), known),
       isOrthIdError(error) ? error.httpStatus : 400,
     );
   });
@@ -207,7 +220,7 @@ export async function interactionRoutes(
       const pending = pendingOf(details);
       if (pending) return steps.render(reply, tp, details, pending);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      return page(reply, renderSignIn(tp, details.uid, name, hint));
+      return page(reply, renderSignIn(localeOf(request, tp, details), tp, details.uid, name, hint));
     }
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];
@@ -216,6 +229,7 @@ export async function interactionRoutes(
     return page(
       reply,
       consentPage({
+        locale: localeOf(request, tp, details),
         tenantName: tp.tenant.displayName,
         clientName: name,
         action: `${base(tp, details.uid)}/consent`,
@@ -249,10 +263,14 @@ export async function interactionRoutes(
       return await steps.afterPassword(reply, tp, details, userId);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
-      const message = error.code === 'auth.invalid_credentials' ? GENERIC_ERROR : error.message;
+      const locale = localeOf(request, tp, details);
       if (error.details?.retryAfterSeconds)
         reply.header('retry-after', String(error.details.retryAfterSeconds));
-      return page(reply, renderSignIn(tp, details.uid, name, email, message), error.httpStatus);
+      return page(
+        reply,
+        renderSignIn(locale, tp, details.uid, name, email, userFacingError(locale, error), error.code),
+        error.httpStatus,
+      );
     }
   });
 

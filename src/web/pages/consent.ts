@@ -1,8 +1,10 @@
 // The hosted consent page: what the application asks for, in words, with allow and deny.
 import { html } from '../html.js';
+import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface ConsentPage {
+  locale: Locale;
   tenantName: string;
   clientName: string;
   action: string;
@@ -12,31 +14,31 @@ export interface ConsentPage {
   resources: { indicator: string; scopes: string[] }[];
 }
 
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are',
-  profile: 'See your name',
-  email: 'See your email address',
-  phone: 'See your phone number',
-  offline_access: 'Stay signed in when you are not using it',
-};
-
 export function consentPage(p: ConsentPage): string {
+  const { t, has } = p.locale;
+  const client = p.clientName;
+  // A scope without words of ours (a custom one) is shown by its name.
+  const scopeText = (s: string) => {
+    const key = `consent.scope.${s}`;
+    return has(key) ? t(key) : s;
+  };
   return layout(
-    'Allow access',
+    t('consent.title'),
     p.tenantName,
-    html`<h1>Allow ${p.clientName}?</h1>
-<p class="sub">${p.clientName} is asking to:</p>
+    html`<h1>${t('consent.heading', { client })}</h1>
+<p class="sub">${t('consent.subtitle', { client })}</p>
 <ul class="scopes">
-${p.scopes.map((s) => html`<li>${SCOPE_TEXT[s] ?? s}</li>`)}
-${p.resources.map((r) => html`<li>Use ${r.indicator}${r.scopes.length ? html` (${r.scopes.join(', ')})` : ''}</li>`)}
+${p.scopes.map((s) => html`<li>${scopeText(s)}</li>`)}
+${p.resources.map((r) => html`<li>${t('consent.resource', { resource: r.indicator })}${r.scopes.length ? html` (${r.scopes.join(', ')})` : ''}</li>`)}
 </ul>
 <form method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit">Allow</button>
+<button type="submit">${t('consent.allow')}</button>
 </form>
 <form method="post" action="${p.abortAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit" class="secondary">Deny</button>
+<button type="submit" class="secondary">${t('consent.deny')}</button>
 </form>`,
+    p.locale,
   );
 }

@@ -1,28 +1,55 @@
 // Hosted pages that say one thing: sign-out confirmation, signed out, and errors. The sign-out
 // form is the provider's own (it carries its xsrf token), placed in our frame.
 import { html, SafeHtml } from '../html.js';
+import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
-export function signOutPage(tenantName: string, providerForm: string): string {
+export function signOutPage(locale: Locale, tenantName: string, providerForm: string): string {
+  const { t } = locale;
   return layout(
-    'Sign out',
+    t('signOut.title'),
     tenantName,
-    html`<h1>Sign out?</h1>
-<p class="sub">You will be signed out of ${tenantName} on this device.</p>
+    html`<h1>${t('signOut.heading')}</h1>
+<p class="sub">${t('signOut.body', { tenant: tenantName })}</p>
 ${new SafeHtml(providerForm)}
-<button type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>Sign out</button>
-<button type="submit" form="op.logoutForm" class="secondary">Stay signed in</button>`,
+<button type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>${t('signOut.confirm')}</button>
+<button type="submit" form="op.logoutForm" class="secondary">${t('signOut.stay')}</button>`,
+    locale,
   );
 }
 
-export function signedOutPage(tenantName: string): string {
+export function signedOutPage(locale: Locale, tenantName: string): string {
+  const { t } = locale;
   return layout(
-    'Signed out',
+    t('signedOut.title'),
     tenantName,
-    html`<h1>You are signed out</h1><p class="sub">You can close this page.</p>`,
+    html`<h1>${t('signedOut.heading')}</h1><p class="sub">${t('signedOut.body')}</p>`,
+    locale,
   );
 }
 
-export function errorPage(tenantName: string, title: string, detail: string): string {
-  return layout('Error', tenantName, html`<h1>${title}</h1><p class="error">${detail}</p>`);
+/** `title` and `detail` are already in the page's language (see `userFacingError`). */
+export function errorPage(locale: Locale, tenantName: string, title: string, detail: string): string {
+  return layout(
+    locale.t('error.title'),
+    tenantName,
+    html`<h1>${title}</h1><p class="error">${detail}</p>`,
+    locale,
+  );
+}
+
+/**
+ * A protocol error the provider renders (a bad redirect_uri, an unknown client). Its description
+ * is the engine's, in English; other languages say what happened and keep the stable error code.
+ */
+export function protocolErrorPage(
+  locale: Locale,
+  tenantName: string,
+  out: { error: string; error_description?: string },
+): string {
+  const detail =
+    locale.tag === 'en'
+      ? (out.error_description ?? out.error)
+      : locale.t('error.protocol', { code: out.error });
+  return errorPage(locale, tenantName, locale.t('error.somethingWentWrong'), detail);
 }

@@ -2,6 +2,7 @@
 // enrolment pages, and the page where a signed-in user adds, lists and removes their passkeys.
 // The ceremonies need JavaScript (the WebAuthn API); the forms they fill are plain forms.
 import { html, type SafeHtml } from '../html.js';
+import { ENGLISH } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface PasskeyCeremony {
@@ -95,6 +96,7 @@ ${
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit" class="secondary">Set up an authenticator app instead</button>
 </form>`,
+    ENGLISH,
     p.script,
   );
 }

@@ -2,14 +2,17 @@
 // generic error whichever of the two was wrong. With JavaScript, passkeys as well: autofill on
 // the email field where the browser supports conditional mediation, and a button.
 import { html } from '../html.js';
+import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface SignInPage {
+  locale: Locale;
   tenantName: string;
   clientName: string;
   action: string;
   csrf: string;
   email?: string;
+  /** Already in the page's language (see `userFacingError`). */
   error?: string;
   /** The error's stable code, for scripts reading the page. */
   errorCode?: string;
@@ -18,19 +21,20 @@ export interface SignInPage {
 }
 
 export function signInPage(p: SignInPage): string {
+  const { t } = p.locale;
   return layout(
-    'Sign in',
+    t('signIn.title'),
     p.tenantName,
-    html`<h1>Sign in</h1>
-<p class="sub">to continue to ${p.clientName}</p>
+    html`<h1>${t('signIn.heading')}</h1>
+<p class="sub">${t('signIn.subtitle', { client: p.clientName })}</p>
 <form method="post" action="${p.action}" autocomplete="on">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<label for="email">Email</label>
+<label for="email">${t('signIn.email')}</label>
 <input id="email" name="email" type="email" autocomplete="${p.passkey ? 'username webauthn' : 'username'}" required autofocus value="${p.email ?? ''}">
-<label for="password">Password</label>
+<label for="password">${t('signIn.password')}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 ${p.error ? html`<p class="error" role="alert"${p.errorCode ? html` data-code="${p.errorCode}"` : ''}>${p.error}</p>` : ''}
-<button type="submit">Sign in</button>
+<button type="submit">${t('signIn.submit')}</button>
 </form>
 ${
   p.passkey
@@ -38,10 +42,11 @@ ${
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="response" value="">
 <p id="passkey-status" class="error" role="status" hidden></p>
-<button type="button" id="passkey-button" class="secondary" hidden>Sign in with a passkey</button>
+<button type="button" id="passkey-button" class="secondary" hidden>${t('signIn.passkey')}</button>
 </form>`
     : ''
 }`,
+    p.locale,
     p.passkey?.script,
   );
 }
