@@ -26,6 +26,7 @@ import { createClients } from './oidc/clients.js';
 import { createOidcProviders } from './oidc/providers.js';
 import { checkpointTenants } from './ops/operations.js';
 import type { OrthId, OrthIdParts } from './ops/orthid.js';
+import { assertActsAsAppRole } from './storage/db/app-role-probe.js';
 import { assertDeploymentBinding } from './storage/db/deployment-binding.js';
 import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openDatabase } from './storage/db/open-database.js';
@@ -90,6 +91,9 @@ export async function openOrthId(configured: Config, options: OpenOptions = {}):
         );
       }
     }
+    // A restored copy opened to be checked: a login that cannot act as orthid_app is told the
+    // GRANT that fixes it, before the binding check below would fail on the same missing grant.
+    if (options.databaseUrl) await assertActsAsAppRole(db);
     // The keystore must be this database's before anything is served (deployment-binding.ts).
     await assertDeploymentBinding(db, keystore.deploymentId, 'Nothing was served or changed.');
   } catch (error) {
