@@ -45,16 +45,25 @@ export function registerTenantCommands(program: Command): void {
       '--id-token-claims <on|off>',
       'on (default): the claims of granted scopes (name, e-mail, phone) are in ID tokens as well as userinfo; off: userinfo only',
     )
+    .option(
+      '--mail-from <sender>',
+      'sender of the tenant\'s mail, "Name <address>"; default: the deployment\'s (ORTHID_MAIL_FROM)',
+    )
     .option('--json', 'print JSON')
     .action(
-      action(async (slug: string, opts: { idTokenClaims?: string; json?: boolean }) => {
-        const result = (await operation('tenant.configure', { slug, idTokenClaims: opts.idTokenClaims })) as {
+      action(async (slug: string, opts: { idTokenClaims?: string; mailFrom?: string; json?: boolean }) => {
+        const result = (await operation('tenant.configure', {
+          slug,
+          idTokenClaims: opts.idTokenClaims,
+          mailFrom: opts.mailFrom,
+        })) as {
           idTokenClaims: string;
+          mailFrom: string;
         };
         print(
           result,
           Boolean(opts.json),
-          () => `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}.`,
+          () => `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; mail from ${result.mailFrom}.`,
         );
       }),
     );

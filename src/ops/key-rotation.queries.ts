@@ -6,6 +6,7 @@ import type { Queryable } from '../core/sql.js';
 export const RESEALABLE = [
   { table: 'users', key: 'id', columns: ['email', 'name', 'phone', 'profile'] },
   { table: 'signing_keys', key: 'kid', columns: ['private_jwk'] },
+  { table: 'mail_queue', key: 'id', columns: ['recipient', 'content'] },
 ] as const;
 
 export type Resealable = (typeof RESEALABLE)[number];

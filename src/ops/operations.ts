@@ -2,6 +2,7 @@
 // The CLI runs them in this process or, when a running embedded server holds the database, through
 // its control socket; the schedules run the same entries. Inputs are checked against the entry's
 // schema wherever they come from.
+
 import { type Static, Type } from '@sinclair/typebox';
 import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
 import { appendAudit, readAudit } from '../audit/audit-log.js';
@@ -16,6 +17,7 @@ import {
   SIGNING_ALGS,
   type SigningAlg,
 } from '../crypto/signing-keys.js';
+import { formatSender, parseSender } from '../mail/address.js';
 import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
@@ -113,6 +115,7 @@ const tenantConfigure = defineOperation({
   input: Type.Object({
     slug: Text,
     idTokenClaims: Type.Optional(Type.String({ errorMessage: '--id-token-claims must be on or off.' })),
+    mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
   }),
   async run(app, input) {
     const tenant = await app.tenants.get(input.slug);
@@ -122,7 +125,22 @@ const tenantConfigure = defineOperation({
         details: { field: 'idTokenClaims' },
       });
     }
-    const settings = idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' };
+    const mailFrom = nonEmpty(input.mailFrom);
+    const sender = mailFrom === undefined || mailFrom === 'default' ? undefined : parseSender(mailFrom);
+    if (mailFrom !== undefined && mailFrom !== 'default' && !sender) {
+      throw new OrthIdError(
+        'mail.address_invalid',
+        '--mail-from must be "Name <address>", an address, or default.',
+        {
+          details: { field: 'mailFrom' },
+        },
+      );
+    }
+    const settings: Record<string, unknown> = {
+      ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
+      // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
+      ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
+    };
     await withTenant(app.db, tenant.id, async (tx) => {
       if (Object.keys(settings).length === 0) return;
       await app.tenants.setSettings(tx, tenant.id, settings);
@@ -141,7 +159,12 @@ const tenantConfigure = defineOperation({
       await announceTenantChange(tx, tenant.id);
     });
     const current = await app.tenants.get(tenant.slug);
-    return { tenant: tenant.slug, idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on' };
+    return {
+      tenant: tenant.slug,
+      idTokenClaims: current.settings.claimsInIdToken === false ? 'off' : 'on',
+      mailFrom:
+        typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
+    };
   },
 });
 

@@ -65,6 +65,40 @@ export async function registerMetricsRoute(app: FastifyInstance, orthid: OrthId)
     },
   });
 
+  // Mail counts are read from the queue itself at each scrape (one query per tenant), so every
+  // replica reports the same figures and an outage shows as it happens.
+  let mailScrape: ReturnType<OrthId['mail']['counts']> | undefined;
+  const mailCounts = () => {
+    mailScrape ??= orthid.mail.counts().finally(() => {
+      mailScrape = undefined;
+    });
+    return mailScrape;
+  };
+  new Gauge({
+    name: 'orthid_mail_messages',
+    help: 'Mail in the queue by state: queued (not tried yet), retrying (a delivery failed; tried again later), sent, failed (gave up).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await mailCounts().catch(() => undefined);
+      this.reset();
+      if (!counts) return;
+      for (const state of ['queued', 'retrying', 'sent', 'failed'] as const)
+        this.set({ state }, counts[state]);
+    },
+  });
+  new Gauge({
+    name: 'orthid_mail_oldest_queued_age_seconds',
+    help: 'Age of the oldest mail not yet delivered (0 when none is waiting).',
+    registers: [registry],
+    async collect() {
+      const oldest = (await mailCounts().catch(() => undefined))?.oldest_queued_at;
+      this.set(
+        oldest ? Math.max(0, Math.floor((orthid.clock.now().getTime() - oldest.getTime()) / 1000)) : 0,
+      );
+    },
+  });
+
   app.get('/metrics', async (_request, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );
