@@ -51,6 +51,7 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   oidc_clients: ALL,
   oidc_payloads: ALL,
   sign_in_throttle: ALL,
+  mail_queue: ALL,
   // Append-only: a trigger also refuses updates and deletes from anyone.
   audit_events: APPEND,
 };

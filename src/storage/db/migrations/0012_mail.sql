@@ -22,4 +22,3 @@ CREATE TABLE mail_queue (
 CREATE INDEX mail_queue_due ON mail_queue (next_attempt_at) WHERE status = 'queued';
 CREATE INDEX mail_queue_finished ON mail_queue (finished_at) WHERE status <> 'queued';
 SELECT orthid_protect_tenant_table('mail_queue');
-GRANT SELECT, INSERT, UPDATE, DELETE ON mail_queue TO orthid_app;
