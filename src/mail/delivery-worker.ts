@@ -196,7 +196,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     if (stopped) return;
     runOnce().catch((error: unknown) => {
       deps.log.warn(
-        { err: (error as Error).message },
+        // The code only: a database error's text may quote a value.
+        { code: (error as { code?: unknown }).code },
         'mail delivery round failed; it runs again at the next poll',
       );
     });

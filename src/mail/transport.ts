@@ -48,13 +48,14 @@ function nodemailerMessage(mail: OutgoingMail) {
 /** The reason kept for a failure: an SMTP reply code, else the error code, never server text (it may echo the address). */
 export function classify(error: unknown): DeliveryError {
   const e = error as { responseCode?: number; code?: string };
-  if (typeof e.responseCode === 'number') {
-    // 5xx on the envelope or the message is this mail's problem; 5xx on authentication is the
-    // deployment's (a wrong password), fixed by the operator, after which the mail should go.
-    const permanent = e.responseCode >= 500 && (e.code === 'EENVELOPE' || e.code === 'EMESSAGE');
-    return new DeliveryError(`smtp-${e.responseCode}`, permanent);
+  // A refused envelope or message is this mail's problem: 5xx there is final, 4xx is "later".
+  if ((e.code === 'EENVELOPE' || e.code === 'EMESSAGE') && typeof e.responseCode === 'number') {
+    return new DeliveryError(`smtp-${e.responseCode}`, e.responseCode >= 500);
   }
-  return new DeliveryError(typeof e.code === 'string' ? e.code.toLowerCase() : 'error', false);
+  // Anything else (no connection, no STARTTLS, a refused login) is the deployment's, fixed by
+  // the operator, after which the mail should still go.
+  if (typeof e.code === 'string') return new DeliveryError(e.code.toLowerCase(), false);
+  return new DeliveryError(typeof e.responseCode === 'number' ? `smtp-${e.responseCode}` : 'error', false);
 }
 
 export function createSmtpTransport(smtp: SmtpConfig): MailTransport {

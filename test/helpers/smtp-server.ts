@@ -34,7 +34,8 @@ export interface TestSmtpServer {
   close(): Promise<void>;
 }
 
-export async function startTestSmtpServer(): Promise<TestSmtpServer> {
+/** `starttls: false` plays a relay that offers no STARTTLS (and so, here, no AUTH either). */
+export async function startTestSmtpServer(settings: { starttls?: boolean } = {}): Promise<TestSmtpServer> {
   const dir = mkdtempSync(join(tmpdir(), 'orthid-smtp-'));
   const keyFile = join(dir, 'key.pem');
   const caFile = join(dir, 'cert.pem');
@@ -72,6 +73,7 @@ export async function startTestSmtpServer(): Promise<TestSmtpServer> {
     key: readFileSync(keyFile),
     cert: readFileSync(caFile),
     authMethods: ['PLAIN', 'LOGIN'],
+    ...(settings.starttls === false ? { disabledCommands: ['STARTTLS'] } : {}),
     // AUTH is offered only after STARTTLS, as a real relay does.
     allowInsecureAuth: false,
     logger: false,

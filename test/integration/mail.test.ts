@@ -121,6 +121,34 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     await withTenant(app.db, tenantId, (tx) => app.tenants.setSettings(tx, tenantId, { mailFrom: null }));
   });
 
+  test('a relay that offers no STARTTLS gets no mail: it stays queued and the password is never sent', async () => {
+    const plain = await startTestSmtpServer({ starttls: false });
+    const id = await enqueue();
+    const w = createDeliveryWorker({
+      db: app.db,
+      tenantKeys: app.tenantKeys,
+      clock,
+      log: logs.log,
+      transport: createSmtpTransport({ ...app.config.mail.smtp!, port: plain.port }),
+    });
+    try {
+      assert.deepEqual(await w.runOnce(), { sent: 0, retrying: 1, failed: 0 });
+      assert.equal(plain.received.length, 0);
+      assert.deepEqual(
+        { status: (await state(id))?.status, error: (await state(id))?.last_error },
+        { status: 'queued', error: 'etls' },
+      );
+    } finally {
+      await w.stop();
+      await plain.close();
+    }
+    // Delivered later through the real relay, so the tests after this one start from an empty queue.
+    clock.set(new Date(clock.now().getTime() + DEFAULT_RETRY.baseMs));
+    const again = worker();
+    assert.deepEqual(await again.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+    await again.stop();
+  });
+
   test('a mail is queued only when the change that queues it commits', async () => {
     const before = (await app.mail.counts()).queued;
     await assert.rejects(
