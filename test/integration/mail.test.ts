@@ -101,7 +101,9 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     await withTenant(app.db, tenantId, (tx) =>
       app.tenants.setSettings(tx, tenantId, { mailFrom: 'Acme Accounts <accounts@acme.test>' }),
     );
-    const id = await enqueue();
+    const id = await enqueue().finally(() =>
+      withTenant(app.db, tenantId, (tx) => app.tenants.setSettings(tx, tenantId, { mailFrom: null })),
+    );
     const w = worker();
     assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 0 });
     await w.stop();
@@ -118,7 +120,6 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     assert.match(mail!.parsed.html, /Ada &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(mail!.parsed.html, /<script>/);
     assert.equal((await state(id))?.status, 'sent');
-    await withTenant(app.db, tenantId, (tx) => app.tenants.setSettings(tx, tenantId, { mailFrom: null }));
   });
 
   test('a relay that offers no STARTTLS gets no mail: it stays queued and the password is never sent', async () => {
