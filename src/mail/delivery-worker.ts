@@ -78,9 +78,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const fail = async (tenantId: string, row: MailRow, reason: string) => {
     await withTenant(deps.db, tenantId, async (tx) => {
       await createMailQueueQueries(tx).markFailed(row.id, deps.clock.now(), reason);
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      // A shredded tenant's audit key is gone with its other keys: there is no log to write to.
+      if (keyring.shredded) return;
       await appendAudit(
         tx,
-        await deps.tenantKeys.forTenant(tx, tenantId),
+        keyring,
         {
           actor: 'system',
           action: 'mail.failed',

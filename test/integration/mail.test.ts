@@ -18,6 +18,7 @@ import { createDeliveryWorker, DEFAULT_RETRY } from '../../src/mail/delivery-wor
 import { createMailQueueQueries } from '../../src/mail/mail-queue.queries.js';
 import { html, layoutMail } from '../../src/mail/template.js';
 import { createSmtpTransport } from '../../src/mail/transport.js';
+import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
@@ -355,5 +356,24 @@ describe('mail on the embedded default without SMTP', { timeout: 120_000 }, () =
     assert.equal(parsed.from?.text, '"OrthID" <no-reply@localhost>');
     assert.match(parsed.text ?? '', /Your code is 271828/);
     assert.equal((Array.isArray(parsed.to) ? parsed.to[0] : parsed.to)?.text, TO);
+  });
+
+  test('tenant configure --mail-from sets the sender of later mail; default goes back to ORTHID_MAIL_FROM', async () => {
+    const tenant = await app.tenants.get('acme');
+    const sender = () => withTenant(app.db, tenant.id, (tx) => app.mail.senderOf(tx, tenant.id));
+    const set = await runOperation(app, 'tenant.configure', {
+      slug: 'acme',
+      mailFrom: 'Acme Accounts <accounts@acme.test>',
+    });
+    assert.equal((set as { mailFrom: string }).mailFrom, 'Acme Accounts <accounts@acme.test>');
+    assert.equal(await sender(), 'Acme Accounts <accounts@acme.test>');
+    for (const bad of ['Acme <accounts@acme.test>\r\nBcc: x@y.test', 'Acme "Accounts" <nowhere>', '<>']) {
+      await assert.rejects(runOperation(app, 'tenant.configure', { slug: 'acme', mailFrom: bad }), (e) =>
+        isOrthIdError(e, 'mail.address_invalid'),
+      );
+    }
+    assert.equal(await sender(), 'Acme Accounts <accounts@acme.test>', 'a refused sender changes nothing');
+    await runOperation(app, 'tenant.configure', { slug: 'acme', mailFrom: 'default' });
+    assert.equal(await sender(), 'OrthID <no-reply@localhost>');
   });
 });

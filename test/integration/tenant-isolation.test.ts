@@ -27,7 +27,9 @@ const FIXTURE_SQL = `
            SELECT orthid_current_tenant(), c.client_id, r.id FROM c, r),
     op AS (INSERT INTO oidc_payloads (tenant_id, model, id, payload)
            VALUES (orthid_current_tenant(), 'Session', 'fixture', '{}')),
-    st AS (INSERT INTO sign_in_throttle (tenant_id, key) VALUES (orthid_current_tenant(), 'fixture'))
+    st AS (INSERT INTO sign_in_throttle (tenant_id, key) VALUES (orthid_current_tenant(), 'fixture')),
+    mq AS (INSERT INTO mail_queue (tenant_id, id, template, recipient, content, next_attempt_at, created_at)
+           VALUES (orthid_current_tenant(), gen_random_uuid(), 'fixture', 'enc1.x', 'enc1.x', now(), now()))
   INSERT INTO key_rotations (id, tenant_id, kind, status, target_key_id, actor)
     VALUES (gen_random_uuid(), orthid_current_tenant(), 'data', 'done', 'fixture', 'test')`;
 
