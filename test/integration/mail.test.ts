@@ -247,6 +247,8 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     const ids = new Set<string>();
     for (let i = 0; i < 40; i++) ids.add(await enqueue({ subject: `Mail ${i}` }));
     const otherDb = await openPostgres(app.databaseUrl!);
+    // Connected before the race, so both workers start claiming at once.
+    await otherDb.ownerQuery('SELECT 1');
     try {
       const a = worker();
       const b = createDeliveryWorker({
