@@ -18,6 +18,7 @@ import { createDeliveryWorker, DEFAULT_RETRY } from '../../src/mail/delivery-wor
 import { createMailQueueQueries } from '../../src/mail/mail-queue.queries.js';
 import { html, layoutMail } from '../../src/mail/template.js';
 import { createSmtpTransport } from '../../src/mail/transport.js';
+import { rotateDataKey } from '../../src/ops/key-rotation.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
@@ -149,6 +150,24 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     const again = worker();
     assert.deepEqual(await again.runOnce(), { sent: 1, retrying: 0, failed: 0 });
     await again.stop();
+  });
+
+  test('queued mail is resealed by a data key rotation and still goes out', async () => {
+    smtp.received.length = 0;
+    const id = await enqueue();
+    const tenant = await app.tenants.get('acme');
+    const done = await rotateDataKey(app, tenant, 'test');
+    assert.equal(done.status, 'done');
+    const { rows } = await app.db.ownerQuery<{ recipient: string; content: string }>(
+      'SELECT recipient, content FROM mail_queue WHERE id = $1',
+      [id],
+    );
+    assert.ok(rows[0]!.recipient.startsWith(`enc1.${done.targetKeyId}.`), 'resealed under the new key');
+    assert.ok(rows[0]!.content.startsWith(`enc1.${done.targetKeyId}.`));
+    const w = worker();
+    assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+    await w.stop();
+    assert.deepEqual(smtp.received[0]?.rcptTo, [TO]);
   });
 
   test('a mail is queued only when the change that queues it commits', async () => {
