@@ -6,6 +6,7 @@
 
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
+import { isOrthIdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { SHREDDED } from '../crypto/tenant-keys.js';
@@ -103,9 +104,20 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const deliver = async (tenantId: string, row: MailRow, report: DeliveryReport) => {
     const transport = deps.transport;
     if (!transport) return;
-    const opened = await withTenant(deps.db, tenantId, async (tx) =>
-      openMail(await deps.tenantKeys.forTenant(tx, tenantId), row),
-    );
+    let opened: ReturnType<typeof openMail>;
+    try {
+      opened = await withTenant(deps.db, tenantId, async (tx) =>
+        openMail(await deps.tenantKeys.forTenant(tx, tenantId), row),
+      );
+    } catch (error) {
+      // A mail that cannot be opened (altered, or its key destroyed) never will be: mark it
+      // failed so it does not block the mail queued behind it. Anything else (the database is
+      // away) ends the round; the lease runs out and the mail is tried again.
+      if (!isOrthIdError(error) || !error.code.startsWith('crypto.')) throw error;
+      await fail(tenantId, row, error.code.replace('.', '-'));
+      report.failed += 1;
+      return;
+    }
     if (opened.to === SHREDDED) {
       await fail(tenantId, row, 'tenant-shredded');
       report.failed += 1;

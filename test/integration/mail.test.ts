@@ -170,6 +170,26 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     assert.deepEqual(smtp.received[0]?.rcptTo, [TO]);
   });
 
+  test('a mail that no longer opens is marked failed and does not hold up the mail behind it', async () => {
+    smtp.received.length = 0;
+    const altered = await enqueue();
+    const next = await enqueue();
+    // A sealed value is bound to its row: copied onto another mail, it does not open.
+    await app.db.ownerQuery(
+      'UPDATE mail_queue SET recipient = (SELECT recipient FROM mail_queue WHERE id = $2) WHERE id = $1',
+      [altered, next],
+    );
+    const w = worker();
+    assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 1 });
+    await w.stop();
+    assert.deepEqual(
+      { status: (await state(altered))?.status, error: (await state(altered))?.last_error },
+      { status: 'failed', error: 'crypto-decrypt_failed' },
+    );
+    assert.equal((await state(next))?.status, 'sent');
+    assert.equal(smtp.received.length, 1);
+  });
+
   test('a mail is queued only when the change that queues it commits', async () => {
     const before = (await app.mail.counts()).queued;
     await assert.rejects(
@@ -245,6 +265,7 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
   test('a recipient the server refuses fails for good after one attempt, audited and counted', async () => {
     const refused = 'nobody@example.test';
     smtp.refuse.add(refused);
+    const failedBefore = metric(await metrics(), 'orthid_mail_messages{state="failed"}') ?? 0;
     const id = await enqueue({ to: refused });
     const w = worker();
     assert.deepEqual(await w.runOnce(), { sent: 0, retrying: 0, failed: 1 });
@@ -258,7 +279,7 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     );
     const failed = events.find((e) => e.action === 'mail.failed' && e.target === `mail:${id}`);
     assert.deepEqual(failed?.details, { template: 'verify-email', attempts: 1, reason: 'smtp-550' });
-    assert.equal(metric(await metrics(), 'orthid_mail_messages{state="failed"}'), 1);
+    assert.equal(metric(await metrics(), 'orthid_mail_messages{state="failed"}'), failedBefore + 1);
   });
 
   test('two workers on two connection pools never send the same mail twice', async () => {
