@@ -190,6 +190,30 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     assert.equal(smtp.received.length, 1);
   });
 
+  test('a worker with no relay configured (PostgreSQL without SMTP) leaves mail queued, untried', async () => {
+    const id = await enqueue();
+    const idle = createDeliveryWorker({
+      db: app.db,
+      tenantKeys: app.tenantKeys,
+      clock,
+      log: logs.log,
+      transport: undefined,
+    });
+    assert.deepEqual(await idle.runOnce(), { sent: 0, retrying: 0, failed: 0 });
+    await idle.stop();
+    assert.deepEqual(
+      { status: (await state(id))?.status, attempts: (await state(id))?.attempts },
+      { status: 'queued', attempts: 0 },
+    );
+    const w = worker();
+    assert.deepEqual(
+      await w.runOnce(),
+      { sent: 1, retrying: 0, failed: 0 },
+      'a relay configured later sends it',
+    );
+    await w.stop();
+  });
+
   test('a mail is queued only when the change that queues it commits', async () => {
     const before = (await app.mail.counts()).queued;
     await assert.rejects(
