@@ -75,7 +75,8 @@ export interface MailDeps {
 
 const TEMPLATE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 /** Remote resources in a mail leak when and where it is read; only inline and local ones are allowed. */
-const REMOTE_RESOURCE = /\b(?:src|background|srcset|poster)\s*=\s*["']?\s*(?:https?:)?\/\//i;
+const REMOTE_RESOURCE =
+  /\b(?:src|background|srcset|poster)\s*=\s*["']?\s*(?:https?:)?\/\/|url\(\s*["']?\s*(?:https?:)?\/\/|<link\b/i;
 const MAX_BODY = 256 * 1024;
 
 function checkMessage(message: MailMessage): void {

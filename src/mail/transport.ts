@@ -63,7 +63,9 @@ export function createSmtpTransport(smtp: SmtpConfig): MailTransport {
   const open = async (): Promise<Transporter> => {
     if (transporter) return transporter;
     const pass =
-      smtp.passwordFile === undefined ? undefined : (await readFile(smtp.passwordFile, 'utf8')).trim();
+      smtp.passwordFile === undefined
+        ? undefined
+        : (await readFile(smtp.passwordFile, 'utf8')).replace(/\r?\n$/, '');
     const ca = smtp.caFile === undefined ? undefined : await readFile(smtp.caFile);
     transporter = nodemailer.createTransport({
       host: smtp.host,

@@ -235,18 +235,26 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
         (e) => isOrthIdError(e, 'mail.address_invalid') && !e.message.includes(to),
       );
     }
-    await assert.rejects(
-      withTenant(app.db, tenantId, (tx) =>
-        app.mail.enqueue(tx, tenantId, {
-          to: TO,
-          template: 'notice',
-          subject: 'x',
-          text: 'y',
-          html: '<img src="https://tracker.example/pixel.gif">',
-        }),
-      ),
-      (e) => isOrthIdError(e, 'mail.content_invalid'),
-    );
+    for (const markup of [
+      '<img src="https://tracker.example/pixel.gif">',
+      '<img alt="" src=//tracker.example/p.gif>',
+      '<div style="background: url(\'https://tracker.example/p.gif\')"></div>',
+      '<link rel="stylesheet" href="https://cdn.example/x.css">',
+    ]) {
+      await assert.rejects(
+        withTenant(app.db, tenantId, (tx) =>
+          app.mail.enqueue(tx, tenantId, {
+            to: TO,
+            template: 'notice',
+            subject: 'x',
+            text: 'y',
+            html: markup,
+          }),
+        ),
+        (e) => isOrthIdError(e, 'mail.content_invalid'),
+        markup,
+      );
+    }
   });
 
   test('with the server down the mail stays queued with a retry scheduled; back up, it goes exactly once', async () => {
