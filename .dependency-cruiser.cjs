@@ -7,6 +7,7 @@ const domain = [
   'crypto',
   'storage',
   'audit',
+  'mail',
   'tenancy',
   'identity',
   'oidc',
@@ -21,9 +22,12 @@ const layers = {
   storage: ['core', 'config', 'storage'],
   audit: ['core', 'config', 'crypto', 'storage', 'audit'],
   tenancy: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy'],
-  identity: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity'],
-  oidc: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc'],
-  backup: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'identity', 'oidc', 'backup'],
+  // Outgoing mail sits beside tenancy: the features above it (sign-up, password reset, notices)
+  // queue mail in their own transactions; mail itself knows no feature.
+  mail: ['core', 'config', 'crypto', 'storage', 'audit', 'mail'],
+  identity: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'mail', 'identity'],
+  oidc: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'mail', 'identity', 'oidc'],
+  backup: ['core', 'config', 'crypto', 'storage', 'audit', 'tenancy', 'mail', 'identity', 'oidc', 'backup'],
   // bundles reuse backup's pax tar writer (src/backup/tar-writer.ts); backup never imports bundles.
   bundles: domain,
   web: ['core', 'web'],
@@ -57,7 +61,7 @@ module.exports = {
       comment: 'Domain modules, the operations and the page templates never import Fastify or commander',
       severity: 'error',
       from: {
-        path: '^src/(core|config|crypto|storage|audit|tenancy|identity|oidc|backup|bundles|ops|web|verify)/',
+        path: '^src/(core|config|crypto|storage|audit|mail|tenancy|identity|oidc|backup|bundles|ops|web|verify)/',
       },
       to: { path: 'node_modules/(fastify|@fastify|commander)/' },
     },

@@ -22,6 +22,9 @@ import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers } from './identity/users.js';
+import { createDeliveryWorker } from './mail/delivery-worker.js';
+import { createMail } from './mail/mail.js';
+import { createOutboxTransport, createSmtpTransport, type MailTransport } from './mail/transport.js';
 import { createClients } from './oidc/clients.js';
 import { createOidcProviders } from './oidc/providers.js';
 import { checkpointTenants } from './ops/operations.js';
@@ -151,6 +154,26 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     grantsFor: (tx, subject, indicator) => resolveGrants(tx, subject, indicator),
     resourceExists: (tx, indicator) => createApiResourcesQueries(tx).byIndicator(indicator),
   });
+  const mailConfig = parts.config.mail;
+  const mailTransport: MailTransport | undefined = mailConfig.smtp
+    ? createSmtpTransport(mailConfig.smtp)
+    : mailConfig.outboxDir !== undefined
+      ? createOutboxTransport(mailConfig.outboxDir)
+      : undefined;
+  const mail = createMail({
+    db,
+    tenantKeys,
+    clock,
+    defaultFrom: mailConfig.from,
+    retentionMs: mailConfig.retentionMs,
+  });
+  const mailWorker = createDeliveryWorker({
+    db,
+    tenantKeys,
+    clock,
+    log: parts.log,
+    transport: mailTransport,
+  });
   return {
     ...rest,
     db,
@@ -169,7 +192,11 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,
+    mail,
+    mailTransport,
+    mailWorker,
     close: async () => {
+      await mailWorker.stop();
       await custodies.close();
       await custody.close();
       await passwordPool.close();

@@ -35,6 +35,12 @@ export function registerStartCommand(program: Command): void {
         }
         const unsubscribe = await orthid.oidc.subscribe();
         const schedules = startSchedules(orthid, { compose: composeOrthId });
+        await orthid.mailWorker.start();
+        if (!orthid.mailTransport) {
+          log.warn(
+            'No ORTHID_SMTP_URL or ORTHID_MAIL_OUTBOX is set: mail is kept queued (see /metrics) and goes out once one is configured.',
+          );
+        }
         resumeRotations(orthid).then(
           (resumed) => resumed.length > 0 && log.info({ resumed }, 'finished interrupted key rotations'),
           (err) =>
@@ -65,6 +71,9 @@ export function registerStartCommand(program: Command): void {
             embedded
               ? `Embedded mode: data in ${config.dataDir} (database, objects, keystore). Back up the keystore and master.key there.`
               : 'Using PostgreSQL from ORTHID_DATABASE_URL.',
+            orthid.mailTransport
+              ? `Mail goes to ${orthid.mailTransport.describe}.`
+              : 'Mail is kept queued: set ORTHID_SMTP_URL (or ORTHID_MAIL_OUTBOX) to send it.',
             ...(boot.created
               ? [
                   `Created the system tenant (issuer ${boot.issuer}) and an admin API client.`,

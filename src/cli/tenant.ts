@@ -69,6 +69,10 @@ export function registerTenantCommands(program: Command): void {
       list,
     )
     .option(
+      '--mail-from <sender>',
+      'sender of the tenant\'s mail, "Name <address>"; default: the deployment\'s (ORTHID_MAIL_FROM)',
+    )
+    .option(
       '--default-locale <en|de|fr>',
       "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
     )
@@ -80,6 +84,7 @@ export function registerTenantCommands(program: Command): void {
           opts: {
             idTokenClaims?: string;
             defaultLocale?: string;
+            mailFrom?: string;
             mfa?: string;
             mfaOrganisations?: string[];
             mfaRoles?: string[];
@@ -90,10 +95,11 @@ export function registerTenantCommands(program: Command): void {
             slug,
             idTokenClaims: opts.idTokenClaims,
             defaultLocale: opts.defaultLocale,
+            mailFrom: opts.mailFrom,
             mfa: opts.mfa,
             mfaOrganisations: opts.mfaOrganisations,
             mfaRoles: opts.mfaRoles,
-          })) as { idTokenClaims: string; defaultLocale: string; mfa: MfaPolicy };
+          })) as { idTokenClaims: string; defaultLocale: string; mailFrom: string; mfa: MfaPolicy };
           const scope = [
             ...(result.mfa.organisations.length
               ? [`organisations ${result.mfa.organisations.join(', ')}`]
@@ -104,7 +110,7 @@ export function registerTenantCommands(program: Command): void {
             result,
             Boolean(opts.json),
             () =>
-              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}; MFA ${result.mfa.mode}${
+              `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}; mail from ${result.mailFrom}; MFA ${result.mfa.mode}${
                 result.mfa.mode === 'required' && scope.length ? ` for members of ${scope.join(' or ')}` : ''
               }.`,
           );

@@ -57,8 +57,34 @@ export interface BackupConfig {
   drillSchedule: string | undefined;
 }
 
+/** An SMTP relay (ORTHID_SMTP_URL); the password is read from its file when the first mail goes. */
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  /** smtps://: TLS from the first byte (port 465 by default). */
+  secure: boolean;
+  /** smtp://: STARTTLS is required (true) unless turned off for a loopback relay. */
+  starttls: boolean;
+  user: string | undefined;
+  passwordFile: string | undefined;
+  /** PEM file of the CA(s) the server's certificate is checked against, besides the system's. */
+  caFile: string | undefined;
+}
+
+/** Outgoing mail: the relay or the outbox, the default sender and how long finished mail is kept. */
+export interface MailConfig {
+  smtp: SmtpConfig | undefined;
+  /** Directory where mail is written as .eml files when no SMTP relay is configured. */
+  outboxDir: string | undefined;
+  /** Sender of tenants that configure none ("Name <address>"). */
+  from: string;
+  retentionMs: number;
+}
+
 export interface Config {
   dataDir: string;
+  /** Outgoing mail (src/mail). */
+  mail: MailConfig;
   database: DatabaseConfig;
   /** Where `backup dump` reads from (e.g. a read replica); defaults to the migration (owner) connection. */
   backupDatabaseUrl: string | undefined;
@@ -157,6 +183,19 @@ export const ENVIRONMENT: Record<string, string> = {
     'On SIGTERM, seconds /readyz answers 503 while requests are still served, so load balancers stop sending (default 5 with PostgreSQL, 0 embedded).',
   ORTHID_SHUTDOWN_GRACE_SECONDS:
     'Seconds requests in flight may still take once the listener has closed; then their connections are cut (default 20).',
+  ORTHID_SMTP_URL:
+    'SMTP relay for outgoing mail: smtp://[user@]host[:587] (STARTTLS required) or smtps://[user@]host[:465] (TLS); never a password in it. Unset: the outbox (embedded) or mail stays queued (PostgreSQL).',
+  ORTHID_SMTP_PASSWORD_FILE: 'File holding the SMTP password of the user named in ORTHID_SMTP_URL.',
+  ORTHID_SMTP_CA_FILE:
+    "PEM file of CA certificates the SMTP server's certificate may chain to, besides the system ones.",
+  ORTHID_SMTP_STARTTLS:
+    'required (default) or off; off is accepted only for a relay on a loopback address (127.0.0.1, ::1, localhost).',
+  ORTHID_MAIL_FROM:
+    'Sender of tenants that set none (`orthid tenant configure --mail-from`), "Name <address>" (default "OrthID <no-reply@<public url host>>").',
+  ORTHID_MAIL_OUTBOX:
+    'Directory where mail is written as .eml files when ORTHID_SMTP_URL is unset (default <data dir>/outbox on the embedded database; unset with PostgreSQL).',
+  ORTHID_MAIL_RETENTION:
+    'How long sent and failed mail stays in the queue before housekeeping deletes it, e.g. "7d" (default) or "12h".',
 };
 
 function isPostgresUrl(value: string): boolean {
@@ -292,6 +331,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const trustProxy: boolean | string[] =
     trustText === 'true' ? true : trustText === 'false' ? false : trustText.split(',').map((a) => a.trim());
 
+  const mail = readMailConfig(get, dataDir, cwd, database.kind, publicUrl, problems);
+
   const logLevel = (get('ORTHID_LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel))
     problems.push(`ORTHID_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
@@ -313,6 +354,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   }
   return {
     dataDir,
+    mail,
     database,
     backupDatabaseUrl,
     backup,
@@ -471,4 +513,116 @@ function drillDatabaseUrl(get: (name: string) => string | undefined, problems: s
   if (url !== undefined && !isPostgresUrl(url))
     problems.push('ORTHID_DRILL_DATABASE_URL must be a postgres:// URL.');
   return url;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
+
+/** A sender "Name <address>" or "address"; the same shape src/mail/address.ts accepts (config imports only core). */
+const SENDER = /^(?:[^<>"\r\n\\]{1,100}<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/;
+
+function readMailConfig(
+  get: (name: string) => string | undefined,
+  dataDir: string,
+  cwd: string,
+  databaseKind: DatabaseConfig['kind'],
+  publicUrl: string,
+  problems: string[],
+): MailConfig {
+  const url = get('ORTHID_SMTP_URL');
+  const passwordFile = get('ORTHID_SMTP_PASSWORD_FILE');
+  const caFile = get('ORTHID_SMTP_CA_FILE');
+  const starttlsText = (get('ORTHID_SMTP_STARTTLS') ?? 'required').toLowerCase();
+  if (starttlsText !== 'required' && starttlsText !== 'off') {
+    problems.push('ORTHID_SMTP_STARTTLS must be required or off.');
+  }
+  let smtp: SmtpConfig | undefined;
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    // The URL is never repeated in a problem: it may carry a password by mistake.
+    if (!parsed || (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') || parsed.hostname === '') {
+      problems.push('ORTHID_SMTP_URL must be smtp://[user@]host[:port] or smtps://[user@]host[:port].');
+    } else {
+      const secure = parsed.protocol === 'smtps:';
+      const port = parsed.port === '' ? (secure ? 465 : 587) : Number(parsed.port);
+      const host = parsed.hostname;
+      if (parsed.password !== '') {
+        problems.push(
+          'ORTHID_SMTP_URL must not contain a password (it would show wherever the URL does): put it in the file named by ORTHID_SMTP_PASSWORD_FILE.',
+        );
+      }
+      const user = parsed.username === '' ? undefined : decodeURIComponent(parsed.username);
+      if (user !== undefined && passwordFile === undefined) {
+        problems.push(
+          'ORTHID_SMTP_URL names a user: set ORTHID_SMTP_PASSWORD_FILE to the file holding its password.',
+        );
+      }
+      if (user === undefined && passwordFile !== undefined) {
+        problems.push(
+          'ORTHID_SMTP_PASSWORD_FILE is set but ORTHID_SMTP_URL names no user (smtp://user@host).',
+        );
+      }
+      const starttls = starttlsText !== 'off';
+      if (!secure && !starttls && !LOOPBACK.has(host)) {
+        problems.push(
+          'ORTHID_SMTP_STARTTLS=off is accepted only for a relay on a loopback address; a remote relay must use STARTTLS or smtps://.',
+        );
+      }
+      smtp = {
+        host: host.replace(/^\[|\]$/g, ''),
+        port,
+        secure,
+        starttls,
+        user,
+        passwordFile: passwordFile === undefined ? undefined : resolve(cwd, passwordFile),
+        caFile: caFile === undefined ? undefined : resolve(cwd, caFile),
+      };
+    }
+  } else if (
+    passwordFile !== undefined ||
+    caFile !== undefined ||
+    get('ORTHID_SMTP_STARTTLS') !== undefined
+  ) {
+    problems.push(
+      'ORTHID_SMTP_PASSWORD_FILE, ORTHID_SMTP_CA_FILE and ORTHID_SMTP_STARTTLS need ORTHID_SMTP_URL.',
+    );
+  }
+
+  const outbox = get('ORTHID_MAIL_OUTBOX');
+  if (outbox !== undefined && smtp !== undefined) {
+    problems.push('Set ORTHID_SMTP_URL or ORTHID_MAIL_OUTBOX, not both: mail goes to one place.');
+  }
+  const outboxDir =
+    smtp !== undefined
+      ? undefined
+      : outbox !== undefined
+        ? resolve(cwd, outbox)
+        : databaseKind === 'embedded'
+          ? join(dataDir, 'outbox')
+          : undefined;
+
+  let host = 'localhost';
+  try {
+    host = new URL(publicUrl).hostname || 'localhost';
+  } catch {
+    // ORTHID_PUBLIC_URL is reported on its own.
+  }
+  const from = get('ORTHID_MAIL_FROM') ?? `OrthID <no-reply@${host}>`;
+  if (!SENDER.test(from)) {
+    problems.push('ORTHID_MAIL_FROM must be "Name <address>" or an address, on one line.');
+  }
+
+  const retentionText = (get('ORTHID_MAIL_RETENTION') ?? '7d').toLowerCase();
+  const retention = /^(\d+)([dh])$/.exec(retentionText);
+  if (!retention || Number(retention[1]) === 0) {
+    problems.push('ORTHID_MAIL_RETENTION must be a duration such as "7d" or "12h".');
+  }
+  const retentionMs = retention
+    ? Number(retention[1]) * (retention[2] === 'd' ? 86_400_000 : 3_600_000)
+    : 7 * 86_400_000;
+  return { smtp, outboxDir, from, retentionMs };
 }

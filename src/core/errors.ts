@@ -150,6 +150,8 @@ export const ERROR_CODES = {
   'media.not_found': 'not_found',
   'media.rate_limited': 'rate_limited',
   'media.busy': 'unavailable',
+  'mail.address_invalid': 'invalid',
+  'mail.content_invalid': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -56,3 +56,11 @@ export async function purgeExpired(app: HousekeepingDeps, batch = PURGE_BATCH): 
   }
   return counts;
 }
+
+/**
+ * Deletes sent and failed mail finished longer than ORTHID_MAIL_RETENTION ago: its recipient and
+ * body are personal data, kept only as long as an operator may need to see that a mail went.
+ */
+export function purgeFinishedMail(app: Pick<OrthId, 'mail'>, batch = PURGE_BATCH): Promise<number> {
+  return app.mail.purgeFinished(batch);
+}

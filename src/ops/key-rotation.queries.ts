@@ -7,6 +7,7 @@ export const RESEALABLE = [
   { table: 'users', key: 'id', columns: ['email', 'name', 'phone', 'profile'] },
   { table: 'signing_keys', key: 'kid', columns: ['private_jwk'] },
   { table: 'user_factors', key: 'id', columns: ['secret'] },
+  { table: 'mail_queue', key: 'id', columns: ['recipient', 'content'] },
 ] as const;
 
 export type Resealable = (typeof RESEALABLE)[number];

@@ -27,6 +27,7 @@ export const TenantSettingsOutput = Type.Object({
   tenant: Type.String(),
   idTokenClaims: Type.Union([Type.Literal('on'), Type.Literal('off')]),
   defaultLocale: Type.String(),
+  mailFrom: Type.String(),
   mfa: Type.Object({
     mode: Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')]),
     organisations: Strings,

@@ -40,7 +40,13 @@ describe('operation results at the control socket', () => {
       () =>
         checkOutput(
           operations['tenant.configure'],
-          { tenant: 'acme', idTokenClaims: 'maybe', mfa: { mode: 'off', organisations: [], roles: [] } },
+          {
+            tenant: 'acme',
+            idTokenClaims: 'maybe',
+            defaultLocale: 'en',
+            mailFrom: 'OrthID <no-reply@example.org>',
+            mfa: { mode: 'off', organisations: [], roles: [] },
+          },
           'sent',
         ),
       (e: unknown) => isOrthIdError(e, 'internal.unexpected') && e.details?.field === 'idTokenClaims',

@@ -2,6 +2,7 @@
 // The CLI runs them in this process or, when a running embedded server holds the database, through
 // its control socket; the schedules run the same entries. Inputs are checked against the entry's
 // schema wherever they come from.
+
 import { type Static, Type } from '@sinclair/typebox';
 import { verifyAnchored, writeCheckpoint } from '../audit/audit-checkpoints.js';
 import { appendAudit, readAudit } from '../audit/audit-log.js';
@@ -17,6 +18,7 @@ import {
   SIGNING_ALGS,
   type SigningAlg,
 } from '../crypto/signing-keys.js';
+import { formatSender, parseSender } from '../mail/address.js';
 import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
@@ -146,6 +148,7 @@ const tenantConfigure = defineOperation({
     defaultLocale: Type.Optional(
       Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
     ),
+    mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -173,9 +176,22 @@ const tenantConfigure = defineOperation({
         { details: { field: 'defaultLocale' } },
       );
     }
-    const settings = {
+    const mailFrom = nonEmpty(input.mailFrom);
+    const sender = mailFrom === undefined || mailFrom === 'default' ? undefined : parseSender(mailFrom);
+    if (mailFrom !== undefined && mailFrom !== 'default' && !sender) {
+      throw new OrthIdError(
+        'mail.address_invalid',
+        '--mail-from must be "Name <address>", an address, or default.',
+        {
+          details: { field: 'mailFrom' },
+        },
+      );
+    }
+    const settings: Record<string, unknown> = {
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
+      // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
+      ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
     };
     await withTenant(app.db, tenant.id, async (tx) => {
       if (Object.keys(settings).length === 0) return;
@@ -201,6 +217,8 @@ const tenantConfigure = defineOperation({
       defaultLocale: isSupportedLocale(current.settings.defaultLocale)
         ? current.settings.defaultLocale
         : 'en',
+      mailFrom:
+        typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
       mfa: app.mfa.policyOf(current),
     };
   },

@@ -13,6 +13,9 @@ import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
+import type { DeliveryWorker } from '../mail/delivery-worker.js';
+import type { Mail } from '../mail/mail.js';
+import type { MailTransport } from '../mail/transport.js';
 import type { Clients } from '../oidc/clients.js';
 import type { OidcProviders } from '../oidc/providers.js';
 import type { Database } from '../storage/db/database.js';
@@ -51,6 +54,12 @@ export interface OrthId {
   clients: Clients;
   /** One OpenID Connect provider per tenant. */
   oidc: OidcProviders;
+  /** Outgoing mail: `mail.enqueue(tx, tenantId, message)` queues a mail in the caller's transaction. */
+  mail: Mail;
+  /** Where delivered mail goes (SMTP or the outbox); undefined: none configured, mail stays queued. */
+  mailTransport: MailTransport | undefined;
+  /** Delivers queued mail; `orthid start` starts it on every replica. */
+  mailWorker: DeliveryWorker;
   close(): Promise<void>;
 }
 

@@ -6,7 +6,7 @@ import { Cron } from 'croner';
 import { openDestinations } from '../backup/destination.js';
 import { OrthIdError } from '../core/errors.js';
 import { readIdentityFile } from '../crypto/age/index.js';
-import { purgeExpired } from './housekeeping.js';
+import { purgeExpired, purgeFinishedMail } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
@@ -146,6 +146,8 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
   schedule('*/15 * * * *', 'housekeeping', 'scheduled purge of expired rows failed', async () => {
     const purged = await purgeExpired(app);
     if (purged.length > 0) app.log.info({ purged }, 'purged expired rows');
+    const mails = await purgeFinishedMail(app);
+    if (mails > 0) app.log.info({ mails }, 'purged finished mail past its retention');
   });
 
   const names = () => [...running.values()];

@@ -7,6 +7,7 @@ import { openBackupStores } from '../../backup/destination.js';
 import { type BackupSet, listBackupSets } from '../../backup/sets.js';
 import type { Config } from '../../config/config.js';
 import type { Clock } from '../../core/clock.js';
+import type { Mail } from '../../mail/mail.js';
 
 const CACHE_MS = 60_000;
 
@@ -14,10 +15,11 @@ function seconds(iso: string | undefined): number {
   return iso ? Math.floor(new Date(iso).getTime() / 1000) : 0;
 }
 
-/** What the metrics read: where the backup sets are, and the time (for the cache). */
+/** What the metrics read: where the backup sets are, the mail queue, and the time. */
 export interface MetricsDeps {
   config: Pick<Config, 'backup'>;
   clock: Clock;
+  mail: Pick<Mail, 'counts'>;
 }
 
 export async function registerMetricsRoute(app: FastifyInstance, deps: MetricsDeps): Promise<void> {
@@ -70,6 +72,38 @@ export async function registerMetricsRoute(app: FastifyInstance, deps: MetricsDe
       for (const status of ['complete', 'incomplete', 'damaged'] as const) {
         this.set({ status }, all.filter((s) => s.status === status).length);
       }
+    },
+  });
+
+  // Mail counts are read from the queue itself at each scrape (one query per tenant), so every
+  // replica reports the same figures and an outage shows as it happens.
+  let mailScrape: ReturnType<Mail['counts']> | undefined;
+  const mailCounts = () => {
+    mailScrape ??= deps.mail.counts().finally(() => {
+      mailScrape = undefined;
+    });
+    return mailScrape;
+  };
+  new Gauge({
+    name: 'orthid_mail_messages',
+    help: 'Mail in the queue by state: queued (not tried yet), retrying (a delivery failed; tried again later), sent, failed (gave up).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await mailCounts().catch(() => undefined);
+      this.reset();
+      if (!counts) return;
+      for (const state of ['queued', 'retrying', 'sent', 'failed'] as const)
+        this.set({ state }, counts[state]);
+    },
+  });
+  new Gauge({
+    name: 'orthid_mail_oldest_queued_age_seconds',
+    help: 'Age of the oldest mail not yet delivered (0 when none is waiting).',
+    registers: [registry],
+    async collect() {
+      const oldest = (await mailCounts().catch(() => undefined))?.oldest_queued_at;
+      this.set(oldest ? Math.max(0, Math.floor((deps.clock.now().getTime() - oldest.getTime()) / 1000)) : 0);
     },
   });
 

@@ -1,0 +1,183 @@
+// The mail queue other features call: `enqueue` seals a mail into the caller's transaction (so it
+// is queued iff the change commits and wakes the delivery workers on commit); the queue's counts
+// for /metrics and the purge of finished mail for housekeeping. Delivery is delivery-worker.ts.
+import type { Clock } from '../core/clock.js';
+import { OrthIdError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
+import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
+import { type Database, notify, withSystem, withTenantStatements } from '../storage/db/database.js';
+import { checkRecipient, formatSender, parseSender } from './address.js';
+import { allTenantIds, createMailQueueQueries, type MailCounts } from './mail-queue.queries.js';
+
+/** Told when mail was queued; every replica's worker listens. The payload is the tenant id. */
+export const MAIL_CHANNEL = 'orthid_mail';
+
+export const MAIL_TABLE = 'mail_queue';
+
+/** What a feature hands to `enqueue`. */
+export interface MailMessage {
+  to: string;
+  /** The kind of mail, e.g. `verify-email`; shown in metrics and audit events, never its content. */
+  template: string;
+  subject: string;
+  text: string;
+  /** Optional HTML alternative; build it with `html` and `layoutMail` (template.ts). */
+  html?: string;
+}
+
+/** What is sealed into `mail_queue.content`. */
+export interface MailContent {
+  from: string;
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/** A mail ready to hand to a transport. */
+export interface OutgoingMail extends MailContent {
+  id: string;
+  tenantId: string;
+  template: string;
+  to: string;
+}
+
+export interface Mail {
+  /**
+   * Queues a mail inside `tx`, which must be scoped to `tenantId` (withTenant). The recipient and
+   * the content are sealed with the tenant's data key. Returns the mail's id.
+   *
+   * @example
+   * await withTenant(app.db, tenant.id, async (tx) => {
+   *   await app.mail.enqueue(tx, tenant.id, { to, template: 'password-reset', subject, text, html });
+   * });
+   */
+  enqueue(tx: Queryable, tenantId: string, message: MailMessage): Promise<string>;
+  /** The deployment's sender, used when a tenant has configured none. */
+  readonly defaultFrom: string;
+  /** The tenant's sender (its `mailFrom` setting) or the deployment's. */
+  senderOf(tx: Queryable, tenantId: string): Promise<string>;
+  /** Counts over every tenant (for /metrics). */
+  counts(): Promise<MailCounts>;
+  /** Deletes sent and failed mail finished longer than the retention ago; returns how many. */
+  purgeFinished(batch?: number): Promise<number>;
+}
+
+export interface MailDeps {
+  db: Database;
+  tenantKeys: TenantKeys;
+  clock: Clock;
+  /** "Name <address>" used when a tenant sets no sender of its own. */
+  defaultFrom: string;
+  /** How long sent and failed mail is kept before housekeeping deletes it. */
+  retentionMs: number;
+}
+
+const TEMPLATE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+/** Remote resources in a mail leak when and where it is read; only inline and local ones are allowed. */
+const REMOTE_RESOURCE =
+  /\b(?:src|background|srcset|poster)\s*=\s*["']?\s*(?:https?:)?\/\/|url\(\s*["']?\s*(?:https?:)?\/\/|<link\b/i;
+const MAX_BODY = 256 * 1024;
+
+function checkMessage(message: MailMessage): void {
+  const problem = (text: string) => new OrthIdError('mail.content_invalid', text);
+  if (!TEMPLATE.test(message.template))
+    throw problem('The template name must be lowercase letters, digits, "-", "_" or ".".');
+  if (message.subject.trim() === '' || /[\r\n]/.test(message.subject) || message.subject.length > 200) {
+    throw problem('The subject must be one non-empty line of at most 200 characters.');
+  }
+  if (message.text.trim() === '') throw problem('A mail needs a plain-text body.');
+  if (message.text.length + (message.html?.length ?? 0) > MAX_BODY)
+    throw problem('The mail body is too large.');
+  if (message.html !== undefined && REMOTE_RESOURCE.test(message.html)) {
+    throw problem('The HTML body loads a remote resource; mails carry no remote images or scripts.');
+  }
+}
+
+export function sealMail(
+  keyring: TenantKeyring,
+  id: string,
+  to: string,
+  content: MailContent,
+): { recipient: string; content: string } {
+  return {
+    recipient: keyring.seal(to, { table: MAIL_TABLE, column: 'recipient', rowId: id }),
+    content: keyring.seal(JSON.stringify(content), { table: MAIL_TABLE, column: 'content', rowId: id }),
+  };
+}
+
+export function openMail(
+  keyring: TenantKeyring,
+  row: { id: string; recipient: string; content: string },
+): { to: string; content: MailContent } {
+  return {
+    to: keyring.open(row.recipient, { table: MAIL_TABLE, column: 'recipient', rowId: row.id }),
+    content: JSON.parse(
+      keyring.open(row.content, { table: MAIL_TABLE, column: 'content', rowId: row.id }),
+    ) as MailContent,
+  };
+}
+
+export function createMail(deps: MailDeps): Mail {
+  const senderOf = async (tx: Queryable, tenantId: string): Promise<string> => {
+    const configured = await createMailQueueQueries(tx).tenantSender(tenantId);
+    const parsed = configured === undefined ? undefined : parseSender(configured);
+    return parsed ? formatSender(parsed) : deps.defaultFrom;
+  };
+  return {
+    defaultFrom: deps.defaultFrom,
+    senderOf,
+    async enqueue(tx, tenantId, message) {
+      const to = checkRecipient(message.to);
+      checkMessage(message);
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const id = newId();
+      const now = deps.clock.now();
+      const content: MailContent = {
+        from: await senderOf(tx, tenantId),
+        subject: message.subject,
+        text: message.text,
+        ...(message.html === undefined ? {} : { html: message.html }),
+      };
+      const sealed = sealMail(keyring, id, to, content);
+      await createMailQueueQueries(tx).insert({
+        tenant_id: tenantId,
+        id,
+        template: message.template,
+        ...sealed,
+        next_attempt_at: now,
+        created_at: now,
+      });
+      await notify(tx, MAIL_CHANNEL, tenantId);
+      return id;
+    },
+    async counts() {
+      const total: MailCounts = { queued: 0, retrying: 0, sent: 0, failed: 0, oldest_queued_at: null };
+      for (const tenantId of await withSystem(deps.db, allTenantIds)) {
+        const c = await withTenantStatements(deps.db, tenantId, (q) => createMailQueueQueries(q).counts());
+        total.queued += c.queued;
+        total.retrying += c.retrying;
+        total.sent += c.sent;
+        total.failed += c.failed;
+        if (c.oldest_queued_at && (!total.oldest_queued_at || c.oldest_queued_at < total.oldest_queued_at)) {
+          total.oldest_queued_at = c.oldest_queued_at;
+        }
+      }
+      return total;
+    },
+    async purgeFinished(batch = 5000) {
+      const before = new Date(deps.clock.now().getTime() - deps.retentionMs);
+      let total = 0;
+      for (const tenantId of await withSystem(deps.db, allTenantIds)) {
+        for (;;) {
+          const deleted = await withTenantStatements(deps.db, tenantId, (q) =>
+            createMailQueueQueries(q).deleteFinished(before, batch),
+          );
+          total += deleted;
+          if (deleted < batch) break;
+        }
+      }
+      return total;
+    },
+  };
+}
