@@ -1,52 +1,8 @@
-// A tiny template helper for mail bodies: `html` escapes every interpolated value, so text from
-// users (a name, a tenant's display name) can never become markup, and `layoutMail` wraps a body
-// in one self-contained document (inline styles, no remote images or scripts).
-
-/** Markup that is already safe; only `html` and `raw` make one. */
-export class SafeHtml {
-  constructor(readonly value: string) {}
-  toString(): string {
-    return this.value;
-  }
-}
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
-
-type Value = string | number | SafeHtml | readonly SafeHtml[] | undefined | null;
-
-function render(value: Value): string {
-  if (value === undefined || value === null) return '';
-  if (value instanceof SafeHtml) return value.value;
-  if (Array.isArray(value)) return value.map((v: SafeHtml) => v.value).join('');
-  return escapeHtml(String(value));
-}
-
-/**
- * @example
- * html`<p>Hello ${user.name},</p><p><a href="${link}">Verify your address</a></p>`
- */
-export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtml {
-  let out = strings[0] ?? '';
-  values.forEach((value, i) => {
-    out += render(value) + (strings[i + 1] ?? '');
-  });
-  return new SafeHtml(out);
-}
-
-/** Only for markup built by `html` elsewhere and kept as text. */
-export function raw(markup: string): SafeHtml {
-  return new SafeHtml(markup);
-}
+// Mail bodies are written with the hosted pages' `html` (src/core/html.ts), which escapes every
+// interpolated value, so text from users (a name, a tenant's display name) can never become
+// markup; `layoutMail` wraps a body in one self-contained document (inline styles, no remote
+// images or scripts).
+import { html, type SafeHtml } from '../core/html.js';
 
 /** A whole HTML mail: the body inside a minimal, self-contained document. */
 export function layoutMail(title: string, body: SafeHtml, lang = 'en'): string {

@@ -1,6 +1,6 @@
 // The frame every hosted page shares: no inline scripts, no third-party requests, a strict CSP,
 // so the pages work without JavaScript and leak nothing to other origins.
-import { html, SafeHtml } from './html.js';
+import { html, SafeHtml } from '../core/html.js';
 import { ENGLISH, type Locale } from './i18n.js';
 
 export const PAGE_HEADERS = {

@@ -7,6 +7,7 @@
 // own routes under /t/:tenant/interaction/:uid/, and `complete(…, method)` once it verified.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { SafeHtml } from '../../core/html.js';
 import type { Mfa } from '../../identity/mfa.js';
 import {
   authenticationContext,
@@ -16,7 +17,6 @@ import {
 } from '../../identity/mfa-factors.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
-import type { SafeHtml } from '../../web/html.js';
 import {
   enrolOfferPage,
   enrolTotpPage,

@@ -8,12 +8,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, type OrthIdError } from '../../core/errors.js';
+import type { SafeHtml } from '../../core/html.js';
 import type { Mfa } from '../../identity/mfa.js';
 import { ACR_MFA } from '../../identity/mfa-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
-import type { SafeHtml } from '../../web/html.js';
 import { recoveryCodesPage } from '../../web/pages/enrol-totp.js';
 import {
   enrolPasskeyPage,

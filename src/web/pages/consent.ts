@@ -1,5 +1,5 @@
 // The hosted consent page: what the application asks for, in words, with allow and deny.
-import { html } from '../html.js';
+import { html } from '../../core/html.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 

@@ -1,6 +1,6 @@
 // The device flow's hosted pages (RFC 8628): enter the code a device shows, confirm it is the
 // device in front of you, and the result. The forms post to the provider with its xsrf token.
-import { html } from '../html.js';
+import { html } from '../../core/html.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 

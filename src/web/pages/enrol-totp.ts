@@ -1,7 +1,7 @@
 // Setting up an authenticator app during sign-in: the offer (when the tenant makes it optional),
 // the QR code with the otpauth:// URI and the secret as text for those who cannot scan, the
 // confirmation code, and the recovery codes, shown once.
-import { html, type SafeHtml } from '../html.js';
+import { html, type SafeHtml } from '../../core/html.js';
 import { layout } from '../layout.js';
 
 export interface EnrolOfferPage {

@@ -1,6 +1,6 @@
 // Hosted pages that say one thing: sign-out confirmation, signed out, and errors. The sign-out
 // form is the provider's own (it carries its xsrf token), placed in our frame.
-import { html, SafeHtml } from '../html.js';
+import { html, SafeHtml } from '../../core/html.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 

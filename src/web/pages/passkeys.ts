@@ -1,7 +1,7 @@
 // Passkeys on the hosted pages: the section of the second-factor page, the choice on the
 // enrolment pages, and the page where a signed-in user adds, lists and removes their passkeys.
 // The ceremonies need JavaScript (the WebAuthn API); the forms they fill are plain forms.
-import { html, type SafeHtml } from '../html.js';
+import { html, type SafeHtml } from '../../core/html.js';
 import { ENGLISH } from '../i18n.js';
 import { layout } from '../layout.js';
 

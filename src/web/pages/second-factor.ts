@@ -1,6 +1,6 @@
 // The second-factor step of the hosted sign-in, shown only after a correct password: a code from
 // the authenticator app, or a recovery code instead. Other kinds of factor add their own section.
-import { html, type SafeHtml } from '../html.js';
+import { html, type SafeHtml } from '../../core/html.js';
 import { layout } from '../layout.js';
 
 export interface SecondFactorPage {

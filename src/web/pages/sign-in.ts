@@ -1,7 +1,7 @@
 // The hosted sign-in page: email and password, a CSRF token bound to the interaction, and one
 // generic error whichever of the two was wrong. With JavaScript, passkeys as well: autofill on
 // the email field where the browser supports conditional mediation, and a button.
-import { html } from '../html.js';
+import { html } from '../../core/html.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
