@@ -15,15 +15,16 @@ import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
 import { userFacingError } from '../../web/user-error.js';
+import type {
+  Form,
+  Interaction,
+  InteractionResults,
+  InteractionParams as Params,
+} from './interaction-types.js';
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
-
-type Params = { tenant: string; uid: string };
-type Form = Record<string, string | undefined>;
-type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
-type InteractionResults = NonNullable<Interaction['result']>;
 
 function sameToken(a: string | undefined, b: string): boolean {
   if (!a) return false;

@@ -24,11 +24,12 @@ import {
   recoveryNoticePage,
 } from '../../web/pages/enrol-totp.js';
 import { secondFactorPage } from '../../web/pages/second-factor.js';
-
-type Params = { tenant: string; uid: string };
-type Form = Record<string, string | undefined>;
-type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
-type InteractionResults = NonNullable<Interaction['result']>;
+import type {
+  Form,
+  Interaction,
+  InteractionResults,
+  InteractionParams as Params,
+} from './interaction-types.js';
 
 /** Where a sign-in stands between a correct password and the finished login. */
 export interface PendingSignIn {

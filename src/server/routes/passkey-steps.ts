@@ -20,12 +20,10 @@ import {
   passkeyEnrolOption,
   passkeySecondFactorSection,
 } from '../../web/pages/passkeys.js';
+import type { Form, Interaction, InteractionParams as Params } from './interaction-types.js';
 import type { InteractionKit, mfaSteps, PendingSignIn } from './mfa-steps.js';
 import { pendingOf } from './mfa-steps.js';
 
-type Params = { tenant: string; uid: string };
-type Form = Record<string, string | undefined>;
-type Interaction = Awaited<ReturnType<TenantProvider['provider']['interactionDetails']>>;
 type Steps = ReturnType<typeof mfaSteps>;
 type StepError = { message: string; code: string; status: number };
 
