@@ -38,6 +38,7 @@ import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac } from './tenancy/rbac.js';
 import { createTenants } from './tenancy/tenants.js';
+import { brandOf } from './web/brand.js';
 import { chooseLocale } from './web/i18n.js';
 import { PAGE_HEADERS } from './web/layout.js';
 import { deviceCodeConfirmPage, deviceCodeEntryPage, deviceSignedInPage } from './web/pages/device.js';
@@ -137,6 +138,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     pages: {
       headers: PAGE_HEADERS,
       locale: chooseLocale,
+      brand: brandOf,
       signOut: signOutPage,
       signedOut: signedOutPage,
       error: protocolErrorPage,

@@ -5,6 +5,7 @@ import type { JWK } from 'jose';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import { ACR_VALUES } from '../identity/mfa-factors.js';
+import type { Tenant } from '../tenancy/tenants.js';
 import {
   FIRST_PARTY_METADATA,
   INTROSPECTS_METADATA,
@@ -70,33 +71,29 @@ export interface DeviceCodeProblem {
  * Hosted pages the provider renders itself; supplied by the web layer through the wiring. `L` is
  * the web layer's per-request language, opaque here: `locale` makes it, every page takes it.
  */
-export interface ProviderPages<L = unknown> {
+export interface ProviderPages<L = unknown, B = unknown> {
   headers: Record<string, string>;
   locale(choice: PageLocaleChoice): L;
-  signOut(locale: L, tenantName: string, providerForm: string): string;
-  signedOut(locale: L, tenantName: string): string;
-  error(locale: L, tenantName: string, out: { error: string; error_description?: string }): string;
+  /** The tenant's look on the pages (its name, logo, colours), opaque here like `L`. */
+  brand(tenant: Tenant): B;
+  signOut(locale: L, brand: B, providerForm: string): string;
+  signedOut(locale: L, brand: B): string;
+  error(locale: L, brand: B, out: { error: string; error_description?: string }): string;
   /**
    * The device flow's user-code entry; `form` is the provider's (its action and xsrf token).
    * `startAgain`: the browser has no session to bind a form to, so the page links to a new one.
    */
   deviceCodeEntry(
     locale: L,
-    tenantName: string,
+    brand: B,
     form: DeviceForm,
     problem?: DeviceCodeProblem,
     startAgain?: boolean,
   ): string;
   /** The device flow's confirmation: the code the device shows and the client asking. */
-  deviceCodeConfirm(
-    locale: L,
-    tenantName: string,
-    form: DeviceForm,
-    clientName: string,
-    userCode: string,
-  ): string;
+  deviceCodeConfirm(locale: L, brand: B, form: DeviceForm, clientName: string, userCode: string): string;
   /** `clientName` undefined: the provider does not know the client. */
-  deviceSignedIn(locale: L, tenantName: string, clientName?: string): string;
+  deviceSignedIn(locale: L, brand: B, clientName?: string): string;
 }
 
 /** What the provider's device forms carry: where they post and the token binding them to the session. */
@@ -137,7 +134,7 @@ function userCodeProblem(err: unknown): DeviceCodeProblem | undefined {
 
 export interface TenantProviderInput {
   pages: ProviderPages;
-  tenantName: string;
+  tenant: Tenant;
   /** The tenant's default language for hosted pages (its `defaultLocale` setting), if set. */
   defaultLocale?: string;
   /** Path of the tenant's issuer on the public URL, e.g. /t/acme: hosted pages are linked under it. */
@@ -188,6 +185,7 @@ function subjectOf(ctx: KoaContextWithOIDC): TokenSubject {
 
 export function tenantProviderConfiguration(input: TenantProviderInput): Configuration {
   const { lifetimes, alg, pages } = input;
+  const brand = pages.brand(input.tenant);
   // The token endpoint asks for a subject's grants twice (resource server info, then token
   // claims); one request resolves them, with the resource, once.
   type Lookup = ReturnType<TenantProviderInput['resourceGrant']>;
@@ -323,13 +321,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
           if (startAgain) session.touched = false;
           sendPage(
             ctx,
-            pages.deviceCodeEntry(
-              locale(ctx),
-              input.tenantName,
-              deviceForm(form),
-              userCodeProblem(err),
-              startAgain,
-            ),
+            pages.deviceCodeEntry(locale(ctx), brand, deviceForm(form), userCodeProblem(err), startAgain),
           );
         },
         userCodeConfirmSource: async (ctx, form, client, _deviceInfo, userCode) =>
@@ -337,14 +329,14 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
             ctx,
             pages.deviceCodeConfirm(
               locale(ctx),
-              input.tenantName,
+              brand,
               deviceForm(form),
               client.clientName ?? client.clientId,
               userCode,
             ),
           ),
         successSource: async (ctx) =>
-          sendPage(ctx, pages.deviceSignedIn(locale(ctx), input.tenantName, clientName(ctx))),
+          sendPage(ctx, pages.deviceSignedIn(locale(ctx), brand, clientName(ctx))),
       },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       dPoP: { enabled: true },
@@ -352,8 +344,8 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(locale(ctx), input.tenantName, form)),
-        postLogoutSuccessSource: async (ctx) => sendPage(ctx, pages.signedOut(locale(ctx), input.tenantName)),
+        logoutSource: async (ctx, form) => sendPage(ctx, pages.signOut(locale(ctx), brand, form)),
+        postLogoutSuccessSource: async (ctx) => sendPage(ctx, pages.signedOut(locale(ctx), brand)),
       },
       resourceIndicators: {
         enabled: true,
@@ -422,7 +414,7 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       return { roles: grant.roles, ...(grant.organisations ? { organisations: grant.organisations } : {}) };
     },
     renderError: async (ctx, out) => {
-      sendPage(ctx, pages.error(locale(ctx), input.tenantName, out));
+      sendPage(ctx, pages.error(locale(ctx), brand, out));
     },
   };
 }

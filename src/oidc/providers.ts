@@ -126,7 +126,7 @@ export function createOidcProviders(deps: OidcDeps) {
     );
     const configuration = tenantProviderConfiguration({
       pages: deps.pages,
-      tenantName: tenant.displayName,
+      tenant,
       defaultLocale:
         typeof tenant.settings.defaultLocale === 'string' ? tenant.settings.defaultLocale : undefined,
       mountPath: new URL(issuer).pathname,

@@ -1,11 +1,9 @@
-// The hosted pages' languages: ICU MessageFormat catalogues (one JSON file per language, English
+// The hosted pages' languages: ICU MessageFormat catalogues (src/web/locales/catalogues.ts, English
 // the reference), the choice of language for one request, and per-locale dates and numbers.
 import { IntlMessageFormat } from 'intl-messageformat';
 import Negotiator from 'negotiator';
 import { SUPPORTED_LOCALES, type SupportedLocale } from '../core/locales.js';
-import de from './locales/de.json' with { type: 'json' };
-import en from './locales/en.json' with { type: 'json' };
-import fr from './locales/fr.json' with { type: 'json' };
+import { de, en, fr } from './locales/catalogues.js';
 
 export { SUPPORTED_LOCALES, type SupportedLocale };
 

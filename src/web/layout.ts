@@ -1,6 +1,7 @@
 // The frame every hosted page shares: no inline scripts, no third-party requests, a strict CSP,
 // so the pages work without JavaScript and leak nothing to other origins.
 import { html, SafeHtml } from '../core/html.js';
+import type { Brand } from './brand.js';
 import { ENGLISH, type Locale } from './i18n.js';
 
 export const PAGE_HEADERS = {
@@ -40,7 +41,7 @@ ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;lett
  */
 export function layout(
   title: string,
-  tenantName: string,
+  brand: Brand,
   body: SafeHtml,
   locale: Locale = ENGLISH,
   script?: string,
@@ -50,9 +51,9 @@ export function layout(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · ${tenantName}</title>
+<title>${title} · ${brand.name}</title>
 <style>${STYLE}</style>
 ${script ? html`<script src="${script}" defer></script>\n` : ''}</head>
-<body><main>${body}<footer>${locale.t('layout.footer', { tenant: tenantName })}</footer></main></body>
+<body><main>${body}<footer>${locale.t('layout.footer', { tenant: brand.name })}</footer></main></body>
 </html>`.value;
 }

@@ -40,18 +40,18 @@ describe('hosted page catalogues', () => {
       assert.deepEqual(
         Object.keys(english).filter((k) => !(k in catalogue)),
         [],
-        `keys missing from ${tag}.json`,
+        `keys missing from ${tag}`,
       );
       assert.deepEqual(
         Object.keys(catalogue).filter((k) => !(k in english)),
         [],
-        `keys in ${tag}.json that English does not have`,
+        `keys in ${tag} that English does not have`,
       );
       for (const [key, message] of Object.entries(english)) {
         assert.deepEqual(
           [...placeholders(parse(catalogue[key]!))].sort(),
           [...placeholders(parse(message))].sort(),
-          `${tag}.json "${key}" must use the placeholders of en.json`,
+          `${tag} "${key}" must use the placeholders of English`,
         );
       }
     });

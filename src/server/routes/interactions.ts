@@ -9,6 +9,7 @@ import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
+import { brandOf } from '../../web/brand.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
@@ -137,7 +138,7 @@ export async function interactionRoutes(
   ) {
     return signInPage({
       locale,
-      tenantName: tp.tenant.displayName,
+      brand: brandOf(tp.tenant),
       clientName: name,
       action: `${base(tp, uid)}/login`,
       csrf: tp.csrfToken(uid),
@@ -204,7 +205,7 @@ export async function interactionRoutes(
     request.log.info({ err: error }, 'interaction failed');
     return page(
       reply,
-      errorPage(locale, tp?.tenant.displayName ?? slug, locale.t('error.cannotContinue'), known),
+      errorPage(locale, tp ? brandOf(tp.tenant) : { name: slug }, locale.t('error.cannotContinue'), known),
       isOrthIdError(error) ? error.httpStatus : 400,
     );
   });
@@ -231,7 +232,7 @@ export async function interactionRoutes(
       reply,
       consentPage({
         locale: localeOf(request, tp, details),
-        tenantName: tp.tenant.displayName,
+        brand: brandOf(tp.tenant),
         clientName: name,
         action: `${base(tp, details.uid)}/consent`,
         abortAction: `${base(tp, details.uid)}/abort`,

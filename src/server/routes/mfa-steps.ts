@@ -17,6 +17,7 @@ import {
 } from '../../identity/mfa-factors.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
+import { brandOf } from '../../web/brand.js';
 import {
   enrolOfferPage,
   enrolTotpPage,
@@ -150,7 +151,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           secondFactorPage({
-            tenantName: tp.tenant.displayName,
+            brand: brandOf(tp.tenant),
             clientName: await kit.clientName(tp, details.params.client_id),
             csrf,
             action: `${base}/second-factor`,
@@ -169,7 +170,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           enrolOfferPage({
-            tenantName: tp.tenant.displayName,
+            brand: brandOf(tp.tenant),
             csrf,
             startAction: `${base}/enrol/totp`,
             skipAction: `${base}/enrol/skip`,
@@ -194,7 +195,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           enrolTotpPage({
-            tenantName: tp.tenant.displayName,
+            brand: brandOf(tp.tenant),
             csrf,
             action: `${base}/enrol/totp/confirm`,
             factorId: enrolment.factorId,
@@ -217,7 +218,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           recoveryNoticePage({
-            tenantName: tp.tenant.displayName,
+            brand: brandOf(tp.tenant),
             csrf,
             action: `${base}/continue`,
             enrolled: pending.step === 'recovery_codes',
@@ -275,7 +276,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           return kit.page(
             reply,
             recoveryNoticePage({
-              tenantName: tp.tenant.displayName,
+              brand: brandOf(tp.tenant),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               remaining,
@@ -324,7 +325,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           recoveryCodesPage({
-            tenantName: tp.tenant.displayName,
+            brand: brandOf(tp.tenant),
             csrf: tp.csrfToken(details.uid),
             action: `${kit.base(tp, details.uid)}/continue`,
             codes: recoveryCodes,

@@ -14,6 +14,7 @@ import { ACR_MFA } from '../../identity/mfa-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
+import { brandOf } from '../../web/brand.js';
 import { recoveryCodesPage } from '../../web/pages/enrol-totp.js';
 import {
   enrolPasskeyPage,
@@ -87,7 +88,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
     return kit.page(
       reply,
       enrolPasskeyPage({
-        tenantName: tp.tenant.displayName,
+        brand: brandOf(tp.tenant),
         ...ceremony(tp, details.uid, 'passkey/register', 'passkey/register/options'),
         passkeys: await listOf(tp, pending.accountId),
         removeAction: `${base}/passkey/remove`,
@@ -328,7 +329,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
           return kit.page(
             reply,
             recoveryCodesPage({
-              tenantName: tp.tenant.displayName,
+              brand: brandOf(tp.tenant),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               codes,

@@ -1,11 +1,12 @@
 // The hosted consent page: what the application asks for, in words, with allow and deny.
 import { html } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface ConsentPage {
   locale: Locale;
-  tenantName: string;
+  brand: Brand;
   clientName: string;
   action: string;
   abortAction: string;
@@ -24,7 +25,7 @@ export function consentPage(p: ConsentPage): string {
   };
   return layout(
     t('consent.title'),
-    p.tenantName,
+    p.brand,
     html`<h1>${t('consent.heading', { client })}</h1>
 <p class="sub">${t('consent.subtitle', { client })}</p>
 <ul class="scopes">

@@ -1,6 +1,7 @@
 // The device flow's hosted pages (RFC 8628): enter the code a device shows, confirm it is the
 // device in front of you, and the result. The forms post to the provider with its xsrf token.
 import { html } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
@@ -25,7 +26,7 @@ function problemText(locale: Locale, problem: DeviceCodeProblem): string {
 
 export function deviceCodeEntryPage(
   locale: Locale,
-  tenantName: string,
+  brand: Brand,
   form: DeviceFormTarget,
   problem?: DeviceCodeProblem,
   startAgain?: boolean,
@@ -35,7 +36,7 @@ export function deviceCodeEntryPage(
   if (startAgain) {
     return layout(
       t('device.title'),
-      tenantName,
+      brand,
       html`<h1>${t('device.heading')}</h1>
 <p class="error" role="alert">${error ?? t('device.expired')}</p>
 <p class="sub"><a href="${form.action}">${t('device.openAgain')}</a> ${t('device.openAgainRest')}</p>`,
@@ -44,7 +45,7 @@ export function deviceCodeEntryPage(
   }
   return layout(
     t('device.title'),
-    tenantName,
+    brand,
     html`<h1>${t('device.heading')}</h1>
 <p class="sub">${t('device.prompt')}</p>
 <form method="post" action="${form.action}" autocomplete="off">
@@ -60,7 +61,7 @@ ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 
 export function deviceCodeConfirmPage(
   locale: Locale,
-  tenantName: string,
+  brand: Brand,
   form: DeviceFormTarget,
   clientName: string,
   userCode: string,
@@ -68,7 +69,7 @@ export function deviceCodeConfirmPage(
   const { t } = locale;
   return layout(
     t('device.confirm.title'),
-    tenantName,
+    brand,
     html`<h1>${t('device.confirm.heading', { client: clientName })}</h1>
 <p class="sub">${t('device.confirm.prompt')}</p>
 <p class="code"><strong>${userCode}</strong></p>
@@ -90,11 +91,11 @@ export function deviceCodeConfirmPage(
 }
 
 /** `clientName` undefined: the provider did not know the client, and the page says "the application". */
-export function deviceSignedInPage(locale: Locale, tenantName: string, clientName?: string): string {
+export function deviceSignedInPage(locale: Locale, brand: Brand, clientName?: string): string {
   const { t } = locale;
   return layout(
     t('device.done.title'),
-    tenantName,
+    brand,
     html`<h1>${t('device.done.heading')}</h1><p class="sub">${t('device.done.body', { client: clientName ?? t('app.fallbackName') })}</p>`,
     locale,
   );

@@ -2,10 +2,11 @@
 // the QR code with the otpauth:// URI and the secret as text for those who cannot scan, the
 // confirmation code, and the recovery codes, shown once.
 import { html, type SafeHtml } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import { layout } from '../layout.js';
 
 export interface EnrolOfferPage {
-  tenantName: string;
+  brand: Brand;
   csrf: string;
   startAction: string;
   skipAction: string;
@@ -16,7 +17,7 @@ export interface EnrolOfferPage {
 export function enrolOfferPage(p: EnrolOfferPage): string {
   return layout(
     'Protect your account',
-    p.tenantName,
+    p.brand,
     html`<h1>Protect your account</h1>
 <p class="sub">Add a second step to your sign-in: a code from an authenticator app on your phone.</p>
 <form id="enrol-start" method="post" action="${p.startAction}">
@@ -32,7 +33,7 @@ ${p.extra ?? []}
 }
 
 export interface EnrolTotpPage {
-  tenantName: string;
+  brand: Brand;
   csrf: string;
   action: string;
   factorId: string;
@@ -59,7 +60,7 @@ export function enrolTotpPage(p: EnrolTotpPage): string {
   const qr = `data:image/svg+xml;base64,${Buffer.from(p.qrSvg).toString('base64')}`;
   return layout(
     'Set up your authenticator app',
-    p.tenantName,
+    p.brand,
     html`<h1>Set up your authenticator app</h1>
 <p class="sub">${p.required ? 'This account needs a second step at sign-in. ' : ''}Scan the code with an authenticator app, then enter the code it shows.</p>
 <p><img src="${qr}" width="220" height="220" alt="QR code for your authenticator app"></p>
@@ -87,7 +88,7 @@ ${
 }
 
 export interface RecoveryCodesPage {
-  tenantName: string;
+  brand: Brand;
   csrf: string;
   action: string;
   codes: string[];
@@ -96,7 +97,7 @@ export interface RecoveryCodesPage {
 export function recoveryCodesPage(p: RecoveryCodesPage): string {
   return layout(
     'Save your recovery codes',
-    p.tenantName,
+    p.brand,
     html`<h1>Save your recovery codes</h1>
 <p class="sub">If you lose your phone, each of these codes signs you in once. Keep them somewhere safe: they are shown only now.</p>
 <ul class="scopes" id="recovery-codes">${p.codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
@@ -108,7 +109,7 @@ export function recoveryCodesPage(p: RecoveryCodesPage): string {
 }
 
 export interface RecoveryNoticePage {
-  tenantName: string;
+  brand: Brand;
   csrf: string;
   action: string;
   /** Unknown when the page is shown again (the count was shown with the code). */
@@ -122,7 +123,7 @@ export function recoveryNoticePage(p: RecoveryNoticePage): string {
   if (p.enrolled) {
     return layout(
       'Two-step verification is on',
-      p.tenantName,
+      p.brand,
       html`<h1>Two-step verification is on</h1>
 <p class="sub">Your recovery codes were shown once, after your code was accepted.</p>
 <form id="continue" method="post" action="${p.action}">
@@ -139,7 +140,7 @@ export function recoveryNoticePage(p: RecoveryNoticePage): string {
         : `You have ${p.remaining} recovery code${p.remaining === 1 ? '' : 's'} left.`;
   return layout(
     'Recovery code used',
-    p.tenantName,
+    p.brand,
     html`<h1>Recovery code used</h1>
 <p class="sub" id="remaining">${left}</p>
 <form id="continue" method="post" action="${p.action}">

@@ -1,16 +1,17 @@
 // Hosted pages that say one thing: sign-out confirmation, signed out, and errors. The sign-out
 // form is the provider's own (it carries its xsrf token), placed in our frame.
 import { html, SafeHtml } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
-export function signOutPage(locale: Locale, tenantName: string, providerForm: string): string {
+export function signOutPage(locale: Locale, brand: Brand, providerForm: string): string {
   const { t } = locale;
   return layout(
     t('signOut.title'),
-    tenantName,
+    brand,
     html`<h1>${t('signOut.heading')}</h1>
-<p class="sub">${t('signOut.body', { tenant: tenantName })}</p>
+<p class="sub">${t('signOut.body', { tenant: brand.name })}</p>
 ${new SafeHtml(providerForm)}
 <button type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>${t('signOut.confirm')}</button>
 <button type="submit" form="op.logoutForm" class="secondary">${t('signOut.stay')}</button>`,
@@ -18,21 +19,21 @@ ${new SafeHtml(providerForm)}
   );
 }
 
-export function signedOutPage(locale: Locale, tenantName: string): string {
+export function signedOutPage(locale: Locale, brand: Brand): string {
   const { t } = locale;
   return layout(
     t('signedOut.title'),
-    tenantName,
+    brand,
     html`<h1>${t('signedOut.heading')}</h1><p class="sub">${t('signedOut.body')}</p>`,
     locale,
   );
 }
 
 /** `title` and `detail` are already in the page's language (see `userFacingError`). */
-export function errorPage(locale: Locale, tenantName: string, title: string, detail: string): string {
+export function errorPage(locale: Locale, brand: Brand, title: string, detail: string): string {
   return layout(
     locale.t('error.title'),
-    tenantName,
+    brand,
     html`<h1>${title}</h1><p class="error">${detail}</p>`,
     locale,
   );
@@ -44,12 +45,12 @@ export function errorPage(locale: Locale, tenantName: string, title: string, det
  */
 export function protocolErrorPage(
   locale: Locale,
-  tenantName: string,
+  brand: Brand,
   out: { error: string; error_description?: string },
 ): string {
   const detail =
     locale.tag === 'en'
       ? (out.error_description ?? out.error)
       : locale.t('error.protocol', { code: out.error });
-  return errorPage(locale, tenantName, locale.t('error.somethingWentWrong'), detail);
+  return errorPage(locale, brand, locale.t('error.somethingWentWrong'), detail);
 }

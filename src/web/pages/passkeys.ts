@@ -2,6 +2,7 @@
 // enrolment pages, and the page where a signed-in user adds, lists and removes their passkeys.
 // The ceremonies need JavaScript (the WebAuthn API); the forms they fill are plain forms.
 import { html, type SafeHtml } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import { ENGLISH } from '../i18n.js';
 import { layout } from '../layout.js';
 
@@ -43,7 +44,7 @@ export interface PasskeyListItem {
 }
 
 export interface EnrolPasskeyPage extends PasskeyCeremony {
-  tenantName: string;
+  brand: Brand;
   passkeys: PasskeyListItem[];
   removeAction: string;
   doneAction: string;
@@ -69,7 +70,7 @@ export function enrolPasskeyPage(p: EnrolPasskeyPage): string {
   );
   return layout(
     'Your passkeys',
-    p.tenantName,
+    p.brand,
     html`<h1>Your passkeys</h1>
 <p class="sub">A passkey signs you in with this device's screen lock or a security key, instead of a code.</p>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}

@@ -1,10 +1,11 @@
 // The second-factor step of the hosted sign-in, shown only after a correct password: a code from
 // the authenticator app, or a recovery code instead. Other kinds of factor add their own section.
 import { html, type SafeHtml } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import { layout } from '../layout.js';
 
 export interface SecondFactorPage {
-  tenantName: string;
+  brand: Brand;
   clientName: string;
   csrf: string;
   /** Where the code form posts. */
@@ -44,7 +45,7 @@ ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">
 <p><a href="${p.otherLink}">Use a recovery code</a></p>`;
   return layout(
     'Two-step verification',
-    p.tenantName,
+    p.brand,
     html`<h1>Two-step verification</h1>
 <p class="sub">to continue to ${p.clientName}</p>
 ${form}${p.extra ?? []}`,

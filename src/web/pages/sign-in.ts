@@ -2,12 +2,13 @@
 // generic error whichever of the two was wrong. With JavaScript, passkeys as well: autofill on
 // the email field where the browser supports conditional mediation, and a button.
 import { html } from '../../core/html.js';
+import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface SignInPage {
   locale: Locale;
-  tenantName: string;
+  brand: Brand;
   clientName: string;
   action: string;
   csrf: string;
@@ -24,7 +25,7 @@ export function signInPage(p: SignInPage): string {
   const { t } = p.locale;
   return layout(
     t('signIn.title'),
-    p.tenantName,
+    p.brand,
     html`<h1>${t('signIn.heading')}</h1>
 <p class="sub">${t('signIn.subtitle', { client: p.clientName })}</p>
 <form method="post" action="${p.action}" autocomplete="on">
