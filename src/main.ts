@@ -14,6 +14,7 @@ import {
 } from './crypto/custody/deployment-custody.js';
 import { openKeystore } from './crypto/open-keystore.js';
 import { createTenantKeys } from './crypto/tenant-keys.js';
+import { createAccountTokens } from './identity/account-tokens.js';
 import { createAvatars } from './identity/avatars.js';
 import { createMfa } from './identity/mfa.js';
 import { createPasskeys } from './identity/passkeys.js';
@@ -191,6 +192,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     signInThrottle,
     mfa: createMfa({ db, tenantKeys, clock, throttle: signInThrottle }),
     passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
+    accountTokens: createAccountTokens({ tenantKeys, clock }),
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,

@@ -152,6 +152,10 @@ export const ERROR_CODES = {
   'media.busy': 'unavailable',
   'mail.address_invalid': 'invalid',
   'mail.content_invalid': 'invalid',
+  'account.link_invalid': 'invalid',
+  'account.link_expired': 'invalid',
+  'account.link_used': 'invalid',
+  'account.code_invalid': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,7 +1,10 @@
 // Deletes rows that have stopped meaning anything, so tables grow with use and not with time:
 // OIDC artefacts past their expiry (codes, tokens, sessions, grants; reads already ignore them)
-// sign-in address counters past their reset window, and passkey challenges nobody answered. Idempotent, so every replica may run it.
+// sign-in address counters past their reset window, passkey challenges nobody answered, and mailed
+// account links (reset, verification, invitation) a day after they expired or were used.
+// Idempotent, so every replica may run it.
 
+import { createAccountTokenQueries } from '../identity/account-tokens.queries.js';
 import { createPasskeysQueries } from '../identity/passkeys.queries.js';
 import { createOidcPayloadsQueries } from '../oidc/oidc-payloads.queries.js';
 import { withTenantStatements } from '../storage/db/database.js';
@@ -24,7 +27,12 @@ export interface PurgeCount {
   throttleCounters: number;
   /** Expired passkey ceremony challenges deleted. */
   passkeyChallenges: number;
+  /** Account links (reset, verification, invitation) expired or used over a day ago, deleted. */
+  accountTokens: number;
 }
+
+/** How long a used or expired account link is kept: its page can still say "already used". */
+const ACCOUNT_TOKEN_GRACE_MS = 24 * 3600 * 1000;
 
 /** Repeats `deleteBatch` until a batch comes back short; returns the rows deleted in all. */
 async function drain(deleteBatch: () => Promise<number>, batch: number): Promise<number> {
@@ -50,9 +58,16 @@ export async function purgeExpired(app: HousekeepingDeps, batch = PURGE_BATCH): 
         () => createPasskeysQueries(q).deleteExpiredChallenges(app.clock.now(), batch),
         batch,
       ),
+      accountTokens: await drain(
+        () =>
+          createAccountTokenQueries(q).deleteFinished(
+            new Date(app.clock.now().getTime() - ACCOUNT_TOKEN_GRACE_MS),
+            batch,
+          ),
+        batch,
+      ),
     }));
-    if (counted.oidcPayloads + counted.throttleCounters + counted.passkeyChallenges > 0)
-      counts.push({ tenant: tenant.slug, ...counted });
+    if (Object.values(counted).some((n) => n > 0)) counts.push({ tenant: tenant.slug, ...counted });
   }
   return counts;
 }

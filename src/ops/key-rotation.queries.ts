@@ -8,6 +8,7 @@ export const RESEALABLE = [
   { table: 'signing_keys', key: 'kid', columns: ['private_jwk'] },
   { table: 'user_factors', key: 'id', columns: ['secret'] },
   { table: 'mail_queue', key: 'id', columns: ['recipient', 'content'] },
+  { table: 'account_tokens', key: 'id', columns: ['payload'] },
 ] as const;
 
 export type Resealable = (typeof RESEALABLE)[number];

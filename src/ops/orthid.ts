@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { KeyCustody } from '../crypto/key-custody.js';
 import type { ManagedKeystore } from '../crypto/managed-keystore.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
+import type { AccountTokens } from '../identity/account-tokens.js';
 import type { AvatarLimits, Avatars } from '../identity/avatars.js';
 import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
@@ -49,6 +50,8 @@ export interface OrthId {
   mfa: Mfa;
   /** Passkey (WebAuthn) ceremonies, credentials and their removal (src/identity/passkeys.ts). */
   passkeys: Passkeys;
+  /** Mailed single-use links and codes: reset, verification, invitation (src/identity/account-tokens.ts). */
+  accountTokens: AccountTokens;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

@@ -70,8 +70,8 @@ for (const driver of DRIVERS) {
       const purged = await purgeExpired(app, 2);
 
       assert.deepEqual(purged, [
-        { tenant: 'acme', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3 },
-        { tenant: 'globex', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3 },
+        { tenant: 'acme', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3, accountTokens: 0 },
+        { tenant: 'globex', oidcPayloads: 3, throttleCounters: 1, passkeyChallenges: 3, accountTokens: 0 },
       ]);
       for (const tenant of [acme, globex]) {
         assert.deepEqual(await ids(tenant, 'oidc_payloads'), ['live', 'no-expiry']);

@@ -57,6 +57,7 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   passkey_credentials: ALL,
   passkey_challenges: ALL,
   mail_queue: ALL,
+  account_tokens: ALL,
   // Append-only: a trigger also refuses updates and deletes from anyone.
   audit_events: APPEND,
 };
