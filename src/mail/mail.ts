@@ -22,7 +22,7 @@ export interface MailMessage {
   template: string;
   subject: string;
   text: string;
-  /** Optional HTML alternative; build it with `html` and `layoutMail` (template.ts). */
+  /** Optional HTML alternative; the hosted flows build theirs with `composeMail` (src/web/mails). */
   html?: string;
 }
 

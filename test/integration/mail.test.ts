@@ -13,17 +13,17 @@ import { simpleParser } from 'mailparser';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { isOrthIdError } from '../../src/core/errors.js';
-import { html } from '../../src/core/html.js';
 import { createLogger } from '../../src/core/logger.js';
 import { createDeliveryWorker, DEFAULT_RETRY } from '../../src/mail/delivery-worker.js';
 import { createMailQueueQueries } from '../../src/mail/mail-queue.queries.js';
-import { layoutMail } from '../../src/mail/template.js';
 import { createSmtpTransport } from '../../src/mail/transport.js';
 import { rotateDataKey } from '../../src/ops/key-rotation.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
+import { ENGLISH } from '../../src/web/i18n.js';
+import { composeMail } from '../../src/web/mails/compose.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
 import { testCluster } from '../helpers/postgres.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
@@ -64,10 +64,14 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
         template: 'verify-email',
         subject: overrides.subject ?? SUBJECT,
         text: `Hello Ada,\n${SECRET_LINE}\n`,
-        html: layoutMail(
-          SUBJECT,
-          html`<p>Hello ${'Ada <script>alert(1)</script>'},</p><p>${SECRET_LINE}</p>`,
-        ),
+        html: composeMail(
+          ENGLISH,
+          { name: 'Acme' },
+          {
+            subject: SUBJECT,
+            paragraphs: ['Hello Ada <script>alert(1)</script>,', SECRET_LINE],
+          },
+        ).html,
       }),
     );
   const worker = () =>

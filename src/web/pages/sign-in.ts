@@ -17,6 +17,10 @@ export interface SignInPage {
   error?: string;
   /** The error's stable code, for scripts reading the page. */
   errorCode?: string;
+  /** Where "Forgot password?" leads; absent, the page offers no reset. */
+  forgotPasswordUrl?: string;
+  /** Where "Create an account" leads; absent (sign-up off for the tenant), no link. */
+  signUpUrl?: string;
   /** Passkey sign-in: where the script fetches options, posts the assertion, and loads from. */
   passkey?: { action: string; options: string; script: string };
 }
@@ -37,7 +41,11 @@ export function signInPage(p: SignInPage): string {
 ${p.error ? html`<p class="error" role="alert"${p.errorCode ? html` data-code="${p.errorCode}"` : ''}>${p.error}</p>` : ''}
 <button type="submit">${t('signIn.submit')}</button>
 </form>
-${
+${p.forgotPasswordUrl ? html`<p class="links"><a href="${p.forgotPasswordUrl}">${t('signIn.forgotPassword')}</a></p>\n` : ''}${
+  p.signUpUrl
+    ? html`<p class="links">${t('signIn.noAccount')} <a href="${p.signUpUrl}">${t('signIn.signUp')}</a></p>\n`
+    : ''
+}${
   p.passkey
     ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in" data-autofill="on">
 <input type="hidden" name="csrf" value="${p.csrf}">

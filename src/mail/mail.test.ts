@@ -1,27 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { html } from '../core/html.js';
 import { parseSender } from './address.js';
 import { backoffMs, DEFAULT_RETRY } from './delivery-worker.js';
-import { layoutMail } from './template.js';
-
-describe('mail templates', () => {
-  test('every interpolated value is escaped; markup built by html is kept', () => {
-    const name = `Ada" onmouseover="x()' <b>&`;
-    const inner = html`<em>${name}</em>`;
-    assert.equal(
-      html`<p title="${name}">${inner}</p>`.value,
-      '<p title="Ada&quot; onmouseover=&quot;x()&#39; &lt;b&gt;&amp;"><em>Ada&quot; onmouseover=&quot;x()&#39; &lt;b&gt;&amp;</em></p>',
-    );
-    assert.equal(html`${[html`<br>`, html`${'<'}`]}`.value, '<br>&lt;');
-  });
-
-  test('the layout escapes the title and loads nothing remote', () => {
-    const page = layoutMail('<Welcome>', html`<p>Hi</p>`);
-    assert.match(page, /<title>&lt;Welcome&gt;<\/title>/);
-    assert.doesNotMatch(page, /https?:|src=|<link|<script/);
-  });
-});
 
 describe('senders', () => {
   test('"Name <address>" and a bare address parse; header syntax does not', () => {

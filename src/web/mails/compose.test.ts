@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { html } from '../../core/html.js';
+import { localeOf } from '../i18n.js';
+import { composeMail } from './compose.js';
+
+describe('composed mail', () => {
+  test('every interpolated value is escaped; markup built by html is kept', () => {
+    const name = `Ada" onmouseover="x()' <b>&`;
+    const inner = html`<em>${name}</em>`;
+    assert.equal(
+      html`<p title="${name}">${inner}</p>`.value,
+      '<p title="Ada&quot; onmouseover=&quot;x()&#39; &lt;b&gt;&amp;"><em>Ada&quot; onmouseover=&quot;x()&#39; &lt;b&gt;&amp;</em></p>',
+    );
+    assert.equal(html`${[html`<br>`, html`${'<'}`]}`.value, '<br>&lt;');
+  });
+
+  test('text and HTML carry the same words, link and code; HTML escapes them and loads nothing remote', () => {
+    const mail = composeMail(
+      localeOf('de'),
+      { name: 'Acme <GmbH>' },
+      {
+        subject: '<Willkommen>',
+        paragraphs: ['Hallo <Ada>,', 'bitte bestätigen.'],
+        action: { label: 'Bestätigen', url: 'https://id.example/t/acme/verify?token=abc' },
+        code: '123456',
+      },
+    );
+    assert.match(mail.html, /<title>&lt;Willkommen&gt;<\/title>/);
+    assert.match(mail.html, /<html lang="de">/);
+    assert.match(mail.html, /Hallo &lt;Ada&gt;,/);
+    assert.match(mail.html, /Acme &lt;GmbH&gt;/);
+    for (const part of [
+      'Hallo <Ada>,',
+      'https://id.example/t/acme/verify?token=abc',
+      '123456',
+      'Acme <GmbH>',
+    ])
+      assert.ok(mail.text.includes(part), part);
+    const withoutLink = mail.html.replaceAll('https://id.example/t/acme/verify?token=abc', '');
+    assert.doesNotMatch(withoutLink, /https?:|src=|<link|<script/);
+  });
+});
