@@ -1,7 +1,8 @@
 // SQL of the account tokens (mailed single-use links and codes). Every statement runs in the
 // tenant's transaction: row-level security shows one tenant's tokens.
 import type { Queryable } from '../core/sql.js';
-import type { AccountTokenPurpose } from './account-tokens.js';
+
+export type AccountTokenPurpose = 'password_reset' | 'email_verification' | 'email_change' | 'invitation';
 
 export interface AccountTokenRow {
   id: string;

@@ -7,10 +7,14 @@ import { OrthIdError } from '../core/errors.js';
 import { isUuid, newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
-import { type AccountTokenRow, createAccountTokenQueries } from './account-tokens.queries.js';
+import {
+  type AccountTokenPurpose,
+  type AccountTokenRow,
+  createAccountTokenQueries,
+} from './account-tokens.queries.js';
 import { emailIndex } from './users.js';
 
-export type AccountTokenPurpose = 'password_reset' | 'email_verification' | 'email_change' | 'invitation';
+export type { AccountTokenPurpose };
 
 const TABLE = 'account_tokens';
 

@@ -43,7 +43,9 @@ const FIXTURE_SQL = `
     pch AS (INSERT INTO passkey_challenges (tenant_id, binding, purpose, challenge, expires_at)
             VALUES (orthid_current_tenant(), 'fixture', 'authenticate', 'fixture', now() + interval '1 hour')),
     mq AS (INSERT INTO mail_queue (tenant_id, id, template, recipient, content, next_attempt_at, created_at)
-           VALUES (orthid_current_tenant(), gen_random_uuid(), 'fixture', 'enc1.x', 'enc1.x', now(), now()))
+           VALUES (orthid_current_tenant(), gen_random_uuid(), 'fixture', 'enc1.x', 'enc1.x', now(), now())),
+    at AS (INSERT INTO account_tokens (tenant_id, id, purpose, secret_hash, payload, created_at, expires_at)
+           VALUES (orthid_current_tenant(), gen_random_uuid(), 'invitation', sha256(gen_random_uuid()::text::bytea), 'enc1.x', now(), now()))
   INSERT INTO key_rotations (id, tenant_id, kind, status, target_key_id, actor)
     VALUES (gen_random_uuid(), orthid_current_tenant(), 'data', 'done', 'fixture', 'test')`;
 
