@@ -135,6 +135,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       recovery?: boolean;
       /** The user's factor kinds, when the caller has just read them. */
       kinds?: FactorKind[];
+      /** Other kinds' sections for this user, when the caller has just built them. */
+      extra?: SafeHtml[];
     } = {},
   ) {
     const base = kit.base(tp, details.uid);
@@ -160,7 +162,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             otherLink: options.recovery ? `${base}/second-factor` : `${base}/second-factor?recovery=1`,
             error,
             errorCode,
-            extra: (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
+            extra: options.extra ?? (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
           }),
           status,
         );
@@ -404,7 +406,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       else if (requirement === 'optional') pending = { ...base, step: 'offer' };
       if (!pending) return complete(reply, details, { ...base, step: 'second_factor' });
       await save(details, pending);
-      return render(reply, tp, details, pending, { kinds });
+      return render(reply, tp, details, pending, { kinds, extra });
     },
   };
 }
