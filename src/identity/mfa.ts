@@ -399,6 +399,31 @@ export function createMfa(deps: MfaDeps) {
       );
     },
 
+    /**
+     * Records a sign-in completed by its second step (a factor proved, or an optional enrolment
+     * declined) after a password recorded as `user.password_verified`: `user.sign_in`, with the
+     * methods that made it (amr) and the context class it earned (acr).
+     */
+    async recordSignIn(
+      attempt: Attempt,
+      outcome: { method?: SecondFactorMethod; amr: string[]; acr: string },
+    ): Promise<void> {
+      await withTenant(deps.db, attempt.tenantId, async (tx) =>
+        audit(tx, await deps.tenantKeys.forTenant(tx, attempt.tenantId), {
+          actor: `user:${attempt.userId}`,
+          action: 'user.sign_in',
+          userId: attempt.userId,
+          attempt,
+          details: {
+            method: 'password',
+            ...(outcome.method ? { secondFactor: outcome.method } : {}),
+            amr: outcome.amr,
+            acr: outcome.acr,
+          },
+        }),
+      );
+    },
+
     /** Spends one recovery code in place of the second factor; says how many remain. */
     async useRecoveryCode(attempt: Attempt & { code: string }): Promise<{ remaining: number }> {
       const action = 'user.mfa_recovery_code_used';

@@ -1,5 +1,6 @@
 // Password sign-in as an ordered list of checks: throttle, lock, verify (equal work for unknown
-// emails), then record the outcome. Counters and audit events commit even when sign-in fails.
+// emails), then record the outcome. Counters and audit events commit even when sign-in fails; a
+// correct password that a second step must follow is recorded as verified, not as a sign-in.
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
@@ -29,6 +30,12 @@ export interface PasswordSignInInput {
   userAgent?: string;
   /** The OIDC client the user is signing in to, for the audit log. */
   clientId?: string;
+  /**
+   * Asked once the password is correct, in the transaction that records it: whether a second
+   * step (a factor, an enrolment) follows before the user is signed in. Then the password is
+   * audited as `user.password_verified`, and `user.sign_in` is the completing step's to record.
+   */
+  secondStep?: (tx: Queryable, userId: string) => Promise<boolean>;
 }
 
 export interface SignInResult {
@@ -83,13 +90,14 @@ export async function signInWithPassword(
     user: UserRow | undefined,
     failure?: SignInFailureReason,
     extra?: Record<string, unknown>,
+    action: 'user.sign_in' | 'user.password_verified' = 'user.sign_in',
   ) =>
     appendAudit(
       tx,
       keyring,
       {
         actor: failure || !user ? 'anonymous' : `user:${user.id}`,
-        action: 'user.sign_in',
+        action,
         target: user ? `user:${user.id}` : undefined,
         outcome: failure ? 'failure' : 'success',
         ip: input.ip,
@@ -168,7 +176,15 @@ export async function signInWithPassword(
       // A counter row exists only after a failure; most sign-ins have none to clear.
       if (current.accountFailures > 0) await throttle.resetAccount(tx, keys.account);
       await queries.recordSignIn(row.id, now, rehash);
-      await audit(tx, keyring, row, undefined, rehash ? { rehashed: true } : undefined);
+      const stepFollows = (await input.secondStep?.(tx, row.id)) ?? false;
+      await audit(
+        tx,
+        keyring,
+        row,
+        undefined,
+        rehash ? { rehashed: true } : undefined,
+        stepFollows ? 'user.password_verified' : 'user.sign_in',
+      );
       return { userId: row.id };
     }
     const reason: SignInFailureReason =

@@ -308,7 +308,17 @@ export function providerRequestStep(provider: Provider, adapter: PostgresAdapter
   provider.use(async (ctx, next) => {
     const oidcCtx = ctx as KoaContextWithOIDC;
     const held = new HeldTokenWrites(oidcCtx);
-    await serving.run(held, next);
+    try {
+      await serving.run(held, next);
+    } catch (error) {
+      // Past the engine's error handlers: it saves a changed session once more after its
+      // handler has answered (around every endpoint), so a session write the outage cut off
+      // is tried again and fails again. Koa would answer that 500; it is the same outage.
+      // Nothing held is written: the request did not succeed.
+      if (!isUnavailable(error) || ctx.headerSent) throw error;
+      answerUnavailable(oidcCtx);
+      return;
+    }
     // Any other answer drops what was held: nothing consumed, nothing issued.
     if (held.consumes.length > 0 && ctx.status >= 200 && ctx.status < 300) {
       try {

@@ -396,6 +396,66 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
     assert.equal(await refresh(chain, () => b, Date.now() + 10_000), 'ok');
     assert.equal(await refresh(chain, () => a, Date.now() + 10_000), 'ok');
   });
+  test('a sign-in resume whose session write is cut off, and again when the engine saves it once more, answers 503 with Retry-After, not 500', {
+    timeout: 30_000,
+  }, async () => {
+    const [a] = replicas as [ServerProcess];
+    let signedIn: Awaited<ReturnType<typeof submitHostedSignIn>> | undefined;
+    for (let i = 0; !signedIn && i < 5; i++) {
+      const attempt = await submitHostedSignIn({
+        issuer,
+        client,
+        redirectUri: REDIRECT_URI,
+        email: 'u2@acme.test',
+        password: PASSWORD,
+        origin: a.url,
+      });
+      if (attempt.posted.status === 303) signedIn = attempt;
+    }
+    assert.ok(signedIn, 'the password was accepted');
+    const resume = new URL(signedIn.posted.headers.get('location')!, a.url);
+    assert.match(resume.pathname, /^\/t\/acme\/auth\//);
+    // The resume signs the browser in, so it saves the session; the engine saves it once more
+    // after its error handler has answered. Both writes stall here and their connections are
+    // killed, as an outage that lasts longer than one statement does.
+    await query(
+      databaseUrl,
+      `CREATE FUNCTION orthid_test_stall_session() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF NEW.model = 'Session' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$`,
+    );
+    await query(
+      databaseUrl,
+      'CREATE TRIGGER orthid_test_stall_session BEFORE INSERT ON oidc_payloads FOR EACH ROW EXECUTE FUNCTION orthid_test_stall_session()',
+    );
+    try {
+      let settled = false;
+      const pending = signedIn.browser.get(resume.href).finally(() => {
+        settled = true;
+      });
+      let kills = 0;
+      for (let i = 0; !settled && i < 300; i++) {
+        const rows = await query<{ killed: boolean }>(
+          databaseUrl,
+          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`,
+        );
+        kills += rows.filter((r) => r.killed).length;
+        await sleep(50);
+      }
+      const answer = await pending;
+      assert.ok(kills >= 2, `the session write was cut off twice (${kills})`);
+      assert.equal(answer.status, 503, await answer.text());
+      assert.ok(answer.headers.get('retry-after'), 'the 503 says when to retry');
+    } finally {
+      await query(databaseUrl, 'DROP TRIGGER orthid_test_stall_session ON oidc_payloads');
+      await query(databaseUrl, 'DROP FUNCTION orthid_test_stall_session()');
+    }
+    assert.equal(a.child.exitCode, null, a.output());
+    // The user starts again and signs in.
+    let tokens: Awaited<ReturnType<typeof signIn>>;
+    for (let i = 0; !tokens && i < 5; i++) tokens = await signIn(2, a);
+    assert.ok(tokens, 'signed in after the outage');
+  });
   test('an introspection whose connection is killed while it waits answers 503 temporarily_unavailable, not 500 server_error', {
     timeout: 30_000,
   }, async () => {

@@ -92,6 +92,48 @@ for (const driver of DRIVERS) {
       assert.deepEqual(event?.details, { method: 'password', clientId: 'web' });
     });
 
+    test('a correct password that a second step must follow is audited as verified, not as a sign-in', async () => {
+      const id = await createUser('hedy@harbour.test');
+      const asked: string[] = [];
+      const result = await signInWithPassword(deps(), {
+        tenantId,
+        email: 'hedy@harbour.test',
+        password: PASSWORD,
+        ip: freshIp(),
+        clientId: 'web',
+        secondStep: async (tx, userId) => {
+          // Asked inside the transaction that records the outcome, for the user it signs in.
+          asked.push(userId, (await createUsersQueries(tx).byId(userId))!.id);
+          return true;
+        },
+      });
+      assert.deepEqual(result, { userId: id });
+      assert.deepEqual(asked, [id, id]);
+      assert.deepEqual(await signInEvents(id), [], 'no sign-in recorded yet');
+      const verified = await inTenant(async (tx) =>
+        (await readAudit(tx, await app.tenantKeys.forTenant(tx, tenantId), { limit: 1000 })).filter(
+          (e) => e.action === 'user.password_verified' && e.target === `user:${id}`,
+        ),
+      );
+      assert.equal(verified.length, 1);
+      assert.equal(verified[0]!.outcome, 'success');
+      assert.deepEqual(verified[0]!.details, { method: 'password', clientId: 'web' });
+      // A wrong password is still a failed sign-in, and the question is never asked.
+      await rejection(
+        signInWithPassword(deps(), {
+          tenantId,
+          email: 'hedy@harbour.test',
+          password: WRONG,
+          ip: freshIp(),
+          secondStep: async () => assert.fail('asked after a wrong password'),
+        }),
+      );
+      assert.deepEqual(
+        (await signInEvents(id)).map((e) => [e.outcome, e.details?.reason]),
+        [['failure', 'invalid_credentials']],
+      );
+    });
+
     test('an unknown email and a wrong password are refused with the same code and message', async () => {
       await createUser('grace@harbour.test');
       const unknown = await rejection(signIn('nobody@harbour.test', PASSWORD, freshIp()));

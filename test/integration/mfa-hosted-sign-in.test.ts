@@ -380,6 +380,73 @@ describe('a second factor at the hosted sign-in', { timeout: 300_000 }, () => {
     assert.equal((await tokens(again)).acr, ACR_MFA);
   });
 
+  test('a correct password with a second step to come is audited as verified, and user.sign_in only once that step completes the sign-in', async () => {
+    clock.set(step(60));
+    const trailOf = async (slug: string, email: string) => {
+      const target = `user:${await userId(slug, email)}`;
+      const { tenant } = tenants[slug]!;
+      const events = await withTenant(app.db, tenant.id, async (tx) =>
+        readAudit(tx, await app.tenantKeys.forTenant(tx, tenant.id), { limit: 500 }),
+      );
+      const signInSteps = [
+        'user.password_verified',
+        'user.mfa_enrolled',
+        'user.mfa_verified',
+        'user.sign_in',
+      ];
+      // Oldest first.
+      return events
+        .filter((e) => e.target === target && signInSteps.includes(e.action))
+        .reverse()
+        .map((e) => [e.action, e.outcome]);
+    };
+
+    // MFA off: the password alone signs the user in.
+    const plain = await password(await begin('beta'), 'ann@beta.test');
+    assert.ok(plain.callback);
+    assert.deepEqual(await trailOf('beta', 'ann@beta.test'), [['user.sign_in', 'success']]);
+
+    // MFA required: the password is verified, the enrolment proves a factor, the sign-in completes
+    // when the user continues past the recovery codes.
+    const flow = await password(await begin('acme'), 'fay@acme.test');
+    assert.match(flow.html, /<h1>Set up your authenticator app<\/h1>/);
+    assert.deepEqual(await trailOf('acme', 'fay@acme.test'), [['user.password_verified', 'success']]);
+    const secret = enrolmentSecret(flow.html);
+    await submit(flow, { code: totpCode(secret, clock.now()) }, 'enrol-confirm');
+    assert.equal(recoveryCodesOn(flow.html).length, 10);
+    assert.deepEqual(await trailOf('acme', 'fay@acme.test'), [
+      ['user.password_verified', 'success'],
+      ['user.mfa_enrolled', 'success'],
+    ]);
+    await submit(flow, {}, 'continue');
+    assert.ok(flow.callback);
+    const fay = `user:${await userId('acme', 'fay@acme.test')}`;
+    const [completed] = (await auditOf('acme', 'user.sign_in')).filter((e) => e.target === fay);
+    assert.equal(completed?.actor, fay);
+    assert.deepEqual(completed?.details, {
+      method: 'password',
+      secondFactor: 'totp',
+      amr: ['pwd', 'otp', 'mfa'],
+      acr: ACR_MFA,
+      clientId: tenants.acme!.client.client_id,
+    });
+
+    // With the factor: a wrong code leaves the sign-in open; the right one completes it.
+    clock.set(step(61));
+    const again = await password(await begin('acme'), 'fay@acme.test');
+    assert.match(again.html, /<h1>Two-step verification<\/h1>/);
+    await submit(again, { code: totpCode(secret, step(60)) }, 'totp-form');
+    assert.equal(pageError(again.html)?.code, 'mfa.code_replayed');
+    await submit(again, { code: totpCode(secret, clock.now()) }, 'totp-form');
+    assert.ok(again.callback);
+    assert.deepEqual((await trailOf('acme', 'fay@acme.test')).slice(3), [
+      ['user.password_verified', 'success'],
+      ['user.mfa_verified', 'failure'],
+      ['user.mfa_verified', 'success'],
+      ['user.sign_in', 'success'],
+    ]);
+  });
+
   test('a second-factor step cannot be reached without the password, nor posted without its CSRF token', async () => {
     const flow = await begin('acme');
     const action = /action="([^"]*)"/.exec(flow.html)![1]!.replace(/\/login$/, '/second-factor');

@@ -253,6 +253,7 @@ export async function interactionRoutes(
     }
     const email = request.body?.email ?? '';
     const { name } = await clientOf(tp, details.params.client_id);
+    const plan = steps.planAfterPassword(tp, details);
     try {
       const { userId } = await opts.signIn({
         tenantId: tp.tenant.id,
@@ -261,8 +262,9 @@ export async function interactionRoutes(
         ip: request.ip,
         userAgent: request.headers['user-agent'],
         clientId: String(details.params.client_id),
+        secondStep: plan.secondStep,
       });
-      return await steps.afterPassword(reply, tp, details, userId);
+      return await steps.afterPassword(reply, tp, details, userId, plan);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       const locale = localeOf(request, tp, details);

@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { SafeHtml } from '../../core/html.js';
+import type { Queryable } from '../../core/sql.js';
 import type { Mfa } from '../../identity/mfa.js';
 import {
   authenticationContext,
@@ -15,6 +16,7 @@ import {
   type FactorKind,
   type SecondFactorMethod,
 } from '../../identity/mfa-factors.js';
+import type { MfaRequirement } from '../../identity/mfa-policy.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
 import { brandOf } from '../../web/brand.js';
@@ -46,6 +48,15 @@ export interface PendingSignIn {
   method?: SecondFactorMethod;
   /** RFC 8176 values of that proof when they vary by factor (a synced passkey: swk). */
   methodAmr?: string[];
+  /** The password was audited as verified only: completing records user.sign_in in this tenant. */
+  signInAuditIn?: string;
+}
+
+/** What follows a correct password, decided in the transaction that records it (see afterPassword). */
+export interface AfterPasswordPlan {
+  secondStep(tx: Queryable, accountId: string): Promise<boolean>;
+  /** What it read and answered, once asked. */
+  found?: { kinds: FactorKind[]; requirement: MfaRequirement; stepFollows: boolean };
 }
 
 /** How long after the password the second factor may be given. */
@@ -108,6 +119,20 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
   /** Finishes the login with what was proved. */
   async function complete(reply: FastifyReply, details: Interaction, pending: PendingSignIn) {
     const { amr, acr } = authenticationContext(pending.method, pending.methodAmr);
+    // A passkey's assertion at the second-factor step is audited as the sign-in itself.
+    const asserted = pending.method === 'passkey' && pending.step === 'second_factor';
+    if (pending.signInAuditIn && !asserted) {
+      await mfa.recordSignIn(
+        {
+          tenantId: pending.signInAuditIn,
+          userId: pending.accountId,
+          ip: reply.request.ip,
+          userAgent: reply.request.headers['user-agent'],
+          clientId: String(details.params.client_id),
+        },
+        { method: pending.method, amr, acr },
+      );
+    }
     return kit.finish(
       reply,
       details,
@@ -136,6 +161,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       recovery?: boolean;
       /** The user's factor kinds, when the caller has just read them. */
       kinds?: FactorKind[];
+      /** Other kinds' sections for this user, when the caller has just built them. */
+      extra?: SafeHtml[];
     } = {},
   ) {
     const base = kit.base(tp, details.uid);
@@ -161,7 +188,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             otherLink: options.recovery ? `${base}/second-factor` : `${base}/second-factor?recovery=1`,
             error,
             errorCode,
-            extra: (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
+            extra: options.extra ?? (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
           }),
           status,
         );
@@ -383,16 +410,42 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       render(reply, tp, details, pending),
 
     /**
+     * The question the password step asks in its transaction (`secondStep`): the user's factor
+     * kinds and the tenant's requirement, read there once, for afterPassword to act on.
+     */
+    planAfterPassword(tp: TenantProvider, details: Interaction): AfterPasswordPlan {
+      const demanded = demandsMfa(details.params.acr_values as string | undefined);
+      const plan: AfterPasswordPlan = {
+        async secondStep(tx, accountId) {
+          const kinds = await mfa.activeKinds(tx, accountId);
+          const requirement = await mfa.requirement(tx, tp.tenant.id, accountId);
+          const stepFollows = kinds.length > 0 || demanded || requirement !== 'off';
+          plan.found = { kinds, requirement, stepFollows };
+          return stepFollows;
+        },
+      };
+      return plan;
+    },
+
+    /**
      * After a correct password: the second-factor step when the user has a factor, enrolment when
      * one is required (by the tenant, an administrator or the client's acr_values), the offer when
      * optional, else the login finishes with the password alone.
      */
-    async afterPassword(reply: FastifyReply, tp: TenantProvider, details: Interaction, accountId: string) {
+    async afterPassword(
+      reply: FastifyReply,
+      tp: TenantProvider,
+      details: Interaction,
+      accountId: string,
+      plan?: AfterPasswordPlan,
+    ) {
       const demanded = demandsMfa(details.params.acr_values as string | undefined);
-      const { kinds, requirement } = await withTenant(opts.db, tp.tenant.id, async (tx) => ({
-        kinds: await mfa.activeKinds(tx, accountId),
-        requirement: await mfa.requirement(tx, tp.tenant.id, accountId),
-      }));
+      const { kinds, requirement } =
+        plan?.found ??
+        (await withTenant(opts.db, tp.tenant.id, async (tx) => ({
+          kinds: await mfa.activeKinds(tx, accountId),
+          requirement: await mfa.requirement(tx, tp.tenant.id, accountId),
+        })));
       const extra = (await opts.extraSections?.(tp, details, accountId)) ?? [];
       const base: Omit<PendingSignIn, 'step'> = {
         accountId,
@@ -404,8 +457,9 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       else if (base.required) pending = { ...base, step: 'enrol_totp' };
       else if (requirement === 'optional') pending = { ...base, step: 'offer' };
       if (!pending) return complete(reply, details, { ...base, step: 'second_factor' });
+      if (plan?.found?.stepFollows) pending.signInAuditIn = tp.tenant.id;
       await save(details, pending);
-      return render(reply, tp, details, pending, { kinds });
+      return render(reply, tp, details, pending, { kinds, extra });
     },
   };
 }
