@@ -62,12 +62,8 @@ export function createAccountTokenQueries(tx: Queryable) {
     async markUsed(id: string, at: Date): Promise<void> {
       await tx.query('UPDATE account_tokens SET used_at = $2 WHERE id = $1', [id, at]);
     },
-    async countCodeAttempt(id: string): Promise<number> {
-      const { rows } = await tx.query<{ code_attempts: number }>(
-        'UPDATE account_tokens SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts',
-        [id],
-      );
-      return rows[0]?.code_attempts ?? 0;
+    async countCodeAttempt(id: string): Promise<void> {
+      await tx.query('UPDATE account_tokens SET code_attempts = code_attempts + 1 WHERE id = $1', [id]);
     },
     /** Ends a user's outstanding tokens of one purpose (a newer one replaces them, or they are moot). */
     async revokeForUser(userId: string, purpose: AccountTokenPurpose, at: Date): Promise<number> {

@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { isUuid, newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
-import type { TenantKeys } from '../crypto/tenant-keys.js';
+import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
 import {
   type AccountTokenPurpose,
   type AccountTokenRow,
@@ -100,8 +100,12 @@ export interface AccountTokenDeps {
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
-/** The code is hashed with its token's id, so equal codes of two tokens hash differently. */
-const codeHash = (id: string, code: string) => sha256(`${id}:${code}`);
+/**
+ * Six digits are guessed offline in a moment from a plain hash, so the code is keyed under the
+ * tenant's index key (a dump alone cannot test guesses) and bound to its token's id.
+ */
+const codeHash = (keyring: TenantKeyring, id: string, code: string) =>
+  Buffer.from(keyring.index('account_tokens.code', `${id}:${code}`), 'base64url');
 
 /** What a wrong code is answered with, once the transaction that counted it has committed. */
 export function wrongCode(): OrthIdError {
@@ -176,7 +180,7 @@ export function createAccountTokens(deps: AccountTokenDeps): AccountTokens {
         id,
         purpose: input.purpose,
         secret_hash: sha256(secret),
-        code_hash: code === undefined ? null : codeHash(id, code),
+        code_hash: code === undefined ? null : codeHash(keyring, id, code),
         user_id: input.userId ?? null,
         email_index: emailIndex(keyring, input.email),
         payload: keyring.seal(payload, { table: TABLE, column: 'payload', rowId: id }),
@@ -198,7 +202,8 @@ export function createAccountTokens(deps: AccountTokenDeps): AccountTokens {
       const queries = createAccountTokenQueries(tx);
       const row = usable(isUuid(id) ? await queries.byId(id) : undefined, purpose);
       if (!row.code_hash || row.code_attempts >= CODE_ATTEMPTS) return undefined;
-      const given = codeHash(row.id, code.replace(/\s+/g, ''));
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const given = codeHash(keyring, row.id, code.replace(/\s+/g, ''));
       if (!timingSafeEqual(given, row.code_hash)) {
         await queries.countCodeAttempt(row.id);
         return undefined;

@@ -350,6 +350,36 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
     });
   }
 
+  /**
+   * Makes every insert of `model` into oidc_payloads sleep 30 s until `release` runs: the write
+   * stalls where a test wants the connection to die.
+   */
+  async function stallWrites(model: string): Promise<() => Promise<void>> {
+    await query(
+      databaseUrl,
+      `CREATE FUNCTION orthid_test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF NEW.model = '${model}' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$`,
+    );
+    await query(
+      databaseUrl,
+      'CREATE TRIGGER orthid_test_stall BEFORE INSERT ON oidc_payloads FOR EACH ROW EXECUTE FUNCTION orthid_test_stall()',
+    );
+    return async () => {
+      await query(databaseUrl, 'DROP TRIGGER orthid_test_stall ON oidc_payloads');
+      await query(databaseUrl, 'DROP FUNCTION orthid_test_stall()');
+    };
+  }
+
+  /** Terminates the connections sleeping in a stalled write; returns how many. */
+  async function killStalled(): Promise<number> {
+    const rows = await query<{ killed: boolean }>(
+      databaseUrl,
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`,
+    );
+    return rows.filter((r) => r.killed).length;
+  }
+
   test('a refresh whose connection is killed after it consumed its token answers 503, and its retry succeeds', {
     timeout: 30_000,
   }, async () => {
@@ -361,25 +391,12 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
     }
     assert.ok(chain, 'signed in');
     // The access token is the refresh's last write: stall it there, then kill the connection.
-    await query(
-      databaseUrl,
-      `CREATE FUNCTION orthid_test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN IF NEW.model = 'AccessToken' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$`,
-    );
-    await query(
-      databaseUrl,
-      'CREATE TRIGGER orthid_test_stall BEFORE INSERT ON oidc_payloads FOR EACH ROW EXECUTE FUNCTION orthid_test_stall()',
-    );
+    const release = await stallWrites('AccessToken');
     try {
       const pending = post(a, '/token', { grant_type: 'refresh_token', refresh_token: chain.refresh });
       let killed = false;
       for (let i = 0; !killed && i < 100; i++) {
-        const rows = await query<{ killed: boolean }>(
-          databaseUrl,
-          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`,
-        );
-        killed = rows.some((r) => r.killed);
+        killed = (await killStalled()) > 0;
         if (!killed) await sleep(50);
       }
       assert.ok(killed, 'the refresh reached its access token write');
@@ -388,8 +405,7 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
       assert.equal(answer.body.error, 'temporarily_unavailable');
       assert.ok(answer.retryAfter);
     } finally {
-      await query(databaseUrl, 'DROP TRIGGER orthid_test_stall ON oidc_payloads');
-      await query(databaseUrl, 'DROP FUNCTION orthid_test_stall()');
+      await release();
     }
     assert.equal(a.child.exitCode, null, a.output());
     // The client never got an answer with new tokens, so it presents the same refresh token again.
@@ -418,15 +434,7 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
     // The resume signs the browser in, so it saves the session; the engine saves it once more
     // after its error handler has answered. Both writes stall here and their connections are
     // killed, as an outage that lasts longer than one statement does.
-    await query(
-      databaseUrl,
-      `CREATE FUNCTION orthid_test_stall_session() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN IF NEW.model = 'Session' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$`,
-    );
-    await query(
-      databaseUrl,
-      'CREATE TRIGGER orthid_test_stall_session BEFORE INSERT ON oidc_payloads FOR EACH ROW EXECUTE FUNCTION orthid_test_stall_session()',
-    );
+    const release = await stallWrites('Session');
     try {
       let settled = false;
       const pending = signedIn.browser.get(resume.href).finally(() => {
@@ -434,12 +442,7 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
       });
       let kills = 0;
       for (let i = 0; !settled && i < 300; i++) {
-        const rows = await query<{ killed: boolean }>(
-          databaseUrl,
-          `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`,
-        );
-        kills += rows.filter((r) => r.killed).length;
+        kills += await killStalled();
         await sleep(50);
       }
       const answer = await pending;
@@ -447,8 +450,7 @@ describe('OrthID across a PostgreSQL restart, under load, on two replicas', { ti
       assert.equal(answer.status, 503, await answer.text());
       assert.ok(answer.headers.get('retry-after'), 'the 503 says when to retry');
     } finally {
-      await query(databaseUrl, 'DROP TRIGGER orthid_test_stall_session ON oidc_payloads');
-      await query(databaseUrl, 'DROP FUNCTION orthid_test_stall_session()');
+      await release();
     }
     assert.equal(a.child.exitCode, null, a.output());
     // The user starts again and signs in.

@@ -61,6 +61,12 @@ for (const driver of DRIVERS) {
         Buffer.from(row.secret_hash as Uint8Array),
         createHash('sha256').update(issued.secret).digest(),
       );
+      // The code's hash is keyed: the plain hash a dump would let anyone test guesses against is not it.
+      assert.equal(Buffer.from(row.code_hash as Uint8Array).length, 32);
+      assert.notDeepEqual(
+        Buffer.from(row.code_hash as Uint8Array),
+        createHash('sha256').update(`${issued.id}:${issued.code}`).digest(),
+      );
       const token = await inAcme((tx) =>
         app.accountTokens.check(tx, acme.id, 'password_reset', issued.secret),
       );

@@ -178,6 +178,7 @@ export async function interactionRoutes(
     passkeyKind
       ? {
           ...opts.mfa,
+          hasOtherFactors: passkeyKind.hasOtherFactors,
           extraSections: passkeyKind.extraSections,
           enrolSections: passkeyKind.enrolSections,
           renderStep: passkeyKind.renderStep,

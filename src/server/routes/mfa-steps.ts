@@ -56,7 +56,26 @@ export interface PendingSignIn {
 export interface AfterPasswordPlan {
   secondStep(tx: Queryable, accountId: string): Promise<boolean>;
   /** What it read and answered, once asked. */
-  found?: { kinds: FactorKind[]; requirement: MfaRequirement; stepFollows: boolean };
+  found?: FactorsFound;
+}
+
+/** What decides the step after a password: the user's factors and what the tenant requires. */
+interface FactorsFound {
+  kinds: FactorKind[];
+  /** The user has a factor of a kind another module owns (a passkey). */
+  otherFactors: boolean;
+  requirement: MfaRequirement;
+}
+
+/**
+ * The step after a correct password, or none when the password alone signs in. The one
+ * decision both the audit (password verified or signed in) and the flow follow.
+ */
+function stepAfterPassword(found: FactorsFound, required: boolean): PendingSignIn['step'] | undefined {
+  if (found.kinds.length > 0 || found.otherFactors) return 'second_factor';
+  if (required) return 'enrol_totp';
+  if (found.requirement === 'optional') return 'offer';
+  return undefined;
 }
 
 /** How long after the password the second factor may be given. */
@@ -88,6 +107,8 @@ export interface MfaStepsOptions {
   db: Database;
   /** The name an authenticator app lists the account under (the user's email). */
   accountName(tenantId: string, userId: string): Promise<string>;
+  /** Whether the user has a factor of another kind (their passkeys), read in the caller's transaction. */
+  hasOtherFactors?: (tx: Queryable, accountId: string) => Promise<boolean>;
   /** Sections another factor kind adds to the second-factor page, for this user. */
   extraSections?: (tp: TenantProvider, details: Interaction, accountId: string) => Promise<SafeHtml[]>;
   /** Sections another kind adds to the enrolment pages: set that kind up instead. */
@@ -110,6 +131,14 @@ export function pendingOf(details: Interaction): PendingSignIn | undefined {
 export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaStepsOptions) {
   const { mfa } = opts;
   const now = () => Math.floor(Date.now() / 1000);
+
+  async function factorsOf(tx: Queryable, tp: TenantProvider, accountId: string): Promise<FactorsFound> {
+    return {
+      kinds: await mfa.activeKinds(tx, accountId),
+      otherFactors: (await opts.hasOtherFactors?.(tx, accountId)) ?? false,
+      requirement: await mfa.requirement(tx, tp.tenant.id, accountId),
+    };
+  }
 
   async function save(details: Interaction, pending: PendingSignIn | undefined) {
     details.result = pending ? { [KEY]: pending } : undefined;
@@ -417,11 +446,10 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       const demanded = demandsMfa(details.params.acr_values as string | undefined);
       const plan: AfterPasswordPlan = {
         async secondStep(tx, accountId) {
-          const kinds = await mfa.activeKinds(tx, accountId);
-          const requirement = await mfa.requirement(tx, tp.tenant.id, accountId);
-          const stepFollows = kinds.length > 0 || demanded || requirement !== 'off';
-          plan.found = { kinds, requirement, stepFollows };
-          return stepFollows;
+          plan.found = await factorsOf(tx, tp, accountId);
+          return (
+            stepAfterPassword(plan.found, demanded || plan.found.requirement === 'required') !== undefined
+          );
         },
       };
       return plan;
@@ -440,26 +468,25 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       plan?: AfterPasswordPlan,
     ) {
       const demanded = demandsMfa(details.params.acr_values as string | undefined);
-      const { kinds, requirement } =
-        plan?.found ??
-        (await withTenant(opts.db, tp.tenant.id, async (tx) => ({
-          kinds: await mfa.activeKinds(tx, accountId),
-          requirement: await mfa.requirement(tx, tp.tenant.id, accountId),
-        })));
-      const extra = (await opts.extraSections?.(tp, details, accountId)) ?? [];
+      const found =
+        plan?.found ?? (await withTenant(opts.db, tp.tenant.id, (tx) => factorsOf(tx, tp, accountId)));
       const base: Omit<PendingSignIn, 'step'> = {
         accountId,
         passwordAt: now(),
-        required: demanded || requirement === 'required',
+        required: demanded || found.requirement === 'required',
       };
-      let pending: PendingSignIn | undefined;
-      if (kinds.length > 0 || extra.length > 0) pending = { ...base, step: 'second_factor' };
-      else if (base.required) pending = { ...base, step: 'enrol_totp' };
-      else if (requirement === 'optional') pending = { ...base, step: 'offer' };
-      if (!pending) return complete(reply, details, { ...base, step: 'second_factor' });
-      if (plan?.found?.stepFollows) pending.signInAuditIn = tp.tenant.id;
+      const step = stepAfterPassword(found, base.required);
+      if (!step) return complete(reply, details, { ...base, step: 'second_factor' });
+      // The password step asked the same question in its transaction and audited the password
+      // as verified only: completing the sign-in records it.
+      const pending: PendingSignIn = {
+        ...base,
+        step,
+        ...(plan?.found ? { signInAuditIn: tp.tenant.id } : {}),
+      };
+      const extra = found.otherFactors ? ((await opts.extraSections?.(tp, details, accountId)) ?? []) : [];
       await save(details, pending);
-      return render(reply, tp, details, pending, { kinds, extra });
+      return render(reply, tp, details, pending, { kinds: found.kinds, extra });
     },
   };
 }

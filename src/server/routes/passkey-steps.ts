@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, type OrthIdError } from '../../core/errors.js';
 import type { SafeHtml } from '../../core/html.js';
+import type { Queryable } from '../../core/sql.js';
 import type { Mfa } from '../../identity/mfa.js';
 import { ACR_MFA } from '../../identity/mfa-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
@@ -104,6 +105,9 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
 
   return {
     /** The second-factor page's passkey section, for a user who has a passkey. */
+    hasOtherFactors: async (tx: Queryable, accountId: string) =>
+      (await passkeys.list(tx, accountId)).length > 0,
+
     async extraSections(tp: TenantProvider, details: Interaction, accountId: string): Promise<SafeHtml[]> {
       if ((await listOf(tp, accountId)).length === 0) return [];
       return [passkeySecondFactorSection(ceremony(tp, details.uid, 'passkey', 'passkey/options'))];
