@@ -156,6 +156,7 @@ export const ERROR_CODES = {
   'account.link_expired': 'invalid',
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
+  'account.password_mismatch': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
