@@ -13,6 +13,7 @@ import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
+import type { SignUp } from '../identity/sign-up.js';
 import type { Users } from '../identity/users.js';
 import type { DeliveryWorker } from '../mail/delivery-worker.js';
 import type { Mail } from '../mail/mail.js';
@@ -52,6 +53,8 @@ export interface OrthId {
   passkeys: Passkeys;
   /** Mailed single-use links and codes: reset, verification, invitation (src/identity/account-tokens.ts). */
   accountTokens: AccountTokens;
+  /** Self sign-up with e-mail verification, and invitations (src/identity/sign-up.ts). */
+  signUp: SignUp;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

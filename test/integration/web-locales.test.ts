@@ -75,6 +75,11 @@ describe('hosted page catalogues', () => {
           resource: 'https://api.acme.test',
           seconds: 3,
           code: 'invalid_request',
+          min: 15,
+          email: 'ada@acme.test',
+          hours: 24,
+          days: 7,
+          organisation: 'Sales',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }

@@ -7,7 +7,10 @@ import coreFr from './core.fr.json' with { type: 'json' };
 import mailDe from './mail.de.json' with { type: 'json' };
 import mailEn from './mail.en.json' with { type: 'json' };
 import mailFr from './mail.fr.json' with { type: 'json' };
+import signupDe from './signup.de.json' with { type: 'json' };
+import signupEn from './signup.en.json' with { type: 'json' };
+import signupFr from './signup.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn };
-export const de: Record<string, string> = { ...coreDe, ...mailDe };
-export const fr: Record<string, string> = { ...coreFr, ...mailFr };
+export const en = { ...coreEn, ...mailEn, ...signupEn };
+export const de: Record<string, string> = { ...coreDe, ...mailDe, ...signupDe };
+export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...signupFr };
