@@ -5,15 +5,19 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { decodeJwt } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { fixedClock } from '../../src/core/clock.js';
+import { rotateSigningKey, usableSigningKeys } from '../../src/crypto/signing-keys.js';
 import { createLogger } from '../../src/core/logger.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
-import type { Tenant } from '../../src/tenancy/tenants.js';
+import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
+import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
+import { ensureAdminClient } from '../helpers/admin-principal.js';
 import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
 import { consentToCallback } from '../helpers/hosted-sign-in.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
@@ -425,6 +429,99 @@ describe('self sign-up and invitations (postgres, real SMTP)', { timeout: 300_00
     await assert.rejects(
       runOperation(app, 'user.invite', { tenant: 'acme', email }),
       /already has an account/,
+    );
+  });
+
+  test('an account waiting for its address asks for a new mail after the right password; the old link ends', async () => {
+    await configure({ signUp: 'on' });
+    const email = 'annie@acme.test';
+    const flow = await signUp(email, 'Annie Easley');
+    const first = await mailTo(email);
+    const waiting = await signIn(flow, email);
+    assert.equal(waiting.status, 403);
+    const resend = readForm(await waiting.text());
+    const resent = await flow.browser.post(new URL(resend.action, base).href, resend.fields);
+    assert.equal(resent.status, 200);
+    assert.match(await resent.text(), /<h1>Check your mail<\/h1>/);
+    const second = await mailTo(email);
+    assert.notEqual(second.link, first.link);
+    const old = await browserFrom().get(first.link!);
+    assert.equal(codeOf(await old.text()), 'account.link_used');
+    // Asking for an address with no account waiting answers alike and mails nothing.
+    const before = smtp.received.length;
+    const other = await flow.browser.post(new URL(resend.action, base).href, {
+      ...resend.fields,
+      email: 'nobody@acme.test',
+    });
+    assert.equal(other.status, 200);
+    await app.mailWorker.runOnce();
+    assert.equal(smtp.received.length, before);
+  });
+
+  test('an invitation from the admin API is accepted into its organisation', async () => {
+    const key = await withTenant(app.db, tenant.id, async (tx) => {
+      const keyring = await app.tenantKeys.forTenant(tx, tenant.id);
+      if ((await usableSigningKeys(tx, keyring, clock.now())).length === 0) {
+        await rotateSigningKey(tx, keyring, 'EdDSA', clock.now(), 0);
+      }
+      return (await usableSigningKeys(tx, keyring, clock.now()))[0]!;
+    });
+    await ensureAdminClient(app.db, tenant.id, 'admin-client', app.config.publicUrl);
+    const now = Math.floor(clock.now().getTime() / 1000);
+    const token = await new SignJWT({ client_id: 'admin-client', scope: ADMIN_PERMISSION })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
+      .setIssuer(issuerFor(app.config.publicUrl, 'acme'))
+      .setSubject('admin-client')
+      .setAudience(adminResourceIndicator(app.config.publicUrl))
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .setJti(randomUUID())
+      .sign(await importJWK(key.privateJwk, key.alg));
+    const sales = await withTenant(app.db, tenant.id, async (tx) =>
+      (await app.rbac.organisations.list(tx, { limit: 10 })).items.find((o) => o.name === 'Sales'),
+    );
+    const email = 'evelyn@acme.test';
+    secrets.add(email);
+    const call = (body: unknown) =>
+      server.inject({
+        method: 'POST',
+        url: '/api/v1/tenants/acme/invitations',
+        headers: { authorization: `Bearer ${token}` },
+        payload: body as Record<string, unknown>,
+      });
+    const bad = await call({ email: 'not an address' });
+    assert.equal(bad.statusCode, 400);
+    const unknownOrg = await call({ email, organisationId: randomUUID() });
+    assert.equal(unknownOrg.statusCode, 404);
+    assert.equal(unknownOrg.json().code, 'organisation.not_found');
+    const taken = await call({ email: EXISTING });
+    assert.equal(taken.statusCode, 409);
+    assert.equal(taken.json().code, 'user.email_taken');
+    const created = await call({ email, organisationId: sales!.id });
+    assert.equal(created.statusCode, 201);
+    assert.equal(created.json().organisationId, sales!.id);
+    const mail = await mailTo(email);
+    const browser = browserFrom();
+    const form = readForm(await (await browser.get(mail.invitation!)).text());
+    const accepted = await browser.post(new URL(form.action, base).href, {
+      ...form.fields,
+      name: 'Evelyn Boyd',
+      password: PASSWORD,
+    });
+    assert.equal(accepted.status, 200);
+    const user = await withTenant(app.db, tenant.id, (tx) => app.users.findByEmail(tx, tenant.id, email));
+    const memberships = await withTenant(app.db, tenant.id, (tx) =>
+      app.rbac.memberships.listOfUser(tx, user!.id, { limit: 50 }),
+    );
+    assert.deepEqual(
+      memberships.items.map((m) => m.organisationId),
+      [sales!.id],
+    );
+    const events = await audit();
+    assert.equal(
+      events.find((e) => e.action === 'invitation.created' && e.target === `invitation:${created.json().id}`)
+        ?.actor,
+      'client:admin-client',
     );
   });
 
