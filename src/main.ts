@@ -23,6 +23,7 @@ import { createPasswordReset } from './identity/password-reset.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
+import { createSignUp } from './identity/sign-up.js';
 import { createUsers } from './identity/users.js';
 import { createDeliveryWorker } from './mail/delivery-worker.js';
 import { createMail } from './mail/mail.js';
@@ -43,6 +44,7 @@ import { createTenants } from './tenancy/tenants.js';
 import { brandOf } from './web/brand.js';
 import { chooseLocale } from './web/i18n.js';
 import { PAGE_HEADERS } from './web/layout.js';
+import { composeAccountMail } from './web/mails/account-mails.js';
 import { deviceCodeConfirmPage, deviceCodeEntryPage, deviceSignedInPage } from './web/pages/device.js';
 import { protocolErrorPage, signedOutPage, signOutPage } from './web/pages/messages.js';
 
@@ -192,6 +194,22 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     log: parts.log,
     transport: mailTransport,
   });
+  const mfa = createMfa({ db, tenantKeys, clock, throttle: signInThrottle });
+  const accountTokens = createAccountTokens({ tenantKeys, clock });
+  const rbac = createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl });
+  const signUp = createSignUp({
+    db,
+    tenantKeys,
+    clock,
+    users,
+    tokens: accountTokens,
+    mail,
+    throttle: signInThrottle,
+    memberships: rbac.memberships,
+    mfaEnforced: (tx, tenantId) => mfa.enforcedFor(tx, tenantId),
+    compose: composeAccountMail,
+    publicUrl: parts.config.publicUrl,
+  });
   return {
     ...rest,
     db,
@@ -209,6 +227,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     accountTokens,
     passwordReset,
+    signUp,
     rbac,
     clients,
     oidc,

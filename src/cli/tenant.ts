@@ -76,12 +76,20 @@ export function registerTenantCommands(program: Command): void {
       '--default-locale <en|de|fr>',
       "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
     )
+    .option('--sign-up <on|off>', 'self sign-up on the hosted pages (default off)')
+    .option(
+      '--sign-up-domains <domains>',
+      'e-mail domains sign-up is open to (comma-separated; "" for any)',
+      list,
+    )
     .option('--json', 'print JSON')
     .action(
       action(
         async (
           slug: string,
           opts: {
+            signUp?: string;
+            signUpDomains?: string[];
             idTokenClaims?: string;
             defaultLocale?: string;
             mailFrom?: string;
@@ -99,7 +107,16 @@ export function registerTenantCommands(program: Command): void {
             mfa: opts.mfa,
             mfaOrganisations: opts.mfaOrganisations,
             mfaRoles: opts.mfaRoles,
-          })) as { idTokenClaims: string; defaultLocale: string; mailFrom: string; mfa: MfaPolicy };
+            signUp: opts.signUp,
+            signUpDomains: opts.signUpDomains,
+          })) as {
+            idTokenClaims: string;
+            defaultLocale: string;
+            mailFrom: string;
+            mfa: MfaPolicy;
+            signUp: string;
+            signUpDomains: string[];
+          };
           const scope = [
             ...(result.mfa.organisations.length
               ? [`organisations ${result.mfa.organisations.join(', ')}`]
@@ -112,6 +129,10 @@ export function registerTenantCommands(program: Command): void {
             () =>
               `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}; mail from ${result.mailFrom}; MFA ${result.mfa.mode}${
                 result.mfa.mode === 'required' && scope.length ? ` for members of ${scope.join(' or ')}` : ''
+              }; sign-up ${result.signUp}${
+                result.signUp === 'on' && result.signUpDomains.length
+                  ? ` for ${result.signUpDomains.join(', ')}`
+                  : ''
               }.`,
           );
         },

@@ -65,6 +65,30 @@ export function registerUserCommands(program: Command): void {
     );
 
   user
+    .command('invite')
+    .description(
+      'Invite an address: a single-use link, valid for 7 days, is mailed to it; accepting creates a verified user (and the membership)',
+    )
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .requiredOption('--email <email>', 'the address to invite (must not have an account yet)')
+    .option('--organisation <org>', 'an organisation (name or id) the new user joins')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; email: string; organisation?: string; json?: boolean }) => {
+        const invited = (await operation('user.invite', {
+          tenant: opts.tenant,
+          email: opts.email,
+          organisation: opts.organisation,
+        })) as { id: string; organisationId: string | null; expiresAt: string };
+        print(
+          invited,
+          Boolean(opts.json),
+          () => `Invitation ${invited.id} mailed; its link works once, until ${invited.expiresAt}`,
+        );
+      }),
+    );
+
+  user
     .command('factors')
     .description("List a user's second factors (never their secrets)")
     .requiredOption('--tenant <slug>', 'tenant slug')

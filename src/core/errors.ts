@@ -157,6 +157,11 @@ export const ERROR_CODES = {
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
   'account.password_mismatch': 'invalid',
+  'signup.closed': 'not_found',
+  'signup.domain_not_allowed': 'forbidden',
+  'signup.throttled': 'rate_limited',
+  'signup.email_unverified': 'forbidden',
+  'signup.name_invalid': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -49,7 +49,8 @@ export type SignInFailureReason =
   | 'invalid_credentials'
   | 'disabled'
   | 'throttled'
-  | 'locked';
+  | 'locked'
+  | 'unverified';
 
 function invalidCredentials(): OrthIdError {
   return new OrthIdError('auth.invalid_credentials', 'The email or password is incorrect.');
@@ -60,6 +61,13 @@ function throttled(retryAfterSeconds: number): OrthIdError {
     'auth.throttled',
     `Too many failed sign-in attempts. Wait ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'} before trying again.`,
     { details: { retryAfterSeconds } },
+  );
+}
+
+function unverified(): OrthIdError {
+  return new OrthIdError(
+    'signup.email_unverified',
+    'Verify your e-mail address first: open the link in the mail we sent, or ask for a new one.',
   );
 }
 
@@ -173,6 +181,12 @@ export async function signInWithPassword(
       row.locked_at === null &&
       current.retryAfterSeconds === 0
     ) {
+      // The right password of an account that signed up and never proved its address: said
+      // plainly (only the password's holder learns it), not counted, and not a sign-in.
+      if (row.awaiting_verification) {
+        await audit(tx, keyring, row, 'unverified');
+        return unverified();
+      }
       // A counter row exists only after a failure; most sign-ins have none to clear.
       if (current.accountFailures > 0) await throttle.resetAccount(tx, keys.account);
       await queries.recordSignIn(row.id, now, rehash);

@@ -7,6 +7,8 @@ export interface UserRow {
   email_index: string;
   email: string;
   email_verified: boolean;
+  /** Signed up on the hosted page and not yet verified: sign-in waits for the address. */
+  awaiting_verification: boolean;
   name: string | null;
   phone: string | null;
   profile: string | null;
@@ -33,7 +35,7 @@ export interface UserFieldsPatch {
 }
 
 const COLUMNS =
-  'tenant_id, id, email_index, email, email_verified, name, phone, profile, password_hash, status, ' +
+  'tenant_id, id, email_index, email, email_verified, awaiting_verification, name, phone, profile, password_hash, status, ' +
   'failed_sign_ins, locked_at, password_changed_at, last_sign_in_at, created_at, updated_at';
 
 export function createUsersQueries(tx: Queryable) {
@@ -44,8 +46,8 @@ export function createUsersQueries(tx: Queryable) {
     async insert(row: NewUserRow): Promise<UserRow | undefined> {
       return one(
         `INSERT INTO users (tenant_id, id, email_index, email, email_verified, name, phone, profile, password_hash,
-                            status, password_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                            status, password_changed_at, awaiting_verification)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (tenant_id, email_index) DO NOTHING RETURNING ${COLUMNS}`,
         [
           row.tenant_id,
@@ -59,7 +61,16 @@ export function createUsersQueries(tx: Queryable) {
           row.password_hash,
           row.status,
           row.password_changed_at,
+          row.awaiting_verification,
         ],
+      );
+    },
+    /** The address is proved: the account stops waiting and its e-mail counts as verified. */
+    async markEmailVerified(id: string, now: Date): Promise<UserRow | undefined> {
+      return one(
+        `UPDATE users SET email_verified = true, awaiting_verification = false, updated_at = $2
+         WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, now],
       );
     },
     /** `lock` holds the row until the transaction ends (sign-in's outcome, admin changes). */

@@ -34,6 +34,8 @@ export interface NewUser {
   name?: string;
   phone?: string;
   emailVerified?: boolean;
+  /** Signed up on the hosted page: cannot sign in until the address is verified. */
+  awaitingVerification?: boolean;
   /** Checked against the password policy, then stored only as an argon2id hash. */
   password?: string;
 }
@@ -181,6 +183,7 @@ export function createUsers(deps: UsersDeps) {
         email_index: emailIndex(keyring, email),
         email: seal('email', email)!,
         email_verified: input.emailVerified ?? false,
+        awaiting_verification: input.awaitingVerification ?? false,
         name: seal('name', input.name),
         phone: seal('phone', input.phone),
         profile: null,
@@ -292,6 +295,22 @@ export function createUsers(deps: UsersDeps) {
           return row;
         },
       );
+    },
+
+    /** The address is proved (a mailed link or code): verified, and no longer waiting to sign in. */
+    async verifyEmail(
+      tx: Queryable,
+      tenantId: string,
+      id: string,
+      actor: string,
+      method: 'link' | 'code',
+    ): Promise<User> {
+      if (!isUuid(id)) throw notFound(id);
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const row = await createUsersQueries(tx).markEmailVerified(id, deps.clock.now());
+      if (!row) throw notFound(id);
+      await audit(tx, keyring, actor, 'user.email_verified', id, { method });
+      return openUser(keyring, row);
     },
 
     async disable(tx: Queryable, tenantId: string, id: string, actor: string): Promise<User> {

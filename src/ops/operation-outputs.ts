@@ -33,6 +33,8 @@ export const TenantSettingsOutput = Type.Object({
     organisations: Strings,
     roles: Strings,
   }),
+  signUp: Type.Union([Type.Literal('on'), Type.Literal('off')]),
+  signUpDomains: Strings,
 });
 export type TenantSettingsOutput = Static<typeof TenantSettingsOutput>;
 
@@ -44,6 +46,13 @@ export const ShredOutput = Type.Object({
   by: Type.String(),
 });
 export type ShredOutput = Static<typeof ShredOutput>;
+
+export const InvitationOutput = Type.Object({
+  id: Type.String(),
+  organisationId: Nullable(Type.String()),
+  expiresAt: Type.String(),
+});
+export type InvitationOutput = Static<typeof InvitationOutput>;
 
 export const UserOutput = Type.Object({
   id: Type.String(),

@@ -46,6 +46,8 @@ describe('operation results at the control socket', () => {
             defaultLocale: 'en',
             mailFrom: 'OrthID <no-reply@example.org>',
             mfa: { mode: 'off', organisations: [], roles: [] },
+            signUp: 'off',
+            signUpDomains: [],
           },
           'sent',
         ),

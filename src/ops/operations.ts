@@ -18,6 +18,7 @@ import {
   SIGNING_ALGS,
   type SigningAlg,
 } from '../crypto/signing-keys.js';
+import { signUpSettingsOf } from '../identity/sign-up.js';
 import { formatSender, parseSender } from '../mail/address.js';
 import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
@@ -25,7 +26,7 @@ import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
-import { issuerFor } from '../tenancy/tenants.js';
+import { issuerFor, type Tenant } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
@@ -37,6 +38,7 @@ import {
   ClientOutput,
   DumpOutput,
   FactorOutput,
+  InvitationOutput,
   KeyRotationOutput,
   KeystoreAuditOutput,
   RecordedOutput,
@@ -149,6 +151,8 @@ const tenantConfigure = defineOperation({
       Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
     ),
     mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
+    signUp: Type.Optional(Type.String({ errorMessage: '--sign-up must be on or off.' })),
+    signUpDomains: Type.Optional(Strings),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -192,6 +196,7 @@ const tenantConfigure = defineOperation({
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
       // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
       ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
+      ...signUpChange(input),
     };
     await withTenant(app.db, tenant.id, async (tx) => {
       if (Object.keys(settings).length === 0) return;
@@ -220,7 +225,51 @@ const tenantConfigure = defineOperation({
       mailFrom:
         typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
       mfa: app.mfa.policyOf(current),
+      ...signUpSettingsOutput(current),
     };
+  },
+});
+
+const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
+
+/** `--sign-up on|off` and `--sign-up-domains a.com,b.org` as settings (an empty list: any domain). */
+function signUpChange(input: { signUp?: string; signUpDomains?: string[] }): Record<string, unknown> {
+  const mode = nonEmpty(input.signUp);
+  if (mode !== undefined && mode !== 'on' && mode !== 'off') {
+    throw new OrthIdError('request.invalid', '--sign-up must be on or off.', {
+      details: { field: 'signUp' },
+    });
+  }
+  const domains = input.signUpDomains?.map((d) => d.trim().toLowerCase().replace(/^@/, ''));
+  const bad = domains?.find((d) => !DOMAIN.test(d));
+  if (bad !== undefined) {
+    throw new OrthIdError('request.invalid', `--sign-up-domains: "${bad}" is not a domain name.`, {
+      details: { field: 'signUpDomains' },
+    });
+  }
+  return {
+    ...(mode === undefined ? {} : { signUp: mode === 'on' }),
+    ...(domains === undefined ? {} : { signUpDomains: [...new Set(domains)].sort() }),
+  };
+}
+
+function signUpSettingsOutput(tenant: Tenant) {
+  const settings = signUpSettingsOf(tenant);
+  return { signUp: settings.enabled ? ('on' as const) : ('off' as const), signUpDomains: settings.domains };
+}
+
+/** Invites an address (optionally into an organisation, by name or id): the link goes by mail. */
+const userInvite = defineOperation({
+  name: 'user.invite',
+  input: Type.Object({ tenant: Text, email: Text, organisation: Type.Optional(Type.String()) }),
+  output: InvitationOutput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return app.signUp.invite(tenant, {
+      email: input.email,
+      organisation: nonEmpty(input.organisation),
+      actor: 'cli',
+    });
   },
 });
 
@@ -646,6 +695,7 @@ export const operations = {
   [userFactors.name]: userFactors,
   [userRemoveFactor.name]: userRemoveFactor,
   [userReenrol.name]: userReenrol,
+  [userInvite.name]: userInvite,
   [clientCreate.name]: clientCreate,
   [clientList.name]: clientList,
   [keystoreRotateSigning.name]: keystoreRotateSigning,

@@ -14,6 +14,7 @@ import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordReset } from '../identity/password-reset.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
+import type { SignUp } from '../identity/sign-up.js';
 import type { Users } from '../identity/users.js';
 import type { DeliveryWorker } from '../mail/delivery-worker.js';
 import type { Mail } from '../mail/mail.js';
@@ -55,6 +56,8 @@ export interface OrthId {
   accountTokens: AccountTokens;
   /** "Forgot password?": mailed reset links and their use (src/identity/password-reset.ts). */
   passwordReset: PasswordReset;
+  /** Self sign-up with e-mail verification, and invitations (src/identity/sign-up.ts). */
+  signUp: SignUp;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

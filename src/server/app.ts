@@ -61,6 +61,7 @@ export async function buildServer(
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),
     passkeys: orthid.passkeys,
+    signUp: orthid.signUp,
     mfa: {
       mfa: orthid.mfa,
       db: orthid.db,

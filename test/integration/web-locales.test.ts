@@ -80,6 +80,10 @@ describe('hosted page catalogues', () => {
           max: 256,
           expires: '1 June 2026, 10:00:00 UTC',
           when: '1 June 2026, 09:00:00 UTC',
+          email: 'ada@acme.test',
+          hours: 24,
+          days: 7,
+          organisation: 'Sales',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }

@@ -25,6 +25,7 @@ import type {
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 import { forgotPasswordPath } from './password-reset.js';
+import { type SignUpStepsOptions, signUpSteps } from './sign-up-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -43,6 +44,8 @@ export async function interactionRoutes(
     /** The second-factor steps after the password (src/server/routes/mfa-steps.ts). */
     mfa: Omit<MfaStepsOptions, 'mfa'> & { mfa: Mfa };
     passkeys?: Passkeys;
+    /** Self sign-up, verification and invitations (src/server/routes/sign-up-steps.ts). */
+    signUp?: SignUpStepsOptions['signUp'];
   },
 ): Promise<void> {
   app.addContentTypeParser(
@@ -147,6 +150,7 @@ export async function interactionRoutes(
       error,
       errorCode,
       forgotPasswordUrl: forgotPasswordPath(tp.provider.issuer, uid, locale.tag),
+      signUpUrl: signUpKind?.url(tp, uid),
       ...(opts.passkeys
         ? {
             passkey: {
@@ -173,6 +177,9 @@ export async function interactionRoutes(
     checkCsrf,
     clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
   };
+  const signUpKind = opts.signUp
+    ? signUpSteps(app, kit, { signUp: opts.signUp, providers: opts.providers })
+    : undefined;
   const passkeyKind = opts.passkeys ? passkeySteps(kit, { ...opts.mfa, passkeys: opts.passkeys }) : undefined;
   const steps = mfaSteps(
     app,
@@ -270,6 +277,8 @@ export async function interactionRoutes(
       return await steps.afterPassword(reply, tp, details, userId, plan);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
+      if (signUpKind && isOrthIdError(error, 'signup.email_unverified'))
+        return signUpKind.unverified(reply, tp, details, email);
       const locale = localeOf(request, tp, details);
       if (error.details?.retryAfterSeconds)
         reply.header('retry-after', String(error.details.retryAfterSeconds));

@@ -10,7 +10,10 @@ import mailFr from './mail.fr.json' with { type: 'json' };
 import resetDe from './reset.de.json' with { type: 'json' };
 import resetEn from './reset.en.json' with { type: 'json' };
 import resetFr from './reset.fr.json' with { type: 'json' };
+import signupDe from './signup.de.json' with { type: 'json' };
+import signupEn from './signup.en.json' with { type: 'json' };
+import signupFr from './signup.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn, ...resetEn };
-export const de: Record<string, string> = { ...coreDe, ...mailDe, ...resetDe };
-export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...resetFr };
+export const en = { ...coreEn, ...mailEn, ...resetEn, ...signupEn };
+export const de: Record<string, string> = { ...coreDe, ...mailDe, ...resetDe, ...signupDe };
+export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...resetFr, ...signupFr };

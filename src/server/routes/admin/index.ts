@@ -12,6 +12,7 @@ import { registerAvatarRoutes } from './avatars.js';
 import { registerClientRoleRoutes } from './client-roles.js';
 import { registerClientRoutes } from './clients.js';
 import { registerGrantRoutes } from './grants.js';
+import { registerInvitationRoutes } from './invitations.js';
 import { registerMembershipRoutes } from './memberships.js';
 import { registerOrganisationRoutes } from './organisations.js';
 import { registerPermissionRoutes } from './permissions.js';
@@ -53,7 +54,7 @@ async function openApiDocument(orthid: OrthId): Promise<unknown> {
         title: 'OrthID admin API',
         version: VERSION,
         description:
-          'Manage a tenant: users (with avatars and data exports), organisations, memberships, API resources, permissions, roles, client roles, sessions and the audit log. Send an access token for the audience <public url>/api carrying the orthid:admin permission.',
+          'Manage a tenant: users (with avatars and data exports), invitations, organisations, memberships, API resources, permissions, roles, client roles, sessions and the audit log. Send an access token for the audience <public url>/api carrying the orthid:admin permission.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
@@ -113,6 +114,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       });
       registerOrganisationRoutes(api, { db, organisations: rbac.organisations });
       registerMembershipRoutes(api, { db, memberships: rbac.memberships, users });
+      registerInvitationRoutes(api, { signUp: orthid.signUp });
       registerResourceRoutes(api, { db, resources: rbac.resources });
       registerPermissionRoutes(api, { db, permissions: rbac.permissions });
       registerRoleRoutes(api, { db, roles: rbac.roles });

@@ -1,0 +1,457 @@
+// Self sign-up and invitations: a new account from the hosted page waits until a mailed link or
+// code proves its address; an invitation's link proves it up front. Never says whether an address has an account.
+import { appendAudit } from '../audit/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
+import { isUuid } from '../core/ids.js';
+import type { Queryable } from '../core/sql.js';
+import { normaliseEmail } from '../crypto/blind-index.js';
+import type { TenantKeys } from '../crypto/tenant-keys.js';
+import type { Mail } from '../mail/mail.js';
+import { type Database, withTenant } from '../storage/db/database.js';
+import type { Memberships } from '../tenancy/memberships.js';
+import { createOrganisationsQueries } from '../tenancy/organisations.queries.js';
+import type { AccountToken, AccountTokens } from './account-tokens.js';
+import { wrongCode } from './account-tokens.js';
+import { type SignInThrottle, throttledAddress } from './sign-in-throttle.js';
+import type { Users } from './users.js';
+
+/** A tenant's sign-up settings as stored in its `settings` (off unless turned on). */
+export interface SignUpSettings {
+  enabled: boolean;
+  /** Allowed e-mail domains, lower case; empty: any. */
+  domains: string[];
+}
+
+export function signUpSettingsOf(tenant: { settings: Readonly<Record<string, unknown>> }): SignUpSettings {
+  const domains = tenant.settings.signUpDomains;
+  return {
+    enabled: tenant.settings.signUp === true,
+    domains: Array.isArray(domains) ? domains.filter((d): d is string => typeof d === 'string') : [],
+  };
+}
+
+/** What a mail is about; the words, language and look are the composer's (src/web/mails). */
+export interface AccountMailRequest {
+  kind: 'verify-email' | 'account-exists' | 'invitation';
+  /** The reader's language (a BCP 47 tag); absent: the tenant's default. */
+  language?: string;
+  tenant: { displayName: string; settings: Readonly<Record<string, unknown>> };
+  /** The mail's one link: verify or accept the invitation (none for an existing account). */
+  url?: string;
+  code?: string;
+  /** How long the link works, in hours. */
+  validHours?: number;
+  organisation?: string;
+}
+
+export type ComposeAccountMail = (request: AccountMailRequest) => {
+  subject: string;
+  text: string;
+  html: string;
+};
+
+/** The tenant as the flows need it: the shape of `Tenant`, not its module. */
+export interface SignUpTenant {
+  id: string;
+  slug: string;
+  displayName: string;
+  settings: Readonly<Record<string, unknown>>;
+}
+
+export interface SignUpDeps {
+  db: Database;
+  tenantKeys: TenantKeys;
+  clock: Clock;
+  users: Users;
+  tokens: AccountTokens;
+  mail: Mail;
+  throttle: SignInThrottle;
+  memberships: Pick<Memberships, 'add'>;
+  /** Whether the tenant requires a second factor (the password policy's shorter minimum). */
+  mfaEnforced(tx: Queryable, tenantId: string): Promise<boolean>;
+  compose: ComposeAccountMail;
+  publicUrl: string;
+}
+
+export interface SignUpRequest {
+  email: string;
+  name: string;
+  password: string;
+  /** The client's address (after trusted proxies), for the throttle and the audit log. */
+  ip: string;
+  userAgent?: string;
+  language?: string;
+  /** The authorization request the page belongs to: the verified page leads back to it. */
+  interaction?: string;
+}
+
+/** What the "check your mail" page needs: the token its code form names (real or not). */
+export interface MailSent {
+  tokenId: string;
+}
+
+export interface Invitation {
+  id: string;
+  organisationId: string | null;
+  expiresAt: string;
+}
+
+const VERIFY_TTL_SECONDS = 24 * 3600;
+const INVITATION_TTL_SECONDS = 7 * 24 * 3600;
+/** Verification mails an address may be sent per window, whoever asks (sign-up and resend together). */
+export const MAILS_PER_ADDRESS = 3;
+export const ADDRESS_WINDOW_SECONDS = 3600;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const MAX_NAME = 200;
+
+function throttled(retryAfterSeconds: number): OrthIdError {
+  return new OrthIdError(
+    'signup.throttled',
+    `Too many requests. Wait ${retryAfterSeconds} seconds before trying again.`,
+    { details: { retryAfterSeconds } },
+  );
+}
+
+function checkedEmail(email: string): string {
+  const normalised = normaliseEmail(email);
+  if (!EMAIL.test(normalised)) {
+    throw new OrthIdError('mail.address_invalid', 'Enter a valid e-mail address.', {
+      details: { field: 'email' },
+    });
+  }
+  return normalised;
+}
+
+export function createSignUp(deps: SignUpDeps) {
+  const { clock, tokens, users } = deps;
+  const link = (tenant: SignUpTenant, path: string, secret: string) =>
+    `${deps.publicUrl}/t/${tenant.slug}/${path}?token=${encodeURIComponent(secret)}`;
+
+  async function audit(
+    tx: Queryable,
+    tenantId: string,
+    event: { actor: string; action: string; target?: string; outcome?: 'success' | 'failure' },
+    request: { ip?: string; userAgent?: string },
+    details?: Record<string, unknown>,
+  ) {
+    await appendAudit(
+      tx,
+      await deps.tenantKeys.forTenant(tx, tenantId),
+      {
+        outcome: 'success',
+        ...event,
+        ...(request.ip ? { ip: request.ip } : {}),
+        ...(request.userAgent ? { userAgent: request.userAgent } : {}),
+        details,
+      },
+      clock,
+    );
+  }
+
+  /**
+   * Counts the request against the client address (in a transaction of its own, so it holds
+   * whatever follows), then refuses when that address or the mail address asked too often.
+   * Both count alike whether or not the address has an account.
+   */
+  async function throttle(tenant: SignUpTenant, email: string, ip: string): Promise<void> {
+    const retryAfter = await withTenant(deps.db, tenant.id, async (tx) => {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenant.id);
+      // Under the `ip:` prefix, so housekeeping deletes the counter once it has decayed.
+      const key = `ip:sign-up:${keyring.index('sign-up.ip', throttledAddress(ip))}`;
+      const now = clock.now();
+      const waiting = await deps.throttle.addressRetryAfter(tx, key, now);
+      if (waiting > 0) return waiting;
+      await deps.throttle.recordAddressFailure(tx, tenant.id, key, now);
+      const sent = await tokens.issuedFor(tx, tenant.id, 'email_verification', email, ADDRESS_WINDOW_SECONDS);
+      return sent >= MAILS_PER_ADDRESS ? ADDRESS_WINDOW_SECONDS : 0;
+    });
+    if (retryAfter > 0) throw throttled(retryAfter);
+  }
+
+  /** A verification token whose code no mail carries: the page looks the same, nothing can use it. */
+  function unmailedToken(tx: Queryable, tenantId: string, email: string) {
+    return tokens.issue(tx, tenantId, {
+      purpose: 'email_verification',
+      email,
+      ttlSeconds: VERIFY_TTL_SECONDS,
+      withCode: true,
+    });
+  }
+
+  async function mailVerification(
+    tx: Queryable,
+    tenant: SignUpTenant,
+    userId: string,
+    email: string,
+    request: { language?: string; interaction?: string },
+  ): Promise<MailSent> {
+    await tokens.revokeForUser(tx, tenant.id, userId, 'email_verification');
+    const issued = await tokens.issue(tx, tenant.id, {
+      purpose: 'email_verification',
+      email,
+      userId,
+      ttlSeconds: VERIFY_TTL_SECONDS,
+      withCode: true,
+      data: request.interaction ? { interaction: request.interaction } : {},
+    });
+    const mail = deps.compose({
+      kind: 'verify-email',
+      language: request.language,
+      tenant,
+      url: link(tenant, 'sign-up/verify', issued.secret),
+      code: issued.code,
+      validHours: VERIFY_TTL_SECONDS / 3600,
+    });
+    await deps.mail.enqueue(tx, tenant.id, { to: email, template: 'verify-email', ...mail });
+    return { tokenId: issued.id };
+  }
+
+  /** The verified token's user: marked verified, audited as theirs, other links ended. */
+  async function verified(tx: Queryable, tenant: SignUpTenant, token: AccountToken, method: 'link' | 'code') {
+    // A token no mail carried (sent for an address that has an account) verifies nothing.
+    if (!token.userId) throw wrongCode();
+    await users.verifyEmail(tx, tenant.id, token.userId, `user:${token.userId}`, method);
+    await tokens.revokeForUser(tx, tenant.id, token.userId, 'email_verification');
+    return { userId: token.userId, interaction: token.data.interaction };
+  }
+
+  async function organisationOf(tx: Queryable, organisation: string | undefined) {
+    if (organisation === undefined) return undefined;
+    const queries = createOrganisationsQueries(tx);
+    const found = isUuid(organisation) ? await queries.byId(organisation) : undefined;
+    const row = found ?? (await queries.byName(organisation));
+    if (!row) {
+      throw new OrthIdError(
+        'organisation.not_found',
+        `No organisation "${organisation}" in this tenant. List them with the admin API.`,
+        { details: { field: 'organisation' } },
+      );
+    }
+    return row;
+  }
+
+  return {
+    /** The shortest password the tenant's policy accepts from a new account (for the form's hint). */
+    async minPasswordLength(tenant: SignUpTenant): Promise<number> {
+      const enforced = await withTenant(deps.db, tenant.id, (tx) => deps.mfaEnforced(tx, tenant.id));
+      return enforced ? users.passwordPolicy.minLengthWithMfa : users.passwordPolicy.minLength;
+    },
+
+    /**
+     * Registers an address, or mails its holder that they already have an account. Throws
+     * `signup.closed`, `signup.domain_not_allowed`, `signup.throttled`, `mail.address_invalid`,
+     * `signup.name_invalid` and the password policy's codes; otherwise answers alike either way.
+     */
+    async register(tenant: SignUpTenant, request: SignUpRequest): Promise<MailSent> {
+      const settings = signUpSettingsOf(tenant);
+      if (!settings.enabled) {
+        throw new OrthIdError('signup.closed', 'This organisation does not offer sign-up.');
+      }
+      const email = checkedEmail(request.email);
+      const domain = email.slice(email.lastIndexOf('@') + 1);
+      if (settings.domains.length > 0 && !settings.domains.includes(domain)) {
+        throw new OrthIdError(
+          'signup.domain_not_allowed',
+          'Sign-up is open only to addresses of the domains this organisation allows.',
+          { details: { field: 'email' } },
+        );
+      }
+      const name = request.name.trim();
+      if (name === '' || name.length > MAX_NAME) {
+        throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
+          details: { field: 'name' },
+        });
+      }
+      await throttle(tenant, email, request.ip);
+      return withTenant(deps.db, tenant.id, async (tx) => {
+        const mfaEnforced = await deps.mfaEnforced(tx, tenant.id);
+        const existing = await users.findByEmail(tx, tenant.id, email);
+        if (existing) {
+          // The same checks and the same hashing work as a new account: neither the answer nor
+          // its time tells the two apart.
+          await users.passwordPolicy.check(request.password, { mfaEnforced });
+          await users.passwords.hash(request.password);
+          const sent = await unmailedToken(tx, tenant.id, email);
+          const mail = deps.compose({
+            kind: 'account-exists',
+            language: request.language,
+            tenant,
+          });
+          await deps.mail.enqueue(tx, tenant.id, { to: email, template: 'account-exists', ...mail });
+          await audit(
+            tx,
+            tenant.id,
+            {
+              actor: 'anonymous',
+              action: 'user.signed_up',
+              target: `user:${existing.id}`,
+              outcome: 'failure',
+            },
+            request,
+            { reason: 'account_exists' },
+          );
+          return { tokenId: sent.id };
+        }
+        const user = await users.create(
+          tx,
+          tenant.id,
+          { email, name, password: request.password, awaitingVerification: true },
+          'sign-up',
+          { mfaEnforced },
+        );
+        const sent = await mailVerification(tx, tenant, user.id, email, request);
+        await audit(
+          tx,
+          tenant.id,
+          { actor: `user:${user.id}`, action: 'user.signed_up', target: `user:${user.id}` },
+          request,
+        );
+        return sent;
+      });
+    },
+
+    /**
+     * Mails a new verification link and code if an account at this address is waiting for one;
+     * otherwise nothing, with the same answer and the same throttles.
+     */
+    async resend(
+      tenant: SignUpTenant,
+      request: Pick<SignUpRequest, 'email' | 'ip' | 'language' | 'interaction'>,
+    ): Promise<MailSent> {
+      const email = checkedEmail(request.email);
+      await throttle(tenant, email, request.ip);
+      return withTenant(deps.db, tenant.id, async (tx) => {
+        const row = await users.findByEmail(tx, tenant.id, email);
+        if (row?.awaiting_verification) return mailVerification(tx, tenant, row.id, email, request);
+        return { tokenId: (await unmailedToken(tx, tenant.id, email)).id };
+      });
+    },
+
+    /** Checks a verification link without using it (the page before the button). */
+    async checkLink(tenant: SignUpTenant, secret: string): Promise<AccountToken> {
+      return withTenant(deps.db, tenant.id, (tx) =>
+        tokens.check(tx, tenant.id, 'email_verification', secret),
+      );
+    },
+
+    /** Uses a verification link: `account.link_invalid`, `account.link_expired`, `account.link_used`. */
+    async verifyLink(tenant: SignUpTenant, secret: string) {
+      return withTenant(deps.db, tenant.id, async (tx) =>
+        verified(tx, tenant, await tokens.use(tx, tenant.id, 'email_verification', secret), 'link'),
+      );
+    },
+
+    /**
+     * Uses the code typed on the page. A wrong code, or a token that is unknown or carried no
+     * mail, is `account.code_invalid` alike; an expired or used one says so.
+     */
+    async verifyCode(tenant: SignUpTenant, tokenId: string, code: string) {
+      const outcome = await withTenant(deps.db, tenant.id, async (tx) => {
+        const token = await tokens.useCode(tx, tenant.id, 'email_verification', tokenId, code).catch((e) => {
+          if (isOrthIdError(e, 'account.link_invalid')) return undefined;
+          throw e;
+        });
+        if (!token?.userId) return undefined;
+        return verified(tx, tenant, token, 'code');
+      });
+      // After the commit: the wrong try is counted against the token.
+      if (!outcome) throw wrongCode();
+      return outcome;
+    },
+
+    /**
+     * Creates an invitation for an address (and an organisation, by id or name) and mails its
+     * link; works whether or not sign-up is on. `user.email_taken` when the address has an account.
+     */
+    async invite(
+      tenant: SignUpTenant,
+      input: { email: string; organisation?: string; actor: string; language?: string },
+    ): Promise<Invitation> {
+      const email = checkedEmail(input.email);
+      return withTenant(deps.db, tenant.id, async (tx) => {
+        if (await users.findByEmail(tx, tenant.id, email)) {
+          throw new OrthIdError(
+            'user.email_taken',
+            'This address already has an account in this tenant; add it to the organisation instead.',
+            { details: { field: 'email' } },
+          );
+        }
+        const organisation = await organisationOf(tx, input.organisation);
+        const issued = await tokens.issue(tx, tenant.id, {
+          purpose: 'invitation',
+          email,
+          ttlSeconds: INVITATION_TTL_SECONDS,
+          data: organisation ? { organisation: organisation.id } : {},
+        });
+        const mail = deps.compose({
+          kind: 'invitation',
+          language: input.language,
+          tenant,
+          url: link(tenant, 'invitation', issued.secret),
+          validHours: INVITATION_TTL_SECONDS / 3600,
+          ...(organisation ? { organisation: organisation.name } : {}),
+        });
+        await deps.mail.enqueue(tx, tenant.id, { to: email, template: 'invitation', ...mail });
+        await audit(
+          tx,
+          tenant.id,
+          { actor: input.actor, action: 'invitation.created', target: `invitation:${issued.id}` },
+          {},
+          { organisationId: organisation?.id ?? null },
+        );
+        return {
+          id: issued.id,
+          organisationId: organisation?.id ?? null,
+          expiresAt: issued.expiresAt.toISOString(),
+        };
+      });
+    },
+
+    /** Checks an invitation link without using it (the page that asks for name and password). */
+    async checkInvitation(tenant: SignUpTenant, secret: string): Promise<AccountToken> {
+      return withTenant(deps.db, tenant.id, (tx) => tokens.check(tx, tenant.id, 'invitation', secret));
+    },
+
+    /**
+     * Accepts an invitation: a verified user with this name and password and, if the invitation
+     * names one, the membership; all or nothing (a refused password leaves the link usable).
+     */
+    async acceptInvitation(
+      tenant: SignUpTenant,
+      secret: string,
+      input: { name: string; password: string; ip?: string; userAgent?: string },
+    ): Promise<{ userId: string }> {
+      const name = input.name.trim();
+      if (name === '' || name.length > MAX_NAME) {
+        throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
+          details: { field: 'name' },
+        });
+      }
+      return withTenant(deps.db, tenant.id, async (tx) => {
+        const token = await tokens.use(tx, tenant.id, 'invitation', secret);
+        const user = await users.create(
+          tx,
+          tenant.id,
+          { email: token.email, name, password: input.password, emailVerified: true },
+          `invitation:${token.id}`,
+          { mfaEnforced: await deps.mfaEnforced(tx, tenant.id) },
+        );
+        const organisationId = token.data.organisation;
+        if (organisationId) {
+          await deps.memberships.add(tx, tenant.id, organisationId, user.id, `user:${user.id}`);
+        }
+        await audit(
+          tx,
+          tenant.id,
+          { actor: `user:${user.id}`, action: 'invitation.accepted', target: `invitation:${token.id}` },
+          input,
+          { userId: user.id, organisationId: organisationId ?? null },
+        );
+        return { userId: user.id };
+      });
+    },
+  };
+}
+
+export type SignUp = ReturnType<typeof createSignUp>;

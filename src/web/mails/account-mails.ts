@@ -1,0 +1,58 @@
+// The mails of sign-up and invitations: a verification link with its code, the "you already
+// have an account" notice, and an invitation link, in the reader's language and the tenant's brand.
+import { brandOf } from '../brand.js';
+import { chooseLocale } from '../i18n.js';
+import { type ComposedMail, composeMail } from './compose.js';
+
+/** What the sign-up flows ask for (the shape of identity's AccountMailRequest). */
+export interface AccountMailRequest {
+  kind: 'verify-email' | 'account-exists' | 'invitation';
+  language?: string;
+  tenant: { displayName: string; settings: Readonly<Record<string, unknown>> };
+  url?: string;
+  code?: string;
+  validHours?: number;
+  organisation?: string;
+}
+
+export function composeAccountMail(request: AccountMailRequest): ComposedMail {
+  const locale = chooseLocale({
+    uiLocales: request.language,
+    tenantDefault: request.tenant.settings.defaultLocale,
+  });
+  const { t } = locale;
+  const brand = brandOf(request.tenant);
+  const tenant = brand.name;
+  const action = (label: string) => (request.url ? { action: { label, url: request.url } } : {});
+  switch (request.kind) {
+    case 'verify-email':
+      return composeMail(locale, brand, {
+        subject: t('mail.verify.subject', { tenant }),
+        paragraphs: [
+          t('mail.verify.greeting', { tenant }),
+          t('mail.verify.body', { hours: request.validHours ?? 24 }),
+        ],
+        ...action(t('mail.verify.action')),
+        ...(request.code ? { code: request.code } : {}),
+        note: t('mail.verify.note'),
+      });
+    case 'account-exists':
+      return composeMail(locale, brand, {
+        subject: t('mail.exists.subject', { tenant }),
+        paragraphs: [t('mail.exists.body', { tenant }), t('mail.exists.next')],
+        note: t('mail.exists.note'),
+      });
+    case 'invitation':
+      return composeMail(locale, brand, {
+        subject: t('mail.invite.subject', { tenant }),
+        paragraphs: [
+          request.organisation
+            ? t('mail.invite.bodyOrganisation', { tenant, organisation: request.organisation })
+            : t('mail.invite.body', { tenant }),
+          t('mail.invite.validity', { days: Math.round((request.validHours ?? 168) / 24) }),
+        ],
+        ...action(t('mail.invite.action')),
+        note: t('mail.invite.note'),
+      });
+  }
+}
