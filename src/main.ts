@@ -194,9 +194,6 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     log: parts.log,
     transport: mailTransport,
   });
-  const mfa = createMfa({ db, tenantKeys, clock, throttle: signInThrottle });
-  const accountTokens = createAccountTokens({ tenantKeys, clock });
-  const rbac = createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl });
   const signUp = createSignUp({
     db,
     tenantKeys,
