@@ -298,6 +298,28 @@ describe('password reset on the hosted pages (postgres)', { timeout: 300_000 }, 
     assert.deepEqual(await deliver('bob@acme.test'), []);
   });
 
+  test('odd input gets a 400 page with a stable code, never a 500', async () => {
+    const b = browser();
+    const twice = await b.get(`${base}/t/acme/password/reset?token=a&token=b`);
+    assert.equal(twice.status, 400);
+    assert.equal(pageError(await twice.text())?.code, 'account.link_invalid');
+
+    const flow = await forgotPage(await begin(b));
+    const form = readForm(flow.html);
+    const cookie = b
+      .cookieValues()
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ');
+    const json = await fetch(new URL(form.action, flow.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-forwarded-for': '198.51.100.250' },
+      body: JSON.stringify({ ...form.fields, email: ['bob@acme.test'] }),
+    });
+    assert.equal(json.status, 400);
+    assert.equal(pageError(await json.text())?.code, 'request.invalid');
+    assert.deepEqual(await deliver('bob@acme.test'), []);
+  });
+
   test('the pages and the mail speak the language asked for', async () => {
     const b = browser({ 'accept-language': 'de-DE,de;q=0.9' });
     const flow = await forgotPage(await begin(b));
