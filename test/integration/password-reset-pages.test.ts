@@ -298,6 +298,17 @@ describe('password reset on the hosted pages (postgres)', { timeout: 300_000 }, 
     assert.deepEqual(await deliver('bob@acme.test'), []);
   });
 
+  test('a flood from one client address gets the same page and, past the free requests, no mail', async () => {
+    const b = browser();
+    const flow = await forgotPage(await begin(b));
+    const first = await postForm(b, flow.url, flow.html, { email: 'spray0@acme.test' });
+    for (let i = 1; i < 6; i++) await postForm(b, flow.url, flow.html, { email: `spray${i}@acme.test` });
+    const held = await postForm(b, flow.url, flow.html, { email: 'dora@acme.test' });
+    assert.equal(held.status, first.status);
+    assert.equal(held.html, first.html);
+    assert.deepEqual(await deliver('dora@acme.test'), []);
+  });
+
   test('odd input gets a 400 page with a stable code, never a 500', async () => {
     const b = browser();
     const twice = await b.get(`${base}/t/acme/password/reset?token=a&token=b`);
