@@ -298,6 +298,39 @@ describe('password reset on the hosted pages (postgres)', { timeout: 300_000 }, 
     assert.deepEqual(await deliver('bob@acme.test'), []);
   });
 
+  test('a flood from one client address gets the same page and, past the free requests, no mail', async () => {
+    const b = browser();
+    const flow = await forgotPage(await begin(b));
+    const first = await postForm(b, flow.url, flow.html, { email: 'spray0@acme.test' });
+    for (let i = 1; i < 6; i++) await postForm(b, flow.url, flow.html, { email: `spray${i}@acme.test` });
+    const held = await postForm(b, flow.url, flow.html, { email: 'dora@acme.test' });
+    assert.equal(held.status, first.status);
+    assert.equal(held.html, first.html);
+    assert.deepEqual(await deliver('dora@acme.test'), []);
+  });
+
+  test('odd input gets a 400 page with a stable code, never a 500', async () => {
+    const b = browser();
+    const twice = await b.get(`${base}/t/acme/password/reset?token=a&token=b`);
+    assert.equal(twice.status, 400);
+    assert.equal(pageError(await twice.text())?.code, 'account.link_invalid');
+
+    const flow = await forgotPage(await begin(b));
+    const form = readForm(flow.html);
+    const cookie = b
+      .cookieValues()
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ');
+    const json = await fetch(new URL(form.action, flow.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-forwarded-for': '198.51.100.250' },
+      body: JSON.stringify({ ...form.fields, email: ['bob@acme.test'] }),
+    });
+    assert.equal(json.status, 400);
+    assert.equal(pageError(await json.text())?.code, 'request.invalid');
+    assert.deepEqual(await deliver('bob@acme.test'), []);
+  });
+
   test('the pages and the mail speak the language asked for', async () => {
     const b = browser({ 'accept-language': 'de-DE,de;q=0.9' });
     const flow = await forgotPage(await begin(b));

@@ -8,6 +8,7 @@ import { readAudit } from '../../src/audit/audit-log.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { isOrthIdError } from '../../src/core/errors.js';
 import type { ResetRequest } from '../../src/identity/password-reset.js';
+import { totpCode } from '../../src/identity/totp.js';
 import { createUsersQueries } from '../../src/identity/users.queries.js';
 import { openMail } from '../../src/mail/mail.js';
 import { withTenant } from '../../src/storage/db/database.js';
@@ -221,6 +222,34 @@ for (const driver of DRIVERS) {
       await signIn('locked@acme.test', NEW);
       const reset = await audit('user.password_reset', `user:${user.id}`);
       assert.equal(reset.at(-1)?.details?.unlocked, true);
+    });
+
+    test('a reset keeps the second factors and recovery codes (MFA still applies at the next sign-in)', async () => {
+      const user = await createUser('mfa@acme.test');
+      const ip = nextIp();
+      const enrolment = await app.mfa.beginTotpEnrolment({
+        tenantId: acme.id,
+        userId: user.id,
+        interactionUid: 'enrolment-interaction',
+        issuer: 'Acme',
+        account: 'mfa@acme.test',
+      });
+      await app.mfa.confirmTotpEnrolment({
+        tenantId: acme.id,
+        userId: user.id,
+        ip,
+        factorId: enrolment.factorId,
+        interactionUid: 'enrolment-interaction',
+        code: totpCode(enrolment.secret, clock.now()),
+      });
+      const factors = () => inAcme((tx) => app.mfa.listFactors(tx, user.id));
+      const before = await factors();
+      assert.equal(before.factors.length, 1);
+      const [secret] = await ask('mfa@acme.test');
+      await complete(secret!);
+      const afterReset = await factors();
+      assert.deepEqual(afterReset.factors, before.factors);
+      assert.equal(afterReset.recoveryCodesLeft, before.recoveryCodesLeft);
     });
   });
 }

@@ -21,7 +21,13 @@ import {
 } from '../../web/pages/password-reset.js';
 
 type Params = { tenant: string };
-type Form = Partial<Record<string, string>>;
+type Form = Partial<Record<string, unknown>>;
+
+/** A form or query field as text: anything else (a repeated parameter, a JSON value) is empty. */
+const field = (form: Form | undefined, name: string): string => {
+  const value = form?.[name];
+  return typeof value === 'string' ? value : '';
+};
 
 const COOKIE = 'orthid_reset';
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
@@ -89,7 +95,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
 
   function checkCsrf(request: FastifyRequest, tp: TenantProvider, form: Form | undefined) {
     const cookie = cookieOf(request);
-    if (!cookie || !sameToken(form?.csrf, csrfFor(tp, cookie))) {
+    if (!cookie || !sameToken(field(form, 'csrf'), csrfFor(tp, cookie))) {
       throw new OrthIdError('auth.forbidden', 'The form expired. Load the page again and try once more.');
     }
   }
@@ -159,19 +165,19 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
 
   app.get<{ Params: Params; Querystring: Form }>('/t/:tenant/password/forgot', async (request, reply) => {
     const tp = await deps.providers.get(request.params.tenant);
-    const locale = localeOf(request, tp, request.query.ui_locales);
-    const interaction = interactionOf(request.query.interaction);
+    const locale = localeOf(request, tp, field(request.query, 'ui_locales'));
+    const interaction = interactionOf(field(request.query, 'interaction'));
     return renderForgot(request, reply, tp, locale, interaction ? { interaction } : {});
   });
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/password/forgot', async (request, reply) => {
     const tp = await deps.providers.get(request.params.tenant);
     checkCsrf(request, tp, request.body);
-    const form = request.body ?? {};
-    const locale = localeOf(request, tp, form.ui_locales);
-    const interaction = interactionOf(form.interaction);
+    const form = request.body;
+    const locale = localeOf(request, tp, field(form, 'ui_locales'));
+    const interaction = interactionOf(field(form, 'interaction'));
     const brand = brandOf(tp.tenant);
-    const email = form.email ?? '';
+    const email = field(form, 'email');
     try {
       await deps.passwordReset.request({
         tenantId: tp.tenant.id,
@@ -221,7 +227,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
         return linkError(reply, tp, localeOf(request, tp, asked), cause);
       throw cause;
     }
-    const locale = localeOf(request, tp, asked ?? link.data.locale);
+    const locale = localeOf(request, tp, asked || link.data.locale);
     return page(
       reply,
       newPasswordPage({
@@ -240,21 +246,28 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
 
   app.get<{ Params: Params; Querystring: Form }>('/t/:tenant/password/reset', async (request, reply) => {
     const tp = await deps.providers.get(request.params.tenant);
-    return renderNewPassword(request, reply, tp, request.query.token ?? '', request.query.ui_locales);
+    return renderNewPassword(
+      request,
+      reply,
+      tp,
+      field(request.query, 'token'),
+      field(request.query, 'ui_locales'),
+    );
   });
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/password/reset', async (request, reply) => {
     const tp = await deps.providers.get(request.params.tenant);
     checkCsrf(request, tp, request.body);
-    const form = request.body ?? {};
-    const token = form.token ?? '';
-    const password = form.password ?? '';
-    if (password !== (form.confirm ?? '')) {
+    const form = request.body;
+    const token = field(form, 'token');
+    const password = field(form, 'password');
+    const asked = field(form, 'ui_locales');
+    if (password !== field(form, 'confirm')) {
       const mismatch = new OrthIdError(
         'account.password_mismatch',
         'The two passwords are not the same. Type the new password twice.',
       );
-      return renderNewPassword(request, reply, tp, token, form.ui_locales, mismatch);
+      return renderNewPassword(request, reply, tp, token, asked, mismatch);
     }
     let done: Awaited<ReturnType<PasswordReset['complete']>>;
     try {
@@ -264,18 +277,16 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
         password,
         ip: request.ip,
         ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'] } : {}),
-        composeChanged: (at) =>
-          passwordChangedMail(localeOf(request, tp, form.ui_locales), brandOf(tp.tenant), at),
+        composeChanged: (at) => passwordChangedMail(localeOf(request, tp, asked), brandOf(tp.tenant), at),
       });
     } catch (error) {
       if (!isOrthIdError(error)) throw error;
-      if (LINK_ERRORS.has(error.code))
-        return linkError(reply, tp, localeOf(request, tp, form.ui_locales), error);
+      if (LINK_ERRORS.has(error.code)) return linkError(reply, tp, localeOf(request, tp, asked), error);
       if (error.code.startsWith('password.'))
-        return renderNewPassword(request, reply, tp, token, form.ui_locales, error);
+        return renderNewPassword(request, reply, tp, token, asked, error);
       throw error;
     }
-    const locale = localeOf(request, tp, form.ui_locales ?? done.data.locale);
+    const locale = localeOf(request, tp, asked || done.data.locale);
     const signIn = signInUrl(tp, interactionOf(done.data.interaction));
     return page(
       reply,
