@@ -34,7 +34,7 @@ button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:8px;bac
 button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}[hidden]{display:none!important}
 .error{margin:1rem 0 0;padding:.75rem;border-radius:8px;background:#fdecec;color:#9b1c1c}
 p.links{margin:1rem 0 0;text-align:center}a{color:#3b5bdb}
-ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#8a91a1;text-align:center}`);
+ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#5b6478;text-align:center}`);
 
 /**
  * `locale`: the request's language (the `lang` attribute and the footer); a page not yet
