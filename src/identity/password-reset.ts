@@ -290,12 +290,15 @@ export function createPasswordReset(deps: PasswordResetDeps) {
         const now = clock.now();
         // User row before counter: the lock order sign-in uses.
         const updated = (await users.setPassword(userId, hash, now))!;
+        // The link reached the address, which proves it as a verification link would; and a
+        // sign-up someone else began with this address loses its password to the owner's.
+        const verified = row.awaiting_verification ? await users.markEmailVerified(userId, now) : undefined;
         const unlocked = row.locked_at !== null;
         // A new password starts the account's sign-in failure count again, as an admin's does.
         await createSignInThrottleQueries(tx).delete(accountThrottleKey(userId));
         await accountTokens.revokeForUser(tx, tenantId, userId, 'password_reset');
         const revoked = await deps.sessions.revokeAll(tx, tenantId, userId, `user:${userId}`);
-        const user = openUser(keyring, updated);
+        const user = openUser(keyring, verified ?? updated);
         await deps.mail.enqueue(tx, tenantId, {
           to: user.email,
           template: 'password-changed',
@@ -306,6 +309,7 @@ export function createPasswordReset(deps: PasswordResetDeps) {
           sessionsRevoked: revoked.sessions,
           grantsRevoked: revoked.grants,
           unlocked,
+          emailVerified: verified !== undefined,
         });
         return { userId, data: token.data };
       });

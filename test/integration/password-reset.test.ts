@@ -224,6 +224,23 @@ for (const driver of DRIVERS) {
       assert.equal(reset.at(-1)?.details?.unlocked, true);
     });
 
+    test('a reset proves the address of an account still waiting for its verification', async () => {
+      const user = await inAcme((tx) =>
+        app.users.create(
+          tx,
+          acme.id,
+          { email: 'early@acme.test', password: OLD, awaitingVerification: true },
+          'test',
+        ),
+      );
+      await rejects(signIn('early@acme.test', OLD), 'signup.email_unverified');
+      const [secret] = await ask('early@acme.test');
+      await complete(secret!);
+      await signIn('early@acme.test', NEW);
+      const reset = await audit('user.password_reset', `user:${user.id}`);
+      assert.equal(reset.at(-1)?.details?.emailVerified, true);
+    });
+
     test('a reset keeps the second factors and recovery codes (MFA still applies at the next sign-in)', async () => {
       const user = await createUser('mfa@acme.test');
       const ip = nextIp();
