@@ -13,6 +13,7 @@ import {
   SUPPORTED_LOCALES,
   supportedLocale,
 } from '../../src/web/i18n.js';
+import { stepErrorText } from '../../src/web/user-error.js';
 
 /** The placeholders a message uses, with their kind (argument, plural, select, date, number). */
 function placeholders(elements: MessageFormatElement[], out = new Set<string>()): Set<string> {
@@ -75,6 +76,9 @@ describe('hosted page catalogues', () => {
           resource: 'https://api.acme.test',
           seconds: 3,
           code: 'invalid_request',
+          count: 4,
+          date: 'March 5, 2026',
+          name: 'Work laptop',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }
@@ -99,6 +103,48 @@ describe('hosted page catalogues', () => {
       localeOf('fr').t('device.error.throttled', { seconds: 1500 }),
       'Trop de codes incorrects depuis ce réseau. Réessayez dans 1\u202f500 secondes.',
     );
+  });
+
+  test('recovery codes left: the plural and the digits of the language', () => {
+    assert.equal(localeOf('en').t('mfa.used.remaining', { count: 1 }), 'You have 1 recovery code left.');
+    assert.equal(
+      localeOf('de').t('mfa.used.remaining', { count: 1500 }),
+      'Sie haben noch 1.500 Wiederherstellungscodes.',
+    );
+    assert.equal(localeOf('fr').t('mfa.used.remaining', { count: 1 }), 'Il vous reste 1 code de secours.');
+    assert.equal(
+      localeOf('fr').t('mfa.used.remaining', { count: 1500 }),
+      'Il vous reste 1\u202f500 codes de secours.',
+    );
+  });
+
+  test('every refusal a sign-in step shows has words in every language', () => {
+    // The codes the second-factor and passkey steps render; a new one must be translated.
+    for (const code of [
+      'mfa.code_malformed',
+      'mfa.code_invalid',
+      'mfa.code_replayed',
+      'mfa.recovery_code_used',
+      'mfa.enrolment_foreign',
+      'mfa.step_expired',
+      'auth.throttled',
+      'passkey.not_found',
+      'passkey.name_invalid',
+      'passkey.already_registered',
+      'passkey.challenge_missing',
+      'passkey.origin_mismatch',
+      'passkey.unknown_credential',
+      'passkey.verification_failed',
+      'passkey.counter_regressed',
+      'passkey.flags_inconsistent',
+    ]) {
+      for (const tag of SUPPORTED_LOCALES) {
+        assert.ok(localeOf(tag).has(`error.code.${code}`), `${tag} error.code.${code}`);
+      }
+      const error = { code, message: 'English own words', details: {} };
+      assert.equal(stepErrorText(localeOf('en'), error), 'English own words');
+      assert.notEqual(stepErrorText(localeOf('de'), error), localeOf('de').t('error.generic'));
+    }
   });
 
   test('dates and numbers are formatted per locale', () => {

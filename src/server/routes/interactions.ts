@@ -170,6 +170,7 @@ export async function interactionRoutes(
     base,
     checkCsrf,
     clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
+    locale: localeOf,
   };
   const passkeyKind = opts.passkeys ? passkeySteps(kit, { ...opts.mfa, passkeys: opts.passkeys }) : undefined;
   const steps = mfaSteps(

@@ -7,7 +7,10 @@ import coreFr from './core.fr.json' with { type: 'json' };
 import mailDe from './mail.de.json' with { type: 'json' };
 import mailEn from './mail.en.json' with { type: 'json' };
 import mailFr from './mail.fr.json' with { type: 'json' };
+import mfaDe from './mfa.de.json' with { type: 'json' };
+import mfaEn from './mfa.en.json' with { type: 'json' };
+import mfaFr from './mfa.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn };
-export const de: Record<string, string> = { ...coreDe, ...mailDe };
-export const fr: Record<string, string> = { ...coreFr, ...mailFr };
+export const en = { ...coreEn, ...mailEn, ...mfaEn };
+export const de: Record<string, string> = { ...coreDe, ...mailDe, ...mfaDe };
+export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...mfaFr };
