@@ -1,4 +1,5 @@
 // `orthid tenant ...`: create and list tenants.
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { MfaPolicy } from '../identity/mfa-policy.js';
@@ -7,6 +8,7 @@ import type { Tenant } from '../tenancy/tenants.js';
 import { action, operation, print } from './context.js';
 
 type Listed = Tenant & { issuer: string };
+type Brand = { displayName: string; brandColour: string; supportContact: string };
 
 /** A comma-separated list; an empty value is an empty list (it clears the setting). */
 function list(value: string): string[] {
@@ -76,12 +78,24 @@ export function registerTenantCommands(program: Command): void {
       '--default-locale <en|de|fr>',
       "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
     )
+    .option('--display-name <name>', "the name pages, mails and the logo's alt text show")
+    .option(
+      '--brand-colour <#rrggbb|default>',
+      'primary colour of buttons and links; needs 4.5:1 contrast with white',
+    )
+    .option(
+      '--support-contact <email|https-url|none>',
+      "where users get help, shown in the pages' footer and mails",
+    )
     .option('--json', 'print JSON')
     .action(
       action(
         async (
           slug: string,
           opts: {
+            displayName?: string;
+            brandColour?: string;
+            supportContact?: string;
             idTokenClaims?: string;
             defaultLocale?: string;
             mailFrom?: string;
@@ -99,7 +113,10 @@ export function registerTenantCommands(program: Command): void {
             mfa: opts.mfa,
             mfaOrganisations: opts.mfaOrganisations,
             mfaRoles: opts.mfaRoles,
-          })) as { idTokenClaims: string; defaultLocale: string; mailFrom: string; mfa: MfaPolicy };
+            displayName: opts.displayName,
+            brandColour: opts.brandColour,
+            supportContact: opts.supportContact,
+          })) as { idTokenClaims: string; defaultLocale: string; mailFrom: string; mfa: MfaPolicy } & Brand;
           const scope = [
             ...(result.mfa.organisations.length
               ? [`organisations ${result.mfa.organisations.join(', ')}`]
@@ -112,10 +129,43 @@ export function registerTenantCommands(program: Command): void {
             () =>
               `Tenant ${slug}: claims in ID tokens ${result.idTokenClaims}; default language ${result.defaultLocale}; mail from ${result.mailFrom}; MFA ${result.mfa.mode}${
                 result.mfa.mode === 'required' && scope.length ? ` for members of ${scope.join(' or ')}` : ''
-              }.`,
+              }.\nBranding: name ${result.displayName}; colour ${result.brandColour}; support ${result.supportContact}.`,
           );
         },
       ),
+    );
+
+  const logo = tenant.command('logo').description("Set or remove a tenant's logo (shown on its pages)");
+  logo
+    .command('set')
+    .description('Upload a PNG, JPEG or WebP logo (at most 512 KiB); it is re-encoded as WebP within 512×512')
+    .requiredOption('--tenant <slug>', 'the tenant')
+    .requiredOption('--file <path>', 'the image file')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; file: string; json?: boolean }) => {
+        const bytes = await readFile(opts.file);
+        const result = await operation('tenant.logo-set', {
+          tenant: opts.tenant,
+          imageBase64: bytes.toString('base64'),
+        });
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Logo of ${opts.tenant} set: ${result.width}×${result.height} WebP, ${result.size} bytes.`,
+        );
+      }),
+    );
+  logo
+    .command('remove')
+    .description("Remove the tenant's logo")
+    .requiredOption('--tenant <slug>', 'the tenant')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; json?: boolean }) => {
+        const result = await operation('tenant.logo-remove', { tenant: opts.tenant });
+        print(result, Boolean(opts.json), () => `Logo of ${opts.tenant} removed.`);
+      }),
     );
 
   tenant

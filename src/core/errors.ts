@@ -156,6 +156,10 @@ export const ERROR_CODES = {
   'account.link_expired': 'invalid',
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
+  'brand.name_invalid': 'invalid',
+  'brand.colour_invalid': 'invalid',
+  'brand.contrast_insufficient': 'invalid',
+  'brand.contact_invalid': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,7 +25,9 @@ import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import { auditedSettings, brandingChange } from '../tenancy/branding.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { tenantLogoRemove, tenantLogoSet } from './brand-logo.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
@@ -149,6 +151,9 @@ const tenantConfigure = defineOperation({
       Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
     ),
     mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
+    displayName: Type.Optional(Type.String()),
+    brandColour: Type.Optional(Type.String()),
+    supportContact: Type.Optional(Type.String()),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -187,14 +192,18 @@ const tenantConfigure = defineOperation({
         },
       );
     }
+    const branding = brandingChange(input);
     const settings: Record<string, unknown> = {
+      ...branding.settings,
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
       // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
       ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
     };
     await withTenant(app.db, tenant.id, async (tx) => {
-      if (Object.keys(settings).length === 0) return;
+      if (branding.displayName !== undefined)
+        await app.tenants.setDisplayName(tx, tenant.id, branding.displayName);
+      if (Object.keys(settings).length === 0 && branding.displayName === undefined) return;
       await app.tenants.setSettings(tx, tenant.id, settings);
       await appendAudit(
         tx,
@@ -204,7 +213,10 @@ const tenantConfigure = defineOperation({
           action: 'tenant.configured',
           target: `tenant:${tenant.id}`,
           outcome: 'success',
-          details: settings,
+          details: {
+            ...auditedSettings(settings),
+            ...(branding.displayName === undefined ? {} : { displayName: branding.displayName }),
+          },
         },
         app.clock,
       );
@@ -220,6 +232,11 @@ const tenantConfigure = defineOperation({
       mailFrom:
         typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
       mfa: app.mfa.policyOf(current),
+      displayName: current.displayName,
+      brandColour:
+        typeof current.settings.brandColour === 'string' ? current.settings.brandColour : 'default',
+      supportContact:
+        typeof current.settings.supportContact === 'string' ? current.settings.supportContact : 'none',
     };
   },
 });
@@ -641,6 +658,8 @@ export const operations = {
   [tenantList.name]: tenantList,
   [tenantConfigure.name]: tenantConfigure,
   [tenantShred.name]: tenantShred,
+  [tenantLogoSet.name]: tenantLogoSet,
+  [tenantLogoRemove.name]: tenantLogoRemove,
   [userCreate.name]: userCreate,
   [userExport.name]: userExport,
   [userFactors.name]: userFactors,

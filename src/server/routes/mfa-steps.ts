@@ -229,7 +229,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           secondFactorPage({
             locale,
-            brand: brandOf(tp.tenant),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             clientName: await kit.clientName(tp, details.params.client_id),
             csrf,
             action: `${base}/second-factor`,
@@ -250,7 +250,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           enrolOfferPage({
             locale,
-            brand: brandOf(tp.tenant),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             startAction: `${base}/enrol/totp`,
             skipAction: `${base}/enrol/skip`,
@@ -276,7 +276,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           enrolTotpPage({
             locale,
-            brand: brandOf(tp.tenant),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             action: `${base}/enrol/totp/confirm`,
             factorId: enrolment.factorId,
@@ -300,7 +300,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           recoveryNoticePage({
             locale,
-            brand: brandOf(tp.tenant),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             action: `${base}/continue`,
             enrolled: pending.step === 'recovery_codes',
@@ -359,7 +359,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             reply,
             recoveryNoticePage({
               locale: kit.locale(request, tp, details),
-              brand: brandOf(tp.tenant),
+              brand: brandOf(tp.tenant, tp.provider.issuer),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               remaining,
@@ -409,7 +409,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           recoveryCodesPage({
             locale: kit.locale(request, tp, details),
-            brand: brandOf(tp.tenant),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf: tp.csrfToken(details.uid),
             action: `${kit.base(tp, details.uid)}/continue`,
             codes: recoveryCodes,

@@ -92,7 +92,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
       reply,
       enrolPasskeyPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandOf(tp.tenant, tp.provider.issuer),
         ...ceremony(tp, details.uid, 'passkey/register', 'passkey/register/options'),
         passkeys: await listOf(tp, pending.accountId),
         removeAction: `${base}/passkey/remove`,
@@ -350,7 +350,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
             reply,
             recoveryCodesPage({
               locale: kit.locale(request, tp, details),
-              brand: brandOf(tp.tenant),
+              brand: brandOf(tp.tenant, tp.provider.issuer),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               codes,

@@ -1,6 +1,9 @@
 // The hosted pages' and mails' message catalogues, one file per area and language
 // (`<area>.<locale>.json`), merged here into one catalogue per language. English is the
 // reference: its keys are the type, and a test keeps every translation complete.
+import brandDe from './brand.de.json' with { type: 'json' };
+import brandEn from './brand.en.json' with { type: 'json' };
+import brandFr from './brand.fr.json' with { type: 'json' };
 import coreDe from './core.de.json' with { type: 'json' };
 import coreEn from './core.en.json' with { type: 'json' };
 import coreFr from './core.fr.json' with { type: 'json' };
@@ -11,6 +14,6 @@ import mfaDe from './mfa.de.json' with { type: 'json' };
 import mfaEn from './mfa.en.json' with { type: 'json' };
 import mfaFr from './mfa.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn, ...mfaEn };
-export const de: Record<string, string> = { ...coreDe, ...mailDe, ...mfaDe };
-export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...mfaFr };
+export const en = { ...coreEn, ...mailEn, ...mfaEn, ...brandEn };
+export const de: Record<string, string> = { ...coreDe, ...mailDe, ...mfaDe, ...brandDe };
+export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...mfaFr, ...brandFr };
