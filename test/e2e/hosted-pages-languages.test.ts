@@ -116,6 +116,12 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     assert.match(page, /<button type="submit">Se connecter<\/button>/);
     assert.match(page, /<title>Connexion · acme corp<\/title>/);
     assert.match(page, /acme corp · sécurisé par OrthID/);
+    // The passkey script is a static file: its words come from the page, in the page's language.
+    assert.match(
+      page,
+      /data-msg-cancelled="La demande de clé d’accès a été annulée ou a expiré\. Réessayez\."/,
+    );
+    assert.match(page, /data-msg-unsupported="Votre navigateur n’a pas pu utiliser de clé d’accès ici\./);
   });
 
   test('ui_locales names languages best first; the first the pages have wins', async () => {
