@@ -158,6 +158,8 @@ const tenantConfigure = defineOperation({
   output: TenantSettingsOutput,
   async run(app, input) {
     let tenant = await app.tenants.get(input.slug);
+    // Checked before the MFA policy below commits: a refused brand changes nothing.
+    const branding = brandingChange(input);
     if (input.mfa !== undefined || input.mfaOrganisations !== undefined || input.mfaRoles !== undefined) {
       await configureMfaPolicy(
         app,
@@ -192,7 +194,6 @@ const tenantConfigure = defineOperation({
         },
       );
     }
-    const branding = brandingChange(input);
     const settings: Record<string, unknown> = {
       ...branding.settings,
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),

@@ -185,6 +185,11 @@ describe('tenant branding over HTTP', { timeout: 120_000 }, () => {
       runOperation(app, 'tenant.configure', { slug: 'acme', displayName: '  ' }),
       refusedWith('brand.name_invalid'),
     );
+    await assert.rejects(
+      runOperation(app, 'tenant.configure', { slug: 'acme', mfa: 'required', brandColour: 'red' }),
+      refusedWith('brand.colour_invalid'),
+    );
+    assert.equal(app.mfa.policyOf(await app.tenants.get('acme')).mode, 'off', 'nor the MFA policy');
     const tenant = await app.tenants.get('acme');
     assert.equal(tenant.displayName, 'acme', 'the name is unchanged');
     assert.equal(tenant.settings.brandColour, undefined);
