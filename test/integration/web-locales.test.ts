@@ -13,6 +13,7 @@ import {
   SUPPORTED_LOCALES,
   supportedLocale,
 } from '../../src/web/i18n.js';
+import { enrolPasskeyPage } from '../../src/web/pages/passkeys.js';
 import { stepErrorText } from '../../src/web/user-error.js';
 
 /** The placeholders a message uses, with their kind (argument, plural, select, date, number). */
@@ -145,6 +146,43 @@ describe('hosted page catalogues', () => {
       assert.equal(stepErrorText(localeOf('en'), error), 'English own words');
       assert.notEqual(stepErrorText(localeOf('de'), error), localeOf('de').t('error.generic'));
     }
+  });
+
+  test("the passkey page lists passkeys with dates in the reader's language", () => {
+    const render = (tag: 'en' | 'de' | 'fr') =>
+      enrolPasskeyPage({
+        locale: localeOf(tag),
+        brand: { name: 'Acme' },
+        csrf: 'c',
+        action: '/a',
+        options: '/o',
+        script: '/s.js',
+        removeAction: '/r',
+        doneAction: '/d',
+        totpAction: '/t',
+        passkeys: [
+          {
+            id: 'k1',
+            name: 'Laptop',
+            createdAt: '2026-03-05T14:30:00Z',
+            lastUsedAt: '2026-04-01T08:00:00Z',
+            backupEligible: false,
+          },
+        ],
+      });
+    assert.match(
+      render('en'),
+      /Laptop<\/strong> · this device only · added Mar 5, 2026 · last used Apr 1, 2026/,
+    );
+    assert.match(
+      render('de'),
+      /Laptop<\/strong> · nur dieses Gerät · hinzugefügt am 05\.03\.2026 · zuletzt verwendet am 01\.04\.2026/,
+    );
+    const fr = render('fr');
+    assert.match(fr, /<html lang="fr">/);
+    assert.match(fr, /cet appareil uniquement · ajoutée le 5 mars 2026/);
+    assert.match(fr, /data-msg-registered="Cet authentificateur contient déjà une clé d’accès/);
+    assert.match(fr, />Supprimer Laptop<\/button>/);
   });
 
   test('dates and numbers are formatted per locale', () => {
