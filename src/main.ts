@@ -40,7 +40,7 @@ import { openObjectStore } from './storage/objects/open-object-store.js';
 import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
 import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac } from './tenancy/rbac.js';
-import { createTenants } from './tenancy/tenants.js';
+import { createTenants, issuerFor } from './tenancy/tenants.js';
 import { brandOf } from './web/brand.js';
 import { chooseLocale } from './web/i18n.js';
 import { PAGE_HEADERS } from './web/layout.js';
@@ -142,7 +142,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     pages: {
       headers: PAGE_HEADERS,
       locale: chooseLocale,
-      brand: brandOf,
+      brand: (tenant) => brandOf(tenant, issuerFor(parts.config.publicUrl, tenant.slug)),
       signOut: signOutPage,
       signedOut: signedOutPage,
       error: protocolErrorPage,

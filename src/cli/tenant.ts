@@ -1,4 +1,5 @@
 // `orthid tenant ...`: create and list tenants.
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { MfaPolicy } from '../identity/mfa-policy.js';
@@ -7,6 +8,7 @@ import type { Tenant } from '../tenancy/tenants.js';
 import { action, operation, print } from './context.js';
 
 type Listed = Tenant & { issuer: string };
+type Brand = { displayName: string; brandColour: string; supportContact: string };
 
 /** A comma-separated list; an empty value is an empty list (it clears the setting). */
 function list(value: string): string[] {
@@ -82,6 +84,15 @@ export function registerTenantCommands(program: Command): void {
       'e-mail domains sign-up is open to (comma-separated; "" for any)',
       list,
     )
+    .option('--display-name <name>', "the name pages, mails and the logo's alt text show")
+    .option(
+      '--brand-colour <#rrggbb|default>',
+      'primary colour of buttons and links; needs 4.5:1 contrast with white',
+    )
+    .option(
+      '--support-contact <email|https-url|none>',
+      "where users get help, shown in the pages' footer and mails",
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -90,6 +101,9 @@ export function registerTenantCommands(program: Command): void {
           opts: {
             signUp?: string;
             signUpDomains?: string[];
+            displayName?: string;
+            brandColour?: string;
+            supportContact?: string;
             idTokenClaims?: string;
             defaultLocale?: string;
             mailFrom?: string;
@@ -109,6 +123,9 @@ export function registerTenantCommands(program: Command): void {
             mfaRoles: opts.mfaRoles,
             signUp: opts.signUp,
             signUpDomains: opts.signUpDomains,
+            displayName: opts.displayName,
+            brandColour: opts.brandColour,
+            supportContact: opts.supportContact,
           })) as {
             idTokenClaims: string;
             defaultLocale: string;
@@ -116,7 +133,7 @@ export function registerTenantCommands(program: Command): void {
             mfa: MfaPolicy;
             signUp: string;
             signUpDomains: string[];
-          };
+          } & Brand;
           const scope = [
             ...(result.mfa.organisations.length
               ? [`organisations ${result.mfa.organisations.join(', ')}`]
@@ -133,10 +150,43 @@ export function registerTenantCommands(program: Command): void {
                 result.signUp === 'on' && result.signUpDomains.length
                   ? ` for ${result.signUpDomains.join(', ')}`
                   : ''
-              }.`,
+              }.\nBranding: name ${result.displayName}; colour ${result.brandColour}; support ${result.supportContact}.`,
           );
         },
       ),
+    );
+
+  const logo = tenant.command('logo').description("Set or remove a tenant's logo (shown on its pages)");
+  logo
+    .command('set')
+    .description('Upload a PNG, JPEG or WebP logo (at most 512 KiB); it is re-encoded as WebP within 512×512')
+    .requiredOption('--tenant <slug>', 'the tenant')
+    .requiredOption('--file <path>', 'the image file')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; file: string; json?: boolean }) => {
+        const bytes = await readFile(opts.file);
+        const result = await operation('tenant.logo-set', {
+          tenant: opts.tenant,
+          imageBase64: bytes.toString('base64'),
+        });
+        print(
+          result,
+          Boolean(opts.json),
+          () => `Logo of ${opts.tenant} set: ${result.width}×${result.height} WebP, ${result.size} bytes.`,
+        );
+      }),
+    );
+  logo
+    .command('remove')
+    .description("Remove the tenant's logo")
+    .requiredOption('--tenant <slug>', 'the tenant')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; json?: boolean }) => {
+        const result = await operation('tenant.logo-remove', { tenant: opts.tenant });
+        print(result, Boolean(opts.json), () => `Logo of ${opts.tenant} removed.`);
+      }),
     );
 
   tenant

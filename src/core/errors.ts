@@ -162,6 +162,10 @@ export const ERROR_CODES = {
   'signup.throttled': 'rate_limited',
   'signup.email_unverified': 'forbidden',
   'signup.name_invalid': 'invalid',
+  'brand.name_invalid': 'invalid',
+  'brand.colour_invalid': 'invalid',
+  'brand.contrast_insufficient': 'invalid',
+  'brand.contact_invalid': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -35,6 +35,11 @@ export const TenantSettingsOutput = Type.Object({
   }),
   signUp: Type.Union([Type.Literal('on'), Type.Literal('off')]),
   signUpDomains: Strings,
+  displayName: Type.String(),
+  /** `#rrggbb`, or `default` for OrthID's own colour. */
+  brandColour: Type.String(),
+  /** An e-mail address or https URL, or `none`. */
+  supportContact: Type.String(),
 });
 export type TenantSettingsOutput = Static<typeof TenantSettingsOutput>;
 

@@ -26,7 +26,9 @@ import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
+import { auditedSettings, brandingChange } from '../tenancy/branding.js';
 import { issuerFor, type Tenant } from '../tenancy/tenants.js';
+import { tenantLogoRemove, tenantLogoSet } from './brand-logo.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
@@ -153,19 +155,14 @@ const tenantConfigure = defineOperation({
     mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
     signUp: Type.Optional(Type.String({ errorMessage: '--sign-up must be on or off.' })),
     signUpDomains: Type.Optional(Strings),
+    displayName: Type.Optional(Type.String()),
+    brandColour: Type.Optional(Type.String()),
+    supportContact: Type.Optional(Type.String()),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
     let tenant = await app.tenants.get(input.slug);
-    if (input.mfa !== undefined || input.mfaOrganisations !== undefined || input.mfaRoles !== undefined) {
-      await configureMfaPolicy(
-        app,
-        tenant,
-        { mode: nonEmpty(input.mfa), organisations: input.mfaOrganisations, roles: input.mfaRoles },
-        'cli',
-      );
-      tenant = await app.tenants.get(input.slug);
-    }
+    const branding = brandingChange(input);
     const idTokenClaims = nonEmpty(input.idTokenClaims);
     if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
       throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
@@ -192,14 +189,28 @@ const tenantConfigure = defineOperation({
       );
     }
     const settings: Record<string, unknown> = {
+      ...branding.settings,
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
       // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
       ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
       ...signUpChange(input),
     };
+    // Every other setting is checked above, before the MFA policy (a transaction of its own)
+    // commits: a refused value changes nothing.
+    if (input.mfa !== undefined || input.mfaOrganisations !== undefined || input.mfaRoles !== undefined) {
+      await configureMfaPolicy(
+        app,
+        tenant,
+        { mode: nonEmpty(input.mfa), organisations: input.mfaOrganisations, roles: input.mfaRoles },
+        'cli',
+      );
+      tenant = await app.tenants.get(input.slug);
+    }
     await withTenant(app.db, tenant.id, async (tx) => {
-      if (Object.keys(settings).length === 0) return;
+      if (branding.displayName !== undefined)
+        await app.tenants.setDisplayName(tx, tenant.id, branding.displayName);
+      if (Object.keys(settings).length === 0 && branding.displayName === undefined) return;
       await app.tenants.setSettings(tx, tenant.id, settings);
       await appendAudit(
         tx,
@@ -209,7 +220,10 @@ const tenantConfigure = defineOperation({
           action: 'tenant.configured',
           target: `tenant:${tenant.id}`,
           outcome: 'success',
-          details: settings,
+          details: {
+            ...auditedSettings(settings),
+            ...(branding.displayName === undefined ? {} : { displayName: branding.displayName }),
+          },
         },
         app.clock,
       );
@@ -226,6 +240,11 @@ const tenantConfigure = defineOperation({
         typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
       mfa: app.mfa.policyOf(current),
       ...signUpSettingsOutput(current),
+      displayName: current.displayName,
+      brandColour:
+        typeof current.settings.brandColour === 'string' ? current.settings.brandColour : 'default',
+      supportContact:
+        typeof current.settings.supportContact === 'string' ? current.settings.supportContact : 'none',
     };
   },
 });
@@ -690,6 +709,8 @@ export const operations = {
   [tenantList.name]: tenantList,
   [tenantConfigure.name]: tenantConfigure,
   [tenantShred.name]: tenantShred,
+  [tenantLogoSet.name]: tenantLogoSet,
+  [tenantLogoRemove.name]: tenantLogoRemove,
   [userCreate.name]: userCreate,
   [userExport.name]: userExport,
   [userFactors.name]: userFactors,

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrthId } from '../ops/orthid.js';
 import { withTenant } from '../storage/db/database.js';
+import { createBrandLogos } from '../tenancy/branding.js';
 import { createHttpDrain, type HttpDrain } from './http-drain.js';
 import { deferredSchemaController } from './lazy-schemas.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
@@ -10,6 +11,7 @@ import { registerPublicOrigin } from './plugins/public-origin.js';
 import { requestLogSerializers } from './plugins/request-log.js';
 import { accountRoutes } from './routes/account.js';
 import { registerAdminApi } from './routes/admin/index.js';
+import { brandingRoutes } from './routes/branding.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -56,6 +58,10 @@ export async function buildServer(
     oidc: orthid.oidc,
     users: orthid.users,
     avatars: orthid.avatars,
+  });
+  await app.register(brandingRoutes, {
+    tenant: (slug) => orthid.tenants.get(slug),
+    logos: createBrandLogos(orthid),
   });
   await app.register(interactionRoutes, {
     providers: orthid.oidc,

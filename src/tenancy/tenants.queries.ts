@@ -40,6 +40,9 @@ export function createTenantsQueries(tx: Queryable) {
         JSON.stringify(settings),
       ]);
     },
+    async setDisplayName(id: string, displayName: string): Promise<void> {
+      await tx.query('UPDATE tenants SET display_name = $2 WHERE id = $1', [id, displayName]);
+    },
     async setStatus(id: string, status: TenantRow['status']): Promise<void> {
       await tx.query('UPDATE tenants SET status = $2 WHERE id = $1', [id, status]);
     },

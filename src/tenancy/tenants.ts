@@ -99,6 +99,11 @@ export function createTenants(deps: TenantsDeps) {
       await createTenantsQueries(tx).mergeSettings(tenantId, settings);
     },
 
+    /** Renames the tenant for people (its slug stays), inside the caller's transaction. */
+    async setDisplayName(tx: Queryable, tenantId: string, displayName: string): Promise<void> {
+      await createTenantsQueries(tx).setDisplayName(tenantId, displayName);
+    },
+
     /** Marks a tenant crypto-shredded, inside the caller's transaction. */
     async markShredded(tx: Queryable, tenantId: string): Promise<void> {
       await createTenantsQueries(tx).setStatus(tenantId, 'shredded');

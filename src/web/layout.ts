@@ -8,7 +8,7 @@ export const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
   'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   'x-content-type-options': 'nosniff',
@@ -34,9 +34,12 @@ button{width:100%;margin-top:1.5rem;padding:.7rem;border:0;border-radius:8px;bac
 button.secondary{background:#e9ecf2;color:#1d2433;margin-top:.6rem}[hidden]{display:none!important}
 .error{margin:1rem 0 0;padding:.75rem;border-radius:8px;background:#fdecec;color:#9b1c1c}
 p.links{margin:1rem 0 0;text-align:center}a{color:#3b5bdb}
-ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#5b6478;text-align:center}`);
+ul.scopes{padding-left:1.2rem}p.code{font:600 1.6rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}footer{margin-top:1.5rem;font-size:.8rem;color:#5b6478;text-align:center}
+p.logo{margin:0 0 1rem;text-align:center}p.logo img{max-width:100%;max-height:4rem;width:auto;height:auto}footer p{margin:.25rem 0}`);
 
 /**
+ * The tenant's colour arrives as a same-origin stylesheet (brand.stylesheet), never as inline
+ * markup: the CSP is the same for every tenant, and no tenant value is ever parsed as CSS here.
  * `locale`: the request's language (the `lang` attribute and the footer); a page not yet
  * translated leaves it out and stays English. `script`: a same-origin script the page loads.
  */
@@ -54,7 +57,15 @@ export function layout(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${brand.name}</title>
 <style>${STYLE}</style>
-${script ? html`<script src="${script}" defer></script>\n` : ''}</head>
-<body><main>${body}<footer>${locale.t('layout.footer', { tenant: brand.name })}</footer></main></body>
+${brand.stylesheet ? html`<link rel="stylesheet" href="${brand.stylesheet}">\n` : ''}${script ? html`<script src="${script}" defer></script>\n` : ''}</head>
+<body><main>${
+    brand.logo
+      ? html`<p class="logo"><img src="${brand.logo.src}" alt="${brand.name}" width="${brand.logo.width}" height="${brand.logo.height}"></p>\n`
+      : ''
+  }${body}<footer>${
+    brand.support
+      ? html`<p class="support">${locale.t('brand.help')} <a href="${brand.support.href}">${brand.support.label}</a></p>`
+      : ''
+  }<p>${locale.t('layout.footer', { tenant: brand.name })}</p></footer></main></body>
 </html>`.value;
 }

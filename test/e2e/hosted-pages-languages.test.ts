@@ -10,12 +10,15 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
 import { exitCodes, isOrthIdError } from '../../src/core/errors.js';
+import { totpCode } from '../../src/identity/totp.js';
+import { configureMfaPolicy } from '../../src/ops/mfa-policy.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { SCRIPTED_PAGE_HEADERS } from '../../src/web/layout.js';
 import { runCli } from '../helpers/cli.js';
 import { CookieBrowser, readForm } from '../helpers/cookie-browser.js';
+import { enrolmentSecret, pageError, recoveryCodesOn } from '../helpers/mfa-sign-in.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
 import { createTestDatabase, freePort } from '../helpers/postgres.js';
 
@@ -37,7 +40,7 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     app = await createTestOrthId('pglite', { env: { ORTHID_PUBLIC_URL: base } });
     server = await buildServer(app);
     await server.listen({ host: '127.0.0.1', port });
-    for (const slug of ['acme', 'berlin']) {
+    for (const slug of ['acme', 'berlin', 'lyon']) {
       const tenant = await app.tenants.create({ slug, displayName: `${slug} corp`, actor: 'test' });
       const redirectUri = `${base}/callback`;
       const client = await withTenant(app.db, tenant.id, async (tx) => {
@@ -64,8 +67,11 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     }
     // berlin's visitors read German unless they ask for a language the pages have.
     await runOperation(app, 'tenant.configure', { slug: 'berlin', defaultLocale: 'de' });
+    // lyon offers its users an authenticator app after the password.
+    await configureMfaPolicy(app, await app.tenants.get('lyon'), { mode: 'optional' }, 'test');
     // What a replica's change listener does on the notice; this process runs none.
     app.oidc.invalidate((await app.tenants.get('berlin')).id);
+    app.oidc.invalidate((await app.tenants.get('lyon')).id);
   });
 
   after(async () => {
@@ -110,6 +116,12 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     assert.match(page, /<button type="submit">Se connecter<\/button>/);
     assert.match(page, /<title>Connexion · acme corp<\/title>/);
     assert.match(page, /acme corp · sécurisé par OrthID/);
+    // The passkey script is a static file: its words come from the page, in the page's language.
+    assert.match(
+      page,
+      /data-msg-cancelled="La demande de clé d’accès a été annulée ou a expiré\. Réessayez\."/,
+    );
+    assert.match(page, /data-msg-unsupported="Votre navigateur n’a pas pu utiliser de clé d’accès ici\./);
   });
 
   test('ui_locales names languages best first; the first the pages have wins', async () => {
@@ -257,6 +269,86 @@ describe('hosted pages in English, German and French', { timeout: 120_000 }, () 
     // A new request without ui_locales: the browser's language again.
     assert.equal(lang(donePage), 'fr');
     assert.equal(h1(donePage), 'Vous êtes déconnecté');
+  });
+
+  /** Posts the page's form `id` with `fields` and follows redirects to the next page. */
+  async function post(browser: CookieBrowser, at: { page: string; url: string }, fields = {}, id?: string) {
+    const form = readForm(at.page, id);
+    const action = new URL(form.action, at.url).href;
+    const next = await browser.follow(await browser.post(action, { ...form.fields, ...fields }), action);
+    return { status: next.response.status, page: await next.response.text(), url: next.url };
+  }
+
+  /** ann's recovery codes at lyon, from the German enrolment, for the French sign-in after it. */
+  let lyonCodes: string[] = [];
+
+  test('the second-factor steps in German: offer, enrolment with a refused code, recovery codes', async () => {
+    const browser = new CookieBrowser({ 'accept-language': 'de' });
+    const offer = await post(browser, await signInPage('lyon', browser), {
+      email: 'ann@acme.test',
+      password: PASSWORD,
+    });
+    assert.equal(offer.status, 200);
+    assert.equal(lang(offer.page), 'de');
+    assert.equal(h1(offer.page), 'Schützen Sie Ihr Konto');
+    assert.match(offer.page, /<button type="submit">Authenticator-App einrichten<\/button>/);
+    assert.match(offer.page, />Stattdessen einen Passkey verwenden<\/button>/);
+    assert.match(offer.page, />Jetzt nicht<\/button>/);
+
+    const enrol = await post(browser, offer, {}, 'enrol-start');
+    assert.equal(h1(enrol.page), 'Authenticator-App einrichten');
+    assert.match(enrol.page, /alt="QR-Code für Ihre Authenticator-App"/);
+    assert.match(enrol.page, /<label for="code">Code aus Ihrer Authenticator-App<\/label>/);
+    const secret = enrolmentSecret(enrol.page);
+    const right = totpCode(secret, app.clock.now());
+    const wrong = right.replace(/^./, (d) => String((Number(d) + 1) % 10));
+    const refused = await post(browser, enrol, { code: wrong }, 'enrol-confirm');
+    assert.equal(refused.status, 401);
+    assert.equal(lang(refused.page), 'de');
+    assert.deepEqual(pageError(refused.page), {
+      code: 'mfa.code_invalid',
+      message: 'Dieser Code ist falsch oder abgelaufen. Prüfen Sie ihn und versuchen Sie es erneut.',
+    });
+
+    const codes = await post(browser, refused, { code: right }, 'enrol-confirm');
+    assert.equal(h1(codes.page), 'Wiederherstellungscodes sichern');
+    assert.equal(recoveryCodesOn(codes.page).length, 10);
+    assert.match(codes.page, /<button type="submit">Gesichert, weiter<\/button>/);
+    lyonCodes = recoveryCodesOn(codes.page);
+    const consent = await post(browser, codes, {}, 'continue');
+    assert.equal(h1(consent.page), 'Acme Web Zugriff erlauben?');
+  });
+
+  test('the second-factor steps in French: the code form, the recovery form, what is left in French digits', async () => {
+    assert.equal(lyonCodes.length, 10, 'the German test enrolled ann');
+    const browser = new CookieBrowser({ 'accept-language': 'de' });
+    const step = await post(browser, await signInPage('lyon', browser, { ui_locales: 'fr' }), {
+      email: 'ann@acme.test',
+      password: PASSWORD,
+    });
+    assert.equal(lang(step.page), 'fr');
+    assert.equal(h1(step.page), 'Validation en deux étapes');
+    assert.match(step.page, /pour continuer vers Acme Web/);
+    assert.match(step.page, /<label for="code">Code de votre application d’authentification<\/label>/);
+    assert.match(step.page, /<button type="submit">Valider<\/button>/);
+    assert.match(step.page, /<title>Validation en deux étapes · lyon corp<\/title>/);
+
+    const link = /<a href="([^"]*recovery=1)">Utiliser un code de secours<\/a>/.exec(step.page)?.[1];
+    assert.ok(link, 'the link to the recovery form, in French');
+    const recoveryUrl = new URL(link.replace(/&amp;/g, '&'), step.url).href;
+    const recovery = { page: await (await browser.get(recoveryUrl)).text(), url: recoveryUrl };
+    assert.match(recovery.page, /<label for="recovery-code">Code de secours<\/label>/);
+    assert.match(recovery.page, /Utiliser plutôt votre application d’authentification/);
+
+    const malformed = await post(browser, recovery, { recovery_code: 'nope' }, 'recovery-code-form');
+    assert.equal(malformed.status, 400);
+    assert.equal(pageError(malformed.page)?.code, 'mfa.code_malformed');
+    assert.match(pageError(malformed.page)?.message ?? '', /^Saisissez le code exactement/);
+
+    const used = await post(browser, malformed, { recovery_code: lyonCodes[0]! }, 'recovery-code-form');
+    assert.equal(h1(used.page), 'Code de secours utilisé');
+    assert.match(used.page, /<p class="sub" id="remaining">Il vous reste 9 codes de secours\.<\/p>/);
+    assert.equal(lang(used.page), 'fr');
   });
 
   test('a protocol error page is translated and keeps the stable error code', async () => {

@@ -13,6 +13,8 @@ import {
   SUPPORTED_LOCALES,
   supportedLocale,
 } from '../../src/web/i18n.js';
+import { enrolPasskeyPage } from '../../src/web/pages/passkeys.js';
+import { stepErrorText } from '../../src/web/user-error.js';
 
 /** The placeholders a message uses, with their kind (argument, plural, select, date, number). */
 function placeholders(elements: MessageFormatElement[], out = new Set<string>()): Set<string> {
@@ -84,6 +86,9 @@ describe('hosted page catalogues', () => {
           hours: 24,
           days: 7,
           organisation: 'Sales',
+          count: 4,
+          date: 'March 5, 2026',
+          name: 'Work laptop',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }
@@ -108,6 +113,85 @@ describe('hosted page catalogues', () => {
       localeOf('fr').t('device.error.throttled', { seconds: 1500 }),
       'Trop de codes incorrects depuis ce réseau. Réessayez dans 1\u202f500 secondes.',
     );
+  });
+
+  test('recovery codes left: the plural and the digits of the language', () => {
+    assert.equal(localeOf('en').t('mfa.used.remaining', { count: 1 }), 'You have 1 recovery code left.');
+    assert.equal(
+      localeOf('de').t('mfa.used.remaining', { count: 1500 }),
+      'Sie haben noch 1.500 Wiederherstellungscodes.',
+    );
+    assert.equal(localeOf('fr').t('mfa.used.remaining', { count: 1 }), 'Il vous reste 1 code de secours.');
+    assert.equal(
+      localeOf('fr').t('mfa.used.remaining', { count: 1500 }),
+      'Il vous reste 1\u202f500 codes de secours.',
+    );
+  });
+
+  test('every refusal a sign-in step shows has words in every language', () => {
+    // The codes the second-factor and passkey steps render; a new one must be translated.
+    for (const code of [
+      'mfa.code_malformed',
+      'mfa.code_invalid',
+      'mfa.code_replayed',
+      'mfa.recovery_code_used',
+      'mfa.enrolment_foreign',
+      'mfa.step_expired',
+      'auth.throttled',
+      'passkey.not_found',
+      'passkey.name_invalid',
+      'passkey.already_registered',
+      'passkey.challenge_missing',
+      'passkey.origin_mismatch',
+      'passkey.unknown_credential',
+      'passkey.verification_failed',
+      'passkey.counter_regressed',
+      'passkey.flags_inconsistent',
+    ]) {
+      for (const tag of SUPPORTED_LOCALES) {
+        assert.ok(localeOf(tag).has(`error.code.${code}`), `${tag} error.code.${code}`);
+      }
+      const error = { code, message: 'English own words', details: {} };
+      assert.equal(stepErrorText(localeOf('en'), error), 'English own words');
+      assert.notEqual(stepErrorText(localeOf('de'), error), localeOf('de').t('error.generic'));
+    }
+  });
+
+  test("the passkey page lists passkeys with dates in the reader's language", () => {
+    const render = (tag: 'en' | 'de' | 'fr') =>
+      enrolPasskeyPage({
+        locale: localeOf(tag),
+        brand: { name: 'Acme' },
+        csrf: 'c',
+        action: '/a',
+        options: '/o',
+        script: '/s.js',
+        removeAction: '/r',
+        doneAction: '/d',
+        totpAction: '/t',
+        passkeys: [
+          {
+            id: 'k1',
+            name: 'Laptop',
+            createdAt: '2026-03-05T14:30:00Z',
+            lastUsedAt: '2026-04-01T08:00:00Z',
+            backupEligible: false,
+          },
+        ],
+      });
+    assert.match(
+      render('en'),
+      /Laptop<\/strong> · this device only · added Mar 5, 2026 · last used Apr 1, 2026/,
+    );
+    assert.match(
+      render('de'),
+      /Laptop<\/strong> · nur dieses Gerät · hinzugefügt am 05\.03\.2026 · zuletzt verwendet am 01\.04\.2026/,
+    );
+    const fr = render('fr');
+    assert.match(fr, /<html lang="fr">/);
+    assert.match(fr, /cet appareil uniquement · ajoutée le 5 mars 2026/);
+    assert.match(fr, /data-msg-registered="Cet authentificateur contient déjà une clé d’accès/);
+    assert.match(fr, />Supprimer Laptop<\/button>/);
   });
 
   test('dates and numbers are formatted per locale', () => {

@@ -142,7 +142,7 @@ export async function interactionRoutes(
   ) {
     return signInPage({
       locale,
-      brand: brandOf(tp.tenant),
+      brand: brandOf(tp.tenant, tp.provider.issuer),
       clientName: name,
       action: `${base(tp, uid)}/login`,
       csrf: tp.csrfToken(uid),
@@ -176,6 +176,7 @@ export async function interactionRoutes(
     base,
     checkCsrf,
     clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
+    locale: localeOf,
   };
   const signUpKind = opts.signUp
     ? signUpSteps(app, kit, { signUp: opts.signUp, providers: opts.providers })
@@ -215,7 +216,12 @@ export async function interactionRoutes(
     request.log.info({ err: error }, 'interaction failed');
     return page(
       reply,
-      errorPage(locale, tp ? brandOf(tp.tenant) : { name: slug }, locale.t('error.cannotContinue'), known),
+      errorPage(
+        locale,
+        tp ? brandOf(tp.tenant, tp.provider.issuer) : { name: slug },
+        locale.t('error.cannotContinue'),
+        known,
+      ),
       isOrthIdError(error) ? error.httpStatus : 400,
     );
   });
@@ -242,7 +248,7 @@ export async function interactionRoutes(
       reply,
       consentPage({
         locale: localeOf(request, tp, details),
-        brand: brandOf(tp.tenant),
+        brand: brandOf(tp.tenant, tp.provider.issuer),
         clientName: name,
         action: `${base(tp, details.uid)}/consent`,
         abortAction: `${base(tp, details.uid)}/abort`,

@@ -20,6 +20,7 @@ import type { MfaRequirement } from '../../identity/mfa-policy.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
 import { brandOf } from '../../web/brand.js';
+import type { Locale } from '../../web/i18n.js';
 import {
   enrolOfferPage,
   enrolTotpPage,
@@ -27,6 +28,7 @@ import {
   recoveryNoticePage,
 } from '../../web/pages/enrol-totp.js';
 import { secondFactorPage } from '../../web/pages/second-factor.js';
+import { stepErrorText } from '../../web/user-error.js';
 import type {
   Form,
   Interaction,
@@ -100,6 +102,17 @@ export interface InteractionKit {
   /** Throws `auth.forbidden` unless the form carries the interaction's CSRF token. */
   checkCsrf(tp: TenantProvider, uid: string, form: Form | undefined): void;
   clientName(tp: TenantProvider, clientId: unknown): Promise<string>;
+  /** The page language: the request's ui_locales, the browser's, the tenant's default. */
+  locale(request: FastifyRequest, tp?: TenantProvider, details?: Interaction): Locale;
+}
+
+/** A refusal that keeps the user on a step; `text`, when set, is already in the page's language. */
+export interface StepError {
+  message: string;
+  code: string;
+  status: number;
+  details?: Record<string, unknown>;
+  text?: string;
 }
 
 export interface MfaStepsOptions {
@@ -110,16 +123,26 @@ export interface MfaStepsOptions {
   /** Whether the user has a factor of another kind (their passkeys), read in the caller's transaction. */
   hasOtherFactors?: (tx: Queryable, accountId: string) => Promise<boolean>;
   /** Sections another factor kind adds to the second-factor page, for this user. */
-  extraSections?: (tp: TenantProvider, details: Interaction, accountId: string) => Promise<SafeHtml[]>;
+  extraSections?: (
+    tp: TenantProvider,
+    details: Interaction,
+    accountId: string,
+    locale: Locale,
+  ) => Promise<SafeHtml[]>;
   /** Sections another kind adds to the enrolment pages: set that kind up instead. */
-  enrolSections?: (tp: TenantProvider, details: Interaction, pending: PendingSignIn) => SafeHtml[];
+  enrolSections?: (
+    tp: TenantProvider,
+    details: Interaction,
+    pending: PendingSignIn,
+    locale: Locale,
+  ) => SafeHtml[];
   /** Renders a step another kind owns (`enrol_passkey`). */
   renderStep?: (
     reply: FastifyReply,
     tp: TenantProvider,
     details: Interaction,
     pending: PendingSignIn,
-    error?: { message: string; code: string; status: number },
+    error?: StepError,
   ) => Promise<FastifyReply>;
 }
 
@@ -170,14 +193,11 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     );
   }
 
-  function errorStatus(
-    error: unknown,
-    reply: FastifyReply,
-  ): { message: string; code: string; status: number } {
+  function errorStatus(error: unknown, reply: FastifyReply): StepError {
     if (!isOrthIdError(error) || error.kind === 'internal') throw error;
     if (error.details?.retryAfterSeconds)
       reply.header('retry-after', String(error.details.retryAfterSeconds));
-    return { message: error.message, code: error.code, status: error.httpStatus };
+    return { message: error.message, code: error.code, status: error.httpStatus, details: error.details };
   }
 
   async function render(
@@ -186,7 +206,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     details: Interaction,
     pending: PendingSignIn,
     options: {
-      error?: { message: string; code: string; status: number };
+      error?: StepError;
       recovery?: boolean;
       /** The user's factor kinds, when the caller has just read them. */
       kinds?: FactorKind[];
@@ -197,7 +217,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     const base = kit.base(tp, details.uid);
     const csrf = tp.csrfToken(details.uid);
     const status = options.error?.status ?? 200;
-    const error = options.error?.message;
+    const locale = kit.locale(reply.request, tp, details);
+    const error = options.error && (options.error.text ?? stepErrorText(locale, options.error));
     const errorCode = options.error?.code;
     switch (pending.step) {
       case 'second_factor': {
@@ -207,7 +228,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           secondFactorPage({
-            brand: brandOf(tp.tenant),
+            locale,
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             clientName: await kit.clientName(tp, details.params.client_id),
             csrf,
             action: `${base}/second-factor`,
@@ -217,7 +239,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             otherLink: options.recovery ? `${base}/second-factor` : `${base}/second-factor?recovery=1`,
             error,
             errorCode,
-            extra: options.extra ?? (await opts.extraSections?.(tp, details, pending.accountId)) ?? [],
+            extra:
+              options.extra ?? (await opts.extraSections?.(tp, details, pending.accountId, locale)) ?? [],
           }),
           status,
         );
@@ -226,11 +249,12 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           enrolOfferPage({
-            brand: brandOf(tp.tenant),
+            locale,
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             startAction: `${base}/enrol/totp`,
             skipAction: `${base}/enrol/skip`,
-            extra: opts.enrolSections?.(tp, details, pending) ?? [],
+            extra: opts.enrolSections?.(tp, details, pending, locale) ?? [],
           }),
           status,
         );
@@ -251,7 +275,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           enrolTotpPage({
-            brand: brandOf(tp.tenant),
+            locale,
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             action: `${base}/enrol/totp/confirm`,
             factorId: enrolment.factorId,
@@ -262,7 +287,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             skipAction: `${base}/enrol/skip`,
             error,
             errorCode,
-            extra: opts.enrolSections?.(tp, details, pending) ?? [],
+            extra: opts.enrolSections?.(tp, details, pending, locale) ?? [],
           }),
           status,
         );
@@ -274,7 +299,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           recoveryNoticePage({
-            brand: brandOf(tp.tenant),
+            locale,
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf,
             action: `${base}/continue`,
             enrolled: pending.step === 'recovery_codes',
@@ -332,7 +358,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           return kit.page(
             reply,
             recoveryNoticePage({
-              brand: brandOf(tp.tenant),
+              locale: kit.locale(request, tp, details),
+              brand: brandOf(tp.tenant, tp.provider.issuer),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               remaining,
@@ -381,7 +408,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         return kit.page(
           reply,
           recoveryCodesPage({
-            brand: brandOf(tp.tenant),
+            locale: kit.locale(request, tp, details),
+            brand: brandOf(tp.tenant, tp.provider.issuer),
             csrf: tp.csrfToken(details.uid),
             action: `${kit.base(tp, details.uid)}/continue`,
             codes: recoveryCodes,
@@ -403,6 +431,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             message: 'A second step is required to sign in to this account; set up your authenticator app.',
             code: 'auth.forbidden',
             status: 403,
+            text: kit.locale(request, tp, details).t('mfa.enrol.cannotSkip'),
           },
         });
       }
@@ -431,7 +460,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       tp: TenantProvider,
       details: Interaction,
       pending: PendingSignIn,
-      error: { message: string; code: string; status: number },
+      error: StepError,
     ) => render(reply, tp, details, pending, { error }),
 
     /** The GET of an interaction with a step in progress shows that step again. */
@@ -484,7 +513,9 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
         step,
         ...(plan?.found ? { signInAuditIn: tp.tenant.id } : {}),
       };
-      const extra = found.otherFactors ? ((await opts.extraSections?.(tp, details, accountId)) ?? []) : [];
+      const extra = found.otherFactors
+        ? ((await opts.extraSections?.(tp, details, accountId, kit.locale(reply.request, tp, details))) ?? [])
+        : [];
       await save(details, pending);
       return render(reply, tp, details, pending, { kinds: found.kinds, extra });
     },

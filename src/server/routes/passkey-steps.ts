@@ -16,18 +16,19 @@ import type { Passkeys } from '../../identity/passkeys.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
 import { brandOf } from '../../web/brand.js';
+import type { Locale } from '../../web/i18n.js';
 import { recoveryCodesPage } from '../../web/pages/enrol-totp.js';
 import {
   enrolPasskeyPage,
   passkeyEnrolOption,
   passkeySecondFactorSection,
 } from '../../web/pages/passkeys.js';
+import { stepErrorText } from '../../web/user-error.js';
 import type { Form, Interaction, InteractionParams as Params } from './interaction-types.js';
-import type { InteractionKit, mfaSteps, PendingSignIn } from './mfa-steps.js';
+import type { InteractionKit, mfaSteps, PendingSignIn, StepError } from './mfa-steps.js';
 import { pendingOf } from './mfa-steps.js';
 
 type Steps = ReturnType<typeof mfaSteps>;
-type StepError = { message: string; code: string; status: number };
 
 let script: string | undefined;
 
@@ -83,20 +84,22 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
     details: Interaction,
     pending: PendingSignIn,
     error?: StepError,
-    notice?: string,
+    notice?: (locale: Locale) => string,
   ) {
     const base = kit.base(tp, details.uid);
+    const locale = kit.locale(reply.request, tp, details);
     return kit.page(
       reply,
       enrolPasskeyPage({
-        brand: brandOf(tp.tenant),
+        locale,
+        brand: brandOf(tp.tenant, tp.provider.issuer),
         ...ceremony(tp, details.uid, 'passkey/register', 'passkey/register/options'),
         passkeys: await listOf(tp, pending.accountId),
         removeAction: `${base}/passkey/remove`,
         doneAction: `${base}/passkey/done`,
         totpAction: `${base}/enrol/totp`,
-        notice,
-        error: error?.message,
+        notice: notice?.(locale),
+        error: error && (error.text ?? stepErrorText(locale, error)),
         errorCode: error?.code,
       }),
       error?.status ?? 200,
@@ -108,14 +111,30 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
     hasOtherFactors: async (tx: Queryable, accountId: string) =>
       (await passkeys.list(tx, accountId)).length > 0,
 
-    async extraSections(tp: TenantProvider, details: Interaction, accountId: string): Promise<SafeHtml[]> {
+    async extraSections(
+      tp: TenantProvider,
+      details: Interaction,
+      accountId: string,
+      locale: Locale,
+    ): Promise<SafeHtml[]> {
       if ((await listOf(tp, accountId)).length === 0) return [];
-      return [passkeySecondFactorSection(ceremony(tp, details.uid, 'passkey', 'passkey/options'))];
+      return [
+        passkeySecondFactorSection({
+          ...ceremony(tp, details.uid, 'passkey', 'passkey/options'),
+          locale,
+        }),
+      ];
     },
 
-    enrolSections(tp: TenantProvider, details: Interaction): SafeHtml[] {
+    enrolSections(
+      tp: TenantProvider,
+      details: Interaction,
+      _pending: PendingSignIn,
+      locale: Locale,
+    ): SafeHtml[] {
       return [
         passkeyEnrolOption({
+          locale,
           csrf: tp.csrfToken(details.uid),
           action: `${kit.base(tp, details.uid)}/enrol/passkey`,
         }),
@@ -272,13 +291,8 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
               response: request.body?.response ?? '',
               name: request.body?.name,
             });
-            return await renderEnrol(
-              reply,
-              tp,
-              details,
-              pending,
-              undefined,
-              `Passkey “${added.name}” added.`,
+            return await renderEnrol(reply, tp, details, pending, undefined, (locale) =>
+              locale.t('passkey.addedNotice', { name: added.name }),
             );
           } catch (error) {
             return renderEnrol(reply, tp, details, pending, steps.errorStatus(error, reply));
@@ -303,7 +317,9 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
           await withTenant(opts.db, tp.tenant.id, (tx) =>
             opts.mfa.removeFactor(tx, tp.tenant.id, pending.accountId, factorId, `user:${pending.accountId}`),
           );
-          return renderEnrol(reply, tp, details, pending, undefined, `Passkey “${mine.name}” removed.`);
+          return renderEnrol(reply, tp, details, pending, undefined, (locale) =>
+            locale.t('passkey.removedNotice', { name: mine.name }),
+          );
         },
       );
 
@@ -333,7 +349,8 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
           return kit.page(
             reply,
             recoveryCodesPage({
-              brand: brandOf(tp.tenant),
+              locale: kit.locale(request, tp, details),
+              brand: brandOf(tp.tenant, tp.provider.issuer),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               codes,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { html } from '../../core/html.js';
+import { brandOf } from '../brand.js';
 import { localeOf } from '../i18n.js';
 import { composeMail } from './compose.js';
 
@@ -39,5 +40,31 @@ describe('composed mail', () => {
       assert.ok(mail.text.includes(part), part);
     const withoutLink = mail.html.replaceAll('https://id.example/t/acme/verify?token=abc', '');
     assert.doesNotMatch(withoutLink, /https?:|src=|<link|<script/);
+  });
+
+  test('the brand reaches the mail: its colour inline on the button, its support contact in both parts', () => {
+    const brand = brandOf({
+      slug: 'acme',
+      displayName: 'Acme',
+      settings: { brandColour: '#1f4fd1', supportContact: 'https://help.acme.test' },
+    });
+    const mail = composeMail(localeOf('fr'), brand, {
+      subject: 'Bienvenue',
+      paragraphs: ['Bonjour'],
+      action: { label: 'Confirmer', url: 'https://id.example/t/acme/verify' },
+    });
+    assert.match(mail.html, /background:#1f4fd1;color:#fff/);
+    assert.match(
+      mail.html,
+      /Besoin d’aide\u00a0\? <a href="https:\/\/help\.acme\.test" style="color:#1f4fd1">help\.acme\.test<\/a>/,
+    );
+    assert.match(mail.text, /Besoin d’aide\u00a0\? help\.acme\.test\nEnvoyé par Acme/);
+    const plain = composeMail(localeOf('en'), brandOf({ displayName: 'Acme', settings: {} }), {
+      subject: 'Welcome',
+      paragraphs: ['Hello'],
+      action: { label: 'Confirm', url: 'https://id.example/t/acme/verify' },
+    });
+    assert.match(plain.html, /background:#3b5bdb/);
+    assert.doesNotMatch(plain.text, /Need help/);
   });
 });

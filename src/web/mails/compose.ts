@@ -2,7 +2,7 @@
 // code, in the reader's language and the tenant's brand. Text and HTML come from the same parts,
 // so the two alternatives never say different things.
 import { html } from '../../core/html.js';
-import type { Brand } from '../brand.js';
+import { type Brand, DEFAULT_COLOUR } from '../brand.js';
 import type { Locale } from '../i18n.js';
 
 /** What a feature hands to `mail.enqueue` (with `to` and `template`). */
@@ -26,21 +26,28 @@ export interface MailParts {
 
 export function composeMail(locale: Locale, brand: Brand, parts: MailParts): ComposedMail {
   const footer = locale.t('mail.footer', { tenant: brand.name });
+  const help = brand.support ? `${locale.t('brand.help')} ${brand.support.label}` : undefined;
+  // Mail clients ignore stylesheets: the tenant's colour goes inline (checked #rrggbb only).
+  const colour = brand.colour ?? DEFAULT_COLOUR;
   const text = [
     ...parts.paragraphs,
     ...(parts.action ? [`${parts.action.label}:\n${parts.action.url}`] : []),
     ...(parts.code ? [parts.code] : []),
     ...(parts.note ? [parts.note] : []),
-    `-- \n${footer}`,
+    `-- \n${help ? `${help}\n` : ''}${footer}`,
   ].join('\n\n');
   const body = html`${parts.paragraphs.map((p) => html`<p>${p}</p>\n`)}${
     parts.action
-      ? html`<p><a href="${parts.action.url}" style="display:inline-block;padding:.6em 1.2em;border-radius:6px;background:#3b5bdb;color:#fff;text-decoration:none;font-weight:600">${parts.action.label}</a></p>
+      ? html`<p><a href="${parts.action.url}" style="display:inline-block;padding:.6em 1.2em;border-radius:6px;background:${colour};color:#fff;text-decoration:none;font-weight:600">${parts.action.label}</a></p>
 <p style="font-size:.85em;color:#5b6478">${parts.action.url}</p>\n`
       : ''
   }${parts.code ? html`<p style="font:600 1.6em ui-monospace,monospace;letter-spacing:.15em">${parts.code}</p>\n` : ''}${
     parts.note ? html`<p style="font-size:.85em;color:#5b6478">${parts.note}</p>\n` : ''
-  }<p style="font-size:.8em;color:#8a91a1">${footer}</p>`;
+  }${
+    brand.support
+      ? html`<p style="font-size:.85em;color:#5b6478">${locale.t('brand.help')} <a href="${brand.support.href}" style="color:${colour}">${brand.support.label}</a></p>\n`
+      : ''
+  }<p style="font-size:.8em;color:#6b7385">${footer}</p>`;
   return {
     subject: parts.subject,
     text: `${text}\n`,

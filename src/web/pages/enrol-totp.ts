@@ -3,9 +3,11 @@
 // confirmation code, and the recovery codes, shown once.
 import { html, type SafeHtml } from '../../core/html.js';
 import type { Brand } from '../brand.js';
+import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
 
 export interface EnrolOfferPage {
+  locale: Locale;
   brand: Brand;
   csrf: string;
   startAction: string;
@@ -15,24 +17,27 @@ export interface EnrolOfferPage {
 }
 
 export function enrolOfferPage(p: EnrolOfferPage): string {
+  const { t } = p.locale;
   return layout(
-    'Protect your account',
+    t('mfa.offer.title'),
     p.brand,
-    html`<h1>Protect your account</h1>
-<p class="sub">Add a second step to your sign-in: a code from an authenticator app on your phone.</p>
+    html`<h1>${t('mfa.offer.title')}</h1>
+<p class="sub">${t('mfa.offer.body')}</p>
 <form id="enrol-start" method="post" action="${p.startAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit">Set up an authenticator app</button>
+<button type="submit">${t('mfa.offer.start')}</button>
 </form>
 ${p.extra ?? []}
 <form id="enrol-skip" method="post" action="${p.skipAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit" class="secondary">Not now</button>
+<button type="submit" class="secondary">${t('mfa.notNow')}</button>
 </form>`,
+    p.locale,
   );
 }
 
 export interface EnrolTotpPage {
+  locale: Locale;
   brand: Brand;
   csrf: string;
   action: string;
@@ -57,37 +62,40 @@ function grouped(secret: string): string {
 }
 
 export function enrolTotpPage(p: EnrolTotpPage): string {
+  const { t } = p.locale;
   const qr = `data:image/svg+xml;base64,${Buffer.from(p.qrSvg).toString('base64')}`;
   return layout(
-    'Set up your authenticator app',
+    t('mfa.enrol.title'),
     p.brand,
-    html`<h1>Set up your authenticator app</h1>
-<p class="sub">${p.required ? 'This account needs a second step at sign-in. ' : ''}Scan the code with an authenticator app, then enter the code it shows.</p>
-<p><img src="${qr}" width="220" height="220" alt="QR code for your authenticator app"></p>
-<p>Cannot scan? Enter this key in the app:</p>
+    html`<h1>${t('mfa.enrol.title')}</h1>
+<p class="sub">${p.required ? `${t('mfa.enrol.required')} ` : ''}${t('mfa.enrol.scan')}</p>
+<p><img src="${qr}" width="220" height="220" alt="${t('mfa.enrol.qrAlt')}"></p>
+<p>${t('mfa.enrol.cannotScan')}</p>
 <p class="code" id="secret">${grouped(p.secret)}</p>
-<p><a href="${p.uri}">Open in an authenticator app on this device</a></p>
+<p><a href="${p.uri}">${t('mfa.enrol.openApp')}</a></p>
 <form id="enrol-confirm" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="factor" value="${p.factorId}">
-<label for="code">Code from your authenticator app</label>
+<label for="code">${t('mfa.appCode.label')}</label>
 <input id="code" name="code" type="text" inputmode="numeric" pattern="[0-9 ]*" autocomplete="one-time-code" maxlength="8" required autofocus>
 ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
-<button type="submit">Turn on two-step verification</button>
+<button type="submit">${t('mfa.enrol.confirm')}</button>
 </form>
 ${p.extra ?? []}
 ${
   !p.required && p.skipAction
     ? html`<form id="enrol-skip" method="post" action="${p.skipAction}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit" class="secondary">Not now</button>
+<button type="submit" class="secondary">${t('mfa.notNow')}</button>
 </form>`
     : ''
 }`,
+    p.locale,
   );
 }
 
 export interface RecoveryCodesPage {
+  locale: Locale;
   brand: Brand;
   csrf: string;
   action: string;
@@ -95,20 +103,23 @@ export interface RecoveryCodesPage {
 }
 
 export function recoveryCodesPage(p: RecoveryCodesPage): string {
+  const { t } = p.locale;
   return layout(
-    'Save your recovery codes',
+    t('mfa.codes.title'),
     p.brand,
-    html`<h1>Save your recovery codes</h1>
-<p class="sub">If you lose your phone, each of these codes signs you in once. Keep them somewhere safe: they are shown only now.</p>
+    html`<h1>${t('mfa.codes.title')}</h1>
+<p class="sub">${t('mfa.codes.body')}</p>
 <ul class="scopes" id="recovery-codes">${p.codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
 <form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit">I have saved them, continue</button>
+<button type="submit">${t('mfa.codes.saved')}</button>
 </form>`,
+    p.locale,
   );
 }
 
 export interface RecoveryNoticePage {
+  locale: Locale;
   brand: Brand;
   csrf: string;
   action: string;
@@ -120,32 +131,36 @@ export interface RecoveryNoticePage {
 
 /** After a recovery code: how many remain, before going on. */
 export function recoveryNoticePage(p: RecoveryNoticePage): string {
+  const { t } = p.locale;
   if (p.enrolled) {
     return layout(
-      'Two-step verification is on',
+      t('mfa.on.title'),
       p.brand,
-      html`<h1>Two-step verification is on</h1>
-<p class="sub">Your recovery codes were shown once, after your code was accepted.</p>
+      html`<h1>${t('mfa.on.title')}</h1>
+<p class="sub">${t('mfa.on.body')}</p>
 <form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit">Continue</button>
+<button type="submit">${t('mfa.continue')}</button>
 </form>`,
+      p.locale,
     );
   }
+  // The count in the language's plural and digits (ICU `#` formats it per locale).
   const left =
     p.remaining === undefined
-      ? 'You signed in with a recovery code.'
+      ? t('mfa.used.signedIn')
       : p.remaining === 0
-        ? 'That was your last recovery code. Ask an administrator for new codes, or set up your authenticator app again.'
-        : `You have ${p.remaining} recovery code${p.remaining === 1 ? '' : 's'} left.`;
+        ? t('mfa.used.last')
+        : t('mfa.used.remaining', { count: p.remaining });
   return layout(
-    'Recovery code used',
+    t('mfa.used.title'),
     p.brand,
-    html`<h1>Recovery code used</h1>
+    html`<h1>${t('mfa.used.title')}</h1>
 <p class="sub" id="remaining">${left}</p>
 <form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<button type="submit">Continue</button>
+<button type="submit">${t('mfa.continue')}</button>
 </form>`,
+    p.locale,
   );
 }

@@ -5,6 +5,7 @@ import { html } from '../../core/html.js';
 import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
+import { passkeyScriptMessages } from './passkeys.js';
 
 export interface SignInPage {
   locale: Locale;
@@ -47,7 +48,7 @@ ${p.forgotPasswordUrl ? html`<p class="links"><a href="${p.forgotPasswordUrl}">$
     : ''
 }${
   p.passkey
-    ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in" data-autofill="on">
+    ? html`<form id="passkey-form" method="post" action="${p.passkey.action}" data-options="${p.passkey.options}" data-mode="sign-in" data-autofill="on" ${passkeyScriptMessages(p.locale)}>
 <input type="hidden" name="csrf" value="${p.csrf}">
 <input type="hidden" name="response" value="">
 <p id="passkey-status" class="error" role="status" hidden></p>

@@ -8,8 +8,16 @@
   const button = document.getElementById('passkey-button');
   const status = document.getElementById('passkey-status');
 
-  function say(message) {
-    status.textContent = message;
+  // The words come from the page, in its language (data-msg-* on the form); English otherwise.
+  const messages = {
+    cancelled: 'The passkey request was cancelled or timed out. Try again.',
+    registered: 'This authenticator holds a passkey for this account already. Use another one.',
+    unsupported: 'Your browser could not use a passkey here. Try again, or use another way.',
+  };
+
+  function say(kind) {
+    const attribute = `msg${kind[0].toUpperCase()}${kind.slice(1)}`;
+    status.textContent = form.dataset[attribute] || messages[kind];
     status.hidden = false;
   }
 
@@ -43,17 +51,17 @@
     // The person closed the browser's dialog, or a newer request replaced this one.
     if (error && (error.name === 'AbortError' || error.code === 'ERROR_CEREMONY_ABORTED')) return;
     if (error && error.name === 'NotAllowedError') {
-      say('The passkey request was cancelled or timed out. Try again.');
+      say('cancelled');
       return;
     }
     if (
       error &&
       (error.name === 'InvalidStateError' || error.code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED')
     ) {
-      say('This authenticator holds a passkey for this account already. Use another one.');
+      say('registered');
       return;
     }
-    say('Your browser could not use a passkey here. Try again, or use another way.');
+    say('unsupported');
   }
 
   button.hidden = false;

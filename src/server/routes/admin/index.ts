@@ -9,6 +9,7 @@ import { deferredSchemaController } from '../../lazy-schemas.js';
 import { createAccessTokenVerifier, registerAdminAuth } from '../../plugins/admin-auth.js';
 import { registerAuditEventRoutes } from './audit-events.js';
 import { registerAvatarRoutes } from './avatars.js';
+import { registerBrandingRoutes } from './branding.js';
 import { registerClientRoleRoutes } from './client-roles.js';
 import { registerClientRoutes } from './clients.js';
 import { registerGrantRoutes } from './grants.js';
@@ -95,6 +96,13 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       const { db, users, rbac, avatars } = orthid;
       registerUserRoutes(api, { db, users, objects: orthid.objects, mfa: orthid.mfa }, avatars);
       await registerAvatarRoutes(api, { db }, avatars);
+      await registerBrandingRoutes(api, {
+        db,
+        objects: orthid.objects,
+        tenantKeys: orthid.tenantKeys,
+        clock: orthid.clock,
+        avatars,
+      });
       registerUserExportRoutes(api, {
         db,
         objects: orthid.objects,
