@@ -69,8 +69,20 @@ describe('hosted sign-in and consent pages in Chromium', () => {
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
     });
-    await page.goto(url.href);
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    const response = await page.goto(url.href);
     assert.equal(await page.textContent('h1'), 'Sign in');
+    // The page's one inline stylesheet is allowed by its hash, not by 'unsafe-inline': it applies,
+    // and nothing the browser was asked to load was refused.
+    assert.doesNotMatch(response!.headers()['content-security-policy'] ?? '', /unsafe-inline/);
+    assert.equal(
+      await page.evaluate("getComputedStyle(document.querySelector('main')).backgroundColor"),
+      'rgb(255, 255, 255)',
+    );
+    assert.deepEqual(violations, []);
     assert.match((await page.textContent('p.sub')) ?? '', /Acme Portal/);
 
     await page.fill('#email', 'pat@acme.test');
