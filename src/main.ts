@@ -21,6 +21,7 @@ import { createPasskeys } from './identity/passkeys.js';
 import { createPasswordPool } from './identity/password-pool.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
+import { createSelfService } from './identity/self-service.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createUsers } from './identity/users.js';
 import { createDeliveryWorker } from './mail/delivery-worker.js';
@@ -177,6 +178,8 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     log: parts.log,
     transport: mailTransport,
   });
+  const accountTokens = createAccountTokens({ tenantKeys, clock });
+  const mfa = createMfa({ db, tenantKeys, clock, throttle: signInThrottle });
   return {
     ...rest,
     db,
@@ -190,9 +193,10 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     avatars: createAvatars({ objects: parts.objects, tenantKeys, clock }, media),
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
     signInThrottle,
-    mfa: createMfa({ db, tenantKeys, clock, throttle: signInThrottle }),
+    mfa,
     passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
-    accountTokens: createAccountTokens({ tenantKeys, clock }),
+    accountTokens,
+    selfService: createSelfService({ users, tenantKeys, clock, accountTokens, mfa }),
     rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
     clients,
     oidc,

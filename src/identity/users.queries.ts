@@ -103,6 +103,13 @@ export function createUsersQueries(tx: Queryable) {
         ],
       );
     },
+    /** Marks the address verified, only while it is still the one a link proved (by its index). */
+    async markEmailVerified(id: string, emailIndex: string, now: Date): Promise<UserRow | undefined> {
+      return one(
+        `UPDATE users SET email_verified = true, updated_at = $3 WHERE id = $1 AND email_index = $2 RETURNING ${COLUMNS}`,
+        [id, emailIndex, now],
+      );
+    },
     /** Sets a new password hash; a new password also lifts a lock and clears the failure count. */
     async setPassword(id: string, passwordHash: string, now: Date): Promise<UserRow | undefined> {
       return one(

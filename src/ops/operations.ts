@@ -26,6 +26,7 @@ import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { registerAccountClient } from './bootstrap.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
@@ -117,12 +118,16 @@ const tenantCreate = defineOperation({
   }),
   output: TenantOutput,
   async run(app, input) {
-    const tenant = await app.tenants.create({
-      slug: input.slug,
-      displayName: nonEmpty(input.displayName),
-      keyCustody: nonEmpty(input.custody),
-      actor: 'cli',
-    });
+    const tenant = await app.tenants.create(
+      {
+        slug: input.slug,
+        displayName: nonEmpty(input.displayName),
+        keyCustody: nonEmpty(input.custody),
+        actor: 'cli',
+      },
+      // The account pages' client comes with the tenant (src/oidc/account-client.ts).
+      async (tx, created) => void (await registerAccountClient(app, tx, created, 'cli')),
+    );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
 });

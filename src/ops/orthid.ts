@@ -12,6 +12,7 @@ import type { AvatarLimits, Avatars } from '../identity/avatars.js';
 import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
+import type { SelfService } from '../identity/self-service.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
 import type { DeliveryWorker } from '../mail/delivery-worker.js';
@@ -52,6 +53,8 @@ export interface OrthId {
   passkeys: Passkeys;
   /** Mailed single-use links and codes: reset, verification, invitation (src/identity/account-tokens.ts). */
   accountTokens: AccountTokens;
+  /** What a signed-in user changes about themself on the account pages (src/identity/self-service.ts). */
+  selfService: SelfService;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

@@ -9,6 +9,7 @@ import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';
 import { requestLogSerializers } from './plugins/request-log.js';
 import { accountRoutes } from './routes/account.js';
+import { accountPages } from './routes/account-pages.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
@@ -56,6 +57,7 @@ export async function buildServer(
     users: orthid.users,
     avatars: orthid.avatars,
   });
+  await app.register(accountPages, orthid);
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),

@@ -1,6 +1,9 @@
 // The hosted pages' and mails' message catalogues, one file per area and language
 // (`<area>.<locale>.json`), merged here into one catalogue per language. English is the
 // reference: its keys are the type, and a test keeps every translation complete.
+import accountDe from './account.de.json' with { type: 'json' };
+import accountEn from './account.en.json' with { type: 'json' };
+import accountFr from './account.fr.json' with { type: 'json' };
 import coreDe from './core.de.json' with { type: 'json' };
 import coreEn from './core.en.json' with { type: 'json' };
 import coreFr from './core.fr.json' with { type: 'json' };
@@ -8,6 +11,6 @@ import mailDe from './mail.de.json' with { type: 'json' };
 import mailEn from './mail.en.json' with { type: 'json' };
 import mailFr from './mail.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn };
-export const de: Record<string, string> = { ...coreDe, ...mailDe };
-export const fr: Record<string, string> = { ...coreFr, ...mailFr };
+export const en = { ...coreEn, ...mailEn, ...accountEn };
+export const de: Record<string, string> = { ...coreDe, ...mailDe, ...accountDe };
+export const fr: Record<string, string> = { ...coreFr, ...mailFr, ...accountFr };
