@@ -76,6 +76,10 @@ export function registerTenantCommands(program: Command): void {
       '--default-locale <en|de|fr>',
       "the hosted pages' language when neither the request's ui_locales nor the browser's Accept-Language names a supported one (default en)",
     )
+    .option(
+      '--self-delete <on|off>',
+      'on: users may delete their own account on the account pages (/t/<slug>/account/data); off (default): only an administrator can',
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -83,6 +87,7 @@ export function registerTenantCommands(program: Command): void {
           slug: string,
           opts: {
             idTokenClaims?: string;
+            selfDelete?: string;
             defaultLocale?: string;
             mailFrom?: string;
             mfa?: string;
@@ -99,6 +104,7 @@ export function registerTenantCommands(program: Command): void {
             mfa: opts.mfa,
             mfaOrganisations: opts.mfaOrganisations,
             mfaRoles: opts.mfaRoles,
+            selfDelete: opts.selfDelete,
           })) as { idTokenClaims: string; defaultLocale: string; mailFrom: string; mfa: MfaPolicy };
           const scope = [
             ...(result.mfa.organisations.length

@@ -33,6 +33,8 @@ export const TenantSettingsOutput = Type.Object({
     organisations: Strings,
     roles: Strings,
   }),
+  /** Whether users may delete their own account on the account pages. */
+  selfDelete: Type.Union([Type.Literal('on'), Type.Literal('off')]),
 });
 export type TenantSettingsOutput = Static<typeof TenantSettingsOutput>;
 

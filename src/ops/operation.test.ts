@@ -46,6 +46,7 @@ describe('operation results at the control socket', () => {
             defaultLocale: 'en',
             mailFrom: 'OrthID <no-reply@example.org>',
             mfa: { mode: 'off', organisations: [], roles: [] },
+            selfDelete: 'off',
           },
           'sent',
         ),

@@ -154,6 +154,7 @@ const tenantConfigure = defineOperation({
       Type.String({ errorMessage: `--default-locale must be one of ${SUPPORTED_LOCALES.join(', ')}.` }),
     ),
     mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
+    selfDelete: Type.Optional(Type.String({ errorMessage: '--self-delete must be on or off.' })),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -171,6 +172,12 @@ const tenantConfigure = defineOperation({
     if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
       throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
         details: { field: 'idTokenClaims' },
+      });
+    }
+    const selfDelete = nonEmpty(input.selfDelete);
+    if (selfDelete !== undefined && selfDelete !== 'on' && selfDelete !== 'off') {
+      throw new OrthIdError('request.invalid', '--self-delete must be on or off.', {
+        details: { field: 'selfDelete' },
       });
     }
     const defaultLocale = nonEmpty(input.defaultLocale)?.toLowerCase();
@@ -195,6 +202,7 @@ const tenantConfigure = defineOperation({
     const settings: Record<string, unknown> = {
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
+      ...(selfDelete === undefined ? {} : { selfDelete: selfDelete === 'on' }),
       // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
       ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
     };
@@ -225,6 +233,7 @@ const tenantConfigure = defineOperation({
       mailFrom:
         typeof current.settings.mailFrom === 'string' ? current.settings.mailFrom : app.mail.defaultFrom,
       mfa: app.mfa.policyOf(current),
+      selfDelete: current.settings.selfDelete === true ? ('on' as const) : ('off' as const),
     };
   },
 });

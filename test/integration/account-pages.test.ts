@@ -409,7 +409,12 @@ describe('the account pages', { timeout: 300_000 }, () => {
     assert.equal(refused.status, 403);
     assert.equal(codeOn(await refused.text()), 'account.self_delete_disabled');
     await userOf(user.id);
-    await withTenant(app.db, tenant.id, (tx) => app.tenants.setSettings(tx, tenant.id, { selfDelete: true }));
+    await assert.rejects(
+      runOperation(app, 'tenant.configure', { slug: 'acme', selfDelete: 'yes' }),
+      (e: { code?: string }) => e.code === 'request.invalid',
+    );
+    const configured = await runOperation(app, 'tenant.configure', { slug: 'acme', selfDelete: 'on' });
+    assert.equal(configured.selfDelete, 'on');
     app.oidc.invalidateAll();
     try {
       const on = await pageAt(b, '/data');
