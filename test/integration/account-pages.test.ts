@@ -182,6 +182,20 @@ describe('the account pages', { timeout: 300_000 }, () => {
     assert.match(profile.response.headers.get('content-security-policy')!, /default-src 'none'/);
   });
 
+  test('a body the pages cannot read and a tenant that does not exist get a page with a stable code', async () => {
+    const odd = await fetch(account('/name'), {
+      method: 'POST',
+      body: 'name=x',
+      headers: { 'content-type': 'application/xml' },
+      redirect: 'manual',
+    });
+    assert.equal(odd.status, 400);
+    assert.equal(codeOn(await odd.text()), 'request.invalid');
+    const missing = await fetch(`${base}/t/nowhere/account`, { redirect: 'manual' });
+    assert.equal(missing.status, 404);
+    assert.equal(codeOn(await missing.text()), 'tenant.not_found');
+  });
+
   test('a forged callback signs nobody in', async () => {
     const b = browser();
     await b.get(account());
@@ -369,6 +383,9 @@ describe('the account pages', { timeout: 300_000 }, () => {
     const junk = await upload(Buffer.from('not an image'));
     assert.equal(junk.status, 400);
     assert.equal(codeOn(await junk.text()), 'media.unsupported_type');
+    const huge = await upload(Buffer.alloc(6 * 1024 * 1024));
+    assert.equal(huge.status, 400);
+    assert.equal(codeOn(await huge.text()), 'media.too_large');
     assert.equal((await upload(blackPng(64, 64))).status, 303);
     const shown = await pageAt(b, '');
     assert.match(shown.html, /<img src="\/t\/acme\/account\/picture"/);

@@ -271,19 +271,27 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     return Promise.resolve(render(frame)).then((body) => page(reply, body, error.httpStatus));
   }
 
+  /** Fastify's own refusals of a request (a body too large, an unknown media type) as our codes. */
+  const framework = (error: unknown): OrthIdError | undefined => {
+    const { code, statusCode } = error as { code?: string; statusCode?: number };
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return new OrthIdError('media.too_large', 'Upload a picture of at most 5 MiB.');
+    }
+    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+      return new OrthIdError('request.invalid', 'The form could not be read; send it again from the page.');
+    }
+    return undefined;
+  };
+
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';
     const tp = await deps.oidc.get(slug).catch(() => undefined);
     const locale = localeOf(request, tp);
-    const known = isOrthIdError(error) ? error : undefined;
+    const known = isOrthIdError(error) ? error : framework(error);
     if (!known || known.kind === 'internal') request.log.error({ err: error }, 'account page failed');
     else request.log.info({ code: known.code }, 'account page refused');
-    const status = known
-      ? known.httpStatus
-      : (error as { statusCode?: number }).statusCode === 413
-        ? 400
-        : 500;
-    const code = known?.code ?? (status === 400 ? 'request.invalid' : 'internal.unexpected');
+    const status = known ? known.httpStatus : 500;
+    const code = known?.code ?? 'internal.unexpected';
     return page(
       reply,
       accountMessagePage(locale, tp ? brandOf(tp.tenant) : { name: slug }, {
