@@ -8,6 +8,7 @@ import { normaliseEmail } from '../crypto/blind-index.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { AccountTokens } from './account-tokens.js';
 import type { Mfa } from './mfa.js';
+import type { SignInThrottle } from './sign-in-throttle.js';
 import { emailIndex, type User, type Users } from './users.js';
 import { createUsersQueries } from './users.queries.js';
 
@@ -22,6 +23,8 @@ export interface SelfServiceDeps {
   clock: Clock;
   accountTokens: AccountTokens;
   mfa: Pick<Mfa, 'enforcedFor'>;
+  /** The sign-in counters: guessing the current password here is guessing it at sign-in. */
+  throttle: Pick<SignInThrottle, 'keys' | 'state' | 'recordFailure'>;
 }
 
 /** What a change of address asks the caller to mail to the new address. */
@@ -84,13 +87,25 @@ export function createSelfService(deps: SelfServiceDeps) {
       tx: Queryable,
       tenantId: string,
       userId: string,
-      current: string,
-      next: string,
+      passwords: { current: string; next: string; ip: string },
     ): Promise<'changed' | 'incorrect'> {
-      if (!(await passwordMatches(tx, userId, current))) {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const keys = deps.throttle.keys(keyring, { userId }, passwords.ip);
+      const now = deps.clock.now();
+      const { retryAfterSeconds } = await deps.throttle.state(tx, keys, now, true);
+      if (retryAfterSeconds > 0) {
+        throw new OrthIdError(
+          'auth.throttled',
+          `Too many wrong passwords. Wait ${retryAfterSeconds} seconds before trying again.`,
+          { details: { retryAfterSeconds } },
+        );
+      }
+      if (!(await passwordMatches(tx, userId, passwords.current))) {
+        await deps.throttle.recordFailure(tx, tenantId, keys, now);
         await auditOf(tx, tenantId, userId, 'user.password_change_refused', 'failure');
         return 'incorrect';
       }
+      const next = passwords.next;
       const mfaEnforced = await deps.mfa.enforcedFor(tx, tenantId, userId);
       await users.setPassword(tx, tenantId, userId, next, { mfaEnforced, actor: actorOf(userId) });
       return 'changed';

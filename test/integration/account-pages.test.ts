@@ -255,6 +255,25 @@ describe('the account pages', { timeout: 300_000 }, () => {
     await signIn(browser(), user.email, NEW_PASSWORD);
   });
 
+  test('guessing the current password is slowed like guessing it at sign-in', async () => {
+    const user = await newUser();
+    const b = browser();
+    await signIn(b, user.email);
+    const { html } = await pageAt(b, '/password');
+    const codes: (string | undefined)[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 7; i++) {
+      last = await submit(b, html, 'password', { current: `guess number ${i}`, password: NEW_PASSWORD });
+      codes.push(codeOn(await last.text()));
+    }
+    assert.deepEqual(codes.slice(0, 5), Array(5).fill('account.password_incorrect'), 'the free failures');
+    assert.equal(codes.at(-1), 'auth.throttled');
+    assert.equal(last!.status, 429);
+    assert.ok(Number(last!.headers.get('retry-after')) > 0);
+    const right = await submit(b, html, 'password', { current: PASSWORD, password: NEW_PASSWORD });
+    assert.equal(right.status, 429, 'not even the right password while the delay lasts');
+  });
+
   test('sessions are listed; one is signed out, then every one', async () => {
     const user = await newUser();
     const phone = browser();

@@ -573,13 +573,11 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       const { tp, session } = signed;
       try {
         const outcome = await inTenant(tp, async (tx) => {
-          const changed = await deps.selfService.changePassword(
-            tx,
-            tp.tenant.id,
-            signed.user.id,
-            request.body?.current ?? '',
-            request.body?.password ?? '',
-          );
+          const changed = await deps.selfService.changePassword(tx, tp.tenant.id, signed.user.id, {
+            current: request.body?.current ?? '',
+            next: request.body?.password ?? '',
+            ip: request.ip,
+          });
           // A new password ends every other sign-in: whoever knew the old one is signed out.
           if (changed === 'changed') {
             await deps.rbac.sessions.revokeOthers(
