@@ -22,6 +22,7 @@ import { createPasswordPool } from './identity/password-pool.js';
 import { createPasswordReset } from './identity/password-reset.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
+import { createSelfService } from './identity/self-service.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
 import { createSignUp } from './identity/sign-up.js';
 import { createUsers } from './identity/users.js';
@@ -225,6 +226,14 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     accountTokens,
     passwordReset,
     signUp,
+    selfService: createSelfService({
+      users,
+      tenantKeys,
+      clock,
+      accountTokens,
+      mfa,
+      throttle: signInThrottle,
+    }),
     rbac,
     clients,
     oidc,

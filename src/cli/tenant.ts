@@ -93,6 +93,10 @@ export function registerTenantCommands(program: Command): void {
       '--support-contact <email|https-url|none>',
       "where users get help, shown in the pages' footer and mails",
     )
+    .option(
+      '--self-delete <on|off>',
+      'on: users may delete their own account on the account pages (/t/<slug>/account/data); off (default): only an administrator can',
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -105,6 +109,7 @@ export function registerTenantCommands(program: Command): void {
             brandColour?: string;
             supportContact?: string;
             idTokenClaims?: string;
+            selfDelete?: string;
             defaultLocale?: string;
             mailFrom?: string;
             mfa?: string;
@@ -123,6 +128,7 @@ export function registerTenantCommands(program: Command): void {
             mfaRoles: opts.mfaRoles,
             signUp: opts.signUp,
             signUpDomains: opts.signUpDomains,
+            selfDelete: opts.selfDelete,
             displayName: opts.displayName,
             brandColour: opts.brandColour,
             supportContact: opts.supportContact,

@@ -166,6 +166,13 @@ export const ERROR_CODES = {
   'brand.colour_invalid': 'invalid',
   'brand.contrast_insufficient': 'invalid',
   'brand.contact_invalid': 'invalid',
+  // The account pages (src/server/routes/account-pages.ts).
+  'account.csrf_invalid': 'forbidden',
+  'account.sign_in_failed': 'unauthenticated',
+  'account.password_incorrect': 'invalid',
+  'account.confirmation_mismatch': 'invalid',
+  'account.self_delete_disabled': 'forbidden',
+  'account.factor_required': 'forbidden',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

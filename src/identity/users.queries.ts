@@ -66,11 +66,12 @@ export function createUsersQueries(tx: Queryable) {
       );
     },
     /** The address is proved: the account stops waiting and its e-mail counts as verified. */
-    async markEmailVerified(id: string, now: Date): Promise<UserRow | undefined> {
+    /** With `emailIndex`, only while the account still has the address that was proven. */
+    async markEmailVerified(id: string, now: Date, emailIndex?: string): Promise<UserRow | undefined> {
       return one(
         `UPDATE users SET email_verified = true, awaiting_verification = false, updated_at = $2
-         WHERE id = $1 RETURNING ${COLUMNS}`,
-        [id, now],
+         WHERE id = $1${emailIndex === undefined ? '' : ' AND email_index = $3'} RETURNING ${COLUMNS}`,
+        emailIndex === undefined ? [id, now] : [id, now, emailIndex],
       );
     },
     /** `lock` holds the row until the transaction ends (sign-in's outcome, admin changes). */
@@ -114,6 +115,7 @@ export function createUsersQueries(tx: Queryable) {
         ],
       );
     },
+    /** Marks the address verified, only while it is still the one a link proved (by its index). */
     /** Sets a new password hash; a new password also lifts a lock and clears the failure count. */
     async setPassword(id: string, passwordHash: string, now: Date): Promise<UserRow | undefined> {
       return one(

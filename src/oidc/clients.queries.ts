@@ -20,6 +20,13 @@ export function createClientsQueries(tx: Queryable) {
         [tenantId, row.client_id, row.name, row.secret_hash, JSON.stringify(row.metadata)],
       );
     },
+    /** Rewrites a client's name, secret hash and metadata (a built-in client brought up to date). */
+    async replace(row: Omit<ClientRow, 'created_at' | 'disabled'>): Promise<void> {
+      await tx.query(
+        'UPDATE oidc_clients SET name = $2, secret_hash = $3, metadata = $4 WHERE client_id = $1',
+        [row.client_id, row.name, row.secret_hash, JSON.stringify(row.metadata)],
+      );
+    },
     async byId(clientId: string): Promise<ClientRow | undefined> {
       const { rows } = await tx.query<ClientRow>(`SELECT ${COLUMNS} FROM oidc_clients WHERE client_id = $1`, [
         clientId,

@@ -349,6 +349,16 @@ function present(row: ClientRow): RegisteredClient {
   };
 }
 
+/** JSON with object keys sorted: jsonb keeps its own key order, so stored and built metadata compare by content. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 export interface ClientsDeps {
   tenantKeys: TenantKeys;
   clock: Clock;
@@ -383,6 +393,47 @@ export function createClients(deps: ClientsDeps) {
       await announceTenantChange(tx, tenantId);
       const row = (await createClientsQueries(tx).byId(clientId))!;
       return { ...present(row), ...(secret ? { clientSecret: secret } : {}) };
+    },
+
+    /**
+     * Registers (or brings up to date) a client OrthID itself runs under a fixed id, whose secret
+     * the caller derives rather than stores: unchanged metadata writes and audits nothing.
+     */
+    async ensureBuiltIn(
+      tx: Queryable,
+      tenantId: string,
+      builtIn: { clientId: string; secret: string },
+      input: NewClient,
+      actor: string,
+    ): Promise<'created' | 'updated' | 'unchanged'> {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const metadata = metadataFor(builtIn.clientId, input, hashClientSecret(keyring, builtIn.secret));
+      const queries = createClientsQueries(tx);
+      const row = await queries.byId(builtIn.clientId);
+      if (row && canonical(row.metadata) === canonical(metadata) && row.name === input.name) {
+        return 'unchanged';
+      }
+      const fields = {
+        client_id: builtIn.clientId,
+        name: input.name,
+        secret_hash: metadata.client_secret as string,
+        metadata,
+      };
+      if (row) await queries.replace(fields);
+      else await queries.insert(tenantId, fields);
+      await appendAudit(
+        tx,
+        keyring,
+        {
+          actor,
+          action: row ? 'client.updated' : 'client.created',
+          target: `client:${builtIn.clientId}`,
+          outcome: 'success',
+        },
+        deps.clock,
+      );
+      await announceTenantChange(tx, tenantId);
+      return row ? 'updated' : 'created';
     },
 
     async list(tx: Queryable, page: PageRequest): Promise<Page<RegisteredClient>> {

@@ -1,9 +1,11 @@
 // First start of a deployment: the system tenant (whose administrators manage every tenant), an
 // administrator role holding orthid:admin, an admin client whose secret is written once to a 0600
-// file, and the backup canary. Every start: the admin API follows ORTHID_PUBLIC_URL.
+// file, and the backup canary. Every start: the admin API follows ORTHID_PUBLIC_URL, and every
+// tenant has its account pages' client (registered, or re-pointed at the public URL).
 import { rm, writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
+import { ensureAccountClient } from '../oidc/account-client.js';
 import { createClientsQueries } from '../oidc/clients.queries.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
@@ -21,7 +23,7 @@ import type { OrthId } from './orthid.js';
 
 /** What bootstrapping uses of a deployment. */
 export type BootstrapDeps = CanaryDeps &
-  Pick<OrthId, 'db' | 'clock' | 'log' | 'tenants' | 'tenantKeys' | 'rbac'>;
+  Pick<OrthId, 'db' | 'clock' | 'log' | 'tenants' | 'tenantKeys' | 'rbac' | 'clients'>;
 
 /** Written into the data directory on first start, mode 0600. */
 export const ADMIN_CREDENTIALS_FILE = 'admin-credentials.json';
@@ -74,12 +76,60 @@ export async function bootstrap(app: BootstrapDeps, credentialsFile: string): Pr
     );
   } catch (error) {
     // Another replica (or an earlier start) bootstrapped already.
-    if (isOrthIdError(error, 'tenant.slug_taken')) return { created: false, issuer };
+    if (isOrthIdError(error, 'tenant.slug_taken')) {
+      await ensureAccountClients(app);
+      return { created: false, issuer };
+    }
     // A file written before the commit failed (or left by an earlier start) names no client.
     if (credentials) await rm(credentialsFile, { force: true });
     throw error;
   }
+  await ensureAccountClients(app);
   return { created: true, issuer, clientId: credentials!.client_id, credentialsFile };
+}
+
+/**
+ * Gives every tenant the account pages' client, and re-points it when the public URL moved:
+ * tenants created before the account pages existed get theirs on the next start. A public URL
+ * the provider cannot redirect to (http on a host other than loopback) leaves the pages off.
+ */
+export async function ensureAccountClients(app: BootstrapDeps): Promise<number> {
+  let changed = 0;
+  for (const tenant of (await app.tenants.list()).filter((t) => t.status !== 'shredded')) {
+    const outcome = await withTenant(app.db, tenant.id, (tx) =>
+      registerAccountClient(app, tx, tenant, 'system'),
+    );
+    if (outcome === 'created' || outcome === 'updated') changed++;
+  }
+  return changed;
+}
+
+/**
+ * The account client of one tenant, inside the caller's transaction (a new tenant's). Its
+ * metadata is checked before anything is written, so a refused URI leaves the transaction usable.
+ */
+export async function registerAccountClient(
+  app: Pick<OrthId, 'clients' | 'config' | 'tenantKeys' | 'log'>,
+  tx: Queryable,
+  tenant: { id: string; slug: string },
+  actor: string,
+): Promise<'created' | 'updated' | 'unchanged' | 'refused'> {
+  try {
+    return await ensureAccountClient(
+      { clients: app.clients, publicUrl: app.config.publicUrl },
+      tx,
+      tenant,
+      await app.tenantKeys.forTenant(tx, tenant.id),
+      actor,
+    );
+  } catch (error) {
+    if (!isOrthIdError(error, 'request.invalid')) throw error;
+    app.log.warn(
+      { tenant: tenant.slug, code: error.code },
+      `The account pages are off for this tenant: ${error.message}`,
+    );
+    return 'refused';
+  }
 }
 
 /** The administrator role holding orthid:admin, and a client-credentials client holding it. */

@@ -40,6 +40,8 @@ export const TenantSettingsOutput = Type.Object({
   brandColour: Type.String(),
   /** An e-mail address or https URL, or `none`. */
   supportContact: Type.String(),
+  /** Whether users may delete their own account on the account pages. */
+  selfDelete: Type.Union([Type.Literal('on'), Type.Literal('off')]),
 });
 export type TenantSettingsOutput = Static<typeof TenantSettingsOutput>;
 

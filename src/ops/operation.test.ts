@@ -51,6 +51,7 @@ describe('operation results at the control socket', () => {
             displayName: 'Acme',
             brandColour: 'default',
             supportContact: 'none',
+            selfDelete: 'off',
           },
           'sent',
         ),

@@ -28,6 +28,7 @@ import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { auditedSettings, brandingChange } from '../tenancy/branding.js';
 import { issuerFor, type Tenant } from '../tenancy/tenants.js';
+import { registerAccountClient } from './bootstrap.js';
 import { tenantLogoRemove, tenantLogoSet } from './brand-logo.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
@@ -121,12 +122,16 @@ const tenantCreate = defineOperation({
   }),
   output: TenantOutput,
   async run(app, input) {
-    const tenant = await app.tenants.create({
-      slug: input.slug,
-      displayName: nonEmpty(input.displayName),
-      keyCustody: nonEmpty(input.custody),
-      actor: 'cli',
-    });
+    const tenant = await app.tenants.create(
+      {
+        slug: input.slug,
+        displayName: nonEmpty(input.displayName),
+        keyCustody: nonEmpty(input.custody),
+        actor: 'cli',
+      },
+      // The account pages' client comes with the tenant (src/oidc/account-client.ts).
+      async (tx, created) => void (await registerAccountClient(app, tx, created, 'cli')),
+    );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
 });
@@ -158,6 +163,7 @@ const tenantConfigure = defineOperation({
     displayName: Type.Optional(Type.String()),
     brandColour: Type.Optional(Type.String()),
     supportContact: Type.Optional(Type.String()),
+    selfDelete: Type.Optional(Type.String({ errorMessage: '--self-delete must be on or off.' })),
   }),
   output: TenantSettingsOutput,
   async run(app, input) {
@@ -167,6 +173,12 @@ const tenantConfigure = defineOperation({
     if (idTokenClaims !== undefined && idTokenClaims !== 'on' && idTokenClaims !== 'off') {
       throw new OrthIdError('request.invalid', '--id-token-claims must be on or off.', {
         details: { field: 'idTokenClaims' },
+      });
+    }
+    const selfDelete = nonEmpty(input.selfDelete);
+    if (selfDelete !== undefined && selfDelete !== 'on' && selfDelete !== 'off') {
+      throw new OrthIdError('request.invalid', '--self-delete must be on or off.', {
+        details: { field: 'selfDelete' },
       });
     }
     const defaultLocale = nonEmpty(input.defaultLocale)?.toLowerCase();
@@ -192,6 +204,7 @@ const tenantConfigure = defineOperation({
       ...branding.settings,
       ...(idTokenClaims === undefined ? {} : { claimsInIdToken: idTokenClaims === 'on' }),
       ...(defaultLocale === undefined ? {} : { defaultLocale }),
+      ...(selfDelete === undefined ? {} : { selfDelete: selfDelete === 'on' }),
       // null removes the tenant's own sender: its mail then comes from ORTHID_MAIL_FROM.
       ...(mailFrom === undefined ? {} : { mailFrom: sender ? formatSender(sender) : null }),
       ...signUpChange(input),
@@ -245,6 +258,7 @@ const tenantConfigure = defineOperation({
         typeof current.settings.brandColour === 'string' ? current.settings.brandColour : 'default',
       supportContact:
         typeof current.settings.supportContact === 'string' ? current.settings.supportContact : 'none',
+      selfDelete: current.settings.selfDelete === true ? ('on' as const) : ('off' as const),
     };
   },
 });

@@ -13,6 +13,7 @@ import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordReset } from '../identity/password-reset.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
+import type { SelfService } from '../identity/self-service.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { SignUp } from '../identity/sign-up.js';
 import type { Users } from '../identity/users.js';
@@ -58,6 +59,8 @@ export interface OrthId {
   passwordReset: PasswordReset;
   /** Self sign-up with e-mail verification, and invitations (src/identity/sign-up.ts). */
   signUp: SignUp;
+  /** What a signed-in user changes about themself on the account pages (src/identity/self-service.ts). */
+  selfService: SelfService;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

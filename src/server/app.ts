@@ -10,6 +10,7 @@ import { registerProblemDetails } from './plugins/problem-details.js';
 import { registerPublicOrigin } from './plugins/public-origin.js';
 import { requestLogSerializers } from './plugins/request-log.js';
 import { accountRoutes } from './routes/account.js';
+import { accountPages } from './routes/account-pages.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { brandingRoutes } from './routes/branding.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -63,6 +64,7 @@ export async function buildServer(
     tenant: (slug) => orthid.tenants.get(slug),
     logos: createBrandLogos(orthid),
   });
+  await app.register(accountPages, orthid);
   await app.register(interactionRoutes, {
     providers: orthid.oidc,
     signIn: (input) => orthid.signInWithPassword(input),

@@ -44,6 +44,14 @@ export function createUserSessionsQueries(tx: Queryable) {
       );
       return rowCount;
     },
+    /** Deletes every session of the account but one; returns how many went. */
+    async deleteAllBut(accountId: string, keepUid: string): Promise<number> {
+      const { rowCount } = await tx.query(
+        `DELETE FROM oidc_payloads WHERE model = 'Session' AND account_id = $1 AND uid IS DISTINCT FROM $2`,
+        [accountId, keepUid],
+      );
+      return rowCount;
+    },
     /** Ids of every grant the account holds: Grant rows and the grants its tokens were issued under. */
     async grantIdsOf(accountId: string): Promise<string[]> {
       const { rows } = await tx.query<{ grant_id: string }>(

@@ -65,6 +65,30 @@ export function createUserSessions(deps: RbacDeps) {
       });
     },
 
+    /**
+     * Signs the user out everywhere but where they are: every other session goes, and every grant
+     * but `keepGrantId` (the one the caller's own token stands on), with its codes and tokens.
+     */
+    async revokeOthers(
+      tx: Queryable,
+      tenantId: string,
+      userId: string,
+      keep: { sessionUid: string; grantId: string },
+      actor: string,
+    ): Promise<{ sessions: number; grants: number }> {
+      const queries = createUserSessionsQueries(tx);
+      const grantIds = (await queries.grantIdsOf(userId)).filter((id) => id !== keep.grantId);
+      const sessions = await queries.deleteAllBut(userId, keep.sessionUid);
+      await queries.revokeGrants(grantIds);
+      await recordChange(deps, tx, tenantId, {
+        actor,
+        action: 'session.revoked_others',
+        target: `user:${userId}`,
+        details: { sessions, grants: grantIds.length },
+      });
+      return { sessions, grants: grantIds.length };
+    },
+
     /** Signs the user out everywhere: every session, grant, code and token of theirs goes. */
     async revokeAll(
       tx: Queryable,

@@ -1,6 +1,9 @@
 // The hosted pages' and mails' message catalogues, one file per area and language
 // (`<area>.<locale>.json`), merged here into one catalogue per language. English is the
 // reference: its keys are the type, and a test keeps every translation complete.
+import accountDe from './account.de.json' with { type: 'json' };
+import accountEn from './account.en.json' with { type: 'json' };
+import accountFr from './account.fr.json' with { type: 'json' };
 import brandDe from './brand.de.json' with { type: 'json' };
 import brandEn from './brand.en.json' with { type: 'json' };
 import brandFr from './brand.fr.json' with { type: 'json' };
@@ -20,7 +23,7 @@ import signupDe from './signup.de.json' with { type: 'json' };
 import signupEn from './signup.en.json' with { type: 'json' };
 import signupFr from './signup.fr.json' with { type: 'json' };
 
-export const en = { ...coreEn, ...mailEn, ...resetEn, ...signupEn, ...mfaEn, ...brandEn };
+export const en = { ...coreEn, ...mailEn, ...resetEn, ...signupEn, ...mfaEn, ...brandEn, ...accountEn };
 export const de: Record<string, string> = {
   ...coreDe,
   ...mailDe,
@@ -28,6 +31,7 @@ export const de: Record<string, string> = {
   ...signupDe,
   ...mfaDe,
   ...brandDe,
+  ...accountDe,
 };
 export const fr: Record<string, string> = {
   ...coreFr,
@@ -36,4 +40,5 @@ export const fr: Record<string, string> = {
   ...signupFr,
   ...mfaFr,
   ...brandFr,
+  ...accountFr,
 };

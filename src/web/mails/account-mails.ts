@@ -1,7 +1,8 @@
-// The mails of sign-up and invitations: a verification link with its code, the "you already
-// have an account" notice, and an invitation link, in the reader's language and the tenant's brand.
-import { brandOf } from '../brand.js';
-import { chooseLocale } from '../i18n.js';
+// The mails about an account: sign-up's verification link with its code, the "you already have
+// an account" notice, an invitation link, and the account pages' change of address, in the
+// reader's language and the tenant's brand.
+import { type Brand, brandOf } from '../brand.js';
+import { chooseLocale, type Locale } from '../i18n.js';
 import { type ComposedMail, composeMail } from './compose.js';
 
 /** What the sign-up flows ask for (the shape of identity's AccountMailRequest). */
@@ -55,4 +56,25 @@ export function composeAccountMail(request: AccountMailRequest): ComposedMail {
         note: t('mail.invite.note'),
       });
   }
+}
+
+/** The account pages' link that confirms a new address. */
+export function emailChangeMail(locale: Locale, brand: Brand, url: string): ComposedMail {
+  const { t } = locale;
+  return composeMail(locale, brand, {
+    subject: t('account.mail.change.subject'),
+    paragraphs: [t('account.mail.change.body', { tenant: brand.name })],
+    action: { label: t('account.mail.change.action'), url },
+    note: t('account.mail.change.note'),
+  });
+}
+
+/** What a new address gets when it already has an account, so the page never has to say so. */
+export function emailTakenMail(locale: Locale, brand: Brand): ComposedMail {
+  const { t } = locale;
+  return composeMail(locale, brand, {
+    subject: t('account.mail.taken.subject'),
+    paragraphs: [t('account.mail.taken.body', { tenant: brand.name })],
+    note: t('account.mail.taken.note'),
+  });
 }
