@@ -10,6 +10,8 @@ export type ErrorKind =
   | 'conflict'
   | 'unavailable'
   | 'rate_limited'
+  | 'precondition_failed'
+  | 'precondition_required'
   | 'internal';
 
 /**
@@ -156,6 +158,8 @@ export const ERROR_CODES = {
   'account.link_expired': 'invalid',
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
+  'request.precondition_failed': 'precondition_failed',
+  'request.precondition_required': 'precondition_required',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -168,6 +172,8 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   unavailable: 503,
   rate_limited: 429,
+  precondition_failed: 412,
+  precondition_required: 428,
   internal: 500,
 };
 
@@ -183,6 +189,8 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   conflict: 5,
   unavailable: 6,
   rate_limited: 7,
+  precondition_failed: 5,
+  precondition_required: 2,
   internal: 70,
 };
 

@@ -204,6 +204,16 @@ export function createUsers(deps: UsersDeps) {
       return createUsersQueries(tx).byEmailIndex(emailIndex(keyring, email));
     },
 
+    /**
+     * The user with this email (exact match after normalisation, through the blind index: the
+     * stored addresses are sealed, so there is no partial match), or undefined.
+     */
+    async getByEmail(tx: Queryable, tenantId: string, email: string): Promise<User | undefined> {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const row = await createUsersQueries(tx).byEmailIndex(emailIndex(keyring, email));
+      return row ? openUser(keyring, row) : undefined;
+    },
+
     /** Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most 1000). */
     async list(
       tx: Queryable,

@@ -120,7 +120,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerClientRoleRoutes(api, { db, clientRoles: rbac.clientRoles });
       registerGrantRoutes(api, { db, users, clientRoles: rbac.clientRoles });
       registerSessionRoutes(api, { db, sessions: rbac.sessions, users });
-      registerAuditEventRoutes(api, { db, tenantKeys: orthid.tenantKeys });
+      registerAuditEventRoutes(api, { db, tenantKeys: orthid.tenantKeys, objects: orthid.objects });
     },
     { prefix: ADMIN_API_PREFIX },
   );
