@@ -28,7 +28,14 @@ import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
-import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
+import {
+  type AnyOperation,
+  actorOf,
+  checkInput,
+  defineOperation,
+  nonEmpty,
+  type OperationContext,
+} from './operation.js';
 import {
   AuditArchiveOutput,
   AuditEventOutput,
@@ -116,12 +123,12 @@ const tenantCreate = defineOperation({
     custody: Type.Optional(Type.String()),
   }),
   output: TenantOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.create({
       slug: input.slug,
       displayName: nonEmpty(input.displayName),
       keyCustody: nonEmpty(input.custody),
-      actor: 'cli',
+      actor: actorOf(context),
     });
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
@@ -151,14 +158,15 @@ const tenantConfigure = defineOperation({
     mailFrom: Type.Optional(Type.String({ errorMessage: '--mail-from must be text.' })),
   }),
   output: TenantSettingsOutput,
-  async run(app, input) {
+  async run(app, input, context) {
+    const actor = actorOf(context);
     let tenant = await app.tenants.get(input.slug);
     if (input.mfa !== undefined || input.mfaOrganisations !== undefined || input.mfaRoles !== undefined) {
       await configureMfaPolicy(
         app,
         tenant,
         { mode: nonEmpty(input.mfa), organisations: input.mfaOrganisations, roles: input.mfaRoles },
-        'cli',
+        actor,
       );
       tenant = await app.tenants.get(input.slug);
     }
@@ -200,7 +208,7 @@ const tenantConfigure = defineOperation({
         tx,
         await app.tenantKeys.forTenant(tx, tenant.id),
         {
-          actor: 'cli',
+          actor,
           action: 'tenant.configured',
           target: `tenant:${tenant.id}`,
           outcome: 'success',
@@ -612,7 +620,7 @@ const tenantShred = defineOperation({
   name: 'tenant.shred',
   input: Type.Object({ tenant: Text, confirm: Type.Optional(Type.String()) }),
   output: ShredOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const slug = input.tenant;
     if (input.confirm !== slug) {
       throw new OrthIdError(
@@ -620,7 +628,7 @@ const tenantShred = defineOperation({
         `Shredding destroys tenant ${slug}'s keys for good, in every backup too. Confirm with: --confirm ${slug}`,
       );
     }
-    return shredTenant(app, await app.tenants.get(slug), 'cli');
+    return shredTenant(app, await app.tenants.get(slug), actorOf(context));
   },
 });
 
@@ -680,12 +688,16 @@ export function operationNamed(name: string): AnyOperation {
   return operations[name];
 }
 
-/** Runs `name` with `input`, checked against its schema first (input from the CLI, the socket, a schedule). */
+/**
+ * Runs `name` with `input`, checked against its schema first (input from the CLI, the socket, a
+ * schedule, the admin API); `context` names who runs it (default: the CLI).
+ */
 export async function runOperation<N extends OperationName>(
   app: OrthId,
   name: N,
   input: OperationInput<N>,
+  context?: OperationContext,
 ): Promise<OperationOutput<N>> {
   const operation = operationNamed(name);
-  return operation.run(app, checkInput(operation, input)) as Promise<OperationOutput<N>>;
+  return operation.run(app, checkInput(operation, input), context) as Promise<OperationOutput<N>>;
 }

@@ -3,6 +3,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isOrthIdError } from '../../../core/errors.js';
+import { runOperation } from '../../../ops/operations.js';
 import type { OrthId } from '../../../ops/orthid.js';
 import { VERSION } from '../../../version.js';
 import { deferredSchemaController } from '../../lazy-schemas.js';
@@ -12,12 +13,14 @@ import { registerAvatarRoutes } from './avatars.js';
 import { registerClientRoleRoutes } from './client-roles.js';
 import { registerClientRoutes } from './clients.js';
 import { registerGrantRoutes } from './grants.js';
+import { registerKeyRoutes } from './keys.js';
 import { registerMembershipRoutes } from './memberships.js';
 import { registerOrganisationRoutes } from './organisations.js';
 import { registerPermissionRoutes } from './permissions.js';
 import { registerResourceRoutes } from './resources.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './sessions.js';
+import { registerTenantCollectionRoutes, registerTenantRoutes, type TenantRoutesDeps } from './tenants.js';
 import { registerUserExportRoutes } from './user-exports.js';
 import { registerUserFactorRoutes } from './user-factors.js';
 import { registerUserRoutes } from './users.js';
@@ -68,7 +71,26 @@ async function openApiDocument(orthid: OrthId): Promise<unknown> {
   return document;
 }
 
+/** The tenant routes' services: the CLI's own operations, with the caller as their audit actor. */
+function tenantRoutesDeps(orthid: OrthId): TenantRoutesDeps {
+  const { db, clock, keystore, tenants, tenantKeys } = orthid;
+  return {
+    db,
+    clock,
+    keystore,
+    tenants,
+    tenantKeys,
+    publicUrl: orthid.config.publicUrl,
+    operations: {
+      create: (input, actor) => runOperation(orthid, 'tenant.create', input, { actor }),
+      configure: (input, actor) => runOperation(orthid, 'tenant.configure', input, { actor }),
+      shred: (input, actor) => runOperation(orthid, 'tenant.shred', input, { actor }),
+    },
+  };
+}
+
 async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promise<void> {
+  const tenantDeps = tenantRoutesDeps(orthid);
   const verifier = createAccessTokenVerifier({
     db: orthid.db,
     tenants: orthid.tenants,
@@ -121,7 +143,19 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId): Promis
       registerGrantRoutes(api, { db, users, clientRoles: rbac.clientRoles });
       registerSessionRoutes(api, { db, sessions: rbac.sessions, users });
       registerAuditEventRoutes(api, { db, tenantKeys: orthid.tenantKeys, objects: orthid.objects });
+      registerTenantRoutes(api, tenantDeps);
+      registerKeyRoutes(api, orthid);
     },
     { prefix: ADMIN_API_PREFIX },
+  );
+  // What concerns the deployment rather than one tenant: the system tenant's administrators only.
+  await app.register(
+    async (scope) => {
+      registerAdminAuth(scope, orthid.tenants, verifier);
+      scope.setValidatorCompiler(adminValidatorCompiler);
+      const api = scope.withTypeProvider<TypeBoxTypeProvider>();
+      registerTenantCollectionRoutes(api, tenantDeps);
+    },
+    { prefix: '/api/v1' },
   );
 }
