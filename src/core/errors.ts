@@ -160,6 +160,7 @@ export const ERROR_CODES = {
   'account.code_invalid': 'invalid',
   'request.precondition_failed': 'precondition_failed',
   'request.precondition_required': 'precondition_required',
+  'backup.job_not_found': 'not_found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

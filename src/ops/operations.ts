@@ -420,14 +420,14 @@ const backupRecordDrill = defineOperation({
     }),
   }),
   output: RecordedOutput,
-  async run(app, { report }) {
+  async run(app, { report }, context) {
     const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
     await withTenant(app.db, tenant.id, async (tx) =>
       appendAudit(
         tx,
         await app.tenantKeys.forTenant(tx, tenant.id),
         {
-          actor: 'cli',
+          actor: actorOf(context),
           action: 'backup.drill',
           target: `backup-set:${report.set}`,
           outcome: report.ok ? 'success' : 'failure',

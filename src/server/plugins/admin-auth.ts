@@ -297,7 +297,7 @@ export function registerAdminAuth(
     if (!sameTenant && principal.issuer.slug !== SYSTEM_TENANT_SLUG) {
       throw new OrthIdError(
         'auth.forbidden',
-        `A token from tenant "${principal.issuer.slug}" may manage only that tenant; use a token from "${SYSTEM_TENANT_SLUG}" to manage others.`,
+        `A token from tenant "${principal.issuer.slug}" may manage only that tenant; managing others needs ${ADMIN_PERMISSION} on a token from "${SYSTEM_TENANT_SLUG}".`,
       );
     }
     try {
