@@ -230,7 +230,7 @@ for (const driver of DRIVERS) {
       };
       for (const path of [
         '/api/v1/tenants',
-        '/api/v1/tenants/{tenant}/',
+        '/api/v1/tenants/{tenant}',
         '/api/v1/tenants/{tenant}/settings',
         '/api/v1/tenants/{tenant}/custody',
         '/api/v1/tenants/{tenant}/shred',

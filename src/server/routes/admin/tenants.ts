@@ -152,7 +152,7 @@ export function registerTenantCollectionRoutes(api: AdminApi, deps: TenantRoutes
 
 export function registerTenantRoutes(api: AdminApi, deps: TenantRoutesDeps): void {
   api.get(
-    '/',
+    '',
     {
       schema: {
         tags,
