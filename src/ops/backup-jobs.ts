@@ -202,6 +202,12 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
       }
       const stores = await openDestinations(app.config);
       const set = await findBackupSet(stores.dest, ref, stores.keystoreDest);
+      if (set.manifest.encrypted && !app.config.backup.ageIdentityFile) {
+        throw new OrthIdError(
+          'backup.identity_required',
+          `The set ${set.id} is encrypted: set ORTHID_BACKUP_AGE_IDENTITY_FILE on the server to an age identity that opens it.`,
+        );
+      }
       const job: BackupJob = {
         id: newId(),
         kind,

@@ -182,6 +182,12 @@ for (const driver of DRIVERS) {
       assert.equal(shred.json().tenant, 'doomed');
       assert.equal(shred.json().by, 'client:admin-client@system');
       assert.equal((await call('GET', '/tenants/doomed')).json().status, 'shredded');
+      const keys = await call('GET', '/tenants/doomed/keys');
+      assert.equal(keys.statusCode, 200, keys.body);
+      assert.equal(keys.json().shredded, true);
+      assert.deepEqual(keys.json().custody.rootKeys, []);
+      assert.ok(keys.json().dataKeys.every((k: { status: string }) => k.status === 'destroyed'));
+      assert.equal((await call('GET', '/tenants/doomed/audit/chain')).statusCode, 200);
       assert.deepEqual(await latestAudit(system), {
         action: 'tenant.shredded',
         actor: 'client:admin-client@system',
