@@ -214,11 +214,14 @@ export function createUsers(deps: UsersDeps) {
       return row ? openUser(keyring, row) : undefined;
     },
 
-    /** Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most 1000). */
+    /**
+     * Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most
+     * 1000), of one status when given.
+     */
     async list(
       tx: Queryable,
       tenantId: string,
-      options: { after?: string; limit?: number } = {},
+      options: { after?: string; limit?: number; status?: User['status'] } = {},
     ): Promise<UserPage> {
       const limit = options.limit ?? 50;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -240,7 +243,7 @@ export function createUsers(deps: UsersDeps) {
         );
       }
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      const rows = await createUsersQueries(tx).page(options.after, limit + 1);
+      const rows = await createUsersQueries(tx).page(options.after, limit + 1, options.status);
       const users = rows.slice(0, limit).map((row) => openUser(keyring, row));
       return { users, next: rows.length > limit ? users.at(-1)!.id : null };
     },

@@ -109,6 +109,18 @@ for (const driver of DRIVERS) {
       assert.equal(shown.status, 'active');
       const sessions = await call('GET', `/tenants/alpha/users/${user.id}/sessions`);
       assert.deepEqual(sessions.json(), { items: [], next: null });
+      await call('POST', `/tenants/alpha/users/${user.id}/disable`);
+      const disabled = (await call('GET', '/tenants/alpha/users?status=disabled')).json();
+      assert.deepEqual(
+        disabled.items.map((u: { id: string }) => u.id),
+        [user.id],
+      );
+      const active = (await call('GET', '/tenants/alpha/users?status=active&limit=200')).json();
+      assert.ok(active.items.every((u: { status: string }) => u.status === 'active'));
+      assert.ok(active.items.length > 0);
+      const byEmail = await call('GET', '/tenants/alpha/users?email=erin.ops%40alpha.test&status=active');
+      assert.deepEqual(byEmail.json().items, []);
+      assert.equal((await call('GET', '/tenants/alpha/users?status=gone')).statusCode, 400);
     });
 
     test('a token of another tenant, or without orthid:admin, gets 403 naming what is missing', async () => {

@@ -26,6 +26,11 @@ const tags = ['users'];
 const ById = Params({ userId: Uuid });
 const UserListQuery = Type.Object({
   ...IdPageQuery.properties,
+  status: Type.Optional(
+    Type.Union([Type.Literal('active'), Type.Literal('disabled')], {
+      description: 'Only users with this status.',
+    }),
+  ),
   email: Type.Optional(
     Type.String({
       format: 'email',
@@ -86,7 +91,8 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
         const { email, ...paging } = request.query;
         if (email !== undefined) {
           const found = await users.getByEmail(tx, tenant.id, email);
-          return { items: found ? [found] : [], next: null };
+          const matches = found && (paging.status === undefined || found.status === paging.status);
+          return { items: matches ? [found] : [], next: null };
         }
         const page = await users.list(tx, tenant.id, paging);
         return { items: page.users, next: page.next };
