@@ -19,6 +19,7 @@ import { createAvatars } from './identity/avatars.js';
 import { createMfa } from './identity/mfa.js';
 import { createPasskeys } from './identity/passkeys.js';
 import { createPasswordPool } from './identity/password-pool.js';
+import { createPasswordReset } from './identity/password-reset.js';
 import { signInWithPassword } from './identity/password-sign-in.js';
 import { createPasswordHasher, OWASP_PASSWORD_HASHING } from './identity/passwords.js';
 import { createSignInThrottle } from './identity/sign-in-throttle.js';
@@ -170,6 +171,20 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     defaultFrom: mailConfig.from,
     retentionMs: mailConfig.retentionMs,
   });
+  const accountTokens = createAccountTokens({ tenantKeys, clock });
+  const mfa = createMfa({ db, tenantKeys, clock, throttle: signInThrottle });
+  const rbac = createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl });
+  const passwordReset = createPasswordReset({
+    db,
+    tenantKeys,
+    clock,
+    users,
+    accountTokens,
+    mail,
+    sessions: rbac.sessions,
+    throttle: signInThrottle,
+    mfaEnforcedFor: (tx, tenantId, userId) => mfa.enforcedFor(tx, tenantId, userId),
+  });
   const mailWorker = createDeliveryWorker({
     db,
     tenantKeys,
@@ -190,10 +205,11 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     avatars: createAvatars({ objects: parts.objects, tenantKeys, clock }, media),
     signInWithPassword: (input) => signInWithPassword(signInDeps, input),
     signInThrottle,
-    mfa: createMfa({ db, tenantKeys, clock, throttle: signInThrottle }),
+    mfa,
     passkeys: createPasskeys({ db, tenantKeys, clock, publicUrl: parts.config.publicUrl }),
-    accountTokens: createAccountTokens({ tenantKeys, clock }),
-    rbac: createRbac({ tenantKeys, clock, publicUrl: parts.config.publicUrl }),
+    accountTokens,
+    passwordReset,
+    rbac,
     clients,
     oidc,
     mail,

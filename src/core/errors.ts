@@ -158,6 +158,7 @@ export const ERROR_CODES = {
   'account.link_expired': 'invalid',
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
+  'account.password_mismatch': 'invalid',
   'request.precondition_failed': 'precondition_failed',
   'request.precondition_required': 'precondition_required',
   'backup.job_not_found': 'not_found',

@@ -11,6 +11,7 @@ import type { AccountTokens } from '../identity/account-tokens.js';
 import type { AvatarLimits, Avatars } from '../identity/avatars.js';
 import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
+import type { PasswordReset } from '../identity/password-reset.js';
 import type { PasswordSignInInput, SignInResult } from '../identity/password-sign-in.js';
 import type { SignInThrottle } from '../identity/sign-in-throttle.js';
 import type { Users } from '../identity/users.js';
@@ -52,6 +53,8 @@ export interface OrthId {
   passkeys: Passkeys;
   /** Mailed single-use links and codes: reset, verification, invitation (src/identity/account-tokens.ts). */
   accountTokens: AccountTokens;
+  /** "Forgot password?": mailed reset links and their use (src/identity/password-reset.ts). */
+  passwordReset: PasswordReset;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */
   rbac: Rbac;
   clients: Clients;

@@ -14,6 +14,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { oidcRoutes } from './routes/oidc.js';
+import { passwordResetRoutes } from './routes/password-reset.js';
 
 export interface BuildServerOptions {
   /** The shutdown state /readyz reports and every response follows (`orthid start` drives it). */
@@ -69,6 +70,7 @@ export async function buildServer(
         withTenant(orthid.db, tenantId, async (tx) => (await orthid.users.get(tx, tenantId, userId)).email),
     },
   });
+  await app.register(passwordResetRoutes, { providers: orthid.oidc, passwordReset: orthid.passwordReset });
   await app.ready();
   return app;
 }

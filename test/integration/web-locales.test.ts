@@ -75,6 +75,11 @@ describe('hosted page catalogues', () => {
           resource: 'https://api.acme.test',
           seconds: 3,
           code: 'invalid_request',
+          minutes: 60,
+          min: 15,
+          max: 256,
+          expires: '1 June 2026, 10:00:00 UTC',
+          when: '1 June 2026, 09:00:00 UTC',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }

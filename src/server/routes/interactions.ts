@@ -24,6 +24,7 @@ import type {
 } from './interaction-types.js';
 import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
+import { forgotPasswordPath } from './password-reset.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -145,6 +146,7 @@ export async function interactionRoutes(
       email,
       error,
       errorCode,
+      forgotPasswordUrl: forgotPasswordPath(tp.provider.issuer, uid, locale.tag),
       ...(opts.passkeys
         ? {
             passkey: {

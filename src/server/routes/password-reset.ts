@@ -1,0 +1,285 @@
+// The hosted "Forgot password?" pages under /t/:tenant/password: ask for a link, open it, set a
+// new password. Forms carry a CSRF token bound to a cookie of these pages; the answer to a request
+// is one page whether or not the address has an account (src/identity/password-reset.ts).
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isOrthIdError, OrthIdError } from '../../core/errors.js';
+import type { PasswordReset } from '../../identity/password-reset.js';
+import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
+import { brandOf } from '../../web/brand.js';
+import { chooseLocale, type Locale } from '../../web/i18n.js';
+import { PAGE_HEADERS } from '../../web/layout.js';
+import { passwordChangedMail, resetLinkMail } from '../../web/mails/password-reset.js';
+import { errorPage } from '../../web/pages/messages.js';
+import {
+  forgotPasswordPage,
+  newPasswordPage,
+  passwordChangedPage,
+  resetErrorMessage,
+  resetLinkErrorPage,
+  resetSentPage,
+} from '../../web/pages/password-reset.js';
+
+type Params = { tenant: string };
+type Form = Partial<Record<string, string>>;
+
+const COOKIE = 'orthid_reset';
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
+/** An interaction uid as oidc-provider makes them; anything else is not carried. */
+const INTERACTION = /^[A-Za-z0-9_-]{1,128}$/;
+const LINK_ERRORS = new Set(['account.link_invalid', 'account.link_expired', 'account.link_used']);
+
+export interface PasswordResetRouteDeps {
+  providers: Pick<OidcProviders, 'get'>;
+  passwordReset: PasswordReset;
+}
+
+/** The path of the sign-in a reset started from, for links back to it. */
+export function forgotPasswordPath(issuer: string, interaction: string, locale: string): string {
+  const query = new URLSearchParams({ interaction, ui_locales: locale });
+  return `${new URL(issuer).pathname}/password/forgot?${query}`;
+}
+
+function sameToken(a: string | undefined, b: string): boolean {
+  if (!a) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordResetRouteDeps): Promise<void> {
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+
+  const base = (tp: TenantProvider) => `${new URL(tp.provider.issuer).pathname}/password`;
+  const page = (reply: FastifyReply, body: string, status = 200) =>
+    reply.status(status).headers(PAGE_HEADERS).send(body);
+
+  function localeOf(request: FastifyRequest, tp: TenantProvider | undefined, asked?: unknown): Locale {
+    return chooseLocale({
+      uiLocales: asked,
+      acceptLanguage: request.headers['accept-language'],
+      tenantDefault: tp?.tenant.settings.defaultLocale,
+    });
+  }
+
+  /** The browser's CSRF cookie for these pages, made (and set) when it has none. */
+  function csrfCookie(request: FastifyRequest, reply: FastifyReply, tp: TenantProvider): string {
+    const sent = cookieOf(request);
+    if (sent) return sent;
+    const value = randomBytes(32).toString('base64url');
+    const secure = new URL(tp.provider.issuer).protocol === 'https:' ? '; Secure' : '';
+    reply.header('set-cookie', `${COOKIE}=${value}; Path=${base(tp)}; HttpOnly; SameSite=Lax${secure}`);
+    return value;
+  }
+
+  function cookieOf(request: FastifyRequest): string | undefined {
+    for (const part of (request.headers.cookie ?? '').split(';')) {
+      const [name, value] = part.trim().split('=', 2);
+      if (name === COOKIE && value && COOKIE_VALUE.test(value)) return value;
+    }
+    return undefined;
+  }
+
+  // Keyed by the tenant's CSRF key; the prefix keeps it apart from interaction uids.
+  const csrfFor = (tp: TenantProvider, cookie: string) => tp.csrfToken(`password-reset:${cookie}`);
+
+  function checkCsrf(request: FastifyRequest, tp: TenantProvider, form: Form | undefined) {
+    const cookie = cookieOf(request);
+    if (!cookie || !sameToken(form?.csrf, csrfFor(tp, cookie))) {
+      throw new OrthIdError('auth.forbidden', 'The form expired. Load the page again and try once more.');
+    }
+  }
+
+  const interactionOf = (value: unknown) =>
+    typeof value === 'string' && INTERACTION.test(value) ? value : undefined;
+  const signInUrl = (tp: TenantProvider, interaction: string | undefined) =>
+    interaction
+      ? `${new URL(tp.provider.issuer).pathname}/interaction/${encodeURIComponent(interaction)}`
+      : undefined;
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const tp = await deps.providers
+      .get((request.params as Partial<Params>).tenant ?? '')
+      .catch(() => undefined);
+    const locale = localeOf(request, tp);
+    request.log.info({ err: error }, 'password reset page failed');
+    const known = isOrthIdError(error);
+    const detail = known ? resetErrorMessage(locale, error) : locale.t('reset.error.other');
+    return page(
+      reply,
+      errorPage(locale, tp ? brandOf(tp.tenant) : { name: '' }, locale.t('error.cannotContinue'), detail),
+      known && error.kind !== 'internal' ? error.httpStatus : 400,
+    );
+  });
+
+  /** An expired, used or forged link: its own page, 410 when the link was real but is spent. */
+  function linkError(reply: FastifyReply, tp: TenantProvider, locale: Locale, error: OrthIdError) {
+    const query = new URLSearchParams({ ui_locales: locale.tag });
+    return page(
+      reply,
+      resetLinkErrorPage({
+        locale,
+        brand: brandOf(tp.tenant),
+        error,
+        forgotUrl: `${base(tp)}/forgot?${query}`,
+      }),
+      error.code === 'account.link_invalid' ? 400 : 410,
+    );
+  }
+
+  function renderForgot(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    tp: TenantProvider,
+    locale: Locale,
+    values: { interaction?: string; email?: string; error?: OrthIdError },
+  ) {
+    const hidden: Record<string, string> = { ui_locales: locale.tag };
+    if (values.interaction) hidden.interaction = values.interaction;
+    const signIn = signInUrl(tp, values.interaction);
+    return page(
+      reply,
+      forgotPasswordPage({
+        locale,
+        brand: brandOf(tp.tenant),
+        action: `${base(tp)}/forgot`,
+        csrf: csrfFor(tp, csrfCookie(request, reply, tp)),
+        hidden,
+        ...(values.email !== undefined ? { email: values.email } : {}),
+        ...(values.error ? { error: values.error } : {}),
+        ...(signIn ? { signInUrl: signIn } : {}),
+      }),
+      values.error ? values.error.httpStatus : 200,
+    );
+  }
+
+  app.get<{ Params: Params; Querystring: Form }>('/t/:tenant/password/forgot', async (request, reply) => {
+    const tp = await deps.providers.get(request.params.tenant);
+    const locale = localeOf(request, tp, request.query.ui_locales);
+    const interaction = interactionOf(request.query.interaction);
+    return renderForgot(request, reply, tp, locale, interaction ? { interaction } : {});
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/password/forgot', async (request, reply) => {
+    const tp = await deps.providers.get(request.params.tenant);
+    checkCsrf(request, tp, request.body);
+    const form = request.body ?? {};
+    const locale = localeOf(request, tp, form.ui_locales);
+    const interaction = interactionOf(form.interaction);
+    const brand = brandOf(tp.tenant);
+    const email = form.email ?? '';
+    try {
+      await deps.passwordReset.request({
+        tenantId: tp.tenant.id,
+        email,
+        ip: request.ip,
+        ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'] } : {}),
+        data: { locale: locale.tag, ...(interaction ? { interaction } : {}) },
+        composeLink: ({ secret, expiresAt }) =>
+          resetLinkMail(locale, brand, {
+            url: `${tp.provider.issuer}/password/reset?${new URLSearchParams({ token: secret })}`,
+            expiresAt,
+          }),
+      });
+    } catch (error) {
+      if (!isOrthIdError(error, 'request.invalid')) throw error;
+      return renderForgot(request, reply, tp, locale, {
+        email,
+        error,
+        ...(interaction ? { interaction } : {}),
+      });
+    }
+    const signIn = signInUrl(tp, interaction);
+    return page(
+      reply,
+      resetSentPage({
+        locale,
+        brand,
+        minutes: Math.round(deps.passwordReset.options.ttlSeconds / 60),
+        ...(signIn ? { signInUrl: signIn } : {}),
+      }),
+    );
+  });
+
+  async function renderNewPassword(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    tp: TenantProvider,
+    token: string,
+    asked: unknown,
+    error?: OrthIdError,
+  ) {
+    let link: Awaited<ReturnType<PasswordReset['check']>>;
+    try {
+      link = await deps.passwordReset.check(tp.tenant.id, token);
+    } catch (cause) {
+      if (isOrthIdError(cause) && LINK_ERRORS.has(cause.code))
+        return linkError(reply, tp, localeOf(request, tp, asked), cause);
+      throw cause;
+    }
+    const locale = localeOf(request, tp, asked ?? link.data.locale);
+    return page(
+      reply,
+      newPasswordPage({
+        locale,
+        brand: brandOf(tp.tenant),
+        action: `${base(tp)}/reset`,
+        csrf: csrfFor(tp, csrfCookie(request, reply, tp)),
+        token,
+        minLength: link.minLength,
+        maxLength: link.maxLength,
+        ...(error ? { error } : {}),
+      }),
+      error ? error.httpStatus : 200,
+    );
+  }
+
+  app.get<{ Params: Params; Querystring: Form }>('/t/:tenant/password/reset', async (request, reply) => {
+    const tp = await deps.providers.get(request.params.tenant);
+    return renderNewPassword(request, reply, tp, request.query.token ?? '', request.query.ui_locales);
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/password/reset', async (request, reply) => {
+    const tp = await deps.providers.get(request.params.tenant);
+    checkCsrf(request, tp, request.body);
+    const form = request.body ?? {};
+    const token = form.token ?? '';
+    const password = form.password ?? '';
+    if (password !== (form.confirm ?? '')) {
+      const mismatch = new OrthIdError(
+        'account.password_mismatch',
+        'The two passwords are not the same. Type the new password twice.',
+      );
+      return renderNewPassword(request, reply, tp, token, form.ui_locales, mismatch);
+    }
+    let done: Awaited<ReturnType<PasswordReset['complete']>>;
+    try {
+      done = await deps.passwordReset.complete({
+        tenantId: tp.tenant.id,
+        secret: token,
+        password,
+        ip: request.ip,
+        ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'] } : {}),
+        composeChanged: (at) =>
+          passwordChangedMail(localeOf(request, tp, form.ui_locales), brandOf(tp.tenant), at),
+      });
+    } catch (error) {
+      if (!isOrthIdError(error)) throw error;
+      if (LINK_ERRORS.has(error.code))
+        return linkError(reply, tp, localeOf(request, tp, form.ui_locales), error);
+      if (error.code.startsWith('password.'))
+        return renderNewPassword(request, reply, tp, token, form.ui_locales, error);
+      throw error;
+    }
+    const locale = localeOf(request, tp, form.ui_locales ?? done.data.locale);
+    const signIn = signInUrl(tp, interactionOf(done.data.interaction));
+    return page(
+      reply,
+      passwordChangedPage({ locale, brand: brandOf(tp.tenant), ...(signIn ? { signInUrl: signIn } : {}) }),
+    );
+  });
+}
