@@ -5,7 +5,7 @@ import { systemClock } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
-import { type AuditRow, createAuditQueries } from './audit.queries.js';
+import { type AuditFilter, type AuditRow, createAuditQueries } from './audit.queries.js';
 import {
   type AuditMac,
   type BrokenLink,
@@ -15,6 +15,8 @@ import {
   macEvent,
   microsOf,
 } from './audit-chain.js';
+
+export type { AuditFilter };
 
 export interface AuditInput {
   /** Who acted: `user:<id>`, `client:<id>`, `cli`, `system`. */
@@ -118,16 +120,21 @@ function openRow(keyring: TenantKeyring, row: AuditRow): AuditEvent {
   });
 }
 
-/** Newest events first; pass the last seq seen as `before` for the next page. */
+/**
+ * Newest events first; pass the last seq seen as `before` for the next page. `filter` narrows
+ * by the columns stored in clear (actor, action, time); sealed details are never searched.
+ */
 export async function readAudit(
   tx: Queryable,
   keyring: TenantKeyring,
-  options: { limit?: number; before?: number } = {},
+  options: { limit?: number; before?: number; filter?: AuditFilter } = {},
 ): Promise<AuditEvent[]> {
-  const rows = await createAuditQueries(tx).pageBefore(
-    options.before === undefined ? undefined : String(options.before),
-    Math.min(options.limit ?? 50, 1000),
-  );
+  const before = options.before === undefined ? undefined : String(options.before);
+  const limit = Math.min(options.limit ?? 50, 1000);
+  const queries = createAuditQueries(tx);
+  const rows = options.filter
+    ? await queries.searchBefore(before, options.filter, limit)
+    : await queries.pageBefore(before, limit);
   return rows.map((row) => openRow(keyring, row));
 }
 

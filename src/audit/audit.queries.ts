@@ -24,6 +24,23 @@ const COLUMNS =
 // extract() is exact (numeric) since PostgreSQL 14, so this is the stored value to the microsecond.
 const READ_COLUMNS = `${COLUMNS}, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_us`;
 
+/** What a reader of the log narrows it to; every field is optional and they combine. */
+export interface AuditFilter {
+  actor?: string;
+  /** Exact, or a prefix when it ends with `.*` (`user.*`). */
+  action?: string;
+  /** Events at or after this time. */
+  from?: Date;
+  /** Events before this time. */
+  to?: Date;
+}
+
+/** The LIKE pattern of an action filter: `user.*` matches every `user.` action, the rest exactly. */
+function actionPattern(action: string): string {
+  const escaped = action.replace(/[\\%_]/g, (c) => `\\${c}`);
+  return escaped.endsWith('.*') ? `${escaped.slice(0, -1)}%` : escaped;
+}
+
 export function createAuditQueries(tx: Queryable) {
   return {
     /** Serialises appends per tenant for the rest of the transaction, so the chain never forks. */
@@ -135,6 +152,31 @@ export function createAuditQueries(tx: Queryable) {
         [seq],
       );
       return rows[0]?.hash;
+    },
+    /** Newest first, before `beforeSeq` when given, narrowed by `filter`. */
+    async searchBefore(
+      beforeSeq: string | undefined,
+      filter: AuditFilter,
+      limit: number,
+    ): Promise<AuditRow[]> {
+      const { rows } = await tx.query<AuditRow>(
+        `SELECT ${READ_COLUMNS} FROM audit_events
+          WHERE ($1::bigint IS NULL OR seq < $1::bigint)
+            AND ($2::text IS NULL OR actor = $2::text)
+            AND ($3::text IS NULL OR action LIKE $3::text)
+            AND ($4::timestamptz IS NULL OR occurred_at >= $4::timestamptz)
+            AND ($5::timestamptz IS NULL OR occurred_at < $5::timestamptz)
+          ORDER BY seq DESC LIMIT $6`,
+        [
+          beforeSeq ?? null,
+          filter.actor ?? null,
+          filter.action === undefined ? null : actionPattern(filter.action),
+          filter.from ?? null,
+          filter.to ?? null,
+          limit,
+        ],
+      );
+      return rows;
     },
     /** Newest first, before `beforeSeq` when given. */
     async pageBefore(beforeSeq: string | undefined, limit: number): Promise<AuditRow[]> {

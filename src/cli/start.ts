@@ -50,7 +50,7 @@ export function registerStartCommand(program: Command): void {
             ),
         );
         const drain = createHttpDrain();
-        const server = await buildServer(orthid, { drain });
+        const server = await buildServer(orthid, { drain, compose: composeOrthId });
         let control: Awaited<ReturnType<typeof startControlSocket>> | undefined;
         try {
           await server.listen({ host: config.host, port: config.port });

@@ -10,6 +10,8 @@ export type ErrorKind =
   | 'conflict'
   | 'unavailable'
   | 'rate_limited'
+  | 'precondition_failed'
+  | 'precondition_required'
   | 'internal';
 
 /**
@@ -173,6 +175,9 @@ export const ERROR_CODES = {
   'account.confirmation_mismatch': 'invalid',
   'account.self_delete_disabled': 'forbidden',
   'account.factor_required': 'forbidden',
+  'request.precondition_failed': 'precondition_failed',
+  'request.precondition_required': 'precondition_required',
+  'backup.job_not_found': 'not_found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -185,6 +190,8 @@ const HTTP_STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   unavailable: 503,
   rate_limited: 429,
+  precondition_failed: 412,
+  precondition_required: 428,
   internal: 500,
 };
 
@@ -200,6 +207,8 @@ const EXIT_CODE: Record<ErrorKind, number> = {
   conflict: 5,
   unavailable: 6,
   rate_limited: 7,
+  precondition_failed: 5,
+  precondition_required: 2,
   internal: 70,
 };
 

@@ -50,6 +50,28 @@ export async function usableSigningKeys(
   }));
 }
 
+/** What an operator sees of a signing key: never its private half. */
+export interface SigningKeyInfo {
+  kid: string;
+  alg: SigningAlg;
+  status: 'active' | 'retiring';
+  createdAt: string;
+  /** A retiring key leaves JWKS at this time. */
+  retireAfter: string | null;
+}
+
+/** The keys that may sign or verify now (as `usableSigningKeys`), without opening any private half. */
+export async function describeSigningKeys(tx: Queryable, now: Date): Promise<SigningKeyInfo[]> {
+  const rows = await createSigningKeysQueries(tx).usable(now);
+  return rows.map((row) => ({
+    kid: row.kid,
+    alg: row.alg,
+    status: row.status === 'active' ? 'active' : 'retiring',
+    createdAt: new Date(row.created_at).toISOString(),
+    retireAfter: row.retire_after ? new Date(row.retire_after).toISOString() : null,
+  }));
+}
+
 /**
  * The active key of `alg` among `keys`. A tenant holds one active key per algorithm it signs
  * with: its default (settings.signingAlg: bundles, audit checkpoints, access tokens) and RS256,

@@ -81,10 +81,13 @@ export function createUsersQueries(tx: Queryable) {
     async byEmailIndex(emailIndex: string): Promise<UserRow | undefined> {
       return one(`SELECT ${COLUMNS} FROM users WHERE email_index = $1`, [emailIndex]);
     },
-    async page(after: string | undefined, limit: number): Promise<UserRow[]> {
+    /** Users in id order after `after`, of one status when given. */
+    async page(after: string | undefined, limit: number, status?: UserRow['status']): Promise<UserRow[]> {
       const { rows } = await tx.query<UserRow>(
-        `SELECT ${COLUMNS} FROM users WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2`,
-        [after ?? null, limit],
+        `SELECT ${COLUMNS} FROM users
+          WHERE ($1::uuid IS NULL OR id > $1::uuid) AND ($3::text IS NULL OR status = $3::text)
+          ORDER BY id LIMIT $2`,
+        [after ?? null, limit, status ?? null],
       );
       return rows;
     },

@@ -207,11 +207,24 @@ export function createUsers(deps: UsersDeps) {
       return createUsersQueries(tx).byEmailIndex(emailIndex(keyring, email));
     },
 
-    /** Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most 1000). */
+    /**
+     * The user with this email (exact match after normalisation, through the blind index: the
+     * stored addresses are sealed, so there is no partial match), or undefined.
+     */
+    async getByEmail(tx: Queryable, tenantId: string, email: string): Promise<User | undefined> {
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const row = await createUsersQueries(tx).byEmailIndex(emailIndex(keyring, email));
+      return row ? openUser(keyring, row) : undefined;
+    },
+
+    /**
+     * Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most
+     * 1000), of one status when given.
+     */
     async list(
       tx: Queryable,
       tenantId: string,
-      options: { after?: string; limit?: number } = {},
+      options: { after?: string; limit?: number; status?: User['status'] } = {},
     ): Promise<UserPage> {
       const limit = options.limit ?? 50;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -233,7 +246,7 @@ export function createUsers(deps: UsersDeps) {
         );
       }
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      const rows = await createUsersQueries(tx).page(options.after, limit + 1);
+      const rows = await createUsersQueries(tx).page(options.after, limit + 1, options.status);
       const users = rows.slice(0, limit).map((row) => openUser(keyring, row));
       return { users, next: rows.length > limit ? users.at(-1)!.id : null };
     },

@@ -278,10 +278,14 @@ export async function shredTenant(app: KeyRotationDeps, tenant: Tenant, actor: s
 export async function rotationStatus(app: KeyRotationDeps): Promise<RotationProgress[]> {
   const progress: RotationProgress[] = [];
   for (const tenant of await app.tenants.list()) {
-    const rows = await withTenant(app.db, tenant.id, (tx) => createKeyRotationQueries(tx).latest());
-    progress.push(...rows.map((row) => present(row, tenant.slug)));
+    progress.push(...(await withTenant(app.db, tenant.id, (tx) => rotationStatusOf(tx, tenant))));
   }
   return progress;
+}
+
+/** Progress of the tenant's newest root and data key rotation; `tx` is scoped to the tenant. */
+export async function rotationStatusOf(tx: Queryable, tenant: Tenant): Promise<RotationProgress[]> {
+  return (await createKeyRotationQueries(tx).latest()).map((row) => present(row, tenant.slug));
 }
 
 /**

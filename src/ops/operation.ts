@@ -7,11 +7,21 @@ import { Value } from '@sinclair/typebox/value';
 import { OrthIdError } from '../core/errors.js';
 import type { OrthId } from './orthid.js';
 
+/** Who runs an operation: the audit actor of what it changes (`cli` unless the admin API runs it). */
+export interface OperationContext {
+  actor: string;
+}
+
 export interface Operation<Name extends string, Input extends TSchema, Output extends TSchema> {
   name: Name;
   input: Input;
   output: Output;
-  run(app: OrthId, input: Static<Input>): Promise<Static<Output>>;
+  run(app: OrthId, input: Static<Input>, context?: OperationContext): Promise<Static<Output>>;
+}
+
+/** The audit actor of an operation's run. */
+export function actorOf(context: OperationContext | undefined): string {
+  return context?.actor ?? 'cli';
 }
 
 /** Any operation, whatever its input and output (what a name looks up). */

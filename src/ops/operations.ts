@@ -32,7 +32,14 @@ import { registerAccountClient } from './bootstrap.js';
 import { tenantLogoRemove, tenantLogoSet } from './brand-logo.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
-import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
+import {
+  type AnyOperation,
+  actorOf,
+  checkInput,
+  defineOperation,
+  nonEmpty,
+  type OperationContext,
+} from './operation.js';
 import {
   AuditArchiveOutput,
   AuditEventOutput,
@@ -121,16 +128,17 @@ const tenantCreate = defineOperation({
     custody: Type.Optional(Type.String()),
   }),
   output: TenantOutput,
-  async run(app, input) {
+  async run(app, input, context) {
+    const actor = actorOf(context);
     const tenant = await app.tenants.create(
       {
         slug: input.slug,
         displayName: nonEmpty(input.displayName),
         keyCustody: nonEmpty(input.custody),
-        actor: 'cli',
+        actor,
       },
       // The account pages' client comes with the tenant (src/oidc/account-client.ts).
-      async (tx, created) => void (await registerAccountClient(app, tx, created, 'cli')),
+      async (tx, created) => void (await registerAccountClient(app, tx, created, actor)),
     );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
@@ -166,7 +174,8 @@ const tenantConfigure = defineOperation({
     selfDelete: Type.Optional(Type.String({ errorMessage: '--self-delete must be on or off.' })),
   }),
   output: TenantSettingsOutput,
-  async run(app, input) {
+  async run(app, input, context) {
+    const actor = actorOf(context);
     let tenant = await app.tenants.get(input.slug);
     const branding = brandingChange(input);
     const idTokenClaims = nonEmpty(input.idTokenClaims);
@@ -216,7 +225,7 @@ const tenantConfigure = defineOperation({
         app,
         tenant,
         { mode: nonEmpty(input.mfa), organisations: input.mfaOrganisations, roles: input.mfaRoles },
-        'cli',
+        actor,
       );
       tenant = await app.tenants.get(input.slug);
     }
@@ -229,7 +238,7 @@ const tenantConfigure = defineOperation({
         tx,
         await app.tenantKeys.forTenant(tx, tenant.id),
         {
-          actor: 'cli',
+          actor,
           action: 'tenant.configured',
           target: `tenant:${tenant.id}`,
           outcome: 'success',
@@ -494,14 +503,14 @@ const backupRecordDrill = defineOperation({
     }),
   }),
   output: RecordedOutput,
-  async run(app, { report }) {
+  async run(app, { report }, context) {
     const tenant = await app.tenants.get(SYSTEM_TENANT_SLUG);
     await withTenant(app.db, tenant.id, async (tx) =>
       appendAudit(
         tx,
         await app.tenantKeys.forTenant(tx, tenant.id),
         {
-          actor: 'cli',
+          actor: actorOf(context),
           action: 'backup.drill',
           target: `backup-set:${report.set}`,
           outcome: report.ok ? 'success' : 'failure',
@@ -694,7 +703,7 @@ const tenantShred = defineOperation({
   name: 'tenant.shred',
   input: Type.Object({ tenant: Text, confirm: Type.Optional(Type.String()) }),
   output: ShredOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const slug = input.tenant;
     if (input.confirm !== slug) {
       throw new OrthIdError(
@@ -702,7 +711,7 @@ const tenantShred = defineOperation({
         `Shredding destroys tenant ${slug}'s keys for good, in every backup too. Confirm with: --confirm ${slug}`,
       );
     }
-    return shredTenant(app, await app.tenants.get(slug), 'cli');
+    return shredTenant(app, await app.tenants.get(slug), actorOf(context));
   },
 });
 
@@ -765,12 +774,16 @@ export function operationNamed(name: string): AnyOperation {
   return operations[name];
 }
 
-/** Runs `name` with `input`, checked against its schema first (input from the CLI, the socket, a schedule). */
+/**
+ * Runs `name` with `input`, checked against its schema first (input from the CLI, the socket, a
+ * schedule, the admin API); `context` names who runs it (default: the CLI).
+ */
 export async function runOperation<N extends OperationName>(
   app: OrthId,
   name: N,
   input: OperationInput<N>,
+  context?: OperationContext,
 ): Promise<OperationOutput<N>> {
   const operation = operationNamed(name);
-  return operation.run(app, checkInput(operation, input)) as Promise<OperationOutput<N>>;
+  return operation.run(app, checkInput(operation, input), context) as Promise<OperationOutput<N>>;
 }

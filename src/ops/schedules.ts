@@ -3,15 +3,14 @@
 // audited; and, on every replica, the purge of expired rows. Runs call the same typed operations
 // (src/ops/operations.ts) as the CLI and the control socket.
 import { Cron } from 'croner';
-import { openDestinations } from '../backup/destination.js';
 import { OrthIdError } from '../core/errors.js';
 import { readIdentityFile } from '../crypto/age/index.js';
+import { drillLive } from './backup-jobs.js';
 import { purgeExpired, purgeFinishedMail } from './housekeeping.js';
 import { rotateAgedSigningKeys } from './key-rotation.js';
 import { archivePreviousMonth } from './monthly-audit-archives.js';
 import { runOperation } from './operations.js';
 import type { ComposeOrthId, OrthId } from './orthid.js';
-import { drillDatabaseUrl, drillWith } from './restore-deployment.js';
 
 export interface Schedules {
   /** The variables whose runs are in progress, e.g. `['ORTHID_BACKUP_SCHEDULE']`. */
@@ -91,25 +90,13 @@ export function startSchedules(app: OrthId, options: ScheduleOptions = {}): Sche
           'Set ORTHID_BACKUP_AGE_IDENTITY_FILE for scheduled drills.',
         );
       const identities = await readIdentityFile(backup.ageIdentityFile);
-      const databaseUrl = drillDatabaseUrl(app.config);
       if (!options.compose)
         throw new OrthIdError(
           'internal.unexpected',
           'Scheduled drills need the wiring to compose the restored copy (ScheduleOptions.compose).',
         );
       // The running deployment's own custody and destroyed-key list, not copies opened again.
-      const report = await drillWith(
-        {
-          config: app.config,
-          clock: app.clock,
-          log: app.log,
-          backups: await openDestinations(app.config),
-          custody: app.custody === app.keystore ? undefined : app.custody,
-          compose: options.compose,
-          destroyedKeys: app.keystore.destroyedKeys(),
-        },
-        { set: 'latest', identities, databaseUrl },
-      );
+      const report = await drillLive(app, options.compose, { set: 'latest', identities });
       await runOperation(app, 'backup.recordDrill', { report });
       app.log[report.ok ? 'info' : 'error'](
         { set: report.set, ok: report.ok, restoreSeconds: report.restore_seconds },

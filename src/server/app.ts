@@ -1,7 +1,7 @@
 // The Fastify application: plugins in layers (errors, then routes), built from a wired OrthId.
 // Listening and shutdown belong to the `start` command.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { OrthId } from '../ops/orthid.js';
+import type { ComposeOrthId, OrthId } from '../ops/orthid.js';
 import { withTenant } from '../storage/db/database.js';
 import { createBrandLogos } from '../tenancy/branding.js';
 import { createHttpDrain, type HttpDrain } from './http-drain.js';
@@ -22,6 +22,8 @@ import { passwordResetRoutes } from './routes/password-reset.js';
 export interface BuildServerOptions {
   /** The shutdown state /readyz reports and every response follows (`orthid start` drives it). */
   drain?: HttpDrain;
+  /** The wiring admin API drills compose their restored copy with (`orthid start` passes it). */
+  compose?: ComposeOrthId;
 }
 
 export async function buildServer(
@@ -52,7 +54,7 @@ export async function buildServer(
   registerPublicOrigin(app, orthid.config.publicUrl);
   registerHealthRoutes(app, orthid, drain);
   await registerMetricsRoute(app, orthid);
-  await registerAdminApi(app, orthid);
+  await registerAdminApi(app, orthid, options.compose ? { compose: options.compose } : {});
   await app.register(oidcRoutes, { providers: orthid.oidc });
   await app.register(accountRoutes, {
     db: orthid.db,

@@ -25,6 +25,19 @@ export function createRolesQueries(tx: Queryable) {
       const { rows } = await tx.query<RoleRow>(`SELECT ${COLUMNS} FROM roles WHERE id = $1`, [id]);
       return rows[0];
     },
+    /** The role, its row locked to the end of the transaction (a compare-and-set's read). */
+    async lockById(id: string): Promise<RoleRow | undefined> {
+      const { rows } = await tx.query<RoleRow>(`SELECT ${COLUMNS} FROM roles WHERE id = $1 FOR UPDATE`, [id]);
+      return rows[0];
+    },
+    /** Every permission id the role carries, in order. */
+    async permissionIds(roleId: string): Promise<string[]> {
+      const { rows } = await tx.query<{ permission_id: string }>(
+        'SELECT permission_id FROM role_permissions WHERE role_id = $1 ORDER BY permission_id',
+        [roleId],
+      );
+      return rows.map((r) => r.permission_id);
+    },
     async byName(name: string): Promise<RoleRow | undefined> {
       const { rows } = await tx.query<RoleRow>(`SELECT ${COLUMNS} FROM roles WHERE name = $1`, [name]);
       return rows[0];

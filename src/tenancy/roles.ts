@@ -1,5 +1,6 @@
 // Roles: tenant-wide bundles of permissions, granted to members within an organisation
 // (memberships.ts) or to machine clients (client-roles.ts). Every change is audited.
+import { createHash } from 'node:crypto';
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
@@ -61,6 +62,23 @@ export function createRoles(deps: RbacDeps) {
 
     async get(tx: Queryable, id: string): Promise<Role> {
       return presentRole(await findRole(tx, id));
+    },
+
+    /**
+     * The role's version: a strong entity tag over its name, description and permissions, so
+     * two operators editing one role can tell the other's change happened. With `lock`, the role
+     * row stays locked to the end of the transaction: a change checked against this version
+     * cannot interleave with another.
+     */
+    async version(tx: Queryable, id: string, options: { lock?: boolean } = {}): Promise<string> {
+      const queries = createRolesQueries(tx);
+      const row = options.lock ? await queries.lockById(id) : await queries.byId(id);
+      if (!row) throw roleNotFound(id);
+      const permissions = await queries.permissionIds(id);
+      const digest = createHash('sha256')
+        .update(JSON.stringify([row.id, row.name, row.description, permissions]))
+        .digest('base64url');
+      return `"${digest.slice(0, 27)}"`;
     },
 
     async update(

@@ -46,6 +46,16 @@ export function createTenantsQueries(tx: Queryable) {
     async setStatus(id: string, status: TenantRow['status']): Promise<void> {
       await tx.query('UPDATE tenants SET status = $2 WHERE id = $1', [id, status]);
     },
+    /** A page in slug order after `after`, of one status when given. */
+    async page(after: string | undefined, status: TenantRow['status'] | undefined, limit: number) {
+      const { rows } = await tx.query<TenantRow>(
+        `SELECT ${COLUMNS} FROM tenants
+          WHERE ($1::text IS NULL OR slug > $1::text) AND ($2::text IS NULL OR status = $2::text)
+          ORDER BY slug LIMIT $3`,
+        [after ?? null, status ?? null, limit],
+      );
+      return rows;
+    },
     async list(): Promise<TenantRow[]> {
       const { rows } = await tx.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants ORDER BY slug`);
       return rows;

@@ -9,6 +9,7 @@ import { ensureSigningKeys, SIGNING_ALGS } from '../crypto/signing-keys.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import { type Database, enterTenant, withSystem } from '../storage/db/database.js';
 import { ensureAdminResource } from './admin-resource.js';
+import { type Page, type PageRequest, pageOf } from './page.js';
 import { createTenantsQueries, type TenantRow } from './tenants.queries.js';
 
 export interface Tenant {
@@ -107,6 +108,14 @@ export function createTenants(deps: TenantsDeps) {
     /** Marks a tenant crypto-shredded, inside the caller's transaction. */
     async markShredded(tx: Queryable, tenantId: string): Promise<void> {
       await createTenantsQueries(tx).setStatus(tenantId, 'shredded');
+    },
+
+    /** Tenants in slug order, a page at a time (the cursor is a slug), of one status when given. */
+    async page(request: PageRequest & { status?: Tenant['status'] }): Promise<Page<Tenant>> {
+      const rows = await withSystem(deps.db, (tx) =>
+        createTenantsQueries(tx).page(request.after, request.status, request.limit + 1),
+      );
+      return pageOf(rows, request.limit, (r) => r.slug, present);
     },
 
     async list(): Promise<Tenant[]> {

@@ -67,7 +67,7 @@ describe('a second factor on a running OrthID with a stock relying party', { tim
   test('with MFA required, the user enrols at the next sign-in and the relying party gets amr and acr; later sign-ins ask for the code', async () => {
     const set = await orthid.cli(['tenant', 'configure', 'acme', '--mfa', 'required']);
     assert.equal(set.code, 0, set.stderr);
-    assert.match(set.stdout, /MFA required\./);
+    assert.match(set.stdout, /; MFA required;/);
 
     const start = () => startFlow({ issuer: orthid.issuer, client: client as never, redirectUri });
     const flow = await submit(await start(), { email: USER.email, password: USER.password });

@@ -75,7 +75,7 @@ for (const driver of DRIVERS) {
       method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
       tenant: Tenant | string,
       path: string,
-      options: { token?: string | null; body?: unknown } = {},
+      options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
     ): Promise<LightMyRequestResponse> {
       const slug = typeof tenant === 'string' ? tenant : tenant.slug;
       const token =
@@ -85,7 +85,7 @@ for (const driver of DRIVERS) {
       return app.inject({
         method,
         url: `/api/v1/tenants/${slug}${path}`,
-        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+        headers: { ...options.headers, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
         ...(options.body === undefined ? {} : { payload: options.body as object }),
       });
     }
@@ -475,7 +475,17 @@ for (const driver of DRIVERS) {
         const before = await latestAudit();
         const token = i % 2 === 0 ? clientToken : userToken;
         const payload = body && JSON.parse(JSON.stringify(body).replace('"$user"', `"${ids.user}"`));
-        const response = await call(method, alpha, path(), { token, ...(payload ? { body: payload } : {}) });
+        // A change to a role names the version it was made against.
+        const changesRole =
+          path().startsWith('/roles/') && (method !== 'DELETE' || path().includes('/permissions/'));
+        const headers: Record<string, string> = changesRole
+          ? { 'if-match': String((await call('GET', alpha, `/roles/${ids.role}`)).headers.etag) }
+          : {};
+        const response = await call(method, alpha, path(), {
+          token,
+          headers,
+          ...(payload ? { body: payload } : {}),
+        });
         assert.equal(response.statusCode, status, `${method} ${path()}: ${response.body}`);
         if (status === 204) assert.equal(response.body, '');
         if (save !== '-') ids[save] = response.json().id;
@@ -569,7 +579,10 @@ for (const driver of DRIVERS) {
       });
       const permission = await created(`/resources/${resource}/permissions`, { name: 'things:read' });
       const role = await created('/roles', { name: 'things-reader' });
-      await call('PUT', alpha, `/roles/${role}/permissions/${permission}`);
+      const version = String((await call('GET', alpha, `/roles/${role}`)).headers.etag);
+      await call('PUT', alpha, `/roles/${role}/permissions/${permission}`, {
+        headers: { 'if-match': version },
+      });
       const membership = await created(`/organisations/${org}/memberships`, { userId: user });
       await call('PUT', alpha, `/memberships/${membership}/roles/${role}`);
       const response = await call(

@@ -260,7 +260,7 @@ function challenge(reply: FastifyReply, error?: { code: string; description: str
 }
 
 /**
- * Guards every route of `scope` (whose prefix has a `:tenant` slug): 401 `auth.unauthenticated`
+ * Guards every route of `scope` (whose prefix has a `:tenant` slug, or none: the system tenant): 401 `auth.unauthenticated`
  * without a valid token, 403 `auth.forbidden` without `orthid:admin` or when the token's tenant
  * is neither the one in the path nor the system tenant. Runs before body validation.
  */
@@ -290,12 +290,14 @@ export function registerAdminAuth(
         `The access token does not carry the ${ADMIN_PERMISSION} permission; grant its principal a role with it on the admin API resource.`,
       );
     }
-    const slug = (request.params as { tenant?: string }).tenant ?? '';
+    // A route outside any tenant's path (the tenant list, backups) acts for the deployment: the
+    // system tenant's, so only its administrators pass.
+    const slug = (request.params as { tenant?: string }).tenant ?? SYSTEM_TENANT_SLUG;
     const sameTenant = principal.issuer.slug === slug;
     if (!sameTenant && principal.issuer.slug !== SYSTEM_TENANT_SLUG) {
       throw new OrthIdError(
         'auth.forbidden',
-        `A token from tenant "${principal.issuer.slug}" may manage only that tenant; use a token from "${SYSTEM_TENANT_SLUG}" to manage others.`,
+        `A token from tenant "${principal.issuer.slug}" may manage only that tenant; managing others needs ${ADMIN_PERMISSION} on a token from "${SYSTEM_TENANT_SLUG}".`,
       );
     }
     try {

@@ -9,9 +9,11 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import { OrthIdError } from '../../../core/errors.js';
 import type { Queryable } from '../../../core/sql.js';
 import type { Database } from '../../../storage/db/database.js';
 import { withTenant } from '../../../storage/db/database.js';
+import { ADMIN_PERMISSION, SYSTEM_TENANT_SLUG } from '../../../tenancy/admin-resource.js';
 import { type AdminRequestContext, adminContextOf } from '../../plugins/admin-auth.js';
 
 export type AdminApi = FastifyInstance<
@@ -38,4 +40,18 @@ export function inTenant<T>(
 ): Promise<T> {
   const context = adminContextOf(request);
   return withTenant(scope.db, context.tenant.id, (tx) => fn(tx, context));
+}
+
+/**
+ * Refuses (403 `auth.forbidden`, naming the permission) a caller that is not an administrator of
+ * the system tenant: what concerns the deployment (tenants, backups) is theirs alone.
+ */
+export function requireSystemAdmin(request: FastifyRequest, what: string): void {
+  const { principal } = adminContextOf(request);
+  if (principal.issuer.slug === SYSTEM_TENANT_SLUG) return;
+  throw new OrthIdError(
+    'auth.forbidden',
+    `${what} needs ${ADMIN_PERMISSION} on the "${SYSTEM_TENANT_SLUG}" tenant; a token from "${principal.issuer.slug}" manages that tenant only.`,
+    { details: { permission: ADMIN_PERMISSION, tenant: SYSTEM_TENANT_SLUG } },
+  );
 }

@@ -69,7 +69,7 @@ const problemContent = (description: string) => ({
 /** The error responses every admin route can give, as application/problem+json. */
 export const PROBLEMS = {
   '4xx': problemContent(
-    'The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken).',
+    'The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed).',
   ),
   '5xx': problemContent('OrthID could not complete the request; details are in the server log.'),
 } as const;

@@ -24,6 +24,22 @@ import {
 
 const tags = ['users'];
 const ById = Params({ userId: Uuid });
+const UserListQuery = Type.Object({
+  ...IdPageQuery.properties,
+  status: Type.Optional(
+    Type.Union([Type.Literal('active'), Type.Literal('disabled')], {
+      description: 'Only users with this status.',
+    }),
+  ),
+  email: Type.Optional(
+    Type.String({
+      format: 'email',
+      maxLength: 320,
+      description:
+        'Only the user with this email (exact match, case-insensitive, through the blind index: no partial search).',
+    }),
+  ),
+});
 const PasswordInput = Type.Object(
   { password: Text({ minLength: 1, maxLength: 1024, writeOnly: true }) },
   { additionalProperties: false },
@@ -64,15 +80,21 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
     {
       schema: {
         tags,
-        summary: 'List users',
+        summary: 'List users in creation order, or find one by email',
         params: Params({}),
-        querystring: IdPageQuery,
+        querystring: UserListQuery,
         response: { 200: PageOf(User), ...PROBLEMS },
       },
     },
     (request) =>
       inTenant(deps, request, async (tx, { tenant }) => {
-        const page = await users.list(tx, tenant.id, request.query);
+        const { email, ...paging } = request.query;
+        if (email !== undefined) {
+          const found = await users.getByEmail(tx, tenant.id, email);
+          const matches = found && (paging.status === undefined || found.status === paging.status);
+          return { items: matches ? [found] : [], next: null };
+        }
+        const page = await users.list(tx, tenant.id, paging);
         return { items: page.users, next: page.next };
       }),
   );
