@@ -156,6 +156,8 @@ export const ERROR_CODES = {
   'account.link_expired': 'invalid',
   'account.link_used': 'invalid',
   'account.code_invalid': 'invalid',
+  // The admin console.
+  'console.not_built': 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -33,6 +33,13 @@ export function createClientsQueries(tx: Queryable) {
       );
       return rows;
     },
+    async setMetadata(clientId: string, name: string, metadata: Record<string, unknown>): Promise<number> {
+      const { rowCount } = await tx.query(
+        'UPDATE oidc_clients SET name = $2, metadata = $3 WHERE client_id = $1',
+        [clientId, name, JSON.stringify(metadata)],
+      );
+      return rowCount;
+    },
     async setDisabled(clientId: string, disabled: boolean): Promise<number> {
       const { rowCount } = await tx.query('UPDATE oidc_clients SET disabled = $2 WHERE client_id = $1', [
         clientId,

@@ -349,6 +349,21 @@ function present(row: ClientRow): RegisteredClient {
   };
 }
 
+/** Equal as JSON documents (key order aside, as jsonb stores them). */
+function sameJson(a: unknown, b: unknown): boolean {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
 export interface ClientsDeps {
   tenantKeys: TenantKeys;
   clock: Clock;
@@ -383,6 +398,46 @@ export function createClients(deps: ClientsDeps) {
       await announceTenantChange(tx, tenantId);
       const row = (await createClientsQueries(tx).byId(clientId))!;
       return { ...present(row), ...(secret ? { clientSecret: secret } : {}) };
+    },
+
+    /**
+     * Registers a public client under a fixed id, or brings its metadata back to `input` (a
+     * deployment's own applications, e.g. the admin console, whose redirect URI follows the public
+     * URL). A disabled client stays disabled: that is the operator's choice. Audited when it changes.
+     */
+    async ensurePublic(
+      tx: Queryable,
+      tenantId: string,
+      clientId: string,
+      input: NewClient,
+      actor: string,
+    ): Promise<'created' | 'updated' | 'unchanged'> {
+      const metadata = metadataFor(clientId, { ...input, public: true }, null);
+      const queries = createClientsQueries(tx);
+      const row = await queries.byId(clientId);
+      if (row && row.name === input.name && sameJson(row.metadata, metadata)) return 'unchanged';
+      if (row) await queries.setMetadata(clientId, input.name, metadata);
+      else
+        await queries.insert(tenantId, {
+          client_id: clientId,
+          name: input.name,
+          secret_hash: null,
+          metadata,
+        });
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      await appendAudit(
+        tx,
+        keyring,
+        {
+          actor,
+          action: row ? 'client.updated' : 'client.created',
+          target: `client:${clientId}`,
+          outcome: 'success',
+        },
+        deps.clock,
+      );
+      await announceTenantChange(tx, tenantId);
+      return row ? 'updated' : 'created';
     },
 
     async list(tx: Queryable, page: PageRequest): Promise<Page<RegisteredClient>> {

@@ -26,6 +26,7 @@ import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { withTenant } from '../storage/db/database.js';
 import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import { issuerFor } from '../tenancy/tenants.js';
+import { grantAdministrator, setUpConsoleClient } from './console-access.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import { type AnyOperation, checkInput, defineOperation, nonEmpty } from './operation.js';
@@ -117,12 +118,15 @@ const tenantCreate = defineOperation({
   }),
   output: TenantOutput,
   async run(app, input) {
-    const tenant = await app.tenants.create({
-      slug: input.slug,
-      displayName: nonEmpty(input.displayName),
-      keyCustody: nonEmpty(input.custody),
-      actor: 'cli',
-    });
+    const tenant = await app.tenants.create(
+      {
+        slug: input.slug,
+        displayName: nonEmpty(input.displayName),
+        keyCustody: nonEmpty(input.custody),
+        actor: 'cli',
+      },
+      setUpConsoleClient(app),
+    );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
 });
@@ -232,20 +236,24 @@ const userCreate = defineOperation({
     email: Text,
     name: Type.Optional(Type.String()),
     password: Type.Optional(Type.String({ errorMessage: 'The password must be text.' })),
+    /** Also an administrator (of every tenant, in the system tenant): the admin API and console. */
+    admin: Type.Optional(Type.Boolean()),
   }),
   output: UserOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
-    return withTenant(app.db, tenant.id, async (tx) =>
-      app.users.create(
+    return withTenant(app.db, tenant.id, async (tx) => {
+      const user = await app.users.create(
         tx,
         tenant.id,
         { email: input.email, name: nonEmpty(input.name), password: input.password },
         'cli',
         // A new user belongs to no organisation yet: only a tenant-wide requirement counts.
         { mfaEnforced: await app.mfa.enforcedFor(tx, tenant.id) },
-      ),
-    );
+      );
+      if (input.admin) await grantAdministrator(app, tx, tenant.id, user.id, 'cli');
+      return user;
+    });
   },
 });
 

@@ -10,6 +10,7 @@ import { registerPublicOrigin } from './plugins/public-origin.js';
 import { requestLogSerializers } from './plugins/request-log.js';
 import { accountRoutes } from './routes/account.js';
 import { registerAdminApi } from './routes/admin/index.js';
+import { consoleRoutes } from './routes/console.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -50,6 +51,7 @@ export async function buildServer(
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid);
   await app.register(oidcRoutes, { providers: orthid.oidc });
+  await app.register(consoleRoutes, {});
   await app.register(accountRoutes, {
     db: orthid.db,
     oidc: orthid.oidc,
