@@ -111,7 +111,7 @@ describe('the admin console in Chromium', () => {
     assert.match(String(await page.locator('table').textContent()), new RegExp(OPERATOR.email));
   });
 
-  test('the operator switches to a tenant and creates a user, whose decrypted name and e-mail the detail shows', async () => {
+  test('the operator switches to a tenant and creates a user, whose decrypted name and e-mail the detail shows, and exports their data', async () => {
     await page.goto(`${orthid.server.url}/console/t/system/tenants`);
     await page.getByLabel('Tenant slug').fill('acme');
     await page.getByRole('button', { name: 'Manage this tenant' }).click();
@@ -125,6 +125,8 @@ describe('the admin console in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'Dana Example' }).waitFor();
     assert.equal(String(await page.locator('[data-field=name]').textContent()), 'Dana Example');
     assert.match(String(await page.locator('[data-field=email]').textContent()), /dana@acme\.test/);
+    await page.getByRole('button', { name: "Export the user's data" }).click();
+    await page.getByRole('link', { name: /^Download .*\.bundle/ }).waitFor();
     await inspect('user');
 
     await page.getByRole('button', { name: 'Disable user' }).click();

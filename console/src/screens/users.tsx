@@ -1,7 +1,8 @@
 // Users of a tenant: the list (paged by the API), creating one, and a user's detail with the
 // decrypted profile, disable/enable/unlock, sessions and signing out everywhere.
 import { useState } from 'preact/hooks';
-import { api, call, type User } from '../api/client';
+import { ApiProblem, api, call, type User } from '../api/client';
+import { BASE, currentSession } from '../auth';
 import { navigate } from '../router';
 import {
   ActionForm,
@@ -70,6 +71,50 @@ export function UsersScreen({ tenant }: { tenant: string }) {
       )}
       <Pager pager={pager} label="Users" />
     </>
+  );
+}
+
+/** Writes the user's data-export bundle through the API, then offers it as a download. */
+function DataExport({ tenant, userId }: { tenant: string; userId: string }) {
+  const [error, setError] = useState<unknown>();
+  const [file, setFile] = useState<{ href: string; name: string; size: number }>();
+  return (
+    <div class="actions">
+      <button
+        type="button"
+        onClick={async () => {
+          setError(undefined);
+          try {
+            const made = await call(
+              api.POST('/api/v1/tenants/{tenant}/users/{userId}/export', {
+                params: { path: { tenant, userId } },
+              }),
+            );
+            const session = currentSession();
+            const response = await fetch(`${BASE}${made.download}`, {
+              headers: session ? { authorization: `Bearer ${session.accessToken}` } : {},
+            });
+            if (!response.ok)
+              throw new ApiProblem(response.status, `http.${response.status}`, response.statusText);
+            setFile({
+              href: URL.createObjectURL(await response.blob()),
+              name: `${made.id}.bundle`,
+              size: made.size,
+            });
+          } catch (e) {
+            setError(e);
+          }
+        }}
+      >
+        Export the user's data
+      </button>
+      {file && (
+        <a href={file.href} download={file.name}>
+          Download {file.name} ({Math.ceil(file.size / 1024)} KB; holds personal data in clear)
+        </a>
+      )}
+      <ProblemBox error={error} />
+    </div>
   );
 }
 
@@ -176,6 +221,36 @@ export function UserScreen({ tenant, userId }: { tenant: string; userId: string 
               }}
             />
           </div>
+        </>
+      )}
+      {shown && (
+        <>
+          <h2>Password</h2>
+          <ActionForm
+            label="Set the user's password"
+            submit="Set password"
+            action={async (data) => {
+              setChanged(
+                await call(
+                  api.PUT('/api/v1/tenants/{tenant}/users/{userId}/password', {
+                    params: { path },
+                    body: { password: String(data.get('new-password') ?? '') },
+                  }),
+                ),
+              );
+            }}
+          >
+            <Field
+              label="New password"
+              id="new-password"
+              type="password"
+              required
+              autocomplete="new-password"
+              hint="Checked against the tenant's password policy; also lifts a sign-in lock."
+            />
+          </ActionForm>
+          <h2>Data export</h2>
+          <DataExport tenant={tenant} userId={userId} />
         </>
       )}
       <h2>Sessions</h2>
