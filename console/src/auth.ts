@@ -20,6 +20,8 @@ export interface Session {
   expiresAt: number;
   /** The tenant whose sign-in issued the token. */
   issuer: string;
+  /** When the console got it (milliseconds since the epoch). */
+  obtainedAt: number;
 }
 
 interface Pending {
@@ -47,13 +49,24 @@ export function currentSession(): Session | undefined {
   return session.expiresAt > Date.now() ? session : undefined;
 }
 
+/** The tenant of a token this tab held that has expired since, if any. */
+export function expiredIssuer(): string | undefined {
+  const raw = sessionStorage.getItem(TOKEN_KEY);
+  return raw && !currentSession() ? (JSON.parse(raw) as Session).issuer : undefined;
+}
+
 /** The tenant the operator last signed in at (the system tenant by default). */
 export function lastIssuer(): string {
   return localStorage.getItem(ISSUER_KEY) ?? SYSTEM_TENANT;
 }
 
+let leaving = false;
+
 /** Leaves for the tenant's sign-in page; comes back to `returnTo` (a path under /console). */
 export async function signIn(issuer: string, returnTo: string): Promise<never> {
+  // Several requests refused at once start one sign-in, whose state is the one kept.
+  if (leaving) return new Promise<never>(() => {});
+  leaving = true;
   const verifier = random(32);
   const challenge = base64url(
     new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))),
@@ -124,6 +137,7 @@ export async function completeSignIn(params: URLSearchParams): Promise<string> {
     accessToken: body.access_token,
     expiresAt: Date.now() + (body.expires_in ?? 300) * 1000,
     issuer: pending.issuer,
+    obtainedAt: Date.now(),
   };
   sessionStorage.setItem(TOKEN_KEY, JSON.stringify(session));
   localStorage.setItem(ISSUER_KEY, pending.issuer);

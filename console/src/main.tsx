@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import {
   completeSignIn,
   currentSession,
+  expiredIssuer,
   here,
   lastIssuer,
   type Session,
@@ -110,7 +111,12 @@ function Shell({
 function App() {
   const url = useLocation();
   const session = currentSession();
-  if (!session) return <SignInScreen />;
+  if (!session) {
+    // The token ran out while the console was open: straight back through the same sign-in.
+    const expired = expiredIssuer();
+    if (expired) void signIn(expired, here());
+    return <SignInScreen />;
+  }
   let rest = url.pathname.slice(ROOT.length);
   if (!/^\/t\/[^/]+/.test(rest)) {
     // The console's own address: the signed-in tenant's users.

@@ -223,6 +223,18 @@ describe('the admin console in Chromium', () => {
     // The hosted session is still open: the sign-in round trip needs no password.
     await page.waitForURL((u) => u.pathname === '/console/t/acme/roles' && !u.search.includes('code='));
     await page.locator('table').getByRole('link', { name: 'clerk' }).waitFor();
+
+    // A token past its expiry is not even sent: the console signs in again before calling the API.
+    await page.evaluate(`(() => {
+      const key = 'orthid.console.token';
+      const session = JSON.parse(sessionStorage.getItem(key));
+      sessionStorage.setItem(key, JSON.stringify({ ...session, expiresAt: 0 }));
+    })()`);
+    await page.goto(`${orthid.server.url}/console/t/acme/organisations`);
+    await page.waitForURL(
+      (u) => u.pathname === '/console/t/acme/organisations' && !u.search.includes('code='),
+    );
+    await page.locator('table').getByRole('link', { name: 'Acme Retail' }).waitFor();
   });
 
   test('a tenant member without the admin permission sees which permission is missing', async () => {

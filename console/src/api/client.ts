@@ -47,6 +47,9 @@ export class ApiProblem extends Error {
   }
 }
 
+/** How long after a sign-in a refused token is shown as an error rather than signed in again. */
+const FRESH_MS = 10_000;
+
 const auth: Middleware = {
   onRequest({ request }) {
     const session = currentSession();
@@ -55,7 +58,11 @@ const auth: Middleware = {
   },
   async onResponse({ response }) {
     // An expired or revoked token: sign in again at the same tenant and come back to this screen.
-    if (response.status === 401) await signIn(currentSession()?.issuer ?? lastIssuer(), here());
+    // A token refused moments after the sign-in that gave it would only loop: its error is shown.
+    const session = currentSession();
+    if (response.status === 401 && !(session && Date.now() - session.obtainedAt < FRESH_MS)) {
+      await signIn(session?.issuer ?? lastIssuer(), here());
+    }
     return response;
   },
 };
