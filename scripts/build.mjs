@@ -1,5 +1,6 @@
 // Compiles src/ to dist/ and copies the assets (SQL migrations, templates, the plain-JavaScript
-// password hashing task, the hosted pages' browser scripts) the runtime reads.
+// password hashing task, the hosted pages' browser scripts) the runtime reads, then builds the admin
+// console (scripts/build-console.mjs).
 import { execFileSync } from 'node:child_process';
 import { cpSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -18,3 +19,4 @@ function copyAssets(dir) {
   }
 }
 copyAssets('src');
+await import('./build-console.mjs');

@@ -38,6 +38,10 @@ export function registerUserCommands(program: Command): void {
     .requiredOption('--email <email>', 'email address (unique in the tenant)')
     .option('--name <name>', 'full name')
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
+    .option(
+      '--admin',
+      'also make them an administrator (admin API and console; of every tenant with --tenant system)',
+    )
     .option('--json', 'print JSON')
     .action(
       action(
@@ -46,6 +50,7 @@ export function registerUserCommands(program: Command): void {
           email: string;
           name?: string;
           passwordStdin?: boolean;
+          admin?: boolean;
           json?: boolean;
         }) => {
           const password = opts.passwordStdin ? await readPasswordFromStdin() : undefined;
@@ -54,11 +59,13 @@ export function registerUserCommands(program: Command): void {
             email: opts.email,
             name: opts.name,
             password,
+            ...(opts.admin ? { admin: true } : {}),
           })) as User;
           print(
             created,
             Boolean(opts.json),
-            (u: User) => `Created user ${u.id} <${u.email}> in ${opts.tenant}`,
+            (u: User) =>
+              `Created user ${u.id} <${u.email}> in ${opts.tenant}${opts.admin ? ' (administrator)' : ''}`,
           );
         },
       ),

@@ -396,29 +396,27 @@ export function createClients(deps: ClientsDeps) {
     },
 
     /**
-     * Registers (or brings up to date) a client OrthID itself runs under a fixed id, whose secret
-     * the caller derives rather than stores: unchanged metadata writes and audits nothing.
+     * Registers (or brings up to date) a client OrthID itself runs under a fixed id: the account
+     * pages (confidential, with a secret the caller derives rather than stores) or the admin console
+     * (public: no secret). Unchanged metadata writes and audits nothing; a disabled client stays
+     * disabled, which is the operator's choice.
      */
     async ensureBuiltIn(
       tx: Queryable,
       tenantId: string,
-      builtIn: { clientId: string; secret: string },
+      builtIn: { clientId: string; secret?: string },
       input: NewClient,
       actor: string,
     ): Promise<'created' | 'updated' | 'unchanged'> {
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      const metadata = metadataFor(builtIn.clientId, input, hashClientSecret(keyring, builtIn.secret));
+      const secretHash = builtIn.secret === undefined ? null : hashClientSecret(keyring, builtIn.secret);
+      const metadata = metadataFor(builtIn.clientId, { ...input, public: secretHash === null }, secretHash);
       const queries = createClientsQueries(tx);
       const row = await queries.byId(builtIn.clientId);
       if (row && canonical(row.metadata) === canonical(metadata) && row.name === input.name) {
         return 'unchanged';
       }
-      const fields = {
-        client_id: builtIn.clientId,
-        name: input.name,
-        secret_hash: metadata.client_secret as string,
-        metadata,
-      };
+      const fields = { client_id: builtIn.clientId, name: input.name, secret_hash: secretHash, metadata };
       if (row) await queries.replace(fields);
       else await queries.insert(tenantId, fields);
       await appendAudit(

@@ -1,7 +1,8 @@
 // First start of a deployment: the system tenant (whose administrators manage every tenant), an
 // administrator role holding orthid:admin, an admin client whose secret is written once to a 0600
-// file, and the backup canary. Every start: the admin API follows ORTHID_PUBLIC_URL, and every
-// tenant has its account pages' client (registered, or re-pointed at the public URL).
+// file, the admin console's client and the backup canary. Every start: the admin API and the
+// console follow ORTHID_PUBLIC_URL, and every tenant has its account pages' client (registered,
+// or re-pointed at the public URL).
 import { rm, writeFile } from 'node:fs/promises';
 import { isOrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
@@ -19,6 +20,7 @@ import { createApiResourcesQueries } from '../tenancy/api-resources.queries.js';
 import { recordChange } from '../tenancy/record-change.js';
 import { issuerFor } from '../tenancy/tenants.js';
 import { type CanaryDeps, createCanary } from './canary.js';
+import { repairConsoleClients, setUpConsoleClient } from './console-access.js';
 import type { OrthId } from './orthid.js';
 
 /** What bootstrapping uses of a deployment. */
@@ -66,6 +68,7 @@ export async function bootstrap(app: BootstrapDeps, credentialsFile: string): Pr
       { slug: SYSTEM_TENANT_SLUG, displayName: 'OrthID system', actor: 'system' },
       async (tx, tenant) => {
         credentials = await createAdminClient(app, tx, tenant.id, issuer);
+        await setUpConsoleClient(app)(tx, tenant);
         await createCanary(app, tx, tenant.id, SYSTEM_TENANT_SLUG);
         await rm(credentialsFile, { force: true });
         await writeFile(credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`, {
@@ -78,6 +81,7 @@ export async function bootstrap(app: BootstrapDeps, credentialsFile: string): Pr
     // Another replica (or an earlier start) bootstrapped already.
     if (isOrthIdError(error, 'tenant.slug_taken')) {
       await ensureAccountClients(app);
+      await repairConsoleClients(app);
       return { created: false, issuer };
     }
     // A file written before the commit failed (or left by an earlier start) names no client.

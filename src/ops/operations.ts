@@ -30,6 +30,7 @@ import { auditedSettings, brandingChange } from '../tenancy/branding.js';
 import { issuerFor, type Tenant } from '../tenancy/tenants.js';
 import { registerAccountClient } from './bootstrap.js';
 import { tenantLogoRemove, tenantLogoSet } from './brand-logo.js';
+import { grantAdministrator, setUpConsoleClient } from './console-access.js';
 import { rotateDataKey, rotateRootKey, rotationStatus, shredTenant } from './key-rotation.js';
 import { configureMfaPolicy } from './mfa-policy.js';
 import {
@@ -138,7 +139,10 @@ const tenantCreate = defineOperation({
         actor,
       },
       // The account pages' client comes with the tenant (src/oidc/account-client.ts).
-      async (tx, created) => void (await registerAccountClient(app, tx, created, actor)),
+      async (tx, created) => {
+        await registerAccountClient(app, tx, created, actor);
+        await setUpConsoleClient(app)(tx, created);
+      },
     );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
   },
@@ -323,20 +327,24 @@ const userCreate = defineOperation({
     email: Text,
     name: Type.Optional(Type.String()),
     password: Type.Optional(Type.String({ errorMessage: 'The password must be text.' })),
+    /** Also an administrator (of every tenant, in the system tenant): the admin API and console. */
+    admin: Type.Optional(Type.Boolean()),
   }),
   output: UserOutput,
   async run(app, input) {
     const tenant = await app.tenants.get(input.tenant);
-    return withTenant(app.db, tenant.id, async (tx) =>
-      app.users.create(
+    return withTenant(app.db, tenant.id, async (tx) => {
+      const user = await app.users.create(
         tx,
         tenant.id,
         { email: input.email, name: nonEmpty(input.name), password: input.password },
         'cli',
         // A new user belongs to no organisation yet: only a tenant-wide requirement counts.
         { mfaEnforced: await app.mfa.enforcedFor(tx, tenant.id) },
-      ),
-    );
+      );
+      if (input.admin) await grantAdministrator(app, tx, tenant.id, user.id, 'cli');
+      return user;
+    });
   },
 });
 

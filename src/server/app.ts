@@ -13,6 +13,7 @@ import { accountRoutes } from './routes/account.js';
 import { accountPages } from './routes/account-pages.js';
 import { registerAdminApi } from './routes/admin/index.js';
 import { brandingRoutes } from './routes/branding.js';
+import { consoleRoutes } from './routes/console.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -56,6 +57,7 @@ export async function buildServer(
   await registerMetricsRoute(app, orthid);
   await registerAdminApi(app, orthid, options.compose ? { compose: options.compose } : {});
   await app.register(oidcRoutes, { providers: orthid.oidc });
+  await app.register(consoleRoutes, {});
   await app.register(accountRoutes, {
     db: orthid.db,
     oidc: orthid.oidc,

@@ -59,8 +59,9 @@ describe('orthid start on the embedded defaults', () => {
     const verified = await runCli(['audit', 'verify', '--tenant', 'acme', '--json'], {
       ORTHID_DATA_DIR: dir,
     });
-    // tenant.created, and client.created for the account pages' client that comes with it.
-    assert.equal(JSON.parse(verified.stdout).events, 2);
+    // tenant.created, and client.created for each client that comes with it: the account pages'
+    // and the admin console's.
+    assert.equal(JSON.parse(verified.stdout).events, 3);
   });
 
   test('a refusal through the running server keeps its code and exit code, as when the CLI runs alone', async () => {

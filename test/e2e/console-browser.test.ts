@@ -1,0 +1,260 @@
+// The admin console in Debian's Chromium against a real `orthid start`: the operator made by
+// `orthid user create --tenant system --admin` signs in through the hosted page (code + PKCE),
+// manages a tenant's users, organisations, roles and clients, reads the audit log; every screen
+// passes axe-core and is photographed at desktop and phone width.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
+import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
+
+const OPERATOR = {
+  email: 'olive@operators.test',
+  name: 'Olive Operator',
+  password: 'the first operator gets in',
+};
+const MEMBER = { email: 'pat@acme.test', name: 'Pat Member', password: 'an ordinary member of acme' };
+const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const OUTPUT = join(
+  process.env.ORTHID_TEST_OUTPUT_DIR ?? join(tmpdir(), 'orthid-test-output'),
+  'console-browser',
+);
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/** axe-core in the page (evaluated by the driver, so the console's CSP stays as served). */
+async function seriousViolations(page: Page): Promise<string[]> {
+  const violations = (await page.evaluate(`(async () => {
+    if (!window.axe) { ${AXE}\n }
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+  })()`)) as AxeViolation[];
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+describe('the admin console in Chromium', () => {
+  let orthid: RunningOrthId;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  /** Checks the screen with axe at both sizes and photographs it. */
+  async function inspect(name: string): Promise<void> {
+    for (const [size, viewport] of Object.entries(SIZES)) {
+      await page.setViewportSize(viewport);
+      assert.deepEqual(await seriousViolations(page), [], `${name} at ${size} width`);
+      await page.screenshot({ path: join(OUTPUT, `${name}-${size}.png`), fullPage: true });
+    }
+    await page.setViewportSize(SIZES.desktop);
+  }
+
+  async function go(path: string, heading: string): Promise<void> {
+    await page.goto(`${orthid.server.url}/console/t/acme${path}`);
+    await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+  }
+
+  before(async () => {
+    await mkdir(OUTPUT, { recursive: true });
+    orthid = await startRunningOrthId(MEMBER, 'acme');
+    const made = await orthid.cli(
+      [
+        'user',
+        'create',
+        '--tenant',
+        'system',
+        '--admin',
+        '--email',
+        OPERATOR.email,
+        '--name',
+        OPERATOR.name,
+        '--password-stdin',
+      ],
+      OPERATOR.password,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: SIZES.desktop });
+    page = await context.newPage();
+    console.log(`console screenshots: ${OUTPUT}`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await orthid?.stop();
+  });
+
+  test('the operator signs in through the system tenant’s hosted page and lands on the users screen', async () => {
+    const response = await page.goto(`${orthid.server.url}/console/`);
+    assert.equal(response?.status(), 200, 'the console is built (npm run build) and served at /console');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await inspect('sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname.startsWith('/t/system/'));
+    await page.fill('#email', OPERATOR.email);
+    await page.fill('#password', OPERATOR.password);
+    await page.click('button[type=submit]');
+    await page.waitForURL((u) => u.pathname === '/console/t/system/users');
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    assert.match(String(await page.locator('table').textContent()), new RegExp(OPERATOR.email));
+  });
+
+  test('the operator switches to a tenant and creates a user, whose decrypted name and e-mail the detail shows, and exports their data', async () => {
+    await page.goto(`${orthid.server.url}/console/t/system/tenants`);
+    await page.getByLabel('Tenant slug').fill('acme');
+    await page.getByRole('button', { name: 'Manage this tenant' }).click();
+    await page.waitForURL((u) => u.pathname === '/console/t/acme/users');
+    await page.locator('table').getByRole('link', { name: MEMBER.email }).waitFor();
+    await inspect('users');
+
+    await page.getByLabel('Email').fill('dana@acme.test');
+    await page.getByLabel('Name', { exact: true }).fill('Dana Example');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Dana Example' }).waitFor();
+    assert.equal(String(await page.locator('[data-field=name]').textContent()), 'Dana Example');
+    assert.match(String(await page.locator('[data-field=email]').textContent()), /dana@acme\.test/);
+    await page.getByRole('button', { name: "Export the user's data" }).click();
+    await page.getByRole('link', { name: /^Download .*\.bundle/ }).waitFor();
+    await inspect('user');
+
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disable' }).click();
+    await page.locator('[data-field=status]').getByText('disabled').waitFor();
+  });
+
+  test('an API error shows its message and code, and a duplicate changes nothing', async () => {
+    await go('/users', 'Users');
+    await page.getByLabel('Email').fill('dana@acme.test');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(String(await alert.textContent()), /user\.email_taken/);
+  });
+
+  test('the operator creates an organisation and adds a member, and creates a role and an API resource', async () => {
+    await go('/organisations', 'Organisations');
+    await page.getByLabel('Name').fill('Acme Retail');
+    await page.getByRole('button', { name: 'Create organisation' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Acme Retail' }).waitFor();
+    await page.getByLabel('User (email or id)').fill(MEMBER.email);
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await page.locator('table').getByRole('link', { name: MEMBER.email }).waitFor();
+    await inspect('organisation');
+    await go('/organisations', 'Organisations');
+    await page.locator('table').getByRole('link', { name: 'Acme Retail' }).waitFor();
+    await inspect('organisations');
+
+    await go('/roles', 'Roles');
+    await page.getByLabel('Name').fill('clerk');
+    await page.getByLabel('Description').fill('Reads orders');
+    await page.getByRole('button', { name: 'Create role' }).click();
+    await page.getByRole('heading', { level: 1, name: 'clerk' }).waitFor();
+    await inspect('role');
+    await go('/roles', 'Roles');
+    await inspect('roles');
+
+    await go('/resources', 'API resources');
+    await page.getByLabel('Name').fill('Orders API');
+    await page.getByLabel('Indicator').fill('https://orders.acme.test');
+    await page.getByRole('button', { name: 'Create resource' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Orders API' }).waitFor();
+    await page.getByLabel('Name').fill('orders:read');
+    await page.getByRole('button', { name: 'Create permission' }).click();
+    await page.locator('table').getByText('orders:read', { exact: true }).waitFor();
+    await inspect('resource');
+    await go('/resources', 'API resources');
+    await inspect('resources');
+  });
+
+  test('the operator registers a client and sees its secret once', async () => {
+    await go('/clients', 'Clients');
+    await page.getByLabel('Name').fill('Acme Portal');
+    await page.getByLabel('Redirect URIs (one a line)').fill('https://portal.acme.test/callback');
+    await page.getByRole('button', { name: 'Register client' }).click();
+    const secret = page.locator('[data-field=client-secret]');
+    await secret.waitFor();
+    assert.ok(String(await secret.textContent()).length >= 32);
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    assert.equal(await secret.count(), 0);
+    await inspect('clients');
+    await page.locator('table').getByRole('link', { name: 'Acme Portal' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Acme Portal' }).waitFor();
+    assert.match(
+      String(await page.locator('.facts').textContent()),
+      /https:\/\/portal\.acme\.test\/callback/,
+    );
+    await inspect('client');
+  });
+
+  test('the audit log shows what the operator did, attributed to them', async () => {
+    await go('/audit', 'Audit log');
+    await page.getByLabel('Action contains').fill('client.created');
+    const rows = page.locator('table tbody tr');
+    await rows.first().waitFor();
+    assert.match(String(await rows.first().textContent()), /client\.created/);
+    assert.match(String(await rows.first().textContent()), /@system/);
+    await page.getByLabel('Action contains').fill('');
+    await inspect('audit');
+    await go('/tenants', 'Tenants');
+    await inspect('tenants');
+  });
+
+  test('an expired token sends the operator through sign-in and back to the same screen', async () => {
+    await go('/roles', 'Roles');
+    // The token no longer verifies, as when it has expired: the API answers 401.
+    await page.evaluate(`(() => {
+      const key = 'orthid.console.token';
+      const session = JSON.parse(sessionStorage.getItem(key));
+      sessionStorage.setItem(key, JSON.stringify({ ...session, accessToken: session.accessToken + 'x' }));
+    })()`);
+    await page.reload();
+    // The hosted session is still open: the sign-in round trip needs no password.
+    await page.waitForURL((u) => u.pathname === '/console/t/acme/roles' && !u.search.includes('code='));
+    await page.locator('table').getByRole('link', { name: 'clerk' }).waitFor();
+
+    // A token past its expiry is not even sent: the console signs in again before calling the API.
+    await page.evaluate(`(() => {
+      const key = 'orthid.console.token';
+      const session = JSON.parse(sessionStorage.getItem(key));
+      sessionStorage.setItem(key, JSON.stringify({ ...session, expiresAt: 0 }));
+    })()`);
+    await page.goto(`${orthid.server.url}/console/t/acme/organisations`);
+    await page.waitForURL(
+      (u) => u.pathname === '/console/t/acme/organisations' && !u.search.includes('code='),
+    );
+    await page.locator('table').getByRole('link', { name: 'Acme Retail' }).waitFor();
+  });
+
+  test('a tenant member without the admin permission sees which permission is missing', async () => {
+    const member = await browser.newContext({ viewport: SIZES.phone });
+    try {
+      const tab = await member.newPage();
+      await tab.goto(`${orthid.server.url}/console/`);
+      await tab.getByLabel('Tenant to sign in at').fill('acme');
+      await tab.getByRole('button', { name: 'Sign in' }).click();
+      await tab.waitForURL((u) => u.pathname.startsWith('/t/acme/'));
+      await tab.fill('#email', MEMBER.email);
+      await tab.fill('#password', MEMBER.password);
+      await tab.click('button[type=submit]');
+      const alert = tab.getByRole('alert');
+      await alert.waitFor();
+      const text = String(await alert.textContent());
+      assert.match(text, /auth\.forbidden/);
+      assert.match(text, /orthid:admin/);
+    } finally {
+      await member.close();
+    }
+  });
+});
