@@ -13,7 +13,8 @@ import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { runCli } from '../helpers/cli.js';
+import { createTestOrthId, TEST_MASTER_KEY, type TestOrthId } from '../helpers/orthid.js';
 import { auditPage, testOutputDir } from '../helpers/page-audit.js';
 import { freePort } from '../helpers/postgres.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
@@ -70,7 +71,7 @@ const WORDS = {
 } as const;
 
 describe('an account from sign-up to password reset in Chromium, in two languages', {
-  timeout: 300_000,
+  timeout: 480_000,
 }, () => {
   let smtp: TestSmtpServer;
   let app: TestOrthId;
@@ -97,8 +98,19 @@ describe('an account from sign-up to password reset in Chromium, in two language
     server = await buildServer(app);
     await server.listen({ host: '127.0.0.1', port });
     await runOperation(app, 'tenant.create', { slug: 'acme', displayName: 'Acme Corp' });
-    // What `orthid tenant configure acme --sign-up on` runs.
-    await runOperation(app, 'tenant.configure', { slug: 'acme', signUp: 'on' });
+    // Sign-up turned on as an operator does, with the `orthid` command on the same database.
+    const operator = {
+      ORTHID_DATA_DIR: app.dataDir,
+      ORTHID_DATABASE_URL: app.databaseUrl!,
+      ORTHID_MASTER_KEY: TEST_MASTER_KEY,
+      ORTHID_PUBLIC_URL: base,
+    };
+    // The test database was migrated without a keystore; `orthid migrate` binds it to this one.
+    const migrated = await runCli(['migrate'], operator);
+    assert.equal(migrated.code, 0, migrated.stderr);
+    const configured = await runCli(['tenant', 'configure', 'acme', '--sign-up', 'on'], operator);
+    assert.equal(configured.code, 0, configured.stderr);
+    assert.match(configured.stdout, /sign-up on/);
     const tenant = await app.tenants.get('acme');
     app.oidc.invalidate(tenant.id);
     const client = await withTenant(app.db, tenant.id, (tx) =>
@@ -191,9 +203,7 @@ describe('an account from sign-up to password reset in Chromium, in two language
       await audit('verified');
 
       // Sign-in to the relying party, which asks for consent, then the code exchange.
-      const onward = page.locator('p.links a');
-      if ((await onward.count()) > 0) await onward.click();
-      else await page.goto(signInUrl.href);
+      await page.click('p.links a');
       assert.equal(await heading(page), words.signIn);
       await page.fill('#email', email);
       await page.fill('#password', FIRST);
