@@ -40,6 +40,7 @@ const WORDS = {
     passwordChanged: 'Your password was changed, and your other sessions were signed out.',
     signOut: 'Sign out?',
     signedOut: 'Signed out',
+    wrongPassword: 'The email or password is incorrect.',
     forgot: 'Forgot password?',
     forgotHeading: 'Forgot your password?',
     sent: 'Check your email',
@@ -61,6 +62,7 @@ const WORDS = {
     passwordChanged: 'Ihr Passwort wurde geändert, und Ihre anderen Sitzungen wurden abgemeldet.',
     signOut: 'Abmelden?',
     signedOut: 'Abgemeldet',
+    wrongPassword: 'E-Mail-Adresse oder Passwort ist falsch.',
     forgot: 'Passwort vergessen?',
     forgotHeading: 'Passwort vergessen?',
     sent: 'Prüfen Sie Ihre E-Mails',
@@ -163,8 +165,11 @@ describe('an account from sign-up to password reset in Chromium, in two language
       const visited: string[] = [];
       page.on('request', (request) => visited.push(request.url()));
       let step = 0;
-      const audit = (name: string) =>
-        auditPage(browser, page, OUTPUT, `${locale}-${String(++step).padStart(2, '0')}-${name}`);
+      /** Every page is in the browser's language, passes axe and is photographed. */
+      const audit = async (name: string) => {
+        assert.equal(await page.getAttribute('html', 'lang'), locale, name);
+        await auditPage(browser, page, OUTPUT, `${locale}-${String(++step).padStart(2, '0')}-${name}`);
+      };
       const email = `pat.${locale}@acme.test`;
 
       // The relying party sends the person to sign in; they have no account yet.
@@ -176,7 +181,6 @@ describe('an account from sign-up to password reset in Chromium, in two language
         code_challenge_method: 'S256',
       });
       await page.goto(signInUrl.href);
-      assert.equal(await page.getAttribute('html', 'lang'), locale);
       assert.equal(await heading(page), words.signIn);
       await audit('sign-in');
       await page.click(`a:has-text("${words.createAccount}")`);
@@ -254,9 +258,15 @@ describe('an account from sign-up to password reset in Chromium, in two language
       assert.equal(await heading(page), words.signedOut);
       await audit('signed-out');
 
-      // Signing in again asks for a password: they forgot it.
+      // Signing in again: the first password no longer works, and they forgot the second.
       await page.click('p.links a');
       assert.equal(await heading(page), words.signIn);
+      await page.fill('#email', email);
+      await page.fill('#password', FIRST);
+      await page.click('button[type=submit]');
+      assert.equal(await page.getAttribute('[role=alert]', 'data-code'), 'auth.invalid_credentials');
+      assert.equal(await page.textContent('[role=alert]'), words.wrongPassword);
+      await audit('sign-in-refused');
       await page.click(`a:has-text("${words.forgot}")`);
       assert.equal(await heading(page), words.forgotHeading);
       await audit('forgot');
