@@ -2,10 +2,6 @@
 // mail read from a real SMTP server, the new password and a sign-in with it. Each page is checked
 // against axe-core's rules (no serious or critical violation) and kept as a screenshot.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
@@ -14,18 +10,14 @@ import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { auditPage, testOutputDir } from '../helpers/page-audit.js';
 import { freePort } from '../helpers/postgres.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 
 const OLD = 'correct horse battery staple 42';
 const NEW = 'a brand new passphrase of many words';
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** Where the screenshots go, for a person to look at. */
-const OUTPUT = join(tmpdir(), 'orthid-test-output', 'password-reset-browser');
-
-interface AxeResult {
-  violations: { id: string; impact: string | null; help: string; nodes: unknown[] }[];
-}
+const OUTPUT = testOutputDir('password-reset-browser');
 
 describe('password reset in Chromium', { timeout: 180_000 }, () => {
   let smtp: TestSmtpServer;
@@ -37,7 +29,6 @@ describe('password reset in Chromium', { timeout: 180_000 }, () => {
   const redirectUri = () => `${base}/callback`;
 
   before(async () => {
-    mkdirSync(OUTPUT, { recursive: true });
     smtp = await startTestSmtpServer();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -88,20 +79,7 @@ describe('password reset in Chromium', { timeout: 180_000 }, () => {
     await smtp?.close();
   });
 
-  /** axe needs its own script in the page; our pages load none and work without it. */
-  async function check(page: Page, name: string) {
-    await page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
-    await page.addScriptTag({ content: AXE });
-    const result = (await page.evaluate('axe.run(document)')) as AxeResult;
-    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(
-      serious.map(
-        (v) => `${v.id}: ${v.help} ${JSON.stringify(v.nodes.map((n) => (n as { target: unknown }).target))}`,
-      ),
-      [],
-      `${name} has serious accessibility violations`,
-    );
-  }
+  const check = (page: Page, name: string) => auditPage(browser, page, OUTPUT, name);
 
   for (const [tag, words] of [
     [
@@ -128,9 +106,7 @@ describe('password reset in Chromium', { timeout: 180_000 }, () => {
     ],
   ] as const) {
     test(`a person resets their password and signs in with the new one (${tag})`, async (t) => {
-      // Scripts run only for axe: CSP is bypassed so it can be injected into our script-less pages.
       const context = await browser.newContext({
-        bypassCSP: true,
         locale: tag,
         extraHTTPHeaders: { 'accept-language': tag },
       });

@@ -2,10 +2,6 @@
 // form, "check your mail", the code read from a real SMTP server, the verified page, and sign-in
 // to the application; each page checked by axe-core (no serious or critical violations) and photographed.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
@@ -15,12 +11,12 @@ import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
+import { auditPage, testOutputDir } from '../helpers/page-audit.js';
 import { freePort } from '../helpers/postgres.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 
 const PASSWORD = 'a passphrase typed into a real browser';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const SHOTS = join(tmpdir(), 'orthid-sign-up-screenshots');
+const OUTPUT = testOutputDir('sign-up-browser');
 
 describe('hosted sign-up in Chromium, in two languages', { timeout: 240_000 }, () => {
   let smtp: TestSmtpServer;
@@ -65,7 +61,6 @@ describe('hosted sign-up in Chromium, in two languages', { timeout: 240_000 }, (
       },
     );
     browser = await launchChromium();
-    await mkdir(SHOTS, { recursive: true });
   });
 
   after(async () => {
@@ -75,24 +70,8 @@ describe('hosted sign-up in Chromium, in two languages', { timeout: 240_000 }, (
     await smtp?.close();
   });
 
-  /** axe-core on the page as served (its own script injected past the CSP in a second context). */
-  async function accessible(page: Page, locale: string, name: string) {
-    await page.screenshot({ path: join(SHOTS, `${locale}-${name}.png`), fullPage: true });
-    const context = await browser.newContext({ bypassCSP: true, locale });
-    const probe = await context.newPage();
-    await probe.setContent(await page.content(), { waitUntil: 'load' });
-    await probe.addScriptTag({ path: AXE });
-    const result = (await probe.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
-      violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
-    };
-    await context.close();
-    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(
-      serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-      [],
-      `${name} (${locale})`,
-    );
-  }
+  const accessible = (page: Page, locale: string, name: string) =>
+    auditPage(browser, page, OUTPUT, `${locale}-${name}`);
 
   for (const [locale, words] of [
     [
