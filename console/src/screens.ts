@@ -5,7 +5,7 @@ import { AuditScreen } from './screens/audit';
 import { ClientScreen, ClientsScreen } from './screens/clients';
 import { OrganisationScreen, OrganisationsScreen } from './screens/organisations';
 import { ResourceScreen, ResourcesScreen, RoleScreen, RolesScreen } from './screens/rbac';
-import { TenantsScreen } from './screens/tenants';
+import { TenantScreen, TenantsScreen } from './screens/tenants';
 import { UserScreen, UsersScreen } from './screens/users';
 
 export interface Screen {
@@ -35,4 +35,5 @@ export const SCREENS: Screen[] = [
   { path: '/clients/:clientId', title: 'Client', nav: false, component: ClientScreen },
   { path: '/audit', title: 'Audit log', nav: true, component: AuditScreen },
   { path: '/tenants', title: 'Tenants', nav: true, component: TenantsScreen },
+  { path: '/tenants/:slug', title: 'Tenant', nav: false, component: TenantScreen },
 ];

@@ -274,8 +274,33 @@ describe('the admin console in Chromium', () => {
     assert.match(String(await page.locator('table').textContent()), /client\.created/);
     assert.match(String(await rows.first().textContent()), /@system/);
     await inspect('audit');
+  });
+
+  test('the tenants screen lists the tenants and creates one, whose settings and custody it shows, and shreds it once its slug is typed', async () => {
     await go('/tenants', 'Tenants');
+    await page.locator('table').getByRole('link', { name: 'acme', exact: true }).waitFor();
+    await page.locator('table').getByRole('link', { name: 'system', exact: true }).waitFor();
     await inspect('tenants');
+    await page.getByLabel('Slug', { exact: true }).fill('globex');
+    await page.getByLabel('Display name', { exact: true }).fill('Globex');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Globex' }).waitFor();
+    await page.locator('[data-field=custody]').waitFor();
+    assert.ok((await page.locator('table').getByText('active', { exact: true }).count()) > 0, 'a root key');
+    await page.getByLabel('Support contact').fill('help@globex.test');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    assert.equal(await page.getByLabel('Support contact').inputValue(), 'help@globex.test');
+    await inspect('tenant');
+
+    const shred = page.getByRole('button', { name: 'Shred this tenant for good' });
+    assert.equal(await shred.isDisabled(), true);
+    await page.getByLabel('Tenant slug, to confirm').fill('globex');
+    await shred.click();
+    await page.locator('[data-field=tenant-status]').getByText('shredded').waitFor();
+    await go('/tenants', 'Tenants');
+    const row = page.locator('table tbody tr', { hasText: 'globex' });
+    await row.getByText('shredded').waitFor();
   });
 
   test('an expired token sends the operator through sign-in and back to the same screen', async () => {
