@@ -303,6 +303,23 @@ describe('the admin console in Chromium', () => {
     await row.getByText('shredded').waitFor();
   });
 
+  test('the keys screen shows custody, key versions and signing keys with their ages; the backups screen lists the sets', async () => {
+    await go('/keys', 'Keys');
+    await page.locator('[data-field=custody]').waitFor();
+    assert.match(
+      String(await page.locator('[data-field=signing-age]').first().textContent()),
+      /^\d+ (s|min|h|d)$/,
+    );
+    await inspect('keys');
+    await go('/backups', 'Backups');
+    await page
+      .locator('table caption', { hasText: 'Backup sets' })
+      .or(page.getByRole('alert'))
+      .first()
+      .waitFor();
+    await inspect('backups');
+  });
+
   test('an expired token sends the operator through sign-in and back to the same screen', async () => {
     await go('/roles', 'Roles');
     // The token no longer verifies, as when it has expired: the API answers 401.
