@@ -85,19 +85,19 @@ function Shell({
       <div class="layout">
         <nav id="nav" aria-label="Screens" class={menu ? 'open' : ''}>
           <ul>
-            {SCREENS.filter((s) => s.nav && (s.path !== '/tenants' || session.issuer === SYSTEM_TENANT)).map(
-              (s) => {
-                const href = to(tenant, s.path);
-                const current = url.pathname === href || url.pathname.startsWith(`${href}/`);
-                return (
-                  <li key={s.path}>
-                    <a href={href} aria-current={current ? 'page' : undefined} onClick={() => setMenu(false)}>
-                      {s.title}
-                    </a>
-                  </li>
-                );
-              },
-            )}
+            {SCREENS.filter(
+              (s) => s.nav && ((s.path !== '/tenants' && !s.system) || session.issuer === SYSTEM_TENANT),
+            ).map((s) => {
+              const href = to(tenant, s.path);
+              const current = url.pathname === href || url.pathname.startsWith(`${href}/`);
+              return (
+                <li key={s.path}>
+                  <a href={href} aria-current={current ? 'page' : undefined} onClick={() => setMenu(false)}>
+                    {s.title}
+                  </a>
+                </li>
+              );
+            })}
           </ul>
         </nav>
         <main id="main" tabIndex={-1}>

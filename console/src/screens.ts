@@ -2,10 +2,12 @@
 // navigation lists it, and what renders it. A new screen is one entry here.
 import type { FunctionComponent } from 'preact';
 import { AuditScreen } from './screens/audit';
+import { BackupsScreen } from './screens/backups';
 import { ClientScreen, ClientsScreen } from './screens/clients';
+import { KeysScreen } from './screens/keys';
 import { OrganisationScreen, OrganisationsScreen } from './screens/organisations';
 import { ResourceScreen, ResourcesScreen, RoleScreen, RolesScreen } from './screens/rbac';
-import { TenantsScreen } from './screens/tenants';
+import { TenantScreen, TenantsScreen } from './screens/tenants';
 import { UserScreen, UsersScreen } from './screens/users';
 
 export interface Screen {
@@ -13,6 +15,8 @@ export interface Screen {
   title: string;
   /** Shown in the navigation. */
   nav: boolean;
+  /** Deployment-wide: the navigation lists it to system-tenant administrators only. */
+  system?: boolean;
   // biome-ignore lint/suspicious/noExplicitAny: each screen takes its own path parameters
   component: FunctionComponent<any>;
 }
@@ -34,5 +38,8 @@ export const SCREENS: Screen[] = [
   { path: '/clients', title: 'Clients', nav: true, component: ClientsScreen },
   { path: '/clients/:clientId', title: 'Client', nav: false, component: ClientScreen },
   { path: '/audit', title: 'Audit log', nav: true, component: AuditScreen },
+  { path: '/keys', title: 'Keys', nav: true, component: KeysScreen },
+  { path: '/backups', title: 'Backups', nav: true, system: true, component: BackupsScreen },
   { path: '/tenants', title: 'Tenants', nav: true, component: TenantsScreen },
+  { path: '/tenants/:slug', title: 'Tenant', nav: false, component: TenantScreen },
 ];

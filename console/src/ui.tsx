@@ -225,6 +225,9 @@ export function ActionForm(props: {
   submit: string;
   action(data: FormData): Promise<unknown>;
   children: ComponentChildren;
+  /** Submitting stays off while true (e.g. until a confirmation is typed). */
+  disabled?: boolean;
+  danger?: boolean;
 }) {
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -249,7 +252,7 @@ export function ActionForm(props: {
     >
       {props.children}
       <ProblemBox error={error} />
-      <button type="submit" disabled={busy}>
+      <button type="submit" class={props.danger ? 'danger' : undefined} disabled={busy || props.disabled}>
         {props.submit}
       </button>
     </form>

@@ -1,7 +1,8 @@
 // The admin console in Debian's Chromium against a real `orthid start`: the operator made by
 // `orthid user create --tenant system --admin` signs in through the hosted page (code + PKCE),
-// manages a tenant's users, organisations, roles and clients, reads the audit log; every screen
-// passes axe-core and is photographed at desktop and phone width.
+// manages tenants, a tenant's users (found by e-mail), organisations, roles (a concurrent change
+// refused) and clients, reads the audit log and its chain; every screen passes axe-core and is
+// photographed at desktop and phone width.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -143,6 +144,35 @@ describe('the admin console in Chromium', () => {
     assert.match(String(await alert.textContent()), /user\.email_taken/);
   });
 
+  test('the operator finds a user by e-mail through the blind index and by status, and sees the decrypted name', async () => {
+    await go('/users', 'Users');
+    await page.locator('table').getByRole('link', { name: MEMBER.email }).waitFor();
+    await page.getByLabel('Find by e-mail').fill('DANA@acme.test');
+    await page.getByRole('button', { name: 'Search' }).click();
+    // The search is the server's: the list narrows to the one user the blind index finds.
+    await page.locator('table').getByRole('link', { name: MEMBER.email }).waitFor({ state: 'detached' });
+    const rows = page.locator('table tbody tr');
+    assert.equal(await rows.count(), 1);
+    assert.match(String(await rows.first().textContent()), /dana@acme\.test/);
+    assert.match(String(await rows.first().textContent()), /Dana Example/);
+
+    await page.getByLabel('Find by e-mail').fill('nobody@acme.test');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No user matches.').waitFor();
+
+    await page.getByLabel('Find by e-mail').fill('');
+    await page.getByLabel('Status').selectOption('active');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('table').getByText('Dana Example').waitFor({ state: 'detached' });
+    await page.locator('table').getByRole('link', { name: MEMBER.email }).waitFor();
+    const listed = await page.locator('table tbody tr').allTextContents();
+    assert.ok(
+      listed.every((row) => !row.includes('Dana Example') && row.includes('active')),
+      listed.join(' | '),
+    );
+    await inspect('users-search');
+  });
+
   test('the operator creates an organisation and adds a member, and creates a role and an API resource', async () => {
     await go('/organisations', 'Organisations');
     await page.getByLabel('Name').fill('Acme Retail');
@@ -162,6 +192,34 @@ describe('the admin console in Chromium', () => {
     await page.getByRole('button', { name: 'Create role' }).click();
     await page.getByRole('heading', { level: 1, name: 'clerk' }).waitFor();
     await inspect('role');
+
+    // Another operator changes the role between this screen's load and its save.
+    const roleUrl = `${orthid.server.url}/api/v1/tenants/acme/roles/${new URL(page.url()).pathname.split('/').pop()}`;
+    const token = String(
+      await page.evaluate(`JSON.parse(sessionStorage.getItem('orthid.console.token')).accessToken`),
+    );
+    const read = await fetch(roleUrl, { headers: { authorization: `Bearer ${token}` } });
+    const elsewhere = await fetch(roleUrl, {
+      method: 'PATCH',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'if-match': String(read.headers.get('etag')),
+      },
+      body: JSON.stringify({ description: 'Changed elsewhere' }),
+    });
+    assert.equal(elsewhere.status, 200);
+    await page.getByLabel('New description').fill('Reads and ships orders');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const conflict = page.getByRole('alert');
+    await conflict.waitFor();
+    assert.match(String(await conflict.textContent()), /request\.precondition_failed.*412/s);
+    // The role is read again: the other change shows, and was not overwritten.
+    await page.locator('[data-field=role-description]').getByText('Changed elsewhere').waitFor();
+    await inspect('role-conflict');
+    await page.getByLabel('New description').fill('Reads and ships orders');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-field=role-description]').getByText('Reads and ships orders').waitFor();
     await go('/roles', 'Roles');
     await inspect('roles');
 
@@ -198,17 +256,68 @@ describe('the admin console in Chromium', () => {
     await inspect('client');
   });
 
-  test('the audit log shows what the operator did, attributed to them', async () => {
+  test('the audit log shows what the operator did, attributed to them, filtered by the server, with the chain intact', async () => {
     await go('/audit', 'Audit log');
-    await page.getByLabel('Action contains').fill('client.created');
+    await page
+      .locator('[data-field=chain]')
+      .getByText(/^Intact/)
+      .waitFor();
+    await page.getByLabel('Action', { exact: true }).fill('client.*');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    // Filtered by the server: every event the page shows is a client's.
+    await page
+      .locator('table [data-field=action]')
+      .filter({ hasNotText: /^client\./ })
+      .first()
+      .waitFor({ state: 'detached' });
     const rows = page.locator('table tbody tr');
-    await rows.first().waitFor();
-    assert.match(String(await rows.first().textContent()), /client\.created/);
+    assert.match(String(await page.locator('table').textContent()), /client\.created/);
     assert.match(String(await rows.first().textContent()), /@system/);
-    await page.getByLabel('Action contains').fill('');
     await inspect('audit');
+  });
+
+  test('the tenants screen lists the tenants and creates one, whose settings and custody it shows, and shreds it once its slug is typed', async () => {
     await go('/tenants', 'Tenants');
+    await page.locator('table').getByRole('link', { name: 'acme', exact: true }).waitFor();
+    await page.locator('table').getByRole('link', { name: 'system', exact: true }).waitFor();
     await inspect('tenants');
+    await page.getByLabel('Slug', { exact: true }).fill('globex');
+    await page.getByLabel('Display name', { exact: true }).fill('Globex');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Globex' }).waitFor();
+    await page.locator('[data-field=custody]').waitFor();
+    assert.ok((await page.locator('table').getByText('active', { exact: true }).count()) > 0, 'a root key');
+    await page.getByLabel('Support contact').fill('help@globex.test');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    assert.equal(await page.getByLabel('Support contact').inputValue(), 'help@globex.test');
+    await inspect('tenant');
+
+    const shred = page.getByRole('button', { name: 'Shred this tenant for good' });
+    assert.equal(await shred.isDisabled(), true);
+    await page.getByLabel('Tenant slug, to confirm').fill('globex');
+    await shred.click();
+    await page.locator('[data-field=tenant-status]').getByText('shredded').waitFor();
+    await go('/tenants', 'Tenants');
+    const row = page.locator('table tbody tr', { hasText: 'globex' });
+    await row.getByText('shredded').waitFor();
+  });
+
+  test('the keys screen shows custody, key versions and signing keys with their ages; the backups screen lists the sets', async () => {
+    await go('/keys', 'Keys');
+    await page.locator('[data-field=custody]').waitFor();
+    assert.match(
+      String(await page.locator('[data-field=signing-age]').first().textContent()),
+      /^\d+ (s|min|h|d)$/,
+    );
+    await inspect('keys');
+    await go('/backups', 'Backups');
+    await page
+      .locator('table caption', { hasText: 'Backup sets' })
+      .or(page.getByRole('alert'))
+      .first()
+      .waitFor();
+    await inspect('backups');
   });
 
   test('an expired token sends the operator through sign-in and back to the same screen', async () => {

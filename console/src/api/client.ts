@@ -95,3 +95,15 @@ export async function call<T>(request: Promise<Result<T>>): Promise<T> {
     result.response.status === 403 ? /scope="([^"]+)"/.exec(challenge)?.[1] : undefined,
   );
 }
+
+/** The response's data and its ETag: the version a change of it names in If-Match. */
+export async function callVersioned<T>(request: Promise<Result<T>>): Promise<{ data: T; etag: string }> {
+  let etag = '';
+  const data = await call(
+    request.then((result) => {
+      etag = result.response.headers.get('etag') ?? '';
+      return result;
+    }),
+  );
+  return { data, etag };
+}

@@ -1,36 +1,107 @@
-// The tenant's audit log, newest first, paged by the API; the filters narrow the events loaded
-// so far by actor, action and time (the API pages by sequence only).
+// The tenant's audit log, newest first, paged and filtered by the API (actor, action, time), and
+// the verification of its hash chain: intact, or the first broken link named.
 import { useState } from 'preact/hooks';
 import { api, call } from '../api/client';
-import { Field, Pager, ProblemBox, Status, Table, usePaged, when } from '../ui';
+import { Field, Pager, ProblemBox, Status, Table, text, useLoad, usePaged, when } from '../ui';
+
+interface Filter {
+  actor?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+}
+
+/** A datetime-local value as the instant the API takes. */
+function instant(value: string | undefined): string | undefined {
+  return value ? new Date(value).toISOString() : undefined;
+}
+
+function ChainStatus({ tenant }: { tenant: string }) {
+  const chain = useLoad(
+    () => call(api.GET('/api/v1/tenants/{tenant}/audit/chain', { params: { path: { tenant } } })),
+    [tenant],
+  );
+  return (
+    <section aria-label="Audit chain verification" class="chain">
+      <h2>Chain verification</h2>
+      <ProblemBox error={chain.error} />
+      <Status loading={chain.loading} />
+      {chain.data &&
+        (chain.data.ok ? (
+          <p data-field="chain" class="ok">
+            Intact: {chain.data.events} events up to #{chain.data.headSeq}, {chain.data.checkpoints} signed
+            checkpoints.
+          </p>
+        ) : (
+          <div data-field="chain" class="problem" role="alert">
+            <p>
+              <strong>Broken</strong>
+              {chain.data.broken
+                ? ` at event #${chain.data.broken.seq}: ${chain.data.broken.reason}`
+                : chain.data.message
+                  ? `: ${chain.data.message}`
+                  : ''}
+            </p>
+          </div>
+        ))}
+      <button type="button" onClick={chain.reload}>
+        Verify again
+      </button>
+    </section>
+  );
+}
 
 export function AuditScreen({ tenant }: { tenant: string }) {
+  const [filter, setFilter] = useState<Filter>({});
   const pager = usePaged(
     (after) =>
       call(
         api.GET('/api/v1/tenants/{tenant}/audit-events', {
-          params: { path: { tenant }, query: { limit: 50, ...(after ? { after } : {}) } },
+          params: {
+            path: { tenant },
+            query: {
+              limit: 50,
+              ...(after ? { after } : {}),
+              ...(filter.actor ? { actor: filter.actor } : {}),
+              ...(filter.action ? { action: filter.action } : {}),
+              ...(filter.from ? { from: instant(filter.from) } : {}),
+              ...(filter.to ? { to: instant(filter.to) } : {}),
+            },
+          },
         }),
       ),
-    [tenant],
+    [tenant, filter.actor, filter.action, filter.from, filter.to],
   );
-  const [filter, setFilter] = useState({ actor: '', action: '', from: '', until: '' });
-  const from = filter.from ? new Date(filter.from).getTime() : -Infinity;
-  const until = filter.until ? new Date(filter.until).getTime() : Infinity;
-  const shown = (pager.data?.items ?? []).filter((e) => {
-    const at = new Date(e.occurredAt).getTime();
-    return e.actor.includes(filter.actor) && e.action.includes(filter.action) && at >= from && at <= until;
-  });
-  const set = (key: keyof typeof filter) => (event: Event) =>
-    setFilter({ ...filter, [key]: (event.currentTarget as HTMLInputElement).value });
   return (
     <>
       <h1>Audit log</h1>
-      <form class="filters" aria-label="Filter audit events" onSubmit={(e) => e.preventDefault()}>
-        <Field label="Actor contains" id="f-actor" value={filter.actor} onInput={set('actor')} />
-        <Field label="Action contains" id="f-action" value={filter.action} onInput={set('action')} />
-        <Field label="From" id="f-from" type="datetime-local" value={filter.from} onInput={set('from')} />
-        <Field label="Until" id="f-until" type="datetime-local" value={filter.until} onInput={set('until')} />
+      <ChainStatus tenant={tenant} />
+      <h2>Events</h2>
+      <form
+        class="filters"
+        aria-label="Filter audit events"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const data = new FormData(event.currentTarget);
+          setFilter({
+            actor: text(data, 'f-actor'),
+            action: text(data, 'f-action'),
+            from: text(data, 'f-from'),
+            to: text(data, 'f-to'),
+          });
+        }}
+      >
+        <Field label="Actor" id="f-actor" autocomplete="off" placeholder="user:<id>@<tenant>" />
+        <Field
+          label="Action"
+          id="f-action"
+          autocomplete="off"
+          placeholder="user.created or user.*"
+          hint="An action, or a prefix ending in .*"
+        />
+        <Field label="From" id="f-from" type="datetime-local" />
+        <Field label="Before" id="f-to" type="datetime-local" />
+        <button type="submit">Filter</button>
       </form>
       <ProblemBox error={pager.error} />
       <Status loading={pager.loading} />
@@ -39,7 +110,7 @@ export function AuditScreen({ tenant }: { tenant: string }) {
           caption="Audit events, newest first"
           head={['#', 'When', 'Actor', 'Action', 'Target', 'Outcome']}
         >
-          {shown.map((e) => (
+          {pager.data.items.map((e) => (
             <tr key={e.id}>
               <td>{e.seq}</td>
               <td>{when(e.occurredAt)}</td>
@@ -55,7 +126,7 @@ export function AuditScreen({ tenant }: { tenant: string }) {
           ))}
         </Table>
       )}
-      {pager.data && shown.length === 0 && <p>No event on this page matches.</p>}
+      {pager.data && pager.data.items.length === 0 && <p>No event matches.</p>}
       <Pager pager={pager} label="Audit events" />
     </>
   );

@@ -1,7 +1,8 @@
 // Access control of a tenant: API resources and their permissions, roles and the permissions
-// they hold. Every change goes through the admin API (validated and audited there).
+// they hold. Every change goes through the admin API (validated and audited there); a role's
+// changes name the version they were made against, so a concurrent edit is shown, not overwritten.
 import { useState } from 'preact/hooks';
-import { api, call } from '../api/client';
+import { ApiProblem, api, call, callVersioned } from '../api/client';
 import { navigate } from '../router';
 import {
   ActionForm,
@@ -225,7 +226,27 @@ export function RolesScreen({ tenant }: { tenant: string }) {
   );
 }
 
-function AddPermission({ tenant, roleId, added }: { tenant: string; roleId: string; added(): void }) {
+/** Runs a change of a role; when it was changed meanwhile (412) the role is read again, error shown. */
+async function guarded<T>(change: Promise<T>, reload: () => void): Promise<T> {
+  try {
+    return await change;
+  } catch (e) {
+    if (e instanceof ApiProblem && e.status === 412) reload();
+    throw e;
+  }
+}
+
+function AddPermission({
+  tenant,
+  roleId,
+  etag,
+  added,
+}: {
+  tenant: string;
+  roleId: string;
+  etag: string;
+  added(): void;
+}) {
   const resources = useLoad(
     () =>
       call(
@@ -253,10 +274,16 @@ function AddPermission({ tenant, roleId, added }: { tenant: string; roleId: stri
       label="Add a permission to the role"
       submit="Add permission"
       action={async (data) => {
-        await call(
-          api.PUT('/api/v1/tenants/{tenant}/roles/{roleId}/permissions/{permissionId}', {
-            params: { path: { tenant, roleId, permissionId: String(data.get('add-permission')) } },
-          }),
+        await guarded(
+          call(
+            api.PUT('/api/v1/tenants/{tenant}/roles/{roleId}/permissions/{permissionId}', {
+              params: {
+                path: { tenant, roleId, permissionId: String(data.get('add-permission')) },
+                header: { 'if-match': etag },
+              },
+            }),
+          ),
+          added,
         );
         added();
       }}
@@ -288,10 +315,12 @@ function AddPermission({ tenant, roleId, added }: { tenant: string; roleId: stri
 
 export function RoleScreen({ tenant, roleId }: { tenant: string; roleId: string }) {
   const path = { tenant, roleId };
-  const role = useLoad(
-    () => call(api.GET('/api/v1/tenants/{tenant}/roles/{roleId}', { params: { path } })),
+  const versioned = useLoad(
+    () => callVersioned(api.GET('/api/v1/tenants/{tenant}/roles/{roleId}', { params: { path } })),
     [roleId],
   );
+  const role = { ...versioned, data: versioned.data?.data };
+  const etag = versioned.data?.etag ?? '';
   const held = useLoad(
     () =>
       call(
@@ -310,18 +339,21 @@ export function RoleScreen({ tenant, roleId }: { tenant: string; roleId: string 
       <ProblemBox error={role.error} />
       {role.data && (
         <>
-          <p>{role.data.description || 'No description.'}</p>
+          <p data-field="role-description">{role.data.description || 'No description.'}</p>
           <ActionForm
             label="Change the role"
             submit="Save"
             action={async (data) => {
               const name = text(data, 'edit-name');
               const description = text(data, 'edit-description');
-              await call(
-                api.PATCH('/api/v1/tenants/{tenant}/roles/{roleId}', {
-                  params: { path },
-                  body: { ...(name ? { name } : {}), ...(description ? { description } : {}) },
-                }),
+              await guarded(
+                call(
+                  api.PATCH('/api/v1/tenants/{tenant}/roles/{roleId}', {
+                    params: { path, header: { 'if-match': etag } },
+                    body: { ...(name ? { name } : {}), ...(description ? { description } : {}) },
+                  }),
+                ),
+                role.reload,
               );
               role.reload();
             }}
@@ -359,12 +391,16 @@ export function RoleScreen({ tenant, roleId }: { tenant: string; roleId: string 
                   title={`Remove ${p.name} from the role?`}
                   message={<p>Holders of the role lose it at their next token.</p>}
                   onConfirm={async () => {
-                    await call(
-                      api.DELETE('/api/v1/tenants/{tenant}/roles/{roleId}/permissions/{permissionId}', {
-                        params: { path: { ...path, permissionId: p.id } },
-                      }),
+                    await guarded(
+                      call(
+                        api.DELETE('/api/v1/tenants/{tenant}/roles/{roleId}/permissions/{permissionId}', {
+                          params: { path: { ...path, permissionId: p.id }, header: { 'if-match': etag } },
+                        }),
+                      ),
+                      role.reload,
                     );
                     held.reload();
+                    role.reload();
                   }}
                 />
               </td>
@@ -372,7 +408,15 @@ export function RoleScreen({ tenant, roleId }: { tenant: string; roleId: string 
           ))}
         </Table>
       )}
-      <AddPermission tenant={tenant} roleId={roleId} added={held.reload} />
+      <AddPermission
+        tenant={tenant}
+        roleId={roleId}
+        etag={etag}
+        added={() => {
+          held.reload();
+          role.reload();
+        }}
+      />
     </>
   );
 }

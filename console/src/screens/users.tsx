@@ -1,5 +1,5 @@
-// Users of a tenant: the list (paged by the API), creating one, and a user's detail with the
-// decrypted profile, disable/enable/unlock, sessions and signing out everywhere.
+// Users of a tenant: the list (paged, found by e-mail through the blind index and filtered by
+// status on the server), creating one, and a user's detail with the decrypted profile.
 import { useState } from 'preact/hooks';
 import { ApiProblem, api, call, type User } from '../api/client';
 import { BASE, currentSession } from '../auth';
@@ -19,19 +19,58 @@ import {
   when,
 } from '../ui';
 
+type UserStatus = 'active' | 'disabled';
+
 export function UsersScreen({ tenant }: { tenant: string }) {
+  // The search applies when submitted: the blind index matches a whole address only.
+  const [search, setSearch] = useState<{ email?: string; status?: UserStatus }>({});
   const pager = usePaged(
     (after) =>
       call(
         api.GET('/api/v1/tenants/{tenant}/users', {
-          params: { path: { tenant }, query: { limit: 25, ...(after ? { after } : {}) } },
+          params: {
+            path: { tenant },
+            query: {
+              limit: 25,
+              ...(after ? { after } : {}),
+              ...(search.email ? { email: search.email } : {}),
+              ...(search.status ? { status: search.status } : {}),
+            },
+          },
         }),
       ),
-    [tenant],
+    [tenant, search.email, search.status],
   );
   return (
     <>
       <h1>Users</h1>
+      <form
+        class="filters"
+        aria-label="Find users"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const data = new FormData(event.currentTarget);
+          const status = text(data, 'search-status') as UserStatus | undefined;
+          setSearch({ email: text(data, 'search-email'), status });
+        }}
+      >
+        <Field
+          label="Find by e-mail"
+          id="search-email"
+          type="email"
+          autocomplete="off"
+          hint="The whole address: e-mail is stored encrypted and found by its blind index."
+        />
+        <div class="field">
+          <label for="search-status">Status</label>
+          <select id="search-status" name="search-status">
+            <option value="">Any</option>
+            <option value="active">Active</option>
+            <option value="disabled">Disabled</option>
+          </select>
+        </div>
+        <button type="submit">Search</button>
+      </form>
       <ActionForm
         label="Create a user"
         submit="Create user"
@@ -69,6 +108,7 @@ export function UsersScreen({ tenant }: { tenant: string }) {
           ))}
         </Table>
       )}
+      {pager.data && pager.data.items.length === 0 && <p>No user matches.</p>}
       <Pager pager={pager} label="Users" />
     </>
   );
