@@ -4,14 +4,14 @@
 // refused) and clients, reads the audit log and its chain; every screen passes axe-core and is
 // photographed at desktop and phone width.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { seriousViolations } from '../helpers/axe.js';
 import { launchChromium } from '../helpers/chromium.js';
+import { signInToConsole } from '../helpers/console-sign-in.js';
 import { type RunningOrthId, startRunningOrthId } from '../helpers/running-orthid.js';
 
 const OPERATOR = {
@@ -21,30 +21,10 @@ const OPERATOR = {
 };
 const MEMBER = { email: 'pat@acme.test', name: 'Pat Member', password: 'an ordinary member of acme' };
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const OUTPUT = join(
   process.env.ORTHID_TEST_OUTPUT_DIR ?? join(tmpdir(), 'orthid-test-output'),
   'console-browser',
 );
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** axe-core in the page (evaluated by the driver, so the console's CSP stays as served). */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const violations = (await page.evaluate(`(async () => {
-    if (!window.axe) { ${AXE}\n }
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
-  })()`)) as AxeViolation[];
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 describe('the admin console in Chromium', () => {
   let orthid: RunningOrthId;
@@ -102,13 +82,7 @@ describe('the admin console in Chromium', () => {
     assert.equal(response?.status(), 200, 'the console is built (npm run build) and served at /console');
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     await inspect('sign-in');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL((u) => u.pathname.startsWith('/t/system/'));
-    await page.fill('#email', OPERATOR.email);
-    await page.fill('#password', OPERATOR.password);
-    await page.click('button[type=submit]');
-    await page.waitForURL((u) => u.pathname === '/console/t/system/users');
-    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    await signInToConsole(page, OPERATOR);
     assert.match(String(await page.locator('table').textContent()), new RegExp(OPERATOR.email));
   });
 
