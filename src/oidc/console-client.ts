@@ -23,6 +23,7 @@ export function ensureConsoleClient(
   tx: Queryable,
   tenantId: string,
   publicUrl: string,
+  actor = 'system',
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const consoleUrl = `${publicUrl.replace(/\/+$/, '')}${CONSOLE_PATH}`;
   return clients.ensureBuiltIn(
@@ -38,6 +39,6 @@ export function ensureConsoleClient(
       resources: [adminResourceIndicator(publicUrl)],
       firstParty: true,
     },
-    'system',
+    actor,
   );
 }

@@ -13,10 +13,10 @@ export type ConsoleAccessDeps = Pick<OrthId, 'db' | 'config' | 'tenants' | 'clie
 export const ADMINISTRATOR_ROLE = 'administrator';
 export const ADMINISTRATORS_ORGANISATION = 'Administrators';
 
-/** Registers the console's client in a new tenant, in the transaction that creates it. */
-export function setUpConsoleClient(app: Pick<ConsoleAccessDeps, 'clients' | 'config'>) {
+/** Registers the console's client in a new tenant, in the transaction that creates it, as `actor`. */
+export function setUpConsoleClient(app: Pick<ConsoleAccessDeps, 'clients' | 'config'>, actor = 'system') {
   return async (tx: Queryable, tenant: { id: string }): Promise<void> => {
-    await ensureConsoleClient(app.clients, tx, tenant.id, app.config.publicUrl);
+    await ensureConsoleClient(app.clients, tx, tenant.id, app.config.publicUrl, actor);
   };
 }
 

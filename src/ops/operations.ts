@@ -141,7 +141,7 @@ const tenantCreate = defineOperation({
       // The account pages' client comes with the tenant (src/oidc/account-client.ts).
       async (tx, created) => {
         await registerAccountClient(app, tx, created, actor);
-        await setUpConsoleClient(app)(tx, created);
+        await setUpConsoleClient(app, actor)(tx, created);
       },
     );
     return { ...tenant, issuer: issuerFor(app.config.publicUrl, tenant.slug) };
