@@ -178,6 +178,7 @@ export const ERROR_CODES = {
   'request.precondition_failed': 'precondition_failed',
   'request.precondition_required': 'precondition_required',
   'backup.job_not_found': 'not_found',
+  'backup.drill_unavailable': 'unavailable',
   // The admin console.
   'console.not_built': 'unavailable',
 } as const satisfies Record<string, ErrorKind>;

@@ -189,9 +189,6 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
      * second job of a kind while one runs (`backup.locked`).
      */
     async start(kind: BackupJobKind, ref: string, actor: string): Promise<BackupJob> {
-      if (kind === 'drill' && !options.compose) {
-        throw new OrthIdError('internal.unexpected', 'Drills need the wiring to compose the restored copy.');
-      }
       const busy = [...jobs.values()].find((j) => j.kind === kind && j.status === 'running');
       if (busy) {
         throw new OrthIdError(
@@ -206,6 +203,12 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
         throw new OrthIdError(
           'backup.identity_required',
           `The set ${set.id} is encrypted: set ORTHID_BACKUP_AGE_IDENTITY_FILE on the server to an age identity that opens it.`,
+        );
+      }
+      if (kind === 'drill' && !options.compose) {
+        throw new OrthIdError(
+          'backup.drill_unavailable',
+          'This server cannot run drills: it was started without the means to open a restored copy. Run `orthid backup drill`, or start the drill on a server run by `orthid start`.',
         );
       }
       const job: BackupJob = {

@@ -75,7 +75,13 @@ const JobInput = Type.Object(
   {
     kind: Type.Union([Type.Literal('verify'), Type.Literal('drill')]),
     set: Type.Optional(
-      Text({ minLength: 1, maxLength: 200, default: 'latest', description: 'A set id, or latest.' }),
+      Text({
+        minLength: 1,
+        maxLength: 200,
+        pattern: '^[A-Za-z0-9._:-]+$',
+        default: 'latest',
+        description: 'A set id, or latest.',
+      }),
     ),
   },
   { additionalProperties: false },

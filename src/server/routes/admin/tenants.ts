@@ -16,8 +16,13 @@ import { PageOf, PageQuery, Params, PROBLEMS, Text } from './schemas.js';
 const tags = ['tenants'];
 
 const TenantListQuery = Type.Object({
-  ...PageQuery(Type.String({ maxLength: 63, description: 'The `next` of the previous page (a slug).' }))
-    .properties,
+  ...PageQuery(
+    Type.String({
+      maxLength: 63,
+      pattern: '^[a-z0-9-]*$',
+      description: 'The `next` of the previous page (a slug).',
+    }),
+  ).properties,
   status: Type.Optional(
     Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('shredded')], {
       description: 'Only tenants with this status.',
