@@ -52,6 +52,7 @@ import {
 } from '../account-session.js';
 import { sendAvatar } from '../plugins/media.js';
 import { boundaryOf, parseMultipart } from '../plugins/multipart-form.js';
+import { registerUrlEncodedForm } from '../plugins/url-encoded-form.js';
 
 /** What the account pages use: the providers, the user's own services and the mail queue. */
 export interface AccountPagesDeps {
@@ -99,11 +100,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
   const secure = publicUrl.startsWith('https:');
   const basePath = (slug: string) => new URL(accountBase(publicUrl, slug)).pathname;
 
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 16 * 1024 },
-    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  );
+  registerUrlEncodedForm(app);
   app.addContentTypeParser(
     'multipart/form-data',
     { parseAs: 'buffer', bodyLimit: PICTURE_BODY_LIMIT },

@@ -1,7 +1,6 @@
 // The hosted sign-in and consent steps of an authorization request: render the page for the
 // provider's current prompt, check the CSRF token, sign in, grant consent, finish the interaction.
 
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Mfa } from '../../identity/mfa.js';
@@ -16,6 +15,7 @@ import { consentPage } from '../../web/pages/consent.js';
 import { errorPage } from '../../web/pages/messages.js';
 import { signInPage } from '../../web/pages/sign-in.js';
 import { userFacingError } from '../../web/user-error.js';
+import { registerUrlEncodedForm, sameToken } from '../plugins/url-encoded-form.js';
 import type {
   Form,
   Interaction,
@@ -29,13 +29,6 @@ import { type SignUpStepsOptions, signUpSteps } from './sign-up-steps.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
-function sameToken(a: string | undefined, b: string): boolean {
-  if (!a) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export async function interactionRoutes(
   app: FastifyInstance,
   opts: {
@@ -48,11 +41,7 @@ export async function interactionRoutes(
     signUp?: SignUpStepsOptions['signUp'];
   },
 ): Promise<void> {
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 16 * 1024 },
-    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  );
+  registerUrlEncodedForm(app);
 
   async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) {
     const tp = await opts.providers.get(request.params.tenant);

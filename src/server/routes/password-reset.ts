@@ -1,7 +1,7 @@
 // The hosted "Forgot password?" pages under /t/:tenant/password: ask for a link, open it, set a
 // new password. Forms carry a CSRF token bound to a cookie of these pages; the answer to a request
 // is one page whether or not the address has an account (src/identity/password-reset.ts).
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { PasswordReset } from '../../identity/password-reset.js';
@@ -19,6 +19,7 @@ import {
   resetLinkErrorPage,
   resetSentPage,
 } from '../../web/pages/password-reset.js';
+import { registerUrlEncodedForm, sameToken } from '../plugins/url-encoded-form.js';
 
 type Params = { tenant: string };
 type Form = Partial<Record<string, unknown>>;
@@ -46,19 +47,8 @@ export function forgotPasswordPath(issuer: string, interaction: string, locale: 
   return `${new URL(issuer).pathname}/password/forgot?${query}`;
 }
 
-function sameToken(a: string | undefined, b: string): boolean {
-  if (!a) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordResetRouteDeps): Promise<void> {
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 16 * 1024 },
-    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  );
+  registerUrlEncodedForm(app);
 
   const base = (tp: TenantProvider) => `${new URL(tp.provider.issuer).pathname}/password`;
   const page = (reply: FastifyReply, body: string, status = 200) =>
