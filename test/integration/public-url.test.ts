@@ -67,6 +67,7 @@ for (const { driver, trustProxy, prefix } of cases) {
           'test',
         );
         client = { clientId: created.clientId, clientSecret: created.clientSecret! };
+        await orthid.tenants.setSettings(tx, tenant.id, { brandColour: '#1d4ed8' });
       });
       app = await buildServer(orthid);
     });
@@ -139,6 +140,18 @@ for (const { driver, trustProxy, prefix } of cases) {
       assert.equal(posted.statusCode, 303);
       // The provider's resume URL was built when the authorization request came in.
       assert.match(String(posted.headers.location), new RegExp(`^${ISSUER}/auth/[A-Za-z0-9_-]+$`));
+    });
+
+    test("the tenant's stylesheet on every page is under the issuer path", async () => {
+      for (const path of ['/t/acme/password/forgot', '/t/acme/account/signed-out']) {
+        const page = await app.inject({ url: path, headers: SPOOFED });
+        assert.equal(page.statusCode, 200, path);
+        assert.match(
+          page.body,
+          new RegExp(`<link rel="stylesheet" href="${prefix}/t/acme/branding\\.css\\?v=`),
+          path,
+        );
+      }
     });
 
     test('a Host other than the public one is served (probes and local tools use addresses), never reflected', async () => {

@@ -22,7 +22,6 @@ import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
 import type { ObjectStore } from '../../storage/objects/object-store.js';
 import type { Rbac } from '../../tenancy/rbac.js';
-import { brandOf } from '../../web/brand.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
 import { emailChangeMail, emailTakenMail } from '../../web/mails/account-mails.js';
@@ -53,6 +52,7 @@ import {
 import { sendAvatar } from '../plugins/media.js';
 import { boundaryOf, parseMultipart } from '../plugins/multipart-form.js';
 import { registerUrlEncodedForm } from '../plugins/url-encoded-form.js';
+import { brandFor } from './tenant-brand.js';
 
 /** What the account pages use: the providers, the user's own services and the mail queue. */
 export interface AccountPagesDeps {
@@ -229,7 +229,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
         ...found,
         frame: {
           locale,
-          brand: brandOf(tp.tenant),
+          brand: brandFor(tp),
           base,
           csrf: cookies.csrfToken(found.session),
           ...(notice ? { notice: locale.t(notice) } : {}),
@@ -291,7 +291,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     const code = known?.code ?? 'internal.unexpected';
     return page(
       reply,
-      accountMessagePage(locale, tp ? brandOf(tp.tenant) : { name: slug }, {
+      accountMessagePage(locale, tp ? brandFor(tp) : { name: slug }, {
         title: locale.t('error.title'),
         error: { message: known ? userFacingError(locale, known) : locale.t('error.generic'), code },
         ...(tp ? { link: { href: basePath(tp.tenant.slug), label: locale.t('account.toAccount') } } : {}),
@@ -375,7 +375,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     const locale = localeOf(request, tp);
     return page(
       reply,
-      accountMessagePage(locale, brandOf(tp.tenant), {
+      accountMessagePage(locale, brandFor(tp), {
         title: locale.t('account.signedOut.title'),
         body: locale.t('account.signedOut.body'),
         link: { href: basePath(tp.tenant.slug), label: locale.t('account.signInAgain') },
@@ -447,7 +447,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
             signed.user.id,
             request.body?.email ?? '',
           );
-          const brand = brandOf(tp.tenant);
+          const brand = brandFor(tp);
           const mail =
             asked.kind === 'link'
               ? emailChangeMail(
@@ -479,7 +479,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
         reply,
         confirmEmailPage(
           locale,
-          brandOf(tp.tenant),
+          brandFor(tp),
           `${basePath(tp.tenant.slug)}/email/confirm`,
           request.query.token ?? '',
         ),
@@ -495,7 +495,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     );
     return page(
       reply,
-      accountMessagePage(locale, brandOf(tp.tenant), {
+      accountMessagePage(locale, brandFor(tp), {
         title: locale.t('account.emailConfirm.done'),
         link: { href: basePath(tp.tenant.slug), label: locale.t('account.toAccount') },
       }),

@@ -8,7 +8,6 @@ import type { Passkeys } from '../../identity/passkeys.js';
 import type { PasswordSignInInput, SignInResult } from '../../identity/password-sign-in.js';
 import { FIRST_PARTY_METADATA } from '../../oidc/clients.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
-import { brandOf } from '../../web/brand.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { consentPage } from '../../web/pages/consent.js';
@@ -26,6 +25,7 @@ import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 import { forgotPasswordPath } from './password-reset.js';
 import { type SignUpStepsOptions, signUpSteps } from './sign-up-steps.js';
+import { brandFor } from './tenant-brand.js';
 
 export type PasswordSignIn = (input: PasswordSignInInput) => Promise<SignInResult>;
 
@@ -131,7 +131,7 @@ export async function interactionRoutes(
   ) {
     return signInPage({
       locale,
-      brand: brandOf(tp.tenant, tp.provider.issuer),
+      brand: brandFor(tp),
       clientName: name,
       action: `${base(tp, uid)}/login`,
       csrf: tp.csrfToken(uid),
@@ -205,12 +205,7 @@ export async function interactionRoutes(
     request.log.info({ err: error }, 'interaction failed');
     return page(
       reply,
-      errorPage(
-        locale,
-        tp ? brandOf(tp.tenant, tp.provider.issuer) : { name: slug },
-        locale.t('error.cannotContinue'),
-        known,
-      ),
+      errorPage(locale, tp ? brandFor(tp) : { name: slug }, locale.t('error.cannotContinue'), known),
       isOrthIdError(error) ? error.httpStatus : 400,
     );
   });
@@ -237,7 +232,7 @@ export async function interactionRoutes(
       reply,
       consentPage({
         locale: localeOf(request, tp, details),
-        brand: brandOf(tp.tenant, tp.provider.issuer),
+        brand: brandFor(tp),
         clientName: name,
         action: `${base(tp, details.uid)}/consent`,
         abortAction: `${base(tp, details.uid)}/abort`,

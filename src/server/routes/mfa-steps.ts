@@ -19,7 +19,6 @@ import {
 import type { MfaRequirement } from '../../identity/mfa-policy.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
-import { brandOf } from '../../web/brand.js';
 import type { Locale } from '../../web/i18n.js';
 import {
   enrolOfferPage,
@@ -35,6 +34,7 @@ import type {
   InteractionResults,
   InteractionParams as Params,
 } from './interaction-types.js';
+import { brandFor } from './tenant-brand.js';
 
 /** Where a sign-in stands between a correct password and the finished login. */
 export interface PendingSignIn {
@@ -229,7 +229,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           secondFactorPage({
             locale,
-            brand: brandOf(tp.tenant, tp.provider.issuer),
+            brand: brandFor(tp),
             clientName: await kit.clientName(tp, details.params.client_id),
             csrf,
             action: `${base}/second-factor`,
@@ -250,7 +250,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           enrolOfferPage({
             locale,
-            brand: brandOf(tp.tenant, tp.provider.issuer),
+            brand: brandFor(tp),
             csrf,
             startAction: `${base}/enrol/totp`,
             skipAction: `${base}/enrol/skip`,
@@ -276,7 +276,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           enrolTotpPage({
             locale,
-            brand: brandOf(tp.tenant, tp.provider.issuer),
+            brand: brandFor(tp),
             csrf,
             action: `${base}/enrol/totp/confirm`,
             factorId: enrolment.factorId,
@@ -300,7 +300,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           recoveryNoticePage({
             locale,
-            brand: brandOf(tp.tenant, tp.provider.issuer),
+            brand: brandFor(tp),
             csrf,
             action: `${base}/continue`,
             enrolled: pending.step === 'recovery_codes',
@@ -359,7 +359,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
             reply,
             recoveryNoticePage({
               locale: kit.locale(request, tp, details),
-              brand: brandOf(tp.tenant, tp.provider.issuer),
+              brand: brandFor(tp),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               remaining,
@@ -409,7 +409,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           reply,
           recoveryCodesPage({
             locale: kit.locale(request, tp, details),
-            brand: brandOf(tp.tenant, tp.provider.issuer),
+            brand: brandFor(tp),
             csrf: tp.csrfToken(details.uid),
             action: `${kit.base(tp, details.uid)}/continue`,
             codes: recoveryCodes,

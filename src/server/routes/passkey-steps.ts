@@ -15,7 +15,6 @@ import { ACR_MFA } from '../../identity/mfa-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { TenantProvider } from '../../oidc/providers.js';
 import { type Database, withTenant } from '../../storage/db/database.js';
-import { brandOf } from '../../web/brand.js';
 import type { Locale } from '../../web/i18n.js';
 import { recoveryCodesPage } from '../../web/pages/enrol-totp.js';
 import {
@@ -27,6 +26,7 @@ import { stepErrorText } from '../../web/user-error.js';
 import type { Form, Interaction, InteractionParams as Params } from './interaction-types.js';
 import type { InteractionKit, mfaSteps, PendingSignIn, StepError } from './mfa-steps.js';
 import { pendingOf } from './mfa-steps.js';
+import { brandFor } from './tenant-brand.js';
 
 type Steps = ReturnType<typeof mfaSteps>;
 
@@ -92,7 +92,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
       reply,
       enrolPasskeyPage({
         locale,
-        brand: brandOf(tp.tenant, tp.provider.issuer),
+        brand: brandFor(tp),
         ...ceremony(tp, details.uid, 'passkey/register', 'passkey/register/options'),
         passkeys: await listOf(tp, pending.accountId),
         removeAction: `${base}/passkey/remove`,
@@ -350,7 +350,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
             reply,
             recoveryCodesPage({
               locale: kit.locale(request, tp, details),
-              brand: brandOf(tp.tenant, tp.provider.issuer),
+              brand: brandFor(tp),
               csrf: tp.csrfToken(details.uid),
               action: `${kit.base(tp, details.uid)}/continue`,
               codes,

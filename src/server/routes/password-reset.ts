@@ -6,7 +6,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { PasswordReset } from '../../identity/password-reset.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
-import { brandOf } from '../../web/brand.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
 import { passwordChangedMail, resetLinkMail } from '../../web/mails/password-reset.js';
@@ -20,6 +19,7 @@ import {
   resetSentPage,
 } from '../../web/pages/password-reset.js';
 import { registerUrlEncodedForm, sameToken } from '../plugins/url-encoded-form.js';
+import { brandFor } from './tenant-brand.js';
 
 type Params = { tenant: string };
 type Form = Partial<Record<string, unknown>>;
@@ -107,7 +107,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
     const detail = known ? resetErrorMessage(locale, error) : locale.t('reset.error.other');
     return page(
       reply,
-      errorPage(locale, tp ? brandOf(tp.tenant) : { name: '' }, locale.t('error.cannotContinue'), detail),
+      errorPage(locale, tp ? brandFor(tp) : { name: '' }, locale.t('error.cannotContinue'), detail),
       known && error.kind !== 'internal' ? error.httpStatus : 400,
     );
   });
@@ -119,7 +119,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
       reply,
       resetLinkErrorPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         error,
         forgotUrl: `${base(tp)}/forgot?${query}`,
       }),
@@ -141,7 +141,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
       reply,
       forgotPasswordPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         action: `${base(tp)}/forgot`,
         csrf: csrfFor(tp, csrfCookie(request, reply, tp)),
         hidden,
@@ -166,7 +166,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
     const form = request.body;
     const locale = localeOf(request, tp, field(form, 'ui_locales'));
     const interaction = interactionOf(field(form, 'interaction'));
-    const brand = brandOf(tp.tenant);
+    const brand = brandFor(tp);
     const email = field(form, 'email');
     try {
       await deps.passwordReset.request({
@@ -222,7 +222,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
       reply,
       newPasswordPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         action: `${base(tp)}/reset`,
         csrf: csrfFor(tp, csrfCookie(request, reply, tp)),
         token,
@@ -267,7 +267,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
         password,
         ip: request.ip,
         ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'] } : {}),
-        composeChanged: (at) => passwordChangedMail(localeOf(request, tp, asked), brandOf(tp.tenant), at),
+        composeChanged: (at) => passwordChangedMail(localeOf(request, tp, asked), brandFor(tp), at),
       });
     } catch (error) {
       if (!isOrthIdError(error)) throw error;
@@ -280,7 +280,7 @@ export async function passwordResetRoutes(app: FastifyInstance, deps: PasswordRe
     const signIn = signInUrl(tp, interactionOf(done.data.interaction));
     return page(
       reply,
-      passwordChangedPage({ locale, brand: brandOf(tp.tenant), ...(signIn ? { signInUrl: signIn } : {}) }),
+      passwordChangedPage({ locale, brand: brandFor(tp), ...(signIn ? { signInUrl: signIn } : {}) }),
     );
   });
 }

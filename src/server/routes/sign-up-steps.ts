@@ -4,7 +4,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import { type SignUp, signUpSettingsOf } from '../../identity/sign-up.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
-import { brandOf } from '../../web/brand.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import {
   checkMailPage,
@@ -19,6 +18,7 @@ import {
 import { userFacingError } from '../../web/user-error.js';
 import type { Form, Interaction, InteractionParams as Params } from './interaction-types.js';
 import type { InteractionKit } from './mfa-steps.js';
+import { brandFor } from './tenant-brand.js';
 
 export interface SignUpStepsOptions {
   signUp: SignUp;
@@ -51,7 +51,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       reply,
       signUpErrorPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         title: locale.t('error.cannotContinue'),
         error: userFacingError(locale, error),
         errorCode: error.code,
@@ -80,7 +80,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       reply,
       checkMailPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         codeAction: `${kit.base(tp, uid)}/sign-up/code`,
         resendAction: `${kit.base(tp, uid)}/sign-up/resend`,
         csrf: tp.csrfToken(uid),
@@ -106,7 +106,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       reply,
       unverifiedPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         resendAction: `${kit.base(tp, uid)}/sign-up/resend`,
         csrf: tp.csrfToken(uid),
         email,
@@ -125,7 +125,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       reply,
       signUpPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         clientName: await kit.clientName(tp, details.params.client_id),
         action: `${kit.base(tp, details.uid)}/sign-up`,
         csrf: tp.csrfToken(details.uid),
@@ -160,7 +160,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         reply,
         signUpPage({
           locale,
-          brand: brandOf(tp.tenant),
+          brand: brandFor(tp),
           clientName: await kit.clientName(tp, details.params.client_id),
           action: `${kit.base(tp, details.uid)}/sign-up`,
           csrf: tp.csrfToken(details.uid),
@@ -191,7 +191,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       }
       return kit.page(
         reply,
-        verifiedPage({ locale, brand: brandOf(tp.tenant), continueUrl: kit.base(tp, details.uid) }),
+        verifiedPage({ locale, brand: brandFor(tp), continueUrl: kit.base(tp, details.uid) }),
       );
     },
   );
@@ -238,7 +238,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
           reply,
           confirmLinkPage({
             locale,
-            brand: brandOf(tp.tenant),
+            brand: brandFor(tp),
             action: `${issuerPath(tp)}/sign-up/verify`,
             csrf: linkCsrf(tp, 'verify', token.id),
             token: secret,
@@ -262,7 +262,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         reply,
         verifiedPage({
           locale,
-          brand: brandOf(tp.tenant),
+          brand: brandFor(tp),
           ...(interaction ? { continueUrl: kit.base(tp, interaction) } : {}),
         }),
       );
@@ -285,7 +285,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       reply,
       invitationPage({
         locale,
-        brand: brandOf(tp.tenant),
+        brand: brandFor(tp),
         action: `${issuerPath(tp)}/invitation`,
         csrf: linkCsrf(tp, 'invitation', token.id),
         token: secret,
@@ -348,7 +348,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         name,
       });
     }
-    return kit.page(reply, invitedPage({ locale, brand: brandOf(tp.tenant) }));
+    return kit.page(reply, invitedPage({ locale, brand: brandFor(tp) }));
   });
 
   return {
