@@ -164,6 +164,7 @@ export const ERROR_CODES = {
   'signup.throttled': 'rate_limited',
   'signup.email_unverified': 'forbidden',
   'signup.name_invalid': 'invalid',
+  'signup.passkey_step_expired': 'invalid',
   'brand.name_invalid': 'invalid',
   'brand.colour_invalid': 'invalid',
   'brand.contrast_insufficient': 'invalid',

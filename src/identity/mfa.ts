@@ -406,7 +406,8 @@ export function createMfa(deps: MfaDeps) {
      */
     async recordSignIn(
       attempt: Attempt,
-      outcome: { method?: SecondFactorMethod; amr: string[]; acr: string },
+      /** `passwordless`: the passkey was the whole proof (a passkey sign-up's first sign-in). */
+      outcome: { method?: SecondFactorMethod; amr: string[]; acr: string; passwordless?: boolean },
     ): Promise<void> {
       await withTenant(deps.db, attempt.tenantId, async (tx) =>
         audit(tx, await deps.tenantKeys.forTenant(tx, attempt.tenantId), {
@@ -415,8 +416,9 @@ export function createMfa(deps: MfaDeps) {
           userId: attempt.userId,
           attempt,
           details: {
-            method: 'password',
-            ...(outcome.method ? { secondFactor: outcome.method } : {}),
+            ...(outcome.passwordless
+              ? { method: outcome.method }
+              : { method: 'password', ...(outcome.method ? { secondFactor: outcome.method } : {}) }),
             amr: outcome.amr,
             acr: outcome.acr,
           },

@@ -275,6 +275,11 @@ export function createPasskeys(deps: PasskeysDeps) {
       ctx: CeremonyContext,
       user: { id: string; name: string; displayName: string },
       rpName: string,
+      /**
+       * The account's only credential (a passkey sign-up): a discoverable key that verifies its
+       * user, so passwordless sign-in can find it and it stands for two factors.
+       */
+      kind: { firstFactor?: boolean } = {},
     ): Promise<PublicKeyCredentialCreationOptionsJSON> {
       return withTenant(deps.db, ctx.tenantId, async (tx) => {
         const queries = createPasskeysQueries(tx);
@@ -293,17 +298,29 @@ export function createPasskeys(deps: PasskeysDeps) {
           attestationType: 'none',
           timeout: CHALLENGE_TTL_MS,
           excludeCredentials: existing.map((c) => ({ id: c.credential_id, transports: c.transports })),
-          authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+          authenticatorSelection: kind.firstFactor
+            ? { residentKey: 'required', userVerification: 'required' }
+            : { residentKey: 'preferred', userVerification: 'preferred' },
         });
         await putChallenge(tx, ctx, 'register', options.challenge, user.id);
         return options;
       });
     },
 
-    /** Verifies a registration response against the stored challenge and stores the passkey. */
+    /**
+     * Verifies a registration response against the stored challenge and stores the passkey.
+     * `requireUserVerification` for a first factor; `within` runs in the same transaction once
+     * the passkey is stored (what it throws undoes the registration).
+     */
     async register(
       ctx: CeremonyContext,
-      input: { userId: string; response: unknown; name?: string },
+      input: {
+        userId: string;
+        response: unknown;
+        name?: string;
+        requireUserVerification?: boolean;
+        within?: (tx: Queryable) => Promise<void>;
+      },
     ): Promise<PasskeySummary> {
       const name = checkedPasskeyName(input.name);
       const outcome = await withTenant(deps.db, ctx.tenantId, async (tx) => {
@@ -326,7 +343,7 @@ export function createPasskeys(deps: PasskeysDeps) {
             expectedChallenge: challenge.challenge,
             expectedOrigin: origin,
             expectedRPID: rpId,
-            requireUserVerification: false,
+            requireUserVerification: input.requireUserVerification ?? false,
           });
         } catch {
           return refuse('invalid_response');
@@ -355,6 +372,7 @@ export function createPasskeys(deps: PasskeysDeps) {
           userId: input.userId,
           details: { passkey: row.id, backupEligible: row.backup_eligible, backedUp: row.backed_up },
         });
+        await input.within?.(tx);
         return summarise(row);
       });
       if (outcome instanceof OrthIdError) throw outcome;
@@ -420,7 +438,10 @@ export function createPasskeys(deps: PasskeysDeps) {
           return refuse('malformed');
         }
         const user = await createUsersQueries(tx).byId(row.user_id);
-        if (user?.status !== 'active' || user.locked_at !== null) return refuse('disabled', row.user_id);
+        // An account waiting for its address signs in with nothing (a passkey sign-up stores its
+        // passkey only as it activates the account; this holds should one get there otherwise).
+        if (user?.status !== 'active' || user.locked_at !== null || user.awaiting_verification)
+          return refuse('disabled', row.user_id);
 
         let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
         try {

@@ -1,5 +1,13 @@
 // Self sign-up and invitations: a new account from the hosted page waits until a mailed link or
 // code proves its address; an invitation's link proves it up front. Never says whether an address has an account.
+//
+// A passkey sign-up proves the address first and registers the passkey after, as the account's
+// only credential: the account is created awaiting verification with no password (and expires
+// like any unverified one), the mailed code or link proves the address without activating it,
+// and the passkey's registration activates it in the same transaction (`activateWithPasskey`).
+// The other order (a passkey stored on an account whose address nobody proved) would leave a
+// credential that signs in for an address its holder may not own; this order never stores a
+// credential before the proof, and never leaves an active account that nothing can sign in to.
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { isOrthIdError, OrthIdError } from '../core/errors.js';
@@ -15,6 +23,7 @@ import type { AccountToken, AccountTokens } from './account-tokens.js';
 import { wrongCode } from './account-tokens.js';
 import { type SignInThrottle, throttledAddress } from './sign-in-throttle.js';
 import type { Users } from './users.js';
+import { createUsersQueries } from './users.queries.js';
 
 /** A tenant's sign-up settings as stored in its `settings` (off unless turned on). */
 export interface SignUpSettings {
@@ -86,6 +95,14 @@ export interface SignUpRequest {
   interaction?: string;
 }
 
+/** A proved address: an account ready, or (`passkeyNeeded`) a passkey sign-up's next step. */
+export interface Verified {
+  userId: string;
+  interaction?: string;
+  passkeyNeeded: boolean;
+  method: 'link' | 'code';
+}
+
 /** What the "check your mail" page needs: the token its code form names (real or not). */
 export interface MailSent {
   tokenId: string;
@@ -112,6 +129,17 @@ function throttled(retryAfterSeconds: number): OrthIdError {
     { details: { retryAfterSeconds } },
   );
 }
+
+function passkeyStepExpired(): OrthIdError {
+  return new OrthIdError(
+    'signup.passkey_step_expired',
+    'This step of the sign-up has expired. Ask for a new mail, verify your address again and create your passkey.',
+  );
+}
+
+/** The audit detail of a sign-up: how the account will sign in (a password's absence says passkey). */
+const methodDetail = (password: string | undefined) =>
+  password === undefined ? { method: 'passkey' } : undefined;
 
 function checkedEmail(email: string): string {
   const normalised = normaliseEmail(email);
@@ -185,6 +213,7 @@ export function createSignUp(deps: SignUpDeps) {
     userId: string,
     email: string,
     request: { language?: string; interaction?: string },
+    passkey: boolean,
   ): Promise<MailSent> {
     await tokens.revokeForUser(tx, tenant.id, userId, 'email_verification');
     const issued = await tokens.issue(tx, tenant.id, {
@@ -193,7 +222,11 @@ export function createSignUp(deps: SignUpDeps) {
       userId,
       ttlSeconds: VERIFY_TTL_SECONDS,
       withCode: true,
-      data: request.interaction ? { interaction: request.interaction } : {},
+      // A passkey sign-up's link opens its passkey step, in the browser of the sign-up.
+      data: {
+        ...(request.interaction ? { interaction: request.interaction } : {}),
+        ...(passkey ? { method: 'passkey' } : {}),
+      },
     });
     const mail = deps.compose({
       kind: 'verify-email',
@@ -207,13 +240,26 @@ export function createSignUp(deps: SignUpDeps) {
     return { tokenId: issued.id };
   }
 
-  /** The verified token's user: marked verified, audited as theirs, other links ended. */
-  async function verified(tx: Queryable, tenant: SignUpTenant, token: AccountToken, method: 'link' | 'code') {
+  /**
+   * The verified token's user: marked verified, audited as theirs, other links ended. An account
+   * signed up for a passkey (no password) is only proved here: it stays waiting until its passkey
+   * is registered (`activateWithPasskey`), so a proved address alone never makes a usable account.
+   */
+  async function verified(
+    tx: Queryable,
+    tenant: SignUpTenant,
+    token: AccountToken,
+    method: 'link' | 'code',
+  ): Promise<Verified> {
     // A token no mail carried (sent for an address that has an account) verifies nothing.
     if (!token.userId) throw wrongCode();
+    const row = await createUsersQueries(tx).byId(token.userId);
+    if (row?.awaiting_verification && row.password_hash === null) {
+      return { userId: token.userId, interaction: token.data.interaction, passkeyNeeded: true, method };
+    }
     await users.verifyEmail(tx, tenant.id, token.userId, `user:${token.userId}`, method);
     await tokens.revokeForUser(tx, tenant.id, token.userId, 'email_verification');
-    return { userId: token.userId, interaction: token.data.interaction };
+    return { userId: token.userId, interaction: token.data.interaction, passkeyNeeded: false, method };
   }
 
   async function organisationOf(tx: Queryable, organisation: string | undefined) {
@@ -231,6 +277,81 @@ export function createSignUp(deps: SignUpDeps) {
     return row;
   }
 
+  async function registerWith(
+    tenant: SignUpTenant,
+    request: Omit<SignUpRequest, 'password'>,
+    password: string | undefined,
+  ): Promise<MailSent> {
+    const settings = signUpSettingsOf(tenant);
+    if (!settings.enabled) {
+      throw new OrthIdError('signup.closed', 'This organisation does not offer sign-up.');
+    }
+    const email = checkedEmail(request.email);
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    if (settings.domains.length > 0 && !settings.domains.includes(domain)) {
+      throw new OrthIdError(
+        'signup.domain_not_allowed',
+        'Sign-up is open only to addresses of the domains this organisation allows.',
+        { details: { field: 'email' } },
+      );
+    }
+    const name = request.name.trim();
+    if (name === '' || name.length > MAX_NAME) {
+      throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
+        details: { field: 'name' },
+      });
+    }
+    await throttle(tenant, email, request.ip);
+    return withTenant(deps.db, tenant.id, async (tx) => {
+      const mfaEnforced = await deps.mfaEnforced(tx, tenant.id);
+      const existing = await users.findByEmail(tx, tenant.id, email);
+      if (existing) {
+        // The same checks and the same hashing work as a new account: neither the answer nor
+        // its time tells the two apart (a passkey sign-up hashes nothing either way).
+        if (password !== undefined) {
+          await users.passwordPolicy.check(password, { mfaEnforced });
+          await users.passwords.hash(password);
+        }
+        const sent = await unmailedToken(tx, tenant.id, email);
+        const mail = deps.compose({
+          kind: 'account-exists',
+          language: request.language,
+          tenant,
+        });
+        await deps.mail.enqueue(tx, tenant.id, { to: email, template: 'account-exists', ...mail });
+        await audit(
+          tx,
+          tenant.id,
+          {
+            actor: 'anonymous',
+            action: 'user.signed_up',
+            target: `user:${existing.id}`,
+            outcome: 'failure',
+          },
+          request,
+          { reason: 'account_exists', ...methodDetail(password) },
+        );
+        return { tokenId: sent.id };
+      }
+      const user = await users.create(
+        tx,
+        tenant.id,
+        { email, name, ...(password === undefined ? {} : { password }), awaitingVerification: true },
+        'sign-up',
+        { mfaEnforced },
+      );
+      const sent = await mailVerification(tx, tenant, user.id, email, request, password === undefined);
+      await audit(
+        tx,
+        tenant.id,
+        { actor: `user:${user.id}`, action: 'user.signed_up', target: `user:${user.id}` },
+        request,
+        methodDetail(password),
+      );
+      return sent;
+    });
+  }
+
   return {
     /** The shortest password the tenant's policy accepts from a new account (for the form's hint). */
     async minPasswordLength(tenant: SignUpTenant): Promise<number> {
@@ -243,72 +364,35 @@ export function createSignUp(deps: SignUpDeps) {
      * `signup.closed`, `signup.domain_not_allowed`, `signup.throttled`, `mail.address_invalid`,
      * `signup.name_invalid` and the password policy's codes; otherwise answers alike either way.
      */
-    async register(tenant: SignUpTenant, request: SignUpRequest): Promise<MailSent> {
-      const settings = signUpSettingsOf(tenant);
-      if (!settings.enabled) {
-        throw new OrthIdError('signup.closed', 'This organisation does not offer sign-up.');
+    register(tenant: SignUpTenant, request: SignUpRequest): Promise<MailSent> {
+      return registerWith(tenant, request, request.password);
+    },
+
+    /**
+     * The same for a passkey sign-up: an account with no password, waiting for its address and
+     * then its passkey (see the top of this file). The same checks, throttles, mails and answer.
+     */
+    registerForPasskey(tenant: SignUpTenant, request: Omit<SignUpRequest, 'password'>): Promise<MailSent> {
+      return registerWith(tenant, request, undefined);
+    },
+
+    /**
+     * Activates a passkey sign-up whose address was proved, in the transaction that stores its
+     * passkey (so the two stand or fall together). `signup.passkey_step_expired` when the account
+     * is gone, was activated meanwhile, or has a password (a reset link set one).
+     */
+    async activateWithPasskey(
+      tx: Queryable,
+      tenant: SignUpTenant,
+      userId: string,
+      method: 'link' | 'code',
+    ): Promise<void> {
+      const row = isUuid(userId) ? await createUsersQueries(tx).byId(userId, true) : undefined;
+      if (!row?.awaiting_verification || row.password_hash !== null || row.status !== 'active') {
+        throw passkeyStepExpired();
       }
-      const email = checkedEmail(request.email);
-      const domain = email.slice(email.lastIndexOf('@') + 1);
-      if (settings.domains.length > 0 && !settings.domains.includes(domain)) {
-        throw new OrthIdError(
-          'signup.domain_not_allowed',
-          'Sign-up is open only to addresses of the domains this organisation allows.',
-          { details: { field: 'email' } },
-        );
-      }
-      const name = request.name.trim();
-      if (name === '' || name.length > MAX_NAME) {
-        throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
-          details: { field: 'name' },
-        });
-      }
-      await throttle(tenant, email, request.ip);
-      return withTenant(deps.db, tenant.id, async (tx) => {
-        const mfaEnforced = await deps.mfaEnforced(tx, tenant.id);
-        const existing = await users.findByEmail(tx, tenant.id, email);
-        if (existing) {
-          // The same checks and the same hashing work as a new account: neither the answer nor
-          // its time tells the two apart.
-          await users.passwordPolicy.check(request.password, { mfaEnforced });
-          await users.passwords.hash(request.password);
-          const sent = await unmailedToken(tx, tenant.id, email);
-          const mail = deps.compose({
-            kind: 'account-exists',
-            language: request.language,
-            tenant,
-          });
-          await deps.mail.enqueue(tx, tenant.id, { to: email, template: 'account-exists', ...mail });
-          await audit(
-            tx,
-            tenant.id,
-            {
-              actor: 'anonymous',
-              action: 'user.signed_up',
-              target: `user:${existing.id}`,
-              outcome: 'failure',
-            },
-            request,
-            { reason: 'account_exists' },
-          );
-          return { tokenId: sent.id };
-        }
-        const user = await users.create(
-          tx,
-          tenant.id,
-          { email, name, password: request.password, awaitingVerification: true },
-          'sign-up',
-          { mfaEnforced },
-        );
-        const sent = await mailVerification(tx, tenant, user.id, email, request);
-        await audit(
-          tx,
-          tenant.id,
-          { actor: `user:${user.id}`, action: 'user.signed_up', target: `user:${user.id}` },
-          request,
-        );
-        return sent;
-      });
+      await users.verifyEmail(tx, tenant.id, userId, `user:${userId}`, method);
+      await tokens.revokeForUser(tx, tenant.id, userId, 'email_verification');
     },
 
     /**
@@ -323,7 +407,8 @@ export function createSignUp(deps: SignUpDeps) {
       await throttle(tenant, email, request.ip);
       return withTenant(deps.db, tenant.id, async (tx) => {
         const row = await users.findByEmail(tx, tenant.id, email);
-        if (row?.awaiting_verification) return mailVerification(tx, tenant, row.id, email, request);
+        if (row?.awaiting_verification)
+          return mailVerification(tx, tenant, row.id, email, request, row.password_hash === null);
         return { tokenId: (await unmailedToken(tx, tenant.id, email)).id };
       });
     },

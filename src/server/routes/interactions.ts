@@ -128,7 +128,7 @@ export async function interactionRoutes(
     email?: string,
     error?: string,
     errorCode?: string,
-  ) {
+  ): string {
     return signInPage({
       locale,
       brand: brandFor(tp),
@@ -167,9 +167,6 @@ export async function interactionRoutes(
     clientName: async (tp: TenantProvider, clientId: unknown) => (await clientOf(tp, clientId)).name,
     locale: localeOf,
   };
-  const signUpKind = opts.signUp
-    ? signUpSteps(app, kit, { signUp: opts.signUp, providers: opts.providers })
-    : undefined;
   const passkeyKind = opts.passkeys ? passkeySteps(kit, { ...opts.mfa, passkeys: opts.passkeys }) : undefined;
   const steps = mfaSteps(
     app,
@@ -184,8 +181,8 @@ export async function interactionRoutes(
         }
       : opts.mfa,
   );
-  passkeyKind?.attach(app, steps, {
-    async again(reply, tp, details, error) {
+  const passkeyEnrolled = passkeyKind?.attach(app, steps, {
+    async again(reply, tp, details, error): Promise<FastifyReply> {
       const { name } = await clientOf(tp, details.params.client_id);
       const locale = localeOf(reply.request, tp, details);
       return page(
@@ -195,6 +192,22 @@ export async function interactionRoutes(
       );
     },
   });
+
+  const signUpKind: ReturnType<typeof signUpSteps> | undefined = opts.signUp
+    ? signUpSteps(app, kit, {
+        signUp: opts.signUp,
+        providers: opts.providers,
+        ...(opts.passkeys && passkeyEnrolled
+          ? {
+              passkeys: {
+                passkeys: opts.passkeys,
+                accountName: opts.mfa.accountName,
+                enrolled: passkeyEnrolled.enrolled,
+              },
+            }
+          : {}),
+      })
+    : undefined;
 
   app.setErrorHandler(async (error, request, reply) => {
     const slug = (request.params as Partial<Params>).tenant ?? '';

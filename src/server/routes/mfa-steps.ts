@@ -11,6 +11,7 @@ import type { SafeHtml } from '../../core/html.js';
 import type { Queryable } from '../../core/sql.js';
 import type { Mfa } from '../../identity/mfa.js';
 import {
+  ACR_MFA,
   authenticationContext,
   demandsMfa,
   type FactorKind,
@@ -52,6 +53,11 @@ export interface PendingSignIn {
   methodAmr?: string[];
   /** The password was audited as verified only: completing records user.sign_in in this tenant. */
   signInAuditIn?: string;
+  /**
+   * No password was given (a passkey sign-up's first passkey, user verification required): the
+   * proof is the passkey alone, two factors in itself, as a passwordless sign-in's.
+   */
+  passwordless?: boolean;
 }
 
 /** What follows a correct password, decided in the transaction that records it (see afterPassword). */
@@ -170,7 +176,10 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
 
   /** Finishes the login with what was proved. */
   async function complete(reply: FastifyReply, details: Interaction, pending: PendingSignIn) {
-    const { amr, acr } = authenticationContext(pending.method, pending.methodAmr);
+    const { amr, acr } =
+      pending.passwordless && pending.method === 'passkey'
+        ? { amr: [...(pending.methodAmr ?? []), 'mfa'], acr: ACR_MFA }
+        : authenticationContext(pending.method, pending.methodAmr);
     // A passkey's assertion at the second-factor step is audited as the sign-in itself.
     const asserted = pending.method === 'passkey' && pending.step === 'second_factor';
     if (pending.signInAuditIn && !asserted) {
@@ -182,7 +191,7 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           userAgent: reply.request.headers['user-agent'],
           clientId: String(details.params.client_id),
         },
-        { method: pending.method, amr, acr },
+        { method: pending.method, amr, acr, passwordless: pending.passwordless },
       );
     }
     return kit.finish(

@@ -323,41 +323,58 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
         },
       );
 
-      // Registering a passkey proved it for this sign-in, as confirming a TOTP code does. The
-      // first factor of an account comes with recovery codes, shown once.
+      /**
+       * Registering a passkey proved it for this sign-in, as confirming a TOTP code does. The
+       * first factor of an account comes with recovery codes, shown once; the sign-in finishes
+       * after them (or at once when the account has some already).
+       */
+      async function enrolled(
+        reply: FastifyReply,
+        tp: TenantProvider,
+        details: Interaction,
+        pending: PendingSignIn,
+      ) {
+        const mine = await listOf(tp, pending.accountId);
+        if (mine.length === 0) return renderEnrol(reply, tp, details, pending);
+        const methodAmr = [mine.at(-1)!.backupEligible ? 'swk' : 'hwk', 'user'];
+        const codes = await withTenant(opts.db, tp.tenant.id, async (tx) =>
+          (await opts.mfa.unusedRecoveryCodes(tx, pending.accountId)) > 0
+            ? undefined
+            : opts.mfa.regenerateRecoveryCodes(
+                tx,
+                tp.tenant.id,
+                pending.accountId,
+                `user:${pending.accountId}`,
+              ),
+        );
+        const next: PendingSignIn = { ...pending, method: 'passkey', methodAmr };
+        if (!codes) return steps.complete(reply, details, next);
+        await steps.save(details, { ...next, step: 'recovery_codes' });
+        return kit.page(
+          reply,
+          recoveryCodesPage({
+            locale: kit.locale(reply.request, tp, details),
+            brand: brandFor(tp),
+            csrf: tp.csrfToken(details.uid),
+            action: `${kit.base(tp, details.uid)}/continue`,
+            codes,
+          }),
+        );
+      }
+
       app.post<{ Params: Params; Body: Form }>(
         '/t/:tenant/interaction/:uid/passkey/done',
         async (request, reply) => {
           const { tp, details, pending, ok } = await inStep(request, reply, 'enrol_passkey');
           if (!ok) return steps.render(reply, tp, details, pending);
-          const mine = await listOf(tp, pending.accountId);
-          if (mine.length === 0) return renderEnrol(reply, tp, details, pending);
-          const methodAmr = [mine.at(-1)!.backupEligible ? 'swk' : 'hwk', 'user'];
-          const codes = await withTenant(opts.db, tp.tenant.id, async (tx) =>
-            (await opts.mfa.unusedRecoveryCodes(tx, pending.accountId)) > 0
-              ? undefined
-              : opts.mfa.regenerateRecoveryCodes(
-                  tx,
-                  tp.tenant.id,
-                  pending.accountId,
-                  `user:${pending.accountId}`,
-                ),
-          );
-          const next: PendingSignIn = { ...pending, method: 'passkey', methodAmr };
-          if (!codes) return steps.complete(reply, details, next);
-          await steps.save(details, { ...next, step: 'recovery_codes' });
-          return kit.page(
-            reply,
-            recoveryCodesPage({
-              locale: kit.locale(request, tp, details),
-              brand: brandFor(tp),
-              csrf: tp.csrfToken(details.uid),
-              action: `${kit.base(tp, details.uid)}/continue`,
-              codes,
-            }),
-          );
+          return enrolled(reply, tp, details, pending);
         },
       );
+
+      return {
+        /** A passkey just registered as this sign-in's proof: recovery codes if new, then the login. */
+        enrolled,
+      };
     },
   };
 }

@@ -1,15 +1,21 @@
 // The hosted sign-up steps: the form reached from the sign-in page of an authorization request,
 // the code typed on the page, the mailed verification link and the invitation link; each form CSRF-protected.
+// A passkey sign-up (src/identity/sign-up.ts says why in this order): name and e-mail, the address
+// proved by the code or the link in the sign-up's own browser, then the passkey, bound to the
+// interaction, which activates the account; recovery codes and the login follow (passkey-steps.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import { type SignUp, signUpSettingsOf } from '../../identity/sign-up.js';
+import type { Passkeys } from '../../identity/passkeys.js';
+import { type SignUp, signUpSettingsOf, type Verified } from '../../identity/sign-up.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import {
   checkMailPage,
   confirmLinkPage,
+  createPasskeyPage,
   invitationPage,
   invitedPage,
+  passkeySignUpPage,
   signUpErrorPage,
   signUpPage,
   unverifiedPage,
@@ -17,12 +23,49 @@ import {
 } from '../../web/pages/sign-up.js';
 import { userFacingError } from '../../web/user-error.js';
 import type { Form, Interaction, InteractionParams as Params } from './interaction-types.js';
-import type { InteractionKit } from './mfa-steps.js';
+import type { InteractionKit, PendingSignIn } from './mfa-steps.js';
+import { interactionBinding, passkeyScriptPath } from './passkey-steps.js';
 import { brandFor } from './tenant-brand.js';
+
+/** What a passkey sign-up borrows from the passkey steps. */
+export interface SignUpPasskeys {
+  passkeys: Passkeys;
+  /** The name the authenticator stores the passkey under (the user's email). */
+  accountName(tenantId: string, userId: string): Promise<string>;
+  /** A passkey registered as this sign-in's proof: recovery codes, shown once, then the login. */
+  enrolled(
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    pending: PendingSignIn,
+  ): Promise<FastifyReply>;
+}
 
 export interface SignUpStepsOptions {
   signUp: SignUp;
   providers: OidcProviders;
+  /** Offered only where the server has passkeys on. */
+  passkeys?: SignUpPasskeys;
+}
+
+/** The interaction's proof of a passkey sign-up's address, until its passkey is registered. */
+interface PasskeySignUpState {
+  accountId: string;
+  /** When the address was proved (epoch seconds). */
+  provedAt: number;
+  method: 'link' | 'code';
+}
+
+const STATE_KEY = 'passkeySignUp';
+/** How long after the proof the passkey may be created. */
+const PROVED_SECONDS = 15 * 60;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function passkeyStepExpired(): OrthIdError {
+  return new OrthIdError(
+    'signup.passkey_step_expired',
+    'This step of the sign-up has expired. Ask for a new mail, verify your address again and create your passkey.',
+  );
 }
 
 type TenantParams = { tenant: string };
@@ -116,6 +159,70 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     );
   }
 
+  function passkeyOffer(tp: TenantProvider, uid: string) {
+    return opts.passkeys
+      ? { passkey: { url: `${kit.base(tp, uid)}/sign-up/passkey`, script: passkeyScriptPath(tp) } }
+      : {};
+  }
+
+  function stateOf(details: Interaction): PasskeySignUpState | undefined {
+    const state = (details.result as Record<string, unknown> | undefined)?.[STATE_KEY] as
+      | PasskeySignUpState
+      | undefined;
+    if (typeof state?.accountId !== 'string' || typeof state.provedAt !== 'number') return undefined;
+    return state.provedAt + PROVED_SECONDS < nowSeconds() ? undefined : state;
+  }
+
+  function createPasskey(
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    locale: Locale,
+    error?: OrthIdError,
+  ) {
+    const base = `${kit.base(tp, details.uid)}/sign-up/passkey`;
+    return kit.page(
+      reply,
+      createPasskeyPage({
+        locale,
+        brand: brandFor(tp),
+        csrf: tp.csrfToken(details.uid),
+        action: `${base}/register`,
+        options: `${base}/options`,
+        script: passkeyScriptPath(tp),
+        ...(error ? { error: userFacingError(locale, error), errorCode: error.code } : {}),
+      }),
+      error?.httpStatus ?? 200,
+    );
+  }
+
+  /** The address is proved: this interaction may now create the account's passkey, for a while. */
+  async function passkeyStep(
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    locale: Locale,
+    proved: Verified,
+  ) {
+    if (!opts.passkeys) return refused(reply, tp, locale, passkeyStepExpired());
+    const state: PasskeySignUpState = {
+      accountId: proved.userId,
+      provedAt: nowSeconds(),
+      method: proved.method,
+    };
+    details.result = { [STATE_KEY]: state };
+    await details.save(details.exp - nowSeconds());
+    return createPasskey(reply, tp, details, locale);
+  }
+
+  const ceremony = (request: FastifyRequest, tp: TenantProvider, details: Interaction) => ({
+    tenantId: tp.tenant.id,
+    binding: interactionBinding(details.uid),
+    ip: request.ip,
+    userAgent: request.headers['user-agent'],
+    clientId: String(details.params.client_id),
+  });
+
   app.get<{ Params: Params }>('/t/:tenant/interaction/:uid/sign-up', async (request, reply) => {
     const { tp, details, locale } = await loadOpen(request, reply);
     if (!signUpSettingsOf(tp.tenant).enabled) {
@@ -131,6 +238,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         csrf: tp.csrfToken(details.uid),
         minLength: await signUp.minPasswordLength(tp.tenant),
         signInUrl: kit.base(tp, details.uid),
+        ...passkeyOffer(tp, details.uid),
       }),
     );
   });
@@ -166,6 +274,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
           csrf: tp.csrfToken(details.uid),
           minLength: await signUp.minPasswordLength(tp.tenant),
           signInUrl: kit.base(tp, details.uid),
+          ...passkeyOffer(tp, details.uid),
           email,
           name,
           error: userFacingError(locale, error),
@@ -183,12 +292,14 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       kit.checkCsrf(tp, details.uid, request.body);
       const tokenId = request.body?.token ?? '';
       const email = request.body?.email ?? '';
+      let proved: Verified;
       try {
-        await signUp.verifyCode(tp.tenant, tokenId, request.body?.code ?? '');
+        proved = await signUp.verifyCode(tp.tenant, tokenId, request.body?.code ?? '');
       } catch (error) {
         if (!explained(error)) throw error;
         return checkMail(reply, tp, locale, details.uid, email, tokenId, error);
       }
+      if (proved.passkeyNeeded) return passkeyStep(reply, tp, details, locale, proved);
       return kit.page(
         reply,
         verifiedPage({ locale, brand: brandFor(tp), continueUrl: kit.base(tp, details.uid) }),
@@ -217,6 +328,146 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     },
   );
 
+  async function passkeyForm(
+    reply: FastifyReply,
+    tp: TenantProvider,
+    details: Interaction,
+    locale: Locale,
+    refusal?: { error: OrthIdError; email: string; name: string },
+  ) {
+    if (refusal?.error.details?.retryAfterSeconds)
+      reply.header('retry-after', String(refusal.error.details.retryAfterSeconds));
+    return kit.page(
+      reply,
+      passkeySignUpPage({
+        locale,
+        brand: brandFor(tp),
+        clientName: await kit.clientName(tp, details.params.client_id),
+        action: `${kit.base(tp, details.uid)}/sign-up/passkey`,
+        csrf: tp.csrfToken(details.uid),
+        passwordUrl: `${kit.base(tp, details.uid)}/sign-up`,
+        ...(refusal
+          ? {
+              email: refusal.email,
+              name: refusal.name,
+              error: userFacingError(locale, refusal.error),
+              errorCode: refusal.error.code,
+            }
+          : {}),
+      }),
+      refusal?.error.httpStatus ?? 200,
+    );
+  }
+
+  app.get<{ Params: Params }>('/t/:tenant/interaction/:uid/sign-up/passkey', async (request, reply) => {
+    const { tp, details, locale } = await loadOpen(request, reply);
+    if (!signUpSettingsOf(tp.tenant).enabled || !opts.passkeys) return refused(reply, tp, locale, closed());
+    return passkeyForm(reply, tp, details, locale);
+  });
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/sign-up/passkey',
+    async (request, reply) => {
+      const { tp, details, locale } = await loadOpen(request, reply);
+      kit.checkCsrf(tp, details.uid, request.body);
+      if (!opts.passkeys) return refused(reply, tp, locale, closed());
+      const email = request.body?.email ?? '';
+      const name = request.body?.name ?? '';
+      try {
+        const { tokenId } = await signUp.registerForPasskey(tp.tenant, {
+          email,
+          name,
+          ip: request.ip,
+          userAgent: request.headers['user-agent'],
+          language: locale.tag,
+          interaction: details.uid,
+        });
+        return checkMail(reply, tp, locale, details.uid, email, tokenId);
+      } catch (error) {
+        if (!explained(error)) throw error;
+        if (error.code === 'signup.closed') return refused(reply, tp, locale, error);
+        return passkeyForm(reply, tp, details, locale, { error, email, name });
+      }
+    },
+  );
+
+  // The mailed link of a passkey sign-up, opened in the browser that signed up: its confirm page
+  // posts here, so the proof lands on this interaction (in another browser there is none to load).
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/sign-up/passkey/link',
+    async (request, reply) => {
+      const { tp, details, locale } = await loadOpen(request, reply);
+      const secret = request.body?.token ?? '';
+      let proved: Verified;
+      try {
+        const token = await signUp.checkLink(tp.tenant, secret);
+        kit.checkCsrf(tp, `verify:${token.id}`, request.body);
+        proved = await signUp.verifyLink(tp.tenant, secret);
+      } catch (error) {
+        if (!explained(error)) throw error;
+        return refused(reply, tp, locale, error);
+      }
+      if (proved.passkeyNeeded) return passkeyStep(reply, tp, details, locale, proved);
+      return kit.page(
+        reply,
+        verifiedPage({ locale, brand: brandFor(tp), continueUrl: kit.base(tp, details.uid) }),
+      );
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/sign-up/passkey/options',
+    async (request, reply) => {
+      const { tp, details } = await loadOpen(request, reply);
+      kit.checkCsrf(tp, details.uid, request.body);
+      const state = stateOf(details);
+      if (!opts.passkeys || !state) throw passkeyStepExpired();
+      const name = await opts.passkeys.accountName(tp.tenant.id, state.accountId);
+      const options = await opts.passkeys.passkeys.registrationOptions(
+        ceremony(request, tp, details),
+        { id: state.accountId, name, displayName: name },
+        tp.tenant.displayName,
+        { firstFactor: true },
+      );
+      return reply.header('cache-control', 'no-store').send(options);
+    },
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/interaction/:uid/sign-up/passkey/register',
+    async (request, reply) => {
+      const { tp, details, locale } = await loadOpen(request, reply);
+      kit.checkCsrf(tp, details.uid, request.body);
+      const state = stateOf(details);
+      if (!opts.passkeys || !state) return refused(reply, tp, locale, passkeyStepExpired());
+      try {
+        // The passkey and the account's activation in one transaction: a refused response
+        // stores neither, and the account keeps waiting (and expires) as an unverified one.
+        await opts.passkeys.passkeys.register(ceremony(request, tp, details), {
+          userId: state.accountId,
+          response: request.body?.response ?? '',
+          requireUserVerification: true,
+          within: (tx) => signUp.activateWithPasskey(tx, tp.tenant, state.accountId, state.method),
+        });
+      } catch (error) {
+        if (!explained(error)) throw error;
+        if (error.code === 'signup.passkey_step_expired') return refused(reply, tp, locale, error);
+        return createPasskey(reply, tp, details, locale, error);
+      }
+      // The registration, with user verification, proved the passkey for this sign-in: the
+      // passkey steps show the account's first recovery codes and finish the login.
+      const pending: PendingSignIn = {
+        accountId: state.accountId,
+        passwordAt: nowSeconds(),
+        step: 'enrol_passkey',
+        required: false,
+        passwordless: true,
+        signInAuditIn: tp.tenant.id,
+      };
+      return opts.passkeys.enrolled(reply, tp, details, pending);
+    },
+  );
+
   /** The tenant of a standalone page (a mailed link), with its language. */
   async function standalone(request: FastifyRequest<{ Params: TenantParams }>) {
     const tp = await opts.providers.get(request.params.tenant);
@@ -234,12 +485,15 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       const secret = request.query.token ?? '';
       try {
         const token = await signUp.checkLink(tp.tenant, secret);
+        const passkeyIn = token.data.method === 'passkey' ? token.data.interaction : undefined;
         return kit.page(
           reply,
           confirmLinkPage({
             locale,
             brand: brandFor(tp),
-            action: `${issuerPath(tp)}/sign-up/verify`,
+            action: passkeyIn
+              ? `${kit.base(tp, passkeyIn)}/sign-up/passkey/link`
+              : `${issuerPath(tp)}/sign-up/verify`,
             csrf: linkCsrf(tp, 'verify', token.id),
             token: secret,
           }),
@@ -257,6 +511,8 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     try {
       const token = await signUp.checkLink(tp.tenant, secret);
       kit.checkCsrf(tp, `verify:${token.id}`, request.body);
+      // A passkey sign-up's link proves its address only on the sign-up's own interaction.
+      if (token.data.method === 'passkey') return refused(reply, tp, locale, passkeyStepExpired());
       const { interaction } = await signUp.verifyLink(tp.tenant, secret);
       return kit.page(
         reply,

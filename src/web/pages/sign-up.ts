@@ -1,9 +1,11 @@
 // The hosted sign-up pages: the form (name, e-mail, password), "check your mail" with the code
-// form, the verification link's confirm button, the verified and unverified pages, and an invitation's form.
+// form, the verification link's confirm button, the verified and unverified pages, an invitation's
+// form, and a passkey sign-up's two pages (name and e-mail; then the passkey, once the address is proved).
 import { html, type SafeHtml } from '../../core/html.js';
 import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
+import { passkeyScriptMessages } from './passkeys.js';
 
 interface PageBase {
   locale: Locale;
@@ -29,6 +31,11 @@ export interface SignUpPage extends PageBase {
   name?: string;
   /** Back to the sign-in page of the same request. */
   signInUrl: string;
+  /**
+   * "Sign up with a passkey instead": hidden in the markup, shown by the passkey script only
+   * where the browser has WebAuthn (the page without script keeps the password form alone).
+   */
+  passkey?: { url: string; script: string };
 }
 
 export function signUpPage(p: SignUpPage): string {
@@ -50,8 +57,72 @@ export function signUpPage(p: SignUpPage): string {
 ${errorLine(p)}
 <button type="submit">${t('signUp.submit')}</button>
 </form>
+${p.passkey ? html`<p class="links" id="passkey-sign-up" data-webauthn-only hidden><a href="${p.passkey.url}">${t('signUp.passkeyInstead')}</a></p>` : ''}
 <p class="links">${t('signUp.haveAccount')} <a href="${p.signInUrl}">${t('signUp.signIn')}</a></p>`,
     p.locale,
+    p.passkey?.script,
+  );
+}
+
+export interface PasskeySignUpPage extends PageBase {
+  clientName: string;
+  action: string;
+  csrf: string;
+  email?: string;
+  name?: string;
+  /** The password form of the same request. */
+  passwordUrl: string;
+}
+
+/** A passkey sign-up's first page: who you are; the passkey follows once the address is proved. */
+export function passkeySignUpPage(p: PasskeySignUpPage): string {
+  const { t } = p.locale;
+  return layout(
+    t('passkeySignUp.title'),
+    p.brand,
+    html`<h1>${t('passkeySignUp.heading')}</h1>
+<p class="sub">${t('signUp.subtitle', { client: p.clientName })}</p>
+<p>${t('passkeySignUp.body')}</p>
+<form method="post" action="${p.action}" autocomplete="on">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<label for="name">${t('signUp.name')}</label>
+<input id="name" name="name" type="text" autocomplete="name" maxlength="200" required autofocus value="${p.name ?? ''}">
+<label for="email">${t('signUp.email')}</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="${p.email ?? ''}">
+${errorLine(p)}
+<button type="submit">${t('passkeySignUp.submit')}</button>
+</form>
+<p class="links"><a href="${p.passwordUrl}">${t('passkeySignUp.passwordInstead')}</a></p>`,
+    p.locale,
+  );
+}
+
+export interface CreatePasskeyPage extends PageBase {
+  csrf: string;
+  /** Where the filled form posts, and where the script fetches the ceremony's options. */
+  action: string;
+  options: string;
+  script: string;
+}
+
+/** After the address is proved: the passkey that becomes the account's only credential. */
+export function createPasskeyPage(p: CreatePasskeyPage): string {
+  const { t } = p.locale;
+  return layout(
+    t('createPasskey.title'),
+    p.brand,
+    html`<h1>${t('createPasskey.heading')}</h1>
+<p class="sub">${t('createPasskey.body')}</p>
+<form id="passkey-form" method="post" action="${p.action}" data-options="${p.options}" data-mode="register" ${passkeyScriptMessages(p.locale)}>
+<input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="response" value="">
+${errorLine(p)}
+<p id="passkey-status" class="error" role="status" hidden></p>
+<button type="button" id="passkey-button" hidden>${t('createPasskey.submit')}</button>
+<noscript><p class="error">${t('createPasskey.noScript')}</p></noscript>
+</form>`,
+    p.locale,
+    p.script,
   );
 }
 
