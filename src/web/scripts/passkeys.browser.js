@@ -3,7 +3,7 @@
 // server rendered: the server checks the response and answers with a page, as for a password.
 (() => {
   const lib = window.SimpleWebAuthnBrowser;
-  if (!lib || !lib.browserSupportsWebAuthn()) return;
+  if (!lib?.browserSupportsWebAuthn()) return;
   // What the page offers only where passkeys work (the sign-up page's "with a passkey" link).
   for (const offer of document.querySelectorAll('[data-webauthn-only]')) offer.hidden = false;
   const form = document.getElementById('passkey-form');
