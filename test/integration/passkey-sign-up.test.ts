@@ -313,11 +313,17 @@ for (const driver of DRIVERS)
       assert.equal(codeOf(out.html), 'passkey.challenge_missing');
       await unchanged();
 
-      // A response for another challenge (a forged one, as another interaction's would be).
+      // A response to another interaction's challenge (its sign-in page's, issued by this server).
+      const elsewhere = await begin();
+      const elsewhereForm = readForm(elsewhere.page, 'passkey-form');
+      const elsewhereOptions = /id="passkey-form"[^>]*data-options="([^"]+)"/.exec(elsewhere.page)![1]!;
+      const foreign = (await (
+        await elsewhere.browser.post(new URL(elsewhereOptions, base).href, {
+          csrf: elsewhereForm.fields.csrf!,
+        })
+      ).json()) as RequestOptions;
       options = (await steps.options()).json!;
-      out = await steps.post(
-        key.create(options, { challenge: Buffer.from('another challenge').toString('base64url') }),
-      );
+      out = await steps.post(key.create(options, { challenge: foreign.challenge }));
       assert.equal(codeOf(out.html), 'passkey.verification_failed');
       await unchanged();
 
@@ -372,6 +378,52 @@ for (const driver of DRIVERS)
       const replay = await steps.post(good);
       assert.notEqual(replay.res.status, 200);
       assert.equal((await userOf(email))?.passkeys.length, 1);
+    });
+
+    /** A whole passkey sign-up by the code; answers the account's passkey. */
+    async function signedUp(email: string) {
+      const flow = await passkeySignUp(email);
+      const proved = await typeCode(flow, (await mailTo(email)).code!);
+      const steps = ceremony(flow, proved.html);
+      const key = authenticator();
+      const out = await steps.post(key.create((await steps.options()).json!));
+      assert.match(h1(out.html) ?? '', /recovery codes/i);
+      return key;
+    }
+
+    test('"Forgot password?" gives a passkey account its first password; the password then leads to the passkey as second step', async () => {
+      const email = 'first.password@acme.test';
+      await signedUp(email);
+      const flow = await begin();
+      const forgot = /<a href="([^"]*\/password\/forgot[^"]*)">/.exec(flow.page)?.[1];
+      assert.ok(forgot);
+      const forgotPage = await (await flow.browser.get(new URL(forgot, base).href)).text();
+      const request = readForm(forgotPage);
+      await flow.browser.post(new URL(request.action, base).href, { ...request.fields, email });
+      await app.mailWorker.runOnce();
+      const text = smtp.received.filter((m) => m.rcptTo.includes(email)).at(-1)?.parsed.text ?? '';
+      const link = /(http:\/\/\S+\/password\/reset\?token=[A-Za-z0-9_-]+)/.exec(text)?.[1];
+      assert.ok(link, 'a reset mail arrived');
+      const choose = await (await flow.browser.get(link)).text();
+      const form = readForm(choose);
+      const done = await flow.browser.post(new URL(form.action, base).href, {
+        ...form.fields,
+        password: PASSWORD,
+        confirm: PASSWORD,
+      });
+      assert.equal(done.status, 200);
+      assert.notEqual((await userOf(email))?.row.password_hash, null);
+
+      const again = await begin();
+      const signIn = readForm(again.page);
+      const posted = await again.browser.post(new URL(signIn.action, base).href, {
+        ...signIn.fields,
+        email,
+        password: PASSWORD,
+      });
+      const html = await posted.text();
+      assert.equal(posted.status, 200);
+      assert.match(html, /id="passkey-form"/, 'the passkey is asked as the second step');
     });
 
     test('an address that has an account gets the same page and an "account exists" mail; nothing changes', async () => {
