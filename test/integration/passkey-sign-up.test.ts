@@ -388,8 +388,21 @@ for (const driver of DRIVERS)
       const key = authenticator();
       const out = await steps.post(key.create((await steps.options()).json!));
       assert.match(h1(out.html) ?? '', /recovery codes/i);
-      return key;
+      return { key, flow, html: out.html };
     }
+
+    test('a tenant that requires a second factor takes the passkey as both: no authenticator app is asked, the token says aal2', async () => {
+      await configure({ signUp: 'on', mfa: 'required' });
+      try {
+        const { flow, html } = await signedUp('required@acme.test');
+        const { action, fields } = readForm(html);
+        const claims = await finish(flow, await flow.browser.post(new URL(action, base).href, fields));
+        assert.equal(claims.acr, 'urn:orthid:acr:aal2');
+        assert.deepEqual(claims.amr, ['hwk', 'user', 'mfa']);
+      } finally {
+        await configure({ signUp: 'on', mfa: 'off' });
+      }
+    });
 
     test('"Forgot password?" gives a passkey account its first password; the password then leads to the passkey as second step', async () => {
       const email = 'first.password@acme.test';
