@@ -4,12 +4,14 @@
 // expired and other interactions' responses, leaving nothing usable behind; the same answer for
 // an address that has an account; the domain allow-list; the link in and out of the sign-up's browser.
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { fixedClock } from '../../src/core/clock.js';
+import { createLogger } from '../../src/core/logger.js';
 import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
@@ -40,6 +42,18 @@ for (const driver of DRIVERS)
     let client: { client_id: string; client_secret: string };
     const clock = fixedClock(START);
     let nextAddress = 10;
+    let logged = '';
+    const log = createLogger(
+      'trace',
+      new Writable({
+        write(chunk, _encoding, done) {
+          logged += chunk.toString();
+          done();
+        },
+      }),
+    );
+    /** Every address, code and link secret the tests handle: none may reach a log line. */
+    const secrets = new Set<string>();
     const browserFrom = () => new CookieBrowser({ 'x-forwarded-for': `203.0.113.${nextAddress++}` });
 
     before(async () => {
@@ -57,7 +71,7 @@ for (const driver of DRIVERS)
           ORTHID_MAIL_FROM: 'Acme <no-reply@acme.test>',
         },
       });
-      server = await buildServer(app);
+      server = await buildServer({ ...app, log });
       await server.listen({ host: '127.0.0.1', port });
       tenant = await app.tenants.create({ slug: 'acme', displayName: 'Acme', actor: 'test' });
       await withTenant(app.db, tenant.id, async (tx) => {
@@ -136,11 +150,12 @@ for (const driver of DRIVERS)
       const mail = smtp.received.filter((m) => m.rcptTo.includes(to)).at(-1);
       assert.ok(mail, 'a mail arrived');
       const text = mail.parsed.text ?? '';
-      return {
-        subject: mail.parsed.subject ?? '',
-        link: /(http\S+\/sign-up\/verify\?token=\S+)/.exec(text)?.[1],
-        code: /^(\d{6})$/m.exec(text)?.[1],
-      };
+      const link = /(http\S+\/sign-up\/verify\?token=\S+)/.exec(text)?.[1];
+      const code = /^(\d{6})$/m.exec(text)?.[1];
+      secrets.add(to);
+      if (code) secrets.add(code);
+      if (link) secrets.add(new URL(link).searchParams.get('token')!);
+      return { subject: mail.parsed.subject ?? '', link, code };
     }
 
     /** Types the mailed code on "check your mail"; answers the page that follows. */
@@ -495,5 +510,17 @@ for (const driver of DRIVERS)
       const out = await steps.post(authenticator().create((await steps.options()).json!));
       assert.match(h1(out.html) ?? '', /recovery codes/i);
       assert.equal((await userOf(email))?.row.email_verified, true);
+    });
+
+    test('no address, code or link secret reaches the log', () => {
+      assert.ok(logged.length > 0, 'the server logged its requests');
+      assert.ok(secrets.size > 5);
+      for (const secret of secrets) {
+        // A code is six digits: only a standalone one counts (not part of a timestamp).
+        const found = /^\d{6}$/.test(secret)
+          ? new RegExp(`(?<![\\d.])${secret}(?![\\d.])`).test(logged)
+          : logged.includes(secret);
+        assert.equal(found, false, 'a secret was logged');
+      }
     });
   });
