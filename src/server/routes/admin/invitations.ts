@@ -49,7 +49,7 @@ const InvitationEntry = Type.Object({
   endedAt: Type.Union([Timestamp, Type.Null()], { description: 'When it was accepted or revoked.' }),
 });
 
-const InvitationListQuery = Type.Object({ ...IdPageQuery.properties, sort: CreatedSort });
+const InvitationListQuery = Type.Object({ ...IdPageQuery.properties, sort: Type.Optional(CreatedSort) });
 
 export interface InvitationRoutesDeps extends TenantScope {
   signUp: Pick<SignUp, 'invite'>;

@@ -39,7 +39,7 @@ const UserListQuery = Type.Object({
         'pending: only users who signed up and have not yet verified their address (they cannot sign in until they do).',
     }),
   ),
-  sort: CreatedSort,
+  sort: Type.Optional(CreatedSort),
   email: Type.Optional(
     Type.String({
       format: 'email',
