@@ -16,6 +16,7 @@ import { openKeystore } from './crypto/open-keystore.js';
 import { createTenantKeys } from './crypto/tenant-keys.js';
 import { createAccountTokens } from './identity/account-tokens.js';
 import { createAvatars } from './identity/avatars.js';
+import { createInvitations } from './identity/invitations.js';
 import { createMfa } from './identity/mfa.js';
 import { createPasskeys } from './identity/passkeys.js';
 import { createPasswordPool } from './identity/password-pool.js';
@@ -226,6 +227,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     accountTokens,
     passwordReset,
     signUp,
+    invitations: createInvitations({ tenantKeys, clock }),
     selfService: createSelfService({
       users,
       tenantKeys,

@@ -4,6 +4,7 @@ import type { FunctionComponent } from 'preact';
 import { AuditScreen } from './screens/audit';
 import { BackupsScreen } from './screens/backups';
 import { ClientScreen, ClientsScreen } from './screens/clients';
+import { InvitationsScreen } from './screens/invitations';
 import { KeysScreen } from './screens/keys';
 import { OrganisationScreen, OrganisationsScreen } from './screens/organisations';
 import { ResourceScreen, ResourcesScreen, RoleScreen, RolesScreen } from './screens/rbac';
@@ -24,6 +25,7 @@ export interface Screen {
 export const SCREENS: Screen[] = [
   { path: '/users', title: 'Users', nav: true, component: UsersScreen },
   { path: '/users/:userId', title: 'User', nav: false, component: UserScreen },
+  { path: '/invitations', title: 'Invitations', nav: true, component: InvitationsScreen },
   { path: '/organisations', title: 'Organisations', nav: true, component: OrganisationsScreen },
   {
     path: '/organisations/:organisationId',

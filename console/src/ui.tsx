@@ -115,6 +115,26 @@ export function Pager({ pager, label }: { pager: ReturnType<typeof usePaged<unkn
   );
 }
 
+/** A column the server sorts by: its header is a button, and says the order with aria-sort. */
+export interface SortableHead {
+  label: string;
+  sort: 'ascending' | 'descending';
+  /** Asks for the other order. */
+  onSort(): void;
+}
+
+function HeadCell({ head }: { head: string | SortableHead }) {
+  if (typeof head === 'string') return <th scope="col">{head}</th>;
+  const next = head.sort === 'ascending' ? 'newest first' : 'oldest first';
+  return (
+    <th scope="col" aria-sort={head.sort}>
+      <button type="button" class="sort" onClick={head.onSort} title={`Sort ${next}`}>
+        {head.label} <span aria-hidden="true">{head.sort === 'ascending' ? '▲' : '▼'}</span>
+      </button>
+    </th>
+  );
+}
+
 /** A table that scrolls sideways on a narrow screen, reachable by keyboard. */
 export function Table({
   caption,
@@ -122,7 +142,7 @@ export function Table({
   children,
 }: {
   caption: string;
-  head: string[];
+  head: (string | SortableHead)[];
   children: ComponentChildren;
 }) {
   return (
@@ -133,9 +153,7 @@ export function Table({
         <thead>
           <tr>
             {head.map((h) => (
-              <th key={h} scope="col">
-                {h}
-              </th>
+              <HeadCell key={typeof h === 'string' ? h : h.label} head={h} />
             ))}
           </tr>
         </thead>

@@ -1,6 +1,7 @@
 // `orthid user ...`: manage a tenant's users from the command line.
 import type { Command } from 'commander';
 import { OrthIdError } from '../core/errors.js';
+import type { InvitationView as InvitationEntry } from '../identity/invitations.js';
 import type { Factor } from '../identity/mfa.js';
 import type { User } from '../identity/users.js';
 import { action, operation, print } from './context.js';
@@ -91,6 +92,58 @@ export function registerUserCommands(program: Command): void {
           invited,
           Boolean(opts.json),
           () => `Invitation ${invited.id} mailed; its link works once, until ${invited.expiresAt}`,
+        );
+      }),
+    );
+
+  user
+    .command('invitations')
+    .description(
+      'List invitations, newest first: address, organisation, who created them, and whether pending, accepted, expired or revoked',
+    )
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .option('--limit <n>', 'how many (1-200, default 50)')
+    .option('--after <id>', 'continue after this invitation (the `next` a previous page printed)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; limit?: string; after?: string; json?: boolean }) => {
+        const page = (await operation('user.invitations', {
+          tenant: opts.tenant,
+          ...(opts.limit === undefined ? {} : { limit: Number(opts.limit) }),
+          ...(opts.after ? { after: opts.after } : {}),
+        })) as { items: InvitationEntry[]; next: string | null };
+        print(page, Boolean(opts.json), () =>
+          [
+            ...(page.items.length === 0
+              ? ['No invitation.']
+              : page.items.map(
+                  (i) =>
+                    `${i.id}  ${i.status.padEnd(8)} ${i.email}  ${i.organisationName ?? i.organisationId ?? '-'}  by ${i.createdBy ?? '?'}  created ${i.createdAt}  expires ${i.expiresAt}`,
+                )),
+            ...(page.next ? [`More: --after ${page.next}`] : []),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  user
+    .command('uninvite')
+    .description(
+      'Revoke an invitation: its link is refused from now on (an accepted one cannot be; remove the user instead)',
+    )
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .requiredOption('--id <invitationId>', 'the invitation, as `orthid user invitations` lists it')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tenant: string; id: string; json?: boolean }) => {
+        const revoked = (await operation('user.revoke-invitation', {
+          tenant: opts.tenant,
+          id: opts.id,
+        })) as InvitationEntry;
+        print(
+          revoked,
+          Boolean(opts.json),
+          () => `Invitation ${revoked.id} revoked; its link no longer works`,
         );
       }),
     );

@@ -182,6 +182,11 @@ export const ERROR_CODES = {
   'backup.drill_unavailable': 'unavailable',
   // The admin console.
   'console.not_built': 'unavailable',
+  // Invitations and unverified accounts, as administrators manage them.
+  'account.link_revoked': 'invalid',
+  'invitation.not_found': 'not_found',
+  'invitation.already_accepted': 'conflict',
+  'user.not_awaiting_verification': 'conflict',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

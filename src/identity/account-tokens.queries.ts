@@ -15,21 +15,27 @@ export interface AccountTokenRow {
   created_at: Date;
   expires_at: Date;
   used_at: Date | null;
+  /** Revoked by an administrator (invitations): refused like a used link, told apart from one. */
+  revoked_at: Date | null;
+  /** Who issued it (an audit actor), where it was recorded. */
+  created_by: string | null;
 }
 
 const COLUMNS =
-  'id, purpose, code_hash, code_attempts, user_id, email_index, payload, created_at, expires_at, used_at';
+  'id, purpose, code_hash, code_attempts, user_id, email_index, payload, created_at, expires_at, used_at, ' +
+  'revoked_at, created_by';
 
 export function createAccountTokenQueries(tx: Queryable) {
   return {
     async insert(
       tenantId: string,
-      row: Omit<AccountTokenRow, 'code_attempts' | 'used_at'> & { secret_hash: Buffer },
+      row: Omit<AccountTokenRow, 'code_attempts' | 'used_at' | 'revoked_at'> & { secret_hash: Buffer },
     ): Promise<void> {
       await tx.query(
         `INSERT INTO account_tokens
-           (tenant_id, id, purpose, secret_hash, code_hash, user_id, email_index, payload, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           (tenant_id, id, purpose, secret_hash, code_hash, user_id, email_index, payload, created_at, expires_at,
+            created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           tenantId,
           row.id,
@@ -41,6 +47,7 @@ export function createAccountTokenQueries(tx: Queryable) {
           row.payload,
           row.created_at,
           row.expires_at,
+          row.created_by,
         ],
       );
     },
@@ -58,6 +65,29 @@ export function createAccountTokenQueries(tx: Queryable) {
         [id],
       );
       return rows[0];
+    },
+    /** Tokens of one purpose in id (creation) order after `after`, newest first when `descending`. */
+    async page(
+      purpose: AccountTokenPurpose,
+      after: string | undefined,
+      limit: number,
+      descending = false,
+    ): Promise<AccountTokenRow[]> {
+      const { rows } = await tx.query<AccountTokenRow>(
+        `SELECT ${COLUMNS} FROM account_tokens
+          WHERE purpose = $1 AND ($2::uuid IS NULL OR id ${descending ? '<' : '>'} $2::uuid)
+          ORDER BY id ${descending ? 'DESC' : ''} LIMIT $3`,
+        [purpose, after ?? null, limit],
+      );
+      return rows;
+    },
+    /** Revokes an unused token; false when it was used or revoked already (or is unknown). */
+    async revoke(id: string, at: Date): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        'UPDATE account_tokens SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL',
+        [id, at],
+      );
+      return (rowCount ?? 0) > 0;
     },
     async markUsed(id: string, at: Date): Promise<void> {
       await tx.query('UPDATE account_tokens SET used_at = $2 WHERE id = $1', [id, at]);
@@ -88,7 +118,7 @@ export function createAccountTokenQueries(tx: Queryable) {
       const { rowCount } = await tx.query(
         `DELETE FROM account_tokens WHERE id IN (
            SELECT id FROM account_tokens
-            WHERE expires_at < $1 OR used_at < $1 LIMIT $2)`,
+            WHERE expires_at < $1 OR used_at < $1 OR revoked_at < $1 LIMIT $2)`,
         [before, limit],
       );
       return rowCount ?? 0;

@@ -35,6 +35,8 @@ export interface IssueTokenInput {
   ttlSeconds: number;
   /** Also make a short numeric code that proves the same as the link. */
   withCode?: boolean;
+  /** Who issued it (an audit actor), kept where a list shows it (invitations). */
+  createdBy?: string;
 }
 
 export interface IssuedToken {
@@ -115,6 +117,17 @@ export function wrongCode(): OrthIdError {
   );
 }
 
+/** The address and fields a token carries, opened from its sealed payload. */
+export function openTokenPayload(
+  keyring: TenantKeyring,
+  row: Pick<AccountTokenRow, 'id' | 'payload'>,
+): { email: string; data: Record<string, string> } {
+  return JSON.parse(keyring.open(row.payload, { table: TABLE, column: 'payload', rowId: row.id })) as {
+    email: string;
+    data: Record<string, string>;
+  };
+}
+
 function invalid(): OrthIdError {
   return new OrthIdError(
     'account.link_invalid',
@@ -126,13 +139,7 @@ export function createAccountTokens(deps: AccountTokenDeps): AccountTokens {
   const { clock } = deps;
 
   async function open(tx: Queryable, tenantId: string, row: AccountTokenRow): Promise<AccountToken> {
-    const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-    const payload = JSON.parse(
-      keyring.open(row.payload, { table: TABLE, column: 'payload', rowId: row.id }),
-    ) as {
-      email: string;
-      data: Record<string, string>;
-    };
+    const payload = openTokenPayload(await deps.tenantKeys.forTenant(tx, tenantId), row);
     return {
       id: row.id,
       purpose: row.purpose,
@@ -147,6 +154,13 @@ export function createAccountTokens(deps: AccountTokenDeps): AccountTokens {
   function usable(row: AccountTokenRow | undefined, purpose: AccountTokenPurpose): AccountTokenRow {
     // A token of another purpose is as unknown as a forged one: a reset link never verifies an address.
     if (!row || row.purpose !== purpose) throw invalid();
+    // Before `used_at`: a revocation says so, whatever else happened to the link.
+    if (row.revoked_at) {
+      throw new OrthIdError(
+        'account.link_revoked',
+        'This link was withdrawn by an administrator. Ask them for a new invitation if you still need one.',
+      );
+    }
     if (row.used_at) {
       throw new OrthIdError(
         'account.link_used',
@@ -186,6 +200,7 @@ export function createAccountTokens(deps: AccountTokenDeps): AccountTokens {
         payload: keyring.seal(payload, { table: TABLE, column: 'payload', rowId: id }),
         created_at: now,
         expires_at: expiresAt,
+        created_by: input.createdBy ?? null,
       });
       return { id, secret, ...(code === undefined ? {} : { code }), expiresAt };
     },

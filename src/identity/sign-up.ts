@@ -413,6 +413,46 @@ export function createSignUp(deps: SignUpDeps) {
       });
     },
 
+    /**
+     * An administrator mails a new verification link and code to an account that waits for one
+     * (earlier links stop working). `user.not_awaiting_verification` otherwise; the per-address
+     * limit applies as to the account holder's own requests (`signup.throttled`).
+     */
+    async resendForUser(
+      tenant: SignUpTenant,
+      userId: string,
+      input: { actor: string; language?: string },
+    ): Promise<{ userId: string; expiresAt: string }> {
+      return withTenant(deps.db, tenant.id, async (tx) => {
+        const user = await users.get(tx, tenant.id, userId);
+        if (!user.awaitingVerification) {
+          throw new OrthIdError(
+            'user.not_awaiting_verification',
+            'This account is not waiting for its address to be verified: there is nothing to resend.',
+          );
+        }
+        const sent = await tokens.issuedFor(
+          tx,
+          tenant.id,
+          'email_verification',
+          user.email,
+          ADDRESS_WINDOW_SECONDS,
+        );
+        if (sent >= MAILS_PER_ADDRESS) throw throttled(ADDRESS_WINDOW_SECONDS);
+        await mailVerification(tx, tenant, user.id, user.email, { language: input.language });
+        await audit(
+          tx,
+          tenant.id,
+          { actor: input.actor, action: 'user.verification_sent', target: `user:${user.id}` },
+          {},
+        );
+        return {
+          userId: user.id,
+          expiresAt: new Date(clock.now().getTime() + VERIFY_TTL_SECONDS * 1000).toISOString(),
+        };
+      });
+    },
+
     /** Checks a verification link without using it (the page before the button). */
     async checkLink(tenant: SignUpTenant, secret: string): Promise<AccountToken> {
       return withTenant(deps.db, tenant.id, (tx) =>
@@ -468,6 +508,7 @@ export function createSignUp(deps: SignUpDeps) {
           email,
           ttlSeconds: INVITATION_TTL_SECONDS,
           data: organisation ? { organisation: organisation.id } : {},
+          createdBy: input.actor,
         });
         const mail = deps.compose({
           kind: 'invitation',

@@ -81,13 +81,22 @@ export function createUsersQueries(tx: Queryable) {
     async byEmailIndex(emailIndex: string): Promise<UserRow | undefined> {
       return one(`SELECT ${COLUMNS} FROM users WHERE email_index = $1`, [emailIndex]);
     },
-    /** Users in id order after `after`, of one status when given. */
-    async page(after: string | undefined, limit: number, status?: UserRow['status']): Promise<UserRow[]> {
+    /**
+     * Users in id order after `after` (before it, newest first, when `descending`), of one status
+     * and only those awaiting verification when given.
+     */
+    async page(
+      after: string | undefined,
+      limit: number,
+      filter: { status?: UserRow['status']; awaitingVerification?: boolean; descending?: boolean } = {},
+    ): Promise<UserRow[]> {
+      const descending = filter.descending === true;
       const { rows } = await tx.query<UserRow>(
         `SELECT ${COLUMNS} FROM users
-          WHERE ($1::uuid IS NULL OR id > $1::uuid) AND ($3::text IS NULL OR status = $3::text)
-          ORDER BY id LIMIT $2`,
-        [after ?? null, limit, status ?? null],
+          WHERE ($1::uuid IS NULL OR id ${descending ? '<' : '>'} $1::uuid) AND ($3::text IS NULL OR status = $3::text)
+            AND ($4::boolean IS NULL OR awaiting_verification = $4::boolean)
+          ORDER BY id ${descending ? 'DESC' : 'ASC'} LIMIT $2`,
+        [after ?? null, limit, filter.status ?? null, filter.awaitingVerification ?? null],
       );
       return rows;
     },

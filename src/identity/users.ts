@@ -18,6 +18,8 @@ export interface User {
   id: string;
   email: string;
   emailVerified: boolean;
+  /** Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+  awaitingVerification: boolean;
   name: string | null;
   phone: string | null;
   status: 'active' | 'disabled';
@@ -54,6 +56,9 @@ export interface PasswordOptions {
   actor?: string;
 }
 
+/** The users list's orders: by creation, oldest first or (`-created`) newest first. */
+export type UserSort = 'created' | '-created';
+
 export interface UserPage {
   users: User[];
   /** Pass as `after` for the next page; null on the last page. */
@@ -78,6 +83,7 @@ export function openUser(keyring: TenantKeyring, row: UserRow): User {
     id: row.id,
     email: open('email', row.email)!,
     emailVerified: row.email_verified,
+    awaitingVerification: row.awaiting_verification,
     name: open('name', row.name),
     phone: open('phone', row.phone),
     status: row.status,
@@ -218,14 +224,27 @@ export function createUsers(deps: UsersDeps) {
     },
 
     /**
-     * Users in id order (creation order: ids are UUIDv7), `limit` at a time (default 50, at most
-     * 1000), of one status when given.
+     * Users in id order (creation order: ids are UUIDv7; `-created`: newest first), `limit` at a
+     * time (default 50, at most 1000), of one status and only those awaiting verification when given.
+     * The cursor is the last user's id: with the order it names the position.
      */
     async list(
       tx: Queryable,
       tenantId: string,
-      options: { after?: string; limit?: number; status?: User['status'] } = {},
+      options: {
+        after?: string;
+        limit?: number;
+        status?: User['status'];
+        awaitingVerification?: boolean;
+        sort?: UserSort;
+      } = {},
     ): Promise<UserPage> {
+      const sort = options.sort ?? 'created';
+      if (sort !== 'created' && sort !== '-created') {
+        throw new OrthIdError('request.invalid', 'Sort by created or -created.', {
+          details: { field: 'sort' },
+        });
+      }
       const limit = options.limit ?? 50;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
         throw new OrthIdError(
@@ -246,7 +265,11 @@ export function createUsers(deps: UsersDeps) {
         );
       }
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      const rows = await createUsersQueries(tx).page(options.after, limit + 1, options.status);
+      const rows = await createUsersQueries(tx).page(options.after, limit + 1, {
+        status: options.status,
+        awaitingVerification: options.awaitingVerification,
+        descending: sort === '-created',
+      });
       const users = rows.slice(0, limit).map((row) => openUser(keyring, row));
       return { users, next: rows.length > limit ? users.at(-1)!.id : null };
     },

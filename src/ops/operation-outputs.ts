@@ -61,10 +61,30 @@ export const InvitationOutput = Type.Object({
 });
 export type InvitationOutput = Static<typeof InvitationOutput>;
 
+/** An invitation as an administrator sees it (src/identity/invitations.ts). */
+export const InvitationEntryOutput = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  organisationId: Nullable(Type.String()),
+  organisationName: Nullable(Type.String()),
+  createdBy: Nullable(Type.String()),
+  createdAt: Type.String(),
+  expiresAt: Type.String(),
+  status: Type.Union(['pending', 'accepted', 'expired', 'revoked'].map((s) => Type.Literal(s))),
+  endedAt: Nullable(Type.String()),
+});
+export type InvitationEntryOutput = Static<typeof InvitationEntryOutput>;
+
+export const InvitationPageOutput = Type.Object({
+  items: Type.Array(InvitationEntryOutput),
+  next: Nullable(Type.String()),
+});
+
 export const UserOutput = Type.Object({
   id: Type.String(),
   email: Type.String(),
   emailVerified: Type.Boolean(),
+  awaitingVerification: Type.Boolean(),
   name: Nullable(Type.String()),
   phone: Nullable(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),

@@ -49,7 +49,9 @@ import {
   ClientOutput,
   DumpOutput,
   FactorOutput,
+  InvitationEntryOutput,
   InvitationOutput,
+  InvitationPageOutput,
   KeyRotationOutput,
   KeystoreAuditOutput,
   RecordedOutput,
@@ -316,6 +318,38 @@ const userInvite = defineOperation({
       organisation: nonEmpty(input.organisation),
       actor: 'cli',
     });
+  },
+});
+
+/** Lists invitations with their state, newest first, `limit` at a time. */
+const userInvitations = defineOperation({
+  name: 'user.invitations',
+  input: Type.Object({
+    tenant: Text,
+    limit: Type.Optional(Type.Integer({ errorMessage: '--limit must be a whole number from 1 to 200.' })),
+    after: Type.Optional(Type.String()),
+  }),
+  output: InvitationPageOutput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) =>
+      app.invitations.list(tx, tenant.id, {
+        limit: input.limit ?? 50,
+        after: nonEmpty(input.after),
+        sort: '-created',
+      }),
+    );
+  },
+});
+
+/** Revokes an invitation: its link is refused from now on. Audited. */
+const userRevokeInvitation = defineOperation({
+  name: 'user.revoke-invitation',
+  input: Type.Object({ tenant: Text, id: Text }),
+  output: InvitationEntryOutput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) => app.invitations.revoke(tx, tenant.id, input.id, 'cli'));
   },
 });
 
@@ -748,6 +782,8 @@ export const operations = {
   [userRemoveFactor.name]: userRemoveFactor,
   [userReenrol.name]: userReenrol,
   [userInvite.name]: userInvite,
+  [userInvitations.name]: userInvitations,
+  [userRevokeInvitation.name]: userRevokeInvitation,
   [clientCreate.name]: clientCreate,
   [clientList.name]: clientList,
   [keystoreRotateSigning.name]: keystoreRotateSigning,

@@ -9,6 +9,7 @@ import type { ManagedKeystore } from '../crypto/managed-keystore.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { AccountTokens } from '../identity/account-tokens.js';
 import type { AvatarLimits, Avatars } from '../identity/avatars.js';
+import type { Invitations } from '../identity/invitations.js';
 import type { Mfa } from '../identity/mfa.js';
 import type { Passkeys } from '../identity/passkeys.js';
 import type { PasswordReset } from '../identity/password-reset.js';
@@ -59,6 +60,8 @@ export interface OrthId {
   passwordReset: PasswordReset;
   /** Self sign-up with e-mail verification, and invitations (src/identity/sign-up.ts). */
   signUp: SignUp;
+  /** Invitations listed and revoked by administrators (src/identity/invitations.ts). */
+  invitations: Invitations;
   /** What a signed-in user changes about themself on the account pages (src/identity/self-service.ts). */
   selfService: SelfService;
   /** Organisations, memberships, API resources, permissions, roles, client roles, user sessions. */

@@ -38,12 +38,14 @@ export async function startRunningOrthId(
   user: RunningUser,
   tenant = 'acme',
   port?: number,
+  /** More of the server's environment, e.g. an SMTP relay. */
+  extraEnv: Record<string, string> = {},
 ): Promise<RunningOrthId> {
   const dir = await mkdtemp(join(tmpdir(), 'orthid-running-'));
   let server: ServerProcess;
   try {
     // Generous: a loaded CI machine can take a minute to start it; a healthy one takes seconds.
-    server = await startServer({ ORTHID_DATA_DIR: dir }, 180_000, port);
+    server = await startServer({ ...extraEnv, ORTHID_DATA_DIR: dir }, 180_000, port);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;

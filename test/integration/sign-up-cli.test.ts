@@ -75,4 +75,43 @@ describe('orthid tenant configure --sign-up and orthid user invite on real Postg
     );
     assert.equal(unknown.code, exitCodes.not_found, unknown.stderr);
   });
+  test('user invitations lists what was invited; user uninvite revokes it once, and refuses what is no invitation', async () => {
+    const invited = await runCli(
+      ['user', 'invite', '--tenant', 'archive', '--email', 'kim@archive.test', '--json'],
+      env,
+    );
+    assert.equal(invited.code, 0, invited.stderr);
+    const id = JSON.parse(invited.stdout).id as string;
+    const listed = await runCli(['user', 'invitations', '--tenant', 'archive', '--json'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const entry = (
+      JSON.parse(listed.stdout).items as { id: string; email: string; status: string; createdBy: string }[]
+    ).find((i) => i.id === id);
+    assert.equal(entry?.email, 'kim@archive.test');
+    assert.equal(entry?.status, 'pending');
+    assert.equal(entry?.createdBy, 'cli');
+    const text = await runCli(['user', 'invitations', '--tenant', 'archive'], env);
+    assert.match(text.stdout, new RegExp(`${id}\\s+pending\\s+kim@archive\\.test`));
+
+    const revoked = await runCli(['user', 'uninvite', '--tenant', 'archive', '--id', id], env);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, /revoked; its link no longer works/);
+    const after = await runCli(['user', 'invitations', '--tenant', 'archive', '--json'], env);
+    assert.equal(
+      (JSON.parse(after.stdout).items as { id: string; status: string }[]).find((i) => i.id === id)?.status,
+      'revoked',
+    );
+    for (const [args, code] of [
+      [
+        ['user', 'uninvite', '--tenant', 'archive', '--id', '0190aaaa-0000-7000-8000-000000000000'],
+        exitCodes.not_found,
+      ],
+      [['user', 'uninvite', '--tenant', 'archive', '--id', 'nothing'], exitCodes.not_found],
+      [['user', 'invitations', '--tenant', 'archive', '--limit', 'many'], exitCodes.invalid],
+      [['user', 'invitations', '--tenant', 'archive', '--after', 'nowhere'], exitCodes.invalid],
+    ] as const) {
+      const refused = await runCli([...args], env);
+      assert.equal(refused.code, code, `${args.join(' ')}: ${refused.stderr}`);
+    }
+  });
 });

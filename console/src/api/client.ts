@@ -31,6 +31,7 @@ export type Permission = Ok<`${typeof T}/resources/{resourceId}/permissions/{per
 export type Role = Ok<`${typeof T}/roles/{roleId}`, 'get'>;
 export type Client = Ok<`${typeof T}/clients/{clientId}`, 'get'>;
 export type NewClient = Body<`${typeof T}/clients`, 'post'>;
+export type Invitation = Ok<`${typeof T}/invitations/{invitationId}`, 'get'>;
 export type AuditEvent = Ok<`${typeof T}/audit-events`, 'get'>['items'][number];
 
 /** An RFC 9457 problem from the API, or a network failure dressed as one. */

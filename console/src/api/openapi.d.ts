@@ -1920,7 +1920,104 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List invitations with their state (pending, accepted, expired, revoked)
+         * @description In creation order (sort=-created: newest first). Finished invitations stay listed until housekeeping deletes them a day after they ended.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The `next` of the previous page. */
+                    after?: string;
+                    /** @description Page size, 1-200. */
+                    limit: number;
+                    /** @description Order by creation: `created` oldest first, `-created` newest first. Pass the same sort with `after`. */
+                    sort?: "created" | "-created";
+                };
+                header?: never;
+                path: {
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** @description Who created it, as the audit log names actors (user:<id>, cli). */
+                                createdBy: string | null;
+                                /** @description The invited address (stored encrypted; shown to administrators). */
+                                email: string;
+                                /** @description When it was accepted or revoked. */
+                                endedAt: string | null;
+                                /** Format: date-time */
+                                expiresAt: string;
+                                /** Format: uuid */
+                                id: string;
+                                organisationId: string | null;
+                                /** @description The organisation the new user joins; null without one or when it was deleted since. */
+                                organisationName: string | null;
+                                /** @description pending: the link works; accepted: its account exists; expired; revoked by an administrator. */
+                                status: "pending" | "accepted" | "expired" | "revoked";
+                            }[];
+                            /** @description Cursor for `?after=`; null on the last page. */
+                            next: string | null;
+                        };
+                    };
+                };
+            };
+        };
         put?: never;
         /**
          * Invite an address (optionally into an organisation); the link goes only by mail
@@ -1931,6 +2028,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description Slug of the tenant to manage. */
                     tenant: string;
                 };
                 cookie?: never;
@@ -2006,6 +2104,193 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenant}/invitations/{invitationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an invitation */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    invitationId: string;
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Who created it, as the audit log names actors (user:<id>, cli). */
+                            createdBy: string | null;
+                            /** @description The invited address (stored encrypted; shown to administrators). */
+                            email: string;
+                            /** @description When it was accepted or revoked. */
+                            endedAt: string | null;
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            organisationId: string | null;
+                            /** @description The organisation the new user joins; null without one or when it was deleted since. */
+                            organisationName: string | null;
+                            /** @description pending: the link works; accepted: its account exists; expired; revoked by an administrator. */
+                            status: "pending" | "accepted" | "expired" | "revoked";
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation: its link is refused from now on
+         * @description Audited as invitation.revoked. Revoking a revoked or expired invitation changes nothing more; 409 invitation.already_accepted once its account exists (disable or delete the user instead).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    invitationId: string;
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Who created it, as the audit log names actors (user:<id>, cli). */
+                            createdBy: string | null;
+                            /** @description The invited address (stored encrypted; shown to administrators). */
+                            email: string;
+                            /** @description When it was accepted or revoked. */
+                            endedAt: string | null;
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            organisationId: string | null;
+                            /** @description The organisation the new user joins; null without one or when it was deleted since. */
+                            organisationName: string | null;
+                            /** @description pending: the link works; accepted: its account exists; expired; revoked by an administrator. */
+                            status: "pending" | "accepted" | "expired" | "revoked";
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -5089,7 +5374,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users in creation order, or find one by email */
+        /**
+         * List users in creation order, or find one by email
+         * @description Filters combine. 400 request.invalid for a sort other than created or -created, or a cursor this API did not return.
+         */
         get: {
             parameters: {
                 query: {
@@ -5099,8 +5387,12 @@ export interface paths {
                     email?: string;
                     /** @description Page size, 1-200. */
                     limit: number;
+                    /** @description Order by creation: `created` oldest first, `-created` newest first. Pass the same sort with `after`. */
+                    sort?: "created" | "-created";
                     /** @description Only users with this status. */
                     status?: "active" | "disabled";
+                    /** @description pending: only users who signed up and have not yet verified their address (they cannot sign in until they do). */
+                    verification?: "pending";
                 };
                 header?: never;
                 path: {
@@ -5161,6 +5453,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: {
+                                /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                                awaitingVerification: boolean;
                                 /** Format: date-time */
                                 createdAt: string;
                                 email: string;
@@ -5256,6 +5550,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -5349,6 +5645,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -5507,6 +5805,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -5838,6 +6138,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -5933,6 +6235,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -6685,6 +6989,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -7112,6 +7418,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description Signed up on the hosted page and has not yet proved the address: cannot sign in until then. */
+                            awaitingVerification: boolean;
                             /** Format: date-time */
                             createdAt: string;
                             email: string;
@@ -7124,6 +7432,99 @@ export interface paths {
                             name: string | null;
                             phone: string | null;
                             status: "active" | "disabled";
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenant}/users/{userId}/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link and code to a user awaiting verification
+         * @description Earlier links stop working. 409 user.not_awaiting_verification when the account does not wait for one; 429 signup.throttled past the per-address limit (3 mails an hour). To remove a pending account, delete the user.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description Until when the new link and code work.
+                             */
+                            expiresAt: string;
+                            /** Format: uuid */
+                            userId: string;
                         };
                     };
                 };

@@ -1,6 +1,7 @@
-// Users of a tenant: the list (paged, found by e-mail through the blind index and filtered by
-// status on the server), creating one, and a user's detail with the decrypted profile.
-import { useState } from 'preact/hooks';
+// Users of a tenant: the list (paged, found by e-mail through the blind index, filtered by status
+// and pending verification and sorted by creation on the server), creating one, and a user's detail
+// with the decrypted profile and the avatar (fetched with the token, shown as a blob URL).
+import { useEffect, useState } from 'preact/hooks';
 import { ApiProblem, api, call, type User } from '../api/client';
 import { BASE, currentSession } from '../auth';
 import { navigate } from '../router';
@@ -21,9 +22,15 @@ import {
 
 type UserStatus = 'active' | 'disabled';
 
+/** Marks an account that signed up and has not yet proved its address (it cannot sign in). */
+export function AwaitingBadge() {
+  return <span class="badge">Awaiting verification</span>;
+}
+
 export function UsersScreen({ tenant }: { tenant: string }) {
   // The search applies when submitted: the blind index matches a whole address only.
-  const [search, setSearch] = useState<{ email?: string; status?: UserStatus }>({});
+  const [search, setSearch] = useState<{ email?: string; status?: UserStatus; pending?: boolean }>({});
+  const [sort, setSort] = useState<'created' | '-created'>('created');
   const pager = usePaged(
     (after) =>
       call(
@@ -35,11 +42,13 @@ export function UsersScreen({ tenant }: { tenant: string }) {
               ...(after ? { after } : {}),
               ...(search.email ? { email: search.email } : {}),
               ...(search.status ? { status: search.status } : {}),
+              ...(search.pending ? { verification: 'pending' as const } : {}),
+              sort,
             },
           },
         }),
       ),
-    [tenant, search.email, search.status],
+    [tenant, search.email, search.status, search.pending, sort],
   );
   return (
     <>
@@ -51,7 +60,8 @@ export function UsersScreen({ tenant }: { tenant: string }) {
           event.preventDefault();
           const data = new FormData(event.currentTarget);
           const status = text(data, 'search-status') as UserStatus | undefined;
-          setSearch({ email: text(data, 'search-email'), status });
+          const pending = text(data, 'search-verification') === 'pending';
+          setSearch({ email: text(data, 'search-email'), status, pending });
         }}
       >
         <Field
@@ -67,6 +77,13 @@ export function UsersScreen({ tenant }: { tenant: string }) {
             <option value="">Any</option>
             <option value="active">Active</option>
             <option value="disabled">Disabled</option>
+          </select>
+        </div>
+        <div class="field">
+          <label for="search-verification">Verification</label>
+          <select id="search-verification" name="search-verification">
+            <option value="">Any</option>
+            <option value="pending">Awaiting verification</option>
           </select>
         </div>
         <button type="submit">Search</button>
@@ -95,14 +112,29 @@ export function UsersScreen({ tenant }: { tenant: string }) {
       <ProblemBox error={pager.error} />
       <Status loading={pager.loading} />
       {pager.data && (
-        <Table caption="Users" head={['Email', 'Name', 'Status', 'Last sign-in']}>
+        <Table
+          caption="Users"
+          head={[
+            'Email',
+            'Name',
+            'Status',
+            {
+              label: 'Created',
+              sort: sort === 'created' ? 'ascending' : 'descending',
+              onSort: () => setSort(sort === 'created' ? '-created' : 'created'),
+            },
+            'Last sign-in',
+          ]}
+        >
           {pager.data.items.map((u) => (
             <tr key={u.id}>
               <td>
                 <a href={to(tenant, `/users/${u.id}`)}>{u.email}</a>
+                {u.awaitingVerification && <AwaitingBadge />}
               </td>
               <td>{u.name ?? '—'}</td>
               <td>{u.status}</td>
+              <td>{when(u.createdAt)}</td>
               <td>{when(u.lastSignInAt)}</td>
             </tr>
           ))}
@@ -152,6 +184,118 @@ function DataExport({ tenant, userId }: { tenant: string; userId: string }) {
         <a href={file.href} download={file.name}>
           Download {file.name} ({Math.ceil(file.size / 1024)} KB; holds personal data in clear)
         </a>
+      )}
+      <ProblemBox error={error} />
+    </div>
+  );
+}
+
+/**
+ * The user's avatar: fetched with the token (an <img> cannot send it) and shown from a blob URL,
+ * which the console's CSP allows; upload and removal go through the same admin API.
+ */
+function Avatar({ tenant, userId, name }: { tenant: string; userId: string; name: string }) {
+  const path = { tenant, userId };
+  const avatar = useLoad(
+    () =>
+      call(
+        api.GET('/api/v1/tenants/{tenant}/users/{userId}/avatar', { params: { path }, parseAs: 'blob' }),
+      ).then(
+        (blob) => URL.createObjectURL(blob as Blob),
+        (error: unknown) => {
+          if (error instanceof ApiProblem && error.code === 'media.not_found') return null;
+          throw error;
+        },
+      ),
+    [tenant, userId],
+  );
+  useEffect(() => () => void (avatar.data && URL.revokeObjectURL(avatar.data)), [avatar.data]);
+  const [error, setError] = useState<unknown>();
+  return (
+    <section aria-label="Avatar" class="actions">
+      {avatar.data ? (
+        <img class="avatar" src={avatar.data} alt={`Avatar of ${name}`} width={96} height={96} />
+      ) : (
+        avatar.data === null && <p>No avatar.</p>
+      )}
+      <ProblemBox error={avatar.error ?? error} />
+      <form
+        class="action-form"
+        aria-label="Upload an avatar"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          const form = event.currentTarget;
+          const file = (form.elements.namedItem('avatar-file') as HTMLInputElement).files?.[0];
+          setError(undefined);
+          if (!file) return;
+          try {
+            await call(
+              api.PUT('/api/v1/tenants/{tenant}/users/{userId}/avatar', {
+                params: { path },
+                body: file as unknown as string,
+                bodySerializer: (body: unknown) => body as BodyInit,
+                headers: { 'content-type': file.type || 'application/octet-stream' },
+              }),
+            );
+            form.reset();
+            avatar.reload();
+          } catch (e) {
+            setError(e);
+          }
+        }}
+      >
+        <Field
+          label="Image (JPEG, PNG, WebP, GIF, AVIF)"
+          id="avatar-file"
+          type="file"
+          accept="image/*"
+          required
+        />
+        <button type="submit">Upload avatar</button>
+      </form>
+      {avatar.data && (
+        <ConfirmButton
+          label="Remove avatar"
+          title="Remove this avatar?"
+          message={<p>The stored image is deleted.</p>}
+          confirmLabel="Remove"
+          onConfirm={async () => {
+            await call(api.DELETE('/api/v1/tenants/{tenant}/users/{userId}/avatar', { params: { path } }));
+            avatar.reload();
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+/** For an account awaiting verification: mail a new link, or delete the account (below). */
+function PendingVerification({ tenant, userId }: { tenant: string; userId: string }) {
+  const [sent, setSent] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  return (
+    <div class="actions">
+      <button
+        type="button"
+        onClick={async () => {
+          setError(undefined);
+          setSent(undefined);
+          try {
+            const result = await call(
+              api.POST('/api/v1/tenants/{tenant}/users/{userId}/verification', {
+                params: { path: { tenant, userId } },
+              }),
+            );
+            setSent(result.expiresAt);
+          } catch (e) {
+            setError(e);
+          }
+        }}
+      >
+        Resend verification mail
+      </button>
+      {sent && (
+        <p role="status">Sent. The new link and code work until {when(sent)}; earlier ones no longer do.</p>
       )}
       <ProblemBox error={error} />
     </div>
@@ -211,6 +355,7 @@ export function UserScreen({ tenant, userId }: { tenant: string; userId: string 
             <dt>Email</dt>
             <dd data-field="email">
               {shown.email} {shown.emailVerified ? '(verified)' : '(not verified)'}
+              {shown.awaitingVerification && <AwaitingBadge />}
             </dd>
             <dt>Phone</dt>
             <dd>{shown.phone ?? '—'}</dd>
@@ -227,6 +372,18 @@ export function UserScreen({ tenant, userId }: { tenant: string; userId: string 
               <code>{shown.id}</code>
             </dd>
           </dl>
+          {shown.awaitingVerification && (
+            <>
+              <p>
+                This account signed up and has not yet verified its address: it cannot sign in until it does.
+                Mail a new link, or delete the account if it is not wanted.
+              </p>
+              <PendingVerification tenant={tenant} userId={userId} />
+            </>
+          )}
+          <h2>Avatar</h2>
+          <Avatar tenant={tenant} userId={userId} name={shown.name ?? shown.email} />
+          <h2>Account</h2>
           <div class="actions">
             {shown.status === 'active' ? (
               <ConfirmButton

@@ -139,7 +139,11 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId, jobs: B
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
       // Each resource's routes get only the services they use, built here from the wired OrthID.
       const { db, users, rbac, avatars } = orthid;
-      registerUserRoutes(api, { db, users, objects: orthid.objects, mfa: orthid.mfa }, avatars);
+      registerUserRoutes(
+        api,
+        { db, users, objects: orthid.objects, mfa: orthid.mfa, signUp: orthid.signUp },
+        avatars,
+      );
       await registerAvatarRoutes(api, { db }, avatars);
       await registerBrandingRoutes(api, {
         db,
@@ -167,7 +171,7 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId, jobs: B
       });
       registerOrganisationRoutes(api, { db, organisations: rbac.organisations });
       registerMembershipRoutes(api, { db, memberships: rbac.memberships, users });
-      registerInvitationRoutes(api, { signUp: orthid.signUp });
+      registerInvitationRoutes(api, { db, signUp: orthid.signUp, invitations: orthid.invitations });
       registerResourceRoutes(api, { db, resources: rbac.resources });
       registerPermissionRoutes(api, { db, permissions: rbac.permissions });
       registerRoleRoutes(api, { db, roles: rbac.roles });

@@ -36,6 +36,13 @@ export const IdPageQuery = PageQuery(
   Type.String({ format: 'uuid', description: 'The `next` of the previous page.' }),
 );
 
+/** `?sort=created` (oldest first, the default) or `-created` (newest first). */
+export const CreatedSort = Type.Union([Type.Literal('created'), Type.Literal('-created')], {
+  default: 'created',
+  description:
+    'Order by creation: `created` oldest first, `-created` newest first. Pass the same sort with `after`.',
+});
+
 export function PageOf<T extends TSchema>(item: T) {
   return Type.Object({
     items: Type.Array(item),
@@ -147,6 +154,10 @@ export const User = Type.Object({
   id: Uuid,
   email: Type.String(),
   emailVerified: Type.Boolean(),
+  awaitingVerification: Type.Boolean({
+    description:
+      'Signed up on the hosted page and has not yet proved the address: cannot sign in until then.',
+  }),
   name: Type.Union([Type.String(), Type.Null()]),
   phone: Type.Union([Type.String(), Type.Null()]),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),

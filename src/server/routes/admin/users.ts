@@ -5,11 +5,13 @@ import { deleteUserExports } from '../../../bundles/user-export.js';
 import { isOrthIdError } from '../../../core/errors.js';
 import type { Avatars } from '../../../identity/avatars.js';
 import type { Mfa } from '../../../identity/mfa.js';
+import type { SignUp } from '../../../identity/sign-up.js';
 import type { Users } from '../../../identity/users.js';
 import type { ObjectStore } from '../../../storage/objects/object-store.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
+  CreatedSort,
   IdPageQuery,
   NoContent,
   PageOf,
@@ -31,6 +33,13 @@ const UserListQuery = Type.Object({
       description: 'Only users with this status.',
     }),
   ),
+  verification: Type.Optional(
+    Type.Literal('pending', {
+      description:
+        'pending: only users who signed up and have not yet verified their address (they cannot sign in until they do).',
+    }),
+  ),
+  sort: Type.Optional(CreatedSort),
   email: Type.Optional(
     Type.String({
       format: 'email',
@@ -52,7 +61,14 @@ export interface UserRoutesDeps extends TenantScope {
   objects: ObjectStore;
   /** Whether the tenant's MFA policy applies to a user (the password minimum depends on it). */
   mfa: Pick<Mfa, 'enforcedFor'>;
+  /** Mails a new verification link to an account that waits for one. */
+  signUp: Pick<SignUp, 'resendForUser'>;
 }
+
+const VerificationSent = Type.Object({
+  userId: Uuid,
+  expiresAt: Type.String({ format: 'date-time', description: 'Until when the new link and code work.' }),
+});
 
 export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars: Avatars): void {
   const users = deps.users;
@@ -81,6 +97,8 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
       schema: {
         tags,
         summary: 'List users in creation order, or find one by email',
+        description:
+          'Filters combine. 400 request.invalid for a sort other than created or -created, or a cursor this API did not return.',
         params: Params({}),
         querystring: UserListQuery,
         response: { 200: PageOf(User), ...PROBLEMS },
@@ -88,13 +106,17 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
     },
     (request) =>
       inTenant(deps, request, async (tx, { tenant }) => {
-        const { email, ...paging } = request.query;
+        const { email, verification, ...paging } = request.query;
+        const awaitingVerification = verification === 'pending' ? true : undefined;
         if (email !== undefined) {
           const found = await users.getByEmail(tx, tenant.id, email);
-          const matches = found && (paging.status === undefined || found.status === paging.status);
+          const matches =
+            found &&
+            (paging.status === undefined || found.status === paging.status) &&
+            (awaitingVerification === undefined || found.awaitingVerification);
           return { items: matches ? [found] : [], next: null };
         }
-        const page = await users.list(tx, tenant.id, paging);
+        const page = await users.list(tx, tenant.id, { ...paging, awaitingVerification });
         return { items: page.users, next: page.next };
       }),
   );
@@ -178,6 +200,25 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
         ),
     );
   }
+
+  api.post(
+    '/users/:userId/verification',
+    {
+      schema: {
+        tags,
+        summary: 'Mail a new verification link and code to a user awaiting verification',
+        description:
+          'Earlier links stop working. 409 user.not_awaiting_verification when the account does not wait for one; 429 signup.throttled past the per-address limit (3 mails an hour). To remove a pending account, delete the user.',
+        params: ById,
+        response: { 202: VerificationSent, ...PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const { tenant, actor } = adminContextOf(request);
+      const sent = await deps.signUp.resendForUser(tenant, request.params.userId, { actor });
+      return reply.code(202).send(sent);
+    },
+  );
 
   api.delete(
     '/users/:userId',
