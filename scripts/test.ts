@@ -1,5 +1,7 @@
 // The test command: starts one throwaway PostgreSQL cluster for the whole run, then runs every
 // *.test.ts under src/ and test/ with node's test runner. Test files create their own databases.
+// The `orthid` children the tests start run a copy of src/ compiled once for the run
+// (test/helpers/cli-build.ts).
 //
 //   tsx scripts/test.ts [PATH-SUBSTRING...] [--shuffle[=SEED]]
 //
@@ -23,6 +25,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildCliForTests } from '../test/helpers/cli-build.js';
 import { writePgliteTemplate } from '../test/helpers/pglite-template.js';
 import { startCluster } from '../test/helpers/postgres.js';
 
@@ -216,9 +219,18 @@ let failed = false;
 let uncounted = 0;
 const sum: Totals = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failedFiles: string[] = [];
-const [cluster] = await Promise.all([startCluster(), writePgliteTemplate(template)]);
+const cliBuild = join(scratch, 'cli');
+const preparing = Promise.all([startCluster(), writePgliteTemplate(template)]);
+// Synchronous and CPU-bound: it runs while the cluster's processes start.
+buildCliForTests(cliBuild);
+const [cluster] = await preparing;
 try {
-  const env = { ...process.env, ORTHID_TEST_PG_URL: cluster.url, ORTHID_TEST_PGLITE_TEMPLATE: template };
+  const env = {
+    ...process.env,
+    ORTHID_TEST_PG_URL: cluster.url,
+    ORTHID_TEST_PGLITE_TEMPLATE: template,
+    ORTHID_TEST_CLI_BUILD: cliBuild,
+  };
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   // In order: all files in one runner, two at a time. Shuffled: one runner per file, alone.
   const batches = seed === undefined ? [matching] : shuffled(matching, seed).map((file) => [file] as const);
