@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildCliForTests } from '../test/helpers/cli-build.js';
+import { writePgdataTemplate } from '../test/helpers/embedded-data-dir.js';
 import { writePgliteTemplate } from '../test/helpers/pglite-template.js';
 import { startCluster } from '../test/helpers/postgres.js';
 
@@ -220,7 +221,12 @@ let uncounted = 0;
 const sum: Totals = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failedFiles: string[] = [];
 const cliBuild = join(scratch, 'cli');
-const preparing = Promise.all([startCluster(), writePgliteTemplate(template)]);
+const pgdataTemplate = join(scratch, 'pgdata-template');
+const preparing = Promise.all([
+  startCluster(),
+  writePgliteTemplate(template),
+  writePgdataTemplate(pgdataTemplate),
+]);
 // Synchronous and CPU-bound: it runs while the cluster's processes start.
 buildCliForTests(cliBuild);
 const [cluster] = await preparing;
@@ -229,6 +235,7 @@ try {
     ...process.env,
     ORTHID_TEST_PG_URL: cluster.url,
     ORTHID_TEST_PGLITE_TEMPLATE: template,
+    ORTHID_TEST_PGDATA_TEMPLATE: pgdataTemplate,
     ORTHID_TEST_CLI_BUILD: cliBuild,
   };
   const deadline = Date.now() + RUN_TIMEOUT_MS;
