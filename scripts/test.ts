@@ -1,8 +1,13 @@
 // The test command: starts one throwaway PostgreSQL cluster for the whole run, then runs every
 // *.test.ts under src/ and test/ with node's test runner. Test files create their own databases.
+// The `orthid` children the tests start run a copy of src/ compiled once for the run
+// (test/helpers/cli-build.ts).
 //
-//   tsx scripts/test.ts [PATH-SUBSTRING...] [--shuffle[=SEED]]
+//   tsx scripts/test.ts [PATH-SUBSTRING...] [--shuffle[=SEED]] [--write-durations]
 //
+// In order, each file runs in a runner of its own, two at a time (ORTHID_TEST_CONCURRENCY), the
+// longest first by test/durations.json; each file's report is printed when it ends.
+// --write-durations records this run's durations there (after a whole run, to keep it current).
 // --shuffle runs the files one at a time, each in a process of its own, in an order drawn from
 // SEED (printed; a random one when none is given), so that no file can lean on another having
 // run before it or beside it.
@@ -19,20 +24,45 @@
 // cluster) is killed when it ends. A cancelled test fails the run and counts as failed below.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildCliForTests } from '../test/helpers/cli-build.js';
+import { writePgdataTemplate } from '../test/helpers/embedded-data-dir.js';
 import { writePgliteTemplate } from '../test/helpers/pglite-template.js';
 import { startCluster } from '../test/helpers/postgres.js';
 
 const MINUTE = 60_000;
-const msFromEnv = (name: string, fallback: number): number => {
+const intFromEnv = (name: string, fallback: number): number => {
   const value = Number(process.env[name]);
   return Number.isInteger(value) && value > 0 ? value : fallback;
 };
-const FILE_TIMEOUT_MS = msFromEnv('ORTHID_TEST_FILE_TIMEOUT_MS', 10 * MINUTE);
-const RUN_TIMEOUT_MS = msFromEnv('ORTHID_TEST_RUN_TIMEOUT_MS', 60 * MINUTE);
+const FILE_TIMEOUT_MS = intFromEnv('ORTHID_TEST_FILE_TIMEOUT_MS', 10 * MINUTE);
+const RUN_TIMEOUT_MS = intFromEnv('ORTHID_TEST_RUN_TIMEOUT_MS', 60 * MINUTE);
+
+/** Runners at once in order: ORTHID_TEST_CONCURRENCY, default 2 (CI has 2 cores). */
+const CONCURRENCY = intFromEnv('ORTHID_TEST_CONCURRENCY', 2);
+
+/**
+ * Seconds each file took on a whole run (`--write-durations` rewrites it). Only the order of the
+ * files comes from it; a file not in it is guessed from where it lives.
+ */
+const DURATIONS_FILE = join(import.meta.dirname, '../test/durations.json');
+
+function knownDurations(): Record<string, number> {
+  return existsSync(DURATIONS_FILE)
+    ? (JSON.parse(readFileSync(DURATIONS_FILE, 'utf8')) as Record<string, number>)
+    : {};
+}
+
+/** Longest-processing-time-first: the files by their last duration, longest first. */
+function longestFirst(files: readonly string[]): string[] {
+  const known = knownDurations();
+  const guess = (file: string) =>
+    known[file] ?? (file.startsWith('test/e2e/') ? 30 : file.startsWith('test/integration/') ? 10 : 2);
+  return [...files].sort((a, b) => guess(b) - guess(a) || a.localeCompare(b));
+}
 
 const duration = (ms: number) => (ms >= MINUTE ? `${Math.round(ms / MINUTE)} min` : `${ms / 1000} s`);
 
@@ -64,13 +94,20 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nUsage: tsx scripts/test.ts [PATH-SUBSTRING...] [--shuffle[=SEED]]`);
+  console.error(
+    `${message}\nUsage: tsx scripts/test.ts [PATH-SUBSTRING...] [--shuffle[=SEED]] [--write-durations]`,
+  );
   process.exit(2);
 }
 
 let seed: number | undefined;
+let writeDurations = false;
 const filter: string[] = [];
 for (const arg of process.argv.slice(2)) {
+  if (arg === '--write-durations') {
+    writeDurations = true;
+    continue;
+  }
   const shuffle = /^--shuffle(?:=(.*))?$/.exec(arg);
   if (shuffle) {
     seed = shuffle[1] === undefined ? randomInt(1, 2 ** 31) : Number(shuffle[1]);
@@ -122,7 +159,7 @@ function readTotals(tapFile: string): Totals | undefined {
 const scratch = mkdtempSync(join(tmpdir(), 'orthid-run-'));
 const template = join(scratch, 'pglite-template.tar');
 const childDeadline = pathToFileURL(join(import.meta.dirname, '../test/helpers/child-deadline.ts')).href;
-let running: ChildProcess | undefined;
+const running = new Set<ChildProcess>();
 let interrupted = false;
 
 /** The live processes (not zombies) in process group `pgid`, as `pid name`; Linux's /proc only. */
@@ -158,7 +195,7 @@ function killGroup(child: ChildProcess | undefined): boolean {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     interrupted = true;
-    killGroup(running);
+    for (const child of running) killGroup(child);
   });
 }
 
@@ -169,6 +206,8 @@ async function runFiles(
   tapFile: string,
   env: NodeJS.ProcessEnv,
   deadline: number,
+  /** Where its report goes: this terminal, or chunks the caller prints when the runner ends. */
+  output: 'inherit' | Buffer[],
 ): Promise<{ status: number | null; timedOut: boolean }> {
   const child = spawn(
     process.execPath,
@@ -186,9 +225,13 @@ async function runFiles(
       `--test-reporter-destination=${tapFile}`,
       ...files,
     ],
-    { stdio: 'inherit', env, detached: true },
+    { stdio: output === 'inherit' ? 'inherit' : ['inherit', 'pipe', 'pipe'], env, detached: true },
   );
-  running = child;
+  running.add(child);
+  if (output !== 'inherit') {
+    child.stdout!.on('data', (d: Buffer) => output.push(d));
+    child.stderr!.on('data', (d: Buffer) => output.push(d));
+  }
   let timedOut = false;
   const timer = setTimeout(
     () => {
@@ -205,7 +248,7 @@ async function runFiles(
   const left = groupMembers(child.pid!);
   killGroup(child);
   if (left.length > 0) console.error(`Killed what the tests left running: ${left.join(', ')}`);
-  running = undefined;
+  running.delete(child);
   return { status, timedOut };
 }
 
@@ -216,43 +259,84 @@ let failed = false;
 let uncounted = 0;
 const sum: Totals = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const failedFiles: string[] = [];
-const [cluster] = await Promise.all([startCluster(), writePgliteTemplate(template)]);
+const cliBuild = join(scratch, 'cli');
+const pgdataTemplate = join(scratch, 'pgdata-template');
+const preparing = Promise.all([
+  startCluster(),
+  writePgliteTemplate(template),
+  writePgdataTemplate(pgdataTemplate),
+]);
+// Synchronous and CPU-bound: it runs while the cluster's processes start.
+buildCliForTests(cliBuild);
+const [cluster] = await preparing;
 try {
-  const env = { ...process.env, ORTHID_TEST_PG_URL: cluster.url, ORTHID_TEST_PGLITE_TEMPLATE: template };
+  const env = {
+    ...process.env,
+    ORTHID_TEST_PG_URL: cluster.url,
+    ORTHID_TEST_PGLITE_TEMPLATE: template,
+    ORTHID_TEST_PGDATA_TEMPLATE: pgdataTemplate,
+    ORTHID_TEST_CLI_BUILD: cliBuild,
+  };
   const deadline = Date.now() + RUN_TIMEOUT_MS;
-  // In order: all files in one runner, two at a time. Shuffled: one runner per file, alone.
-  const batches = seed === undefined ? [matching] : shuffled(matching, seed).map((file) => [file] as const);
+  // Every file runs in a runner of its own (node's runner sorts the files it is given by name).
+  // In order: CONCURRENCY runners at once, the longest files first, so that the run does not end
+  // waiting on one long file started last. Shuffled: one at a time, in the seed's order.
+  const queue = seed === undefined ? longestFirst(matching) : shuffled(matching, seed);
+  const concurrency = seed === undefined ? CONCURRENCY : 1;
   if (seed !== undefined) {
     console.log(
       `Running ${matching.length} test files one at a time in shuffled order, seed ${seed} (repeat it: --shuffle=${seed})`,
     );
   }
-  for (const [index, files] of batches.entries()) {
-    if (interrupted) break;
-    if (Date.now() >= deadline) {
-      console.error(`Not run (the run's deadline passed): ${files.join(' ')}`);
-      failed = true;
-      uncounted += files.length;
-      failedFiles.push(...files);
-      continue;
+  const measured: Record<string, number> = {};
+  let started = 0;
+  const runNext = async (): Promise<void> => {
+    while (!interrupted && started < queue.length) {
+      const index = started++;
+      const file = queue[index]!;
+      if (Date.now() >= deadline) {
+        console.error(`Not run (the run's deadline passed): ${file}`);
+        failed = true;
+        uncounted += 1;
+        failedFiles.push(file);
+        continue;
+      }
+      if (seed !== undefined) console.log(`\n[${index + 1}/${queue.length}] ${file}`);
+      const tapFile = join(scratch, `results-${index}.tap`);
+      const output: Buffer[] | 'inherit' = concurrency === 1 ? 'inherit' : [];
+      const began = Date.now();
+      const { status, timedOut } = await runFiles([file], 1, tapFile, env, deadline, output);
+      measured[file] = Math.round((Date.now() - began) / 1000);
+      if (output !== 'inherit') {
+        process.stdout.write(`\n[${index + 1}/${queue.length}] ${file} (${duration(Date.now() - began)})\n`);
+        process.stdout.write(Buffer.concat(output));
+      }
+      const totals = readTotals(tapFile);
+      if (totals === undefined) console.error(`The test runner for ${file} wrote no summary.`);
+      else for (const key of Object.keys(sum) as (keyof Totals)[]) sum[key] += totals[key];
+      const bad =
+        status !== 0 ||
+        timedOut ||
+        totals === undefined ||
+        totals.fail + totals.cancelled > 0 ||
+        totals.tests === 0;
+      if (bad) {
+        failed = true;
+        if (totals === undefined || totals.fail + totals.cancelled === 0) uncounted += 1;
+        failedFiles.push(file);
+      }
     }
-    if (seed !== undefined) console.log(`\n[${index + 1}/${batches.length}] ${files[0]}`);
-    const tapFile = join(scratch, `results-${index}.tap`);
-    const { status, timedOut } = await runFiles(files, seed === undefined ? 2 : 1, tapFile, env, deadline);
-    const totals = readTotals(tapFile);
-    if (totals === undefined) console.error(`The test runner for ${files.join(' ')} wrote no summary.`);
-    else for (const key of Object.keys(sum) as (keyof Totals)[]) sum[key] += totals[key];
-    const bad =
-      status !== 0 ||
-      timedOut ||
-      totals === undefined ||
-      totals.fail + totals.cancelled > 0 ||
-      totals.tests === 0;
-    if (bad) {
-      failed = true;
-      if (totals === undefined || totals.fail + totals.cancelled === 0) uncounted += 1;
-      if (seed !== undefined) failedFiles.push(files[0]!);
-    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, runNext));
+  if (writeDurations) {
+    const all = { ...knownDurations(), ...measured };
+    const sorted = Object.fromEntries(
+      Object.keys(all)
+        .sort()
+        .map((file) => [file, all[file]]),
+    );
+    writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+    console.log(`Wrote the files' durations to ${DURATIONS_FILE}.`);
   }
 } finally {
   cluster.stop();
@@ -272,10 +356,8 @@ if (sum.cancelled > 0) {
     `${sum.cancelled} test(s) were cancelled (a timeout, or a file that ended early) and count as failed.`,
   );
 }
-if (seed !== undefined) {
-  console.log(`Shuffle seed ${seed}.`);
-  if (failedFiles.length > 0) console.error(`Files that failed:\n  ${failedFiles.join('\n  ')}`);
-}
+if (seed !== undefined) console.log(`Shuffle seed ${seed}.`);
+if (failedFiles.length > 0) console.error(`Files that failed:\n  ${failedFiles.join('\n  ')}`);
 const skipped = sum.skipped + sum.todo;
 console.log(
   `tests: ${sum.pass} passed, ${sum.fail + sum.cancelled + uncounted} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,

@@ -3,14 +3,14 @@
 // the grace period cuts what is still open. Timings are measured and printed, never bet on.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, test } from 'node:test';
 import { type BootstrapCredentials, readBootstrapCredentials } from '../helpers/bootstrap-credentials.js';
+import { embeddedDataDir } from '../helpers/embedded-data-dir.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string>): Promise<Started> {
-  const dir = await mkdtemp(join(tmpdir(), 'orthid-drain-'));
+  const dir = await embeddedDataDir('orthid-drain-');
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const server = await startServer({ ORTHID_DATA_DIR: dir, ORTHID_LOG_LEVEL: 'info', ...env }, 180_000);
   cleanup.push(async () => {

@@ -1,10 +1,10 @@
 // `orthid start` says where mail goes: the outbox in the data directory on the embedded default,
 // or the SMTP relay (never its credentials); /metrics shows the mail queue either way.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { embeddedDataDir } from '../helpers/embedded-data-dir.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 
@@ -14,7 +14,7 @@ describe('orthid start and mail', { timeout: 120_000 }, () => {
     for (const step of cleanup.reverse()) await step();
   });
   const start = async (env: Record<string, string>): Promise<{ server: ServerProcess; dir: string }> => {
-    const dir = await mkdtemp(join(tmpdir(), 'orthid-mail-start-'));
+    const dir = await embeddedDataDir('orthid-mail-start-');
     const server = await startServer({ ORTHID_DATA_DIR: dir, ...env });
     cleanup.push(async () => {
       if (server.child.exitCode === null) await server.stop();

@@ -1,6 +1,7 @@
 // Runs the real `orthid` command as a child process, from source, with an explicit environment.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { builtCliEntry } from './cli-build.js';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -10,8 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The command line of `orthid …`: the runner's compiled copy of src/ when there is one (cli-build.ts). */
 export function cliArgs(args: readonly string[]): string[] {
-  return ['--import', 'tsx', CLI_ENTRY, ...args];
+  const built = builtCliEntry();
+  return built ? [built, ...args] : ['--import', 'tsx', CLI_ENTRY, ...args];
 }
 
 /** Environment for a child: PATH and HOME only, plus what the test names. */

@@ -1,11 +1,11 @@
 // A running `orthid start` on the embedded database, set up as an operator would: a tenant, a
 // user and clients registered with the `orthid` command. Stock relying parties use it over HTTP.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adminTokenFrom, readBootstrapCredentials } from './bootstrap-credentials.js';
 import { type CliResult, runCli } from './cli.js';
+import { embeddedDataDir } from './embedded-data-dir.js';
 import { type ServerProcess, startServer } from './server-process.js';
 
 export interface RunningUser {
@@ -41,7 +41,7 @@ export async function startRunningOrthId(
   /** More of the server's environment, e.g. an SMTP relay. */
   extraEnv: Record<string, string> = {},
 ): Promise<RunningOrthId> {
-  const dir = await mkdtemp(join(tmpdir(), 'orthid-running-'));
+  const dir = await embeddedDataDir('orthid-running-');
   let server: ServerProcess;
   try {
     // Generous: a loaded CI machine can take a minute to start it; a healthy one takes seconds.
