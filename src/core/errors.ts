@@ -181,6 +181,9 @@ export const ERROR_CODES = {
   'backup.drill_unavailable': 'unavailable',
   // The admin console.
   'console.not_built': 'unavailable',
+  // Client editing and list sorting.
+  'client.public_no_secret': 'invalid',
+  'request.invalid_cursor': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
