@@ -115,14 +115,52 @@ export function Pager({ pager, label }: { pager: ReturnType<typeof usePaged<unkn
   );
 }
 
-/** A table that scrolls sideways on a narrow screen, reachable by keyboard. */
+/** A column the server can sort by: `field` ascending, `-field` descending. */
+export interface SortColumn {
+  label: string;
+  field: string;
+}
+
+/** The list's order as the API's `sort` takes it, and how a header click changes it. */
+export interface SortState {
+  value: string;
+  onChange(next: string): void;
+}
+
+/** The order a list is read in, kept while the screen is shown. */
+export function useSort(initial: string): SortState {
+  const [value, onChange] = useState(initial);
+  return { value, onChange };
+}
+
+function SortHeader({ column, sort }: { column: SortColumn; sort: SortState }) {
+  const direction =
+    sort.value === column.field ? 'ascending' : sort.value === `-${column.field}` ? 'descending' : 'none';
+  // A first click sorts ascending; a second on the same column reverses the order.
+  const next = direction === 'ascending' ? `-${column.field}` : column.field;
+  return (
+    <th scope="col" aria-sort={direction}>
+      <button type="button" class="sort" onClick={() => sort.onChange(next)}>
+        {column.label}
+        <span aria-hidden="true">{direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ' ↕'}</span>
+      </button>
+    </th>
+  );
+}
+
+/**
+ * A table that scrolls sideways on a narrow screen, reachable by keyboard. Columns given as a
+ * SortColumn are buttons that ask the server for the list in that order (aria-sort says which).
+ */
 export function Table({
   caption,
   head,
+  sort,
   children,
 }: {
   caption: string;
-  head: string[];
+  head: (string | SortColumn)[];
+  sort?: SortState;
   children: ComponentChildren;
 }) {
   return (
@@ -132,11 +170,15 @@ export function Table({
         <caption>{caption}</caption>
         <thead>
           <tr>
-            {head.map((h) => (
-              <th key={h} scope="col">
-                {h}
-              </th>
-            ))}
+            {head.map((h) =>
+              typeof h === 'string' || !sort ? (
+                <th key={typeof h === 'string' ? h : h.label} scope="col">
+                  {typeof h === 'string' ? h : h.label}
+                </th>
+              ) : (
+                <SortHeader key={h.field} column={h} sort={sort} />
+              ),
+            )}
           </tr>
         </thead>
         <tbody>{children}</tbody>
