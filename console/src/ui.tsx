@@ -142,7 +142,9 @@ function SortHeader({ column, sort }: { column: SortColumn; sort: SortState }) {
     <th scope="col" aria-sort={direction}>
       <button type="button" class="sort" onClick={() => sort.onChange(next)}>
         {column.label}
-        <span aria-hidden="true">{direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ' ↕'}</span>
+        <span aria-hidden="true">
+          {direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ' ↕'}
+        </span>
       </button>
     </th>
   );

@@ -209,12 +209,7 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
               </>
             )}
           </dl>
-          <RedirectUris
-            tenant={tenant}
-            client={c}
-            etag={etag}
-            changed={versioned.reload}
-          />
+          <RedirectUris tenant={tenant} client={c} etag={etag} changed={versioned.reload} />
           {!c.public && (
             <>
               <h2>Client secret</h2>
