@@ -357,9 +357,14 @@ describe('the admin console in Chromium', () => {
       .filter({ hasNotText: /^client\./ })
       .first()
       .waitFor({ state: 'detached' });
-    const rows = page.locator('table tbody tr');
     assert.match(String(await page.locator('table').textContent()), /client\.created/);
-    assert.match(String(await rows.first().textContent()), /@system/);
+    // The operator's changes are theirs; the old secret tried after the rotation is the anonymous failure.
+    const rotation = page.locator('table tbody tr', { hasText: 'client.secret_rotated' });
+    assert.match(String(await rotation.first().textContent()), /@system/);
+    assert.match(
+      String(await page.locator('table tbody tr', { hasText: 'client.authenticate' }).first().textContent()),
+      /anonymous.*failure/,
+    );
     await inspect('audit');
   });
 

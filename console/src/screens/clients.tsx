@@ -209,6 +209,16 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
               </>
             )}
           </dl>
+          <ConfirmButton
+            label="Delete client"
+            title={`Delete ${c.name}?`}
+            message={<p>Its tokens stop working and its users can no longer sign in through it.</p>}
+            confirmLabel="Delete"
+            onConfirm={async () => {
+              await call(api.DELETE('/api/v1/tenants/{tenant}/clients/{clientId}', { params: { path } }));
+              navigate(to(tenant, '/clients'));
+            }}
+          />
           <RedirectUris tenant={tenant} client={c} etag={etag} changed={versioned.reload} />
           {!c.public && (
             <>
@@ -241,16 +251,6 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
               />
             </>
           )}
-          <ConfirmButton
-            label="Delete client"
-            title={`Delete ${c.name}?`}
-            message={<p>Its tokens stop working and its users can no longer sign in through it.</p>}
-            confirmLabel="Delete"
-            onConfirm={async () => {
-              await call(api.DELETE('/api/v1/tenants/{tenant}/clients/{clientId}', { params: { path } }));
-              navigate(to(tenant, '/clients'));
-            }}
-          />
         </>
       )}
       <h2>Roles</h2>
