@@ -14,7 +14,7 @@ import { createTestDatabase } from '../helpers/postgres.js';
 const MASTER = 'client-cli-master-secret-0123456789-abcdefgh';
 const API = 'https://orders.shop.test';
 
-describe('orthid client create on real PostgreSQL', { timeout: 180_000 }, () => {
+describe('orthid client create, update and rotate-secret on real PostgreSQL', { timeout: 420_000 }, () => {
   let dir: string;
   let env: Record<string, string>;
 
