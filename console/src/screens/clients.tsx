@@ -1,7 +1,7 @@
 // OIDC clients of a tenant, listed in the order the server is asked for: register one (its secret
 // shown once), see its metadata, edit its redirect URIs (against the version read), rotate its
 // secret (confirmed, the new one shown once), grant it roles, delete it (confirmed).
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiProblem, api, type Client, call, callVersioned, type NewClient } from '../api/client';
 import { navigate } from '../router';
 import {
@@ -345,6 +345,8 @@ function RedirectUris({
   changed(): void;
 }) {
   const [draft, setDraft] = useState<string[]>();
+  // The draft stays shown until the client is read again (after a save or a 412), never the old list.
+  useEffect(() => setDraft(undefined), [client]);
   const uris = draft ?? client.redirectUris;
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -358,14 +360,10 @@ function RedirectUris({
           body: { redirectUris: uris },
         }),
       );
-      setDraft(undefined);
       changed();
     } catch (e) {
       setError(e);
-      if (e instanceof ApiProblem && e.status === 412) {
-        setDraft(undefined);
-        changed();
-      }
+      if (e instanceof ApiProblem && e.status === 412) changed();
     } finally {
       setBusy(false);
     }
