@@ -115,34 +115,54 @@ export function Pager({ pager, label }: { pager: ReturnType<typeof usePaged<unkn
   );
 }
 
-/** A column the server sorts by: its header is a button, and says the order with aria-sort. */
-export interface SortableHead {
+/** A column the server can sort by: `field` ascending, `-field` descending. */
+export interface SortColumn {
   label: string;
-  sort: 'ascending' | 'descending';
-  /** Asks for the other order. */
-  onSort(): void;
+  field: string;
 }
 
-function HeadCell({ head }: { head: string | SortableHead }) {
-  if (typeof head === 'string') return <th scope="col">{head}</th>;
-  const next = head.sort === 'ascending' ? 'newest first' : 'oldest first';
+/** The list's order as the API's `sort` takes it, and how a header click changes it. */
+export interface SortState {
+  value: string;
+  onChange(next: string): void;
+}
+
+/** The order a list is read in, kept while the screen is shown. */
+export function useSort(initial: string): SortState {
+  const [value, onChange] = useState(initial);
+  return { value, onChange };
+}
+
+function SortHeader({ column, sort }: { column: SortColumn; sort: SortState }) {
+  const direction =
+    sort.value === column.field ? 'ascending' : sort.value === `-${column.field}` ? 'descending' : 'none';
+  // A first click sorts ascending; a second on the same column reverses the order.
+  const next = direction === 'ascending' ? `-${column.field}` : column.field;
   return (
-    <th scope="col" aria-sort={head.sort}>
-      <button type="button" class="sort" onClick={head.onSort} title={`Sort ${next}`}>
-        {head.label} <span aria-hidden="true">{head.sort === 'ascending' ? '▲' : '▼'}</span>
+    <th scope="col" aria-sort={direction}>
+      <button type="button" class="sort" onClick={() => sort.onChange(next)}>
+        {column.label}
+        <span aria-hidden="true">
+          {direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ' ↕'}
+        </span>
       </button>
     </th>
   );
 }
 
-/** A table that scrolls sideways on a narrow screen, reachable by keyboard. */
+/**
+ * A table that scrolls sideways on a narrow screen, reachable by keyboard. Columns given as a
+ * SortColumn are buttons that ask the server for the list in that order (aria-sort says which).
+ */
 export function Table({
   caption,
   head,
+  sort,
   children,
 }: {
   caption: string;
-  head: (string | SortableHead)[];
+  head: (string | SortColumn)[];
+  sort?: SortState;
   children: ComponentChildren;
 }) {
   return (
@@ -152,9 +172,15 @@ export function Table({
         <caption>{caption}</caption>
         <thead>
           <tr>
-            {head.map((h) => (
-              <HeadCell key={typeof h === 'string' ? h : h.label} head={h} />
-            ))}
+            {head.map((h) =>
+              typeof h === 'string' || !sort ? (
+                <th key={typeof h === 'string' ? h : h.label} scope="col">
+                  {typeof h === 'string' ? h : h.label}
+                </th>
+              ) : (
+                <SortHeader key={h.field} column={h} sort={sort} />
+              ),
+            )}
           </tr>
         </thead>
         <tbody>{children}</tbody>

@@ -121,20 +121,33 @@ function openRow(keyring: TenantKeyring, row: AuditRow): AuditEvent {
 }
 
 /**
- * Newest events first; pass the last seq seen as `before` for the next page. `filter` narrows
- * by the columns stored in clear (actor, action, time); sealed details are never searched.
+ * Newest events first; pass the last seq seen as `before` for the next page. With `oldestFirst`,
+ * in the order they happened, the last seq seen passed as `after`. `filter` narrows by the
+ * columns stored in clear (actor, action, time); sealed details are never searched.
  */
 export async function readAudit(
   tx: Queryable,
   keyring: TenantKeyring,
-  options: { limit?: number; before?: number; filter?: AuditFilter } = {},
+  options: {
+    limit?: number;
+    before?: number;
+    after?: number;
+    oldestFirst?: boolean;
+    filter?: AuditFilter;
+  } = {},
 ): Promise<AuditEvent[]> {
   const before = options.before === undefined ? undefined : String(options.before);
   const limit = Math.min(options.limit ?? 50, 1000);
   const queries = createAuditQueries(tx);
-  const rows = options.filter
-    ? await queries.searchBefore(before, options.filter, limit)
-    : await queries.pageBefore(before, limit);
+  const rows = options.oldestFirst
+    ? await queries.searchAfter(
+        options.after === undefined ? undefined : String(options.after),
+        options.filter,
+        limit,
+      )
+    : options.filter
+      ? await queries.searchBefore(before, options.filter, limit)
+      : await queries.pageBefore(before, limit);
   return rows.map((row) => openRow(keyring, row));
 }
 

@@ -178,6 +178,31 @@ export function createAuditQueries(tx: Queryable) {
       );
       return rows;
     },
+    /** Oldest first, after `afterSeq` when given, narrowed by `filter` when given. */
+    async searchAfter(
+      afterSeq: string | undefined,
+      filter: AuditFilter | undefined,
+      limit: number,
+    ): Promise<AuditRow[]> {
+      const { rows } = await tx.query<AuditRow>(
+        `SELECT ${READ_COLUMNS} FROM audit_events
+          WHERE ($1::bigint IS NULL OR seq > $1::bigint)
+            AND ($2::text IS NULL OR actor = $2::text)
+            AND ($3::text IS NULL OR action LIKE $3::text)
+            AND ($4::timestamptz IS NULL OR occurred_at >= $4::timestamptz)
+            AND ($5::timestamptz IS NULL OR occurred_at < $5::timestamptz)
+          ORDER BY seq LIMIT $6`,
+        [
+          afterSeq ?? null,
+          filter?.actor ?? null,
+          filter?.action === undefined ? null : actionPattern(filter.action),
+          filter?.from ?? null,
+          filter?.to ?? null,
+          limit,
+        ],
+      );
+      return rows;
+    },
     /** Newest first, before `beforeSeq` when given. */
     async pageBefore(beforeSeq: string | undefined, limit: number): Promise<AuditRow[]> {
       const { rows } = await tx.query<AuditRow>(

@@ -1,4 +1,5 @@
-// `orthid client ...`: register OIDC clients. The secret is printed once and stored only hashed.
+// `orthid client ...`: register, list and edit OIDC clients, rotate their secrets. A secret is
+// printed once and stored only hashed.
 import type { Command } from 'commander';
 import type { RegisteredClient } from '../oidc/clients.js';
 import { action, operation, print } from './context.js';
@@ -8,6 +9,11 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 type Created = RegisteredClient & { clientSecret?: string };
+
+/** A repeatable option that stays undefined unless given, so "not given" and "empty" differ. */
+function collectGiven(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
 
 export function registerClientCommands(program: Command): void {
   const client = program.command('client').description("Manage a tenant's OpenID Connect clients");
@@ -135,6 +141,95 @@ export function registerClientCommands(program: Command): void {
         const clients = (await operation('client.list', { tenant: opts.tenant })) as RegisteredClient[];
         print(clients, Boolean(opts.json), (list: RegisteredClient[]) =>
           list.map((c) => `${c.clientId}  ${c.name.padEnd(24)} ${c.grantTypes.join(',')}`).join('\n'),
+        );
+      }),
+    );
+
+  client
+    .command('update')
+    .description(
+      "Change a client's name, grant types or redirect URIs (each given list replaces the old one)",
+    )
+    .argument('<clientId>', 'the client')
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .option('--name <name>', 'name shown on the consent page')
+    .option('--grant <type>', 'grant type (repeatable; replaces the grant types)', collectGiven)
+    .option('--redirect-uri <uri>', 'redirect URI (repeatable; replaces the redirect URIs)', collectGiven)
+    .option(
+      '--post-logout-redirect-uri <uri>',
+      'where to return after sign-out (repeatable; replaces the post-logout redirect URIs)',
+      collectGiven,
+    )
+    .option('--no-post-logout-redirect-uris', 'remove every post-logout redirect URI')
+    .option('--json', 'print JSON')
+    .action(
+      action(
+        async (
+          clientId: string,
+          opts: {
+            tenant: string;
+            name?: string;
+            grant?: string[];
+            redirectUri?: string[];
+            postLogoutRedirectUri?: string[];
+            postLogoutRedirectUris: boolean;
+            json?: boolean;
+          },
+        ) => {
+          const updated = (await operation('client.update', {
+            tenant: opts.tenant,
+            clientId,
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(opts.grant ? { grantTypes: opts.grant } : {}),
+            ...(opts.redirectUri ? { redirectUris: opts.redirectUri } : {}),
+            ...(opts.postLogoutRedirectUris === false
+              ? { postLogoutRedirectUris: [] }
+              : opts.postLogoutRedirectUri
+                ? { postLogoutRedirectUris: opts.postLogoutRedirectUri }
+                : {}),
+          })) as RegisteredClient;
+          print(updated, Boolean(opts.json), (c: RegisteredClient) =>
+            [
+              `Updated client ${c.clientId} (${c.name}) in ${opts.tenant}`,
+              `Grant types: ${c.grantTypes.join(', ')}`,
+              `Redirect URIs: ${c.redirectUris.join(' ') || 'none'}`,
+              `Post-logout redirect URIs: ${c.postLogoutRedirectUris.join(' ') || 'none'}`,
+            ].join('\n'),
+          );
+        },
+      ),
+    );
+
+  client
+    .command('rotate-secret')
+    .description('Give a confidential client a new secret, shown once; the old one stops working')
+    .argument('<clientId>', 'the client')
+    .requiredOption('--tenant <slug>', 'tenant slug')
+    .option(
+      '--grace-period <seconds>',
+      'keep the old secret working this long (at most 604800, a week) while deployments are updated; default 0',
+    )
+    .option('--json', 'print JSON')
+    .action(
+      action(async (clientId: string, opts: { tenant: string; gracePeriod?: string; json?: boolean }) => {
+        const grace = opts.gracePeriod === undefined ? 0 : Number(opts.gracePeriod);
+        const rotated = (await operation('client.rotateSecret', {
+          tenant: opts.tenant,
+          clientId,
+          // Not a number: the client registry refuses it with the API's message.
+          gracePeriodSeconds: Number.isNaN(grace) ? -1 : grace,
+        })) as RegisteredClient & { clientSecret: string };
+        print(
+          { ...rotated, client_id: rotated.clientId, client_secret: rotated.clientSecret },
+          Boolean(opts.json),
+          (c: RegisteredClient & { clientSecret: string }) =>
+            [
+              `Rotated the secret of client ${c.clientId} (${c.name}) in ${opts.tenant}`,
+              `Client secret (shown once, store it now): ${c.clientSecret}`,
+              c.previousSecretExpiresAt
+                ? `The old secret works until ${c.previousSecretExpiresAt}.`
+                : 'The old secret no longer works.',
+            ].join('\n'),
         );
       }),
     );

@@ -187,6 +187,9 @@ export const ERROR_CODES = {
   'invitation.not_found': 'not_found',
   'invitation.already_accepted': 'conflict',
   'user.not_awaiting_verification': 'conflict',
+  // Client editing and list sorting.
+  'client.public_no_secret': 'invalid',
+  'request.invalid_cursor': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -439,7 +439,14 @@ export function createSignUp(deps: SignUpDeps) {
           ADDRESS_WINDOW_SECONDS,
         );
         if (sent >= MAILS_PER_ADDRESS) throw throttled(ADDRESS_WINDOW_SECONDS);
-        await mailVerification(tx, tenant, user.id, user.email, { language: input.language });
+        await mailVerification(
+          tx,
+          tenant,
+          user.id,
+          user.email,
+          { language: input.language },
+          !user.hasPassword,
+        );
         await audit(
           tx,
           tenant.id,

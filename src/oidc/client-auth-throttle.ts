@@ -22,8 +22,15 @@ export interface ClientSecretThrottleDeps {
   invalidClient: new (
     detail?: string,
   ) => Error;
-  /** Constant-time comparison of the presented secret against the stored one. */
-  matches(stored: string, presented: string): boolean;
+  /** Constant-time comparison of the presented secret against the client's stored ones. */
+  matches(client: CheckedClient, presented: string): boolean;
+}
+
+/** The provider's client whose secret is checked: its id, stored secret hash and metadata. */
+export interface CheckedClient {
+  clientId: string;
+  clientSecret: string;
+  metadata(): Record<string, unknown>;
 }
 
 /** A `Client.prototype.compareClientSecret` that throttles and audits. */
@@ -55,10 +62,7 @@ export function throttledClientSecretCheck(deps: ClientSecretThrottleDeps) {
       deps.clock,
     );
 
-  return async function compareClientSecret(
-    this: { clientId: string; clientSecret: string },
-    presented: string,
-  ): Promise<boolean> {
+  return async function compareClientSecret(this: CheckedClient, presented: string): Promise<boolean> {
     const ctx = (deps.providerClass as unknown as { ctx?: KoaContextWithOIDC }).ctx;
     const keys = throttle.clientKeys(deps.keyring, this.clientId, ctx?.ip ?? '');
     const state = await withTenantStatements(deps.db, tenantId, (q) =>
@@ -81,7 +85,7 @@ export function throttledClientSecretCheck(deps: ClientSecretThrottleDeps) {
       ctx?.set('retry-after', String(state.retryAfterSeconds));
       throw error;
     }
-    if (deps.matches(this.clientSecret, presented)) return true;
+    if (deps.matches(this, presented)) return true;
     await withTenant(deps.db, tenantId, async (tx) => {
       const after = await throttle.recordFailure(tx, tenantId, keys, deps.clock.now());
       await audit(tx, ctx, this.clientId, 'invalid_secret', after.retryAfterSeconds);

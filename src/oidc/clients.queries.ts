@@ -12,6 +12,29 @@ export interface ClientRow {
 
 const COLUMNS = 'client_id, name, secret_hash, metadata, disabled, created_at';
 
+/** The orders a client list can be read in; `-` is descending. */
+export const CLIENT_SORTS = ['client_id', '-client_id', 'created', '-created'] as const;
+export type ClientSort = (typeof CLIENT_SORTS)[number];
+
+/**
+ * Each order's keyset: rows after the cursor's key, in that order. `created_at` is compared at
+ * its full microsecond precision (created_key), which a JavaScript Date would lose.
+ */
+const ORDERS: Record<ClientSort, { after: string; order: string }> = {
+  client_id: { after: 'client_id > $1', order: 'client_id' },
+  '-client_id': { after: 'client_id < $1', order: 'client_id DESC' },
+  created: { after: '(created_at, client_id) > ($1::timestamptz, $2)', order: 'created_at, client_id' },
+  '-created': {
+    after: '(created_at, client_id) < ($1::timestamptz, $2)',
+    order: 'created_at DESC, client_id DESC',
+  },
+};
+
+export interface SortedClientRow extends ClientRow {
+  /** created_at in UTC with microseconds: the exact key a cursor carries. */
+  created_key: string;
+}
+
 export function createClientsQueries(tx: Queryable) {
   return {
     async insert(tenantId: string, row: Omit<ClientRow, 'created_at' | 'disabled'>): Promise<void> {
@@ -33,12 +56,25 @@ export function createClientsQueries(tx: Queryable) {
       ]);
       return rows[0];
     },
-    async page(after: string | undefined, limit: number): Promise<ClientRow[]> {
-      const { rows } = await tx.query<ClientRow>(
-        `SELECT ${COLUMNS} FROM oidc_clients WHERE ($1::text IS NULL OR client_id > $1) ORDER BY client_id LIMIT $2`,
-        [after ?? null, limit],
+    /** A page in `sort` order after `after` (the key of the previous page's last row). */
+    async page(sort: ClientSort, after: string[] | undefined, limit: number): Promise<SortedClientRow[]> {
+      const { after: where, order } = ORDERS[sort];
+      const key = sort.endsWith('created') ? 2 : 1;
+      const params = after ? [...after.slice(0, key), limit] : [limit];
+      const { rows } = await tx.query<SortedClientRow>(
+        `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
+           FROM oidc_clients ${after ? `WHERE ${where}` : ''} ORDER BY ${order} LIMIT $${params.length}`,
+        params,
       );
       return rows;
+    },
+    /** The client's row, locked to the end of the transaction (a change checked against its version). */
+    async lockById(clientId: string): Promise<ClientRow | undefined> {
+      const { rows } = await tx.query<ClientRow>(
+        `SELECT ${COLUMNS} FROM oidc_clients WHERE client_id = $1 FOR UPDATE`,
+        [clientId],
+      );
+      return rows[0];
     },
     async setDisabled(clientId: string, disabled: boolean): Promise<number> {
       const { rowCount } = await tx.query('UPDATE oidc_clients SET disabled = $2 WHERE client_id = $1', [

@@ -1,5 +1,6 @@
 // OIDC clients of a tenant: registration with validated metadata, a high-entropy secret shown
 // once and stored as a keyed HMAC, and the metadata the provider loads on each request.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
@@ -7,8 +8,11 @@ import { randomToken } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/signing-keys.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
-import { type Page, type PageRequest, pageOf } from '../tenancy/page.js';
-import { type ClientRow, createClientsQueries } from './clients.queries.js';
+import { decodeCursor, encodeCursor, type Page, type PageRequest, pageOf } from '../tenancy/page.js';
+import { type ClientRow, type ClientSort, createClientsQueries } from './clients.queries.js';
+
+export { CLIENT_SORTS, type ClientSort } from './clients.queries.js';
+
 import { checkRegisteredUri } from './redirect-uris.js';
 import { announceTenantChange } from './tenant-changes.js';
 
@@ -96,8 +100,61 @@ export interface RegisteredClient {
   dpopBoundAccessTokens: boolean;
   backchannelLogoutUri?: string;
   requestObjectSigningAlg?: string;
+  /** Until when the secret replaced by the last rotation is still accepted (a grace period). */
+  previousSecretExpiresAt?: string;
   disabled: boolean;
   createdAt: string;
+}
+
+/** What an edit of a client may change; the rest of its registration stays as it is. */
+export interface ClientPatch {
+  name?: string;
+  grantTypes?: GrantType[];
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+}
+
+/**
+ * Client metadata key holding the keyed hash of the secret a rotation replaced and when it stops
+ * being accepted: clients deployed with the old secret keep working while they are updated.
+ */
+export const PREVIOUS_SECRET_METADATA = 'orthid_previous_secret';
+/** The longest an old secret may stay valid after a rotation: a week. */
+export const MAX_SECRET_GRACE_SECONDS = 7 * 24 * 3600;
+
+interface PreviousSecret {
+  hash: string;
+  expiresAt: string;
+}
+
+function previousSecretOf(metadata: Record<string, unknown>): PreviousSecret | undefined {
+  const value = metadata[PREVIOUS_SECRET_METADATA] as Partial<PreviousSecret> | undefined;
+  return typeof value?.hash === 'string' && typeof value.expiresAt === 'string'
+    ? (value as PreviousSecret)
+    : undefined;
+}
+
+function sameHash(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * Whether a presented secret (as its keyed hash) is the client's: its current secret, or the one
+ * its last rotation replaced while that rotation's grace period lasts.
+ */
+export function clientSecretAccepted(
+  current: string,
+  metadata: Record<string, unknown>,
+  presentedHash: string,
+  now: Date,
+): boolean {
+  if (sameHash(current, presentedHash)) return true;
+  const previous = previousSecretOf(metadata);
+  return (
+    previous !== undefined && now < new Date(previous.expiresAt) && sameHash(previous.hash, presentedHash)
+  );
 }
 
 /** Client metadata key holding the resource indicators a client may ask for. */
@@ -328,22 +385,28 @@ function present(row: ClientRow): RegisteredClient {
   return {
     clientId: row.client_id,
     name: row.name,
-    grantTypes: (m.grant_types as string[]).filter((g) => g !== 'implicit') as GrantType[],
-    redirectUris: m.redirect_uris,
+    // A row written without metadata (by hand, or an old test fixture) is shown with none.
+    grantTypes: ((m.grant_types as string[] | undefined) ?? []).filter(
+      (g) => g !== 'implicit',
+    ) as GrantType[],
+    redirectUris: m.redirect_uris ?? [],
     postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
-    scope: m.scope,
+    scope: m.scope ?? '',
     resources: m[RESOURCES_METADATA] ?? [],
     public: m.token_endpoint_auth_method === 'none',
     responseTypes: m.response_types ?? [],
     // Clients registered before the choice existed sign their ID tokens as the provider does by default.
     idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? DEFAULT_ID_TOKEN_ALG,
-    tokenEndpointAuthMethod: m.token_endpoint_auth_method,
+    tokenEndpointAuthMethod: m.token_endpoint_auth_method ?? 'client_secret_basic',
     firstParty: m[FIRST_PARTY_METADATA] === true,
     introspects: m[INTROSPECTS_METADATA] ?? [],
     requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
     dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
     ...(m.backchannel_logout_uri ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
     ...(m.request_object_signing_alg ? { requestObjectSigningAlg: m.request_object_signing_alg } : {}),
+    ...(previousSecretOf(row.metadata)
+      ? { previousSecretExpiresAt: previousSecretOf(row.metadata)!.expiresAt }
+      : {}),
     disabled: row.disabled,
     createdAt: new Date(row.created_at).toISOString(),
   };
@@ -358,6 +421,69 @@ function canonical(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/**
+ * The registration a stored client was made from, so an edit is checked by the same rules as a
+ * new client (metadataFor) and keeps every field it does not change.
+ */
+function inputOf(row: ClientRow): NewClient {
+  const c = present(row);
+  const m = row.metadata;
+  const jwks = (m.jwks as { keys?: Record<string, unknown>[] } | undefined)?.keys;
+  return {
+    name: c.name,
+    grantTypes: c.grantTypes,
+    redirectUris: c.redirectUris,
+    postLogoutRedirectUris: c.postLogoutRedirectUris,
+    scope: c.scope,
+    resources: c.resources,
+    public: c.public,
+    responseTypes: c.responseTypes,
+    idTokenSignedResponseAlg: c.idTokenSignedResponseAlg,
+    ...(c.public ? {} : { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod as SecretAuthMethod }),
+    firstParty: c.firstParty,
+    introspects: c.introspects,
+    requirePushedAuthorizationRequests: c.requirePushedAuthorizationRequests,
+    dpopBoundAccessTokens: c.dpopBoundAccessTokens,
+    ...(c.backchannelLogoutUri ? { backchannelLogoutUri: c.backchannelLogoutUri } : {}),
+    ...(jwks ? { requestObjectJwks: jwks } : {}),
+    ...(c.requestObjectSigningAlg
+      ? { requestObjectSigningAlg: c.requestObjectSigningAlg as RequestObjectAlg }
+      : {}),
+  };
+}
+
+/** The registration with `patch` applied; response types follow a change of the code grant. */
+function patched(before: NewClient, patch: ClientPatch): NewClient {
+  const next: NewClient = { ...before };
+  if (patch.name !== undefined) next.name = patch.name.trim();
+  if (patch.redirectUris !== undefined) next.redirectUris = patch.redirectUris;
+  if (patch.postLogoutRedirectUris !== undefined) next.postLogoutRedirectUris = patch.postLogoutRedirectUris;
+  if (patch.grantTypes !== undefined) {
+    next.grantTypes = patch.grantTypes;
+    // Without the code grant a client has no response type; gaining it, it gets the default.
+    const code = patch.grantTypes.includes('authorization_code');
+    next.responseTypes = code && (before.responseTypes ?? []).length > 0 ? before.responseTypes : undefined;
+  }
+  return next;
+}
+
+/** Which fields an edit changed (names only: values may be URIs an operator considers private). */
+function changedFields(before: NewClient, after: NewClient): string[] {
+  const fields = ['name', 'grantTypes', 'redirectUris', 'postLogoutRedirectUris'] as const;
+  return fields.filter((f) => canonical(before[f] ?? []) !== canonical(after[f] ?? []));
+}
+
+function clientNotFound(clientId: string): OrthIdError {
+  return new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
+}
+
+/** The sort key of a row in `sort` order, as its cursor carries it. */
+function sortKey(sort: ClientSort, row: { client_id: string; created_key: string }): string[] {
+  return sort.endsWith('created') ? [row.created_key, row.client_id] : [row.client_id];
+}
+
+const CREATED_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 export interface ClientsDeps {
   tenantKeys: TenantKeys;
@@ -434,14 +560,153 @@ export function createClients(deps: ClientsDeps) {
       return row ? 'updated' : 'created';
     },
 
-    async list(tx: Queryable, page: PageRequest): Promise<Page<RegisteredClient>> {
-      const rows = await createClientsQueries(tx).page(page.after, page.limit + 1);
-      return pageOf(rows, page.limit, (r) => r.client_id, present);
+    /**
+     * A page of clients in `sort` order (client_id by default, whose cursor stays the plain
+     * client id); another order's cursor names the order and the last row's key.
+     */
+    async list(tx: Queryable, page: PageRequest & { sort?: ClientSort }): Promise<Page<RegisteredClient>> {
+      const sort = page.sort ?? 'client_id';
+      let after: string[] | undefined;
+      if (page.after !== undefined) {
+        const byCreation = sort.endsWith('created');
+        after =
+          sort === 'client_id'
+            ? [page.after]
+            : decodeCursor(
+                page.after,
+                sort,
+                byCreation ? 2 : 1,
+                ([key]) => !byCreation || CREATED_KEY.test(key!),
+              );
+      }
+      const rows = await createClientsQueries(tx).page(sort, after, page.limit + 1);
+      return pageOf(
+        rows,
+        page.limit,
+        (r) => (sort === 'client_id' ? r.client_id : encodeCursor(sort, sortKey(sort, r))),
+        present,
+      );
+    },
+
+    /**
+     * The client's version: a strong entity tag over its registration (name, metadata, disabled),
+     * not its secrets, so a rotation does not void an edit in progress. With `lock`, the row stays
+     * locked to the end of the transaction and a change checked against it cannot interleave.
+     */
+    async version(tx: Queryable, clientId: string, options: { lock?: boolean } = {}): Promise<string> {
+      const queries = createClientsQueries(tx);
+      const row = options.lock ? await queries.lockById(clientId) : await queries.byId(clientId);
+      if (!row) throw clientNotFound(clientId);
+      const { client_secret: _secret, [PREVIOUS_SECRET_METADATA]: _previous, ...registration } = row.metadata;
+      const digest = createHash('sha256')
+        .update(canonical([row.client_id, row.name, row.disabled, registration]))
+        .digest('base64url');
+      return `"${digest.slice(0, 27)}"`;
+    },
+
+    /**
+     * Changes a client's name, grant types or (post-logout) redirect URIs, checked as at
+     * registration; the running providers reload it. Unchanged input writes and audits nothing.
+     */
+    async update(
+      tx: Queryable,
+      tenantId: string,
+      clientId: string,
+      patch: ClientPatch,
+      actor: string,
+    ): Promise<RegisteredClient> {
+      const queries = createClientsQueries(tx);
+      const row = await queries.lockById(clientId);
+      if (!row) throw clientNotFound(clientId);
+      if (patch.name !== undefined && !patch.name.trim()) throw invalid('A client needs a name.', 'name');
+      const before = inputOf(row);
+      const after = patched(before, patch);
+      const changed = changedFields(before, after);
+      if (changed.length === 0) return present(row);
+      const metadata = metadataFor(clientId, after, row.secret_hash);
+      const previous = previousSecretOf(row.metadata);
+      if (previous) metadata[PREVIOUS_SECRET_METADATA] = previous;
+      await queries.replace({
+        client_id: clientId,
+        name: after.name,
+        secret_hash: row.secret_hash,
+        metadata,
+      });
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      await appendAudit(
+        tx,
+        keyring,
+        {
+          actor,
+          action: 'client.updated',
+          target: `client:${clientId}`,
+          outcome: 'success',
+          details: { fields: changed },
+        },
+        deps.clock,
+      );
+      await announceTenantChange(tx, tenantId);
+      return present((await queries.byId(clientId))!);
+    },
+
+    /**
+     * Gives a confidential client a new secret, returned once and stored as a keyed hash. The
+     * old one stops working at once, or after `gracePeriodSeconds` (at most a week) so that the
+     * client's deployments can be updated first; a second rotation ends any earlier grace.
+     */
+    async rotateSecret(
+      tx: Queryable,
+      tenantId: string,
+      clientId: string,
+      options: { gracePeriodSeconds?: number },
+      actor: string,
+    ): Promise<RegisteredClient & { clientSecret: string }> {
+      const grace = options.gracePeriodSeconds ?? 0;
+      if (!Number.isInteger(grace) || grace < 0 || grace > MAX_SECRET_GRACE_SECONDS) {
+        throw invalid(
+          `gracePeriodSeconds must be a whole number from 0 to ${MAX_SECRET_GRACE_SECONDS} (a week).`,
+          'gracePeriodSeconds',
+        );
+      }
+      const queries = createClientsQueries(tx);
+      const row = await queries.lockById(clientId);
+      if (!row) throw clientNotFound(clientId);
+      if (row.secret_hash === null) {
+        throw new OrthIdError(
+          'client.public_no_secret',
+          `Client ${clientId} is public: it has no secret to rotate (it proves itself with PKCE).`,
+          { details: { field: 'clientId' } },
+        );
+      }
+      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+      const secret = randomToken(32);
+      const hash = hashClientSecret(keyring, secret);
+      const { [PREVIOUS_SECRET_METADATA]: _ended, ...kept } = row.metadata;
+      const metadata: Record<string, unknown> = { ...kept, client_secret: hash };
+      if (grace > 0) {
+        const expiresAt = new Date(deps.clock.now().getTime() + grace * 1000).toISOString();
+        metadata[PREVIOUS_SECRET_METADATA] = { hash: row.secret_hash, expiresAt } satisfies PreviousSecret;
+      }
+      await queries.replace({ client_id: clientId, name: row.name, secret_hash: hash, metadata });
+      await appendAudit(
+        tx,
+        keyring,
+        {
+          actor,
+          action: 'client.secret_rotated',
+          target: `client:${clientId}`,
+          outcome: 'success',
+          details: { gracePeriodSeconds: grace },
+        },
+        deps.clock,
+      );
+      await announceTenantChange(tx, tenantId);
+      return { ...present((await queries.byId(clientId))!), clientSecret: secret };
     },
 
     async get(tx: Queryable, clientId: string): Promise<RegisteredClient> {
       const row = await createClientsQueries(tx).byId(clientId);
-      if (!row) throw new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
+      if (!row) throw clientNotFound(clientId);
       return present(row);
     },
 

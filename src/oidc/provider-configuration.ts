@@ -10,6 +10,7 @@ import {
   FIRST_PARTY_METADATA,
   INTROSPECTS_METADATA,
   OIDC_SCOPES,
+  PREVIOUS_SECRET_METADATA,
   REQUEST_OBJECT_ALGS,
   RESOURCES_METADATA,
   RESPONSE_TYPES,
@@ -265,7 +266,9 @@ export function tenantProviderConfiguration(input: TenantProviderInput): Configu
       origin !== 'null' &&
       (ctx.oidc.route === 'userinfo' || client.clientAuthMethod === 'none') &&
       (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
-    extraClientMetadata: { properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA, INTROSPECTS_METADATA] },
+    extraClientMetadata: {
+      properties: [RESOURCES_METADATA, FIRST_PARTY_METADATA, INTROSPECTS_METADATA, PREVIOUS_SECRET_METADATA],
+    },
     pkce: { required: () => true },
     rotateRefreshToken: true,
     // Refresh tokens outlive the browser session only when offline_access was granted.

@@ -1,6 +1,5 @@
 // One oidc-provider per tenant: created on first use, cached, and dropped on every replica when
 // the tenant's clients or keys change (LISTEN/NOTIFY), so replicas never disagree for long.
-import { timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { appendAudit } from '../audit/audit-log.js';
@@ -22,7 +21,7 @@ import { classifyDatabaseError } from '../storage/db/database-errors.js';
 import { RBAC_CHANGES_CHANNEL } from '../tenancy/record-change.js';
 import { issuerFor, type Tenant, type Tenants } from '../tenancy/tenants.js';
 import { throttledClientSecretCheck } from './client-auth-throttle.js';
-import { type Clients, hashClientSecret, RESOURCES_METADATA } from './clients.js';
+import { type Clients, clientSecretAccepted, hashClientSecret, RESOURCES_METADATA } from './clients.js';
 import { paceDevicePolling, throttleUserCodes } from './device-flow-guards.js';
 import { clarifyFlowErrors } from './flow-errors.js';
 import { grantRevocationEvent } from './grant-revocation-audit.js';
@@ -203,11 +202,13 @@ export function createOidcProviders(deps: OidcDeps) {
     provider.Client.prototype.compareClientSecret = throttledClientSecretCheck({
       ...throttling,
       invalidClient: errors.InvalidClientAuth,
-      matches: (stored, actual) => {
-        const expected = Buffer.from(stored);
-        const presented = Buffer.from(hashClientSecret(keyring, actual));
-        return expected.length === presented.length && timingSafeEqual(expected, presented);
-      },
+      matches: (client, actual) =>
+        clientSecretAccepted(
+          client.clientSecret,
+          client.metadata(),
+          hashClientSecret(keyring, actual),
+          deps.clock.now(),
+        ),
     });
     throttleUserCodes(provider, throttling);
     paceDevicePolling(provider, {

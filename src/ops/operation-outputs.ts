@@ -147,6 +147,7 @@ export const ClientOutput = Type.Object({
   dpopBoundAccessTokens: Type.Boolean(),
   backchannelLogoutUri: Type.Optional(Type.String()),
   requestObjectSigningAlg: Type.Optional(Type.String()),
+  previousSecretExpiresAt: Type.Optional(Type.String()),
   disabled: Type.Boolean(),
   createdAt: Type.String(),
 });
@@ -158,6 +159,13 @@ export const RegisteredClientOutput = Type.Composite([
   Type.Object({ clientSecret: Type.Optional(Type.String()) }),
 ]);
 export type RegisteredClientOutput = Static<typeof RegisteredClientOutput>;
+
+/** A client with its new secret: in this answer only, once. */
+export const RotatedClientOutput = Type.Composite([
+  ClientOutput,
+  Type.Object({ clientSecret: Type.String() }),
+]);
+export type RotatedClientOutput = Static<typeof RotatedClientOutput>;
 
 const SigningKey = Type.Object({ alg: SigningAlg, kid: Type.String() });
 

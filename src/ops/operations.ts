@@ -20,7 +20,7 @@ import {
 } from '../crypto/signing-keys.js';
 import { signUpSettingsOf } from '../identity/sign-up.js';
 import { formatSender, parseSender } from '../mail/address.js';
-import type { GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
+import type { ClientPatch, GrantType, NewClient, ResponseType, SecretAuthMethod } from '../oidc/clients.js';
 import { DEFAULT_LIFETIMES } from '../oidc/provider-configuration.js';
 import { maxTokenSeconds, signingAlgOf } from '../oidc/providers.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
@@ -57,6 +57,7 @@ import {
   RecordedOutput,
   ReenrolmentOutput,
   RegisteredClientOutput,
+  RotatedClientOutput,
   RotationProgressOutput,
   ShredOutput,
   SigningRotationOutput,
@@ -483,6 +484,53 @@ const clientList = defineOperation({
   },
 });
 
+/** Changes a client's name, grant types or redirect URIs, checked as at registration. Audited. */
+const clientUpdate = defineOperation({
+  name: 'client.update',
+  input: Type.Object({
+    tenant: Text,
+    clientId: Text,
+    name: Type.Optional(Type.String()),
+    grantTypes: Type.Optional(Strings),
+    redirectUris: Type.Optional(Strings),
+    postLogoutRedirectUris: Type.Optional(Strings),
+  }),
+  output: ClientOutput,
+  async run(app, input) {
+    const { tenant: slug, clientId, ...patch } = input;
+    if (Object.values(patch).every((v) => v === undefined)) {
+      throw new OrthIdError(
+        'request.invalid',
+        'Name what to change: --name, --grant, --redirect-uri or --post-logout-redirect-uri.',
+      );
+    }
+    const tenant = await app.tenants.get(slug);
+    return withTenant(app.db, tenant.id, (tx) =>
+      // The grant types are checked by the client registry, with the same message as the API's.
+      app.clients.update(tx, tenant.id, clientId, patch as ClientPatch, 'cli'),
+    );
+  },
+});
+
+/** A confidential client's new secret, shown once; the old one works for the grace period (default none). */
+const clientRotateSecret = defineOperation({
+  name: 'client.rotateSecret',
+  input: Type.Object({ tenant: Text, clientId: Text, gracePeriodSeconds: Type.Optional(Type.Number()) }),
+  output: RotatedClientOutput,
+  async run(app, input) {
+    const tenant = await app.tenants.get(input.tenant);
+    return withTenant(app.db, tenant.id, (tx) =>
+      app.clients.rotateSecret(
+        tx,
+        tenant.id,
+        input.clientId,
+        { gracePeriodSeconds: input.gracePeriodSeconds ?? 0 },
+        'cli',
+      ),
+    );
+  },
+});
+
 /**
  * With an algorithm: a new key of it, which becomes the tenant's default. Without: a new key
  * for every algorithm the tenant signs with.
@@ -786,6 +834,8 @@ export const operations = {
   [userRevokeInvitation.name]: userRevokeInvitation,
   [clientCreate.name]: clientCreate,
   [clientList.name]: clientList,
+  [clientUpdate.name]: clientUpdate,
+  [clientRotateSecret.name]: clientRotateSecret,
   [keystoreRotateSigning.name]: keystoreRotateSigning,
   [keystoreRotate.name]: keystoreRotate,
   [keystoreRotations.name]: keystoreRotations,

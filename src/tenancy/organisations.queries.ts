@@ -9,6 +9,17 @@ export interface OrganisationRow {
 
 const COLUMNS = 'id, name, created_at';
 
+/** The orders an organisation list can be read in; `-` is descending. Names are stored in clear. */
+export const ORGANISATION_SORTS = ['created', '-created', 'name', '-name'] as const;
+export type OrganisationSort = (typeof ORGANISATION_SORTS)[number];
+
+const ORDERS: Record<OrganisationSort, { after: string; order: string }> = {
+  created: { after: 'id > $1::uuid', order: 'id' },
+  '-created': { after: 'id < $1::uuid', order: 'id DESC' },
+  name: { after: '(name, id) > ($1, $2::uuid)', order: 'name, id' },
+  '-name': { after: '(name, id) < ($1, $2::uuid)', order: 'name DESC, id DESC' },
+};
+
 export function createOrganisationsQueries(tx: Queryable) {
   return {
     /** Undefined when the name is taken. */
@@ -44,11 +55,20 @@ export function createOrganisationsQueries(tx: Queryable) {
       const { rowCount } = await tx.query('DELETE FROM organisations WHERE id = $1', [id]);
       return rowCount > 0;
     },
-    /** In id (creation) order after `after`; fetches `limit` rows. */
-    async page(after: string | undefined, limit: number): Promise<OrganisationRow[]> {
+    /**
+     * In `sort` order after `after` (the previous page's last key); fetches `limit` rows. Ids are
+     * time-ordered, so id order is creation order.
+     */
+    async page(
+      sort: OrganisationSort,
+      after: string[] | undefined,
+      limit: number,
+    ): Promise<OrganisationRow[]> {
+      const { after: where, order } = ORDERS[sort];
+      const params = after ? [...after, limit] : [limit];
       const { rows } = await tx.query<OrganisationRow>(
-        `SELECT ${COLUMNS} FROM organisations WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2`,
-        [after ?? null, limit],
+        `SELECT ${COLUMNS} FROM organisations ${after ? `WHERE ${where}` : ''} ORDER BY ${order} LIMIT $${params.length}`,
+        params,
       );
       return rows;
     },

@@ -3,8 +3,23 @@
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
-import { createOrganisationsQueries, type OrganisationRow } from './organisations.queries.js';
-import { type Page, type PageRequest, pageOf } from './page.js';
+import {
+  createOrganisationsQueries,
+  type OrganisationRow,
+  type OrganisationSort,
+} from './organisations.queries.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  invalidCursor,
+  type Page,
+  type PageRequest,
+  pageOf,
+  UUID_TEXT,
+} from './page.js';
+
+export { ORGANISATION_SORTS, type OrganisationSort } from './organisations.queries.js';
+
 import { type RbacDeps, recordChange } from './record-change.js';
 
 export interface Organisation {
@@ -95,9 +110,32 @@ export function createOrganisations(deps: RbacDeps) {
       });
     },
 
-    async list(tx: Queryable, page: PageRequest): Promise<Page<Organisation>> {
-      const rows = await createOrganisationsQueries(tx).page(page.after, page.limit + 1);
-      return pageOf(rows, page.limit, (r) => r.id, present);
+    /**
+     * A page in `sort` order (creation by default, whose cursor stays the plain id); another
+     * order's cursor names the order and the last row's key.
+     */
+    async list(tx: Queryable, page: PageRequest & { sort?: OrganisationSort }): Promise<Page<Organisation>> {
+      const sort = page.sort ?? 'created';
+      const byName = sort.endsWith('name');
+      const key = (r: OrganisationRow) => (byName ? [r.name, r.id] : [r.id]);
+      let after: string[] | undefined;
+      if (page.after !== undefined) {
+        // A malformed id would reach PostgreSQL as a bad uuid: refused here instead.
+        const validId = (id: string | undefined) => UUID_TEXT.test(id ?? '');
+        if (sort === 'created') {
+          if (!validId(page.after)) throw invalidCursor(sort);
+          after = [page.after];
+        } else {
+          after = decodeCursor(page.after, sort, byName ? 2 : 1, (k) => validId(k.at(-1)));
+        }
+      }
+      const rows = await createOrganisationsQueries(tx).page(sort, after, page.limit + 1);
+      return pageOf(
+        rows,
+        page.limit,
+        (r) => (sort === 'created' ? r.id : encodeCursor(sort, key(r))),
+        present,
+      );
     },
   };
 }

@@ -1,7 +1,8 @@
 // The admin console in Debian's Chromium against a real `orthid start`: the operator made by
 // `orthid user create --tenant system --admin` signs in through the hosted page (code + PKCE),
 // manages tenants, a tenant's users (found by e-mail), organisations, roles (a concurrent change
-// refused) and clients, reads the audit log and its chain; every screen passes axe-core and is
+// refused) and clients (redirect URIs edited, a concurrent edit refused, the secret rotated), sorts
+// lists on the server, reads the audit log and its chain; every screen passes axe-core and is
 // photographed at desktop and phone width.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -210,24 +211,141 @@ describe('the admin console in Chromium', () => {
     await inspect('resources');
   });
 
-  test('the operator registers a client and sees its secret once', async () => {
+  /** The secret Acme Portal was registered with, shown once. */
+  let portalSecret = '';
+
+  /** The console's own admin token, to act as a second operator or check what the server holds. */
+  const consoleToken = async () =>
+    String(await page.evaluate(`JSON.parse(sessionStorage.getItem('orthid.console.token')).accessToken`));
+
+  // The page's DOM as the function run in the browser reads it (the tests compile without DOM types).
+  type QueryRoot = {
+    querySelectorAll(selector: string): ArrayLike<QueryRoot> & Iterable<QueryRoot>;
+    textContent: string | null;
+  };
+  /** Waits until the table's <code> cells in column `column` read `expected`, in that order. */
+  const rowsRead = (column: number, expected: string[]) =>
+    page.waitForFunction(
+      ({ column, expected }) =>
+        JSON.stringify(
+          [
+            ...(globalThis as unknown as { document: QueryRoot }).document.querySelectorAll('table tbody tr'),
+          ].map((tr) => tr.querySelectorAll('td')[column]?.textContent?.trim() ?? ''),
+        ) === JSON.stringify(expected),
+      { column, expected },
+    );
+
+  test('the operator registers a client and sees its secret once, and the list is sorted by the server', async () => {
     await go('/clients', 'Clients');
     await page.getByLabel('Name').fill('Acme Portal');
     await page.getByLabel('Redirect URIs (one a line)').fill('https://portal.acme.test/callback');
     await page.getByRole('button', { name: 'Register client' }).click();
     const secret = page.locator('[data-field=client-secret]');
     await secret.waitFor();
-    assert.ok(String(await secret.textContent()).length >= 32);
+    portalSecret = String(await secret.textContent());
+    assert.ok(portalSecret.length >= 32);
     await page.getByRole('button', { name: 'I have stored it' }).click();
     assert.equal(await secret.count(), 0);
     await inspect('clients');
+
+    // Sorting asks the server: by creation, then the other way round.
+    const api = `${orthid.server.url}/api/v1/tenants/acme/clients`;
+    const headers = { authorization: `Bearer ${await consoleToken()}` };
+    const created = (
+      (await (await fetch(`${api}?sort=created`, { headers })).json()) as {
+        items: { clientId: string }[];
+      }
+    ).items.map((c) => c.clientId);
+    assert.ok(created.length >= 2, 'the tenant has its built-in clients and the new one');
+    const byCreation = page.getByRole('columnheader', { name: /Created/ });
+    assert.equal(await byCreation.getAttribute('aria-sort'), 'none');
+    await byCreation.getByRole('button').click();
+    await rowsRead(1, created);
+    assert.equal(await byCreation.getAttribute('aria-sort'), 'ascending');
+    await byCreation.getByRole('button').click();
+    await rowsRead(1, [...created].reverse());
+    assert.equal(await byCreation.getAttribute('aria-sort'), 'descending');
+    await inspect('clients-sorted');
+
     await page.locator('table').getByRole('link', { name: 'Acme Portal' }).click();
     await page.getByRole('heading', { level: 1, name: 'Acme Portal' }).waitFor();
-    assert.match(
-      String(await page.locator('.facts').textContent()),
-      /https:\/\/portal\.acme\.test\/callback/,
-    );
+    const uris = page.locator('ul.uris');
+    assert.match(String(await uris.textContent()), /https:\/\/portal\.acme\.test\/callback/);
     await inspect('client');
+  });
+
+  test('the operator edits a client’s redirect URIs, sees a concurrent change refused, and rotates its secret', async () => {
+    await go('/clients', 'Clients');
+    await page.locator('table').getByRole('link', { name: 'Acme Portal' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Acme Portal' }).waitFor();
+    const clientId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
+    const clientUrl = `${orthid.server.url}/api/v1/tenants/acme/clients/${encodeURIComponent(clientId)}`;
+    const headers = { authorization: `Bearer ${await consoleToken()}` };
+    const uris = page.locator('ul.uris');
+
+    await page.getByLabel('Redirect URI to add').fill('https://portal.acme.test/callback2');
+    await page.getByRole('button', { name: 'Add to the list' }).click();
+    await page.getByRole('button', { name: 'Remove https://portal.acme.test/callback', exact: true }).click();
+    await page.getByRole('button', { name: 'Save redirect URIs' }).click();
+    await page.getByRole('button', { name: 'Discard changes' }).waitFor({ state: 'detached' });
+    const saved = (await (await fetch(clientUrl, { headers })).json()) as { redirectUris: string[] };
+    assert.deepEqual(saved.redirectUris, ['https://portal.acme.test/callback2']);
+    assert.doesNotMatch(String(await uris.textContent()), /callback(?!2)/);
+
+    // Another operator changes the client between this screen's load and its save.
+    const read = await fetch(clientUrl, { headers });
+    const elsewhere = await fetch(clientUrl, {
+      method: 'PATCH',
+      headers: {
+        ...headers,
+        'content-type': 'application/json',
+        'if-match': String(read.headers.get('etag')),
+      },
+      body: JSON.stringify({ postLogoutRedirectUris: ['https://portal.acme.test/bye'] }),
+    });
+    assert.equal(elsewhere.status, 200);
+    await page.getByLabel('Redirect URI to add').fill('https://portal.acme.test/callback3');
+    await page.getByRole('button', { name: 'Add to the list' }).click();
+    await page.getByRole('button', { name: 'Save redirect URIs' }).click();
+    const conflict = page.getByRole('alert');
+    await conflict.waitFor();
+    assert.match(String(await conflict.textContent()), /request\.precondition_failed.*412/s);
+    // Read again: the other change shows, and this one was not applied.
+    await page.locator('.facts').getByText('https://portal.acme.test/bye').waitFor();
+    assert.doesNotMatch(String(await uris.textContent()), /callback3/);
+    await inspect('client-conflict');
+
+    // The secret is rotated after a confirmation; the new one is shown once, the old one refused.
+    const token = async (secret: string) =>
+      (
+        await fetch(`${orthid.server.url}/t/acme/token`, {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          body: 'grant_type=client_credentials',
+        })
+      ).status;
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('The old secret stops working').waitFor();
+    await inspect('client-rotate-confirm');
+    await dialog.getByRole('button', { name: 'Rotate' }).click();
+    const secret = page.locator('[data-field=client-secret]');
+    await secret.waitFor();
+    const rotated = String(await secret.textContent());
+    assert.ok(rotated.length >= 40);
+    await page.getByRole('button', { name: 'Copy secret' }).waitFor();
+    await page.getByText('The old secret no longer works.').waitFor();
+    // The new secret authenticates (the client may not use this grant: 400), the old one no more (401).
+    assert.equal(await token(rotated), 400);
+    assert.equal(await token(portalSecret), 401);
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    assert.equal(await secret.count(), 0);
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Acme Portal' }).waitFor();
+    assert.doesNotMatch(String(await page.locator('main, body').first().textContent()), new RegExp(rotated));
   });
 
   test('the audit log shows what the operator did, attributed to them, filtered by the server, with the chain intact', async () => {
@@ -244,9 +362,14 @@ describe('the admin console in Chromium', () => {
       .filter({ hasNotText: /^client\./ })
       .first()
       .waitFor({ state: 'detached' });
-    const rows = page.locator('table tbody tr');
     assert.match(String(await page.locator('table').textContent()), /client\.created/);
-    assert.match(String(await rows.first().textContent()), /@system/);
+    // The operator's changes are theirs; the old secret tried after the rotation is the anonymous failure.
+    const rotation = page.locator('table tbody tr', { hasText: 'client.secret_rotated' });
+    assert.match(String(await rotation.first().textContent()), /@system/);
+    assert.match(
+      String(await page.locator('table tbody tr', { hasText: 'client.authenticate' }).first().textContent()),
+      /anonymous.*failure/,
+    );
     await inspect('audit');
   });
 

@@ -1,5 +1,6 @@
-// `orthid client create` as an operator runs it against real PostgreSQL: the options it takes
-// (scope, opt-in flows, introspection) and the refusals that register nothing.
+// `orthid client create`, `update` and `rotate-secret` as an operator runs them against real
+// PostgreSQL: the options they take (scope, opt-in flows, introspection, redirect URIs, a grace
+// period) and the refusals that change nothing.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { createTestDatabase } from '../helpers/postgres.js';
 const MASTER = 'client-cli-master-secret-0123456789-abcdefgh';
 const API = 'https://orders.shop.test';
 
-describe('orthid client create on real PostgreSQL', { timeout: 180_000 }, () => {
+describe('orthid client create, update and rotate-secret on real PostgreSQL', { timeout: 420_000 }, () => {
   let dir: string;
   let env: Record<string, string>;
 
@@ -151,5 +152,84 @@ describe('orthid client create on real PostgreSQL', { timeout: 180_000 }, () => 
     );
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.deepEqual(JSON.parse(accepted.stdout).responseTypes, ['id_token']);
+  });
+
+  test('orthid client update replaces the redirect URIs it is given, checked as at registration', async () => {
+    const web = JSON.parse(
+      (await create('--grant', 'authorization_code', '--redirect-uri', 'https://edit.shop.test/cb')).stdout,
+    ) as { clientId: string };
+    const update = (...options: string[]) =>
+      runCli(['client', 'update', web.clientId, '--tenant', 'shop', '--json', ...options], env);
+    const changed = await update(
+      '--redirect-uri',
+      'https://edit.shop.test/cb2',
+      '--redirect-uri',
+      'http://127.0.0.1:9000/cb',
+      '--post-logout-redirect-uri',
+      'https://edit.shop.test/bye',
+    );
+    assert.equal(changed.code, 0, changed.stderr);
+    const out = JSON.parse(changed.stdout);
+    assert.deepEqual(out.redirectUris, ['https://edit.shop.test/cb2', 'http://127.0.0.1:9000/cb']);
+    assert.deepEqual(out.postLogoutRedirectUris, ['https://edit.shop.test/bye']);
+    const cleared = await update('--no-post-logout-redirect-uris', '--name', 'Shop web');
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.deepEqual(JSON.parse(cleared.stdout).postLogoutRedirectUris, []);
+    assert.equal(JSON.parse(cleared.stdout).name, 'Shop web');
+
+    for (const [options, message] of [
+      [['--redirect-uri', 'http://edit.shop.test/cb'], /must use https/],
+      [['--redirect-uri', 'https://edit.shop.test/cb#x'], /must not contain a fragment/],
+      [['--grant', 'password'], /Unknown grant type/],
+      [[], /Name what to change/],
+    ] as [string[], RegExp][]) {
+      const refused = await update(...options);
+      assert.equal(refused.code, exitCodes.invalid, refused.stderr);
+      assert.match(refused.stderr, /^error\[request\.invalid\]: /m);
+      assert.match(refused.stderr, message);
+    }
+    const now = (await listed()).find((c) => (c as { clientId: string }).clientId === web.clientId) as {
+      redirectUris: string[];
+    };
+    assert.deepEqual(now.redirectUris, ['https://edit.shop.test/cb2', 'http://127.0.0.1:9000/cb']);
+  });
+
+  test('orthid client rotate-secret prints a new secret once; a public client has none to rotate', async () => {
+    const worker = JSON.parse((await create('--grant', 'client_credentials')).stdout) as {
+      clientId: string;
+      clientSecret: string;
+    };
+    const rotate = (clientId: string, ...options: string[]) =>
+      runCli(['client', 'rotate-secret', clientId, '--tenant', 'shop', ...options], env);
+    const rotated = await rotate(worker.clientId, '--json', '--grace-period', '3600');
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const out = JSON.parse(rotated.stdout);
+    assert.ok(out.clientSecret.length >= 40);
+    assert.notEqual(out.clientSecret, worker.clientSecret);
+    assert.ok(Date.parse(out.previousSecretExpiresAt) > Date.now());
+    const human = await rotate(worker.clientId);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /Client secret \(shown once, store it now\): \S{40,}/);
+    assert.match(human.stdout, /The old secret no longer works\./);
+
+    const tooLong = await rotate(worker.clientId, '--grace-period', '999999');
+    assert.equal(tooLong.code, exitCodes.invalid, tooLong.stderr);
+    assert.match(tooLong.stderr, /^error\[request\.invalid\]: gracePeriodSeconds/m);
+    const spa = JSON.parse(
+      (
+        await create(
+          '--grant',
+          'authorization_code',
+          '--redirect-uri',
+          'https://spa.shop.test/cb',
+          '--public',
+        )
+      ).stdout,
+    ) as { clientId: string };
+    const refused = await rotate(spa.clientId);
+    assert.equal(refused.code, exitCodes.invalid, refused.stderr);
+    assert.match(refused.stderr, /^error\[client\.public_no_secret\]: /m);
+    const missing = await rotate('no-such-client');
+    assert.equal(missing.code, exitCodes.not_found, missing.stderr);
   });
 });

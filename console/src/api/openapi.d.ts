@@ -713,7 +713,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List audit events, newest first, optionally by actor, action and time range */
+        /** List audit events, newest (or with sort=occurred oldest) first, optionally by actor, action and time range */
         get: {
             parameters: {
                 query: {
@@ -727,6 +727,8 @@ export interface paths {
                     from?: string;
                     /** @description Page size, 1-200. */
                     limit: number;
+                    /** @description Newest first (-occurred, the default) or oldest first (occurred); the cursor is the last event's seq, read with the same sort. */
+                    sort?: "-occurred" | "occurred";
                     /** @description Events before this time. */
                     to?: string;
                 };
@@ -1099,9 +1101,12 @@ export interface paths {
         get: {
             parameters: {
                 query: {
+                    /** @description The `next` of the previous page, read with the same sort. */
                     after?: string;
                     /** @description Page size, 1-200. */
                     limit: number;
+                    /** @description Order of the list: client_id or created, "-" for descending. */
+                    sort?: "client_id" | "-client_id" | "created" | "-created";
                 };
                 header?: never;
                 path: {
@@ -1174,6 +1179,11 @@ export interface paths {
                                 introspects: string[];
                                 name: string;
                                 postLogoutRedirectUris: string[];
+                                /**
+                                 * Format: date-time
+                                 * @description Until when the secret replaced by the last rotation works.
+                                 */
+                                previousSecretExpiresAt?: string;
                                 public: boolean;
                                 redirectUris: string[];
                                 requestObjectSigningAlg?: string;
@@ -1294,6 +1304,11 @@ export interface paths {
                             introspects: string[];
                             name: string;
                             postLogoutRedirectUris: string[];
+                            /**
+                             * Format: date-time
+                             * @description Until when the secret replaced by the last rotation works.
+                             */
+                            previousSecretExpiresAt?: string;
                             public: boolean;
                             redirectUris: string[];
                             requestObjectSigningAlg?: string;
@@ -1323,7 +1338,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a client */
+        /** Get a client; its ETag header is the version to send as If-Match when changing it */
         get: {
             parameters: {
                 query?: never;
@@ -1398,6 +1413,11 @@ export interface paths {
                             introspects: string[];
                             name: string;
                             postLogoutRedirectUris: string[];
+                            /**
+                             * Format: date-time
+                             * @description Until when the secret replaced by the last rotation works.
+                             */
+                            previousSecretExpiresAt?: string;
                             public: boolean;
                             redirectUris: string[];
                             requestObjectSigningAlg?: string;
@@ -1480,7 +1500,111 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a client's name, grant types or (post-logout) redirect URIs, checked as at registration (If-Match required) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description The ETag of the version this change was made against (from GET). Required: 428 request.precondition_required without it, 412 request.precondition_failed when the resource changed since. */
+                    "if-match"?: string;
+                };
+                path: {
+                    clientId: string;
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        grantTypes?: ("authorization_code" | "refresh_token" | "client_credentials" | "urn:ietf:params:oauth:grant-type:device_code")[];
+                        name?: string;
+                        postLogoutRedirectUris?: string[];
+                        redirectUris?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backchannelLogoutUri?: string;
+                            clientId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            disabled: boolean;
+                            dpopBoundAccessTokens: boolean;
+                            firstParty: boolean;
+                            grantTypes: string[];
+                            idTokenSignedResponseAlg: string;
+                            introspects: string[];
+                            name: string;
+                            postLogoutRedirectUris: string[];
+                            /**
+                             * Format: date-time
+                             * @description Until when the secret replaced by the last rotation works.
+                             */
+                            previousSecretExpiresAt?: string;
+                            public: boolean;
+                            redirectUris: string[];
+                            requestObjectSigningAlg?: string;
+                            requirePushedAuthorizationRequests: boolean;
+                            resources: string[];
+                            responseTypes: string[];
+                            scope: string;
+                            tokenEndpointAuthMethod: string;
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/v1/tenants/{tenant}/clients/{clientId}/grants": {
@@ -1813,6 +1937,127 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenant}/clients/{clientId}/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate a confidential client's secret; the response carries the new one, once. The old one works for gracePeriodSeconds (default 0: stops at once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    clientId: string;
+                    /** @description Slug of the tenant to manage. */
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description How long the old secret keeps working, so deployments can be updated first; 0 (the default) ends it at once. At most a week.
+                         * @default 0
+                         */
+                        gracePeriodSeconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description The request was refused: see `code` (e.g. request.invalid, auth.unauthenticated, auth.forbidden, *.not_found, *.name_taken, request.precondition_required, request.precondition_failed). */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description OrthID could not complete the request; details are in the server log. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": {
+                            /** @description Stable error code; branch on this, not on the message. */
+                            code: string;
+                            detail: string;
+                            /** @description Field-level detail, e.g. { fields: [{ path, message }] }. */
+                            errors?: unknown;
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backchannelLogoutUri?: string;
+                            clientId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            disabled: boolean;
+                            dpopBoundAccessTokens: boolean;
+                            firstParty: boolean;
+                            grantTypes: string[];
+                            idTokenSignedResponseAlg: string;
+                            introspects: string[];
+                            name: string;
+                            postLogoutRedirectUris: string[];
+                            /**
+                             * Format: date-time
+                             * @description Until when the secret replaced by the last rotation works.
+                             */
+                            previousSecretExpiresAt?: string;
+                            public: boolean;
+                            redirectUris: string[];
+                            requestObjectSigningAlg?: string;
+                            requirePushedAuthorizationRequests: boolean;
+                            resources: string[];
+                            responseTypes: string[];
+                            scope: string;
+                            tokenEndpointAuthMethod: string;
+                        } & {
+                            /** @description The new secret, shown once; store it now. */
+                            clientSecret: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -3000,10 +3245,12 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    /** @description The `next` of the previous page. */
+                    /** @description The `next` of the previous page, read with the same sort. */
                     after?: string;
                     /** @description Page size, 1-200. */
                     limit: number;
+                    /** @description Order of the list: created or name, "-" for descending. */
+                    sort?: "created" | "-created" | "name" | "-name";
                 };
                 header?: never;
                 path: {

@@ -1,8 +1,8 @@
-// The tenant's audit log, newest first, paged and filtered by the API (actor, action, time), and
+// The tenant's audit log, newest or oldest first, paged and filtered by the API (actor, action, time), and
 // the verification of its hash chain: intact, or the first broken link named.
 import { useState } from 'preact/hooks';
 import { api, call } from '../api/client';
-import { Field, Pager, ProblemBox, Status, Table, text, useLoad, usePaged, when } from '../ui';
+import { Field, Pager, ProblemBox, Status, Table, text, useLoad, usePaged, useSort, when } from '../ui';
 
 interface Filter {
   actor?: string;
@@ -53,6 +53,7 @@ function ChainStatus({ tenant }: { tenant: string }) {
 
 export function AuditScreen({ tenant }: { tenant: string }) {
   const [filter, setFilter] = useState<Filter>({});
+  const sort = useSort('-occurred');
   const pager = usePaged(
     (after) =>
       call(
@@ -61,6 +62,7 @@ export function AuditScreen({ tenant }: { tenant: string }) {
             path: { tenant },
             query: {
               limit: 50,
+              sort: sort.value as 'occurred' | '-occurred',
               ...(after ? { after } : {}),
               ...(filter.actor ? { actor: filter.actor } : {}),
               ...(filter.action ? { action: filter.action } : {}),
@@ -70,7 +72,7 @@ export function AuditScreen({ tenant }: { tenant: string }) {
           },
         }),
       ),
-    [tenant, filter.actor, filter.action, filter.from, filter.to],
+    [tenant, filter.actor, filter.action, filter.from, filter.to, sort.value],
   );
   return (
     <>
@@ -107,8 +109,9 @@ export function AuditScreen({ tenant }: { tenant: string }) {
       <Status loading={pager.loading} />
       {pager.data && (
         <Table
-          caption="Audit events, newest first"
-          head={['#', 'When', 'Actor', 'Action', 'Target', 'Outcome']}
+          caption={sort.value === 'occurred' ? 'Audit events, oldest first' : 'Audit events, newest first'}
+          sort={sort}
+          head={['#', { label: 'When', field: 'occurred' }, 'Actor', 'Action', 'Target', 'Outcome']}
         >
           {pager.data.items.map((e) => (
             <tr key={e.id}>

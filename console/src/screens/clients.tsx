@@ -1,7 +1,8 @@
-// OIDC clients of a tenant: register one (its secret shown once), see its metadata and redirect
-// URIs, grant it roles, delete it (confirmed).
-import { useState } from 'preact/hooks';
-import { api, type Client, call, type NewClient } from '../api/client';
+// OIDC clients of a tenant, listed in the order the server is asked for: register one (its secret
+// shown once), see its metadata, edit its redirect URIs (against the version read), rotate its
+// secret (confirmed, the new one shown once), grant it roles, delete it (confirmed).
+import { useEffect, useState } from 'preact/hooks';
+import { ApiProblem, api, type Client, call, callVersioned, type NewClient } from '../api/client';
 import { navigate } from '../router';
 import {
   ActionForm,
@@ -15,8 +16,11 @@ import {
   to,
   useLoad,
   usePaged,
+  useSort,
   when,
 } from '../ui';
+
+type ClientSort = 'client_id' | '-client_id' | 'created' | '-created';
 
 function lines(value: string | undefined): string[] {
   return (value ?? '')
@@ -26,14 +30,18 @@ function lines(value: string | undefined): string[] {
 }
 
 export function ClientsScreen({ tenant }: { tenant: string }) {
+  const sort = useSort('client_id');
   const pager = usePaged(
     (after) =>
       call(
         api.GET('/api/v1/tenants/{tenant}/clients', {
-          params: { path: { tenant }, query: { limit: 25, ...(after ? { after } : {}) } },
+          params: {
+            path: { tenant },
+            query: { limit: 25, sort: sort.value as ClientSort, ...(after ? { after } : {}) },
+          },
         }),
       ),
-    [tenant],
+    [tenant, sort.value],
   );
   const [created, setCreated] = useState<Client & { clientSecret?: string }>();
   return (
@@ -104,7 +112,18 @@ export function ClientsScreen({ tenant }: { tenant: string }) {
       <ProblemBox error={pager.error} />
       <Status loading={pager.loading} />
       {pager.data && (
-        <Table caption="Clients" head={['Name', 'Client id', 'Type', 'Grant types', 'Status']}>
+        <Table
+          caption="Clients"
+          sort={sort}
+          head={[
+            'Name',
+            { label: 'Client id', field: 'client_id' },
+            'Type',
+            'Grant types',
+            'Status',
+            { label: 'Created', field: 'created' },
+          ]}
+        >
           {pager.data.items.map((c) => (
             <tr key={c.clientId}>
               <td>
@@ -116,6 +135,7 @@ export function ClientsScreen({ tenant }: { tenant: string }) {
               <td>{c.public ? 'public' : 'confidential'}</td>
               <td>{c.grantTypes.join(', ')}</td>
               <td>{c.disabled ? 'disabled' : 'enabled'}</td>
+              <td>{when(c.createdAt)}</td>
             </tr>
           ))}
         </Table>
@@ -127,10 +147,13 @@ export function ClientsScreen({ tenant }: { tenant: string }) {
 
 export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: string }) {
   const path = { tenant, clientId };
-  const client = useLoad(
-    () => call(api.GET('/api/v1/tenants/{tenant}/clients/{clientId}', { params: { path } })),
+  const versioned = useLoad(
+    () => callVersioned(api.GET('/api/v1/tenants/{tenant}/clients/{clientId}', { params: { path } })),
     [clientId],
   );
+  const client = { ...versioned, data: versioned.data?.data };
+  const etag = versioned.data?.etag ?? '';
+  const [rotated, setRotated] = useState<{ secret: string; until?: string }>();
   const roles = useLoad(
     () =>
       call(
@@ -167,17 +190,6 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
             <dd>{c.public ? 'public (PKCE)' : `confidential (${c.tokenEndpointAuthMethod})`}</dd>
             <dt>Grant types</dt>
             <dd>{c.grantTypes.join(', ')}</dd>
-            <dt>Redirect URIs</dt>
-            <dd>
-              <ul>
-                {c.redirectUris.map((u) => (
-                  <li key={u}>
-                    <code>{u}</code>
-                  </li>
-                ))}
-                {c.redirectUris.length === 0 && <li>none</li>}
-              </ul>
-            </dd>
             <dt>Post-logout redirect URIs</dt>
             <dd>{c.postLogoutRedirectUris.join(', ') || 'none'}</dd>
             <dt>Scope</dt>
@@ -190,6 +202,12 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
             <dd>{c.disabled ? 'disabled' : 'enabled'}</dd>
             <dt>Created</dt>
             <dd>{when(c.createdAt)}</dd>
+            {c.previousSecretExpiresAt && (
+              <>
+                <dt>Previous secret</dt>
+                <dd>works until {when(c.previousSecretExpiresAt)}</dd>
+              </>
+            )}
           </dl>
           <ConfirmButton
             label="Delete client"
@@ -201,6 +219,38 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
               navigate(to(tenant, '/clients'));
             }}
           />
+          <RedirectUris tenant={tenant} client={c} etag={etag} changed={versioned.reload} />
+          {!c.public && (
+            <>
+              <h2>Client secret</h2>
+              {rotated && (
+                <section class="secret" aria-labelledby="rotated-title">
+                  <h3 id="rotated-title">New secret for {c.name}</h3>
+                  <p>
+                    Client secret (shown once, store it now):{' '}
+                    <code data-field="client-secret">{rotated.secret}</code>{' '}
+                    <CopyButton value={rotated.secret} />
+                  </p>
+                  <p>
+                    {rotated.until
+                      ? `The old secret works until ${when(rotated.until)}.`
+                      : 'The old secret no longer works.'}
+                  </p>
+                  <button type="button" onClick={() => setRotated(undefined)}>
+                    I have stored it
+                  </button>
+                </section>
+              )}
+              <RotateSecret
+                tenant={tenant}
+                client={c}
+                rotated={(secret, until) => {
+                  setRotated({ secret, ...(until ? { until } : {}) });
+                  versioned.reload();
+                }}
+              />
+            </>
+          )}
         </>
       )}
       <h2>Roles</h2>
@@ -253,5 +303,167 @@ export function ClientScreen({ tenant, clientId }: { tenant: string; clientId: s
         </ActionForm>
       )}
     </>
+  );
+}
+
+/** Copies a value to the clipboard and says so. */
+function CopyButton({ value }: { value: string }) {
+  const [done, setDone] = useState<'copied' | 'failed'>();
+  return (
+    <>
+      <button
+        type="button"
+        onClick={() =>
+          navigator.clipboard.writeText(value).then(
+            () => setDone('copied'),
+            () => setDone('failed'),
+          )
+        }
+      >
+        Copy secret
+      </button>{' '}
+      <span aria-live="polite">
+        {done === 'copied' ? 'Copied.' : done === 'failed' ? 'Copy failed: select it and copy by hand.' : ''}
+      </span>
+    </>
+  );
+}
+
+/**
+ * The client's redirect URIs, edited as a list (add, remove) and saved in one PATCH against the
+ * version read; when another change came first (412) the API's error is shown and the client read again.
+ */
+function RedirectUris({
+  tenant,
+  client,
+  etag,
+  changed,
+}: {
+  tenant: string;
+  client: Client;
+  etag: string;
+  changed(): void;
+}) {
+  const [draft, setDraft] = useState<string[]>();
+  // The draft stays shown until the client is read again (after a save or a 412), never the old list.
+  useEffect(() => setDraft(undefined), [client]);
+  const uris = draft ?? client.redirectUris;
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const save = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await call(
+        api.PATCH('/api/v1/tenants/{tenant}/clients/{clientId}', {
+          params: { path: { tenant, clientId: client.clientId }, header: { 'if-match': etag } },
+          body: { redirectUris: uris },
+        }),
+      );
+      changed();
+    } catch (e) {
+      setError(e);
+      if (e instanceof ApiProblem && e.status === 412) changed();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="redirect-title">
+      <h2 id="redirect-title">Redirect URIs</h2>
+      <ul class="uris">
+        {uris.map((u) => (
+          <li key={u}>
+            <code>{u}</code>{' '}
+            <button
+              type="button"
+              aria-label={`Remove ${u}`}
+              onClick={() => setDraft(uris.filter((v) => v !== u))}
+            >
+              Remove
+            </button>
+          </li>
+        ))}
+        {uris.length === 0 && <li>none</li>}
+      </ul>
+      <form
+        class="action-form"
+        aria-label="Add a redirect URI"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const form = event.currentTarget;
+          const value = text(new FormData(form), 'new-redirect-uri');
+          if (value && !uris.includes(value)) setDraft([...uris, value]);
+          form.reset();
+        }}
+      >
+        <Field
+          label="Redirect URI to add"
+          id="new-redirect-uri"
+          type="url"
+          autocomplete="off"
+          placeholder="https://app.example/callback"
+        />
+        <button type="submit">Add to the list</button>
+      </form>
+      <ProblemBox error={error} />
+      <p>
+        <button type="button" disabled={busy || draft === undefined} onClick={save}>
+          Save redirect URIs
+        </button>{' '}
+        {draft !== undefined && (
+          <button type="button" onClick={() => setDraft(undefined)}>
+            Discard changes
+          </button>
+        )}
+      </p>
+    </section>
+  );
+}
+
+/** Rotates the secret after a confirmation that says what happens to the old one. */
+function RotateSecret({
+  tenant,
+  client,
+  rotated,
+}: {
+  tenant: string;
+  client: Client;
+  rotated(secret: string, until?: string): void;
+}) {
+  const [grace, setGrace] = useState(0);
+  return (
+    <ConfirmButton
+      label="Rotate secret"
+      title={`Rotate the secret of ${client.name}?`}
+      message={
+        <>
+          <p>A new secret is made and shown once. Deployments still using the old one must be updated.</p>
+          <div class="field">
+            <label for="grace-period">The old secret stops working</label>
+            <select
+              id="grace-period"
+              value={String(grace)}
+              onChange={(e) => setGrace(Number(e.currentTarget.value))}
+            >
+              <option value="0">at once</option>
+              <option value="3600">in an hour</option>
+              <option value="86400">in a day</option>
+              <option value="604800">in a week</option>
+            </select>
+          </div>
+        </>
+      }
+      confirmLabel="Rotate"
+      onConfirm={async () => {
+        const result = await call(
+          api.POST('/api/v1/tenants/{tenant}/clients/{clientId}/secret', {
+            params: { path: { tenant, clientId: client.clientId } },
+            body: { gracePeriodSeconds: grace },
+          }),
+        );
+        rotated(result.clientSecret, result.previousSecretExpiresAt);
+      }}
+    />
   );
 }

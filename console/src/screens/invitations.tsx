@@ -14,6 +14,7 @@ import {
   to,
   useLoad,
   usePaged,
+  useSort,
   when,
 } from '../ui';
 
@@ -25,16 +26,19 @@ const STATUS_LABEL: Record<Invitation['status'], string> = {
 };
 
 export function InvitationsScreen({ tenant }: { tenant: string }) {
-  const [sort, setSort] = useState<'created' | '-created'>('-created');
+  const sort = useSort('-created');
   const [notice, setNotice] = useState<string>();
   const pager = usePaged(
     (after) =>
       call(
         api.GET('/api/v1/tenants/{tenant}/invitations', {
-          params: { path: { tenant }, query: { limit: 25, sort, ...(after ? { after } : {}) } },
+          params: {
+            path: { tenant },
+            query: { limit: 25, sort: sort.value as 'created' | '-created', ...(after ? { after } : {}) },
+          },
         }),
       ),
-    [tenant, sort],
+    [tenant, sort.value],
   );
   const organisations = useLoad(
     () =>
@@ -89,16 +93,13 @@ export function InvitationsScreen({ tenant }: { tenant: string }) {
       {pager.data && (
         <Table
           caption="Invitations"
+          sort={sort}
           head={[
             'Email',
             'Organisation',
             'Status',
             'Created by',
-            {
-              label: 'Created',
-              sort: sort === 'created' ? 'ascending' : 'descending',
-              onSort: () => setSort(sort === 'created' ? '-created' : 'created'),
-            },
+            { label: 'Created', field: 'created' },
             'Expires',
             'Actions',
           ]}

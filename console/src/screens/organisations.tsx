@@ -14,6 +14,7 @@ import {
   to,
   useLoad,
   usePaged,
+  useSort,
   when,
 } from '../ui';
 
@@ -36,15 +37,21 @@ async function userIdByEmail(tenant: string, email: string): Promise<string> {
   }
 }
 
+type OrganisationSort = 'created' | '-created' | 'name' | '-name';
+
 export function OrganisationsScreen({ tenant }: { tenant: string }) {
+  const sort = useSort('created');
   const pager = usePaged(
     (after) =>
       call(
         api.GET('/api/v1/tenants/{tenant}/organisations', {
-          params: { path: { tenant }, query: { limit: 25, ...(after ? { after } : {}) } },
+          params: {
+            path: { tenant },
+            query: { limit: 25, sort: sort.value as OrganisationSort, ...(after ? { after } : {}) },
+          },
         }),
       ),
-    [tenant],
+    [tenant, sort.value],
   );
   return (
     <>
@@ -67,7 +74,14 @@ export function OrganisationsScreen({ tenant }: { tenant: string }) {
       <ProblemBox error={pager.error} />
       <Status loading={pager.loading} />
       {pager.data && (
-        <Table caption="Organisations" head={['Name', 'Created']}>
+        <Table
+          caption="Organisations"
+          sort={sort}
+          head={[
+            { label: 'Name', field: 'name' },
+            { label: 'Created', field: 'created' },
+          ]}
+        >
           {pager.data.items.map((o) => (
             <tr key={o.id}>
               <td>

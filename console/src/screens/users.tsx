@@ -17,6 +17,7 @@ import {
   to,
   useLoad,
   usePaged,
+  useSort,
   when,
 } from '../ui';
 
@@ -30,7 +31,7 @@ export function AwaitingBadge() {
 export function UsersScreen({ tenant }: { tenant: string }) {
   // The search applies when submitted: the blind index matches a whole address only.
   const [search, setSearch] = useState<{ email?: string; status?: UserStatus; pending?: boolean }>({});
-  const [sort, setSort] = useState<'created' | '-created'>('created');
+  const sort = useSort('created');
   const pager = usePaged(
     (after) =>
       call(
@@ -43,12 +44,12 @@ export function UsersScreen({ tenant }: { tenant: string }) {
               ...(search.email ? { email: search.email } : {}),
               ...(search.status ? { status: search.status } : {}),
               ...(search.pending ? { verification: 'pending' as const } : {}),
-              sort,
+              sort: sort.value as 'created' | '-created',
             },
           },
         }),
       ),
-    [tenant, search.email, search.status, search.pending, sort],
+    [tenant, search.email, search.status, search.pending, sort.value],
   );
   return (
     <>
@@ -114,17 +115,8 @@ export function UsersScreen({ tenant }: { tenant: string }) {
       {pager.data && (
         <Table
           caption="Users"
-          head={[
-            'Email',
-            'Name',
-            'Status',
-            {
-              label: 'Created',
-              sort: sort === 'created' ? 'ascending' : 'descending',
-              onSort: () => setSort(sort === 'created' ? '-created' : 'created'),
-            },
-            'Last sign-in',
-          ]}
+          sort={sort}
+          head={['Email', 'Name', 'Status', { label: 'Created', field: 'created' }, 'Last sign-in']}
         >
           {pager.data.items.map((u) => (
             <tr key={u.id}>

@@ -29,6 +29,13 @@ const AuditQuery = Type.Object({
   ),
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after this time.' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time.' })),
+  sort: Type.Optional(
+    Type.Union([Type.Literal('-occurred'), Type.Literal('occurred')], {
+      default: '-occurred',
+      description:
+        "Newest first (-occurred, the default) or oldest first (occurred); the cursor is the last event's seq, read with the same sort.",
+    }),
+  ),
 });
 
 const Checkpoint = Type.Object({
@@ -87,20 +94,24 @@ export function registerAuditEventRoutes(api: AdminApi, deps: AuditEventRoutesDe
     {
       schema: {
         tags: ['audit'],
-        summary: 'List audit events, newest first, optionally by actor, action and time range',
+        summary:
+          'List audit events, newest (or with sort=occurred oldest) first, optionally by actor, action and time range',
         params: Params({}),
         querystring: AuditQuery,
         response: { 200: PageOf(AuditEvent), ...PROBLEMS },
       },
     },
     (request) => {
-      const { limit, after } = request.query;
+      const { limit, after, sort } = request.query;
       const filter = filterOf(request.query);
+      const oldestFirst = sort === 'occurred';
       return inTenant(deps, request, async (tx, { tenant }) => {
         const keyring = await deps.tenantKeys.forTenant(tx, tenant.id);
+        // The seq orders events as they were appended: the cursor is the last one's, either way.
         const events = await readAudit(tx, keyring, {
           limit: limit + 1,
-          ...(after ? { before: Number(after) } : {}),
+          ...(after ? (oldestFirst ? { after: Number(after) } : { before: Number(after) }) : {}),
+          ...(oldestFirst ? { oldestFirst } : {}),
           ...(filter ? { filter } : {}),
         });
         const items = events.slice(0, limit);

@@ -1,14 +1,20 @@
-// Admin API: OIDC clients of a tenant (list, register, get, delete). A new client's secret is
-// in the creation response only; afterwards it exists only as a keyed hash.
+// Admin API: OIDC clients of a tenant (list, register, get, edit, rotate the secret, delete). A
+// secret is in the response that made it only; afterwards it exists only as a keyed hash.
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Queryable } from '../../../core/sql.js';
 import type { Clients } from '../../../oidc/clients.js';
 import {
+  CLIENT_SORTS,
   GRANT_TYPES,
+  MAX_SECRET_GRACE_SECONDS,
   REQUEST_OBJECT_ALGS,
   RESPONSE_TYPES,
   SECRET_AUTH_METHODS,
 } from '../../../oidc/clients.js';
+import type { AdminRequestContext } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant, type TenantScope } from './context.js';
+import { IfMatchHeader, requireIfMatch, sendVersion } from './preconditions.js';
 import {
   NoContent,
   PageOf,
@@ -44,6 +50,12 @@ const Client = Type.Object({
   dpopBoundAccessTokens: Type.Boolean(),
   backchannelLogoutUri: Type.Optional(Type.String()),
   requestObjectSigningAlg: Type.Optional(Type.String()),
+  previousSecretExpiresAt: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description: 'Until when the secret replaced by the last rotation works.',
+    }),
+  ),
   disabled: Type.Boolean(),
   createdAt: Timestamp,
 });
@@ -53,15 +65,20 @@ const CreatedClient = Type.Intersect([
   Type.Object({ clientSecret: Type.Optional(Type.String({ description: 'Shown once; store it now.' })) }),
 ]);
 
+// The pieces a registration and an edit share, so both are checked alike.
+const ClientName = Text({ minLength: 1, maxLength: 200 });
+const GrantTypes = Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), {
+  minItems: 1,
+  uniqueItems: true,
+});
+const RedirectUris = Type.Array(Uri, { maxItems: 20 });
+
 const ClientInput = Type.Object(
   {
-    name: Text({ minLength: 1, maxLength: 200 }),
-    grantTypes: Type.Array(Type.Union(GRANT_TYPES.map((g) => Type.Literal(g))), {
-      minItems: 1,
-      uniqueItems: true,
-    }),
-    redirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
-    postLogoutRedirectUris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    name: ClientName,
+    grantTypes: GrantTypes,
+    redirectUris: Type.Optional(RedirectUris),
+    postLogoutRedirectUris: Type.Optional(RedirectUris),
     scope: Type.Optional(Text({ maxLength: 1000 })),
     resources: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     public: Type.Optional(Type.Boolean()),
@@ -92,6 +109,52 @@ const ClientInput = Type.Object(
   { additionalProperties: false },
 );
 
+const ClientPatch = Type.Object(
+  {
+    name: Type.Optional(ClientName),
+    grantTypes: Type.Optional(GrantTypes),
+    redirectUris: Type.Optional(RedirectUris),
+    postLogoutRedirectUris: Type.Optional(RedirectUris),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+const SecretRotation = Type.Object(
+  {
+    gracePeriodSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_SECRET_GRACE_SECONDS,
+        default: 0,
+        description:
+          'How long the old secret keeps working, so deployments can be updated first; 0 (the default) ends it at once. At most a week.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const RotatedClient = Type.Intersect([
+  Client,
+  Type.Object({ clientSecret: Type.String({ description: 'The new secret, shown once; store it now.' }) }),
+]);
+
+const ClientsQuery = Type.Object({
+  ...PageQuery(
+    Text({
+      minLength: 1,
+      maxLength: 512,
+      description: 'The `next` of the previous page, read with the same sort.',
+    }),
+  ).properties,
+  sort: Type.Optional(
+    Type.Union(
+      CLIENT_SORTS.map((s) => Type.Literal(s)),
+      { default: 'client_id', description: 'Order of the list: client_id or created, "-" for descending.' },
+    ),
+  ),
+});
+
 /** What the routes use: the database for the tenant's transaction, and their services. */
 export interface ClientRoutesDeps extends TenantScope {
   clients: Clients;
@@ -107,7 +170,7 @@ export function registerClientRoutes(api: AdminApi, deps: ClientRoutesDeps): voi
         tags,
         summary: 'List clients (never their secrets)',
         params: Params({}),
-        querystring: PageQuery(ClientId),
+        querystring: ClientsQuery,
         response: { 200: PageOf(Client), ...PROBLEMS },
       },
     },
@@ -135,8 +198,84 @@ export function registerClientRoutes(api: AdminApi, deps: ClientRoutesDeps): voi
 
   api.get(
     '/clients/:clientId',
-    { schema: { tags, summary: 'Get a client', params: ById, response: { 200: Client, ...PROBLEMS } } },
-    (request) => inTenant(deps, request, (tx) => clients.get(tx, request.params.clientId)),
+    {
+      schema: {
+        tags,
+        summary: 'Get a client; its ETag header is the version to send as If-Match when changing it',
+        params: ById,
+        response: { 200: Client, ...PROBLEMS },
+      },
+    },
+    (request, reply) =>
+      inTenant(deps, request, async (tx) => {
+        const client = await clients.get(tx, request.params.clientId);
+        sendVersion(reply, await clients.version(tx, client.clientId));
+        return client;
+      }),
+  );
+
+  /**
+   * Runs one change of a client against the version its If-Match names, the client row locked
+   * from the check to the commit, and answers with the new version's ETag.
+   */
+  function changeClient<T>(
+    request: FastifyRequest & { params: { clientId: string } },
+    reply: FastifyReply,
+    apply: (tx: Queryable, context: AdminRequestContext) => Promise<T>,
+  ): Promise<T> {
+    return inTenant(deps, request, async (tx, context) => {
+      const clientId = request.params.clientId;
+      requireIfMatch(request, await clients.version(tx, clientId, { lock: true }), 'client');
+      const result = await apply(tx, context);
+      sendVersion(reply, await clients.version(tx, clientId));
+      return result;
+    });
+  }
+
+  api.patch(
+    '/clients/:clientId',
+    {
+      schema: {
+        tags,
+        summary:
+          "Change a client's name, grant types or (post-logout) redirect URIs, checked as at registration (If-Match required)",
+        params: ById,
+        headers: IfMatchHeader,
+        body: ClientPatch,
+        response: { 200: Client, ...PROBLEMS },
+      },
+    },
+    (request, reply) =>
+      changeClient(request, reply, (tx, { tenant, actor }) =>
+        clients.update(tx, tenant.id, request.params.clientId, request.body, actor),
+      ),
+  );
+
+  api.post(
+    '/clients/:clientId/secret',
+    {
+      schema: {
+        tags,
+        summary:
+          "Rotate a confidential client's secret; the response carries the new one, once. The old one works for gracePeriodSeconds (default 0: stops at once)",
+        params: ById,
+        body: Type.Optional(SecretRotation),
+        response: { 200: RotatedClient, ...PROBLEMS },
+      },
+    },
+    (request, reply) =>
+      inTenant(deps, request, async (tx, { tenant, actor }) => {
+        const rotated = await clients.rotateSecret(
+          tx,
+          tenant.id,
+          request.params.clientId,
+          { gracePeriodSeconds: request.body?.gracePeriodSeconds ?? 0 },
+          actor,
+        );
+        // The secret is in this body only: no cache may keep it.
+        void reply.header('cache-control', 'no-store');
+        return rotated;
+      }),
   );
 
   api.delete(

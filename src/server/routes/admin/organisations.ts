@@ -1,14 +1,17 @@
 // Admin API: organisations of a tenant (list, create, get, rename, delete).
+import { Type } from '@sinclair/typebox';
+import { ORGANISATION_SORTS } from '../../../tenancy/organisations.js';
 import type { Rbac } from '../../../tenancy/rbac.js';
 import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
-  IdPageQuery,
   NoContent,
   Organisation,
   OrganisationInput,
   PageOf,
+  PageQuery,
   Params,
   PROBLEMS,
+  Text,
   Uuid,
 } from './schemas.js';
 
@@ -20,6 +23,22 @@ export interface OrganisationRoutesDeps extends TenantScope {
   organisations: Rbac['organisations'];
 }
 
+const OrganisationsQuery = Type.Object({
+  ...PageQuery(
+    Text({
+      minLength: 1,
+      maxLength: 4096,
+      description: 'The `next` of the previous page, read with the same sort.',
+    }),
+  ).properties,
+  sort: Type.Optional(
+    Type.Union(
+      ORGANISATION_SORTS.map((s) => Type.Literal(s)),
+      { default: 'created', description: 'Order of the list: created or name, "-" for descending.' },
+    ),
+  ),
+});
+
 export function registerOrganisationRoutes(api: AdminApi, deps: OrganisationRoutesDeps): void {
   const organisations = deps.organisations;
 
@@ -30,7 +49,7 @@ export function registerOrganisationRoutes(api: AdminApi, deps: OrganisationRout
         tags,
         summary: 'List organisations',
         params: Params({}),
-        querystring: IdPageQuery,
+        querystring: OrganisationsQuery,
         response: { 200: PageOf(Organisation), ...PROBLEMS },
       },
     },
