@@ -179,6 +179,7 @@ export const ERROR_CODES = {
   'request.precondition_required': 'precondition_required',
   'backup.job_not_found': 'not_found',
   'backup.drill_unavailable': 'unavailable',
+  'backup.job_interrupted': 'unavailable',
   // The admin console.
   'console.not_built': 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
