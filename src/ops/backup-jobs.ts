@@ -141,7 +141,12 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
     // Step writes go out one after the other, so an older list never overwrites a newer one.
     let saved: Promise<unknown> = Promise.resolve();
     const step = (n: number, title: string, detail?: string) => {
-      steps.push({ step: n, title, ...(detail === undefined ? {} : { detail }), at: app.clock.now().toISOString() });
+      steps.push({
+        step: n,
+        title,
+        ...(detail === undefined ? {} : { detail }),
+        at: app.clock.now().toISOString(),
+      });
       const snapshot = structuredClone(steps);
       saved = saved
         .then(() => system((q) => q.saveSteps(job.id, owner, snapshot)))
@@ -213,7 +218,11 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
     async recover(): Promise<string[]> {
       const single = app.config.database.kind === 'embedded';
       return system((q) =>
-        q.interruptAbandoned(interruption(), app.clock.now().toISOString(), single ? { except: owner } : undefined),
+        q.interruptAbandoned(
+          interruption(),
+          app.clock.now().toISOString(),
+          single ? { except: owner } : undefined,
+        ),
       );
     },
 

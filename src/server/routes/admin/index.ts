@@ -48,7 +48,9 @@ export async function registerAdminApi(
   app.addHook('onReady', async () => {
     await jobs
       .recover()
-      .catch((error: unknown) => orthid.log.warn({ err: error }, 'backup jobs left running were not checked'));
+      .catch((error: unknown) =>
+        orthid.log.warn({ err: error }, 'backup jobs left running were not checked'),
+      );
   });
   // A verify or drill under way finishes (and records its outcome) before the server closes.
   app.addHook('onClose', () => jobs.idle());
