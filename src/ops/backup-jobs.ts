@@ -277,7 +277,6 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
           { details: { job: other?.id ?? null } },
         );
       };
-      if (await swept((q) => q.running(kind))) await busy();
       const stores = await openDestinations(app.config);
       const set = await findBackupSet(stores.dest, ref, stores.keystoreDest);
       if (set.manifest.encrypted && !app.config.backup.ageIdentityFile) {
@@ -304,8 +303,9 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
         result: null,
         error: null,
       };
-      // The check above only spares a set lookup: this insert is what keeps one job of a kind.
-      const inserted = await system(async (q) => {
+      // The one check of the one-at-a-time rule, in every replica: the insert conflicts with a
+      // running job of the kind (after those whose server died are interrupted).
+      const inserted = await swept(async (q) => {
         const ok = await q.insertRunning({ ...job, owner, leaseSeconds });
         if (ok) await q.forget(KEEP_FINISHED);
         return ok;

@@ -191,14 +191,11 @@ describe('the console’s backups screen verifies and drills a real set in Chrom
   });
 
   test('the jobs are recorded in the database: the API lists both, newest first, after the screen', async () => {
-    const token = await page.evaluate(() => {
-      for (let i = 0; i < sessionStorage.length; i++) {
-        const value = sessionStorage.getItem(sessionStorage.key(i)!) ?? '';
-        const match = /"(ey[\w-]+\.[\w-]+\.[\w-]+)"/.exec(value);
-        if (match) return match[1];
-      }
-      return undefined;
-    });
+    // The console's token, from the tab's sessionStorage where it keeps it.
+    const stored = (await page.evaluate(
+      '(() => Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k)).join("\\n"))()',
+    )) as string;
+    const token = /"(ey[\w-]+\.[\w-]+\.[\w-]+)"/.exec(stored)?.[1];
     assert.ok(token, 'the console holds its token in sessionStorage');
     const response = await fetch(`${server!.url}/api/v1/backups/jobs`, {
       headers: { authorization: `Bearer ${token}` },
