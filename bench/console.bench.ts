@@ -140,7 +140,7 @@ try {
       orthid: ours.map((v) => v.ms),
       unit: 'ms',
       target: { kind: 'absolute-below', value: 1000 },
-      notes: '(baseline: the console\'s static HTML shell from the same server, scripts off)',
+      notes: "(baseline: the console's static HTML shell from the same server, scripts off)",
     }),
     printRow({
       name: 'console interactive vs sign-in page',

@@ -11,7 +11,12 @@ import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
 import { adminTokenFrom, readBootstrapCredentials } from '../helpers/bootstrap-credentials.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, freePort, query } from '../helpers/postgres.js';
-import { holdingObjectReads, type S3TestServer, startS3Server, TEST_CREDENTIALS } from '../helpers/s3-server.js';
+import {
+  holdingObjectReads,
+  type S3TestServer,
+  startS3Server,
+  TEST_CREDENTIALS,
+} from '../helpers/s3-server.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';
 
 interface Job {
@@ -32,7 +37,8 @@ describe('a backup job whose server was killed', { timeout: 600_000 }, () => {
   let port: number;
   let server: ServerProcess | undefined;
 
-  const token = async () => adminTokenFrom(await readBootstrapCredentials(join(dir, 'data', 'admin-credentials.json')));
+  const token = async () =>
+    adminTokenFrom(await readBootstrapCredentials(join(dir, 'data', 'admin-credentials.json')));
   async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
     return fetch(`${server!.url}/api/v1${path}`, {
       method,
@@ -103,7 +109,9 @@ describe('a backup job whose server was killed', { timeout: 600_000 }, () => {
     const killed = new Promise((resolve) => server!.child.once('exit', resolve));
     server!.child.kill('SIGKILL');
     await killed;
-    const [row] = await query<{ status: string }>(database, 'SELECT status FROM backup_jobs WHERE id = $1', [id]);
+    const [row] = await query<{ status: string }>(database, 'SELECT status FROM backup_jobs WHERE id = $1', [
+      id,
+    ]);
     assert.equal(row?.status, 'running', 'nothing could record the end of a killed server’s job');
     reads.release();
 

@@ -108,7 +108,17 @@ describe('the console’s backups screen verifies and drills a real set in Chrom
     const tenant = await runCli(['tenant', 'create', 'acme', '--json'], liveEnv);
     assert.equal(tenant.code, 0, tenant.stderr);
     const member = await runCli(
-      ['user', 'create', '--tenant', 'acme', '--email', 'rey@acme.test', '--name', 'Rey Member', '--password-stdin'],
+      [
+        'user',
+        'create',
+        '--tenant',
+        'acme',
+        '--email',
+        'rey@acme.test',
+        '--name',
+        'Rey Member',
+        '--password-stdin',
+      ],
       liveEnv,
       'a member whose profile is sealed',
     );
@@ -186,7 +196,10 @@ describe('the console’s backups screen verifies and drills a real set in Chrom
     await inspect('backups-drilled');
     // The listing is read again once the job ends: both outcomes recorded beside the set.
     const row = page.locator('table tbody tr', { hasText: setId });
-    await row.getByText(/passed/).nth(1).waitFor();
+    await row
+      .getByText(/passed/)
+      .nth(1)
+      .waitFor();
     assert.equal(await page.locator('[data-field=backup-warnings]').count(), 0);
   });
 

@@ -64,7 +64,8 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
   const prefix = options.prefix ?? 'objects';
   const app = buildApp({ logger: false, defaultRegion: region });
   const onRequest = options.onRequest;
-  if (onRequest) app.addHook('onRequest', async (request) => onRequest({ method: request.method, url: request.url }));
+  if (onRequest)
+    app.addHook('onRequest', async (request) => onRequest({ method: request.method, url: request.url }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;

@@ -19,8 +19,8 @@ import { ManagedKeystore } from '../../src/crypto/managed-keystore.js';
 import { composeOrthId } from '../../src/main.js';
 import { bootstrap } from '../../src/ops/bootstrap.js';
 import { runOperation } from '../../src/ops/operations.js';
-import { buildServer } from '../../src/server/app.js';
 import type { OrthId } from '../../src/ops/orthid.js';
+import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import { openObjectStore } from '../../src/storage/objects/open-object-store.js';
@@ -238,8 +238,10 @@ for (const driver of DRIVERS) {
         ...(body === undefined ? {} : { payload: body as object }),
       });
     }
-    const jobOn = (server: FastifyInstance, as: OrthId = orthid) => (id: string) =>
-      call(server, 'GET', `/backups/jobs/${id}`, undefined, as);
+    const jobOn =
+      (server: FastifyInstance, as: OrthId = orthid) =>
+      (id: string) =>
+        call(server, 'GET', `/backups/jobs/${id}`, undefined, as);
 
     /** Resolves once the held job has asked for a part, so it is surely running. */
     async function heldRead(count: number): Promise<void> {
