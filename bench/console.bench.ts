@@ -1,8 +1,10 @@
 // Row 10, admin console: in Debian's Chromium, the console's first screen (the users list of the
 // system tenant, signed in) from navigation to its rows on screen, and the JavaScript and CSS
 // bytes that travelled (compressed, as the server sent them). Targets: median under 1 s and
-// under 300 KB. The baseline is the same server's hosted sign-in page (server-rendered HTML, its
-// stylesheet and passkey script), loaded the same way in the same run, for scale.
+// under 300 KB. The baseline is a static page served by the same server in the same run: the
+// console's own HTML shell from its static route (same headers, compression and stylesheet) with
+// scripts off, so the ratio is what the app's code and its API calls add to fetching the page.
+// The hosted sign-in page (server-rendered) is printed beside it, for scale.
 //
 // Run: npm run build && npm run bench -- console [runs=5]
 //
@@ -42,11 +44,14 @@ interface Visit {
   kb: number;
 }
 
-/** Loads `url` in a fresh context; returns when `selector` appeared and the load event fired. */
-async function visit(browser: Browser, url: string, selector: string, init?: string): Promise<Visit> {
-  const context = await browser.newContext();
+/**
+ * Loads `url` in a fresh context; returns when `selector` appeared and the load event fired. With
+ * `selector` null the page's scripts are off and the load event alone counts (a static page).
+ */
+async function visit(browser: Browser, url: string, selector: string | null, init?: string): Promise<Visit> {
+  const context = await browser.newContext({ javaScriptEnabled: selector !== null });
   try {
-    await context.addInitScript(WATCH(selector));
+    if (selector !== null) await context.addInitScript(WATCH(selector));
     if (init) await context.addInitScript(init);
     const page: Page = await context.newPage();
     const sizes: Promise<number>[] = [];
@@ -55,9 +60,12 @@ async function visit(browser: Browser, url: string, selector: string, init?: str
         sizes.push(request.sizes().then((s) => s.responseBodySize + s.responseHeadersSize));
     });
     await page.goto(url, { waitUntil: 'load' });
-    await page.waitForFunction(() => (globalThis as { __ready?: number }).__ready !== undefined);
+    if (selector !== null) {
+      await page.waitForFunction(() => (globalThis as { __ready?: number }).__ready !== undefined);
+    }
+    // The driver's evaluation runs with the page's scripts off too.
     const timing = (await page.evaluate(
-      `({ ready: window.__ready, load: performance.getEntriesByType('navigation')[0].loadEventEnd })`,
+      `({ ready: window.__ready ?? 0, load: performance.getEntriesByType('navigation')[0].loadEventEnd })`,
     )) as { ready: number; load: number };
     const bytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     return { ms: Math.max(timing.ready, timing.load), kb: bytes / 1024 };
@@ -112,20 +120,31 @@ try {
   const consoleUrl = `${server.url}/console/t/system/users`;
 
   // Untimed: warms the server's caches (the console's files, the provider, the keys).
+  await visit(browser, consoleUrl, null);
   await visit(browser, baselineUrl, 'button[type=submit]');
   await visit(browser, consoleUrl, 'table tbody tr', withToken);
 
-  const base: Visit[] = [];
+  const shell: Visit[] = [];
+  const signIn: Visit[] = [];
   const ours: Visit[] = [];
   for (let run = 0; run < RUNS; run++) {
-    base.push(await visit(browser, baselineUrl, 'button[type=submit]'));
+    shell.push(await visit(browser, consoleUrl, null));
+    signIn.push(await visit(browser, baselineUrl, 'button[type=submit]'));
     ours.push(await visit(browser, consoleUrl, 'table tbody tr', withToken));
   }
   printHeader('Admin console in Chromium, fresh context each run', RUNS);
   const verdicts = [
     printRow({
       name: 'console first screen interactive',
-      baseline: base.map((v) => v.ms),
+      baseline: shell.map((v) => v.ms),
+      orthid: ours.map((v) => v.ms),
+      unit: 'ms',
+      target: { kind: 'absolute-below', value: 1000 },
+      notes: "(baseline: the console's static HTML shell from the same server, scripts off)",
+    }),
+    printRow({
+      name: 'console interactive vs sign-in page',
+      baseline: signIn.map((v) => v.ms),
       orthid: ours.map((v) => v.ms),
       unit: 'ms',
       target: { kind: 'absolute-below', value: 1000 },
@@ -133,12 +152,12 @@ try {
     }),
     printRow({
       name: 'console JS + CSS transferred',
-      baseline: base.map((v) => v.kb),
+      baseline: signIn.map((v) => v.kb),
       orthid: ours.map((v) => v.kb),
       unit: 'KB',
       digits: 1,
       target: { kind: 'absolute-below', value: 300 },
-      notes: '(compressed, headers included)',
+      notes: '(compressed, headers included; baseline: the sign-in page)',
     }),
   ];
   exitOnVerdicts(verdicts);

@@ -52,6 +52,11 @@ export interface BackupConfig {
   maxDrillAgeDays: number;
   /** Server on which `backup drill` creates its throwaway database; unset: an in-memory embedded one. */
   drillDatabaseUrl: string | undefined;
+  /**
+   * How long a verify or drill job started from the admin API stays `running` after its server
+   * last renewed it: past it, the job's process is taken for dead and the job is `interrupted`.
+   */
+  jobLeaseSeconds: number;
   /** Cron expressions (UTC) for in-process dumps and drills on single-node deployments. */
   schedule: string | undefined;
   drillSchedule: string | undefined;
@@ -159,6 +164,8 @@ export const ENVIRONMENT: Record<string, string> = {
   ORTHID_DRILL_DATABASE_URL:
     'PostgreSQL server on which `backup drill` creates (and drops) a throwaway database; its role needs CREATEDB. Unset: an in-memory embedded database (embedded sets only).',
   ORTHID_BACKUP_MAX_DRILL_AGE_DAYS: 'backup list warns when the newest passing drill is older (default 35).',
+  ORTHID_BACKUP_JOB_LEASE_SECONDS:
+    'Seconds a verify or drill job of the admin API stays running after its server last renewed it; then it is interrupted (default 60).',
   ORTHID_OBJECT_STORE:
     'Object store URL: file:///path or s3://bucket/prefix (default file://<data dir>/objects).',
   ORTHID_KEYSTORE:
@@ -492,6 +499,7 @@ function readBackupConfig(
     maxAgeHours: positive('ORTHID_BACKUP_MAX_AGE_HOURS', 26),
     maxDrillAgeDays: positive('ORTHID_BACKUP_MAX_DRILL_AGE_DAYS', 35),
     drillDatabaseUrl: drillDatabaseUrl(get, problems),
+    jobLeaseSeconds: positive('ORTHID_BACKUP_JOB_LEASE_SECONDS', 60),
     schedule: cronSchedule('ORTHID_BACKUP_SCHEDULE', get('ORTHID_BACKUP_SCHEDULE'), problems),
     drillSchedule: cronSchedule('ORTHID_DRILL_SCHEDULE', get('ORTHID_DRILL_SCHEDULE'), problems),
   };

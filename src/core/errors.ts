@@ -180,6 +180,7 @@ export const ERROR_CODES = {
   'request.precondition_required': 'precondition_required',
   'backup.job_not_found': 'not_found',
   'backup.drill_unavailable': 'unavailable',
+  'backup.job_interrupted': 'unavailable',
   // The admin console.
   'console.not_built': 'unavailable',
   // Invitations and unverified accounts, as administrators manage them.

@@ -1,14 +1,17 @@
 // Backup sets as the admin API shows them (the listing and freshness warnings of `orthid backup
-// list`), and verify and drill runs started from it as jobs. Jobs run in this process and are kept
-// in its memory: a restart forgets them (the outcome recorded beside the set, and a drill's audit
-// event, stay). One verify and one drill at a time.
+// list`), and verify and drill runs started from it as jobs. A job runs in the process that
+// started it and is recorded in the database (backup_jobs), so every replica and a restarted
+// server see it. One verify and one drill at a time across the deployment.
+import { hostname } from 'node:os';
 import { openDestinations } from '../backup/destination.js';
 import { findBackupSet, listBackupSetsWithWarnings, type SetListEntry } from '../backup/sets.js';
 import { type VerifyReport, verifyNamedSet } from '../backup/verify.js';
 import { isOrthIdError, OrthIdError, toOrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { readIdentityFile } from '../crypto/age/index.js';
+import { withSystem } from '../storage/db/database.js';
 import type { TemporaryFiles } from '../storage/objects/object-store.js';
+import { type BackupJobRow, createBackupJobsQueries } from './backup-jobs.queries.js';
 import type { ComposeOrthId, OrthId } from './orthid.js';
 import { type DrillReport, drillDatabaseUrl, drillWith } from './restore-deployment.js';
 
@@ -19,7 +22,8 @@ export interface BackupJob {
   kind: BackupJobKind;
   /** The set's id (`latest` is resolved when the job starts). */
   set: string;
-  status: 'running' | 'succeeded' | 'failed';
+  /** `interrupted`: the server running it stopped (or lost the database) before it finished. */
+  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
   /** Who started it (the audit actor). */
   startedBy: string;
   startedAt: string;
@@ -48,8 +52,10 @@ export interface SetsPage {
   temporaryFiles: TemporaryFiles;
 }
 
-/** How long finished jobs are remembered, at most. */
+/** How many finished jobs are kept, at most (the newest). */
 const KEEP_FINISHED = 50;
+
+type Step = BackupJob['steps'][number];
 
 /**
  * A drill of `set` in this running deployment, with its own custody, backup stores and destroyed
@@ -86,9 +92,44 @@ export interface BackupJobsOptions {
 }
 
 export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
-  const jobs = new Map<string, BackupJob>();
   const running = new Set<Promise<void>>();
-  const copy = (job: BackupJob): BackupJob => structuredClone(job);
+  // Which process runs a job: the host and pid say where to look, the instance tells a restarted
+  // server (same host, maybe the same pid in a container) from the one that died.
+  const owner = `${hostname()}/${process.pid}/${newId()}`;
+  const leaseSeconds = app.config.backup.jobLeaseSeconds;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const system = <T>(fn: (q: ReturnType<typeof createBackupJobsQueries>) => Promise<T>) =>
+    withSystem(app.db, (tx) => fn(createBackupJobsQueries(tx)));
+  const interruption = () => {
+    const error = new OrthIdError(
+      'backup.job_interrupted',
+      'The server running this job stopped before it finished; the set is unchanged. Start the job again.',
+    );
+    return { code: error.code, message: error.message };
+  };
+
+  /** Like `system`, after interrupting the running jobs whose owner stopped renewing them. */
+  const swept = <T>(fn: (q: ReturnType<typeof createBackupJobsQueries>) => Promise<T>) =>
+    system(async (q) => {
+      await q.interruptAbandoned(interruption(), app.clock.now().toISOString());
+      return fn(q);
+    });
+
+  function renewWhileRunning(): void {
+    if (running.size === 0) {
+      clearInterval(heartbeat);
+      heartbeat = undefined;
+      return;
+    }
+    heartbeat ??= setInterval(
+      () => {
+        system((q) => q.renew(owner, leaseSeconds)).catch((error: unknown) =>
+          app.log.warn({ err: error }, 'the lease of a running backup job could not be renewed'),
+        );
+      },
+      Math.max(1000, (leaseSeconds * 1000) / 3),
+    ).unref();
+  }
 
   async function identities(): Promise<string[]> {
     const file = app.config.backup.ageIdentityFile;
@@ -96,14 +137,25 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
   }
 
   async function run(job: BackupJob): Promise<void> {
+    const steps: Step[] = [];
+    // Step writes go out one after the other, so an older list never overwrites a newer one.
+    let saved: Promise<unknown> = Promise.resolve();
     const step = (n: number, title: string, detail?: string) => {
-      job.steps.push({
+      steps.push({
         step: n,
         title,
         ...(detail === undefined ? {} : { detail }),
         at: app.clock.now().toISOString(),
       });
+      const snapshot = structuredClone(steps);
+      saved = saved
+        .then(() => system((q) => q.saveSteps(job.id, owner, snapshot)))
+        .catch((error: unknown) =>
+          app.log.warn({ err: error, job: job.id }, 'the progress of a backup job could not be recorded'),
+        );
     };
+    let result: BackupJob['result'] = null;
+    let failure: BackupJob['error'] = null;
     try {
       if (job.kind === 'verify') {
         step(1, 'checking every part: present, checksum, decrypts, readable');
@@ -116,7 +168,7 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
         for (const [i, part] of report.parts.entries()) {
           step(i + 2, `${part.part}: ${part.ok ? 'ok' : 'FAILED'}`);
         }
-        job.result = { ok: report.ok, report };
+        result = { ok: report.ok, report };
       } else {
         const report = await drillLive(app, options.compose!, {
           set: job.set,
@@ -128,25 +180,52 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
           .catch((error: unknown) =>
             app.log.warn({ err: error, job: job.id }, 'the drill result could not be added to the audit log'),
           );
-        job.result = { ok: report.ok, report };
+        result = { ok: report.ok, report };
       }
-      job.status = job.result.ok ? 'succeeded' : 'failed';
     } catch (error) {
-      const failure = toOrthIdError(error);
+      const cause = toOrthIdError(error);
       if (!isOrthIdError(error)) app.log.error({ err: error, job: job.id }, 'a backup job failed');
-      job.status = 'failed';
-      job.error = { code: failure.code, message: failure.message };
-    } finally {
-      job.finishedAt = app.clock.now().toISOString();
+      failure = { code: cause.code, message: cause.message };
+    }
+    await saved;
+    const finished = await system((q) =>
+      q.finish(job.id, owner, {
+        status: result?.ok ? 'succeeded' : 'failed',
+        finishedAt: app.clock.now().toISOString(),
+        steps,
+        result,
+        error: failure,
+      }),
+    ).catch((error: unknown) => {
+      app.log.error({ err: error, job: job.id }, 'the end of a backup job could not be recorded');
+      return true;
+    });
+    if (!finished) {
+      app.log.warn(
+        { job: job.id },
+        'a backup job finished after it had been given up as interrupted (its lease had run out); its outcome is recorded beside the set',
+      );
     }
   }
 
-  function forget(): void {
-    const finished = [...jobs.values()].filter((j) => j.status !== 'running');
-    for (const job of finished.slice(0, Math.max(0, finished.length - KEEP_FINISHED))) jobs.delete(job.id);
-  }
-
   return {
+    /**
+     * At server start: running jobs of processes that are gone become `interrupted`. The
+     * embedded database is opened by one process only, so there every running job left is of a
+     * process that died; on PostgreSQL another replica may be running one, so only those whose
+     * lease ran out are (the others once theirs does).
+     */
+    async recover(): Promise<string[]> {
+      const single = app.config.database.kind === 'embedded';
+      return system((q) =>
+        q.interruptAbandoned(
+          interruption(),
+          app.clock.now().toISOString(),
+          single ? { except: owner } : undefined,
+        ),
+      );
+    },
+
     /** Every set, newest first, a page at a time, with the freshness warnings of `backup list`. */
     async listSets(query: SetsQuery): Promise<SetsPage> {
       const now = app.clock.now();
@@ -186,17 +265,18 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
     /**
      * Starts a verify or drill of `ref` (a set id or `latest`) and answers at once with the job;
      * an unknown set is refused before anything starts (`backup.set_not_found`), and so is a
-     * second job of a kind while one runs (`backup.locked`).
+     * second job of a kind while one runs in any replica (`backup.locked`).
      */
     async start(kind: BackupJobKind, ref: string, actor: string): Promise<BackupJob> {
-      const busy = [...jobs.values()].find((j) => j.kind === kind && j.status === 'running');
-      if (busy) {
+      const busy = async (): Promise<never> => {
+        const other = await system((q) => q.running(kind));
+        const id = other?.id ?? 'of another server';
         throw new OrthIdError(
           'backup.locked',
-          `A ${kind} (job ${busy.id}) is running; follow it with GET backups/jobs/${busy.id} and start another once it has finished.`,
-          { details: { job: busy.id } },
+          `A ${kind} (job ${id}) is running; follow it with GET backups/jobs/${id} and start another once it has finished.`,
+          { details: { job: other?.id ?? null } },
         );
-      }
+      };
       const stores = await openDestinations(app.config);
       const set = await findBackupSet(stores.dest, ref, stores.keystoreDest);
       if (set.manifest.encrypted && !app.config.backup.ageIdentityFile) {
@@ -223,34 +303,63 @@ export function createBackupJobs(app: OrthId, options: BackupJobsOptions) {
         result: null,
         error: null,
       };
-      jobs.set(job.id, job);
-      forget();
-      const done = run(job).finally(() => running.delete(done));
+      // The one check of the one-at-a-time rule, in every replica: the insert conflicts with a
+      // running job of the kind (after those whose server died are interrupted).
+      const inserted = await swept(async (q) => {
+        const ok = await q.insertRunning({ ...job, owner, leaseSeconds });
+        if (ok) await q.forget(KEEP_FINISHED);
+        return ok;
+      });
+      if (!inserted) await busy();
+      const done = run(job).finally(() => {
+        running.delete(done);
+        renewWhileRunning();
+      });
       running.add(done);
-      return copy(job);
+      renewWhileRunning();
+      return job;
     },
 
-    /** The job, or `backup.job_not_found` (a restart forgets jobs). */
-    get(id: string): BackupJob {
-      const job = jobs.get(id);
-      if (!job) {
+    /** The job, or `backup.job_not_found` (the oldest finished jobs are forgotten). */
+    async get(id: string): Promise<BackupJob> {
+      const row = await swept((q) => q.get(id));
+      if (!row) {
         throw new OrthIdError(
           'backup.job_not_found',
-          `No backup job ${id} in this process (jobs are kept in memory: a restart forgets them; the outcome stays recorded beside the set).`,
+          `No backup job ${id}: only the newest ${KEEP_FINISHED} finished jobs are kept; the outcome stays recorded beside the set.`,
         );
       }
-      return copy(job);
+      return present(row);
     },
 
-    /** The jobs this process remembers, newest first. */
-    list(): BackupJob[] {
-      return [...jobs.values()].reverse().map(copy);
+    /** The jobs kept, newest first. */
+    async list(): Promise<BackupJob[]> {
+      const rows = await swept((q) => q.list(KEEP_FINISHED + 2));
+      return rows.map(present);
     },
 
-    /** Resolves once every running job has finished (server shutdown, tests). */
+    /** Resolves once every job this process runs has finished (server shutdown, tests). */
     async idle(): Promise<void> {
       await Promise.all([...running]);
     },
+  };
+}
+
+const json = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : value);
+const iso = (value: Date | string): string => new Date(value).toISOString();
+
+function present(row: BackupJobRow): BackupJob {
+  return {
+    id: row.id,
+    kind: row.kind,
+    set: row.set_id,
+    status: row.status,
+    startedBy: row.started_by,
+    startedAt: iso(row.started_at),
+    finishedAt: row.finished_at === null ? null : iso(row.finished_at),
+    steps: (json(row.steps) as Step[] | null) ?? [],
+    result: json(row.result) as BackupJob['result'],
+    error: json(row.error) as BackupJob['error'],
   };
 }
 

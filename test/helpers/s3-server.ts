@@ -19,6 +19,37 @@ export interface S3TestServerOptions {
   bucket?: string;
   prefix?: string;
   region?: string;
+  /**
+   * Runs before every request is served, which waits for it: a test holds reads there to keep a
+   * job in progress for as long as it needs (see holdingObjectReads).
+   */
+  onRequest?: (request: { method: string; url: string }) => Promise<void>;
+}
+
+/** A switch for S3TestServerOptions.onRequest that holds object reads (not listings, not JSON). */
+export function holdingObjectReads() {
+  let waiting: (() => void)[] = [];
+  let held = false;
+  const reads: string[] = [];
+  return {
+    hold(): void {
+      held = true;
+    },
+    release(): void {
+      held = false;
+      for (const go of waiting) go();
+      waiting = [];
+    },
+    /** The object reads held so far. */
+    held: () => reads,
+    async onRequest({ method, url }: { method: string; url: string }): Promise<void> {
+      const [path = '', query = ''] = url.split('?');
+      const key = path.split('/').slice(2).join('/');
+      if (!held || method !== 'GET' || !key || path.endsWith('.json') || query.includes('list-type')) return;
+      reads.push(url);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    },
+  };
 }
 
 /** Dummy credentials: fauxqs does not check signatures, but the SDK will not sign without some. */
@@ -32,6 +63,9 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
   const region = options.region ?? 'eu-west-3';
   const prefix = options.prefix ?? 'objects';
   const app = buildApp({ logger: false, defaultRegion: region });
+  const onRequest = options.onRequest;
+  if (onRequest)
+    app.addHook('onRequest', async (request) => onRequest({ method: request.method, url: request.url }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;

@@ -127,7 +127,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The verify and drill jobs this process remembers, newest first */
+        /** The verify and drill jobs of the deployment (every replica), newest first */
         get: {
             parameters: {
                 query?: never;
@@ -204,7 +204,8 @@ export interface paths {
                                 /** Format: date-time */
                                 startedAt: string;
                                 startedBy: string;
-                                status: "running" | "succeeded" | "failed";
+                                /** @description interrupted: the server running the job stopped (or lost the database) before it finished; error.code is backup.job_interrupted. */
+                                status: "running" | "succeeded" | "failed" | "interrupted";
                                 /** @description Progress: the steps announced so far. */
                                 steps: {
                                     /** Format: date-time */
@@ -307,7 +308,8 @@ export interface paths {
                             /** Format: date-time */
                             startedAt: string;
                             startedBy: string;
-                            status: "running" | "succeeded" | "failed";
+                            /** @description interrupted: the server running the job stopped (or lost the database) before it finished; error.code is backup.job_interrupted. */
+                            status: "running" | "succeeded" | "failed" | "interrupted";
                             /** @description Progress: the steps announced so far. */
                             steps: {
                                 /** Format: date-time */
@@ -412,7 +414,8 @@ export interface paths {
                             /** Format: date-time */
                             startedAt: string;
                             startedBy: string;
-                            status: "running" | "succeeded" | "failed";
+                            /** @description interrupted: the server running the job stopped (or lost the database) before it finished; error.code is backup.job_interrupted. */
+                            status: "running" | "succeeded" | "failed" | "interrupted";
                             /** @description Progress: the steps announced so far. */
                             steps: {
                                 /** Format: date-time */

@@ -10,6 +10,23 @@ type Job = Ok<'/api/v1/backups/jobs/{jobId}', 'get'>;
 type BackupList = Ok<'/api/v1/backups', 'get'>;
 type Outcome = { at: string; ok: boolean } | null;
 
+/** A check as both reports carry it: a drill's checks, a verify's per part. */
+interface ReportCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/** The checks of a finished job's report, one line each: what an operator reads to trust the set. */
+function reportChecks(report: unknown): { name: string; ok: boolean; detail?: string }[] {
+  const r = report as {
+    checks?: ReportCheck[];
+    parts?: { part: string; ok: boolean; checks: ReportCheck[] }[];
+  };
+  if (Array.isArray(r?.checks)) return r.checks;
+  return (r?.parts ?? []).flatMap((p) => p.checks.map((c) => ({ ...c, name: `${p.part}: ${c.name}` })));
+}
+
 /** How often a running job is asked for its progress. */
 const POLL_MS = 1000;
 
@@ -59,7 +76,7 @@ function JobProgress({ jobId, finished }: { jobId: string; finished(): void }) {
             <strong>{job.status}</strong>
             {job.result ? (job.result.ok ? ' (passed)' : ' (FAILED)') : ''}
           </p>
-          <ol>
+          <ol data-field="job-steps">
             {job.steps.map((s) => (
               <li key={s.step}>
                 {s.title}
@@ -67,6 +84,16 @@ function JobProgress({ jobId, finished }: { jobId: string; finished(): void }) {
               </li>
             ))}
           </ol>
+          {job.result && (
+            <ul aria-label="Checks" data-field="job-checks">
+              {reportChecks(job.result.report).map((c) => (
+                <li key={c.name} data-ok={c.ok}>
+                  <strong>{c.ok ? 'passed' : 'FAILED'}</strong> {c.name}
+                  {c.detail ? `: ${c.detail}` : ''}
+                </li>
+              ))}
+            </ul>
+          )}
         </>
       )}
     </section>

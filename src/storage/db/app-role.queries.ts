@@ -58,6 +58,8 @@ export const APP_TABLE_PRIVILEGES: Readonly<Record<string, readonly TablePrivile
   passkey_challenges: ALL,
   mail_queue: ALL,
   account_tokens: ALL,
+  // Deployment-wide, and only outside any tenant (its policy); the oldest finished jobs are deleted.
+  backup_jobs: ALL,
   // Append-only: a trigger also refuses updates and deletes from anyone.
   audit_events: APPEND,
 };

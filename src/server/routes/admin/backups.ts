@@ -1,6 +1,6 @@
 // Admin API: backup sets with their status, size, age, verify and drill outcome and the freshness
 // warnings of `orthid backup list`; verify and drill runs started as jobs whose progress is read
-// back (src/ops/backup-jobs.ts). The system tenant's administrators only.
+// back from the database by any replica (src/ops/backup-jobs.ts). The system tenant's administrators only.
 import { Type } from '@sinclair/typebox';
 import type { BackupJobs } from '../../../ops/backup-jobs.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
@@ -48,7 +48,13 @@ const Job = Type.Object({
   id: Uuid,
   kind: Type.Union([Type.Literal('verify'), Type.Literal('drill')]),
   set: Type.String(),
-  status: Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  status: Type.Union(
+    [Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('interrupted')],
+    {
+      description:
+        'interrupted: the server running the job stopped (or lost the database) before it finished; error.code is backup.job_interrupted.',
+    },
+  ),
   startedBy: Type.String(),
   startedAt: Timestamp,
   finishedAt: Type.Union([Timestamp, Type.Null()]),
@@ -132,13 +138,13 @@ export function registerBackupRoutes(api: AdminApi, jobs: BackupJobs): void {
     {
       schema: {
         tags,
-        summary: 'The verify and drill jobs this process remembers, newest first',
+        summary: 'The verify and drill jobs of the deployment (every replica), newest first',
         response: { 200: Type.Object({ items: Type.Array(Job) }), ...PROBLEMS },
       },
     },
     async (request) => {
       requireSystemAdmin(request, 'Reading backup jobs');
-      return { items: jobs.list() };
+      return { items: await jobs.list() };
     },
   );
 

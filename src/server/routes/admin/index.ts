@@ -43,6 +43,15 @@ export async function registerAdminApi(
   options: AdminApiOptions = {},
 ): Promise<void> {
   const jobs = backupJobs(orthid, options);
+  // Jobs left running by a process that died are shown as interrupted from the start on.
+  // A database that cannot be reached yet delays this to the next read (leases), never the start.
+  app.addHook('onReady', async () => {
+    await jobs
+      .recover()
+      .catch((error: unknown) =>
+        orthid.log.warn({ err: error }, 'backup jobs left running were not checked'),
+      );
+  });
   // A verify or drill under way finishes (and records its outcome) before the server closes.
   app.addHook('onClose', () => jobs.idle());
   await registerAdminRoutes(app, orthid, jobs);
