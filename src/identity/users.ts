@@ -209,7 +209,7 @@ export function createUsers(deps: UsersDeps) {
      */
     async passwordSetAt(tx: Queryable, id: string): Promise<number | null | undefined> {
       const row = isUuid(id) ? await createUsersQueries(tx).byId(id) : undefined;
-      if (!row || row.status !== 'active') return undefined;
+      if (row?.status !== 'active') return undefined;
       return row.password_changed_at?.getTime() ?? null;
     },
 
