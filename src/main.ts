@@ -233,6 +233,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
       accountTokens,
       mfa,
       throttle: signInThrottle,
+      mail,
     }),
     rbac,
     clients,

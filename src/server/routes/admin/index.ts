@@ -139,7 +139,19 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId, jobs: B
       const api = scope.withTypeProvider<TypeBoxTypeProvider>();
       // Each resource's routes get only the services they use, built here from the wired OrthID.
       const { db, users, rbac, avatars } = orthid;
-      registerUserRoutes(api, { db, users, objects: orthid.objects, mfa: orthid.mfa }, avatars);
+      registerUserRoutes(
+        api,
+        {
+          db,
+          users,
+          objects: orthid.objects,
+          mfa: orthid.mfa,
+          mail: orthid.mail,
+          publicUrl: orthid.config.publicUrl,
+          clock: orthid.clock,
+        },
+        avatars,
+      );
       await registerAvatarRoutes(api, { db }, avatars);
       await registerBrandingRoutes(api, {
         db,
