@@ -235,6 +235,7 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
       accountTokens,
       mfa,
       throttle: signInThrottle,
+      mail,
     }),
     rbac,
     clients,

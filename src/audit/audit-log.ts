@@ -19,7 +19,7 @@ import {
 export type { AuditFilter };
 
 export interface AuditInput {
-  /** Who acted: `user:<id>`, `client:<id>`, `cli`, `system`. */
+  /** Who acted: `user:<id>`, `client:<id>`, `cli`, `cli:control` (through a running server's control socket), `system`. */
   actor: string;
   /** What happened, dotted: `tenant.created`, `user.signed_in`, `backup.drill`. */
   action: string;

@@ -53,9 +53,14 @@ async function membershipsOf(deps: UserExportDeps, tx: Queryable, userId: string
   return out;
 }
 
+/** Where a tenant's user exports are kept: `user-exports/<slug>/`. */
+export function tenantUserExportsPrefix(tenant: Pick<Tenant, 'slug'>): string {
+  return `user-exports/${tenant.slug}/`;
+}
+
 /** Where a user's exports are kept: `user-exports/<slug>/<user id>/`. */
 export function userExportPrefix(tenant: Pick<Tenant, 'slug'>, userId: string): string {
-  return `user-exports/${tenant.slug}/${userId}/`;
+  return `${tenantUserExportsPrefix(tenant)}${userId}/`;
 }
 
 /** An export's id is the time it was made, as in its key (see keyTime). */

@@ -226,7 +226,7 @@ export function registerTenantCommands(program: Command): void {
           result,
           Boolean(opts.json),
           (r: ShredResult) =>
-            `Shredded tenant ${r.tenant}: destroyed root key(s) ${r.destroyedRootKeyIds.join(', ') || '(none held for it alone)'} on ${r.destroyedAt}.`,
+            `Shredded tenant ${r.tenant}: destroyed root key(s) ${r.destroyedRootKeyIds.join(', ') || '(none held for it alone)'} on ${r.destroyedAt}; deleted ${r.objectsDeleted} stored object(s) (avatars, logo, data exports, audit archives).`,
         );
       }),
     );

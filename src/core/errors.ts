@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   'tenant.required': 'invalid',
   'tenant.protected': 'forbidden',
   'tenant.confirmation_required': 'invalid',
+  'tenant.shred_incomplete': 'unavailable',
   'control.unavailable': 'unavailable',
   'control.unknown_operation': 'invalid',
   'user.not_found': 'not_found',

@@ -11,6 +11,7 @@ import { createSemaphore } from '../core/semaphore.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
+import { tenantMediaPrefix } from '../tenancy/tenants.js';
 import { createUploadLimitQueries } from './upload-limit.queries.js';
 import { createUsersQueries } from './users.queries.js';
 
@@ -212,7 +213,7 @@ export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> 
 
 /** Every object that belongs to one user's profile media. Keyed by ids, which never change or repeat. */
 export function userMediaPrefix(tenantId: string, userId: string): string {
-  return `media/${tenantId}/users/${userId}/`;
+  return `${tenantMediaPrefix(tenantId)}users/${userId}/`;
 }
 
 /**

@@ -40,6 +40,12 @@ export interface PasswordSignInInput {
 
 export interface SignInResult {
   userId: string;
+  /**
+   * When the verified password was set (epoch ms; null for an account from before this was kept):
+   * a step that follows holds it against the account's, so a password changed or reset meanwhile
+   * ends the sign-in that the old one began.
+   */
+  passwordSetAt: number | null;
 }
 
 /** Why an attempt failed, as the audit log records it (the caller only ever sees the error code). */
@@ -199,7 +205,7 @@ export async function signInWithPassword(
         rehash ? { rehashed: true } : undefined,
         stepFollows ? 'user.password_verified' : 'user.sign_in',
       );
-      return { userId: row.id };
+      return { userId: row.id, passwordSetAt: row.password_changed_at?.getTime() ?? null };
     }
     const reason: SignInFailureReason =
       failure ??

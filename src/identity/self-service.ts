@@ -6,7 +6,9 @@ import { OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import { normaliseEmail } from '../crypto/blind-index.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
+import type { Mail } from '../mail/mail.js';
 import type { AccountTokens } from './account-tokens.js';
+import { type NoticeText, queueEmailChangedNotice } from './email-change-notice.js';
 import type { Mfa } from './mfa.js';
 import type { SignInThrottle } from './sign-in-throttle.js';
 import { emailIndex, type User, type Users } from './users.js';
@@ -25,6 +27,8 @@ export interface SelfServiceDeps {
   mfa: Pick<Mfa, 'enforcedFor'>;
   /** The sign-in counters: guessing the current password here is guessing it at sign-in. */
   throttle: Pick<SignInThrottle, 'keys' | 'state' | 'recordFailure'>;
+  /** Where the notice to a previous address is queued, in the change's transaction. */
+  mail: Pick<Mail, 'enqueue'>;
 }
 
 /** What a change of address asks the caller to mail to the new address. */
@@ -148,16 +152,30 @@ export function createSelfService(deps: SelfServiceDeps) {
     },
 
     /**
-     * Uses a change-of-address link: the address becomes the user's, verified. `user.email_taken`
-     * when another user took it meanwhile; the link errors of `accountTokens.use` otherwise.
+     * Uses a change-of-address link: the address becomes the user's, verified, and the previous
+     * address is told (`composeNotice` gets the new one masked) in the same transaction.
+     * `user.email_taken` when another user took it meanwhile; the link errors of
+     * `accountTokens.use` otherwise.
      */
-    async confirmEmailChange(tx: Queryable, tenantId: string, secret: string): Promise<User> {
+    async confirmEmailChange(
+      tx: Queryable,
+      tenantId: string,
+      secret: string,
+      composeNotice: (maskedNext: string) => NoticeText,
+    ): Promise<User> {
       const token = await deps.accountTokens.use(tx, tenantId, 'email_change', secret);
       const user = await users.get(tx, tenantId, token.userId!);
       if (user.status !== 'active') {
         throw new OrthIdError('account.link_invalid', 'This link is not valid for a disabled account.');
       }
       await users.update(tx, tenantId, user.id, { email: token.email }, actorOf(user.id));
+      await queueEmailChangedNotice(
+        deps.mail,
+        tx,
+        tenantId,
+        { previous: user.email, next: token.email },
+        composeNotice,
+      );
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
       await createUsersQueries(tx).markEmailVerified(
         user.id,

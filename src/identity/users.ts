@@ -208,6 +208,17 @@ export function createUsers(deps: UsersDeps) {
       return openUser(await deps.tenantKeys.forTenant(tx, tenantId), row);
     },
 
+    /**
+     * When the user's password was last set (epoch ms, as sign-in reports it; null if never
+     * recorded), or undefined when the user is gone or disabled: what a sign-in between its
+     * password and its second step is held against.
+     */
+    async passwordSetAt(tx: Queryable, id: string): Promise<number | null | undefined> {
+      const row = isUuid(id) ? await createUsersQueries(tx).byId(id) : undefined;
+      if (row?.status !== 'active') return undefined;
+      return row.password_changed_at?.getTime() ?? null;
+    },
+
     async findByEmail(tx: Queryable, tenantId: string, email: string): Promise<UserRow | undefined> {
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
       return createUsersQueries(tx).byEmailIndex(emailIndex(keyring, email));

@@ -10,7 +10,7 @@ import { type Database, withTenant } from '../storage/db/database.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
 import { type BrandLogoRecord, createBrandLogos, LOGO_CONTENT_TYPE } from '../tenancy/branding.js';
 import type { Tenant } from '../tenancy/tenants.js';
-import { defineOperation } from './operation.js';
+import { actorOf, defineOperation } from './operation.js';
 
 /** Largest logo accepted: a logo is small, and the CLI's control socket takes at most 1 MiB. */
 export const LOGO_MAX_BYTES = 512 * 1024;
@@ -92,9 +92,9 @@ export const tenantLogoSet = defineOperation({
     imageBase64: Type.String({ minLength: 1, errorMessage: '--file must name a non-empty image file.' }),
   }),
   output: LogoOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
-    return setTenantLogo(app, tenant, Buffer.from(input.imageBase64, 'base64'), 'cli');
+    return setTenantLogo(app, tenant, Buffer.from(input.imageBase64, 'base64'), actorOf(context));
   },
 });
 
@@ -102,8 +102,8 @@ export const tenantLogoRemove = defineOperation({
   name: 'tenant.logo-remove',
   input: Type.Object({ tenant: Type.String({ minLength: 1 }) }),
   output: Type.Object({ removed: Type.Literal(true) }),
-  async run(app, input) {
-    await removeTenantLogo(app, await app.tenants.get(input.tenant), 'cli');
+  async run(app, input, context) {
+    await removeTenantLogo(app, await app.tenants.get(input.tenant), actorOf(context));
     return { removed: true as const };
   },
 });

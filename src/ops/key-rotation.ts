@@ -2,7 +2,7 @@
 // under a new root key version; data-key rotation re-encrypts sealed values in small batches while
 // requests go on (reads accept every live version). Progress is kept in key_rotations.
 import { appendAudit } from '../audit/audit-log.js';
-import { OrthIdError } from '../core/errors.js';
+import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import type { DestroyedKey } from '../crypto/managed-keystore.js';
@@ -16,9 +16,13 @@ import { SYSTEM_TENANT_SLUG } from '../tenancy/admin-resource.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { createKeyRotationQueries, RESEALABLE, type RotationRow } from './key-rotation.queries.js';
 import type { OrthId } from './orthid.js';
+import { deleteTenantObjects } from './tenant-objects.js';
 
 /** What key rotation and shredding use of a deployment. */
 export type KeyRotationDeps = Pick<OrthId, 'db' | 'clock' | 'keystore' | 'tenants' | 'tenantKeys'>;
+
+/** What a shred uses: key rotation's parts and the object store its objects are deleted from. */
+export type ShredDeps = KeyRotationDeps & Pick<OrthId, 'objects'>;
 
 const BATCH = 200;
 
@@ -225,15 +229,21 @@ export interface ShredResult {
   destroyedRootKeyIds: string[];
   destroyedAt: string;
   by: string;
+  /** Objects of the tenant deleted from the object store by this run (0 when a re-run finds none). */
+  objectsDeleted: number;
 }
 
 /**
  * Crypto-shreds a tenant: its data keys are erased from the database and its root keys destroyed
  * in their custody, so its sealed fields in this database and in every older backup stay ciphertext
  * for good. The keystore remembers the destroyed ids, so importing an older keystore export here
- * never brings them back. Re-running finishes a shred that stopped part-way.
+ * never brings them back. Then the tenant's objects (avatars, logo, data exports, audit archives:
+ * see tenant-objects.ts) are deleted from the object store, after the keys' destruction has
+ * committed, since a store cannot join the transaction. Re-running finishes a
+ * shred that stopped part-way, the deletion of objects included; a backup set keeps its copy of
+ * the objects until retention prunes the set.
  */
-export async function shredTenant(app: KeyRotationDeps, tenant: Tenant, actor: string): Promise<ShredResult> {
+export async function shredTenant(app: ShredDeps, tenant: Tenant, actor: string): Promise<ShredResult> {
   if (tenant.slug === SYSTEM_TENANT_SLUG) {
     throw new OrthIdError(
       'tenant.protected',
@@ -265,13 +275,40 @@ export async function shredTenant(app: KeyRotationDeps, tenant: Tenant, actor: s
   await app.keystore.recordDestroyed(tombstones);
   app.tenantKeys.invalidate(tenant.id);
   const destroyedRootKeyIds = roots.map((k) => k.id);
+  // The keys' destruction has committed: now the objects, which no key protects. A store that
+  // fails part-way leaves the rest for a re-run, and the event below says the deletion is unfinished.
+  let objectsDeleted = 0;
+  let failure: unknown;
+  try {
+    await deleteTenantObjects(app.objects, tenant, () => {
+      objectsDeleted += 1;
+    });
+  } catch (error) {
+    failure = error;
+  }
   await audit(app, system, 'tenant.shredded', actor, {
     tenant: tenant.slug,
     tenantId: tenant.id,
     custody: custody.kind,
     destroyedRootKeyIds,
+    objectsDeleted,
+    ...(failure === undefined ? {} : { objectsRemaining: true }),
   });
-  return { tenant: tenant.slug, tenantId: tenant.id, destroyedRootKeyIds, destroyedAt, by: actor };
+  if (failure !== undefined) {
+    throw new OrthIdError(
+      'tenant.shred_incomplete',
+      `Tenant ${tenant.slug}'s keys are destroyed, but its objects could not all be deleted from the object store (${isOrthIdError(failure) ? failure.code : 'error'}). Once the store is reachable, finish with: orthid tenant shred ${tenant.slug} --confirm ${tenant.slug}`,
+      { cause: failure },
+    );
+  }
+  return {
+    tenant: tenant.slug,
+    tenantId: tenant.id,
+    destroyedRootKeyIds,
+    destroyedAt,
+    by: actor,
+    objectsDeleted,
+  };
 }
 
 /** Progress of the newest root and data key rotation of every tenant. */

@@ -51,6 +51,8 @@ export const ShredOutput = Type.Object({
   destroyedRootKeyIds: Strings,
   destroyedAt: Type.String(),
   by: Type.String(),
+  /** Objects of the tenant (avatars, logo, data exports, audit archives) this run deleted. */
+  objectsDeleted: Type.Integer({ minimum: 0 }),
 });
 export type ShredOutput = Static<typeof ShredOutput>;
 

@@ -7,10 +7,22 @@ import { Value } from '@sinclair/typebox/value';
 import { OrthIdError } from '../core/errors.js';
 import type { OrthId } from './orthid.js';
 
-/** Who runs an operation: the audit actor of what it changes (`cli` unless the admin API runs it). */
+/**
+ * Who runs an operation: the audit actor of what it changes. `cli` when the CLI runs it in its own
+ * process, `cli:control` when a running server runs it for the CLI over its control socket, the
+ * admin API's caller (`client:…`, `user:…`) when the API runs it.
+ */
 export interface OperationContext {
   actor: string;
 }
+
+/**
+ * The actor of an operation a running server ran for the CLI over its control socket. The socket
+ * (mode 0600) answers only the server's own OS user and root, and carries no identity of its own:
+ * the audit says which way the command came, not who typed it. Like `cli`, it is kept in clear in
+ * the chain (the actor column), so audit verify reads it as it reads any other actor.
+ */
+export const CONTROL_SOCKET_ACTOR = 'cli:control';
 
 export interface Operation<Name extends string, Input extends TSchema, Output extends TSchema> {
   name: Name;

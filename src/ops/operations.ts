@@ -312,12 +312,12 @@ const userInvite = defineOperation({
   name: 'user.invite',
   input: Type.Object({ tenant: Text, email: Text, organisation: Type.Optional(Type.String()) }),
   output: InvitationOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
     return app.signUp.invite(tenant, {
       email: input.email,
       organisation: nonEmpty(input.organisation),
-      actor: 'cli',
+      actor: actorOf(context),
     });
   },
 });
@@ -366,18 +366,19 @@ const userCreate = defineOperation({
     admin: Type.Optional(Type.Boolean()),
   }),
   output: UserOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
+    const actor = actorOf(context);
     return withTenant(app.db, tenant.id, async (tx) => {
       const user = await app.users.create(
         tx,
         tenant.id,
         { email: input.email, name: nonEmpty(input.name), password: input.password },
-        'cli',
+        actor,
         // A new user belongs to no organisation yet: only a tenant-wide requirement counts.
         { mfaEnforced: await app.mfa.enforcedFor(tx, tenant.id) },
       );
-      if (input.admin) await grantAdministrator(app, tx, tenant.id, user.id, 'cli');
+      if (input.admin) await grantAdministrator(app, tx, tenant.id, user.id, actor);
       return user;
     });
   },
@@ -399,10 +400,10 @@ const userRemoveFactor = defineOperation({
   name: 'user.remove-factor',
   input: Type.Object({ tenant: Text, id: Text, factor: Text }),
   output: FactorOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
-      app.mfa.removeFactor(tx, tenant.id, input.id, input.factor, 'cli'),
+      app.mfa.removeFactor(tx, tenant.id, input.id, input.factor, actorOf(context)),
     );
   },
 });
@@ -412,9 +413,11 @@ const userReenrol = defineOperation({
   name: 'user.reenrol',
   input: Type.Object({ tenant: Text, id: Text }),
   output: ReenrolmentOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
-    return withTenant(app.db, tenant.id, (tx) => app.mfa.requireReenrolment(tx, tenant.id, input.id, 'cli'));
+    return withTenant(app.db, tenant.id, (tx) =>
+      app.mfa.requireReenrolment(tx, tenant.id, input.id, actorOf(context)),
+    );
   },
 });
 
@@ -441,7 +444,7 @@ const clientCreate = defineOperation({
     requestObjectSigningAlg: Type.Optional(Type.String()),
   }),
   output: RegisteredClientOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
     return withTenant(app.db, tenant.id, (tx) =>
       app.clients.create(
@@ -468,7 +471,7 @@ const clientCreate = defineOperation({
           backchannelLogoutUri: nonEmpty(input.backchannelLogoutUri),
           ...requestObjectKeys(nonEmpty(input.requestObjectJwks), nonEmpty(input.requestObjectSigningAlg)),
         },
-        'cli',
+        actorOf(context),
       ),
     );
   },
@@ -539,7 +542,7 @@ const keystoreRotateSigning = defineOperation({
   name: 'keystore.rotateSigning',
   input: Type.Object({ tenant: Text, alg: Type.Optional(Type.String()) }),
   output: SigningRotationOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
     const alg = nonEmpty(input.alg);
     if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) {
@@ -563,7 +566,7 @@ const keystoreRotateSigning = defineOperation({
           tx,
           keyring,
           {
-            actor: 'cli',
+            actor: actorOf(context),
             action: 'signing_key.rotated',
             target: `key:${key.kid}`,
             outcome: 'success',
@@ -711,13 +714,13 @@ const auditExport = defineOperation({
   name: 'audit.export',
   input: Type.Object({ tenant: Text, from: Type.Optional(Type.String()), to: Type.Optional(Type.String()) }),
   output: AuditArchiveOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
     const range = {
       from: archiveDate(nonEmpty(input.from), 'from'),
       to: archiveDate(nonEmpty(input.to), 'to'),
     };
-    return exportAuditArchive({ ...app, publicUrl: app.config.publicUrl }, tenant, range, 'cli');
+    return exportAuditArchive({ ...app, publicUrl: app.config.publicUrl }, tenant, range, actorOf(context));
   },
 });
 
@@ -738,18 +741,18 @@ const keystoreRotate = defineOperation({
   name: 'keystore.rotate',
   input: Type.Object({ root: Type.Optional(Type.Boolean()), tenant: Type.Optional(Type.String()) }),
   output: KeyRotationOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const slug = nonEmpty(input.tenant);
     if (input.root === true) {
       const tenants = slug ? [await app.tenants.get(slug)] : await app.tenants.list();
       const live = tenants.filter((t) => t.status !== 'shredded');
       const rotated = [];
-      for (const tenant of live) rotated.push(await rotateRootKey(app, tenant, 'cli'));
+      for (const tenant of live) rotated.push(await rotateRootKey(app, tenant, actorOf(context)));
       return { kind: 'root' as const, tenants: rotated };
     }
     if (!slug)
       throw new OrthIdError('request.invalid', 'Pass --root, or --tenant SLUG to rotate its data key.');
-    return rotateDataKey(app, await app.tenants.get(slug), 'cli');
+    return rotateDataKey(app, await app.tenants.get(slug), actorOf(context));
   },
 });
 
@@ -769,7 +772,7 @@ const keystoreAudit = defineOperation({
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   }),
   output: KeystoreAuditOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const { action } = input;
     if (action !== 'keystore.exported' && action !== 'keystore.imported') {
       throw new OrthIdError('request.invalid', `"${action}" is not a keystore event.`);
@@ -779,7 +782,7 @@ const keystoreAudit = defineOperation({
       appendAudit(
         tx,
         await app.tenantKeys.forTenant(tx, system.id),
-        { actor: 'cli', action, outcome: 'success', details: input.details ?? {} },
+        { actor: actorOf(context), action, outcome: 'success', details: input.details ?? {} },
         app.clock,
       ),
     );
@@ -810,9 +813,9 @@ const userExport = defineOperation({
   name: 'user.export',
   input: Type.Object({ tenant: Text, id: Text }),
   output: UserExportOutput,
-  async run(app, input) {
+  async run(app, input, context) {
     const tenant = await app.tenants.get(input.tenant);
-    return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, input.id, 'cli');
+    return exportUserData({ ...app, publicUrl: app.config.publicUrl }, tenant, input.id, actorOf(context));
   },
 });
 

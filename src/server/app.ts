@@ -79,6 +79,8 @@ export async function buildServer(
       db: orthid.db,
       accountName: (tenantId, userId) =>
         withTenant(orthid.db, tenantId, async (tx) => (await orthid.users.get(tx, tenantId, userId)).email),
+      passwordSetAt: (tenantId, userId) =>
+        withTenant(orthid.db, tenantId, (tx) => orthid.users.passwordSetAt(tx, userId)),
     },
   });
   await app.register(passwordResetRoutes, { providers: orthid.oidc, passwordReset: orthid.passwordReset });

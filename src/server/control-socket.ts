@@ -5,7 +5,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../core/logger.js';
-import { checkInput, checkOutput } from '../ops/operation.js';
+import { CONTROL_SOCKET_ACTOR, checkInput, checkOutput } from '../ops/operation.js';
 import { operationNamed } from '../ops/operations.js';
 import type { OrthId } from '../ops/orthid.js';
 import { registerProblemDetails } from './plugins/problem-details.js';
@@ -24,7 +24,10 @@ export async function startControlSocket(app: OrthId, path: string, log: Logger)
   registerProblemDetails(server);
   server.post<{ Params: { name: string }; Body: unknown }>('/ops/:name', async (request) => {
     const operation = operationNamed(request.params.name);
-    const result = await operation.run(app, checkInput(operation, request.body ?? {}));
+    // Audited as coming through the socket, not as a CLI that opened the database itself.
+    const result = await operation.run(app, checkInput(operation, request.body ?? {}), {
+      actor: CONTROL_SOCKET_ACTOR,
+    });
     return { result: checkOutput(operation, result, 'sent') };
   });
   await server.listen({ path });

@@ -9,6 +9,7 @@ import { isOrthIdError, OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
+import { tenantMediaPrefix } from './tenants.js';
 import { createTenantsQueries } from './tenants.queries.js';
 
 /** The settings keys branding is kept under (read by src/web/brand.ts). */
@@ -171,7 +172,7 @@ export const LOGO_CONTENT_TYPE = 'image/webp';
 
 /** One fixed key per tenant, under its media prefix: replacing a logo is one put. */
 export function logoKey(tenantId: string): string {
-  return `media/${tenantId}/branding/logo.webp`;
+  return `${tenantMediaPrefix(tenantId)}branding/logo.webp`;
 }
 
 export interface BrandLogoDeps {

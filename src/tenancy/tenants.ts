@@ -146,3 +146,11 @@ export type Tenants = ReturnType<typeof createTenants>;
 export function issuerFor(publicUrl: string, slug: string): string {
   return `${publicUrl}/t/${slug}`;
 }
+
+/**
+ * Where a tenant's media lives in the object store (its users' avatars, its logo). Keyed by the
+ * tenant's id, which never changes or repeats; a shred deletes everything under it.
+ */
+export function tenantMediaPrefix(tenantId: string): string {
+  return `media/${tenantId}/`;
+}

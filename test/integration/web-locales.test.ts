@@ -89,6 +89,8 @@ describe('hosted page catalogues', () => {
           count: 4,
           date: 'March 5, 2026',
           name: 'Work laptop',
+          address: 'a•••@e•••.org',
+          contact: 'help@acme.test',
         });
         assert.ok(text.length > 0 && !text.includes('{'), `${tag} ${key}: ${text}`);
       }

@@ -5532,7 +5532,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Crypto-shred a tenant: destroy its keys for good, in every backup too (system administrators; repeat the slug as confirm) */
+        /** Crypto-shred a tenant: destroy its keys for good, in every backup too, and delete its stored objects (avatars, logo, data exports, audit archives); repeating it finishes one that stopped part-way (system administrators; repeat the slug as confirm) */
         post: {
             parameters: {
                 query?: never;
@@ -5604,6 +5604,7 @@ export interface paths {
                             by: string;
                             destroyedAt: string;
                             destroyedRootKeyIds: string[];
+                            objectsDeleted: number;
                             tenant: string;
                             tenantId: string;
                         };

@@ -24,7 +24,7 @@ import type { ObjectStore } from '../../storage/objects/object-store.js';
 import type { Rbac } from '../../tenancy/rbac.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
 import { PAGE_HEADERS } from '../../web/layout.js';
-import { emailChangeMail, emailTakenMail } from '../../web/mails/account-mails.js';
+import { emailChangedMail, emailChangeMail, emailTakenMail } from '../../web/mails/account-mails.js';
 import {
   type AccountFrame,
   accountMessagePage,
@@ -491,7 +491,9 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     const tp = await deps.oidc.get(request.params.tenant);
     const locale = localeOf(request, tp);
     await inTenant(tp, (tx) =>
-      deps.selfService.confirmEmailChange(tx, tp.tenant.id, request.body?.token ?? ''),
+      deps.selfService.confirmEmailChange(tx, tp.tenant.id, request.body?.token ?? '', (maskedAddress) =>
+        emailChangedMail(locale, brandFor(tp), { maskedAddress, at: deps.clock.now() }),
+      ),
     );
     return page(
       reply,

@@ -21,7 +21,7 @@ import type {
   InteractionResults,
   InteractionParams as Params,
 } from './interaction-types.js';
-import { type MfaStepsOptions, mfaSteps, pendingOf } from './mfa-steps.js';
+import { type MfaStepsOptions, mfaSteps } from './mfa-steps.js';
 import { passkeyScriptPath, passkeySteps } from './passkey-steps.js';
 import { forgotPasswordPath } from './password-reset.js';
 import { type SignUpStepsOptions, signUpSteps } from './sign-up-steps.js';
@@ -232,7 +232,7 @@ export async function interactionRoutes(
       return finish(reply, details, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }
     if (details.prompt.name === 'login') {
-      const pending = pendingOf(details);
+      const pending = await steps.pendingFor(tp, details);
       if (pending) return steps.render(reply, tp, details, pending);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
       return page(reply, renderSignIn(localeOf(request, tp, details), tp, details.uid, name, hint));
@@ -268,7 +268,7 @@ export async function interactionRoutes(
     const { name } = await clientOf(tp, details.params.client_id);
     const plan = steps.planAfterPassword(tp, details);
     try {
-      const { userId } = await opts.signIn({
+      const signedIn = await opts.signIn({
         tenantId: tp.tenant.id,
         email,
         password: request.body?.password ?? '',
@@ -277,7 +277,7 @@ export async function interactionRoutes(
         clientId: String(details.params.client_id),
         secondStep: plan.secondStep,
       });
-      return await steps.afterPassword(reply, tp, details, userId, plan);
+      return await steps.afterPassword(reply, tp, details, signedIn, plan);
     } catch (error) {
       if (!isOrthIdError(error) || error.kind === 'internal') throw error;
       if (signUpKind && isOrthIdError(error, 'signup.email_unverified'))

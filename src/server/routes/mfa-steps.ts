@@ -42,6 +42,11 @@ export interface PendingSignIn {
   accountId: string;
   /** When the password was checked (epoch seconds): the login's auth_time. */
   passwordAt: number;
+  /**
+   * When the password that was checked had been set (epoch ms, null if never recorded). Every
+   * step holds it against the account's: a reset or change since then ends this sign-in.
+   */
+  passwordSetAt?: number | null;
   step: 'second_factor' | 'offer' | 'enrol_totp' | 'enrol_passkey' | 'recovery_codes' | 'recovery_notice';
   /** The tenant or the client requires a second factor: enrolment cannot be skipped. */
   required: boolean;
@@ -126,6 +131,11 @@ export interface MfaStepsOptions {
   db: Database;
   /** The name an authenticator app lists the account under (the user's email). */
   accountName(tenantId: string, userId: string): Promise<string>;
+  /**
+   * When the user's password was last set (as sign-in reports it), or undefined when the user is
+   * gone or disabled (src/identity/users.ts `passwordSetAt`).
+   */
+  passwordSetAt(tenantId: string, userId: string): Promise<number | null | undefined>;
   /** Whether the user has a factor of another kind (their passkeys), read in the caller's transaction. */
   hasOtherFactors?: (tx: Queryable, accountId: string) => Promise<boolean>;
   /** Sections another factor kind adds to the second-factor page, for this user. */
@@ -319,11 +329,34 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     }
   }
 
+  /**
+   * Whether the password this step rests on is still the account's: not reset or changed since
+   * (by the user, a reset link or an administrator), and the account still active. A step saved
+   * without the record (by an older version) does not hold either: it is at most minutes old.
+   */
+  async function stillHolds(tp: TenantProvider, pending: PendingSignIn): Promise<boolean> {
+    if (pending.passwordSetAt === undefined) return false;
+    const current = await opts.passwordSetAt(tp.tenant.id, pending.accountId);
+    return current !== undefined && current === pending.passwordSetAt;
+  }
+
+  /**
+   * The interaction's pending step when it may go on; one whose password no longer holds is
+   * dropped (the interaction asks for the password again) and reads as none.
+   */
+  async function pendingFor(tp: TenantProvider, details: Interaction): Promise<PendingSignIn | undefined> {
+    const pending = pendingOf(details);
+    if (!pending) return undefined;
+    if (await stillHolds(tp, pending)) return pending;
+    await save(details, undefined);
+    return undefined;
+  }
+
   /** The pending step of this interaction, or `mfa.step_expired` when there is none (or it is too old). */
   async function current(request: FastifyRequest<{ Params: Params; Body?: Form }>, reply: FastifyReply) {
     const { tp, details } = await kit.load(request, reply);
     if (request.method === 'POST') kit.checkCsrf(tp, details.uid, request.body);
-    const pending = pendingOf(details);
+    const pending = await pendingFor(tp, details);
     if (!pending || details.prompt.name !== 'login' || pending.passwordAt + STEP_SECONDS < now()) {
       throw new OrthIdError(
         'mfa.step_expired',
@@ -476,6 +509,9 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
     render: (reply: FastifyReply, tp: TenantProvider, details: Interaction, pending: PendingSignIn) =>
       render(reply, tp, details, pending),
 
+    /** The step in progress, if its password still holds (else it is dropped: see pendingFor). */
+    pendingFor,
+
     /**
      * The question the password step asks in its transaction (`secondStep`): the user's factor
      * kinds and the tenant's requirement, read there once, for afterPassword to act on.
@@ -502,15 +538,17 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
       reply: FastifyReply,
       tp: TenantProvider,
       details: Interaction,
-      accountId: string,
+      signedIn: { userId: string; passwordSetAt: number | null },
       plan?: AfterPasswordPlan,
     ) {
+      const accountId = signedIn.userId;
       const demanded = demandsMfa(details.params.acr_values as string | undefined);
       const found =
         plan?.found ?? (await withTenant(opts.db, tp.tenant.id, (tx) => factorsOf(tx, tp, accountId)));
       const base: Omit<PendingSignIn, 'step'> = {
         accountId,
         passwordAt: now(),
+        passwordSetAt: signedIn.passwordSetAt,
         required: demanded || found.requirement === 'required',
       };
       const step = stepAfterPassword(found, base.required);

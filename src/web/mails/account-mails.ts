@@ -78,3 +78,33 @@ export function emailTakenMail(locale: Locale, brand: Brand): ComposedMail {
     note: t('account.mail.taken.note'),
   });
 }
+
+/** Times in mail name their zone: the reader may be anywhere. */
+const WHEN: Intl.DateTimeFormatOptions = { dateStyle: 'long', timeStyle: 'long', timeZone: 'UTC' };
+
+/**
+ * What the previous address gets once the account's address changed: the new one masked (the
+ * caller masks it), when, and whom to ask (the tenant's support contact, or its administrators).
+ */
+export function emailChangedMail(
+  locale: Locale,
+  brand: Brand,
+  change: { maskedAddress: string; at: Date },
+): ComposedMail {
+  const { t } = locale;
+  const tenant = brand.name;
+  return composeMail(locale, brand, {
+    subject: t('mail.emailChanged.subject', { tenant }),
+    paragraphs: [
+      t('mail.emailChanged.body', {
+        tenant,
+        address: change.maskedAddress,
+        when: locale.date(change.at, WHEN),
+      }),
+      brand.support
+        ? t('mail.emailChanged.contact', { contact: brand.support.label })
+        : t('mail.emailChanged.contactAdmin', { tenant }),
+    ],
+    note: t('mail.emailChanged.note'),
+  });
+}

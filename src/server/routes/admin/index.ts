@@ -150,7 +150,16 @@ async function registerAdminRoutes(app: FastifyInstance, orthid: OrthId, jobs: B
       const { db, users, rbac, avatars } = orthid;
       registerUserRoutes(
         api,
-        { db, users, objects: orthid.objects, mfa: orthid.mfa, signUp: orthid.signUp },
+        {
+          db,
+          users,
+          objects: orthid.objects,
+          mfa: orthid.mfa,
+          mail: orthid.mail,
+          publicUrl: orthid.config.publicUrl,
+          clock: orthid.clock,
+          signUp: orthid.signUp,
+        },
         avatars,
       );
       await registerAvatarRoutes(api, { db }, avatars);

@@ -273,7 +273,7 @@ export function registerTenantRoutes(api: AdminApi, deps: TenantRoutesDeps): voi
       schema: {
         tags,
         summary:
-          'Crypto-shred a tenant: destroy its keys for good, in every backup too (system administrators; repeat the slug as confirm)',
+          'Crypto-shred a tenant: destroy its keys for good, in every backup too, and delete its stored objects (avatars, logo, data exports, audit archives); repeating it finishes one that stopped part-way (system administrators; repeat the slug as confirm)',
         params: Params({}),
         body: ShredInput,
         response: { 200: ShredOutput, ...PROBLEMS },

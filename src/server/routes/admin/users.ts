@@ -2,12 +2,19 @@
 // unlock, delete), through the users service of src/identity.
 import { Type } from '@sinclair/typebox';
 import { deleteUserExports } from '../../../bundles/user-export.js';
+import type { Clock } from '../../../core/clock.js';
 import { isOrthIdError } from '../../../core/errors.js';
 import type { Avatars } from '../../../identity/avatars.js';
+import { queueEmailChangedNotice } from '../../../identity/email-change-notice.js';
 import type { Mfa } from '../../../identity/mfa.js';
 import type { SignUp } from '../../../identity/sign-up.js';
 import type { Users } from '../../../identity/users.js';
+import type { Mail } from '../../../mail/mail.js';
 import type { ObjectStore } from '../../../storage/objects/object-store.js';
+import { issuerFor } from '../../../tenancy/tenants.js';
+import { brandOf } from '../../../web/brand.js';
+import { chooseLocale } from '../../../web/i18n.js';
+import { emailChangedMail } from '../../../web/mails/account-mails.js';
 import { adminContextOf } from '../../plugins/admin-auth.js';
 import { type AdminApi, inTenant, type TenantScope } from './context.js';
 import {
@@ -63,6 +70,11 @@ export interface UserRoutesDeps extends TenantScope {
   mfa: Pick<Mfa, 'enforcedFor'>;
   /** Mails a new verification link to an account that waits for one. */
   signUp: Pick<SignUp, 'resendForUser'>;
+  /** Where the notice to a user's previous address goes when an administrator changes it. */
+  mail: Pick<Mail, 'enqueue'>;
+  /** The deployment's public URL: the brand's links in that notice. */
+  publicUrl: string;
+  clock: Clock;
 }
 
 const VerificationSent = Type.Object({
@@ -161,9 +173,27 @@ export function registerUserRoutes(api: AdminApi, deps: UserRoutesDeps, avatars:
       },
     },
     (request) =>
-      inTenant(deps, request, (tx, { tenant, actor }) =>
-        users.update(tx, tenant.id, request.params.userId, request.body, actor),
-      ),
+      inTenant(deps, request, async (tx, { tenant, actor }) => {
+        const { userId } = request.params;
+        const previous =
+          request.body.email === undefined ? undefined : await users.get(tx, tenant.id, userId);
+        const updated = await users.update(tx, tenant.id, userId, request.body, actor);
+        if (previous) {
+          // The user did not ask for this: their previous address is told, in the tenant's
+          // language (the user's own is not known here), in the same transaction as the change.
+          const locale = chooseLocale({ tenantDefault: tenant.settings.defaultLocale });
+          const brand = brandOf(tenant, issuerFor(deps.publicUrl, tenant.slug));
+          const at = deps.clock.now();
+          await queueEmailChangedNotice(
+            deps.mail,
+            tx,
+            tenant.id,
+            { previous: previous.email, next: updated.email },
+            (maskedAddress) => emailChangedMail(locale, brand, { maskedAddress, at }),
+          );
+        }
+        return updated;
+      }),
   );
 
   api.put(
