@@ -83,7 +83,7 @@ for (const driver of DRIVERS) {
 
     test('the right password signs the user in, records the time and appends a success event', async () => {
       const id = await createUser('ada@harbour.test');
-      assert.deepEqual(await signIn('ADA@harbour.test', PASSWORD, freshIp()), { userId: id });
+      assert.equal((await signIn('ADA@harbour.test', PASSWORD, freshIp())).userId, id);
       assert.equal((await userRow(id)).last_sign_in_at?.toISOString(), clock.now().toISOString());
       const [event] = await signInEvents(id);
       assert.equal(event?.outcome, 'success');
@@ -107,7 +107,7 @@ for (const driver of DRIVERS) {
           return true;
         },
       });
-      assert.deepEqual(result, { userId: id });
+      assert.equal(result.userId, id);
       assert.deepEqual(asked, [id, id]);
       assert.deepEqual(await signInEvents(id), [], 'no sign-in recorded yet');
       const verified = await inTenant(async (tx) =>
@@ -174,7 +174,7 @@ for (const driver of DRIVERS) {
       assert.equal(event?.outcome, 'failure');
       assert.equal(event?.details?.reason, 'disabled');
       await inTenant((tx) => users.enable(tx, tenantId, id, 'test'));
-      assert.deepEqual(await signIn('dora@harbour.test', PASSWORD, freshIp()), { userId: id });
+      assert.equal((await signIn('dora@harbour.test', PASSWORD, freshIp())).userId, id);
     });
 
     test('after five free failures the delays grow, the audit log has every attempt, and waiting them out works', async () => {
@@ -219,7 +219,7 @@ for (const driver of DRIVERS) {
       );
 
       advance(4);
-      assert.deepEqual(await signIn('ines@harbour.test', PASSWORD, ip), { userId: id });
+      assert.equal((await signIn('ines@harbour.test', PASSWORD, ip)).userId, id);
       assert.equal(await counter(accountThrottleKey(id)), undefined, 'a success resets the account counter');
       assert.equal((await userRow(id)).failed_sign_ins, 0);
     });
@@ -234,14 +234,14 @@ for (const driver of DRIVERS) {
       }
       const id = await createUser('olga@harbour.test');
       assert.equal((await rejection(signIn('olga@harbour.test', PASSWORD, ip))).code, 'auth.throttled');
-      assert.deepEqual(
-        await signIn('olga@harbour.test', PASSWORD, freshIp()),
-        { userId: id },
+      assert.equal(
+        (await signIn('olga@harbour.test', PASSWORD, freshIp())).userId,
+        id,
         'other addresses are unaffected',
       );
 
       advance(15 * 60 + 1);
-      assert.deepEqual(await signIn('olga@harbour.test', PASSWORD, ip), { userId: id });
+      assert.equal((await signIn('olga@harbour.test', PASSWORD, ip)).userId, id);
       assert.equal(
         (await rejection(signIn('guess9@harbour.test', WRONG, ip))).code,
         'auth.invalid_credentials',
@@ -323,7 +323,7 @@ for (const driver of DRIVERS) {
       assert.equal(locks.length, 1);
 
       await inTenant((tx) => users.unlock(tx, tenantId, id, 'test'));
-      assert.deepEqual(await signIn('lock@harbour.test', PASSWORD, freshIp()), { userId: id });
+      assert.equal((await signIn('lock@harbour.test', PASSWORD, freshIp())).userId, id);
     });
 
     test('an unknown email locks like a real account, so a lock reveals nothing', async () => {
@@ -345,16 +345,16 @@ for (const driver of DRIVERS) {
       );
       const next = 'seven amber kites over the marsh';
       await inTenant((tx) => users.setPassword(tx, tenantId, id, next, { mfaEnforced: false }));
-      assert.deepEqual(await signIn('reset@harbour.test', next, freshIp(), d), { userId: id });
+      assert.equal((await signIn('reset@harbour.test', next, freshIp(), d)).userId, id);
     });
 
     test('signing in with a hash made at other parameters re-hashes it at the current ones', async () => {
       const id = await createUser('rehash@harbour.test');
       assert.match((await userRow(id)).password_hash!, /\$m=1024,t=1,p=1\$/);
       const stronger = createPasswordHasher({ memoryCost: 2048, timeCost: 2, parallelism: 1 });
-      assert.deepEqual(
-        await signIn('rehash@harbour.test', PASSWORD, freshIp(), deps({ passwords: stronger })),
-        { userId: id },
+      assert.equal(
+        (await signIn('rehash@harbour.test', PASSWORD, freshIp(), deps({ passwords: stronger }))).userId,
+        id,
       );
       const stored = (await userRow(id)).password_hash!;
       assert.match(stored, /^\$argon2id\$v=19\$m=2048,t=2,p=1\$/);
