@@ -5,6 +5,16 @@ import { openPostgres } from '../../src/storage/db/postgres-driver.js';
 import type { Tenant } from '../../src/tenancy/tenants.js';
 import { createTestOrthId, DRIVERS, type TestOrthId } from '../helpers/orthid.js';
 
+/**
+ * Tables that belong to the deployment, not to a tenant, each with a row written outside any
+ * tenant: no tenant's transaction may see or change them (tested below), so they are not part of
+ * the per-tenant write test.
+ */
+const DEPLOYMENT_TABLES: Record<string, string> = {
+  backup_jobs: `INSERT INTO backup_jobs (id, kind, set_id, status, started_by, started_at, owner, lease_until)
+                VALUES (gen_random_uuid(), 'verify', 'set-1', 'running', 'test', now(), 'test', now())`,
+};
+
 /** A row in each tenant-owned table the usual set-up leaves empty, written as the tenant itself. */
 const FIXTURE_SQL = `
   WITH u AS (SELECT id FROM users LIMIT 1),
@@ -71,6 +81,7 @@ for (const driver of DRIVERS) {
       // One row per tenant in every table the application role writes, so each write below has
       // another tenant's row to aim at.
       for (const t of [a, b]) await withTenant(app.db, t.id, (tx) => tx.query(FIXTURE_SQL));
+      for (const sql of Object.values(DEPLOYMENT_TABLES)) await app.db.ownerQuery(sql);
     });
     after(() => app.close());
 
@@ -100,6 +111,7 @@ for (const driver of DRIVERS) {
         [`"${table}"`],
       );
       if (rows.length > 0) return 'tenant_id';
+      if (table in DEPLOYMENT_TABLES) return undefined;
       assert.equal(table, 'tenants', `${table} is writable by ${APP_ROLE} but names no tenant: isolate it`);
       return 'id';
     };
@@ -182,6 +194,7 @@ for (const driver of DRIVERS) {
       const refusals: string[] = [];
       for (const { table, privileges } of tables) {
         const column = await tenantColumn(table);
+        if (column === undefined) continue;
         const q = `"${table}"`;
         for (const t of [a, b]) {
           const { rows } = await app.db.ownerQuery<{ n: number }>(
@@ -250,6 +263,34 @@ for (const driver of DRIVERS) {
       }
       for (const outcome of refusals) {
         assert.match(outcome, /: (0 rows|.*row-level security|.*append-only|.*permission denied)/, outcome);
+      }
+    });
+
+    test("a tenant's transaction can neither see nor change a table of the deployment", async () => {
+      const tables = (await writableTables()).filter((t) => t.table in DEPLOYMENT_TABLES);
+      assert.deepEqual(
+        tables.map((t) => t.table),
+        Object.keys(DEPLOYMENT_TABLES),
+      );
+      for (const { table } of tables) {
+        const q = `"${table}"`;
+        const before = await snapshot(table);
+        assert.notEqual(before, '', `${table}: the fixture wrote no row`);
+        const seen = await withTenant(app.db, a.id, (tx) => tx.query(`SELECT * FROM ${q}`));
+        assert.equal(seen.rowCount, 0, `${table} is visible to a tenant`);
+        const outcomes: string[] = [];
+        for (const sql of [`UPDATE ${q} SET id = id`, `DELETE FROM ${q}`, DEPLOYMENT_TABLES[table]!]) {
+          outcomes.push(
+            await withTenant(app.db, a.id, (tx) => tx.query(sql)).then(
+              (r) => `${r.rowCount} rows`,
+              (error: Error) => error.message,
+            ),
+          );
+        }
+        assert.equal(await snapshot(table), before, `${table} changed: ${outcomes.join('; ')}`);
+        assert.match(outcomes[0]!, /^0 rows$/);
+        assert.match(outcomes[1]!, /^0 rows$/);
+        assert.match(outcomes[2]!, /row-level security/);
       }
     });
 

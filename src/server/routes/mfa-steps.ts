@@ -43,10 +43,12 @@ export interface PendingSignIn {
   /** When the password was checked (epoch seconds): the login's auth_time. */
   passwordAt: number;
   /**
-   * When the password that was checked had been set (epoch ms, null if never recorded). Every
-   * step holds it against the account's: a reset or change since then ends this sign-in.
+   * When the account's password had been set as this sign-in began (epoch ms; null for an
+   * account without one, such as one signed up with a passkey). Every step holds it against the
+   * account's: a reset, a change or a first password set since then ends this sign-in. (A step
+   * saved by an older version lacks it and does not hold: see stillHolds.)
    */
-  passwordSetAt?: number | null;
+  passwordSetAt: number | null;
   step: 'second_factor' | 'offer' | 'enrol_totp' | 'enrol_passkey' | 'recovery_codes' | 'recovery_notice';
   /** The tenant or the client requires a second factor: enrolment cannot be skipped. */
   required: boolean;

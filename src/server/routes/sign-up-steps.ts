@@ -459,6 +459,8 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       const pending: PendingSignIn = {
         accountId: state.accountId,
         passwordAt: nowSeconds(),
+        // A passkey-only account: no password for this sign-in to rest on.
+        passwordSetAt: null,
         step: 'enrol_passkey',
         required: false,
         passwordless: true,
