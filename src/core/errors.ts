@@ -191,6 +191,7 @@ export const ERROR_CODES = {
   'user.not_awaiting_verification': 'conflict',
   // Client editing and list sorting.
   'client.public_no_secret': 'invalid',
+  'client.built_in': 'forbidden',
   'request.invalid_cursor': 'invalid',
 } as const satisfies Record<string, ErrorKind>;
 

@@ -3,10 +3,10 @@
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring } from '../crypto/tenant-keys.js';
 import { issuerFor } from '../tenancy/tenants.js';
-import type { Clients, NewClient } from './clients.js';
+import { BUILT_IN_CLIENT_IDS, type Clients, type NewClient } from './clients.js';
 
 /** The client id of the account pages in every tenant. */
-export const ACCOUNT_CLIENT_ID = 'orthid-account';
+export const ACCOUNT_CLIENT_ID = BUILT_IN_CLIENT_IDS.account;
 
 /** What the account pages ask for: who the user is, their name and address. */
 export const ACCOUNT_CLIENT_SCOPE = 'openid profile email';

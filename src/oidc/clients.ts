@@ -474,6 +474,26 @@ function changedFields(before: NewClient, after: NewClient): string[] {
   return fields.filter((f) => canonical(before[f] ?? []) !== canonical(after[f] ?? []));
 }
 
+/**
+ * The clients OrthID runs itself (the account pages, the admin console). `ensureBuiltIn` alone
+ * writes them, at every start, so an edit, a rotation or a deletion through the API would be
+ * undone by the next start or break the pages at once: all three are refused. Disabling one
+ * stays the operator's choice.
+ */
+export const BUILT_IN_CLIENT_IDS = { account: 'orthid-account', console: 'orthid-console' } as const;
+
+const BUILT_IN = new Set<string>(Object.values(BUILT_IN_CLIENT_IDS));
+
+function refuseBuiltIn(clientId: string, what: string): void {
+  if (BUILT_IN.has(clientId)) {
+    throw new OrthIdError(
+      'client.built_in',
+      `Client ${clientId} is OrthID's own and cannot be ${what}: OrthID keeps its registration itself.`,
+      { details: { field: 'clientId' } },
+    );
+  }
+}
+
 function clientNotFound(clientId: string): OrthIdError {
   return new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
 }
@@ -530,7 +550,7 @@ export function createClients(deps: ClientsDeps) {
     async ensureBuiltIn(
       tx: Queryable,
       tenantId: string,
-      builtIn: { clientId: string; secret?: string },
+      builtIn: { clientId: (typeof BUILT_IN_CLIENT_IDS)[keyof typeof BUILT_IN_CLIENT_IDS]; secret?: string },
       input: NewClient,
       actor: string,
     ): Promise<'created' | 'updated' | 'unchanged'> {
@@ -615,6 +635,7 @@ export function createClients(deps: ClientsDeps) {
       patch: ClientPatch,
       actor: string,
     ): Promise<RegisteredClient> {
+      refuseBuiltIn(clientId, 'edited');
       const queries = createClientsQueries(tx);
       const row = await queries.lockById(clientId);
       if (!row) throw clientNotFound(clientId);
@@ -668,6 +689,7 @@ export function createClients(deps: ClientsDeps) {
           'gracePeriodSeconds',
         );
       }
+      refuseBuiltIn(clientId, 'given a new secret');
       const queries = createClientsQueries(tx);
       const row = await queries.lockById(clientId);
       if (!row) throw clientNotFound(clientId);
@@ -711,6 +733,7 @@ export function createClients(deps: ClientsDeps) {
     },
 
     async delete(tx: Queryable, tenantId: string, clientId: string, actor: string): Promise<void> {
+      refuseBuiltIn(clientId, 'deleted');
       if ((await createClientsQueries(tx).delete(clientId)) === 0) {
         throw new OrthIdError('client.not_found', `No client ${clientId} in this tenant.`);
       }

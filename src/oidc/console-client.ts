@@ -2,10 +2,10 @@
 // resource, redirecting to <public url>/console/callback. One fixed id in each tenant that has it.
 import type { Queryable } from '../core/sql.js';
 import { adminResourceIndicator } from '../tenancy/admin-resource.js';
-import type { Clients } from './clients.js';
+import { BUILT_IN_CLIENT_IDS, type Clients } from './clients.js';
 
 /** The console's client id; the single-page app names it in its authorization requests. */
-export const CONSOLE_CLIENT_ID = 'orthid-console';
+export const CONSOLE_CLIENT_ID = BUILT_IN_CLIENT_IDS.console;
 
 /** Where the console is served, below the public URL. */
 export const CONSOLE_PATH = '/console';

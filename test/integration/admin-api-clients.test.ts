@@ -6,6 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { fixedClock } from '../../src/core/clock.js';
 import type { Queryable } from '../../src/core/sql.js';
+import { BUILT_IN_CLIENT_IDS } from '../../src/oidc/clients.js';
+import { registerAccountClient } from '../../src/ops/bootstrap.js';
+import { setUpConsoleClient } from '../../src/ops/console-access.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
@@ -26,6 +29,11 @@ for (const driver of DRIVERS) {
     before(async () => {
       orthid = await createTestOrthId(driver, { clock });
       acme = await orthid.tenants.create({ slug: 'acme', actor: 'test' });
+      // As a tenant created by `orthid start` or the admin API has them.
+      await withTenant(orthid.db, acme.id, async (tx) => {
+        await registerAccountClient(orthid, tx, acme, 'test');
+        await setUpConsoleClient(orthid)(tx, acme);
+      });
       app = await buildServer(orthid);
       // As `orthid start` does: the providers cache clients and drop them when a change is announced.
       stopListening = await orthid.oidc.subscribe();
@@ -38,7 +46,7 @@ for (const driver of DRIVERS) {
     });
 
     const call = (
-      method: 'GET' | 'POST' | 'PATCH',
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
       path: string,
       options: { body?: unknown; headers?: Record<string, string> } = {},
     ): Promise<LightMyRequestResponse> =>
@@ -291,6 +299,35 @@ for (const driver of DRIVERS) {
       );
       const missing = await call('POST', '/clients/no-such-client/secret', { body: {} });
       assert.equal(missing.statusCode, 404);
+    });
+
+    test("OrthID's own clients (account pages, console) cannot be edited, rotated or deleted: 403 and nothing changes", async () => {
+      for (const clientId of Object.values(BUILT_IN_CLIENT_IDS)) {
+        const before = await call('GET', `/clients/${clientId}`);
+        assert.equal(before.statusCode, 200, `${clientId}: ${before.body}`);
+        const etag = String(before.headers.etag);
+        const attempts = [
+          await call('PATCH', `/clients/${clientId}`, {
+            body: { redirectUris: ['https://evil.example/cb'] },
+            headers: { 'if-match': etag },
+          }),
+          await call('POST', `/clients/${clientId}/secret`, { body: {} }),
+          await call('DELETE', `/clients/${clientId}`),
+        ];
+        for (const refused of attempts) {
+          assert.equal(refused.statusCode, 403, `${clientId}: ${refused.body}`);
+          assert.equal(codeOf(refused), 'client.built_in');
+        }
+        const after = await call('GET', `/clients/${clientId}`);
+        assert.deepEqual(after.json(), before.json());
+        assert.equal(after.headers.etag, etag);
+      }
+      const touched = [
+        ...(await auditOf('client.updated')),
+        ...(await auditOf('client.secret_rotated')),
+        ...(await auditOf('client.deleted')),
+      ].filter((e) => Object.values<string>(BUILT_IN_CLIENT_IDS).includes(e.target.slice('client:'.length)));
+      assert.deepEqual(touched, []);
     });
 
     test('clients are listed in the order asked, paged without gaps or repeats; a bad sort or cursor is 400', async () => {
