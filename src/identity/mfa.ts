@@ -51,6 +51,11 @@ export interface TotpEnrolment {
   qrSvg: string;
 }
 
+/** `recoveryCodes`: the user's new set, shown once; undefined when they kept their unused codes. */
+export interface TotpEnrolled {
+  recoveryCodes: string[] | undefined;
+}
+
 const FACTORS = 'user_factors';
 /** As long as a sign-in interaction lives (oidc-provider's Interaction TTL). */
 const PENDING_MS = 60 * 60 * 1000;
@@ -310,20 +315,21 @@ export function createMfa(deps: MfaDeps) {
     },
 
     /**
-     * Confirms a pending TOTP enrolment with a correct code from the interaction that began it;
-     * returns the user's new recovery codes (shown once, stored only as hashes). A code for another
-     * interaction's enrolment is refused (`mfa.enrolment_foreign`) and changes nothing.
+     * Confirms a pending TOTP enrolment with a correct code from the interaction that began it. A
+     * user without unused recovery codes gets a new set (shown once, stored only as hashes); one who
+     * has them keeps them, so a factor added beside another does not void the codes they saved.
+     * A code for another interaction's enrolment is refused (`mfa.enrolment_foreign`) and changes nothing.
      */
     async confirmTotpEnrolment(
       attempt: Attempt & { factorId: string; interactionUid: string; code: string },
-    ): Promise<{ recoveryCodes: string[] }> {
+    ): Promise<TotpEnrolled> {
       const action = 'user.mfa_enrolled';
       const details = { factor: 'totp' };
       const code = await parse(
         () => normaliseTotpCode(attempt.code),
         (e) => malformed(attempt, action, details, e),
       );
-      return guarded<{ recoveryCodes: string[] }>(attempt, action, details, async (tx, keyring, now) => {
+      return guarded<TotpEnrolled>(attempt, action, details, async (tx, keyring, now) => {
         const queries = createMfaQueries(tx);
         const row = isUuid(attempt.factorId) ? await queries.byId(attempt.factorId, true) : undefined;
         if (!row || row.user_id !== attempt.userId || row.status !== 'pending') {
@@ -349,6 +355,9 @@ export function createMfa(deps: MfaDeps) {
         await queries.confirm(row.id, step, now);
         await queries.deletePending(attempt.userId, { keep: row.id });
         await queries.setReenrolFlag(attempt.userId, false);
+        if ((await queries.unusedRecoveryCodes(attempt.userId)) > 0) {
+          return { ok: { recoveryCodes: undefined }, audit: { factorId: row.id, recoveryCodes: 0 } };
+        }
         const recoveryCodes = newRecoveryCodes();
         await queries.replaceRecoveryCodes(
           attempt.tenantId,

@@ -30,6 +30,7 @@ export function accountClientMetadata(publicUrl: string, slug: string): NewClien
     postLogoutRedirectUris: [`${base}/signed-out`],
     scope: ACCOUNT_CLIENT_SCOPE,
     firstParty: true,
+    requireAuthTime: true,
   };
 }
 

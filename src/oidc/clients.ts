@@ -61,6 +61,11 @@ export interface NewClient {
   /** The tenant's own application: its users are not asked to consent to it. */
   firstParty?: boolean;
   /**
+   * Every ID token says when the user signed in (`auth_time`): OrthID's account pages ask for a
+   * recent sign-in before a change to how one signs in.
+   */
+  requireAuthTime?: boolean;
+  /**
    * API resource indicators this client serves: it may introspect tokens whose audience is one
    * of them (RFC 7662 §4), besides its own. Confidential clients only.
    */
@@ -262,6 +267,7 @@ function metadataFor(clientId: string, input: NewClient, secretHash: string | nu
     scope,
     [RESOURCES_METADATA]: (input.resources ?? []).map((u) => checkRegisteredUri(u, 'resources')),
     ...(input.firstParty ? { [FIRST_PARTY_METADATA]: true } : {}),
+    ...(input.requireAuthTime ? { require_auth_time: true } : {}),
     ...(introspects.length > 0 ? { [INTROSPECTS_METADATA]: introspects } : {}),
     ...flowMetadata(input, grants),
   };
@@ -442,6 +448,7 @@ function inputOf(row: ClientRow): NewClient {
     idTokenSignedResponseAlg: c.idTokenSignedResponseAlg,
     ...(c.public ? {} : { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod as SecretAuthMethod }),
     firstParty: c.firstParty,
+    ...(m.require_auth_time === true ? { requireAuthTime: true } : {}),
     introspects: c.introspects,
     requirePushedAuthorizationRequests: c.requirePushedAuthorizationRequests,
     dpopBoundAccessTokens: c.dpopBoundAccessTokens,

@@ -20,6 +20,8 @@ export interface AccountSession {
   formKey: string;
   /** Unix seconds: the access token's expiry. */
   expiresAt: number;
+  /** Unix seconds: when the user last proved who they are (the ID token's `auth_time`). */
+  authTime: number;
 }
 
 export interface SignInFlow {

@@ -24,6 +24,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/core/logger.js';
 import { rotateSigningKey, usableSigningKeys } from '../../src/crypto/signing-keys.js';
 import { composeOrthId } from '../../src/main.js';
+import { ensureAccountClients } from '../../src/ops/bootstrap.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { throwawayRestoreTarget } from '../../src/storage/db/open-restore-target.js';
@@ -32,6 +33,7 @@ import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admi
 import { issuerFor } from '../../src/tenancy/tenants.js';
 import { ensureAdminClient } from '../helpers/admin-principal.js';
 import { ageKeygen, requireAgeCli } from '../helpers/age-cli.js';
+import { seriousViolations } from '../helpers/axe.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { createTestOrthId, TEST_MASTER_KEY, type TestOrthId } from '../helpers/orthid.js';
 import { freePort } from '../helpers/postgres.js';
@@ -719,5 +721,42 @@ describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000
     assert.equal(rows, 0, 'the credential went with its factor');
     const refusal = await refusedWith(laptop);
     assert.equal(refusal.code, 'passkey.unknown_credential');
+  });
+
+  test('on the account pages, Kim adds a passkey with the browser and gets recovery codes with it; the pages pass axe', async () => {
+    const kim = await withTenant(app.db, tenantId, (tx) =>
+      app.users.create(tx, tenantId, { email: 'kim@acme.test', name: 'Kim', password: PASSWORD }, 'test'),
+    );
+    await ensureAccountClients(app);
+    const d = await device();
+    try {
+      // The account pages sign Kim in through the provider, then come back to the page asked for.
+      await d.page.goto(`${base}/t/acme/account/security/passkey`);
+      await passwordStep(d.page, 'kim@acme.test');
+      await d.page.waitForSelector('#enrol-skip button');
+      await Promise.all([
+        d.page.waitForURL((u) => u.pathname === '/t/acme/account/security/passkey'),
+        d.page.click('#enrol-skip button'),
+      ]);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      assert.deepEqual(await seriousViolations(d.page), []);
+      await d.page.fill('#passkey-name', 'Phone');
+      await Promise.all([d.page.waitForSelector('#recovery-codes'), d.page.click('#passkey-button')]);
+      assert.equal(await d.page.locator('#recovery-codes li').count(), 10, 'the first factor brings codes');
+      await Promise.all([
+        d.page.waitForURL((u) => u.pathname === '/t/acme/account/security'),
+        d.page.click('#codes-saved'),
+      ]);
+      assert.match((await d.page.textContent('main')) ?? '', /Passkey · Phone/);
+      assert.deepEqual(await seriousViolations(d.page), []);
+      assert.equal((await credentials(d)).length, 1, 'the authenticator holds it');
+      const stored = await withTenant(app.db, tenantId, (tx) => app.passkeys.list(tx, kim.id));
+      assert.deepEqual(
+        stored.map((k) => k.name),
+        ['Phone'],
+      );
+    } finally {
+      await d.context.close();
+    }
   });
 });

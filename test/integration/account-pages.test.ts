@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { verifyBundle } from '../../src/bundles/verify-bundle.js';
 import { createLogger } from '../../src/core/logger.js';
+import { totpCode } from '../../src/identity/totp.js';
 import { ACCOUNT_CLIENT_ID } from '../../src/oidc/account-client.js';
 import { ensureAccountClients } from '../../src/ops/bootstrap.js';
 import { configureMfaPolicy } from '../../src/ops/mfa-policy.js';
@@ -21,6 +22,7 @@ import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
 import { blackPng } from '../helpers/png.js';
 import { freePort } from '../helpers/postgres.js';
 import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
+import { type CreationOptions, SoftwarePasskey } from '../helpers/software-passkey.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const NEW_PASSWORD = 'a different, equally long passphrase 7';
@@ -36,12 +38,16 @@ describe('the account pages', { timeout: 300_000 }, () => {
   /** A browser at its own client address, so one test's failures never throttle another's. */
   const browser = () => new CookieBrowser({ 'x-forwarded-for': `198.51.100.${++address}` });
   const account = (path = '') => `${base}/t/acme/account${path}`;
+  /** OrthID's clock runs this far ahead of the provider's: a sign-in made now looks that old. */
+  let ahead = 0;
+  const clock = { now: () => new Date(Date.now() + ahead) };
 
   before(async () => {
     smtp = await startTestSmtpServer();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     app = await createTestOrthId('postgres', {
+      clock,
       env: {
         ORTHID_PUBLIC_URL: base,
         ORTHID_TRUST_PROXY: '127.0.0.1',
@@ -501,6 +507,164 @@ describe('the account pages', { timeout: 300_000 }, () => {
       assert.equal(removed[0]!.actor, `user:${user.id}`);
     } finally {
       await configureMfaPolicy(app, tenant, { mode: 'off' }, 'test');
+    }
+  });
+
+  const securityCsrf = (html: string) => readForm(html, 'sign-out').fields.csrf!;
+  const recoveryCodesOn = (html: string) =>
+    [...html.matchAll(/<li><code>([^<]+)<\/code><\/li>/g)].map((m) => m[1]!);
+
+  test('an authenticator app and a passkey are added from the security page; the first brings recovery codes, the second keeps them', async () => {
+    const user = await newUser();
+    const b = browser();
+    await signIn(b, user.email);
+    const security = await pageAt(b, '/security');
+    assert.match(security.html, /id="add-totp"/);
+    assert.doesNotMatch(security.html, /id="recovery-codes-new"/, 'no codes to renew without a factor');
+
+    // The app: its secret and QR code, a wrong code refused on the same enrolment, then the right one.
+    const started = await submit(b, security.html, 'add-totp');
+    assert.equal(started.status, 200);
+    assert.equal(started.headers.get('cache-control'), 'no-store');
+    const enrolHtml = await started.text();
+    const secret = /id="secret">([^<]+)</.exec(enrolHtml)![1]!.replace(/ /g, '');
+    const factorId = readForm(enrolHtml, 'enrol-confirm').fields.factor!;
+    const wrong = await submit(b, enrolHtml, 'enrol-confirm', { code: '000000' });
+    assert.equal(wrong.status, 401);
+    const wrongHtml = await wrong.text();
+    assert.equal(codeOn(wrongHtml), 'mfa.code_invalid');
+    assert.equal(readForm(wrongHtml, 'enrol-confirm').fields.factor, factorId, 'the same enrolment again');
+    const confirmed = await submit(b, wrongHtml, 'enrol-confirm', { code: totpCode(secret, clock.now()) });
+    assert.equal(confirmed.status, 200);
+    const codes = recoveryCodesOn(await confirmed.text());
+    assert.equal(codes.length, 10);
+    const withApp = await pageAt(b, '/security');
+    assert.equal([...withApp.html.matchAll(/data-factor="/g)].length, 1);
+    assert.match(withApp.html, /Unused recovery codes: 10/);
+
+    // The passkey: its page loads the script from our origin; the ceremony's form posts the response.
+    const passkeyPage = await pageAt(b, '/security/passkey');
+    assert.equal(passkeyPage.response.status, 200);
+    assert.match(passkeyPage.response.headers.get('content-security-policy')!, /script-src 'self'/);
+    const form = readForm(passkeyPage.html, 'passkey-form');
+    const optionsUrl = /data-options="([^"]+)"/.exec(passkeyPage.html)![1]!;
+    const options = (await (
+      await b.post(new URL(optionsUrl, base).href, { csrf: form.fields.csrf! })
+    ).json()) as CreationOptions;
+    const key = new SoftwarePasskey(base, '127.0.0.1');
+    const registered = await b.post(new URL(form.action, base).href, {
+      ...form.fields,
+      name: 'Laptop',
+      response: JSON.stringify(key.create(options)),
+    });
+    assert.equal(registered.status, 303, 'no new codes: the ones saved still work');
+    assert.match(registered.headers.get('location')!, /\/security\?done=factorAdded$/);
+    const both = await pageAt(b, '/security');
+    assert.match(both.html, /Passkey · Laptop/);
+    assert.match(both.html, /Unused recovery codes: 10/);
+
+    // A second app keeps the codes as well.
+    const secondApp = await (await submit(b, both.html, 'add-totp')).text();
+    const secondSecret = /id="secret">([^<]+)</.exec(secondApp)![1]!.replace(/ /g, '');
+    const kept = await submit(b, secondApp, 'enrol-confirm', { code: totpCode(secondSecret, clock.now()) });
+    assert.equal(kept.status, 303);
+    const three = await pageAt(b, '/security');
+    assert.equal([...three.html.matchAll(/data-factor="/g)].length, 3);
+    assert.match(three.html, /Unused recovery codes: 10/);
+
+    // New codes on request: the old ones stop working.
+    const renewed = await submit(b, three.html, 'recovery-codes-new');
+    assert.equal(renewed.status, 200);
+    const fresh = recoveryCodesOn(await renewed.text());
+    assert.equal(fresh.length, 10);
+    assert.ok(fresh.every((c) => !codes.includes(c)));
+    const attempt = { tenantId: tenant.id, userId: user.id, ip: '192.0.2.77' };
+    await assert.rejects(app.mfa.useRecoveryCode({ ...attempt, code: codes[0]! }));
+    assert.equal((await app.mfa.useRecoveryCode({ ...attempt, code: fresh[0]! })).remaining, 9);
+
+    for (const action of ['user.mfa_enrolled', 'passkey.registered', 'user.mfa_recovery_codes_regenerated']) {
+      const mine = (await auditOf(action)).filter(
+        (e) => e.target === `user:${user.id}` && e.outcome === 'success',
+      );
+      assert.equal(mine.length, action === 'user.mfa_enrolled' ? 2 : 1, action);
+      assert.equal(mine[0]!.actor, `user:${user.id}`, action);
+    }
+  });
+
+  test('a ceremony is bound to the account session that started it', async () => {
+    const user = await newUser();
+    const here = browser();
+    const there = browser();
+    await signIn(here, user.email);
+    await signIn(there, user.email);
+    const started = await submit(here, (await pageAt(here, '/security')).html, 'add-totp');
+    const enrolHtml = await started.text();
+    const secret = /id="secret">([^<]+)</.exec(enrolHtml)![1]!.replace(/ /g, '');
+    const factor = readForm(enrolHtml, 'enrol-confirm').fields.factor!;
+    const csrf = securityCsrf((await pageAt(there, '/security')).html);
+    const foreign = await there.post(account('/security/totp/confirm'), {
+      csrf,
+      factor,
+      code: totpCode(secret, clock.now()),
+    });
+    assert.equal(foreign.status, 403);
+    assert.equal(codeOn(await foreign.text()), 'mfa.enrolment_foreign');
+    assert.match((await pageAt(here, '/security')).html, /You have no second factors/);
+  });
+
+  test('a sign-in older than ten minutes is asked for again before a factor is added or removed', async () => {
+    const user = await newUser();
+    const b = browser();
+    await signIn(b, user.email);
+    const secret = await withTenant(app.db, tenant.id, (tx) =>
+      app.mfa.provisionTotp(tx, tenant.id, user.id, 'test'),
+    );
+    const security = await pageAt(b, '/security');
+    const factor = /data-factor="([^"]+)"/.exec(security.html)![1]!;
+    const started = (await auditOf('user.mfa_enrolment_started')).length;
+    ahead = 11 * 60 * 1000;
+    try {
+      // Still signed in: the pages show, but a change to how one signs in asks for the password first.
+      assert.equal((await pageAt(b, '/security')).response.status, 200);
+      for (const attempt of [
+        () => submit(b, security.html, 'add-totp'),
+        () => submit(b, security.html, `factor-${factor}`),
+        () => submit(b, security.html, 'recovery-codes-new'),
+        () => b.get(account('/security/passkey')),
+      ]) {
+        const asked = await attempt();
+        assert.equal(asked.status, 303);
+        const to = new URL(asked.headers.get('location')!);
+        assert.equal(to.pathname, '/t/acme/auth');
+        assert.equal(to.searchParams.get('prompt'), 'login');
+      }
+      assert.equal((await auditOf('user.mfa_enrolment_started')).length, started, 'nothing was started');
+      assert.equal([...(await pageAt(b, '/security')).html.matchAll(/data-factor="/g)].length, 1);
+
+      // The provider asks for the password (and the second factor) although its session is alive;
+      // then the change goes through.
+      const asked = await submit(b, security.html, `factor-${factor}`);
+      ahead = 0;
+      const login = await b.follow(asked, base);
+      const loginHtml = await login.response.text();
+      assert.match(loginHtml, /name="password"/, 'the sign-in page, not straight back');
+      const loginForm = readForm(loginHtml);
+      const posted = await b.post(new URL(loginForm.action, base).href, {
+        ...loginForm.fields,
+        email: user.email,
+        password: PASSWORD,
+      });
+      const second = await b.follow(posted, base);
+      const secondHtml = await second.response.text();
+      const proved = await submit(b, secondHtml, 'totp-form', { code: totpCode(secret, clock.now()) });
+      const back = await b.follow(proved, base);
+      assert.match(back.url, /\/security\?done=reauthenticated$/);
+      const again = await back.response.text();
+      assert.match(again, /You signed in again/);
+      assert.equal((await submit(b, again, `factor-${factor}`)).status, 303);
+      assert.match((await pageAt(b, '/security')).html, /You have no second factors/);
+    } finally {
+      ahead = 0;
     }
   });
 

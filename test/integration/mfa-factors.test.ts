@@ -81,6 +81,8 @@ for (const driver of DRIVERS) {
         interactionUid,
         code: totpCode(enrolment.secret, clock.now()),
       });
+      // Each user here enrols with no recovery codes left, so every enrolment brings a new set.
+      assert.ok(recoveryCodes, 'an enrolment without unused codes issues them');
       return { secret: enrolment.secret, factorId: enrolment.factorId, recoveryCodes };
     }
 

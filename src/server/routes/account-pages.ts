@@ -8,6 +8,7 @@ import type { Queryable } from '../../core/sql.js';
 import type { TenantKeyring, TenantKeys } from '../../crypto/tenant-keys.js';
 import type { Avatars } from '../../identity/avatars.js';
 import type { Mfa } from '../../identity/mfa.js';
+import type { Passkeys } from '../../identity/passkeys.js';
 import type { SelfService } from '../../identity/self-service.js';
 import { selfDeleteAllowed } from '../../identity/self-service.js';
 import type { User, Users } from '../../identity/users.js';
@@ -23,13 +24,16 @@ import { type Database, withTenant } from '../../storage/db/database.js';
 import type { ObjectStore } from '../../storage/objects/object-store.js';
 import type { Rbac } from '../../tenancy/rbac.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
-import { PAGE_HEADERS } from '../../web/layout.js';
+import { PAGE_HEADERS, SCRIPTED_PAGE_HEADERS } from '../../web/layout.js';
 import { emailChangedMail, emailChangeMail, emailTakenMail } from '../../web/mails/account-mails.js';
 import {
   type AccountFrame,
   accountMessagePage,
+  addPasskeyPage,
+  addTotpPage,
   confirmEmailPage,
   dataPage,
+  newRecoveryCodesPage,
   passwordPage,
   profilePage,
   securityPage,
@@ -52,6 +56,7 @@ import {
 import { sendAvatar } from '../plugins/media.js';
 import { boundaryOf, parseMultipart } from '../plugins/multipart-form.js';
 import { registerUrlEncodedForm } from '../plugins/url-encoded-form.js';
+import { passkeyScriptPath } from './passkey-steps.js';
 import { brandFor } from './tenant-brand.js';
 
 /** What the account pages use: the providers, the user's own services and the mail queue. */
@@ -62,7 +67,17 @@ export interface AccountPagesDeps {
   users: Users;
   avatars: Avatars;
   selfService: SelfService;
-  mfa: Pick<Mfa, 'listFactors' | 'requirement' | 'removeFactor'>;
+  mfa: Pick<
+    Mfa,
+    | 'listFactors'
+    | 'requirement'
+    | 'removeFactor'
+    | 'beginTotpEnrolment'
+    | 'confirmTotpEnrolment'
+    | 'unusedRecoveryCodes'
+    | 'regenerateRecoveryCodes'
+  >;
+  passkeys: Pick<Passkeys, 'registrationOptions' | 'register'>;
   rbac: Rbac;
   mail: Pick<Mail, 'enqueue'>;
   tenantKeys: TenantKeys;
@@ -91,7 +106,15 @@ const NOTICES = {
   password: 'account.done.password',
   session: 'account.done.session',
   factor: 'account.done.factor',
+  factorAdded: 'account.done.factorAdded',
+  reauthenticated: 'account.done.reauthenticated',
 } as const;
+
+/**
+ * How recent a sign-in must be for a change to how one signs in (a factor added or removed, new
+ * recovery codes): a session left open on a shared computer cannot quietly add its own factor.
+ */
+const RECENT_SIGN_IN_SECONDS = 10 * 60;
 
 const PICTURE_BODY_LIMIT = 5 * 1024 * 1024 + 64 * 1024;
 
@@ -131,12 +154,16 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     void reply.header('set-cookie', setCookie(name, '', { path: basePath(slug), secure, maxAgeSeconds: 0 }));
   }
 
-  /** Sends the browser to the tenant's provider to sign in; it comes back to `returnTo`. */
+  /**
+   * Sends the browser to the tenant's provider to sign in; it comes back to `returnTo`. `login`:
+   * the provider asks for the user's credentials again even within its own session.
+   */
   async function beginSignIn(
     reply: FastifyReply,
     tp: TenantProvider,
     cookies: AccountCookies,
     returnTo: string,
+    prompt?: 'login',
   ) {
     const flow: SignInFlow = {
       state: randomValue(),
@@ -156,6 +183,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       nonce: flow.nonce,
       code_challenge: pkceChallenge(flow.verifier),
       code_challenge_method: 'S256',
+      ...(prompt ? { prompt } : {}),
     }).toString();
     void reply.header(
       'set-cookie',
@@ -244,6 +272,30 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       }
       return handler(signed, request, reply);
     };
+  }
+
+  /**
+   * `signedInRoute` for a change to how the user signs in: with a sign-in older than
+   * RECENT_SIGN_IN_SECONDS the provider asks for their credentials again first. A page comes back
+   * to itself; a form to the security page, whose notice says to make the change again.
+   */
+  function recentSignInRoute<B = Form>(
+    handler: (
+      signed: Signed,
+      request: FastifyRequest<{ Params: Params; Body: B }>,
+      reply: FastifyReply,
+    ) => unknown,
+  ) {
+    return signedInRoute<B>((signed, request, reply) => {
+      const age = deps.clock.now().getTime() / 1000 - signed.session.authTime;
+      // A sign-in "in the future" is another replica's clock running ahead: recent all the same.
+      if (age <= RECENT_SIGN_IN_SECONDS) return handler(signed, request, reply);
+      const returnTo =
+        request.method === 'GET'
+          ? request.url.split('?')[0]!
+          : `${signed.frame.base}/security?done=reauthenticated`;
+      return beginSignIn(reply, signed.tp, signed.cookies, returnTo, 'login');
+    });
   }
 
   const actorOf = (signed: Signed) => `user:${signed.user.id}`;
@@ -339,7 +391,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       const tokens = exchanged.json<{ access_token?: string; id_token?: string }>();
       const idClaims = JSON.parse(
         Buffer.from((tokens.id_token ?? '').split('.')[1] ?? '', 'base64url').toString('utf8') || '{}',
-      ) as { nonce?: string; sub?: string };
+      ) as { nonce?: string; sub?: string; auth_time?: number };
       const token = tokens.access_token ? await tp.provider.AccessToken.find(tokens.access_token) : undefined;
       if (
         !token?.accountId ||
@@ -356,6 +408,8 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
         sessionUid: token.sessionUid ?? '',
         formKey: randomValue(),
         expiresAt: token.exp!,
+        // The account client requires auth_time; without it the sign-in counts as long ago.
+        authTime: typeof idClaims.auth_time === 'number' ? idClaims.auth_time : 0,
       };
       void reply.header(
         'set-cookie',
@@ -683,7 +737,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
 
   app.post<{ Params: Params; Body: Form }>(
     '/t/:tenant/account/security/remove',
-    signedInRoute(async (signed, request, reply) => {
+    recentSignInRoute(async (signed, request, reply) => {
       const { tp } = signed;
       try {
         await inTenant(tp, async (tx) => {
@@ -708,6 +762,137 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
         return refused(reply, signed, error, (f) => renderSecurity(signed, f));
       }
       return back(reply, signed, '/security', 'factor');
+    }),
+  );
+
+  /**
+   * Ceremonies started on the account pages are bound to the account session that started them
+   * (its form key is a secret of that session's cookie), as the sign-in's are to its interaction.
+   */
+  const ceremonyBinding = (signed: Signed) => `account:${signed.session.formKey}`;
+
+  /** After a factor is added: its new recovery codes once, or the security page. */
+  const added = (reply: FastifyReply, signed: Signed, codes: string[] | undefined) =>
+    codes
+      ? page(reply, newRecoveryCodesPage(signed.frame, codes))
+      : back(reply, signed, '/security', 'factorAdded');
+
+  // An authenticator app: started by a form (it writes a pending factor), confirmed by its code.
+  const beginTotp = (signed: Signed, factorId?: string) =>
+    deps.mfa.beginTotpEnrolment({
+      tenantId: signed.tp.tenant.id,
+      userId: signed.user.id,
+      interactionUid: ceremonyBinding(signed),
+      issuer: signed.tp.tenant.displayName,
+      account: signed.user.email,
+      ...(factorId ? { factorId } : {}),
+    });
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/totp',
+    recentSignInRoute(async (signed, _request, reply) =>
+      page(reply, addTotpPage(signed.frame, await beginTotp(signed))),
+    ),
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/totp/confirm',
+    recentSignInRoute(async (signed, request, reply) => {
+      const factorId = request.body?.factor ?? '';
+      let codes: string[] | undefined;
+      try {
+        ({ recoveryCodes: codes } = await deps.mfa.confirmTotpEnrolment({
+          tenantId: signed.tp.tenant.id,
+          userId: signed.user.id,
+          ip: request.ip,
+          userAgent: request.headers['user-agent'],
+          clientId: ACCOUNT_CLIENT_ID,
+          factorId,
+          interactionUid: ceremonyBinding(signed),
+          code: request.body?.code ?? '',
+        }));
+      } catch (error) {
+        // The same pending enrolment again (a mistyped code), or a new one if that one is gone.
+        return refused(reply, signed, error, async (f) => addTotpPage(f, await beginTotp(signed, factorId)));
+      }
+      return added(reply, signed, codes);
+    }),
+  );
+
+  // A passkey: the page and its script run the ceremony; the filled form posts here.
+  const ceremonyOf = (signed: Signed) => ({
+    tenantId: signed.tp.tenant.id,
+    binding: ceremonyBinding(signed),
+    clientId: ACCOUNT_CLIENT_ID,
+  });
+  const renderAddPasskey = (signed: Signed, frame = signed.frame) =>
+    addPasskeyPage(frame, {
+      csrf: frame.csrf,
+      action: `${frame.base}/security/passkey`,
+      options: `${frame.base}/security/passkey/options`,
+      script: passkeyScriptPath(signed.tp),
+    });
+  const scripted = (reply: FastifyReply, body: string, status = 200) =>
+    reply.status(status).headers(SCRIPTED_PAGE_HEADERS).send(body);
+
+  app.get<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/passkey',
+    recentSignInRoute((signed, _request, reply) => scripted(reply, renderAddPasskey(signed))),
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/passkey/options',
+    recentSignInRoute(async (signed, request, reply) => {
+      const { user } = signed;
+      const options = await deps.passkeys.registrationOptions(
+        { ...ceremonyOf(signed), ip: request.ip, userAgent: request.headers['user-agent'] },
+        { id: user.id, name: user.email, displayName: user.name ?? user.email },
+        signed.tp.tenant.displayName,
+      );
+      return reply.header('cache-control', 'no-store').send(options);
+    }),
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/passkey',
+    recentSignInRoute(async (signed, request, reply) => {
+      const { tp, user } = signed;
+      let codes: string[] | undefined;
+      try {
+        await deps.passkeys.register(
+          { ...ceremonyOf(signed), ip: request.ip, userAgent: request.headers['user-agent'] },
+          {
+            userId: user.id,
+            response: request.body?.response ?? '',
+            name: request.body?.name,
+            // An account's first factor brings its recovery codes, in the passkey's transaction.
+            within: async (tx) => {
+              if ((await deps.mfa.unusedRecoveryCodes(tx, user.id)) > 0) return;
+              codes = await deps.mfa.regenerateRecoveryCodes(tx, tp.tenant.id, user.id, actorOf(signed));
+            },
+          },
+        );
+      } catch (error) {
+        return refused(reply, signed, error, (f) => renderAddPasskey(signed, f)).then((r) =>
+          r.headers(SCRIPTED_PAGE_HEADERS),
+        );
+      }
+      return added(reply, signed, codes);
+    }),
+  );
+
+  app.post<{ Params: Params; Body: Form }>(
+    '/t/:tenant/account/security/recovery-codes',
+    recentSignInRoute(async (signed, _request, reply) => {
+      const { tp } = signed;
+      try {
+        const codes = await inTenant(tp, (tx) =>
+          deps.mfa.regenerateRecoveryCodes(tx, tp.tenant.id, signed.user.id, actorOf(signed)),
+        );
+        return page(reply, newRecoveryCodesPage(signed.frame, codes));
+      } catch (error) {
+        return refused(reply, signed, error, (f) => renderSecurity(signed, f));
+      }
     }),
   );
 

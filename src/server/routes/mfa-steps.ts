@@ -442,6 +442,8 @@ export function mfaSteps(app: FastifyInstance, kit: InteractionKit, opts: MfaSte
           interactionUid: details.uid,
           code: request.body?.code ?? '',
         });
+        // A user who kept their unused recovery codes has nothing new to save: the sign-in ends here.
+        if (!recoveryCodes) return await complete(reply, details, { ...pending, method: 'totp' });
         const next: PendingSignIn = {
           ...pending,
           step: 'recovery_codes',

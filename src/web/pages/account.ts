@@ -4,6 +4,8 @@ import { html, type SafeHtml } from '../../core/html.js';
 import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
 import { layout } from '../layout.js';
+import { recoveryCodeList, totpSetup } from './enrol-totp.js';
+import { type PasskeyCeremony, passkeyRegisterForm } from './passkeys.js';
 
 export type AccountSection = 'profile' | 'password' | 'sessions' | 'security' | 'data';
 
@@ -32,7 +34,8 @@ function csrfField(f: AccountFrame): SafeHtml {
   return html`<input type="hidden" name="csrf" value="${f.csrf}">`;
 }
 
-function frame(f: AccountFrame, section: AccountSection, body: SafeHtml): string {
+/** `script`: a script of OrthID's own origin the page loads (the passkey ceremony). */
+function frame(f: AccountFrame, section: AccountSection, body: SafeHtml, script?: string): string {
   const { t } = f.locale;
   const current = SECTIONS.find((s) => s.id === section)!;
   return layout(
@@ -49,6 +52,7 @@ ${f.notice ? html`<p class="sub" role="status" data-notice>${f.notice}</p>\n` : 
 }${body}
 <form id="sign-out" method="post" action="${f.base}/sign-out">${csrfField(f)}<button type="submit" class="secondary">${t('account.signOut')}</button></form>`,
     f.locale,
+    script,
   );
 }
 
@@ -167,7 +171,58 @@ ${
 }
 </section>
 `,
-    )}${view.factors.length > 0 ? html`<p>${t('account.security.recoveryCodes')}: ${f.locale.number(view.recoveryCodesLeft)}</p>` : ''}`,
+    )}${
+      view.factors.length > 0
+        ? html`<p>${t('account.security.recoveryCodes')}: ${f.locale.number(view.recoveryCodesLeft)}</p>
+<form id="recovery-codes-new" method="post" action="${f.base}/security/recovery-codes">${csrfField(f)}<p class="sub">${t('account.security.newCodesHelp')}</p><button type="submit" class="secondary">${t('account.security.newCodes')}</button></form>
+`
+        : ''
+    }<h2>${t('account.security.addHeading')}</h2>
+<p class="sub">${t('account.security.reauthHelp')}</p>
+<form id="add-totp" method="post" action="${f.base}/security/totp">${csrfField(f)}<button type="submit">${t('account.security.addTotp')}</button></form>
+<p class="links"><a id="add-passkey" href="${f.base}/security/passkey">${t('account.security.addPasskey')}</a></p>`,
+  );
+}
+
+/** Adding an authenticator app: its QR code and secret, confirmed by the app's first code. */
+export function addTotpPage(
+  f: AccountFrame,
+  enrolment: { factorId: string; qrSvg: string; uri: string; secret: string },
+): string {
+  return frame(
+    f,
+    'security',
+    html`<h2>${f.locale.t('mfa.enrol.title')}</h2>
+<p class="sub">${f.locale.t('mfa.enrol.scan')}</p>
+${totpSetup({ ...enrolment, locale: f.locale, csrf: f.csrf, action: `${f.base}/security/totp/confirm` })}
+<p class="links"><a href="${f.base}/security">${f.locale.t('account.security.back')}</a></p>`,
+  );
+}
+
+/** Adding a passkey: the ceremony needs the passkey script (and so JavaScript). */
+export function addPasskeyPage(f: AccountFrame, ceremony: PasskeyCeremony): string {
+  const { t } = f.locale;
+  return frame(
+    f,
+    'security',
+    html`<h2>${t('account.security.addPasskey')}</h2>
+<p class="sub">${t('passkey.body')}</p>
+${passkeyRegisterForm({ ...ceremony, locale: f.locale })}
+<p class="links"><a href="${f.base}/security">${t('account.security.back')}</a></p>`,
+    ceremony.script,
+  );
+}
+
+/** New recovery codes, shown this once; the ones before them no longer work. */
+export function newRecoveryCodesPage(f: AccountFrame, codes: string[]): string {
+  const { t } = f.locale;
+  return frame(
+    f,
+    'security',
+    html`<h2>${t('mfa.codes.title')}</h2>
+<p class="sub">${t('mfa.codes.body')}</p>
+${recoveryCodeList(codes)}
+<p class="links"><a id="codes-saved" href="${f.base}/security">${t('mfa.codes.saved')}</a></p>`,
   );
 }
 

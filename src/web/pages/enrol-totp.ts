@@ -61,15 +61,24 @@ function grouped(secret: string): string {
   return secret.replace(/(.{4})(?=.)/g, '$1 ');
 }
 
-export function enrolTotpPage(p: EnrolTotpPage): string {
+/**
+ * The QR code, the secret as text for those who cannot scan, and the form that confirms the
+ * app's first code: the same wherever an authenticator app is set up (sign-in, account pages).
+ */
+export function totpSetup(p: {
+  locale: Locale;
+  csrf: string;
+  action: string;
+  factorId: string;
+  qrSvg: string;
+  uri: string;
+  secret: string;
+  error?: string;
+  errorCode?: string;
+}): SafeHtml {
   const { t } = p.locale;
   const qr = `data:image/svg+xml;base64,${Buffer.from(p.qrSvg).toString('base64')}`;
-  return layout(
-    t('mfa.enrol.title'),
-    p.brand,
-    html`<h1>${t('mfa.enrol.title')}</h1>
-<p class="sub">${p.required ? `${t('mfa.enrol.required')} ` : ''}${t('mfa.enrol.scan')}</p>
-<p><img src="${qr}" width="220" height="220" alt="${t('mfa.enrol.qrAlt')}"></p>
+  return html`<p><img src="${qr}" width="220" height="220" alt="${t('mfa.enrol.qrAlt')}"></p>
 <p>${t('mfa.enrol.cannotScan')}</p>
 <p class="code" id="secret">${grouped(p.secret)}</p>
 <p><a href="${p.uri}">${t('mfa.enrol.openApp')}</a></p>
@@ -80,7 +89,17 @@ export function enrolTotpPage(p: EnrolTotpPage): string {
 <input id="code" name="code" type="text" inputmode="numeric" pattern="[0-9 ]*" autocomplete="one-time-code" maxlength="8" required autofocus>
 ${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
 <button type="submit">${t('mfa.enrol.confirm')}</button>
-</form>
+</form>`;
+}
+
+export function enrolTotpPage(p: EnrolTotpPage): string {
+  const { t } = p.locale;
+  return layout(
+    t('mfa.enrol.title'),
+    p.brand,
+    html`<h1>${t('mfa.enrol.title')}</h1>
+<p class="sub">${p.required ? `${t('mfa.enrol.required')} ` : ''}${t('mfa.enrol.scan')}</p>
+${totpSetup(p)}
 ${p.extra ?? []}
 ${
   !p.required && p.skipAction
@@ -102,6 +121,11 @@ export interface RecoveryCodesPage {
   codes: string[];
 }
 
+/** Recovery codes, shown once wherever they are made. */
+export function recoveryCodeList(codes: string[]): SafeHtml {
+  return html`<ul class="scopes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>`;
+}
+
 export function recoveryCodesPage(p: RecoveryCodesPage): string {
   const { t } = p.locale;
   return layout(
@@ -109,7 +133,7 @@ export function recoveryCodesPage(p: RecoveryCodesPage): string {
     p.brand,
     html`<h1>${t('mfa.codes.title')}</h1>
 <p class="sub">${t('mfa.codes.body')}</p>
-<ul class="scopes" id="recovery-codes">${p.codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
+${recoveryCodeList(p.codes)}
 <form id="continue" method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
 <button type="submit">${t('mfa.codes.saved')}</button>

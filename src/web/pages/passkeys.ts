@@ -44,6 +44,26 @@ export function passkeyEnrolOption(p: { locale: Locale; csrf: string; action: st
 </form>`;
 }
 
+/**
+ * The form a new passkey is made in: a name, then the script's ceremony fills and posts it (the
+ * same on the enrolment step and the account pages).
+ */
+export function passkeyRegisterForm(
+  p: Omit<PasskeyCeremony, 'script'> & { locale: Locale; error?: string; errorCode?: string },
+): SafeHtml {
+  const { t } = p.locale;
+  return html`<form id="passkey-form" method="post" action="${p.action}" data-options="${p.options}" data-mode="register" ${passkeyScriptMessages(p.locale)}>
+<input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="response" value="">
+<label for="passkey-name">${t('passkey.nameLabel')}</label>
+<input id="passkey-name" name="name" type="text" maxlength="100" placeholder="${t('passkey.namePlaceholder')}" autocomplete="off">
+${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
+<p id="passkey-status" class="error" role="status" hidden></p>
+<button type="button" id="passkey-button" hidden>${t('passkey.add')}</button>
+<noscript><p class="error">${t('passkey.noScript')}</p></noscript>
+</form>`;
+}
+
 export interface PasskeyListItem {
   id: string;
   name: string;
@@ -87,16 +107,7 @@ export function enrolPasskeyPage(p: EnrolPasskeyPage): string {
 <p class="sub">${t('passkey.body')}</p>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${p.passkeys.length > 0 ? html`<ul class="scopes" id="passkeys">${list}</ul>` : html`<p id="no-passkeys">${t('passkey.none')}</p>`}
-<form id="passkey-form" method="post" action="${p.action}" data-options="${p.options}" data-mode="register" ${passkeyScriptMessages(p.locale)}>
-<input type="hidden" name="csrf" value="${p.csrf}">
-<input type="hidden" name="response" value="">
-<label for="passkey-name">${t('passkey.nameLabel')}</label>
-<input id="passkey-name" name="name" type="text" maxlength="100" placeholder="${t('passkey.namePlaceholder')}" autocomplete="off">
-${p.error ? html`<p class="error" role="alert" data-code="${p.errorCode ?? ''}">${p.error}</p>` : ''}
-<p id="passkey-status" class="error" role="status" hidden></p>
-<button type="button" id="passkey-button" hidden>${t('passkey.add')}</button>
-<noscript><p class="error">${t('passkey.noScript')}</p></noscript>
-</form>
+${passkeyRegisterForm(p)}
 ${
   p.passkeys.length > 0
     ? html`<form id="passkeys-done" method="post" action="${p.doneAction}">
