@@ -65,17 +65,12 @@ function grouped(secret: string): string {
  * The QR code, the secret as text for those who cannot scan, and the form that confirms the
  * app's first code: the same wherever an authenticator app is set up (sign-in, account pages).
  */
-export function totpSetup(p: {
-  locale: Locale;
-  csrf: string;
-  action: string;
-  factorId: string;
-  qrSvg: string;
-  uri: string;
-  secret: string;
-  error?: string;
-  errorCode?: string;
-}): SafeHtml {
+export function totpSetup(
+  p: Pick<
+    EnrolTotpPage,
+    'locale' | 'csrf' | 'action' | 'factorId' | 'qrSvg' | 'uri' | 'secret' | 'error' | 'errorCode'
+  >,
+): SafeHtml {
   const { t } = p.locale;
   const qr = `data:image/svg+xml;base64,${Buffer.from(p.qrSvg).toString('base64')}`;
   return html`<p><img src="${qr}" width="220" height="220" alt="${t('mfa.enrol.qrAlt')}"></p>
