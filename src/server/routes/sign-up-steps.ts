@@ -240,14 +240,14 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
   async function registerFirstPasskey(
     passkeys: SignUpPasskeys,
     ctx: CeremonyContext,
-    request: FastifyRequest<{ Body: Form }>,
+    form: Form | undefined,
     owner: PasskeyOwner,
     within?: (tx: Queryable, userId: string) => Promise<void>,
   ): Promise<{ userId: string } | { refused: OrthIdError }> {
     try {
       const { userId } = await passkeys.passkeys.register(ctx, {
         ...owner,
-        response: request.body?.response ?? '',
+        response: form?.response ?? '',
         requireUserVerification: true,
         ...(within ? { within } : {}),
       });
@@ -505,7 +505,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       const outcome = await registerFirstPasskey(
         opts.passkeys,
         ceremony(request, tp, details),
-        request,
+        request.body,
         { userId: state.accountId },
         (tx) => signUp.activateWithPasskey(tx, tp.tenant, state.accountId, state.method),
       );
@@ -702,7 +702,8 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       base: stepBase(tp),
       hidden: { token: secret, name },
     });
-    const doneCsrf = (tp: TenantProvider) => tp.csrfToken('invitation:done');
+    /** The recovery codes' "saved" button leads to a page that changes nothing: one token serves all. */
+    const DONE = 'invitation:done';
 
     function nameForm(
       reply: FastifyReply,
@@ -811,7 +812,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         const outcome = await registerFirstPasskey(
           passkeys,
           context(request, tp, token.id),
-          request,
+          request.body,
           {
             newAccount: async (tx) =>
               (
@@ -842,7 +843,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
           recoveryCodesPage({
             locale,
             brand: brandFor(tp),
-            csrf: doneCsrf(tp),
+            csrf: tp.csrfToken(DONE),
             action: `${stepBase(tp)}/done`,
             codes,
           }),
@@ -855,7 +856,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       '/t/:tenant/invitation/passkey/done',
       async (request, reply) => {
         const { tp, locale } = await standalone(request);
-        kit.checkCsrf(tp, 'invitation:done', request.body);
+        kit.checkCsrf(tp, DONE, request.body);
         return kit.page(reply, invitedPage({ locale, brand: brandFor(tp), passkey: true }));
       },
     );

@@ -108,6 +108,11 @@ export interface CreatePasskeyPage extends PageBase {
   hidden?: Record<string, string>;
 }
 
+const hiddenInputs = (fields: Record<string, string> = {}) =>
+  Object.entries(fields).map(
+    ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">\n`,
+  );
+
 /** After the address is proved: the passkey that becomes the account's only credential. */
 export function createPasskeyPage(p: CreatePasskeyPage): string {
   const { t } = p.locale;
@@ -118,10 +123,7 @@ export function createPasskeyPage(p: CreatePasskeyPage): string {
 <p class="sub">${t('createPasskey.body')}</p>
 <form id="passkey-form" method="post" action="${p.action}" data-options="${p.options}" data-mode="register" ${passkeyScriptMessages(p.locale)}>
 <input type="hidden" name="csrf" value="${p.csrf}">
-${Object.entries(p.hidden ?? {}).map(
-  ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">
-`,
-)}<input type="hidden" name="response" value="">
+${hiddenInputs(p.hidden)}<input type="hidden" name="response" value="">
 ${errorLine(p)}
 <p id="passkey-status" class="error" role="status" hidden></p>
 <button type="button" id="passkey-button" hidden>${t('createPasskey.submit')}</button>
