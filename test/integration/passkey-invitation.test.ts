@@ -298,6 +298,11 @@ for (const driver of DRIVERS)
         (e) => e.action === 'passkey.registered' && e.target === `user:${user.id}`,
       );
       assert.equal(registered?.outcome, 'success');
+      const actor = `user:${user.id}`;
+      for (const action of ['membership.added', 'user.mfa_recovery_codes_regenerated']) {
+        const outcome = events.find((e) => e.action === action && e.actor === actor)?.outcome;
+        assert.equal(outcome, 'success', `${action} is audited`);
+      }
 
       // "I have saved them": the account is ready, to sign in from the application with the passkey.
       const done = readForm(html, 'continue');
