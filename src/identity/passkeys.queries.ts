@@ -35,6 +35,8 @@ export interface NewPasskeyRow {
 export interface ChallengeRow {
   challenge: string;
   user_id: string | null;
+  /** A registration that makes its account: the handle its options gave the authenticator. */
+  user_handle: string | null;
   expires_at: Date;
 }
 
@@ -142,15 +144,16 @@ export function createPasskeysQueries(tx: Queryable) {
       binding: string,
       purpose: ChallengePurpose,
       challenge: string,
-      userId: string | null,
+      owner: { userId: string | null; userHandle?: string },
       expiresAt: Date,
     ): Promise<void> {
       await tx.query(
-        `INSERT INTO passkey_challenges (tenant_id, binding, purpose, challenge, user_id, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO passkey_challenges (tenant_id, binding, purpose, challenge, user_id, user_handle, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (tenant_id, binding, purpose) DO UPDATE SET
-           (challenge, user_id, expires_at) = (EXCLUDED.challenge, EXCLUDED.user_id, EXCLUDED.expires_at)`,
-        [tenantId, binding, purpose, challenge, userId, expiresAt],
+           (challenge, user_id, user_handle, expires_at) =
+           (EXCLUDED.challenge, EXCLUDED.user_id, EXCLUDED.user_handle, EXCLUDED.expires_at)`,
+        [tenantId, binding, purpose, challenge, owner.userId, owner.userHandle ?? null, expiresAt],
       );
     },
 
@@ -162,7 +165,7 @@ export function createPasskeysQueries(tx: Queryable) {
     ): Promise<ChallengeRow | undefined> {
       const { rows } = await tx.query<ChallengeRow>(
         `DELETE FROM passkey_challenges WHERE binding = $1 AND purpose = $2
-         RETURNING challenge, user_id, expires_at`,
+         RETURNING challenge, user_id, user_handle, expires_at`,
         [binding, purpose],
       );
       const row = rows[0];

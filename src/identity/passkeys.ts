@@ -65,6 +65,14 @@ export interface PasskeyAssertion {
   amr: string[];
 }
 
+/** Whose passkey a registration stores: an existing user's, or that of the account it makes. */
+export type PasskeyOwner =
+  | { userId: string }
+  | {
+      /** Makes the account in the registration's transaction, once the response is verified; answers its id. */
+      newAccount: (tx: Queryable) => Promise<string>;
+    };
+
 /** Why a ceremony failed, as the audit log records it. */
 type FailureReason =
   | 'malformed'
@@ -254,14 +262,14 @@ export function createPasskeys(deps: PasskeysDeps) {
     ctx: CeremonyContext,
     purpose: ChallengePurpose,
     challenge: string,
-    userId: string | null,
+    owner: { userId: string | null; userHandle?: string },
   ) {
     await createPasskeysQueries(tx).putChallenge(
       ctx.tenantId,
       ctx.binding,
       purpose,
       challenge,
-      userId,
+      owner,
       new Date(deps.clock.now().getTime() + CHALLENGE_TTL_MS),
     );
   }
@@ -270,10 +278,14 @@ export function createPasskeys(deps: PasskeysDeps) {
     rpId,
     origin,
 
-    /** Options for navigator.credentials.create(); stores their challenge for `register`. */
+    /**
+     * Options for navigator.credentials.create(); stores their challenge for `register`. Without
+     * `user.id` they are for an account `register` is to make (`newAccount`): its random handle
+     * waits with the challenge, and nothing of the account is stored before the response is verified.
+     */
     async registrationOptions(
       ctx: CeremonyContext,
-      user: { id: string; name: string; displayName: string },
+      user: { id?: string; name: string; displayName: string },
       rpName: string,
       /**
        * The account's only credential (a passkey sign-up): a discoverable key that verifies its
@@ -283,12 +295,10 @@ export function createPasskeys(deps: PasskeysDeps) {
     ): Promise<PublicKeyCredentialCreationOptionsJSON> {
       return withTenant(deps.db, ctx.tenantId, async (tx) => {
         const queries = createPasskeysQueries(tx);
-        const handle = await queries.ensureUserHandle(
-          ctx.tenantId,
-          user.id,
-          randomBytes(32).toString('base64url'),
-        );
-        const existing = await queries.forUser(user.id);
+        const fresh = randomBytes(32).toString('base64url');
+        const handle =
+          user.id === undefined ? fresh : await queries.ensureUserHandle(ctx.tenantId, user.id, fresh);
+        const existing = user.id === undefined ? [] : await queries.forUser(user.id);
         const options = await generateRegistrationOptions({
           rpName,
           rpID: rpId,
@@ -302,36 +312,46 @@ export function createPasskeys(deps: PasskeysDeps) {
             ? { residentKey: 'required', userVerification: 'required' }
             : { residentKey: 'preferred', userVerification: 'preferred' },
         });
-        await putChallenge(tx, ctx, 'register', options.challenge, user.id);
+        await putChallenge(
+          tx,
+          ctx,
+          'register',
+          options.challenge,
+          user.id === undefined ? { userId: null, userHandle: handle } : { userId: user.id },
+        );
         return options;
       });
     },
 
     /**
-     * Verifies a registration response against the stored challenge and stores the passkey.
+     * Verifies a registration response against the stored challenge and stores the passkey, for
+     * `userId` or for the account `newAccount` makes (options made without a user id): it runs
+     * only once the response is verified, in the same transaction, and answers the account's id.
      * `requireUserVerification` for a first factor; `within` runs in the same transaction once
-     * the passkey is stored (what it throws undoes the registration).
+     * the passkey is stored (what it or `newAccount` throws undoes the registration).
      */
     async register(
       ctx: CeremonyContext,
-      input: {
-        userId: string;
+      input: PasskeyOwner & {
         response: unknown;
         name?: string;
         requireUserVerification?: boolean;
-        within?: (tx: Queryable) => Promise<void>;
+        within?: (tx: Queryable, userId: string) => Promise<void>;
       },
-    ): Promise<PasskeySummary> {
+    ): Promise<PasskeySummary & { userId: string }> {
       const name = checkedPasskeyName(input.name);
+      const known = 'userId' in input ? input.userId : undefined;
       const outcome = await withTenant(deps.db, ctx.tenantId, async (tx) => {
         const keyring = await deps.tenantKeys.forTenant(tx, ctx.tenantId);
         const queries = createPasskeysQueries(tx);
         const refuse = async (reason: FailureReason) => {
-          await audit(tx, keyring, ctx, { action: 'passkey.registered', userId: input.userId, reason });
+          await audit(tx, keyring, ctx, { action: 'passkey.registered', userId: known, reason });
           return failure(reason);
         };
         const challenge = await queries.takeChallenge(ctx.binding, 'register', deps.clock.now());
-        if (!challenge || challenge.user_id !== input.userId) return refuse('challenge_missing');
+        // A challenge serves the registration it was made for: this user's, or a new account's.
+        if (!challenge || (challenge.user_id ?? undefined) !== known) return refuse('challenge_missing');
+        if (known === undefined && !challenge.user_handle) return refuse('challenge_missing');
         const response = parseResponse(input.response, 'create');
         if (!response) return refuse('malformed');
         const mismatch = originFailure(response);
@@ -350,11 +370,20 @@ export function createPasskeys(deps: PasskeysDeps) {
         }
         if (!verified.verified) return refuse('invalid_response');
         const info = verified.registrationInfo;
+        let userId: string;
+        if ('newAccount' in input) {
+          // Refused before the account is made, so the refusal (and only it) is kept.
+          if (await queries.byCredentialId(info.credential.id)) return refuse('already_registered');
+          userId = await input.newAccount(tx);
+          await queries.ensureUserHandle(ctx.tenantId, userId, challenge.user_handle!);
+        } else {
+          userId = input.userId;
+        }
         const row = await queries.insert(
           {
             tenant_id: ctx.tenantId,
             id: newId(),
-            user_id: input.userId,
+            user_id: userId,
             credential_id: info.credential.id,
             public_key: info.credential.publicKey,
             sign_count: info.credential.counter,
@@ -366,14 +395,18 @@ export function createPasskeys(deps: PasskeysDeps) {
           },
           deps.clock.now(),
         );
-        if (!row) return refuse('already_registered');
+        if (!row) {
+          // Registered by a concurrent request since the check: the new account goes back with it.
+          if (known === undefined) throw failure('already_registered');
+          return refuse('already_registered');
+        }
         await audit(tx, keyring, ctx, {
           action: 'passkey.registered',
-          userId: input.userId,
+          userId,
           details: { passkey: row.id, backupEligible: row.backup_eligible, backedUp: row.backed_up },
         });
-        await input.within?.(tx);
-        return summarise(row);
+        await input.within?.(tx, userId);
+        return { ...summarise(row), userId };
       });
       if (outcome instanceof OrthIdError) throw outcome;
       return outcome;
@@ -396,7 +429,7 @@ export function createPasskeys(deps: PasskeysDeps) {
           userVerification: userId ? 'preferred' : 'required',
           allowCredentials: mine.map((c) => ({ id: c.credential_id, transports: c.transports })),
         });
-        await putChallenge(tx, ctx, 'authenticate', options.challenge, userId ?? null);
+        await putChallenge(tx, ctx, 'authenticate', options.challenge, { userId: userId ?? null });
         return options;
       });
     },

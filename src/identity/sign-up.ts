@@ -1,6 +1,11 @@
 // Self sign-up and invitations: a new account from the hosted page waits until a mailed link or
 // code proves its address; an invitation's link proves it up front. Never says whether an address has an account.
 //
+// An invitation accepted with a passkey has its address proved already, so nothing waits: the
+// account, its membership and the invitation's use are made in the transaction that stores the
+// passkey, once its registration is verified (`acceptInvitationWithPasskey`); a failed ceremony
+// leaves no account and a link that still works.
+//
 // A passkey sign-up proves the address first and registers the passkey after, as the account's
 // only credential: the account is created awaiting verification with no password (and expires
 // like any unverified one), the mailed code or link proves the address without activating it,
@@ -141,6 +146,17 @@ function passkeyStepExpired(): OrthIdError {
 const methodDetail = (password: string | undefined) =>
   password === undefined ? { method: 'passkey' } : undefined;
 
+/** A new account's name, trimmed: `signup.name_invalid` when empty or too long. */
+export function checkedSignUpName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === '' || trimmed.length > MAX_NAME) {
+    throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
+      details: { field: 'name' },
+    });
+  }
+  return trimmed;
+}
+
 function checkedEmail(email: string): string {
   const normalised = normaliseEmail(email);
   if (!EMAIL.test(normalised)) {
@@ -277,6 +293,40 @@ export function createSignUp(deps: SignUpDeps) {
     return row;
   }
 
+  /**
+   * Uses an invitation in `tx`: a verified user (the link proved the address) with this name and,
+   * for the password path, this password; the membership the invitation names; audited.
+   */
+  async function accept(
+    tx: Queryable,
+    tenant: SignUpTenant,
+    secret: string,
+    input: { name: string; ip?: string; userAgent?: string },
+    password: string | undefined,
+  ): Promise<{ userId: string }> {
+    const name = checkedSignUpName(input.name);
+    const token = await tokens.use(tx, tenant.id, 'invitation', secret);
+    const user = await users.create(
+      tx,
+      tenant.id,
+      { email: token.email, name, ...(password === undefined ? {} : { password }), emailVerified: true },
+      `invitation:${token.id}`,
+      { mfaEnforced: await deps.mfaEnforced(tx, tenant.id) },
+    );
+    const organisationId = token.data.organisation;
+    if (organisationId) {
+      await deps.memberships.add(tx, tenant.id, organisationId, user.id, `user:${user.id}`);
+    }
+    await audit(
+      tx,
+      tenant.id,
+      { actor: `user:${user.id}`, action: 'invitation.accepted', target: `invitation:${token.id}` },
+      input,
+      { userId: user.id, organisationId: organisationId ?? null, ...methodDetail(password) },
+    );
+    return { userId: user.id };
+  }
+
   async function registerWith(
     tenant: SignUpTenant,
     request: Omit<SignUpRequest, 'password'>,
@@ -295,12 +345,7 @@ export function createSignUp(deps: SignUpDeps) {
         { details: { field: 'email' } },
       );
     }
-    const name = request.name.trim();
-    if (name === '' || name.length > MAX_NAME) {
-      throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
-        details: { field: 'name' },
-      });
-    }
+    const name = checkedSignUpName(request.name);
     await throttle(tenant, email, request.ip);
     return withTenant(deps.db, tenant.id, async (tx) => {
       const mfaEnforced = await deps.mfaEnforced(tx, tenant.id);
@@ -555,34 +600,23 @@ export function createSignUp(deps: SignUpDeps) {
       secret: string,
       input: { name: string; password: string; ip?: string; userAgent?: string },
     ): Promise<{ userId: string }> {
-      const name = input.name.trim();
-      if (name === '' || name.length > MAX_NAME) {
-        throw new OrthIdError('signup.name_invalid', `Enter your name (at most ${MAX_NAME} characters).`, {
-          details: { field: 'name' },
-        });
-      }
-      return withTenant(deps.db, tenant.id, async (tx) => {
-        const token = await tokens.use(tx, tenant.id, 'invitation', secret);
-        const user = await users.create(
-          tx,
-          tenant.id,
-          { email: token.email, name, password: input.password, emailVerified: true },
-          `invitation:${token.id}`,
-          { mfaEnforced: await deps.mfaEnforced(tx, tenant.id) },
-        );
-        const organisationId = token.data.organisation;
-        if (organisationId) {
-          await deps.memberships.add(tx, tenant.id, organisationId, user.id, `user:${user.id}`);
-        }
-        await audit(
-          tx,
-          tenant.id,
-          { actor: `user:${user.id}`, action: 'invitation.accepted', target: `invitation:${token.id}` },
-          input,
-          { userId: user.id, organisationId: organisationId ?? null },
-        );
-        return { userId: user.id };
-      });
+      checkedSignUpName(input.name);
+      return withTenant(deps.db, tenant.id, (tx) => accept(tx, tenant, secret, input, input.password));
+    },
+
+    /**
+     * The same with a passkey as the account's only credential (no password), in the transaction
+     * that stores the passkey once its registration is verified (the passkeys' `newAccount`), so
+     * the account, the membership, the link's use and the passkey stand or fall together.
+     * Throws the link's `account.*` codes, `user.email_taken` and `signup.name_invalid`.
+     */
+    acceptInvitationWithPasskey(
+      tx: Queryable,
+      tenant: SignUpTenant,
+      secret: string,
+      input: { name: string; ip?: string; userAgent?: string },
+    ): Promise<{ userId: string }> {
+      return accept(tx, tenant, secret, input, undefined);
     },
   };
 }

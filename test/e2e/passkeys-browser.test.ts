@@ -759,4 +759,57 @@ describe('passkeys in Chromium with a virtual authenticator', { timeout: 300_000
       await d.context.close();
     }
   });
+
+  test('an invitation is accepted with a passkey: the script sends the link with its options; the account signs in with it', async () => {
+    const email = 'ida@acme.test';
+    const secret = await withTenant(
+      app.db,
+      tenantId,
+      async (tx) =>
+        (await app.accountTokens.issue(tx, tenantId, { purpose: 'invitation', email, ttlSeconds: 3600 }))
+          .secret,
+    );
+    const d = await device({ autofill: false });
+    try {
+      await d.page.goto(`${base}/t/acme/invitation?token=${secret}`);
+      // The offer the markup hides until the script finds WebAuthn.
+      await d.page.click('#passkey-invitation:not([hidden]) a');
+      await d.page.fill('#name', 'Ida Rhodes');
+      await d.page.click('button[type=submit]');
+      // The next page has loaded once its script has shown the button.
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      assert.equal(await d.page.textContent('h1'), 'Create your passkey');
+      await d.page.click('#passkey-button');
+      await d.page.waitForSelector('#recovery-codes');
+      const [made] = await credentials(d);
+      assert.ok(made?.isResidentCredential, 'a discoverable credential');
+      const account = await withTenant(app.db, tenantId, async (tx) => {
+        const row = await app.users.findByEmail(tx, tenantId, email);
+        return (
+          row && {
+            id: row.id,
+            password: row.password_hash !== null,
+            passkeys: (await app.passkeys.list(tx, row.id)).length,
+          }
+        );
+      });
+      assert.deepEqual(account && { password: account.password, passkeys: account.passkeys }, {
+        password: false,
+        passkeys: 1,
+      });
+      await d.page.click('#continue button');
+      await d.page.waitForFunction("document.querySelector('h1')?.textContent === 'Your account is ready'");
+
+      const { verifier } = await startSignIn(d.page);
+      await d.page.waitForSelector('#passkey-button:not([hidden])');
+      const landed = d.page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await d.page.click('#passkey-button');
+      await landed;
+      const claims = await claimsAt(d.page, verifier);
+      assert.equal(claims.sub, account!.id);
+      assert.deepEqual(claims.amr, ['hwk', 'user', 'mfa']);
+    } finally {
+      await d.context.close();
+    }
+  });
 });

@@ -3,18 +3,24 @@
 // A passkey sign-up (src/identity/sign-up.ts says why in this order): name and e-mail, the address
 // proved by the code or the link in the sign-up's own browser, then the passkey, bound to the
 // interaction, which activates the account; recovery codes and the login follow (passkey-steps.ts).
+// An invitation accepted with a passkey takes the same passkey page, bound to the invitation's
+// link instead of an interaction (there is none: the link comes by mail); the account is made
+// with the passkey, and its recovery codes lead to the page that sends the user to sign in.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
-import type { Passkeys } from '../../identity/passkeys.js';
-import { type SignUp, signUpSettingsOf, type Verified } from '../../identity/sign-up.js';
+import type { Queryable } from '../../core/sql.js';
+import type { CeremonyContext, PasskeyOwner, Passkeys } from '../../identity/passkeys.js';
+import { checkedSignUpName, type SignUp, signUpSettingsOf, type Verified } from '../../identity/sign-up.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
 import { chooseLocale, type Locale } from '../../web/i18n.js';
+import { recoveryCodesPage } from '../../web/pages/enrol-totp.js';
 import {
   checkMailPage,
   confirmLinkPage,
   createPasskeyPage,
   invitationPage,
   invitedPage,
+  passkeyInvitationPage,
   passkeySignUpPage,
   signUpErrorPage,
   signUpPage,
@@ -39,6 +45,8 @@ export interface SignUpPasskeys {
     details: Interaction,
     pending: PendingSignIn,
   ): Promise<FastifyReply>;
+  /** An account's first recovery codes (none when it has some), as `enrolled` makes them. */
+  firstRecoveryCodes(tx: Queryable, tenantId: string, userId: string): Promise<string[] | undefined>;
 }
 
 export interface SignUpStepsOptions {
@@ -70,6 +78,14 @@ function passkeyStepExpired(): OrthIdError {
 
 type TenantParams = { tenant: string };
 type TokenQuery = { token?: string };
+
+/** Where a passkey page's ceremony runs: its form's target and what the form carries. */
+interface PasskeyTarget {
+  csrf: string;
+  /** The step's path: its options under `/options`, its form posts to `/register`. */
+  base: string;
+  hidden?: Record<string, string>;
+}
 
 /** A failure the page explains (bad input, a refused link), as opposed to a fault to log and hide. */
 const explained = (error: unknown): error is OrthIdError => isOrthIdError(error) && error.kind !== 'internal';
@@ -173,27 +189,73 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     return state.provedAt + PROVED_SECONDS < nowSeconds() ? undefined : state;
   }
 
+  /** The page that creates an account's only passkey (a passkey sign-up's, an invitation's). */
   function createPasskey(
     reply: FastifyReply,
     tp: TenantProvider,
-    details: Interaction,
     locale: Locale,
+    target: PasskeyTarget,
     error?: OrthIdError,
   ) {
-    const base = `${kit.base(tp, details.uid)}/sign-up/passkey`;
     return kit.page(
       reply,
       createPasskeyPage({
         locale,
         brand: brandFor(tp),
-        csrf: tp.csrfToken(details.uid),
-        action: `${base}/register`,
-        options: `${base}/options`,
+        csrf: target.csrf,
+        action: `${target.base}/register`,
+        options: `${target.base}/options`,
         script: passkeyScriptPath(tp),
+        ...(target.hidden ? { hidden: target.hidden } : {}),
         ...(error ? { error: userFacingError(locale, error), errorCode: error.code } : {}),
       }),
       error?.httpStatus ?? 200,
     );
+  }
+
+  const signUpTarget = (tp: TenantProvider, details: Interaction): PasskeyTarget => ({
+    csrf: tp.csrfToken(details.uid),
+    base: `${kit.base(tp, details.uid)}/sign-up/passkey`,
+  });
+
+  /** The options of a ceremony that makes an account's only passkey (discoverable, user-verifying). */
+  function firstPasskeyOptions(
+    passkeys: SignUpPasskeys,
+    ctx: CeremonyContext,
+    tp: TenantProvider,
+    user: { id?: string; name: string },
+  ) {
+    return passkeys.passkeys.registrationOptions(
+      ctx,
+      { ...user, displayName: user.name },
+      tp.tenant.displayName,
+      { firstFactor: true },
+    );
+  }
+
+  /**
+   * Registers an account's only passkey, user verification required, with what must stand or
+   * fall with it (`within`, `newAccount`); answers the account's id, or the refusal to show.
+   */
+  async function registerFirstPasskey(
+    passkeys: SignUpPasskeys,
+    ctx: CeremonyContext,
+    form: Form | undefined,
+    owner: PasskeyOwner,
+    within?: (tx: Queryable, userId: string) => Promise<void>,
+  ): Promise<{ userId: string } | { refused: OrthIdError }> {
+    try {
+      const { userId } = await passkeys.passkeys.register(ctx, {
+        ...owner,
+        response: form?.response ?? '',
+        requireUserVerification: true,
+        ...(within ? { within } : {}),
+      });
+      return { userId };
+    } catch (error) {
+      if (!explained(error)) throw error;
+      return { refused: error };
+    }
   }
 
   /** The address is proved: this interaction may now create the account's passkey, for a while. */
@@ -212,7 +274,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     };
     details.result = { [STATE_KEY]: state };
     await details.save(details.exp - nowSeconds());
-    return createPasskey(reply, tp, details, locale);
+    return createPasskey(reply, tp, locale, signUpTarget(tp, details));
   }
 
   const ceremony = (request: FastifyRequest, tp: TenantProvider, details: Interaction) => ({
@@ -423,12 +485,10 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       const state = stateOf(details);
       if (!opts.passkeys || !state) throw passkeyStepExpired();
       const name = await opts.passkeys.accountName(tp.tenant.id, state.accountId);
-      const options = await opts.passkeys.passkeys.registrationOptions(
-        ceremony(request, tp, details),
-        { id: state.accountId, name, displayName: name },
-        tp.tenant.displayName,
-        { firstFactor: true },
-      );
+      const options = await firstPasskeyOptions(opts.passkeys, ceremony(request, tp, details), tp, {
+        id: state.accountId,
+        name,
+      });
       return reply.header('cache-control', 'no-store').send(options);
     },
   );
@@ -440,19 +500,19 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       kit.checkCsrf(tp, details.uid, request.body);
       const state = stateOf(details);
       if (!opts.passkeys || !state) return refused(reply, tp, locale, passkeyStepExpired());
-      try {
-        // The passkey and the account's activation in one transaction: a refused response
-        // stores neither, and the account keeps waiting (and expires) as an unverified one.
-        await opts.passkeys.passkeys.register(ceremony(request, tp, details), {
-          userId: state.accountId,
-          response: request.body?.response ?? '',
-          requireUserVerification: true,
-          within: (tx) => signUp.activateWithPasskey(tx, tp.tenant, state.accountId, state.method),
-        });
-      } catch (error) {
-        if (!explained(error)) throw error;
+      // The passkey and the account's activation in one transaction: a refused response
+      // stores neither, and the account keeps waiting (and expires) as an unverified one.
+      const outcome = await registerFirstPasskey(
+        opts.passkeys,
+        ceremony(request, tp, details),
+        request.body,
+        { userId: state.accountId },
+        (tx) => signUp.activateWithPasskey(tx, tp.tenant, state.accountId, state.method),
+      );
+      if ('refused' in outcome) {
+        const { refused: error } = outcome;
         if (error.code === 'signup.passkey_step_expired') return refused(reply, tp, locale, error);
-        return createPasskey(reply, tp, details, locale, error);
+        return createPasskey(reply, tp, locale, signUpTarget(tp, details), error);
       }
       // The registration, with user verification, proved the passkey for this sign-in: the
       // passkey steps show the account's first recovery codes and finish the login.
@@ -530,6 +590,9 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     }
   });
 
+  const invitationUrl = (tp: TenantProvider, path: string, secret: string) =>
+    `${issuerPath(tp)}/${path}?token=${encodeURIComponent(secret)}`;
+
   function invitationForm(
     reply: FastifyReply,
     tp: TenantProvider,
@@ -549,6 +612,14 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
         token: secret,
         email: token.email,
         minLength,
+        ...(opts.passkeys
+          ? {
+              passkey: {
+                url: invitationUrl(tp, 'invitation/passkey', secret),
+                script: passkeyScriptPath(tp),
+              },
+            }
+          : {}),
         ...(refusal
           ? {
               name: refusal.name,
@@ -608,6 +679,188 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
     }
     return kit.page(reply, invitedPage({ locale, brand: brandFor(tp) }));
   });
+
+  if (opts.passkeys) invitationPasskeyRoutes(opts.passkeys);
+
+  /**
+   * An invitation accepted with a passkey: the name, then the passkey page, whose ceremony is
+   * bound to the invitation (each post carries the link, checked as the password path checks it).
+   * Nothing is stored before the registration is verified; then the account, the membership, the
+   * link's use, the passkey and the recovery codes in one transaction.
+   */
+  function invitationPasskeyRoutes(passkeys: SignUpPasskeys) {
+    const binding = (tokenId: string) => `invitation:${tokenId}`;
+    const stepBase = (tp: TenantProvider) => `${issuerPath(tp)}/invitation/passkey`;
+    const context = (request: FastifyRequest, tp: TenantProvider, tokenId: string): CeremonyContext => ({
+      tenantId: tp.tenant.id,
+      binding: binding(tokenId),
+      ip: request.ip,
+      userAgent: request.headers['user-agent'],
+    });
+    const target = (tp: TenantProvider, token: { id: string }, secret: string, name: string) => ({
+      csrf: linkCsrf(tp, 'invitation', token.id),
+      base: stepBase(tp),
+      hidden: { token: secret, name },
+    });
+    /** The recovery codes' "saved" button leads to a page that changes nothing: one token serves all. */
+    const DONE = 'invitation:done';
+
+    function nameForm(
+      reply: FastifyReply,
+      tp: TenantProvider,
+      locale: Locale,
+      token: { id: string; email: string },
+      secret: string,
+      refusal?: { error: OrthIdError; name: string },
+    ) {
+      return kit.page(
+        reply,
+        passkeyInvitationPage({
+          locale,
+          brand: brandFor(tp),
+          action: stepBase(tp),
+          csrf: linkCsrf(tp, 'invitation', token.id),
+          token: secret,
+          email: token.email,
+          passwordUrl: invitationUrl(tp, 'invitation', secret),
+          ...(refusal
+            ? {
+                name: refusal.name,
+                error: userFacingError(locale, refusal.error),
+                errorCode: refusal.error.code,
+              }
+            : {}),
+        }),
+        refusal?.error.httpStatus ?? 200,
+      );
+    }
+
+    /** The invitation a post names, with its form's CSRF token checked: as the password path. */
+    async function invitationOf(tp: TenantProvider, body: Form | undefined) {
+      const secret = body?.token ?? '';
+      const token = await signUp.checkInvitation(tp.tenant, secret);
+      kit.checkCsrf(tp, `invitation:${token.id}`, body);
+      return { token, secret };
+    }
+
+    app.get<{ Params: TenantParams; Querystring: TokenQuery }>(
+      '/t/:tenant/invitation/passkey',
+      async (request, reply) => {
+        const { tp, locale } = await standalone(request);
+        const secret = request.query.token ?? '';
+        try {
+          return nameForm(reply, tp, locale, await signUp.checkInvitation(tp.tenant, secret), secret);
+        } catch (error) {
+          if (!explained(error)) throw error;
+          return refused(reply, tp, locale, error);
+        }
+      },
+    );
+
+    // The name is checked before the ceremony, so a refused one never leaves the authenticator
+    // holding a passkey the server did not keep.
+    app.post<{ Params: TenantParams; Body: Form }>(
+      '/t/:tenant/invitation/passkey',
+      async (request, reply) => {
+        const { tp, locale } = await standalone(request);
+        let invitation: Awaited<ReturnType<typeof invitationOf>>;
+        try {
+          invitation = await invitationOf(tp, request.body);
+        } catch (error) {
+          if (!explained(error)) throw error;
+          return refused(reply, tp, locale, error);
+        }
+        const { token, secret } = invitation;
+        const name = request.body?.name ?? '';
+        try {
+          checkedSignUpName(name);
+        } catch (error) {
+          if (!explained(error)) throw error;
+          return nameForm(reply, tp, locale, token, secret, { error, name });
+        }
+        return createPasskey(reply, tp, locale, target(tp, token, secret, name));
+      },
+    );
+
+    app.post<{ Params: TenantParams; Body: Form }>(
+      '/t/:tenant/invitation/passkey/options',
+      async (request, reply) => {
+        const { tp } = await standalone(request);
+        const { token } = await invitationOf(tp, request.body);
+        // No account yet: the options name the invited address, and the account is made with the passkey.
+        const options = await firstPasskeyOptions(passkeys, context(request, tp, token.id), tp, {
+          name: token.email,
+        });
+        return reply.header('cache-control', 'no-store').send(options);
+      },
+    );
+
+    app.post<{ Params: TenantParams; Body: Form }>(
+      '/t/:tenant/invitation/passkey/register',
+      async (request, reply) => {
+        const { tp, locale } = await standalone(request);
+        let invitation: Awaited<ReturnType<typeof invitationOf>>;
+        try {
+          invitation = await invitationOf(tp, request.body);
+        } catch (error) {
+          if (!explained(error)) throw error;
+          return refused(reply, tp, locale, error);
+        }
+        const { token, secret } = invitation;
+        const name = request.body?.name ?? '';
+        let codes: string[] | undefined;
+        const outcome = await registerFirstPasskey(
+          passkeys,
+          context(request, tp, token.id),
+          request.body,
+          {
+            newAccount: async (tx) =>
+              (
+                await signUp.acceptInvitationWithPasskey(tx, tp.tenant, secret, {
+                  name,
+                  ip: request.ip,
+                  userAgent: request.headers['user-agent'],
+                })
+              ).userId,
+          },
+          async (tx, userId) => {
+            codes = await passkeys.firstRecoveryCodes(tx, tp.tenant.id, userId);
+          },
+        );
+        if ('refused' in outcome) {
+          const { refused: error } = outcome;
+          // The link was used meanwhile, or the address took an account: nothing left to fill in.
+          if (error.code.startsWith('account.') || error.code === 'user.email_taken') {
+            return refused(reply, tp, locale, error);
+          }
+          if (error.code === 'signup.name_invalid')
+            return nameForm(reply, tp, locale, token, secret, { error, name });
+          return createPasskey(reply, tp, locale, target(tp, token, secret, name), error);
+        }
+        if (!codes) return kit.page(reply, invitedPage({ locale, brand: brandFor(tp), passkey: true }));
+        return kit.page(
+          reply,
+          recoveryCodesPage({
+            locale,
+            brand: brandFor(tp),
+            csrf: tp.csrfToken(DONE),
+            action: `${stepBase(tp)}/done`,
+            codes,
+          }),
+        );
+      },
+    );
+
+    // After the recovery codes: the account is ready, to sign in from the application.
+    app.post<{ Params: TenantParams; Body: Form }>(
+      '/t/:tenant/invitation/passkey/done',
+      async (request, reply) => {
+        const { tp, locale } = await standalone(request);
+        kit.checkCsrf(tp, DONE, request.body);
+        return kit.page(reply, invitedPage({ locale, brand: brandFor(tp), passkey: true }));
+      },
+    );
+  }
 
   return {
     /** The sign-in page's "Create an account" link: only where the tenant has sign-up on. */

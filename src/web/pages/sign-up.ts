@@ -1,6 +1,7 @@
 // The hosted sign-up pages: the form (name, e-mail, password), "check your mail" with the code
 // form, the verification link's confirm button, the verified and unverified pages, an invitation's
-// form, and a passkey sign-up's two pages (name and e-mail; then the passkey, once the address is proved).
+// form, and a passkey sign-up's two pages (name and e-mail; then the passkey, once the address is
+// proved), which an invitation accepted with a passkey shares (name; then the same passkey page).
 import { html, type SafeHtml } from '../../core/html.js';
 import type { Brand } from '../brand.js';
 import type { Locale } from '../i18n.js';
@@ -103,7 +104,14 @@ export interface CreatePasskeyPage extends PageBase {
   action: string;
   options: string;
   script: string;
+  /** What the step carries besides the response (an invitation's link and the name typed before). */
+  hidden?: Record<string, string>;
 }
+
+const hiddenInputs = (fields: Record<string, string> = {}) =>
+  Object.entries(fields).map(
+    ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">\n`,
+  );
 
 /** After the address is proved: the passkey that becomes the account's only credential. */
 export function createPasskeyPage(p: CreatePasskeyPage): string {
@@ -115,7 +123,7 @@ export function createPasskeyPage(p: CreatePasskeyPage): string {
 <p class="sub">${t('createPasskey.body')}</p>
 <form id="passkey-form" method="post" action="${p.action}" data-options="${p.options}" data-mode="register" ${passkeyScriptMessages(p.locale)}>
 <input type="hidden" name="csrf" value="${p.csrf}">
-<input type="hidden" name="response" value="">
+${hiddenInputs(p.hidden)}<input type="hidden" name="response" value="">
 ${errorLine(p)}
 <p id="passkey-status" class="error" role="status" hidden></p>
 <button type="button" id="passkey-button" hidden>${t('createPasskey.submit')}</button>
@@ -231,6 +239,8 @@ export interface InvitationPage extends PageBase {
   email: string;
   minLength: number;
   name?: string;
+  /** "Accept with a passkey instead", shown by the passkey script where WebAuthn works (as on sign-up). */
+  passkey?: { url: string; script: string };
 }
 
 export function invitationPage(p: InvitationPage): string {
@@ -251,18 +261,53 @@ export function invitationPage(p: InvitationPage): string {
 <p id="password-hint" class="sub">${t('signUp.passwordHint', { min: p.minLength })}</p>
 ${errorLine(p)}
 <button type="submit">${t('invitation.submit')}</button>
-</form>`,
+</form>
+${p.passkey ? html`<p class="links" id="passkey-invitation" data-webauthn-only hidden><a href="${p.passkey.url}">${t('invitation.passkeyInstead')}</a></p>` : ''}`,
+    p.locale,
+    p.passkey?.script,
+  );
+}
+
+export interface PasskeyInvitationPage extends PageBase {
+  action: string;
+  csrf: string;
+  token: string;
+  email: string;
+  name?: string;
+  /** The invitation's password form. */
+  passwordUrl: string;
+}
+
+/** An invitation accepted with a passkey, its first page: the name; the passkey page follows. */
+export function passkeyInvitationPage(p: PasskeyInvitationPage): string {
+  const { t } = p.locale;
+  return layout(
+    t('passkeyInvitation.title'),
+    p.brand,
+    html`<h1>${t('invitation.heading', { tenant: p.brand.name })}</h1>
+<p class="sub">${t('passkeyInvitation.subtitle', { email: p.email })}</p>
+<p>${t('passkeyInvitation.body')}</p>
+<form method="post" action="${p.action}" autocomplete="on">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="token" value="${p.token}">
+<label for="name">${t('signUp.name')}</label>
+<input id="name" name="name" type="text" autocomplete="name" maxlength="200" required autofocus value="${p.name ?? ''}">
+${errorLine(p)}
+<button type="submit">${t('passkeySignUp.submit')}</button>
+</form>
+<p class="links"><a href="${p.passwordUrl}">${t('passkeySignUp.passwordInstead')}</a></p>`,
     p.locale,
   );
 }
 
-export function invitedPage(p: PageBase): string {
+/** The end of an accepted invitation: sign in from the application, as the account now can. */
+export function invitedPage(p: PageBase & { passkey?: boolean }): string {
   const { t } = p.locale;
   return layout(
     t('invited.title'),
     p.brand,
     html`<h1>${t('invited.heading')}</h1>
-<p class="sub">${t('invited.body')}</p>`,
+<p class="sub">${p.passkey ? t('invited.passkeyBody') : t('invited.body')}</p>`,
     p.locale,
   );
 }

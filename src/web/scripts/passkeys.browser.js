@@ -25,11 +25,13 @@
   }
 
   async function options() {
+    // An invitation's step is bound to its link, not to a sign-in: the form names it.
+    const token = form.elements.token ? { token: form.elements.token.value } : {};
     const res = await fetch(form.dataset.options, {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ csrf: form.elements.csrf.value }),
+      body: JSON.stringify({ csrf: form.elements.csrf.value, ...token }),
     });
     if (!res.ok) throw new Error((await res.json().catch(() => ({}))).detail || 'options');
     return res.json();
