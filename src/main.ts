@@ -40,6 +40,8 @@ import { migrate, migrationStatus } from './storage/db/migrate.js';
 import { openDatabase } from './storage/db/open-database.js';
 import { openObjectStore } from './storage/objects/open-object-store.js';
 import { createApiResourcesQueries } from './tenancy/api-resources.queries.js';
+import { createBrandLogos } from './tenancy/branding.js';
+import { createMailLogoImages } from './tenancy/mail-logo-images.js';
 import { resolveGrants } from './tenancy/permissions.js';
 import { createRbac } from './tenancy/rbac.js';
 import { createTenants, issuerFor } from './tenancy/tenants.js';
@@ -174,6 +176,8 @@ export function composeOrthId(parts: OrthIdParts): OrthId {
     clock,
     defaultFrom: mailConfig.from,
     retentionMs: mailConfig.retentionMs,
+    inlineImages: createMailLogoImages(createBrandLogos({ objects: parts.objects, tenantKeys, clock })),
+    log: parts.log,
   });
   const accountTokens = createAccountTokens({ tenantKeys, clock });
   const mfa = createMfa({ db, tenantKeys, clock, throttle: signInThrottle });

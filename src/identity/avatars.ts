@@ -211,6 +211,43 @@ export async function prepareAvatar(input: Uint8Array): Promise<PreparedAvatar> 
   return decodeAvatar(input, await readAvatarHeader(input));
 }
 
+/** A PNG copy of a prepared image, for readers that do not show WebP (many mail clients). */
+export interface PngRendition {
+  bytes: Buffer;
+  sha256: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * Renders a prepared image (the WebP bytes `prepare` made: at most 512 px a side, so decoding it
+ * costs little and needs no decode slot) as a PNG fitted in `box`, never enlarged. A palette
+ * keeps a logo's flat colours exact at a fraction of a full-colour PNG's size.
+ */
+export async function renderPng(
+  prepared: Pick<PreparedAvatar, 'bytes'>,
+  box: { width: number; height: number },
+): Promise<PngRendition> {
+  const sharp = await loadSharp();
+  try {
+    const { data, info } = await sharp(prepared.bytes, {
+      limitInputPixels: AVATAR_SIDE * AVATAR_SIDE,
+      failOn: 'error',
+    })
+      .resize(box.width, box.height, { fit: 'inside', withoutEnlargement: true })
+      .png({ palette: true, compressionLevel: 9 })
+      .toBuffer({ resolveWithObject: true });
+    return {
+      bytes: data,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      width: info.width,
+      height: info.height,
+    };
+  } catch (cause) {
+    throw unreadable('webp', cause);
+  }
+}
+
 /** Every object that belongs to one user's profile media. Keyed by ids, which never change or repeat. */
 export function userMediaPrefix(tenantId: string, userId: string): string {
   return `${tenantMediaPrefix(tenantId)}users/${userId}/`;

@@ -3,13 +3,15 @@
 // address only masked, so a mailbox taken over long ago learns nothing it could use.
 import type { Queryable } from '../core/sql.js';
 import { normaliseEmail } from '../crypto/blind-index.js';
-import type { Mail } from '../mail/mail.js';
+import type { InlineImageRef, Mail } from '../mail/mail.js';
 
 /** The mail's words, composed by the caller in the reader's language and the tenant's brand. */
 export interface NoticeText {
   subject: string;
   text: string;
   html: string;
+  /** The images the HTML shows (the tenant's logo). */
+  inline?: readonly InlineImageRef[];
 }
 
 /** The template the notice is queued under (metrics and audit name it, never its content). */

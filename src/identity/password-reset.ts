@@ -9,7 +9,7 @@ import { OrthIdError } from '../core/errors.js';
 import type { Queryable } from '../core/sql.js';
 import { normaliseEmail } from '../crypto/blind-index.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
-import type { Mail } from '../mail/mail.js';
+import type { InlineImageRef, Mail } from '../mail/mail.js';
 import { type Database, withTenant } from '../storage/db/database.js';
 import type { UserSessions } from '../tenancy/user-sessions.js';
 import type { AccountTokens } from './account-tokens.js';
@@ -24,6 +24,8 @@ export interface ResetMailText {
   subject: string;
   text: string;
   html: string;
+  /** The images the HTML shows (the tenant's logo). */
+  inline?: readonly InlineImageRef[];
 }
 
 export interface PasswordResetOptions {

@@ -20,7 +20,7 @@ import { isUuid } from '../core/ids.js';
 import type { Queryable } from '../core/sql.js';
 import { normaliseEmail } from '../crypto/blind-index.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
-import type { Mail } from '../mail/mail.js';
+import type { InlineImageRef, Mail } from '../mail/mail.js';
 import { type Database, withTenant } from '../storage/db/database.js';
 import type { Memberships } from '../tenancy/memberships.js';
 import { createOrganisationsQueries } from '../tenancy/organisations.queries.js';
@@ -63,6 +63,8 @@ export type ComposeAccountMail = (request: AccountMailRequest) => {
   subject: string;
   text: string;
   html: string;
+  /** The images the HTML shows (the tenant's logo). */
+  inline?: readonly InlineImageRef[];
 };
 
 /** The tenant as the flows need it: the shape of `Tenant`, not its module. */

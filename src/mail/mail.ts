@@ -1,9 +1,11 @@
-// The mail queue other features call: `enqueue` seals a mail into the caller's transaction (so it
-// is queued iff the change commits and wakes the delivery workers on commit); the queue's counts
-// for /metrics and the purge of finished mail for housekeeping. Delivery is delivery-worker.ts.
+// The mail queue other features call: `enqueue` seals a mail, with the images its HTML shows
+// inline, into the caller's transaction (so it is queued iff the change commits and wakes the
+// delivery workers on commit); the queue's counts for /metrics and the purge of finished mail for
+// housekeeping. Delivery is delivery-worker.ts.
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
 import type { Queryable } from '../core/sql.js';
 import type { TenantKeyring, TenantKeys } from '../crypto/tenant-keys.js';
 import { type Database, notify, withSystem, withTenantStatements } from '../storage/db/database.js';
@@ -24,6 +26,32 @@ export interface MailMessage {
   text: string;
   /** Optional HTML alternative; the hosted flows build theirs with `composeMail` (src/web/mails). */
   html?: string;
+  /** Images the HTML shows as `cid:` URLs, found among the tenant's stored images when queued. */
+  inline?: readonly InlineImageRef[];
+}
+
+/**
+ * An image the HTML shows as `<img src="cid:<cid>">`: the tenant's stored image whose bytes hash
+ * to `sha256`. The bytes are sealed into the queued mail, so what goes out is what was queued.
+ */
+export interface InlineImageRef {
+  cid: string;
+  sha256: string;
+  filename: string;
+}
+
+/** The tenant's images a mail may carry inline (src/tenancy/mail-logo-images.ts). */
+export interface InlineImageSource {
+  /** The tenant's image with these bytes' hash, or undefined when it holds none (any more). */
+  find(tenantId: string, sha256: string): Promise<{ content: Buffer; contentType: string } | undefined>;
+}
+
+/** An inline image as sealed with its mail: the bytes in base64, since the content is JSON. */
+export interface InlinePart {
+  cid: string;
+  filename: string;
+  contentType: string;
+  base64: string;
 }
 
 /** What is sealed into `mail_queue.content`. */
@@ -32,6 +60,7 @@ export interface MailContent {
   subject: string;
   text: string;
   html?: string;
+  inline?: InlinePart[];
 }
 
 /** A mail ready to hand to a transport. */
@@ -71,6 +100,9 @@ export interface MailDeps {
   defaultFrom: string;
   /** How long sent and failed mail is kept before housekeeping deletes it. */
   retentionMs: number;
+  /** Where inline images are found; without it a mail goes without them. */
+  inlineImages?: InlineImageSource;
+  log: Logger;
 }
 
 const TEMPLATE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
@@ -78,6 +110,14 @@ const TEMPLATE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const REMOTE_RESOURCE =
   /\b(?:src|background|srcset|poster)\s*=\s*["']?\s*(?:https?:)?\/\/|url\(\s*["']?\s*(?:https?:)?\/\/|<link\b/i;
 const MAX_BODY = 256 * 1024;
+const MAX_INLINE = 4;
+/** An inline image is a logo-sized picture, not a document: a larger one is left out. */
+const MAX_INLINE_BYTES = 128 * 1024;
+const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif']);
+/** A Content-ID is a header value and an attribute value: no room for anything but these. */
+const CID = /^[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,64}$/;
+const FILENAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
 
 function checkMessage(message: MailMessage): void {
   const problem = (text: string) => new OrthIdError('mail.content_invalid', text);
@@ -91,6 +131,17 @@ function checkMessage(message: MailMessage): void {
     throw problem('The mail body is too large.');
   if (message.html !== undefined && REMOTE_RESOURCE.test(message.html)) {
     throw problem('The HTML body loads a remote resource; mails carry no remote images or scripts.');
+  }
+  const inline = message.inline ?? [];
+  if (inline.length > MAX_INLINE) throw problem(`A mail carries at most ${MAX_INLINE} inline images.`);
+  for (const image of inline) {
+    if (!CID.test(image.cid) || !SHA256.test(image.sha256) || !FILENAME.test(image.filename)) {
+      throw problem('An inline image needs a Content-ID like name@domain, a SHA-256 and a plain file name.');
+    }
+    // An image nothing shows would arrive as an unexplained attachment.
+    if (!message.html?.includes(`cid:${image.cid}`)) {
+      throw problem(`The HTML body does not show the inline image ${image.cid}.`);
+    }
   }
 }
 
@@ -124,6 +175,35 @@ export function createMail(deps: MailDeps): Mail {
     const parsed = configured === undefined ? undefined : parseSender(configured);
     return parsed ? formatSender(parsed) : deps.defaultFrom;
   };
+  /**
+   * The images found, in order. One that is missing (the logo was replaced or removed since the
+   * mail was composed) or cannot be read now is left out: the reader then sees the image's alt
+   * text, and a password reset never waits on a logo.
+   */
+  const inlineParts = async (tenantId: string, refs: readonly InlineImageRef[]): Promise<InlinePart[]> => {
+    const parts: InlinePart[] = [];
+    for (const ref of refs) {
+      let found: Awaited<ReturnType<InlineImageSource['find']>>;
+      try {
+        found = await deps.inlineImages?.find(tenantId, ref.sha256);
+      } catch (error) {
+        // The code only: an object store's error may quote a key or an endpoint.
+        deps.log.warn(
+          { tenant: tenantId, code: (error as { code?: unknown }).code },
+          'an inline image of a mail could not be read; the mail is queued without it',
+        );
+        continue;
+      }
+      if (!found || found.content.length > MAX_INLINE_BYTES || !INLINE_TYPES.has(found.contentType)) continue;
+      parts.push({
+        cid: ref.cid,
+        filename: ref.filename,
+        contentType: found.contentType,
+        base64: found.content.toString('base64'),
+      });
+    }
+    return parts;
+  };
   return {
     defaultFrom: deps.defaultFrom,
     senderOf,
@@ -133,11 +213,13 @@ export function createMail(deps: MailDeps): Mail {
       const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
       const id = newId();
       const now = deps.clock.now();
+      const inline = await inlineParts(tenantId, message.inline ?? []);
       const content: MailContent = {
         from: await senderOf(tx, tenantId),
         subject: message.subject,
         text: message.text,
         ...(message.html === undefined ? {} : { html: message.html }),
+        ...(inline.length === 0 ? {} : { inline }),
       };
       const sealed = sealMail(keyring, id, to, content);
       await createMailQueueQueries(tx).insert({

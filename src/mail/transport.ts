@@ -37,6 +37,18 @@ function nodemailerMessage(mail: OutgoingMail) {
     subject: mail.subject,
     text: mail.text,
     ...(mail.html === undefined ? {} : { html: mail.html }),
+    // Inline parts of the HTML (multipart/related), which shows them by Content-ID.
+    ...(mail.inline?.length
+      ? {
+          attachments: mail.inline.map((part) => ({
+            cid: part.cid,
+            filename: part.filename,
+            contentType: part.contentType,
+            contentDisposition: 'inline' as const,
+            content: Buffer.from(part.base64, 'base64'),
+          })),
+        }
+      : {}),
     // One stable id per queued mail, so a receiver (and a test) can tell a repeat from a new mail.
     messageId: `<${mail.id}@${domainOf(mail.from)}>`,
     headers: { 'Auto-Submitted': 'auto-generated' },

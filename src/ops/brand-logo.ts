@@ -1,14 +1,20 @@
 // A tenant's logo: checked (PNG, JPEG or WebP, at most 512 KiB, judged by its bytes), re-encoded
-// like an avatar (WebP within 512×512, no metadata), stored, audited; and the CLI's operations.
+// like an avatar (WebP within 512×512, no metadata) with a small PNG rendition for mail, stored,
+// audited; and the CLI's operations.
 import { Type } from '@sinclair/typebox';
 import type { Clock } from '../core/clock.js';
 import { OrthIdError } from '../core/errors.js';
 import type { TenantKeys } from '../crypto/tenant-keys.js';
-import { type Avatars, readAvatarHeader } from '../identity/avatars.js';
+import { type Avatars, readAvatarHeader, renderPng } from '../identity/avatars.js';
 import { announceTenantChange } from '../oidc/tenant-changes.js';
 import { type Database, withTenant } from '../storage/db/database.js';
 import type { ObjectStore } from '../storage/objects/object-store.js';
-import { type BrandLogoRecord, createBrandLogos, LOGO_CONTENT_TYPE } from '../tenancy/branding.js';
+import {
+  type BrandLogoRecord,
+  createBrandLogos,
+  LOGO_CONTENT_TYPE,
+  MAIL_LOGO_BOX,
+} from '../tenancy/branding.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { actorOf, defineOperation } from './operation.js';
 
@@ -54,9 +60,16 @@ export async function setTenantLogo(
   }
   await withTenant(s.db, tenant.id, (tx) => s.avatars.countUpload(tx, tenant.id, actor));
   const prepared = await s.avatars.prepare(bytes);
+  // Made once here, so no mail ever decodes an image.
+  const mail = await renderPng(prepared, MAIL_LOGO_BOX);
   const logos = createBrandLogos(s);
   const record = await withTenant(s.db, tenant.id, async (tx) => {
-    const stored = await logos.set(tx, tenant.id, { ...prepared, contentType: LOGO_CONTENT_TYPE }, actor);
+    const stored = await logos.set(
+      tx,
+      tenant.id,
+      { ...prepared, contentType: LOGO_CONTENT_TYPE, mail },
+      actor,
+    );
     await announceTenantChange(tx, tenant.id);
     return stored;
   });

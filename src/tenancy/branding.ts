@@ -1,6 +1,7 @@
 // A tenant's branding: its display name, primary colour (refused unless white text on it, and it
 // on white, reach the WCAG 2.x contrast ratio of 4.5:1), support contact and logo (re-encoded
-// bytes in the object store). The checked values live in the tenant's settings.
+// bytes in the object store, with a PNG rendition for mail). The checked values live in the
+// tenant's settings.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { appendAudit } from '../audit/audit-log.js';
@@ -155,10 +156,26 @@ export interface BrandLogoRecord {
   height: number;
 }
 
-/** A re-encoded logo, ready to store. */
+/**
+ * The logo's PNG rendition for mail, as the settings record it (`brandLogo.mail`): mail clients
+ * do not all show WebP, and a mail carries its logo inline, so it is small and made once, at upload.
+ */
+export interface MailLogoRecord {
+  sha256: string;
+  width: number;
+  height: number;
+}
+
+/** What the tenant's settings keep under `brandLogo`: absent `mail` for a logo stored before renditions. */
+export interface StoredLogoRecord extends BrandLogoRecord {
+  mail?: MailLogoRecord;
+}
+
+/** A re-encoded logo, ready to store, with its PNG rendition for mail. */
 export interface PreparedLogo extends BrandLogoRecord {
   bytes: Buffer;
   contentType: string;
+  mail: MailLogoRecord & { bytes: Buffer };
 }
 
 export interface StoredLogo {
@@ -169,10 +186,21 @@ export interface StoredLogo {
 }
 
 export const LOGO_CONTENT_TYPE = 'image/webp';
+export const MAIL_LOGO_CONTENT_TYPE = 'image/png';
+/**
+ * The mail rendition fits this box: twice the 192×64 CSS pixels a mail draws it at
+ * (src/web/mails/compose.ts), so it stays sharp on high-density screens.
+ */
+export const MAIL_LOGO_BOX = Object.freeze({ width: 384, height: 128 });
 
 /** One fixed key per tenant, under its media prefix: replacing a logo is one put. */
 export function logoKey(tenantId: string): string {
   return `${tenantMediaPrefix(tenantId)}branding/logo.webp`;
+}
+
+/** The mail rendition's key, beside the logo. */
+export function mailLogoKey(tenantId: string): string {
+  return `${tenantMediaPrefix(tenantId)}branding/logo-mail.png`;
 }
 
 export interface BrandLogoDeps {
@@ -185,6 +213,20 @@ async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+async function readObject(
+  objects: ObjectStore,
+  key: string,
+): Promise<{ bytes: Buffer; updatedAt: Date } | undefined> {
+  let opened: Awaited<ReturnType<ObjectStore['get']>>;
+  try {
+    opened = await objects.get(key);
+  } catch (error) {
+    if (isOrthIdError(error, 'objects.not_found')) return undefined;
+    throw error;
+  }
+  return { bytes: await readAll(opened.body), updatedAt: opened.info.lastModified };
 }
 
 export function createBrandLogos(deps: BrandLogoDeps) {
@@ -210,8 +252,22 @@ export function createBrandLogos(deps: BrandLogoDeps) {
      */
     async set(tx: Queryable, tenantId: string, logo: PreparedLogo, actor: string): Promise<BrandLogoRecord> {
       const record: BrandLogoRecord = { sha256: logo.sha256, width: logo.width, height: logo.height };
+      const mail: MailLogoRecord = {
+        sha256: logo.mail.sha256,
+        width: logo.mail.width,
+        height: logo.mail.height,
+      };
       await audit(tx, tenantId, actor, 'tenant.logo_set', { ...record });
-      await createTenantsQueries(tx).mergeSettings(tenantId, { [BRAND_SETTINGS.logo]: record });
+      await createTenantsQueries(tx).mergeSettings(tenantId, {
+        [BRAND_SETTINGS.logo]: { ...record, mail } satisfies StoredLogoRecord,
+      });
+      // Should the second put fail, the transaction rolls back: the settings still name the
+      // previous logo, whose rendition is replaced already, so mail finds its hash changed and
+      // goes without a logo (the pages keep the old one) until the upload is tried again.
+      await deps.objects.put(mailLogoKey(tenantId), logo.mail.bytes, {
+        contentType: MAIL_LOGO_CONTENT_TYPE,
+        sha256: mail.sha256,
+      });
       await deps.objects.put(logoKey(tenantId), logo.bytes, {
         contentType: logo.contentType,
         sha256: logo.sha256,
@@ -228,23 +284,29 @@ export function createBrandLogos(deps: BrandLogoDeps) {
       await audit(tx, tenantId, actor, 'tenant.logo_removed');
       await createTenantsQueries(tx).mergeSettings(tenantId, { [BRAND_SETTINGS.logo]: null });
       await deps.objects.delete(key);
+      // A logo stored before renditions has none; removing a missing key succeeds.
+      await deps.objects.delete(mailLogoKey(tenantId));
     },
 
     /** The stored logo, or undefined. Public: a logo is shown to every visitor of the sign-in page. */
     async read(tenantId: string): Promise<StoredLogo | undefined> {
-      let opened: Awaited<ReturnType<ObjectStore['get']>>;
-      try {
-        opened = await deps.objects.get(logoKey(tenantId));
-      } catch (error) {
-        if (isOrthIdError(error, 'objects.not_found')) return undefined;
-        throw error;
-      }
-      const bytes = await readAll(opened.body);
+      const stored = await readObject(deps.objects, logoKey(tenantId));
+      if (!stored) return undefined;
       return {
-        bytes,
+        ...stored,
         contentType: LOGO_CONTENT_TYPE,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        updatedAt: opened.info.lastModified,
+        sha256: createHash('sha256').update(stored.bytes).digest('hex'),
+      };
+    },
+
+    /** The mail rendition, or undefined (no logo, or one stored before renditions). */
+    async readMail(tenantId: string): Promise<StoredLogo | undefined> {
+      const stored = await readObject(deps.objects, mailLogoKey(tenantId));
+      if (!stored) return undefined;
+      return {
+        ...stored,
+        contentType: MAIL_LOGO_CONTENT_TYPE,
+        sha256: createHash('sha256').update(stored.bytes).digest('hex'),
       };
     },
   };

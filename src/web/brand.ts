@@ -11,6 +11,11 @@ export interface Brand {
   support?: { href: string; label: string };
   /** The logo's same-origin URL (versioned by its content hash) and size. */
   logo?: { src: string; width: number; height: number };
+  /**
+   * The logo's PNG rendition a mail carries inline, named by its content hash, and its size in
+   * pixels. Absent for a logo stored before renditions were made: its mail shows no logo.
+   */
+  mailLogo?: { sha256: string; width: number; height: number };
   /** The tenant's stylesheet (its colour), same-origin and versioned by its content. */
   stylesheet?: string;
 }
@@ -39,6 +44,21 @@ function supportOf(contact: unknown): Brand['support'] {
   return { href: `mailto:${contact}`, label: contact };
 }
 
+function mailLogoOf(record: unknown): Brand['mailLogo'] {
+  const r = record as { sha256?: unknown; width?: unknown; height?: unknown } | null | undefined;
+  if (
+    typeof r?.sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(r.sha256) ||
+    !Number.isInteger(r.width) ||
+    !Number.isInteger(r.height) ||
+    (r.width as number) < 1 ||
+    (r.height as number) < 1
+  ) {
+    return undefined;
+  }
+  return { sha256: r.sha256, width: r.width as number, height: r.height as number };
+}
+
 /**
  * `issuer`: the tenant's issuer URL, whose path the brand's own URLs go under (a public URL
  * with a path prefix keeps it); without it, `/t/<slug>`.
@@ -54,9 +74,10 @@ export function brandOf(tenant: BrandSource, issuer?: string): Brand {
       ? tenant.settings.brandColour
       : undefined;
   const logo = tenant.settings.brandLogo as
-    | { sha256?: unknown; width?: unknown; height?: unknown }
+    | { sha256?: unknown; width?: unknown; height?: unknown; mail?: unknown }
     | null
     | undefined;
+  const mailLogo = mailLogoOf(logo?.mail);
   const version = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
   return {
     name: tenant.displayName,
@@ -77,6 +98,7 @@ export function brandOf(tenant: BrandSource, issuer?: string): Brand {
           },
         }
       : {}),
+    ...(mailLogo ? { mailLogo } : {}),
     ...(base && colour ? { stylesheet: `${base}/branding.css?v=${version(brandCss(colour))}` } : {}),
   };
 }

@@ -1,15 +1,18 @@
 // Outgoing mail through a real SMTP server on loopback (STARTTLS with a certificate trusted through
 // ORTHID_SMTP_CA_FILE, AUTH with a password from a file): queued inside the caller's transaction,
 // sealed at rest, delayed (never lost) by an outage and delivered once, shared between two workers
-// without a mail going twice, and written to the outbox on the embedded default.
+// without a mail going twice, and written to the outbox on the embedded default; a tenant's logo
+// travels inside its mail as an inline PNG.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { simpleParser } from 'mailparser';
+import sharp from 'sharp';
 import { readAudit } from '../../src/audit/audit-log.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { isOrthIdError } from '../../src/core/errors.js';
@@ -22,6 +25,8 @@ import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { openPostgres } from '../../src/storage/db/postgres-driver.js';
+import { createBrandLogos, mailLogoKey } from '../../src/tenancy/branding.js';
+import { brandOf } from '../../src/web/brand.js';
 import { ENGLISH } from '../../src/web/i18n.js';
 import { composeMail } from '../../src/web/mails/compose.js';
 import { createTestOrthId, type TestOrthId } from '../helpers/orthid.js';
@@ -31,6 +36,40 @@ import { startTestSmtpServer, type TestSmtpServer } from '../helpers/smtp-server
 const TO = 'ada.lovelace@example.test';
 const SUBJECT = 'Confirm your address at Acme';
 const SECRET_LINE = 'Your code is 271828';
+
+/** A wide logo as a tenant would upload it: re-encoded to 512×128, its mail rendition 384×96. */
+const logoUpload = () =>
+  sharp({ create: { width: 1600, height: 400, channels: 4, background: '#1f4fd1' } })
+    .png()
+    .toBuffer()
+    .then((png) => png.toString('base64'));
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The one inline PNG the HTML shows by cid, checked against the tenant's mail rendition. Parsed
+ * here keeping the cid: links (mailparser otherwise swaps them for data: URLs).
+ */
+async function assertInlineLogo(raw: string, tenantName: string, sha256: string) {
+  const parsed = await simpleParser(raw, { keepCidLinks: true });
+  assert.ok(typeof parsed.html === 'string');
+  const img = new RegExp(
+    `<img src="cid:([^"]+)" alt="${escapeRegExp(tenantName)}" width="192" height="48"`,
+  ).exec(parsed.html);
+  assert.ok(img, 'the HTML shows the logo by cid, named by the tenant');
+  assert.equal(parsed.attachments.length, 1);
+  const [part] = parsed.attachments;
+  assert.equal(part!.contentType, 'image/png');
+  assert.equal(part!.contentId, `<${img[1]}>`);
+  assert.equal(part!.contentDisposition, 'inline');
+  assert.equal(part!.related, true);
+  assert.equal(createHash('sha256').update(part!.content).digest('hex'), sha256);
+  const meta = await sharp(part!.content).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height], ['png', 384, 96]);
+  assert.match(raw, /Content-Type: multipart\/related/i);
+  assert.match(raw, new RegExp(`Content-ID: <${escapeRegExp(img[1]!)}>`, 'i'));
+  assert.doesNotMatch(parsed.html, /src="(?!cid:)/, 'no image is fetched from anywhere');
+}
 
 function capturedLog() {
   let text = '';
@@ -126,7 +165,63 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
     assert.ok(typeof mail!.parsed.html === 'string');
     assert.match(mail!.parsed.html, /Ada &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(mail!.parsed.html, /<script>/);
+    assert.doesNotMatch(mail!.parsed.html, /<img|cid:/, 'a tenant without a logo shows none');
+    assert.equal(mail!.parsed.attachments.length, 0);
     assert.equal((await state(id))?.status, 'sent');
+  });
+
+  test('a tenant with a logo sends it inside the mail: an inline PNG the HTML shows by cid, sealed while queued', async () => {
+    smtp.received.length = 0;
+    await runOperation(app, 'tenant.logo-set', { tenant: 'acme', imageBase64: await logoUpload() });
+    const brand = brandOf(await app.tenants.get('acme'));
+    assert.ok(brand.mailLogo, 'the upload made a mail rendition');
+    const rendition = await createBrandLogos(app).readMail(tenantId);
+    assert.equal(rendition?.sha256, brand.mailLogo.sha256);
+    const composed = composeMail(ENGLISH, brand, { subject: SUBJECT, paragraphs: [SECRET_LINE] });
+    const queue = (mail: typeof composed) =>
+      withTenant(app.db, tenantId, (tx) =>
+        app.mail.enqueue(tx, tenantId, { to: TO, template: 'verify-email', ...mail }),
+      );
+    const id = await queue(composed);
+    const { rows } = await app.db.ownerQuery<{ content: string }>(
+      'SELECT content FROM mail_queue WHERE id = $1',
+      [id],
+    );
+    assert.ok(rows[0]!.content.startsWith('enc1.'), 'the image is queued inside the sealed content');
+    assert.equal(rows[0]!.content.includes(rendition!.bytes.toString('base64').slice(0, 48)), false);
+
+    const w = worker();
+    assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+    const [mail] = smtp.received;
+    await assertInlineLogo(mail!.raw, brand.name, brand.mailLogo.sha256);
+    assert.equal(mail!.parsed.text, composed.text, 'the text alternative is as without a logo');
+
+    // A logo replaced between composing and queueing: the old rendition is gone, the mail still goes.
+    smtp.received.length = 0;
+    await queue(
+      composeMail(
+        ENGLISH,
+        { ...brand, mailLogo: { ...brand.mailLogo, sha256: 'f'.repeat(64) } },
+        {
+          subject: SUBJECT,
+          paragraphs: [SECRET_LINE],
+        },
+      ),
+    );
+    assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+    assert.equal(smtp.received[0]!.parsed.attachments.length, 0);
+
+    // Removed, the logo leaves the mail as it was before: no image, no part, no rendition stored.
+    smtp.received.length = 0;
+    await runOperation(app, 'tenant.logo-remove', { tenant: 'acme' });
+    assert.equal(await app.objects.head(mailLogoKey(tenantId)), undefined);
+    const plain = brandOf(await app.tenants.get('acme'));
+    assert.equal(plain.mailLogo, undefined);
+    await queue(composeMail(ENGLISH, plain, { subject: SUBJECT, paragraphs: [SECRET_LINE] }));
+    assert.deepEqual(await w.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+    await w.stop();
+    assert.doesNotMatch(String(smtp.received[0]!.parsed.html), /<img|cid:/);
+    assert.equal(smtp.received[0]!.parsed.attachments.length, 0);
   });
 
   test('a relay that offers no STARTTLS gets no mail: it stays queued and the password is never sent', async () => {
@@ -258,6 +353,27 @@ describe('mail through a real SMTP server (postgres)', { timeout: 180_000 }, () 
         ),
         (e) => isOrthIdError(e, 'mail.content_invalid'),
         markup,
+      );
+    }
+    const shown = '<img src="cid:logo.1@orthid" alt="Acme">';
+    for (const inline of [
+      { cid: 'logo.2@orthid', sha256: 'a'.repeat(64), filename: 'logo.png' },
+      { cid: 'logo.1@orthid\r\nBcc: e@f.test', sha256: 'a'.repeat(64), filename: 'logo.png' },
+      { cid: 'logo.1@orthid', sha256: 'a'.repeat(64), filename: '../logo.png' },
+    ]) {
+      await assert.rejects(
+        withTenant(app.db, tenantId, (tx) =>
+          app.mail.enqueue(tx, tenantId, {
+            to: TO,
+            template: 'notice',
+            subject: 'x',
+            text: 'y',
+            html: shown,
+            inline: [inline],
+          }),
+        ),
+        (e) => isOrthIdError(e, 'mail.content_invalid'),
+        JSON.stringify(inline),
       );
     }
   });
@@ -435,6 +551,29 @@ describe('mail on the embedded default without SMTP', { timeout: 120_000 }, () =
     assert.equal(parsed.from?.text, '"OrthID" <no-reply@localhost>');
     assert.match(parsed.text ?? '', /Your code is 271828/);
     assert.equal((Array.isArray(parsed.to) ? parsed.to[0] : parsed.to)?.text, TO);
+  });
+
+  test('an invitation from a tenant with a logo carries it inline in the .eml; one from a tenant without, none', async () => {
+    const outbox = join(app.dataDir, 'outbox');
+    const invite = async (slug: string) => {
+      const before = new Set(await readdir(outbox));
+      const tenant = await app.tenants.get(slug);
+      await app.signUp.invite(tenant, { email: TO, actor: 'test' });
+      assert.deepEqual(await app.mailWorker.runOnce(), { sent: 1, retrying: 0, failed: 0 });
+      const [file] = (await readdir(outbox)).filter((f) => !before.has(f));
+      const raw = await readFile(join(outbox, file!), 'utf8');
+      return { raw, parsed: await simpleParser(raw), tenant };
+    };
+    await app.tenants.create({ slug: 'globex', displayName: 'Globex & Co', actor: 'test' });
+    await runOperation(app, 'tenant.logo-set', { tenant: 'globex', imageBase64: await logoUpload() });
+    const branded = await invite('globex');
+    const { mailLogo } = brandOf(branded.tenant);
+    assert.ok(mailLogo);
+    await assertInlineLogo(branded.raw, 'Globex &amp; Co', mailLogo.sha256);
+
+    const plain = await invite('acme');
+    assert.doesNotMatch(String(plain.parsed.html), /<img|cid:/);
+    assert.equal(plain.parsed.attachments.length, 0);
   });
 
   test('tenant configure --mail-from sets the sender of later mail; default goes back to ORTHID_MAIL_FROM', async () => {

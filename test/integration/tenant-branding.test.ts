@@ -20,7 +20,13 @@ import { runOperation } from '../../src/ops/operations.js';
 import { buildServer } from '../../src/server/app.js';
 import { withTenant } from '../../src/storage/db/database.js';
 import { ADMIN_PERMISSION, adminResourceIndicator } from '../../src/tenancy/admin-resource.js';
-import { checkBrandColour, checkSupportContact, contrastRatio, logoKey } from '../../src/tenancy/branding.js';
+import {
+  checkBrandColour,
+  checkSupportContact,
+  contrastRatio,
+  logoKey,
+  mailLogoKey,
+} from '../../src/tenancy/branding.js';
 import { issuerFor, type Tenant } from '../../src/tenancy/tenants.js';
 import { SCRIPTED_PAGE_HEADERS } from '../../src/web/layout.js';
 import { ensureAdminClient } from '../helpers/admin-principal.js';
@@ -244,6 +250,16 @@ describe('tenant branding over HTTP', { timeout: 120_000 }, () => {
     const [event] = await auditOf('tenant.logo_set');
     assert.deepEqual(event?.details, { sha256: info.sha256, width: 512, height: 128 });
     assert.ok(await app.objects.head(logoKey(acme.id)));
+    // Mail clients do not all show WebP: a small PNG rendition is made once, for mail.
+    const rendition = await app.objects.get(mailLogoKey(acme.id));
+    rendition.body.resume();
+    assert.equal(rendition.info.contentType, 'image/png');
+    assert.deepEqual((await app.tenants.get('acme')).settings.brandLogo, {
+      sha256: info.sha256,
+      width: 512,
+      height: 128,
+      mail: { sha256: rendition.info.sha256, width: 384, height: 96 },
+    });
     app.oidc.invalidate(acme.id);
   });
 
@@ -313,6 +329,7 @@ describe('tenant branding over HTTP', { timeout: 120_000 }, () => {
     assert.equal(again.json().code, 'media.not_found');
     assert.equal((await auditOf('tenant.logo_removed')).length, 1);
     assert.equal((await app.tenants.get('acme')).settings.brandLogo, null);
+    assert.equal(await app.objects.head(mailLogoKey(acme.id)), undefined, 'the mail rendition went with it');
     assert.equal((await server.inject({ method: 'GET', url: '/t/nobody/branding.css' })).statusCode, 404);
   });
 });

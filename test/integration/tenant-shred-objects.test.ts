@@ -75,16 +75,17 @@ for (const backend of ['file', 's3'] as const) {
       const acme = await populated('acme');
       const globex = await populated('globex');
       const before = await stored(acme);
-      // Logo, two avatars, two exports, one archive.
-      assert.equal(before.length, 6, before.join('\n'));
+      // Logo and its mail rendition, two avatars, two exports, one archive.
+      assert.equal(before.length, 7, before.join('\n'));
       assert.ok(before.some((k) => k.endsWith('/branding/logo.webp')));
+      assert.ok(before.some((k) => k.endsWith('/branding/logo-mail.png')));
       assert.equal(before.filter((k) => k.endsWith('/avatar.webp')).length, 2);
       const globexBefore = await stored(globex);
       const checkpoints = await keysUnder(app.objects, checkpointPrefix(acme.id));
       assert.ok(checkpoints.length > 0);
 
       const result = await runOperation(app, 'tenant.shred', { tenant: 'acme', confirm: 'acme' });
-      assert.equal(result.objectsDeleted, 6);
+      assert.equal(result.objectsDeleted, 7);
       assert.deepEqual(await stored(acme), [], 'no avatar, logo, export or archive of acme is left');
       assert.deepEqual(await stored(globex), globexBefore, "globex's objects are untouched");
       assert.deepEqual(

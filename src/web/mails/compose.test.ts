@@ -67,4 +67,54 @@ describe('composed mail', () => {
     assert.match(plain.html, /background:#3b5bdb/);
     assert.doesNotMatch(plain.text, /Need help/);
   });
+
+  test('a logo with a mail rendition is shown inline by cid with the tenant name as alt; the text is unchanged', () => {
+    const sha256 = 'ab'.repeat(32);
+    const settings = { brandLogo: { sha256: 'cd'.repeat(32), width: 512, height: 128 } };
+    const parts = { subject: 'Welcome', paragraphs: ['Hello'], note: 'Ignore if not you.' };
+    const withLogo = composeMail(
+      localeOf('en'),
+      brandOf({
+        slug: 'acme',
+        displayName: 'Acme <GmbH>',
+        settings: { brandLogo: { ...settings.brandLogo, mail: { sha256, width: 384, height: 96 } } },
+      }),
+      parts,
+    );
+    const img = /<img src="cid:([^"]+)" alt="Acme &lt;GmbH&gt;" width="192" height="48"/.exec(withLogo.html);
+    assert.ok(img, withLogo.html);
+    assert.deepEqual(withLogo.inline, [{ cid: img[1], sha256, filename: 'logo.png' }]);
+    assert.match(img[1]!, /^logo\.abababababababab@orthid$/);
+    assert.equal(withLogo.html.match(/<img/g)?.length, 1);
+
+    // A logo stored before renditions (no `mail` record), and no logo at all: no image, same words.
+    for (const brandLogo of [settings.brandLogo, undefined]) {
+      const plain = composeMail(
+        localeOf('en'),
+        brandOf({ slug: 'acme', displayName: 'Acme <GmbH>', settings: brandLogo ? { brandLogo } : {} }),
+        parts,
+      );
+      assert.doesNotMatch(plain.html, /<img|cid:/);
+      assert.equal(plain.inline, undefined);
+      assert.equal(plain.text, withLogo.text);
+    }
+  });
+
+  test('a small logo is drawn at its own size; a large one fits 192×64', () => {
+    const drawn = (width: number, height: number) => {
+      const mail = composeMail(
+        localeOf('en'),
+        brandOf({
+          displayName: 'Acme',
+          settings: { brandLogo: { mail: { sha256: 'e'.repeat(64), width, height } } },
+        }),
+        { subject: 'Hi', paragraphs: ['Hello'] },
+      );
+      return /width="(\d+)" height="(\d+)"/.exec(mail.html)?.slice(1).map(Number);
+    };
+    assert.deepEqual(drawn(60, 30), [60, 30]);
+    assert.deepEqual(drawn(384, 128), [192, 64]);
+    assert.deepEqual(drawn(128, 128), [64, 64]);
+    assert.deepEqual(drawn(384, 40), [192, 20]);
+  });
 });

@@ -1,15 +1,42 @@
-// Every mail the hosted flows send has one shape: paragraphs, at most one action link and one
-// code, in the reader's language and the tenant's brand. Text and HTML come from the same parts,
-// so the two alternatives never say different things.
+// Every mail the hosted flows send has one shape: the tenant's logo, paragraphs, at most one
+// action link and one code, in the reader's language and the tenant's brand. Text and HTML come
+// from the same parts, so the two alternatives never say different things.
 import { html } from '../../core/html.js';
 import { type Brand, DEFAULT_COLOUR } from '../brand.js';
 import type { Locale } from '../i18n.js';
+
+/**
+ * An image the HTML shows as `cid:<cid>`: the tenant's stored image with this content hash, which
+ * the mail queue attaches inline (the shape of src/mail's InlineImageRef).
+ */
+export interface InlineImageRef {
+  cid: string;
+  sha256: string;
+  filename: string;
+}
 
 /** What a feature hands to `mail.enqueue` (with `to` and `template`). */
 export interface ComposedMail {
   subject: string;
   text: string;
   html: string;
+  /** The images the HTML shows; absent when it shows none. */
+  inline?: InlineImageRef[];
+}
+
+/**
+ * The box a mail draws the logo in, CSS pixels: its rendition has up to twice as many
+ * (src/tenancy/branding.ts, MAIL_LOGO_BOX), for high-density screens.
+ */
+const LOGO_BOX = { width: 192, height: 64 };
+
+/** The logo's drawn size: fitted in LOGO_BOX, never enlarged (width and height attributes, which every client honours). */
+function drawnSize(logo: { width: number; height: number }): { width: number; height: number } {
+  const scale = Math.min(1, LOGO_BOX.width / logo.width, LOGO_BOX.height / logo.height);
+  return {
+    width: Math.max(1, Math.round(logo.width * scale)),
+    height: Math.max(1, Math.round(logo.height * scale)),
+  };
 }
 
 export interface MailParts {
@@ -36,7 +63,19 @@ export function composeMail(locale: Locale, brand: Brand, parts: MailParts): Com
     ...(parts.note ? [parts.note] : []),
     `-- \n${help ? `${help}\n` : ''}${footer}`,
   ].join('\n\n');
-  const body = html`${parts.paragraphs.map((p) => html`<p>${p}</p>\n`)}${
+  // The logo travels inside the mail: a remote image is blocked by most clients and tells the
+  // sender when and where the mail was read. The text alternative has the name in its footer.
+  const logo = brand.mailLogo
+    ? {
+        cid: `logo.${brand.mailLogo.sha256.slice(0, 16)}@orthid`,
+        sha256: brand.mailLogo.sha256,
+        size: drawnSize(brand.mailLogo),
+      }
+    : undefined;
+  const header = logo
+    ? html`<p style="margin:0 0 1.5em"><img src="cid:${logo.cid}" alt="${brand.name}" width="${logo.size.width}" height="${logo.size.height}" style="display:block;border:0"></p>\n`
+    : '';
+  const body = html`${header}${parts.paragraphs.map((p) => html`<p>${p}</p>\n`)}${
     parts.action
       ? html`<p><a href="${parts.action.url}" style="display:inline-block;padding:.6em 1.2em;border-radius:6px;background:${colour};color:#fff;text-decoration:none;font-weight:600">${parts.action.label}</a></p>
 <p style="font-size:.85em;color:#5b6478">${parts.action.url}</p>\n`
@@ -57,5 +96,6 @@ export function composeMail(locale: Locale, brand: Brand, parts: MailParts): Com
 ${body}
 </body></html>
 `.value,
+    ...(logo ? { inline: [{ cid: logo.cid, sha256: logo.sha256, filename: 'logo.png' }] } : {}),
   };
 }
