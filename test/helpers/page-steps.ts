@@ -26,27 +26,43 @@ export interface StepOptions {
   failsWith?: Locator;
 }
 
-/** Test output names no address, not even a made-up one. */
-const redacted = (text: string) => text.replace(/[^\s"]+@[^\s"]+/g, '<address>');
+/** Test output names no address, not even a made-up one, and no interaction's id. */
+const redacted = (text: string) =>
+  text.replace(/[^\s"]+@[^\s"]+/g, '<address>').replace(/\/interaction\/[^/\s"]+/g, '/interaction/<uid>');
+
+/** How long a failure message waits to read the page: one with a navigation pending may not answer. */
+const READ_MS = 5_000;
 
 /**
  * Where the page stands, for a failure message: its path (never the query, which may carry a
- * code), its h1 and any refusal it shows with its stable code.
+ * code), its h1 and any refusal it shows with its stable code. Never waits more than READ_MS.
  */
 export async function whereIs(page: Page): Promise<string> {
-  try {
-    const path = new URL(page.url()).pathname;
-    const headings = await page.locator('h1').allTextContents();
-    const refusals = await page
-      .locator('[role=alert], #passkey-status:not([hidden])')
-      .evaluateAll((nodes) =>
-        nodes.map((n) => `${n.getAttribute('data-code') ?? n.id}: ${n.textContent?.trim() ?? ''}`),
-      );
-    return redacted(
-      `${path} (h1 ${JSON.stringify(headings)}${refusals.length ? `, showing ${JSON.stringify(refusals)}` : ''})`,
+  const path = new URL(page.url()).pathname;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${READ_MS} ms, as while a navigation waits for the server`)),
+      READ_MS,
     );
+  });
+  try {
+    const shown = await Promise.race([
+      // A string, evaluated in the page: the test's TypeScript has no DOM types.
+      page.evaluate(`({
+        headings: [...document.querySelectorAll('h1')].map((h) => h.textContent ?? ''),
+        refusals: [...document.querySelectorAll('[role=alert], #passkey-status:not([hidden])')].map(
+          (n) => (n.getAttribute('data-code') ?? n.id) + ': ' + (n.textContent ?? '').trim(),
+        ),
+      })`) as Promise<{ headings: string[]; refusals: string[] }>,
+      deadline,
+    ]);
+    const refusals = shown.refusals.length > 0 ? `, showing ${JSON.stringify(shown.refusals)}` : '';
+    return redacted(`${path} (h1 ${JSON.stringify(shown.headings)}${refusals})`);
   } catch (error) {
-    return `${page.url().split('?')[0]} (unreadable: ${(error as Error).message.split('\n')[0]})`;
+    return redacted(`${path} (unreadable: ${(error as Error).message.split('\n')[0]})`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -85,7 +101,11 @@ export async function navigate(
   }
   const where = await whereIs(page);
   assert.notEqual(outcome, 'failed in place', `${next.name} never came: the page says ${where}`);
-  assert.match(new URL(page.url()).pathname, next.path, `expected ${next.name}, the browser is at ${where}`);
+  assert.match(
+    redacted(new URL(page.url()).pathname),
+    next.path,
+    `expected ${next.name}, the browser is at ${where}`,
+  );
   assert.deepEqual(
     await page.locator('h1').allTextContents(),
     [next.heading],
