@@ -548,6 +548,11 @@ describe('the account pages', { timeout: 300_000 }, () => {
     assert.match(passkeyPage.response.headers.get('content-security-policy')!, /script-src 'self'/);
     const form = readForm(passkeyPage.html, 'passkey-form');
     const optionsUrl = /data-options="([^"]+)"/.exec(passkeyPage.html)![1]!;
+    // A response the server cannot verify: the page again, with its code and the script allowed.
+    const garbled = await b.post(new URL(form.action, base).href, { ...form.fields, response: '{}' });
+    assert.equal(garbled.status, 400);
+    assert.match(garbled.headers.get('content-security-policy')!, /script-src 'self'/);
+    assert.match(codeOn(await garbled.text()) ?? '', /^passkey\./);
     const options = (await (
       await b.post(new URL(optionsUrl, base).href, { csrf: form.fields.csrf! })
     ).json()) as CreationOptions;

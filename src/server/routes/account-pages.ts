@@ -136,8 +136,13 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       tenantDefault: tp?.tenant.settings.defaultLocale,
     });
 
-  const page = (reply: FastifyReply, body: string, status = 200) =>
-    reply.status(status).headers(PAGE_HEADERS).send(body);
+  /** `headers`: SCRIPTED_PAGE_HEADERS for a page that loads the passkey script. */
+  const page = (
+    reply: FastifyReply,
+    body: string,
+    status = 200,
+    headers: typeof PAGE_HEADERS | typeof SCRIPTED_PAGE_HEADERS = PAGE_HEADERS,
+  ) => reply.status(status).headers(headers).send(body);
 
   const inTenant = <T>(tp: TenantProvider, fn: (tx: Queryable) => Promise<T>) =>
     withTenant(deps.db, tp.tenant.id, fn);
@@ -308,6 +313,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     signed: Signed,
     error: unknown,
     render: (frame: AccountFrame) => string | Promise<string>,
+    headers?: typeof SCRIPTED_PAGE_HEADERS,
   ) {
     if (!isOrthIdError(error) || error.kind === 'internal' || error.kind === 'unavailable') throw error;
     const frame = {
@@ -317,7 +323,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
     if (typeof error.details?.retryAfterSeconds === 'number') {
       void reply.header('retry-after', String(error.details.retryAfterSeconds));
     }
-    return Promise.resolve(render(frame)).then((body) => page(reply, body, error.httpStatus));
+    return Promise.resolve(render(frame)).then((body) => page(reply, body, error.httpStatus, headers));
   }
 
   /** Fastify's own refusals of a request (a body too large, an unknown media type) as our codes. */
@@ -832,12 +838,12 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
       options: `${frame.base}/security/passkey/options`,
       script: passkeyScriptPath(signed.tp),
     });
-  const scripted = (reply: FastifyReply, body: string, status = 200) =>
-    reply.status(status).headers(SCRIPTED_PAGE_HEADERS).send(body);
 
   app.get<{ Params: Params; Body: Form }>(
     '/t/:tenant/account/security/passkey',
-    recentSignInRoute((signed, _request, reply) => scripted(reply, renderAddPasskey(signed))),
+    recentSignInRoute((signed, _request, reply) =>
+      page(reply, renderAddPasskey(signed), 200, SCRIPTED_PAGE_HEADERS),
+    ),
   );
 
   app.post<{ Params: Params; Body: Form }>(
@@ -873,9 +879,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
           },
         );
       } catch (error) {
-        return refused(reply, signed, error, (f) => renderAddPasskey(signed, f)).then((r) =>
-          r.headers(SCRIPTED_PAGE_HEADERS),
-        );
+        return refused(reply, signed, error, (f) => renderAddPasskey(signed, f), SCRIPTED_PAGE_HEADERS);
       }
       return added(reply, signed, codes);
     }),
