@@ -218,6 +218,41 @@ export function createMfa(deps: MfaDeps) {
     throw error;
   }
 
+  /** A new set of recovery codes, stored only as keyed hashes; the old set stops working. */
+  async function replaceRecoveryCodes(
+    tx: Queryable,
+    keyring: TenantKeyring,
+    tenantId: string,
+    userId: string,
+  ): Promise<string[]> {
+    const codes = newRecoveryCodes();
+    await createMfaQueries(tx).replaceRecoveryCodes(
+      tenantId,
+      userId,
+      codes.map((c) => recoveryCodeHash(keyring, userId, normaliseRecoveryCode(c))),
+      clock.now(),
+    );
+    return codes;
+  }
+
+  async function regenerateRecoveryCodes(
+    tx: Queryable,
+    tenantId: string,
+    userId: string,
+    actor: string,
+  ): Promise<string[]> {
+    const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
+    if ((await createMfaQueries(tx).ofUser(userId, 'active')).length === 0) throw factorNotFound();
+    const codes = await replaceRecoveryCodes(tx, keyring, tenantId, userId);
+    await audit(tx, keyring, {
+      actor,
+      action: 'user.mfa_recovery_codes_regenerated',
+      userId,
+      details: { factor: 'recovery_code', count: codes.length },
+    });
+    return codes;
+  }
+
   function parse<T>(parse: () => T, onError: (error: unknown) => Promise<never>): Promise<T> {
     try {
       return Promise.resolve(parse());
@@ -358,13 +393,7 @@ export function createMfa(deps: MfaDeps) {
         if ((await queries.unusedRecoveryCodes(attempt.userId)) > 0) {
           return { ok: { recoveryCodes: undefined }, audit: { factorId: row.id, recoveryCodes: 0 } };
         }
-        const recoveryCodes = newRecoveryCodes();
-        await queries.replaceRecoveryCodes(
-          attempt.tenantId,
-          attempt.userId,
-          recoveryCodes.map((c) => recoveryCodeHash(keyring, attempt.userId, normaliseRecoveryCode(c))),
-          now,
-        );
+        const recoveryCodes = await replaceRecoveryCodes(tx, keyring, attempt.tenantId, attempt.userId);
         return { ok: { recoveryCodes }, audit: { factorId: row.id, recoveryCodes: recoveryCodes.length } };
       });
     },
@@ -499,29 +528,20 @@ export function createMfa(deps: MfaDeps) {
     },
 
     /** A new set of recovery codes for a user with a factor; the old set stops working. */
-    async regenerateRecoveryCodes(
+    regenerateRecoveryCodes,
+
+    /**
+     * The recovery codes an account's first factor brings, shown once: undefined when the user
+     * has unused codes, which stay valid (a factor added beside another keeps them).
+     */
+    async firstRecoveryCodes(
       tx: Queryable,
       tenantId: string,
       userId: string,
       actor: string,
-    ): Promise<string[]> {
-      const keyring = await deps.tenantKeys.forTenant(tx, tenantId);
-      const queries = createMfaQueries(tx);
-      if ((await queries.ofUser(userId, 'active')).length === 0) throw factorNotFound();
-      const codes = newRecoveryCodes();
-      await queries.replaceRecoveryCodes(
-        tenantId,
-        userId,
-        codes.map((c) => recoveryCodeHash(keyring, userId, normaliseRecoveryCode(c))),
-        clock.now(),
-      );
-      await audit(tx, keyring, {
-        actor,
-        action: 'user.mfa_recovery_codes_regenerated',
-        userId,
-        details: { factor: 'recovery_code', count: codes.length },
-      });
-      return codes;
+    ): Promise<string[] | undefined> {
+      if ((await createMfaQueries(tx).unusedRecoveryCodes(userId)) > 0) return undefined;
+      return regenerateRecoveryCodes(tx, tenantId, userId, actor);
     },
 
     /** The user's confirmed factors, never their secrets; `user.not_found` for no such user. */

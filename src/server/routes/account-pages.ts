@@ -74,7 +74,7 @@ export interface AccountPagesDeps {
     | 'removeFactor'
     | 'beginTotpEnrolment'
     | 'confirmTotpEnrolment'
-    | 'unusedRecoveryCodes'
+    | 'firstRecoveryCodes'
     | 'regenerateRecoveryCodes'
   >;
   passkeys: Pick<Passkeys, 'registrationOptions' | 'register'>;
@@ -873,8 +873,7 @@ export async function accountPages(app: FastifyInstance, deps: AccountPagesDeps)
             name: request.body?.name,
             // An account's first factor brings its recovery codes, in the passkey's transaction.
             within: async (tx) => {
-              if ((await deps.mfa.unusedRecoveryCodes(tx, user.id)) > 0) return;
-              codes = await deps.mfa.regenerateRecoveryCodes(tx, tp.tenant.id, user.id, actorOf(signed));
+              codes = await deps.mfa.firstRecoveryCodes(tx, tp.tenant.id, user.id, actorOf(signed));
             },
           },
         );

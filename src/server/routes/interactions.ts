@@ -203,7 +203,7 @@ export async function interactionRoutes(
                 passkeys: opts.passkeys,
                 accountName: opts.mfa.accountName,
                 enrolled: passkeyEnrolled.enrolled,
-                firstRecoveryCodes: passkeyEnrolled.firstRecoveryCodes,
+                mfa: opts.mfa.mfa,
               },
             }
           : {}),

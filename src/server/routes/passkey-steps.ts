@@ -78,13 +78,6 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
   const listOf = (tp: TenantProvider, userId: string) =>
     withTenant(opts.db, tp.tenant.id, (tx) => passkeys.list(tx, userId));
 
-  /** An account's first recovery codes, made with its first factor; none when it has some already. */
-  async function firstRecoveryCodes(tx: Queryable, tenantId: string, userId: string) {
-    return (await opts.mfa.unusedRecoveryCodes(tx, userId)) > 0
-      ? undefined
-      : opts.mfa.regenerateRecoveryCodes(tx, tenantId, userId, `user:${userId}`);
-  }
-
   async function renderEnrol(
     reply: FastifyReply,
     tp: TenantProvider,
@@ -345,7 +338,7 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
         if (mine.length === 0) return renderEnrol(reply, tp, details, pending);
         const methodAmr = [mine.at(-1)!.backupEligible ? 'swk' : 'hwk', 'user'];
         const codes = await withTenant(opts.db, tp.tenant.id, (tx) =>
-          firstRecoveryCodes(tx, tp.tenant.id, pending.accountId),
+          opts.mfa.firstRecoveryCodes(tx, tp.tenant.id, pending.accountId, `user:${pending.accountId}`),
         );
         const next: PendingSignIn = { ...pending, method: 'passkey', methodAmr };
         if (!codes) return steps.complete(reply, details, next);
@@ -374,7 +367,6 @@ export function passkeySteps(kit: InteractionKit, opts: PasskeyStepsOptions) {
       return {
         /** A passkey just registered as this sign-in's proof: recovery codes if new, then the login. */
         enrolled,
-        firstRecoveryCodes,
       };
     },
   };

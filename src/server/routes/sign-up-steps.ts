@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOrthIdError, OrthIdError } from '../../core/errors.js';
 import type { Queryable } from '../../core/sql.js';
+import type { Mfa } from '../../identity/mfa.js';
 import type { CeremonyContext, PasskeyOwner, Passkeys } from '../../identity/passkeys.js';
 import { checkedSignUpName, type SignUp, signUpSettingsOf, type Verified } from '../../identity/sign-up.js';
 import type { OidcProviders, TenantProvider } from '../../oidc/providers.js';
@@ -45,8 +46,8 @@ export interface SignUpPasskeys {
     details: Interaction,
     pending: PendingSignIn,
   ): Promise<FastifyReply>;
-  /** An account's first recovery codes (none when it has some), as `enrolled` makes them. */
-  firstRecoveryCodes(tx: Queryable, tenantId: string, userId: string): Promise<string[] | undefined>;
+  /** Where an invitation's new account gets its first recovery codes, as `enrolled` does. */
+  mfa: Pick<Mfa, 'firstRecoveryCodes'>;
 }
 
 export interface SignUpStepsOptions {
@@ -743,6 +744,21 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       return { token, secret };
     }
 
+    /** `invitationOf`, or the page a used, expired or forged link gets (as the password path). */
+    async function invitationOrRefusal(
+      reply: FastifyReply,
+      tp: TenantProvider,
+      locale: Locale,
+      body: Form | undefined,
+    ) {
+      try {
+        return await invitationOf(tp, body);
+      } catch (error) {
+        if (!explained(error)) throw error;
+        return { refusal: await refused(reply, tp, locale, error) };
+      }
+    }
+
     app.get<{ Params: TenantParams; Querystring: TokenQuery }>(
       '/t/:tenant/invitation/passkey',
       async (request, reply) => {
@@ -763,14 +779,9 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       '/t/:tenant/invitation/passkey',
       async (request, reply) => {
         const { tp, locale } = await standalone(request);
-        let invitation: Awaited<ReturnType<typeof invitationOf>>;
-        try {
-          invitation = await invitationOf(tp, request.body);
-        } catch (error) {
-          if (!explained(error)) throw error;
-          return refused(reply, tp, locale, error);
-        }
-        const { token, secret } = invitation;
+        const checked = await invitationOrRefusal(reply, tp, locale, request.body);
+        if ('refusal' in checked) return checked.refusal;
+        const { token, secret } = checked;
         const name = request.body?.name ?? '';
         try {
           checkedSignUpName(name);
@@ -799,14 +810,9 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
       '/t/:tenant/invitation/passkey/register',
       async (request, reply) => {
         const { tp, locale } = await standalone(request);
-        let invitation: Awaited<ReturnType<typeof invitationOf>>;
-        try {
-          invitation = await invitationOf(tp, request.body);
-        } catch (error) {
-          if (!explained(error)) throw error;
-          return refused(reply, tp, locale, error);
-        }
-        const { token, secret } = invitation;
+        const checked = await invitationOrRefusal(reply, tp, locale, request.body);
+        if ('refusal' in checked) return checked.refusal;
+        const { token, secret } = checked;
         const name = request.body?.name ?? '';
         let codes: string[] | undefined;
         const outcome = await registerFirstPasskey(
@@ -824,7 +830,7 @@ export function signUpSteps(app: FastifyInstance, kit: InteractionKit, opts: Sig
               ).userId,
           },
           async (tx, userId) => {
-            codes = await passkeys.firstRecoveryCodes(tx, tp.tenant.id, userId);
+            codes = await passkeys.mfa.firstRecoveryCodes(tx, tp.tenant.id, userId, `user:${userId}`);
           },
         );
         if ('refused' in outcome) {
